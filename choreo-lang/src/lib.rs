@@ -1,0 +1,1 @@
+//! choreo compiler.

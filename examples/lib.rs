@@ -1,0 +1,1 @@
+//! Shared helpers for the runnable examples (`cargo run --example NAME`).

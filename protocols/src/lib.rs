@@ -1,0 +1,1 @@
+//! The aura protocols. Crypto state machines land here.

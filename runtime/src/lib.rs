@@ -1,0 +1,1 @@
+//! Protocol runtime for choreo. Filled by the code-generation issue.

@@ -1,0 +1,1 @@
+//! Workspace-level tests live beside this file; the library itself is empty.
