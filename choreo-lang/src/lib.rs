@@ -1,1 +1,28 @@
-//! choreo compiler.
+//! The choreo compiler: global protocols in, diagnostics and local types out.
+//!
+//! Pipeline (one type per phase):
+//! `source text | TokenStream` → [`syntax`] (tokens → [`ast::File`], never
+//! fails) → [`check`] (resolution + LANGUAGE.md §4 → [`global::CheckedProgram`])
+//! → [`project`] (§5 → [`local::LocalProtocol`]) → code generation (later).
+//!
+//! Architecture invariant: this library does no I/O. It takes source text
+//! and returns values and [`Diagnostic`]s; the `choreo` binary is the only
+//! place that touches files or the terminal. Rendering to text happens at
+//! the edge in [`render`].
+
+pub mod ast;
+pub mod check;
+pub mod diagnostic;
+pub mod driver;
+pub mod explain;
+pub mod fmt;
+pub mod global;
+pub mod local;
+pub mod project;
+pub mod render;
+pub mod span;
+pub mod syntax;
+
+pub use diagnostic::{has_errors, Diagnostic, Severity};
+pub use driver::{compile, Compilation, Source};
+pub use span::{FileId, Span};

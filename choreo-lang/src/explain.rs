@@ -1,0 +1,16 @@
+//! `choreo explain CODE`: a short explanation of every diagnostic code.
+
+/// Every code with its explanation, sorted by code.
+pub fn all() -> Vec<(&'static str, &'static str)> {
+    let mut all: Vec<(&'static str, &'static str)> = Vec::new();
+    all.sort_by_key(|(code, _)| *code);
+    all
+}
+
+/// The explanation of one code (case-insensitive).
+pub fn explain(code: &str) -> Option<&'static str> {
+    all()
+        .into_iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(code))
+        .map(|(_, text)| text)
+}

@@ -1,0 +1,158 @@
+//! Local types: one role's view of a protocol, produced by projection.
+//!
+//! Printing follows LANGUAGE.md §5's canonical form (see
+//! [`crate::project::print`]). Code generation and the model checker read
+//! these types and nothing earlier.
+
+pub use crate::global::{Annotation, Label, Loc, Payload, Size};
+
+/// Whose local type this is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// A single role: `local Initiator in …`.
+    Role(String),
+    /// Every member of a family treated uniformly: `local Witness in …`.
+    Family(String),
+    /// One member of a family that the protocol names by index:
+    /// `local Node[0] in …`.
+    Member(String, u64),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Role(r) | Target::Family(r) => f.write_str(r),
+            Target::Member(r, i) => write!(f, "{r}[{i}]"),
+        }
+    }
+}
+
+/// The other end of a point-to-point action.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Peer {
+    Role(String),
+    Member(String, u64),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Role(r) => f.write_str(r),
+            Peer::Member(r, i) => write!(f, "{r}[{i}]"),
+        }
+    }
+}
+
+/// One role's protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalProtocol {
+    pub module: String,
+    pub protocol: String,
+    pub params: Vec<String>,
+    pub target: Target,
+    pub body: LocalBlock,
+}
+
+pub type LocalBlock = Vec<LocalAction>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arm {
+    pub label: Label,
+    pub payload: Payload,
+    pub body: LocalBlock,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalAction {
+    /// `send B L(T);`
+    Send {
+        to: Peer,
+        label: Label,
+        payload: Payload,
+        annotations: Vec<Annotation>,
+        loc: Loc,
+    },
+    /// `recv A L(T);` — a one-arm branch, kept separate for readable output.
+    Recv {
+        from: Peer,
+        label: Label,
+        payload: Payload,
+        loc: Loc,
+    },
+    /// `send all W L(T);` — to every member of `family` (every other member
+    /// when the sender belongs to it); one value per recipient.
+    SendAll {
+        family: String,
+        label: Label,
+        payload: Payload,
+        annotations: Vec<Annotation>,
+        loc: Loc,
+    },
+    /// `recv all W L(T) quorum q;` — from every member (every other member
+    /// when the receiver belongs to it), in any order.
+    RecvAll {
+        family: String,
+        label: Label,
+        payload: Payload,
+        quorum: Option<Size>,
+        loc: Loc,
+    },
+    /// `exchange W L(T) quorum q;` — send to and receive from every other member.
+    Exchange {
+        family: String,
+        label: Label,
+        payload: Payload,
+        quorum: Option<Size>,
+        annotations: Vec<Annotation>,
+        loc: Loc,
+    },
+    /// `select { Left => { … } Right => { … } }` — the chooser.
+    Select {
+        branches: Vec<(String, LocalBlock)>,
+        loc: Loc,
+    },
+    /// `branch A { L1(T) => { … } L2 => { … } }`
+    Branch {
+        from: Peer,
+        arms: Vec<Arm>,
+        loc: Loc,
+    },
+    Rec {
+        name: String,
+        body: LocalBlock,
+        loc: Loc,
+    },
+    Continue {
+        name: String,
+        loc: Loc,
+    },
+    Par {
+        branches: Vec<LocalBlock>,
+        loc: Loc,
+    },
+    /// `link Sub(A, W);`
+    Link {
+        module: String,
+        protocol: String,
+        args_text: String,
+        loc: Loc,
+    },
+    /// `delegate to S;` — the projection of the delegating role ends here.
+    DelegateTo {
+        to: Peer,
+        loc: Loc,
+    },
+    /// `accept from R;` — followed by R's remaining actions.
+    AcceptFrom {
+        from: Peer,
+        loc: Loc,
+    },
+    /// `timeout 2s { … } else { … }`
+    Timeout {
+        millis: u64,
+        text: String,
+        body: LocalBlock,
+        handler: LocalBlock,
+        loc: Loc,
+    },
+}
