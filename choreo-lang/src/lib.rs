@@ -17,6 +17,7 @@ pub mod driver;
 pub mod explain;
 pub mod fmt;
 pub mod global;
+pub mod graph;
 pub mod local;
 pub mod project;
 pub mod render;

@@ -1,1 +1,359 @@
-fn main() {}
+//! The `choreo` command-line tool: the only part of the compiler that
+//! touches files and the terminal.
+//!
+//! Exit codes everywhere: 0 accepted, 1 errors in the input, 2 usage or I/O
+//! errors.
+
+use choreo_lang::{
+    driver::{compile_with, module_name, Compilation, Source},
+    local::LocalProtocol,
+    render::{render_all, RenderOptions},
+};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "choreo",
+    version,
+    about = "Check, project and visualise choreographies written in the .choreo language",
+    long_about = "choreo compiles global protocols (choreographies) written in .choreo files.\n\
+        It checks them, projects them onto every role, and prints the local types, diagrams\n\
+        or generated Rust.\n\n\
+        Exit codes: 0 accepted, 1 errors in the input, 2 usage or I/O errors.\n\
+        Set CHOREO_LOG=debug for internal tracing on stderr."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check files and print every diagnostic (exit 1 on any error).
+    ///
+    /// All files are checked together, so `use`, `call` and `link` resolve
+    /// across them; modules named by `use` are also looked up next to the
+    /// file that uses them (`use a.b;` → `b.choreo` or `a/b.choreo`).
+    Check {
+        /// The .choreo files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the canonical local type of every role (LANGUAGE.md §5).
+    Project {
+        file: PathBuf,
+        /// Only this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Only this role, e.g. `Initiator`, `Witness` or 'Node[0]'.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Print a diagram: the global protocol as a sequence diagram, or with
+    /// --role the state machine of that role's local type.
+    Graph {
+        file: PathBuf,
+        #[arg(long)]
+        protocol: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Rewrite files in canonical layout (idempotent; comments are kept).
+    ///
+    /// A file with syntax errors is left untouched and its errors printed.
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Do not write; exit 1 if any file is not already formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Explain a diagnostic code, e.g. `choreo explain E0401`.
+    Explain {
+        /// The code; omit to list every code.
+        code: Option<String>,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+/// Why a command stopped early.
+enum Failure {
+    /// Errors in the input (already printed): exit 1.
+    Rejected,
+    /// Usage or I/O error: exit 2.
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { files } => check(&files),
+        Command::Project {
+            file,
+            protocol,
+            role,
+        } => project(&file, protocol.as_deref(), role.as_deref()),
+        Command::Graph {
+            file,
+            protocol,
+            role,
+            format,
+        } => graph(&file, &protocol, role.as_deref(), format),
+        Command::Fmt { files, check } => fmt(&files, check),
+        Command::Explain { code } => explain(code.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Rejected) => ExitCode::from(1),
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHOREO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn read(path: &Path) -> Result<Source, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read `{}`: {e}", path.display())))?;
+    Ok(Source::from_path_text(path.display().to_string(), text))
+}
+
+/// Compiles `paths` together, loading used modules from beside their users.
+fn compile_paths(paths: &[PathBuf]) -> Result<Compilation, Failure> {
+    let roots = paths
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    tracing::debug!(files = roots.len(), "compiling");
+    Ok(compile_with(roots, &mut |module, user| {
+        let dir = Path::new(user).parent().unwrap_or_else(|| Path::new("."));
+        let segments: Vec<&str> = module.split('.').collect();
+        let stem = segments.last().copied().unwrap_or(module);
+        let candidates = [
+            dir.join(format!("{stem}.choreo")),
+            dir.join(format!("{}.choreo", segments.join("/"))),
+        ];
+        candidates.iter().find_map(|candidate| {
+            let text = std::fs::read_to_string(candidate).ok()?;
+            tracing::debug!(module, path = %candidate.display(), "loaded used module");
+            Some(Source::from_path_text(
+                candidate.display().to_string(),
+                text,
+            ))
+        })
+    }))
+}
+
+/// Prints every diagnostic on stderr; `Err(Rejected)` when any is an error.
+fn report(comp: &Compilation) -> Result<(), Failure> {
+    let color = std::io::stderr().is_terminal();
+    let text = render_all(&comp.diagnostics, &comp.sources, RenderOptions { color });
+    eprint!("{text}");
+    if comp.has_errors() {
+        Err(Failure::Rejected)
+    } else {
+        Ok(())
+    }
+}
+
+fn check(files: &[PathBuf]) -> Result<(), Failure> {
+    let comp = compile_paths(files)?;
+    report(&comp)?;
+    let count = comp.program.protocols().count();
+    eprintln!(
+        "checked {} file(s): {count} protocol(s) accepted",
+        comp.sources.len()
+    );
+    Ok(())
+}
+
+/// The locals of the root file's protocols, filtered by protocol and role.
+fn selected_locals<'c>(
+    comp: &'c Compilation,
+    protocol: Option<&str>,
+    role: Option<&str>,
+) -> Result<Vec<&'c LocalProtocol>, Failure> {
+    let own = comp.files.first().map(module_name).unwrap_or_default();
+    let projections: Vec<_> = comp
+        .projections
+        .iter()
+        .filter(|p| p.module == own)
+        .collect();
+    if let Some(name) = protocol {
+        if !projections.iter().any(|p| p.protocol == name) {
+            let known: Vec<_> = projections.iter().map(|p| p.protocol.as_str()).collect();
+            return Err(Failure::Usage(format!(
+                "no protocol `{name}` in this file (it has: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let locals: Vec<&LocalProtocol> = projections
+        .into_iter()
+        .filter(|p| protocol.is_none_or(|name| p.protocol == name))
+        .flat_map(|p| &p.locals)
+        .collect();
+    match role {
+        None => Ok(locals),
+        Some(role) => {
+            let wanted = role.replace(' ', "");
+            let chosen: Vec<_> = locals
+                .iter()
+                .copied()
+                .filter(|l| l.target.to_string() == wanted)
+                .collect();
+            if chosen.is_empty() {
+                let known: Vec<_> = locals.iter().map(|l| l.target.to_string()).collect();
+                return Err(Failure::Usage(format!(
+                    "no role `{role}` (roles: {})",
+                    known.join(", ")
+                )));
+            }
+            Ok(chosen)
+        }
+    }
+}
+
+fn project(file: &Path, protocol: Option<&str>, role: Option<&str>) -> Result<(), Failure> {
+    let comp = compile_paths(&[file.to_path_buf()])?;
+    report(&comp)?;
+    let locals = selected_locals(&comp, protocol, role)?;
+    let printed: Vec<String> = locals
+        .iter()
+        .map(|l| choreo_lang::project::print_local(l))
+        .collect();
+    write_stdout(&printed.join("\n"))
+}
+
+fn graph(
+    file: &Path,
+    protocol: &str,
+    role: Option<&str>,
+    format: GraphFormat,
+) -> Result<(), Failure> {
+    let comp = compile_paths(&[file.to_path_buf()])?;
+    report(&comp)?;
+    let own = comp.files.first().map(module_name).unwrap_or_default();
+    let Some(global) = comp.program.protocol(&own, protocol) else {
+        return Err(Failure::Usage(format!(
+            "no protocol `{protocol}` in `{}`",
+            file.display()
+        )));
+    };
+    let text = match role {
+        None => match format {
+            GraphFormat::Mermaid => choreo_lang::graph::global_mermaid(global),
+            GraphFormat::Dot => choreo_lang::graph::global_dot(global),
+        },
+        Some(_) => {
+            let locals = selected_locals(&comp, Some(protocol), role)?;
+            locals
+                .iter()
+                .map(|l| match format {
+                    GraphFormat::Mermaid => choreo_lang::graph::local_mermaid(l),
+                    GraphFormat::Dot => choreo_lang::graph::local_dot(l),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    write_stdout(&text)
+}
+
+fn fmt(files: &[PathBuf], check_only: bool) -> Result<(), Failure> {
+    let mut unformatted = Vec::new();
+    let mut rejected = false;
+    for path in files {
+        let source = read(path)?;
+        let (ast, diagnostics) =
+            choreo_lang::syntax::parse_source(&source.text, choreo_lang::FileId(0));
+        if choreo_lang::has_errors(&diagnostics) {
+            let color = std::io::stderr().is_terminal();
+            eprint!(
+                "{}",
+                render_all(
+                    &diagnostics,
+                    std::slice::from_ref(&source),
+                    RenderOptions { color }
+                )
+            );
+            eprintln!(
+                "not formatting `{}`: fix the syntax errors first",
+                path.display()
+            );
+            rejected = true;
+            continue;
+        }
+        let formatted = choreo_lang::fmt::format_file(&ast);
+        if formatted == source.text {
+            continue;
+        }
+        if check_only {
+            eprintln!("would reformat `{}`", path.display());
+            unformatted.push(path);
+        } else {
+            std::fs::write(path, formatted)
+                .map_err(|e| Failure::Usage(format!("cannot write `{}`: {e}", path.display())))?;
+            eprintln!("formatted `{}`", path.display());
+        }
+    }
+    if rejected || !unformatted.is_empty() {
+        Err(Failure::Rejected)
+    } else {
+        Ok(())
+    }
+}
+
+fn explain(code: Option<&str>) -> Result<(), Failure> {
+    match code {
+        Some(code) => match choreo_lang::explain::explain(code) {
+            Some(text) => write_stdout(&format!("{}: {text}", code.to_uppercase())),
+            None => Err(Failure::Usage(format!(
+                "unknown code `{code}`; run `choreo explain` to list every code"
+            ))),
+        },
+        None => {
+            let list: Vec<String> = choreo_lang::explain::all()
+                .iter()
+                .map(|(code, text)| format!("{code}  {}", text.lines().next().unwrap_or("")))
+                .collect();
+            write_stdout(&list.join("\n"))
+        }
+    }
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let result = if text.ends_with('\n') || text.is_empty() {
+        write!(out, "{text}")
+    } else {
+        writeln!(out, "{text}")
+    };
+    // A closed pipe (`choreo project … | head`) is not an error worth reporting.
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Usage(format!("cannot write output: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
