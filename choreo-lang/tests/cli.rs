@@ -1,0 +1,131 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! The `choreo` binary as a user meets it: exit codes, where output goes,
+//! and that no input — however mangled — makes it crash.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn choreo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_choreo")).args(args).output().unwrap_or_else(|e| panic!("cannot run choreo: {e}"))
+}
+
+fn mission_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocols/choreo")
+}
+
+fn mission_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(mission_dir())
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "choreo")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("choreo-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let path = dir.join(format!("{name}.choreo"));
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write: {e}"));
+    path
+}
+
+#[test]
+fn mission_protocols_check() {
+    let files = mission_files();
+    assert!(files.len() >= 7, "expected the mission protocols, found {files:?}");
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().filter_map(|p| p.to_str())).collect();
+    let out = choreo(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn three_independent_mistakes_give_three_diagnostics_and_exit_1() {
+    let path = temp_file(
+        "three",
+        "protocol P {\n    roles A, B;\n    A -> A : Self;\n    A -> C : Unknown;\n    B -> A : Ack(u8);\n    A -> B : Ack(u16);\n}\n",
+    );
+    let out = choreo(&["check", path.to_str().unwrap_or_default()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    let errors = stderr.lines().filter(|l| l.starts_with("[E") || l.starts_with("Error")).count();
+    assert_eq!(errors, 3, "expected three diagnostics, got:\n{stderr}");
+}
+
+#[test]
+fn project_prints_canonical_local_types_on_stdout() {
+    let path = temp_file("pingpong", "protocol PingPong {\n    roles Client, Server;\n    Client -> Server : Ping(u64);\n    Server -> Client : Pong;\n}\n");
+    let out = choreo(&["project", path.to_str().unwrap_or_default(), "--role", "Client"]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "local Client in PingPong {\n  send Server Ping(u64);\n  recv Server Pong;\n}\n");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    assert_eq!(choreo(&["check", "/nonexistent/definitely/missing.choreo"]).status.code(), Some(2));
+    assert_eq!(choreo(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(choreo(&["check"]).status.code(), Some(2));
+    let path = temp_file("norole", "protocol P {\n    roles A, B;\n    A -> B : M;\n}\n");
+    assert_eq!(choreo(&["project", path.to_str().unwrap_or_default(), "--role", "Nobody"]).status.code(), Some(2));
+}
+
+#[test]
+fn explain_knows_every_code_it_lists() {
+    let out = choreo(&["explain"]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    let codes: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(codes.len() >= 20, "too few codes listed:\n{listing}");
+    for code in codes.iter().take(5) {
+        assert_eq!(choreo(&["explain", code]).status.code(), Some(0), "explain {code}");
+    }
+    assert_eq!(choreo(&["explain", "E9999"]).status.code(), Some(2));
+}
+
+/// Deterministic mutations of every mission protocol: truncations at many
+/// points, deleted and duplicated lines, swapped bytes. The binary may
+/// accept or reject each, but must never crash (exit 101) or hang.
+#[test]
+fn mutated_and_truncated_files_never_crash() {
+    let mut cases = 0;
+    for file in mission_files() {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let bytes = text.as_bytes();
+        let mut variants: Vec<Vec<u8>> = Vec::new();
+        for cut in (0..bytes.len()).step_by((bytes.len() / 12).max(1)) {
+            variants.push(bytes.get(..cut).unwrap_or_default().to_vec());
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        for i in (0..lines.len()).step_by(3) {
+            let mut dropped = lines.clone();
+            dropped.remove(i);
+            variants.push(dropped.join("\n").into_bytes());
+            let mut doubled = lines.clone();
+            doubled.insert(i, lines.get(i).copied().unwrap_or_default());
+            variants.push(doubled.join("\n").into_bytes());
+        }
+        for (i, pair) in bytes.windows(2).enumerate().step_by(97) {
+            let mut swapped = bytes.to_vec();
+            if let (Some(a), Some(b)) = (pair.first(), pair.get(1)) {
+                swapped[i] = *b;
+                swapped[i + 1] = *a;
+            }
+            variants.push(swapped);
+        }
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("x").to_string();
+        for (n, variant) in variants.iter().enumerate() {
+            let path = temp_file(&format!("{stem}-mut{n}"), &String::from_utf8_lossy(variant));
+            for command in ["check", "project"] {
+                let out = choreo(&[command, path.to_str().unwrap_or_default()]);
+                let code = out.status.code();
+                assert!(
+                    matches!(code, Some(0..=2)),
+                    "`choreo {command}` on a mutation of {} exited with {code:?}:\n{}",
+                    file.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 100, "only {cases} mutations ran");
+}
