@@ -1,0 +1,410 @@
+//! Distributed key generation without a trusted dealer, as a sans-I/O
+//! state machine per participant over frost's `keys::dkg` part1/2/3.
+//!
+//! ```text
+//! start ──Round1Message──▶ ExpectRound1 ──TranscriptEcho──▶ ExpectTranscripts
+//!       ──Round2Message(s)──▶ ExpectRound2 ──▶ AuthorityKeyShare
+//! ```
+//!
+//! * Round 1 is an authenticated broadcast of the frost package plus an
+//!   ephemeral DH public value (see [`crate::pairwise`]).
+//! * Everyone hashes the sorted round-1 set (their own included) and echoes
+//!   the hash; a participant whose hash differs is named and the run aborts,
+//!   so nobody reaches part3 with a different view of round 1.
+//! * Round-2 packages travel encrypted point to point.
+//! * Every transition consumes the state. On error the state is dropped:
+//!   frost's secret packages and our DH secret are zeroized, so an aborted
+//!   run keeps no key material.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use frost_ed25519::keys::dkg::{self, round1, round2};
+use frost_ed25519::Identifier;
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ParticipantId, Result, Usage, Violation};
+use crate::group;
+use crate::pairwise::{self, EphemeralSecret};
+use crate::share::{identifier_index, AuthorityKeyShare, KeyEpoch};
+
+const TRANSCRIPT_LABEL: &[u8] = b"aura/dkg/transcript/v1";
+const ROUND2_LABEL: &[u8] = b"aura/dkg/round2/v1";
+
+/// Parameters every participant of one DKG run agrees on beforehand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkgConfig {
+    /// Unique id of this run (binds all messages to it).
+    pub session: [u8; 32],
+    /// Signers needed (t).
+    pub threshold: u16,
+    /// The committee (n members).
+    pub participants: BTreeSet<ParticipantId>,
+}
+
+impl DkgConfig {
+    fn validate(&self, me: ParticipantId) -> Result<u16> {
+        let n = self.participants.len();
+        let max = u16::try_from(n).map_err(|_| Usage::InvalidThreshold {
+            threshold: self.threshold,
+            participants: n,
+        })?;
+        if self.threshold < 2 || self.threshold > max {
+            return Err(Usage::InvalidThreshold {
+                threshold: self.threshold,
+                participants: n,
+            }
+            .into());
+        }
+        if self.participants.contains(&ParticipantId(0)) {
+            return Err(Usage::ZeroParticipant.into());
+        }
+        if !self.participants.contains(&me) {
+            return Err(Usage::NotAMember(me).into());
+        }
+        Ok(max)
+    }
+}
+
+/// Round 1, broadcast to everyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round1Message {
+    /// Run id.
+    pub session: [u8; 32],
+    /// Sender.
+    pub from: ParticipantId,
+    /// frost commitment and proof of knowledge.
+    pub package: round1::Package,
+    /// Ephemeral DH public value for round-2 encryption.
+    pub dh_public: [u8; 32],
+}
+
+/// The sender's hash of the round-1 set, broadcast to everyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptEcho {
+    /// Run id.
+    pub session: [u8; 32],
+    /// Sender.
+    pub from: ParticipantId,
+    /// SHA-256 of the sorted round-1 set.
+    pub hash: [u8; 32],
+}
+
+/// Round 2, one per ordered pair, encrypted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round2Message {
+    /// Run id.
+    pub session: [u8; 32],
+    /// Sender.
+    pub from: ParticipantId,
+    /// Recipient.
+    pub to: ParticipantId,
+    /// ChaCha20-Poly1305 of the frost round-2 package.
+    pub ciphertext: Vec<u8>,
+}
+
+/// Begin a DKG run: returns the first state and the message to broadcast.
+pub fn start<R: RngCore + CryptoRng>(
+    config: DkgConfig,
+    me: ParticipantId,
+    rng: &mut R,
+) -> Result<(ExpectRound1, Round1Message)> {
+    let max = config.validate(me)?;
+    let (secret, package) = dkg::part1(group::identifier(me)?, max, config.threshold, &mut *rng)
+        .map_err(Error::crypto)?;
+    let (dh, dh_public) = EphemeralSecret::generate(rng)?;
+    let own = Round1Message {
+        session: config.session,
+        from: me,
+        package,
+        dh_public,
+    };
+    let ids = identifier_index(&config.participants)?;
+    Ok((
+        ExpectRound1 {
+            config,
+            me,
+            ids,
+            secret,
+            dh,
+            own: own.clone(),
+        },
+        own,
+    ))
+}
+
+/// Waiting for every other participant's round-1 broadcast.
+#[derive(Debug)]
+pub struct ExpectRound1 {
+    config: DkgConfig,
+    me: ParticipantId,
+    ids: BTreeMap<Identifier, ParticipantId>,
+    secret: round1::SecretPackage,
+    dh: EphemeralSecret,
+    own: Round1Message,
+}
+
+/// Collect exactly one message per other committee member, naming whoever
+/// sent something unexpected, equivocated, or stayed silent.
+fn collect_from_others<'a, M: PartialEq>(
+    config: &DkgConfig,
+    me: ParticipantId,
+    messages: &'a [M],
+    meta: impl Fn(&M) -> ([u8; 32], ParticipantId, Option<ParticipantId>),
+) -> Result<BTreeMap<ParticipantId, &'a M>> {
+    let mut got: BTreeMap<ParticipantId, &M> = BTreeMap::new();
+    for m in messages {
+        let (session, from, to) = meta(m);
+        if from == me && to.is_none() {
+            continue; // our own broadcast echoed back
+        }
+        if session != config.session
+            || from == me
+            || !config.participants.contains(&from)
+            || to.is_some_and(|t| t != me)
+        {
+            return Err(Error::violation(from, Violation::Unexpected));
+        }
+        match got.get(&from) {
+            Some(prev) if *prev != m => return Err(Error::violation(from, Violation::Duplicate)),
+            Some(_) => {}
+            None => {
+                got.insert(from, m);
+            }
+        }
+    }
+    if let Some(missing) = config
+        .participants
+        .iter()
+        .find(|p| **p != me && !got.contains_key(p))
+    {
+        return Err(Error::violation(*missing, Violation::Missing));
+    }
+    Ok(got)
+}
+
+fn transcript_hash(
+    config: &DkgConfig,
+    round1: &BTreeMap<ParticipantId, &Round1Message>,
+) -> Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(TRANSCRIPT_LABEL);
+    h.update(config.session);
+    h.update(config.threshold.to_be_bytes());
+    h.update((config.participants.len() as u64).to_be_bytes());
+    for (id, m) in round1 {
+        let bytes = m.package.serialize().map_err(Error::crypto)?;
+        h.update(id.0.to_be_bytes());
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(&bytes);
+        h.update(m.dh_public);
+    }
+    Ok(h.finalize().into())
+}
+
+impl ExpectRound1 {
+    /// Take the round-1 broadcasts (our own may be included), verify them
+    /// and compute the transcript hash to echo.
+    pub fn receive_round1(
+        self,
+        messages: &[Round1Message],
+    ) -> Result<(ExpectTranscripts, TranscriptEcho)> {
+        let others = collect_from_others(&self.config, self.me, messages, |m| {
+            (m.session, m.from, None)
+        })?;
+        let threshold = usize::from(self.config.threshold);
+        let mut frost_round1 = BTreeMap::new();
+        for (id, m) in &others {
+            let coefficients = m
+                .package
+                .commitment()
+                .serialize()
+                .map_err(|e| Error::violation(*id, Violation::Malformed(e.to_string())))?;
+            if coefficients.len() != threshold {
+                return Err(Error::violation(
+                    *id,
+                    Violation::WrongCommitmentLength {
+                        expected: threshold,
+                        got: coefficients.len(),
+                    },
+                ));
+            }
+            group::decode_point(&m.dh_public).map_err(|_| {
+                Error::violation(*id, Violation::Malformed("DH public value".into()))
+            })?;
+            frost_round1.insert(group::identifier(*id)?, m.package.clone());
+        }
+        let (secret2, outgoing) = dkg::part2(self.secret, &frost_round1).map_err(|e| match e {
+            frost_ed25519::Error::InvalidProofOfKnowledge { culprit } => {
+                match self.ids.get(&culprit) {
+                    Some(p) => Error::violation(*p, Violation::InvalidProofOfKnowledge),
+                    None => Error::crypto(e),
+                }
+            }
+            other => Error::crypto(other),
+        })?;
+        let mut all: BTreeMap<ParticipantId, &Round1Message> = others.clone();
+        all.insert(self.me, &self.own);
+        let transcript = transcript_hash(&self.config, &all)?;
+        let dh_publics = others.iter().map(|(id, m)| (*id, m.dh_public)).collect();
+        let echo = TranscriptEcho {
+            session: self.config.session,
+            from: self.me,
+            hash: transcript,
+        };
+        Ok((
+            ExpectTranscripts {
+                config: self.config,
+                me: self.me,
+                ids: self.ids,
+                dh: self.dh,
+                dh_publics,
+                frost_round1,
+                secret: secret2,
+                outgoing,
+                transcript,
+            },
+            echo,
+        ))
+    }
+}
+
+/// Waiting for everyone's transcript hash. Round-2 shares are computed but
+/// not released until every hash matches ours.
+#[derive(Debug)]
+pub struct ExpectTranscripts {
+    config: DkgConfig,
+    me: ParticipantId,
+    ids: BTreeMap<Identifier, ParticipantId>,
+    dh: EphemeralSecret,
+    dh_publics: BTreeMap<ParticipantId, [u8; 32]>,
+    frost_round1: BTreeMap<Identifier, round1::Package>,
+    secret: round2::SecretPackage,
+    outgoing: BTreeMap<Identifier, round2::Package>,
+    transcript: [u8; 32],
+}
+
+fn round2_aad(
+    session: &[u8; 32],
+    from: ParticipantId,
+    to: ParticipantId,
+    transcript: &[u8; 32],
+) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(32 + 4 + 32 + ROUND2_LABEL.len());
+    aad.extend_from_slice(ROUND2_LABEL);
+    aad.extend_from_slice(session);
+    aad.extend_from_slice(&from.0.to_be_bytes());
+    aad.extend_from_slice(&to.0.to_be_bytes());
+    aad.extend_from_slice(transcript);
+    aad
+}
+
+impl ExpectTranscripts {
+    /// Our transcript hash.
+    pub fn transcript(&self) -> [u8; 32] {
+        self.transcript
+    }
+
+    /// Compare everyone's echo with ours; on agreement release the
+    /// encrypted round-2 packages (one per other participant).
+    pub fn confirm_transcripts(
+        self,
+        echoes: &[TranscriptEcho],
+    ) -> Result<(ExpectRound2, Vec<Round2Message>)> {
+        let others =
+            collect_from_others(&self.config, self.me, echoes, |m| (m.session, m.from, None))?;
+        if let Some((id, _)) = others.iter().find(|(_, e)| e.hash != self.transcript) {
+            return Err(Error::violation(*id, Violation::TranscriptMismatch));
+        }
+        let mut messages = Vec::with_capacity(self.outgoing.len());
+        for (to, public) in &self.dh_publics {
+            let package = self
+                .outgoing
+                .get(&group::identifier(*to)?)
+                .ok_or_else(|| Error::Crypto(format!("frost produced no share for {to}")))?;
+            let plaintext = zeroize::Zeroizing::new(package.serialize().map_err(Error::crypto)?);
+            let key =
+                self.dh
+                    .directional_key(public, &self.transcript, ROUND2_LABEL, self.me, *to)?;
+            let aad = round2_aad(&self.config.session, self.me, *to, &self.transcript);
+            messages.push(Round2Message {
+                session: self.config.session,
+                from: self.me,
+                to: *to,
+                ciphertext: pairwise::seal(&key, &aad, &plaintext)?,
+            });
+        }
+        Ok((
+            ExpectRound2 {
+                config: self.config,
+                me: self.me,
+                ids: self.ids,
+                dh: self.dh,
+                dh_publics: self.dh_publics,
+                frost_round1: self.frost_round1,
+                secret: self.secret,
+                transcript: self.transcript,
+            },
+            messages,
+        ))
+    }
+}
+
+/// Waiting for the round-2 packages addressed to us.
+#[derive(Debug)]
+pub struct ExpectRound2 {
+    config: DkgConfig,
+    me: ParticipantId,
+    ids: BTreeMap<Identifier, ParticipantId>,
+    dh: EphemeralSecret,
+    dh_publics: BTreeMap<ParticipantId, [u8; 32]>,
+    frost_round1: BTreeMap<Identifier, round1::Package>,
+    secret: round2::SecretPackage,
+    transcript: [u8; 32],
+}
+
+impl ExpectRound2 {
+    /// Decrypt and verify our shares and derive the long-lived key share.
+    /// Messages addressed to others are ignored.
+    pub fn finish(self, messages: &[Round2Message]) -> Result<AuthorityKeyShare> {
+        let mine: Vec<&Round2Message> = messages.iter().filter(|m| m.to == self.me).collect();
+        let mine: Vec<Round2Message> = mine.into_iter().cloned().collect();
+        let others = collect_from_others(&self.config, self.me, &mine, |m| {
+            (m.session, m.from, Some(m.to))
+        })?;
+        let mut frost_round2 = BTreeMap::new();
+        for (from, m) in &others {
+            let public = self
+                .dh_publics
+                .get(from)
+                .ok_or_else(|| Error::violation(*from, Violation::Unexpected))?;
+            let key =
+                self.dh
+                    .directional_key(public, &self.transcript, ROUND2_LABEL, *from, self.me)?;
+            let aad = round2_aad(&self.config.session, *from, self.me, &self.transcript);
+            let plaintext = pairwise::open(&key, &aad, &m.ciphertext)
+                .ok_or_else(|| Error::violation(*from, Violation::UndecryptablePackage))?;
+            let package = round2::Package::deserialize(&plaintext)
+                .map_err(|e| Error::violation(*from, Violation::Malformed(e.to_string())))?;
+            frost_round2.insert(group::identifier(*from)?, package);
+        }
+        let (key_package, public) = dkg::part3(&self.secret, &self.frost_round1, &frost_round2)
+            .map_err(|e| match e {
+                frost_ed25519::Error::InvalidSecretShare { culprit: Some(c) } => {
+                    match self.ids.get(&c) {
+                        Some(p) => Error::violation(*p, Violation::InvalidShare),
+                        None => Error::crypto(e),
+                    }
+                }
+                other => Error::crypto(other),
+            })?;
+        Ok(AuthorityKeyShare {
+            epoch: KeyEpoch(0),
+            me: self.me,
+            committee: self.config.participants,
+            key_package,
+            public,
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! Errors, grouped by who is at fault.
+//!
+//! * [`Error::Usage`] — the local caller asked for something impossible
+//!   (wrong threshold, a nonce that was already used, a bump too early).
+//!   Fix the calling code.
+//! * [`Error::ProtocolViolation`] — a named remote participant sent
+//!   something invalid. Abort the run and exclude or report that participant.
+//! * [`Error::Rejected`] — an AMP message was refused (outside the window,
+//!   replayed, tampered). The sender or the network is at fault; drop it.
+//! * [`Error::Crypto`] — a cryptographic library failed on values we
+//!   produced ourselves; this indicates a bug or corrupted local state.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A participant in a threshold protocol (device or guardian), numbered
+/// from 1 within one authority. Maps one-to-one onto a FROST identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ParticipantId(pub u16);
+
+impl fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "participant {}", self.0)
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The local caller misused the API.
+    #[error("usage error: {0}")]
+    Usage(#[from] Usage),
+    /// A remote participant sent an invalid message; the run must abort.
+    #[error("{participant} violated the protocol: {violation}")]
+    ProtocolViolation {
+        /// Who is to blame.
+        participant: ParticipantId,
+        /// What they did.
+        violation: Violation,
+    },
+    /// An AMP message was refused.
+    #[error("message rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// A cryptographic operation failed on locally produced values.
+    #[error("cryptographic failure: {0}")]
+    Crypto(String),
+}
+
+impl Error {
+    /// The participant blamed by this error, if any.
+    pub fn culprit(&self) -> Option<ParticipantId> {
+        match self {
+            Error::ProtocolViolation { participant, .. } => Some(*participant),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn crypto(e: impl fmt::Display) -> Self {
+        Error::Crypto(e.to_string())
+    }
+
+    pub(crate) fn violation(participant: ParticipantId, violation: Violation) -> Self {
+        Error::ProtocolViolation {
+            participant,
+            violation,
+        }
+    }
+}
+
+/// Local misuse of the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Usage {
+    /// Threshold must satisfy `2 <= t <= n`.
+    #[error("threshold {threshold} is invalid for {participants} participants (need 2 <= t <= n)")]
+    InvalidThreshold {
+        /// Requested threshold.
+        threshold: u16,
+        /// Committee size.
+        participants: usize,
+    },
+    /// The local participant is not in the committee it tries to act in.
+    #[error("{0} is not a member of this committee")]
+    NotAMember(ParticipantId),
+    /// Participant ids start at 1.
+    #[error("participant id 0 is reserved; number participants from 1")]
+    ZeroParticipant,
+    /// Not enough old holders to deal a reshare.
+    #[error("resharing needs exactly {needed} dealers from the old committee, got {got}")]
+    WrongDealerCount {
+        /// Old threshold.
+        needed: u16,
+        /// Dealers supplied.
+        got: usize,
+    },
+    /// The nonce was already consumed, never created, or belongs to an
+    /// old key epoch.
+    #[error("nonce {index} of key epoch {epoch} is not available (used, unknown or stale)")]
+    NonceUnavailable {
+        /// Key epoch named by the request.
+        epoch: u64,
+        /// Nonce index named by the request.
+        index: u64,
+    },
+    /// The signing request is for a different key epoch than the share.
+    #[error("signing request is for key epoch {requested} but this share is epoch {current}")]
+    EpochMismatch {
+        /// Epoch of the request.
+        requested: u64,
+        /// Epoch of the local share.
+        current: u64,
+    },
+    /// The local participant was not asked to sign.
+    #[error("the signing request has no commitment for {0}")]
+    NotASigner(ParticipantId),
+    /// A routine bump before half a window has passed.
+    #[error("bump refused: generation {generation} is less than half a window ({half}) past checkpoint {checkpoint}; wait, or bump for suspected compromise")]
+    BumpTooEarly {
+        /// Generation observed by the proposer.
+        generation: u64,
+        /// Checkpoint base generation.
+        checkpoint: u64,
+        /// W/2.
+        half: u64,
+    },
+    /// The sender ran past the window; a checkpoint fact must be added first.
+    #[error("generation {generation} is beyond the window of epoch {epoch}; append a checkpoint fact first")]
+    WindowExhausted {
+        /// Channel epoch.
+        epoch: u64,
+        /// Next generation.
+        generation: u64,
+    },
+    /// A bump is already certified and waiting for finalization.
+    #[error("epoch {parent} already has a certified successor; finalize it before proposing another bump")]
+    BumpInProgress {
+        /// Stable epoch.
+        parent: u64,
+    },
+    /// The channel is blocked by conflicting certificates for one parent.
+    #[error(
+        "epoch {parent} has conflicting bump certificates; the channel stays on it until resolved"
+    )]
+    BumpConflict {
+        /// Stable epoch.
+        parent: u64,
+    },
+    /// Window width must be a positive even number.
+    #[error("window width {0} must be a positive even number")]
+    InvalidWindow(u64),
+}
+
+/// What a remote participant did wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// Its round-1 package has an invalid proof of knowledge.
+    #[error("invalid proof of knowledge in round-1 package")]
+    InvalidProofOfKnowledge,
+    /// Its commitment has the wrong number of coefficients.
+    #[error("commitment has {got} coefficients, expected {expected}")]
+    WrongCommitmentLength {
+        /// Threshold.
+        expected: usize,
+        /// Received.
+        got: usize,
+    },
+    /// A share it sent does not match its public commitment.
+    #[error("secret share does not match its commitment")]
+    InvalidShare,
+    /// Its dealt commitment does not commit to its Lagrange-weighted share.
+    #[error("reshare commitment does not commit to the dealer's weighted share")]
+    WrongDealtSecret,
+    /// It reported a different round-1 transcript than ours.
+    #[error("transcript hash differs from ours: the round-1 broadcast was not consistent")]
+    TranscriptMismatch,
+    /// An encrypted package failed to decrypt or authenticate.
+    #[error("encrypted package failed authentication")]
+    UndecryptablePackage,
+    /// A package could not be decoded.
+    #[error("malformed package: {0}")]
+    Malformed(String),
+    /// A package from this participant is missing.
+    #[error("no package received")]
+    Missing,
+    /// More than one package from this participant.
+    #[error("sent more than one package in one round")]
+    Duplicate,
+    /// A package from a participant outside the committee or for another session.
+    #[error("package does not belong to this session or committee")]
+    Unexpected,
+    /// Its signature share is invalid.
+    #[error("invalid signature share")]
+    InvalidSignatureShare,
+}
+
+/// Why an AMP message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The message is for another context or channel.
+    #[error("message is for another context or channel")]
+    WrongChannel,
+    /// The epoch is neither the stable epoch nor the pending successor.
+    #[error("epoch {0} is not accepted on this channel")]
+    EpochNotAccepted(u64),
+    /// The generation is outside `[G, G + 2W]`.
+    #[error("generation {generation} outside the window [{base}, {top}]")]
+    OutsideWindow {
+        /// Offending generation.
+        generation: u64,
+        /// G.
+        base: u64,
+        /// G + 2W.
+        top: u64,
+    },
+    /// This (epoch, sender, generation) was already opened.
+    #[error("replayed message")]
+    Replay,
+    /// AEAD authentication failed: header or ciphertext were modified.
+    #[error("authentication failed")]
+    Tampered,
+    /// The bytes do not parse as an AMP message.
+    #[error("malformed message")]
+    Malformed,
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
