@@ -1,0 +1,267 @@
+//! The envelope: what travels between endpoints, and its wire encoding.
+//!
+//! Wire layout (all integers little-endian; fixed 62-byte header, then the
+//! postcard-encoded payload to the end of the frame — the transport frames
+//! messages, so no length field is needed):
+//!
+//! | bytes  | field                                       |
+//! |--------|---------------------------------------------|
+//! | 0      | wire version, [`WIRE_VERSION`]              |
+//! | 1..17  | session id                                  |
+//! | 17..49 | protocol fingerprint                        |
+//! | 49..51 | sender role (u16)                           |
+//! | 51     | sender index tag: 0 = single role, 1 = member |
+//! | 52..56 | sender index (u32; must be 0 when the tag is 0) |
+//! | 56..58 | label (u16)                                 |
+//! | 58..62 | phase (u32)                                 |
+//! | 62..   | payload (postcard)                          |
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::ids::{Label, Role, RoleId, SessionId};
+
+/// Version byte at the start of every encoded envelope.
+pub const WIRE_VERSION: u8 = 1;
+
+/// Length of the fixed envelope header on the wire.
+pub const HEADER_LEN: usize = 62;
+
+/// Payloads up to this many encoded bytes are stored inline (no heap
+/// allocation per message).
+pub const INLINE_PAYLOAD: usize = 30;
+
+/// One message between two endpoints of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The session this message belongs to.
+    pub session: SessionId,
+    /// Fingerprint of the protocol the sender runs.
+    pub fingerprint: [u8; 32],
+    /// The sending role instance.
+    pub sender: RoleId,
+    /// The message label.
+    pub label: Label,
+    /// Timeout-block phase (0 outside timeout handlers).
+    pub phase: u32,
+    /// The postcard-encoded payload.
+    pub payload: Payload,
+}
+
+/// A postcard-encoded payload. Small payloads live inline; larger ones are
+/// shared (`Arc`), so a broadcast clones a pointer, not the bytes.
+#[derive(Clone)]
+pub struct Payload(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE_PAYLOAD] },
+    Shared(Arc<[u8]>),
+}
+
+/// Why a payload failed to decode.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// postcard rejected the bytes.
+    #[error("undecodable payload: {0}")]
+    Postcard(#[from] postcard::Error),
+    /// The value decoded but bytes were left over: the peer sent another type.
+    #[error("payload has {0} trailing bytes (the peer sent a different payload type)")]
+    Trailing(usize),
+}
+
+impl Payload {
+    /// Serialize `value` with postcard.
+    pub fn encode<M: Serialize + ?Sized>(value: &M) -> Result<Self, postcard::Error> {
+        let mut buf = [0u8; INLINE_PAYLOAD];
+        match postcard::to_slice(value, &mut buf) {
+            Ok(used) => {
+                let len = used.len();
+                // `len <= INLINE_PAYLOAD < 256`.
+                let len = u8::try_from(len).map_err(|_| postcard::Error::SerializeBufferFull)?;
+                Ok(Self(Repr::Inline { len, buf }))
+            }
+            Err(postcard::Error::SerializeBufferFull) => {
+                Ok(Self(Repr::Shared(postcard::to_allocvec(value)?.into())))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Wrap already-encoded bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= INLINE_PAYLOAD => {
+                let mut buf = [0u8; INLINE_PAYLOAD];
+                if let Some(dst) = buf.get_mut(..bytes.len()) {
+                    dst.copy_from_slice(bytes);
+                }
+                Self(Repr::Inline { len, buf })
+            }
+            _ => Self(Repr::Shared(bytes.into())),
+        }
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Repr::Shared(bytes) => bytes,
+        }
+    }
+
+    /// Decode as `M`, requiring that every byte is consumed.
+    pub fn decode<M: DeserializeOwned>(&self) -> Result<M, PayloadError> {
+        let (value, rest) = postcard::take_from_bytes::<M>(self.as_bytes())?;
+        if rest.is_empty() {
+            Ok(value)
+        } else {
+            Err(PayloadError::Trailing(rest.len()))
+        }
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Payload {}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Payload({} bytes)", self.as_bytes().len())
+    }
+}
+
+/// Why bytes are not an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Fewer bytes than the fixed header.
+    #[error("truncated envelope: {len} bytes, the header alone needs {HEADER_LEN}")]
+    Truncated {
+        /// Bytes received.
+        len: usize,
+    },
+    /// Unknown wire version.
+    #[error("envelope of wire version {0}, this runtime speaks version {WIRE_VERSION}")]
+    Version(u8),
+    /// Sender index tag other than 0/1, or a nonzero index for a single role.
+    #[error("malformed sender index (tag {tag}, index {index})")]
+    SenderIndex {
+        /// The tag byte.
+        tag: u8,
+        /// The index field.
+        index: u32,
+    },
+}
+
+impl Envelope {
+    /// Encode for a byte transport.
+    pub fn encode(&self) -> Vec<u8> {
+        let payload = self.payload.as_bytes();
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.session.0);
+        out.extend_from_slice(&self.fingerprint);
+        out.extend_from_slice(&self.sender.role.0.to_le_bytes());
+        let (tag, index) = match self.sender.index {
+            Some(i) => (1u8, i),
+            None => (0u8, 0),
+        };
+        out.push(tag);
+        out.extend_from_slice(&index.to_le_bytes());
+        out.extend_from_slice(&self.label.0.to_le_bytes());
+        out.extend_from_slice(&self.phase.to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Decode bytes from a byte transport. Never panics; any input that is
+    /// not a well-formed envelope is a [`DecodeError`]. (Whether the
+    /// envelope is *expected* is the session's check, not this one.)
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let truncated = DecodeError::Truncated { len: bytes.len() };
+        let (&[version], rest) = bytes.split_first_chunk::<1>().ok_or(truncated.clone())?;
+        if version != WIRE_VERSION {
+            return Err(DecodeError::Version(version));
+        }
+        let (session, rest) = rest.split_first_chunk::<16>().ok_or(truncated.clone())?;
+        let (fingerprint, rest) = rest.split_first_chunk::<32>().ok_or(truncated.clone())?;
+        let (role, rest) = rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
+        let (&[tag], rest) = rest.split_first_chunk::<1>().ok_or(truncated.clone())?;
+        let (index, rest) = rest.split_first_chunk::<4>().ok_or(truncated.clone())?;
+        let (label, rest) = rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
+        let (phase, payload) = rest.split_first_chunk::<4>().ok_or(truncated)?;
+        let index = u32::from_le_bytes(*index);
+        let index = match (tag, index) {
+            (0, 0) => None,
+            (1, i) => Some(i),
+            (tag, index) => return Err(DecodeError::SenderIndex { tag, index }),
+        };
+        Ok(Self {
+            session: SessionId(*session),
+            fingerprint: *fingerprint,
+            sender: RoleId {
+                role: Role(u16::from_le_bytes(*role)),
+                index,
+            },
+            label: Label(u16::from_le_bytes(*label)),
+            phase: u32::from_le_bytes(*phase),
+            payload: Payload::from_bytes(payload),
+        })
+    }
+}
+
+/// What a transport delivers: an envelope passed as a value (in-memory), or
+/// bytes still to be decoded (network transports, fault injection). The
+/// session validates both the same way.
+#[derive(Clone, Debug)]
+pub enum Frame {
+    /// A structured envelope.
+    Envelope(Envelope),
+    /// An encoded envelope ([`Envelope::encode`]).
+    Encoded(Vec<u8>),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn small_payload_is_inline_and_large_is_shared() {
+        let small = Payload::encode(&7u64).unwrap();
+        assert!(matches!(small.0, Repr::Inline { .. }));
+        let big = Payload::encode(&vec![1u8; 100]).unwrap();
+        assert!(matches!(big.0, Repr::Shared(_)));
+        assert_eq!(big.decode::<Vec<u8>>().unwrap(), vec![1u8; 100]);
+        assert_eq!(small.decode::<u64>().unwrap(), 7);
+    }
+
+    #[test]
+    fn trailing_payload_bytes_are_rejected() {
+        let p = Payload::encode(&(1u8, 2u8)).unwrap();
+        assert!(matches!(p.decode::<u8>(), Err(PayloadError::Trailing(1))));
+    }
+
+    #[test]
+    fn header_length_matches_layout() {
+        let e = Envelope {
+            session: SessionId([1; 16]),
+            fingerprint: [2; 32],
+            sender: RoleId::member(Role(3), 4),
+            label: Label(5),
+            phase: 6,
+            payload: Payload::from_bytes(&[]),
+        };
+        assert_eq!(e.encode().len(), HEADER_LEN);
+        assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
+    }
+}

@@ -1,0 +1,173 @@
+//! In-memory transport over tokio channels, for tests, examples and
+//! benchmarks.
+
+use std::future::{ready, Future};
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::envelope::{Envelope, Frame};
+use crate::error::{Error, TransportError};
+use crate::ids::{PeerId, ProtocolInfo, SessionId};
+use crate::roster::Roster;
+use crate::session::{Session, SessionConfig};
+use crate::transport::Transport;
+
+/// Options of the in-memory network.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryConfig {
+    /// Encode every envelope to bytes on send and decode on receive, as a
+    /// network transport would. Off by default (envelopes pass as values);
+    /// on, it exercises the wire codec end to end.
+    pub wire_encoding: bool,
+}
+
+/// One endpoint's side of an in-memory network: an unbounded tokio channel
+/// per ordered peer pair.
+///
+/// Channels are unbounded to match the asynchronous semantics under which
+/// projections are deadlock-free (a sender never waits for a receiver);
+/// memory is bounded by the protocol, and flow control is the flow-budget
+/// guard's job.
+#[derive(Debug)]
+pub struct MemoryTransport {
+    me: PeerId,
+    peers: usize,
+    config: MemoryConfig,
+    /// `tx[p]`: to peer `p` (`None` for self and after close).
+    tx: Vec<Option<UnboundedSender<Frame>>>,
+    /// `rx[p]`: from peer `p` (`None` for self and after close).
+    rx: Vec<Option<UnboundedReceiver<Frame>>>,
+}
+
+/// Build a fully connected in-memory network of `peers` endpoints; element
+/// `i` of the result is peer `i`.
+pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
+    let mut nodes: Vec<MemoryTransport> = (0..peers)
+        .map(|i| MemoryTransport {
+            me: PeerId(u32::try_from(i).unwrap_or(u32::MAX)),
+            peers,
+            config,
+            tx: (0..peers).map(|_| None).collect(),
+            rx: (0..peers).map(|_| None).collect(),
+        })
+        .collect();
+    for from in 0..peers {
+        for to in 0..peers {
+            if from == to {
+                continue;
+            }
+            let (tx, rx) = unbounded_channel();
+            if let Some(slot) = nodes.get_mut(from).and_then(|n| n.tx.get_mut(to)) {
+                *slot = Some(tx);
+            }
+            if let Some(slot) = nodes.get_mut(to).and_then(|n| n.rx.get_mut(from)) {
+                *slot = Some(rx);
+            }
+        }
+    }
+    nodes
+}
+
+/// Open one session per roster instance over a fresh in-memory network.
+/// Element `i` is the session of `roster.instances()[i]`.
+pub fn sessions(
+    id: SessionId,
+    protocol: &'static ProtocolInfo,
+    roster: &Roster,
+    config: MemoryConfig,
+) -> Result<Vec<Session<MemoryTransport>>, Error> {
+    network(roster.len(), config)
+        .into_iter()
+        .zip(roster.instances())
+        .map(|(transport, &me)| {
+            Session::new(
+                SessionConfig {
+                    id,
+                    protocol,
+                    me,
+                    roster: roster.clone(),
+                },
+                transport,
+            )
+        })
+        .collect()
+}
+
+impl MemoryTransport {
+    /// Send a raw frame to `to`, bypassing the session: fault injection for
+    /// tests (garbage bytes, forged envelopes).
+    pub fn send_frame(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
+        let tx = match self.tx.get(to.as_usize()) {
+            Some(Some(tx)) => tx,
+            Some(None) if to == self.me => return Err(TransportError::UnknownPeer(to)),
+            Some(None) => return Err(TransportError::Closed),
+            None => return Err(TransportError::UnknownPeer(to)),
+        };
+        if tx.send(frame).is_err() {
+            // The receiver is gone; as on a network, the loss is detected
+            // by whoever waits on it, not by the sender.
+            tracing::debug!(from = ?self.me, ?to, "in-memory send to a closed peer dropped");
+        }
+        Ok(())
+    }
+
+    fn send_now(&self, to: PeerId, envelope: Envelope) -> Result<(), TransportError> {
+        let frame = if self.config.wire_encoding {
+            Frame::Encoded(envelope.encode())
+        } else {
+            Frame::Envelope(envelope)
+        };
+        self.send_frame(to, frame)
+    }
+
+    /// Fault injection: drop every connection as if this peer had crashed.
+    pub fn crash(&mut self) {
+        self.close();
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn local(&self) -> PeerId {
+        self.me
+    }
+
+    fn peer_count(&self) -> usize {
+        self.peers
+    }
+
+    #[inline]
+    fn send(
+        &mut self,
+        to: PeerId,
+        envelope: Envelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        ready(self.send_now(to, envelope))
+    }
+
+    #[inline]
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: PeerId,
+    ) -> Poll<Result<Frame, TransportError>> {
+        match self.rx.get_mut(from.as_usize()) {
+            Some(Some(rx)) => match rx.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => Poll::Ready(Ok(frame)),
+                Poll::Ready(None) => Poll::Ready(Err(TransportError::Closed)),
+                Poll::Pending => Poll::Pending,
+            },
+            Some(None) if from != self.me => Poll::Ready(Err(TransportError::Closed)),
+            _ => Poll::Ready(Err(TransportError::UnknownPeer(from))),
+        }
+    }
+
+    fn close(&mut self) {
+        for slot in &mut self.tx {
+            *slot = None;
+        }
+        for slot in &mut self.rx {
+            *slot = None;
+        }
+    }
+}

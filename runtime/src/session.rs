@@ -1,0 +1,720 @@
+//! Sessions: the operations generated endpoints call.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::task::{Context, Poll, Waker};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::envelope::{Envelope, Frame, Payload};
+use crate::error::{Error, TransportError, UsageError};
+use crate::ids::{short_hex, Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
+use crate::roster::{RoleShape, Roster};
+use crate::transport::Transport;
+
+/// What [`Session::new`] needs besides the transport.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Fresh per run; all participants use the same id.
+    pub id: SessionId,
+    /// The protocol descriptor emitted by the code generator.
+    pub protocol: &'static ProtocolInfo,
+    /// The local role instance.
+    pub me: RoleId,
+    /// All role instances of the session (same on every participant).
+    pub roster: Roster,
+}
+
+/// One participant's live run of a protocol.
+///
+/// A `Session` is a small handle (one pointer), so generated typestates can
+/// move it from state to state for free. It must end with
+/// [`finish`](Self::finish); dropping it earlier logs a warning via
+/// `tracing` and closes the transport, so peers waiting on it get
+/// [`Error::Transport`] instead of hanging.
+#[derive(Debug)]
+pub struct Session<T: Transport> {
+    inner: Box<Inner<T>>,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
+    core: Core,
+    transport: T,
+    finished: bool,
+}
+
+/// The transport-free part of a session: identity, roster, phase, and the
+/// validation of incoming frames. Pure and deterministic (sans-I/O).
+#[derive(Debug)]
+struct Core {
+    id: SessionId,
+    protocol: &'static ProtocolInfo,
+    me: RoleId,
+    me_peer: PeerId,
+    roster: Roster,
+    phase: u32,
+    /// Per peer: late quorum messages still to be discarded, as
+    /// (label, phase), oldest first.
+    skips: Vec<VecDeque<(Label, u32)>>,
+}
+
+/// The result of [`Session::recv_branch`]: which of the offered labels
+/// arrived, and its still-encoded payload.
+#[derive(Debug)]
+#[must_use = "a received branch must be decoded and acted on"]
+pub struct Branch {
+    /// Position of the label in the slice passed to `recv_branch`.
+    pub index: usize,
+    /// The label that arrived.
+    pub label: Label,
+    from: RoleId,
+    payload: Payload,
+    protocol: &'static ProtocolInfo,
+}
+
+impl Branch {
+    /// Decode the payload as `M`. A payload that is not an `M` is a
+    /// [`Error::ProtocolViolation`] by the sender.
+    pub fn decode<M: DeserializeOwned>(&self) -> Result<M, Error> {
+        decode_payload(self.protocol, self.from, self.label, &self.payload)
+    }
+
+    /// The error generated code returns from an impossible `match` arm on
+    /// [`Branch::index`] (never produced by a correct runtime).
+    pub fn unexpected(&self) -> Error {
+        Error::ProtocolViolation {
+            role: self.protocol.role_name(self.from),
+            expected: "a branch offered by the local type".to_owned(),
+            got: format!("label {}", self.protocol.label_name(self.label)),
+        }
+    }
+}
+
+enum Verdict {
+    Deliver(usize, Envelope),
+    Discard,
+    Violation(Error),
+}
+
+fn decode_payload<M: DeserializeOwned>(
+    protocol: &ProtocolInfo,
+    from: RoleId,
+    label: Label,
+    payload: &Payload,
+) -> Result<M, Error> {
+    payload.decode::<M>().map_err(|e| Error::ProtocolViolation {
+        role: protocol.role_name(from),
+        expected: format!(
+            "a payload of type {} for label {}",
+            std::any::type_name::<M>(),
+            protocol.label_name(label)
+        ),
+        got: e.to_string(),
+    })
+}
+
+impl Core {
+    fn name(&self, id: RoleId) -> String {
+        self.protocol.role_name(id)
+    }
+
+    fn peer_name(&self, peer: PeerId) -> String {
+        match self.roster.instance(peer) {
+            Some(id) => self.name(id),
+            None => format!("peer {}", peer.0),
+        }
+    }
+
+    fn peer(&self, id: RoleId) -> Result<PeerId, Error> {
+        self.roster.peer(id).ok_or_else(|| {
+            UsageError::UnknownRole {
+                role: self.name(id),
+            }
+            .into()
+        })
+    }
+
+    fn other_peer(&self, id: RoleId) -> Result<PeerId, Error> {
+        let peer = self.peer(id)?;
+        if peer == self.me_peer {
+            return Err(UsageError::SelfSend {
+                role: self.name(id),
+            }
+            .into());
+        }
+        Ok(peer)
+    }
+
+    /// `(index, peer)` of every member of `family` except the local one.
+    fn others_in(&self, family: Role) -> Result<Vec<(u32, PeerId)>, Error> {
+        let size = self.family_size(family)?;
+        let mut out = Vec::with_capacity(size as usize);
+        for i in 0..size {
+            let id = RoleId::member(family, i);
+            if id != self.me {
+                out.push((i, self.peer(id)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn family_size(&self, family: Role) -> Result<u32, Error> {
+        match self.roster.shape(family) {
+            Some(RoleShape::Family(n)) => Ok(n),
+            Some(RoleShape::Single) => Err(UsageError::NotAFamily {
+                role: self.protocol.family_name(family),
+            }
+            .into()),
+            None => Err(UsageError::UnknownRole {
+                role: self.protocol.family_name(family),
+            }
+            .into()),
+        }
+    }
+
+    fn payload<M: Serialize + ?Sized>(&self, label: Label, value: &M) -> Result<Payload, Error> {
+        Payload::encode(value).map_err(|source| {
+            UsageError::Encode {
+                label: self.protocol.label_name(label),
+                source,
+            }
+            .into()
+        })
+    }
+
+    #[inline]
+    fn envelope(&self, label: Label, payload: Payload) -> Envelope {
+        Envelope {
+            session: self.id,
+            fingerprint: self.protocol.fingerprint,
+            sender: self.me,
+            label,
+            phase: self.phase,
+            payload,
+        }
+    }
+
+    fn violation(&self, peer: PeerId, expected: String, got: String) -> Error {
+        Error::ProtocolViolation {
+            role: self.peer_name(peer),
+            expected,
+            got,
+        }
+    }
+
+    fn transport_error(&self, peer: PeerId, expected: String, source: TransportError) -> Error {
+        Error::Transport {
+            role: self.peer_name(peer),
+            expected,
+            source,
+        }
+    }
+
+    fn expecting(&self, labels: &[Label]) -> String {
+        self.protocol.label_set(labels)
+    }
+
+    /// Validate one frame from `peer` against the labels the local type
+    /// accepts now. Pure: no I/O, no clock.
+    fn classify(&mut self, peer: PeerId, frame: Frame, labels: &[Label]) -> Verdict {
+        let env = match frame {
+            Frame::Envelope(env) => env,
+            Frame::Encoded(bytes) => match Envelope::decode(&bytes) {
+                Ok(env) => env,
+                Err(e) => {
+                    return Verdict::Violation(self.violation(
+                        peer,
+                        format!("a well-formed envelope with {}", self.expecting(labels)),
+                        e.to_string(),
+                    ))
+                }
+            },
+        };
+        if env.session != self.id {
+            return Verdict::Violation(self.violation(
+                peer,
+                format!("a message of session {}", self.id),
+                format!("a message of session {}", env.session),
+            ));
+        }
+        if env.fingerprint != self.protocol.fingerprint {
+            return Verdict::Violation(self.violation(
+                peer,
+                format!(
+                    "protocol {} (fingerprint {}…)",
+                    self.protocol.name,
+                    short_hex(&self.protocol.fingerprint)
+                ),
+                format!(
+                    "fingerprint {}…: the peer runs another protocol or version",
+                    short_hex(&env.fingerprint)
+                ),
+            ));
+        }
+        let expected_sender = self.roster.instance(peer);
+        if expected_sender != Some(env.sender) {
+            return Verdict::Violation(self.violation(
+                peer,
+                format!("an envelope sent by {}", self.peer_name(peer)),
+                format!("an envelope claiming sender {}", self.name(env.sender)),
+            ));
+        }
+        if env.phase < self.phase {
+            tracing::debug!(from = %self.peer_name(peer), phase = env.phase, "dropping message of an abandoned phase");
+            return Verdict::Discard;
+        }
+        if let Some(queue) = self.skips.get_mut(peer.as_usize()) {
+            while let Some(&(label, phase)) = queue.front() {
+                if phase < env.phase {
+                    // The peer moved on without sending it.
+                    queue.pop_front();
+                } else if (label, phase) == (env.label, env.phase) {
+                    queue.pop_front();
+                    tracing::trace!(from = ?peer, ?label, "dropping late quorum message");
+                    return Verdict::Discard;
+                } else {
+                    break;
+                }
+            }
+        }
+        if env.phase > self.phase {
+            return Verdict::Violation(self.violation(
+                peer,
+                format!("{} in phase {}", self.expecting(labels), self.phase),
+                format!(
+                    "label {} in phase {}",
+                    self.protocol.label_name(env.label),
+                    env.phase
+                ),
+            ));
+        }
+        match labels.iter().position(|l| *l == env.label) {
+            Some(i) => Verdict::Deliver(i, env),
+            None => Verdict::Violation(self.violation(
+                peer,
+                self.expecting(labels),
+                format!("label {}", self.protocol.label_name(env.label)),
+            )),
+        }
+    }
+}
+
+/// Poll `peer`'s stream until a frame is delivered, fails, or nothing is
+/// ready. Discarded frames (late quorum messages, abandoned phases) are
+/// skipped here.
+#[inline]
+fn poll_next<T: Transport>(
+    core: &mut Core,
+    transport: &mut T,
+    cx: &mut Context<'_>,
+    peer: PeerId,
+    labels: &[Label],
+) -> Poll<Result<(usize, Envelope), Error>> {
+    loop {
+        let frame = match transport.poll_recv(cx, peer) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(frame)) => frame,
+            Poll::Ready(Err(e)) => {
+                return Poll::Ready(Err(core.transport_error(peer, core.expecting(labels), e)))
+            }
+        };
+        match core.classify(peer, frame, labels) {
+            Verdict::Deliver(i, env) => return Poll::Ready(Ok((i, env))),
+            Verdict::Discard => continue,
+            Verdict::Violation(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl<T: Transport> Session<T> {
+    /// Open a session. Checks that the roster fits the protocol (one shape
+    /// per role), that `me` is in it, and that the transport has one peer
+    /// per instance with `me` at its position.
+    pub fn new(config: SessionConfig, transport: T) -> Result<Self, Error> {
+        let SessionConfig {
+            id,
+            protocol,
+            me,
+            roster,
+        } = config;
+        if roster.role_count() != protocol.roles.len() {
+            return Err(UsageError::RosterMismatch(format!(
+                "protocol {} has {} roles, the roster {}",
+                protocol.name,
+                protocol.roles.len(),
+                roster.role_count()
+            ))
+            .into());
+        }
+        let me_peer = roster.peer(me).ok_or_else(|| UsageError::UnknownRole {
+            role: protocol.role_name(me),
+        })?;
+        if transport.peer_count() != roster.len() || transport.local() != me_peer {
+            return Err(UsageError::RosterMismatch(format!(
+                "the roster has {} instances with {} at position {}, the transport {} peers with itself at {}",
+                roster.len(),
+                protocol.role_name(me),
+                me_peer.0,
+                transport.peer_count(),
+                transport.local().0
+            ))
+            .into());
+        }
+        let skips = (0..roster.len()).map(|_| VecDeque::new()).collect();
+        Ok(Self {
+            inner: Box::new(Inner {
+                core: Core {
+                    id,
+                    protocol,
+                    me,
+                    me_peer,
+                    roster,
+                    phase: 0,
+                    skips,
+                },
+                transport,
+                finished: false,
+            }),
+        })
+    }
+
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.inner.core.id
+    }
+
+    /// The local role instance.
+    pub fn me(&self) -> RoleId {
+        self.inner.core.me
+    }
+
+    /// The protocol descriptor.
+    pub fn protocol(&self) -> &'static ProtocolInfo {
+        self.inner.core.protocol
+    }
+
+    /// The roster.
+    pub fn roster(&self) -> &Roster {
+        &self.inner.core.roster
+    }
+
+    /// Size of a family (for index arithmetic such as `W[i+1]` modulo the
+    /// size). [`UsageError::NotAFamily`] for a single role.
+    pub fn family_size(&self, family: Role) -> Result<u32, Error> {
+        self.inner.core.family_size(family)
+    }
+
+    /// The current timeout phase (0 until a timeout handler is entered).
+    pub fn phase(&self) -> u32 {
+        self.inner.core.phase
+    }
+
+    /// Enter timeout phase `phase` (must not go backwards; a smaller value
+    /// is ignored). From now on, messages of earlier phases are dropped as
+    /// late, and sends carry the new phase.
+    pub fn enter_phase(&mut self, phase: u32) {
+        let core = &mut self.inner.core;
+        core.phase = core.phase.max(phase);
+    }
+
+    /// The transport (for transport-specific controls such as fault
+    /// injection in tests).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.inner.transport
+    }
+
+    /// `A -> B : L(T)` on the sender's side. Also the chooser's `select`:
+    /// the label of a branch's first message identifies the branch.
+    #[inline]
+    pub async fn send<M: Serialize + ?Sized>(
+        &mut self,
+        to: RoleId,
+        label: Label,
+        payload: &M,
+    ) -> Result<(), Error> {
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        let peer = core.other_peer(to)?;
+        let env = core.envelope(label, core.payload(label, payload)?);
+        let sent = transport.send(peer, env).await;
+        sent.map_err(|e| {
+            core.transport_error(
+                peer,
+                format!("sending {}", core.protocol.label_name(label)),
+                e,
+            )
+        })
+    }
+
+    /// `A -> B : L(T)` on the receiver's side: the next message from `from`
+    /// must carry `label` and a `M` payload.
+    #[inline]
+    pub async fn recv<M: DeserializeOwned>(
+        &mut self,
+        from: RoleId,
+        label: Label,
+    ) -> Result<M, Error> {
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        let peer = core.other_peer(from)?;
+        let labels = [label];
+        let (_, env) = poll_fn(|cx| poll_next(core, transport, cx, peer, &labels)).await?;
+        decode_payload(core.protocol, env.sender, label, &env.payload)
+    }
+
+    /// `branch from { L1 => …, L2 => … }`: the next message from `from` must
+    /// carry one of `labels`; returns which one (by position) with its
+    /// undecoded payload. Decode with [`Branch::decode`].
+    #[inline]
+    pub async fn recv_branch(&mut self, from: RoleId, labels: &[Label]) -> Result<Branch, Error> {
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        let peer = core.other_peer(from)?;
+        let (index, env) = poll_fn(|cx| poll_next(core, transport, cx, peer, labels)).await?;
+        Ok(Branch {
+            index,
+            label: env.label,
+            from: env.sender,
+            payload: env.payload,
+            protocol: core.protocol,
+        })
+    }
+
+    /// `A -> W[*] : L(T)` with one value for everybody: sends to every
+    /// member of `family` (every *other* member if the local role is in
+    /// it). The payload is encoded once.
+    pub async fn send_all<M: Serialize + ?Sized>(
+        &mut self,
+        family: Role,
+        label: Label,
+        payload: &M,
+    ) -> Result<(), Error> {
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        let payload = core.payload(label, payload)?;
+        for (_, peer) in core.others_in(family)? {
+            let sent = transport
+                .send(peer, core.envelope(label, payload.clone()))
+                .await;
+            sent.map_err(|e| {
+                core.transport_error(
+                    peer,
+                    format!("sending {}", core.protocol.label_name(label)),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `A -> W[*] : L(T)` with a value per recipient: `value(i)` is sent to
+    /// `family[i]`, for every member except the local one. Called in index
+    /// order.
+    pub async fn send_each<M: Serialize>(
+        &mut self,
+        family: Role,
+        label: Label,
+        mut value: impl FnMut(u32) -> M,
+    ) -> Result<(), Error> {
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        for (index, peer) in core.others_in(family)? {
+            let payload = core.payload(label, &value(index))?;
+            let sent = transport.send(peer, core.envelope(label, payload)).await;
+            sent.map_err(|e| {
+                core.transport_error(
+                    peer,
+                    format!("sending {}", core.protocol.label_name(label)),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `W[*] -> A : L(T) [quorum q]`: receive `label` from every member of
+    /// `family` (except the local one), in any arrival order.
+    ///
+    /// With `quorum: Some(q)` (1 ≤ q ≤ number of senders) it returns once
+    /// `q` values arrived; the stragglers' messages of this gather are
+    /// discarded by the runtime when they come (matched by sender, label
+    /// and phase, FIFO per sender), so they are never mistaken for a later
+    /// message. In quorum mode a sender whose connection closes is tolerated
+    /// while `q` remains reachable. A protocol violation by any sender is
+    /// returned at once.
+    ///
+    /// The result is sorted by member index.
+    pub async fn recv_all<M: DeserializeOwned>(
+        &mut self,
+        family: Role,
+        label: Label,
+        quorum: Option<usize>,
+    ) -> Result<Vec<(u32, M)>, Error> {
+        let senders = self.inner.core.others_in(family)?;
+        let need = match quorum {
+            None => senders.len(),
+            Some(q) if (1..=senders.len()).contains(&q) => q,
+            Some(q) => {
+                return Err(UsageError::QuorumOutOfRange {
+                    quorum: q,
+                    max: senders.len(),
+                }
+                .into())
+            }
+        };
+        self.gather(senders, label, need, quorum.is_some()).await
+    }
+
+    /// `W[*] -> W[*] : L(T) [quorum q]`: the local member (which must be in
+    /// `family`) sends `value(j)` to every other member `j` and receives
+    /// from every other member. `value(own index)` is kept as the local
+    /// contribution and counts toward the quorum (1 ≤ q ≤ family size).
+    /// Returns `(index, value)` pairs sorted by index, own value included.
+    pub async fn exchange<M: Serialize + DeserializeOwned>(
+        &mut self,
+        family: Role,
+        label: Label,
+        mut value: impl FnMut(u32) -> M,
+        quorum: Option<usize>,
+    ) -> Result<Vec<(u32, M)>, Error> {
+        let core = &self.inner.core;
+        let size = core.family_size(family)? as usize;
+        let own_index = match core.me.index {
+            Some(i) if core.me.role == family => i,
+            _ => {
+                return Err(UsageError::NotAMember {
+                    me: core.name(core.me),
+                    family: core.protocol.family_name(family),
+                }
+                .into())
+            }
+        };
+        let need = match quorum {
+            None => size,
+            Some(q) if (1..=size).contains(&q) => q,
+            Some(q) => {
+                return Err(UsageError::QuorumOutOfRange {
+                    quorum: q,
+                    max: size,
+                }
+                .into())
+            }
+        };
+        let own = value(own_index);
+        self.send_each(family, label, &mut value).await?;
+        let senders = self.inner.core.others_in(family)?;
+        let mut values = self
+            .gather(senders, label, need.saturating_sub(1), quorum.is_some())
+            .await?;
+        let at = values.partition_point(|(i, _)| *i < own_index);
+        values.insert(at, (own_index, own));
+        Ok(values)
+    }
+
+    async fn gather<M: DeserializeOwned>(
+        &mut self,
+        mut pending: Vec<(u32, PeerId)>,
+        label: Label,
+        need: usize,
+        tolerate_closed: bool,
+    ) -> Result<Vec<(u32, M)>, Error> {
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        let labels = [label];
+        let mut got: Vec<(u32, M)> = Vec::with_capacity(need);
+        if need > 0 {
+            poll_fn(|cx| {
+                let mut i = 0;
+                while let Some(&(index, peer)) = pending.get(i) {
+                    match poll_next(core, transport, cx, peer, &labels) {
+                        Poll::Pending => i += 1,
+                        Poll::Ready(Ok((_, env))) => {
+                            pending.swap_remove(i);
+                            match decode_payload(core.protocol, env.sender, label, &env.payload) {
+                                Ok(v) => got.push((index, v)),
+                                Err(e) => return Poll::Ready(Err(e)),
+                            }
+                            if got.len() >= need {
+                                return Poll::Ready(Ok(()));
+                            }
+                        }
+                        Poll::Ready(Err(e @ Error::Transport { .. })) if tolerate_closed => {
+                            pending.swap_remove(i);
+                            tracing::warn!(error = %e, "quorum gather continues without a closed peer");
+                            if got.len() + pending.len() < need {
+                                return Poll::Ready(Err(e));
+                            }
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    }
+                }
+                Poll::Pending
+            })
+            .await?;
+        }
+        let phase = core.phase;
+        for (_, peer) in pending {
+            if let Some(queue) = core.skips.get_mut(peer.as_usize()) {
+                queue.push_back((label, phase));
+            }
+        }
+        got.sort_unstable_by_key(|(i, _)| *i);
+        Ok(got)
+    }
+
+    /// Mark the protocol as completed and close the transport.
+    ///
+    /// Also checks, without waiting, that no peer has sent anything the
+    /// protocol does not account for (an orphan message is a
+    /// [`Error::ProtocolViolation`]); late quorum messages already arrived
+    /// are dropped silently. Messages still in flight are not waited for.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.inner.finished = true;
+        let Inner {
+            core, transport, ..
+        } = &mut *self.inner;
+        let mut cx = Context::from_waker(Waker::noop());
+        for p in 0..core.roster.len() {
+            let peer = PeerId(u32::try_from(p).unwrap_or(u32::MAX));
+            if peer == core.me_peer {
+                continue;
+            }
+            match poll_next(core, transport, &mut cx, peer, &[]) {
+                Poll::Ready(Err(e @ Error::ProtocolViolation { .. })) => return Err(e),
+                Poll::Ready(Ok((_, env))) => {
+                    // Unreachable with no labels accepted; report anyway.
+                    return Err(core.violation(
+                        peer,
+                        core.expecting(&[]),
+                        format!("label {}", core.protocol.label_name(env.label)),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Transport> Drop for Session<T> {
+    fn drop(&mut self) {
+        if !self.inner.finished {
+            let core = &self.inner.core;
+            tracing::warn!(
+                session = %core.id,
+                protocol = core.protocol.name,
+                role = %core.name(core.me),
+                "endpoint dropped before the protocol finished; closing its connections so peers waiting on it fail with a transport error"
+            );
+        }
+        self.inner.transport.close();
+    }
+}

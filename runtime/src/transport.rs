@@ -1,0 +1,57 @@
+//! The transport abstraction.
+
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use crate::envelope::{Envelope, Frame};
+use crate::error::TransportError;
+use crate::ids::PeerId;
+
+/// Moves envelopes between the peers of one session.
+///
+/// A transport is owned by exactly one [`Session`](crate::Session) and knows
+/// its own [`PeerId`] and the number of peers (= roster length). It keeps
+/// one FIFO stream **per ordered peer pair**: [`poll_recv`](Self::poll_recv)
+/// takes the peer to read from, so demultiplexing by sender is the
+/// transport's structure, not a search, and a message from one peer can
+/// never be consumed by a receive that waits on another.
+///
+/// Used generically (`Session<T: Transport>`), so calls are statically
+/// dispatched and inlined; nothing here is tokio-specific, so a simulator
+/// can implement it with virtual time.
+///
+/// Delivery contract:
+/// - per ordered pair, frames arrive in send order, or not at all;
+/// - `send` succeeds once the frame is handed to the network; a send to a
+///   peer that has already gone away is *not* an error (as on a real
+///   network: the receiver side is where absence is detected);
+/// - `poll_recv` returns `Err(TransportError::Closed)` once the peer is
+///   gone and every frame it sent before going has been delivered — so a
+///   receive never hangs on a dead peer.
+pub trait Transport: Send {
+    /// This endpoint's peer number.
+    fn local(&self) -> PeerId;
+
+    /// Number of peers, including the local one.
+    fn peer_count(&self) -> usize;
+
+    /// Send one envelope to `to`.
+    fn send(
+        &mut self,
+        to: PeerId,
+        envelope: Envelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Poll for the next frame from `from`. Registers `cx`'s waker when
+    /// pending, like `tokio::sync::mpsc::Receiver::poll_recv`.
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: PeerId,
+    ) -> Poll<Result<Frame, TransportError>>;
+
+    /// Close every connection (best effort, never blocks). Peers waiting on
+    /// this endpoint get `TransportError::Closed` after draining what was
+    /// sent before.
+    fn close(&mut self);
+}
