@@ -3,6 +3,7 @@
 /// Every code with its explanation, sorted by code.
 pub fn all() -> Vec<(&'static str, &'static str)> {
     let mut all: Vec<(&'static str, &'static str)> = Vec::new();
+    all.extend_from_slice(crate::check::codes::EXPLANATIONS);
     all.sort_by_key(|(code, _)| *code);
     all
 }

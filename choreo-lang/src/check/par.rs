@@ -1,0 +1,135 @@
+//! `par` branches must not share an ordered (sender, receiver) pair of role
+//! instances (LANGUAGE.md §3.4). Runs on lowered branches, so `for` is
+//! unrolled and `call`s are inlined.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::global::{GStmt, Loc, Participant};
+
+/// Which members of a role one end of a message covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Sel {
+    /// A single role, or member `k` of a family.
+    One(u64),
+    /// Every member (`W[*]`).
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Use {
+    from: Sel,
+    to: Sel,
+}
+
+/// The first conflict between two branches.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub earlier_branch: usize,
+    pub later_branch: usize,
+    pub earlier: Loc,
+    pub later: Loc,
+    /// `A` → `W[2]`, as instances both branches use.
+    pub sender: String,
+    pub receiver: String,
+}
+
+type Uses = HashMap<(String, String), Vec<(Use, Loc)>>;
+
+/// One conflict per later branch, in branch order.
+pub(crate) fn shared_pairs(branches: &[Vec<GStmt>]) -> Vec<Shared> {
+    let collected: Vec<Uses> = branches.iter().map(|b| collect(b)).collect();
+    let mut out = Vec::new();
+    for (j, later) in collected.iter().enumerate() {
+        'branch: for (i, earlier) in collected.iter().enumerate().take(j) {
+            // Iterate the later branch in source order for a stable report.
+            let mut entries: Vec<(&(String, String), &(Use, Loc))> = later
+                .iter()
+                .flat_map(|(k, v)| v.iter().map(move |e| (k, e)))
+                .collect();
+            entries.sort_by_key(|(_, (_, loc))| (loc.file, loc.span.start));
+            for (key, (u, loc)) in entries {
+                let Some(candidates) = earlier.get(key) else {
+                    continue;
+                };
+                for (e, eloc) in candidates {
+                    let Some((f, t)) = meet(u.from, e.from).zip(meet(u.to, e.to)) else {
+                        continue;
+                    };
+                    // Within one family a member never sends to itself.
+                    let self_pair =
+                        key.0 == key.1 && matches!((f, t), (Sel::One(x), Sel::One(y)) if x == y);
+                    if !self_pair {
+                        out.push(Shared {
+                            earlier_branch: i,
+                            later_branch: j,
+                            earlier: *eloc,
+                            later: *loc,
+                            sender: show(&key.0, f),
+                            receiver: show(&key.1, t),
+                        });
+                        break 'branch;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn meet(a: Sel, b: Sel) -> Option<Sel> {
+    match (a, b) {
+        (Sel::All, x) | (x, Sel::All) => Some(x),
+        (Sel::One(x), Sel::One(y)) => (x == y).then_some(Sel::One(x)),
+    }
+}
+
+fn show(role: &str, sel: Sel) -> String {
+    match sel {
+        Sel::All => format!("{role}[*]"),
+        Sel::One(u64::MAX) => role.to_string(),
+        Sel::One(k) => format!("{role}[{k}]"),
+    }
+}
+
+fn sel(p: &Participant) -> Sel {
+    match p {
+        Participant::Role(_) => Sel::One(u64::MAX),
+        Participant::Member(_, k) => Sel::One(*k),
+        Participant::All(_) => Sel::All,
+    }
+}
+
+fn collect(block: &[GStmt]) -> Uses {
+    let mut uses = Uses::new();
+    let mut seen: HashSet<(String, String, Use)> = HashSet::new();
+    walk(block, &mut uses, &mut seen);
+    uses
+}
+
+fn walk(block: &[GStmt], uses: &mut Uses, seen: &mut HashSet<(String, String, Use)>) {
+    for stmt in block {
+        match stmt {
+            GStmt::Message(m) => {
+                let from = m.from.role_name().to_string();
+                let to = m.to.role_name().to_string();
+                let u = Use {
+                    from: sel(&m.from),
+                    to: sel(&m.to),
+                };
+                if seen.insert((from.clone(), to.clone(), u.clone())) {
+                    uses.entry((from, to)).or_default().push((u, m.loc));
+                }
+            }
+            GStmt::Choice { branches, .. } => {
+                branches.iter().for_each(|b| walk(&b.body, uses, seen))
+            }
+            GStmt::Rec { body, .. } => walk(body, uses, seen),
+            GStmt::Par { branches, .. } => branches.iter().for_each(|b| walk(b, uses, seen)),
+            GStmt::Timeout { body, handler, .. } => {
+                walk(body, uses, seen);
+                walk(handler, uses, seen);
+            }
+            GStmt::Continue { .. } | GStmt::Link { .. } | GStmt::Delegate { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Payload types: printing with rustfmt spacing and alias expansion
+//! (LANGUAGE.md §2: two payloads are the same when their token sequences
+//! are equal after aliases are expanded).
+
+use std::collections::HashMap;
+
+use crate::ast::{TypeExpr, TypeKind};
+
+/// Expanded (canonical) text of each alias of one module, by alias name.
+pub(crate) type AliasTexts = HashMap<String, String>;
+
+/// `ty` printed as written (aliases kept). `None` if it contains an
+/// already-reported syntax error.
+pub(crate) fn written(ty: &TypeExpr) -> Option<String> {
+    let mut out = String::new();
+    print(ty, None, &mut out).then_some(out)
+}
+
+/// `ty` printed with every alias of `aliases` replaced by its expansion.
+pub(crate) fn canonical(ty: &TypeExpr, aliases: &AliasTexts) -> Option<String> {
+    let mut out = String::new();
+    print(ty, Some(aliases), &mut out).then_some(out)
+}
+
+/// The alias a type refers to directly: a single-segment path without
+/// generics or leading `::`.
+pub(crate) fn alias_reference(ty: &TypeExpr) -> Option<&str> {
+    match &ty.kind {
+        TypeKind::Path {
+            leading_colons: false,
+            segments,
+        } => match segments.as_slice() {
+            [only] if only.generics.is_empty() => Some(only.name.name.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Every alias name that `ty` mentions (for cycle detection).
+pub(crate) fn mentioned_names(ty: &TypeExpr, out: &mut Vec<String>) {
+    match &ty.kind {
+        TypeKind::Path { segments, .. } => {
+            if let Some(name) = alias_reference(ty) {
+                out.push(name.to_string());
+            }
+            for segment in segments {
+                for g in &segment.generics {
+                    mentioned_names(g, out);
+                }
+            }
+        }
+        TypeKind::Tuple(items) => items.iter().for_each(|t| mentioned_names(t, out)),
+        TypeKind::Array { element, .. } | TypeKind::Slice(element) => mentioned_names(element, out),
+        TypeKind::Error => {}
+    }
+}
+
+/// Returns false when the type contains an error node.
+fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool {
+    match &ty.kind {
+        TypeKind::Path {
+            leading_colons,
+            segments,
+        } => {
+            if let (Some(aliases), Some(name)) = (aliases, alias_reference(ty)) {
+                if let Some(text) = aliases.get(name) {
+                    out.push_str(text);
+                    return true;
+                }
+            }
+            if *leading_colons {
+                out.push_str("::");
+            }
+            let mut ok = true;
+            for (i, segment) in segments.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("::");
+                }
+                out.push_str(&segment.name.name);
+                if !segment.generics.is_empty() {
+                    out.push('<');
+                    for (j, g) in segment.generics.iter().enumerate() {
+                        if j > 0 {
+                            out.push_str(", ");
+                        }
+                        ok &= print(g, aliases, out);
+                    }
+                    out.push('>');
+                }
+            }
+            ok
+        }
+        TypeKind::Tuple(items) => {
+            out.push('(');
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                ok &= print(item, aliases, out);
+            }
+            if items.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
+            ok
+        }
+        TypeKind::Array { element, len } => {
+            out.push('[');
+            let ok = print(element, aliases, out);
+            out.push_str("; ");
+            out.push_str(len.trim());
+            out.push(']');
+            ok
+        }
+        TypeKind::Slice(element) => {
+            out.push('[');
+            let ok = print(element, aliases, out);
+            out.push(']');
+            ok
+        }
+        TypeKind::Error => false,
+    }
+}
