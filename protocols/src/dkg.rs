@@ -408,3 +408,70 @@ impl ExpectRound2 {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+
+    /// A participant that encrypts correctly but deals a share that does
+    /// not match its commitment is named by the recipient.
+    #[test]
+    fn share_not_matching_commitment_names_the_dealer() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let config = DkgConfig {
+            session: [1; 32],
+            threshold: 2,
+            participants: (1..=3).map(ParticipantId).collect(),
+        };
+        let mut states = Vec::new();
+        let mut round1 = Vec::new();
+        for p in config.participants.clone() {
+            let (s, m) = start(config.clone(), p, &mut rng).unwrap();
+            states.push(s);
+            round1.push(m);
+        }
+        let mut echoes = Vec::new();
+        let mut next = Vec::new();
+        for s in states {
+            let (s, e) = s.receive_round1(&round1).unwrap();
+            next.push(s);
+            echoes.push(e);
+        }
+        // Participant 2 cheats towards participant 1.
+        if let Some(s) = next.iter_mut().find(|s| s.me == ParticipantId(2)) {
+            let bogus = group::signing_share(&group::random_scalar(&mut rng)).unwrap();
+            s.outgoing.insert(
+                group::identifier(ParticipantId(1)).unwrap(),
+                round2::Package::new(bogus),
+            );
+        }
+        let mut round2 = Vec::new();
+        let mut last = Vec::new();
+        for s in next {
+            let (s, m) = s.confirm_transcripts(&echoes).unwrap();
+            last.push(s);
+            round2.extend(m);
+        }
+        let mut results = last.into_iter().map(|s| (s.me, s.finish(&round2)));
+        let (me, first) = results.next().unwrap();
+        assert_eq!(me, ParticipantId(1));
+        match first {
+            Err(Error::ProtocolViolation {
+                participant,
+                violation: Violation::InvalidShare,
+            }) => assert_eq!(participant, ParticipantId(2)),
+            other => panic!("expected participant 2 blamed for an invalid share, got {other:?}"),
+        }
+        assert!(results.all(|(_, r)| r.is_ok()));
+    }
+}

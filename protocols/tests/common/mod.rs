@@ -1,0 +1,186 @@
+//! Shared test drivers: run whole protocols in memory, deterministically.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aura_protocols::dkg::{self, DkgConfig, Round1Message, Round2Message, TranscriptEcho};
+use aura_protocols::reshare::{self, DealerCommitment, DealtShare, ReshareConfig};
+use aura_protocols::signing::{
+    self, CommitCertificate, CommitStatement, NonceStore, SigningRequest,
+};
+use aura_protocols::{AuthorityKeyShare, ParticipantId, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+pub fn committee(ids: impl IntoIterator<Item = u16>) -> BTreeSet<ParticipantId> {
+    ids.into_iter().map(ParticipantId).collect()
+}
+
+pub fn config(n: u16, t: u16) -> DkgConfig {
+    DkgConfig {
+        session: [7; 32],
+        threshold: t,
+        participants: committee(1..=n),
+    }
+}
+
+/// Hooks to corrupt messages in flight.
+#[derive(Default)]
+pub struct Tamper {
+    pub round1: Option<Box<dyn Fn(&mut Vec<Round1Message>)>>,
+    pub echoes: Option<Box<dyn Fn(&mut Vec<TranscriptEcho>)>>,
+    pub round2: Option<Box<dyn Fn(&mut Vec<Round2Message>)>>,
+}
+
+/// Run a DKG among everyone in `config`; returns each participant's result.
+pub fn run_dkg_with(
+    config: &DkgConfig,
+    seed: u64,
+    tamper: &Tamper,
+) -> BTreeMap<ParticipantId, Result<AuthorityKeyShare>> {
+    let mut rng = rng(seed);
+    let mut states = BTreeMap::new();
+    let mut round1 = Vec::new();
+    for p in &config.participants {
+        let (s, m) = dkg::start(config.clone(), *p, &mut rng).unwrap();
+        states.insert(*p, s);
+        round1.push(m);
+    }
+    if let Some(f) = &tamper.round1 {
+        f(&mut round1);
+    }
+    let mut results = BTreeMap::new();
+    let mut next = BTreeMap::new();
+    let mut echoes = Vec::new();
+    for (p, s) in states {
+        match s.receive_round1(&round1) {
+            Ok((s, e)) => {
+                next.insert(p, s);
+                echoes.push(e);
+            }
+            Err(e) => {
+                results.insert(p, Err(e));
+            }
+        }
+    }
+    if let Some(f) = &tamper.echoes {
+        f(&mut echoes);
+    }
+    let mut round2 = Vec::new();
+    let mut last = BTreeMap::new();
+    for (p, s) in next {
+        match s.confirm_transcripts(&echoes) {
+            Ok((s, msgs)) => {
+                last.insert(p, s);
+                round2.extend(msgs);
+            }
+            Err(e) => {
+                results.insert(p, Err(e));
+            }
+        }
+    }
+    if let Some(f) = &tamper.round2 {
+        f(&mut round2);
+    }
+    for (p, s) in last {
+        results.insert(p, s.finish(&round2));
+    }
+    results
+}
+
+pub fn run_dkg(n: u16, t: u16, seed: u64) -> Vec<AuthorityKeyShare> {
+    run_dkg_with(&config(n, t), seed, &Tamper::default())
+        .into_values()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+pub fn statement(tag: u8) -> CommitStatement {
+    CommitStatement {
+        consensus_id: [tag; 32],
+        prestate: [1; 32],
+        operation: [2; 32],
+    }
+}
+
+/// Fast-path signing with pre-committed nonces; `public` is the key
+/// package the aggregator trusts.
+pub fn sign(
+    signers: &[&AuthorityKeyShare],
+    public: &AuthorityKeyShare,
+    statement: CommitStatement,
+    seed: u64,
+) -> Result<CommitCertificate> {
+    let mut rng = rng(seed);
+    let mut stores = Vec::new();
+    let mut chosen = BTreeMap::new();
+    for s in signers {
+        let mut store = NonceStore::new(s);
+        let pre = store.precommit(s, 2, &mut rng)?;
+        chosen.insert(s.participant(), pre[0]);
+        stores.push(store);
+    }
+    let request = SigningRequest {
+        epoch: public.epoch(),
+        message: statement.message(),
+        signers: chosen,
+    };
+    let mut shares = BTreeMap::new();
+    for (s, store) in signers.iter().zip(stores.iter_mut()) {
+        // Signers in another epoch sign the same request "as if" current, to
+        // show that mixing is caught by aggregation, not only by policy.
+        let mut request = request.clone();
+        request.epoch = s.epoch();
+        shares.insert(s.participant(), store.sign(s, &request)?);
+    }
+    signing::aggregate(public.public_key_package(), &request, statement, &shares)
+}
+
+pub struct Reshared {
+    pub commitments: Vec<DealerCommitment>,
+    pub shares: Vec<DealtShare>,
+}
+
+pub fn deal_all(config: &ReshareConfig, old: &[AuthorityKeyShare], seed: u64) -> Reshared {
+    let mut rng = rng(seed);
+    let mut commitments = Vec::new();
+    let mut shares = Vec::new();
+    for s in old
+        .iter()
+        .filter(|s| config.dealers.contains(&s.participant()))
+    {
+        let (c, sh) = reshare::deal(config, s, &mut rng).unwrap();
+        commitments.push(c);
+        shares.extend(sh);
+    }
+    Reshared {
+        commitments,
+        shares,
+    }
+}
+
+pub fn receive_all(
+    config: &ReshareConfig,
+    old: &AuthorityKeyShare,
+    dealt: &Reshared,
+) -> BTreeMap<ParticipantId, Result<AuthorityKeyShare>> {
+    config
+        .new_committee
+        .iter()
+        .map(|p| {
+            let r = reshare::join(config.clone(), *p, old.public_key_package())
+                .and_then(|s| s.finish(&dealt.commitments, &dealt.shares));
+            (*p, r)
+        })
+        .collect()
+}
