@@ -368,8 +368,11 @@ impl ExpectRound2 {
     /// Decrypt and verify our shares and derive the long-lived key share.
     /// Messages addressed to others are ignored.
     pub fn finish(self, messages: &[Round2Message]) -> Result<AuthorityKeyShare> {
-        let mine: Vec<&Round2Message> = messages.iter().filter(|m| m.to == self.me).collect();
-        let mine: Vec<Round2Message> = mine.into_iter().cloned().collect();
+        let mine: Vec<Round2Message> = messages
+            .iter()
+            .filter(|m| m.to == self.me)
+            .cloned()
+            .collect();
         let others = collect_from_others(&self.config, self.me, &mine, |m| {
             (m.session, m.from, Some(m.to))
         })?;

@@ -34,12 +34,15 @@ pub fn config(n: u16, t: u16) -> DkgConfig {
     }
 }
 
+/// Rewrites the messages of one round while they are in flight.
+pub type Hook<M> = Option<Box<dyn Fn(&mut Vec<M>)>>;
+
 /// Hooks to corrupt messages in flight.
 #[derive(Default)]
 pub struct Tamper {
-    pub round1: Option<Box<dyn Fn(&mut Vec<Round1Message>)>>,
-    pub echoes: Option<Box<dyn Fn(&mut Vec<TranscriptEcho>)>>,
-    pub round2: Option<Box<dyn Fn(&mut Vec<Round2Message>)>>,
+    pub round1: Hook<Round1Message>,
+    pub echoes: Hook<TranscriptEcho>,
+    pub round2: Hook<Round2Message>,
 }
 
 /// Run a DKG among everyone in `config`; returns each participant's result.
