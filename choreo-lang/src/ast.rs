@@ -44,6 +44,9 @@ pub struct Leading {
 /// One source file (or the body of one `choreography!` invocation).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct File {
+    /// Comments before the `module`/`use` declarations (a file header),
+    /// kept by `fmt`.
+    pub header_comments: Vec<String>,
     pub module: Option<ModulePath>,
     pub uses: Vec<Use>,
     pub items: Vec<Item>,
