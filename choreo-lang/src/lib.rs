@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod codegen;
 pub mod diagnostic;
 pub mod driver;
 pub mod explain;
@@ -23,6 +24,7 @@ pub mod project;
 pub mod render;
 pub mod span;
 pub mod syntax;
+pub mod verify;
 
 pub use diagnostic::{has_errors, Diagnostic, Severity};
 pub use driver::{compile, Compilation, Source};

@@ -1,0 +1,625 @@
+//! `choreo verify`: a bounded model checker over projected systems.
+//!
+//! The promise of LANGUAGE.md is that an accepted protocol runs, through its
+//! projections, without deadlock, orphan messages or unexpected receptions.
+//! This module checks that promise mechanically: it instantiates the local
+//! types into concrete participants (families at small sizes), composes them
+//! with asynchronous FIFO channels (one per ordered pair, at most `bound`
+//! messages each) and explores every reachable global state breadth-first.
+//! The first violation found therefore has a shortest counterexample.
+//!
+//! I/O-free like the rest of the library: values in, a [`VerifyReport`] out.
+//! The CLI calls [`verify_protocol`] (or [`verify_compilation`]) and prints
+//! [`VerifyReport::render_text`] and, on a violation,
+//! [`VerifyReport::render_mermaid`]; it exits 1 when
+//! [`VerifyReport::is_violation`].
+//!
+//! What the model covers, and what it abstracts, is written down in the
+//! book's `guarantees.md` chapter; in short:
+//! - `send all`/`recv all`/`exchange` expand per member; sends to a family
+//!   go out in index order, receptions happen in any order;
+//! - a `quorum q` receipt proceeds after `q` messages; the remaining senders'
+//!   messages are discarded by the runtime when they arrive (they are neither
+//!   orphans nor unexpected);
+//! - `timeout`: a participant may abandon its body at any moment (its
+//!   deadline passed, or a handler message arrived) and run its handler;
+//!   messages sent in a body it abandoned are dropped on arrival; a
+//!   participant that finished its body switches to the handler when a
+//!   handler message reaches it;
+//! - `link` is a final state ("joined Sub"); the join handshake and `Sub`
+//!   itself are not modelled;
+//! - `delegate to S` hands the endpoint over through the delegating role's
+//!   channel to S; after `accept from R`, S sends and receives as R.
+
+mod explore;
+mod model;
+
+use crate::global::{CheckedProgram, GlobalProtocol, Size};
+use crate::local::{LocalAction, LocalBlock, LocalProtocol, Peer, Target};
+use model::{Instance, World};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How much to explore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Capacity of each FIFO channel (ordered pair of participants). A send
+    /// to a full channel waits.
+    pub bound: usize,
+    /// Sizes tried for every family whose size is a parameter (all such
+    /// families get the same size in one run). Literal sizes are kept.
+    pub family_sizes: Vec<u64>,
+    /// Value of every quorum parameter (a parameter that does not size a
+    /// family). `None`: try every value from 1 to the family size.
+    pub quorum: Option<u64>,
+    /// Stop a run after this many distinct global states (verdict partial).
+    pub max_states: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            bound: 2,
+            family_sizes: vec![2, 3],
+            quorum: None,
+            max_states: 1_000_000,
+        }
+    }
+}
+
+/// Largest family size the checker instantiates.
+pub const MAX_FAMILY_SIZE: u64 = 16;
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ViolationKind {
+    /// A state in which some participant has not finished and nothing can move.
+    Deadlock,
+    /// Every participant finished and a channel still holds messages.
+    OrphanMessage,
+    /// A channel's next message is one its receiver, waiting on that
+    /// channel, can never take.
+    UnexpectedReception,
+}
+
+impl ViolationKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViolationKind::Deadlock => "deadlock",
+            ViolationKind::OrphanMessage => "orphan message",
+            ViolationKind::UnexpectedReception => "unexpected reception",
+        }
+    }
+}
+
+/// One step of a counterexample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The participant that acts (`Witness[1]`).
+    pub actor: String,
+    pub action: StepAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepAction {
+    Send {
+        to: String,
+        label: String,
+    },
+    Receive {
+        from: String,
+        label: String,
+    },
+    /// The chooser picks a branch of its `select`.
+    Choose {
+        branch: String,
+    },
+    /// The participant's deadline passed: it abandons the body and runs its handler.
+    TimeOut {
+        after: String,
+    },
+    /// A handler message reached a participant that had finished its body.
+    SwitchToHandler {
+        after: String,
+    },
+    /// The runtime discards a late message (beyond a quorum, or of an abandoned timeout body).
+    DropLate {
+        from: String,
+        label: String,
+    },
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = &self.actor;
+        match &self.action {
+            StepAction::Send { to, label } => write!(f, "{a} sends {label} to {to}"),
+            StepAction::Receive { from, label } => write!(f, "{a} receives {label} from {from}"),
+            StepAction::Choose { branch } => write!(f, "{a} chooses {branch}"),
+            StepAction::TimeOut { after } => {
+                write!(f, "{a} times out ({after}) and runs its handler")
+            }
+            StepAction::SwitchToHandler { after } => {
+                write!(f, "{a} switches to the handler of `timeout {after}`")
+            }
+            StepAction::DropLate { from, label } => {
+                write!(f, "{a} drops late {label} from {from}")
+            }
+        }
+    }
+}
+
+/// A violation with its shortest counterexample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    /// The instance (family sizes, parameter values) in which it occurs.
+    pub instance: String,
+    /// What is wrong in the final state of the trace.
+    pub message: String,
+    pub trace: Vec<Step>,
+    /// Every participant of the instance, in declaration order.
+    pub participants: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No violation in any instance, every state space explored completely.
+    Safe,
+    Violation(Box<Violation>),
+    /// No violation found, but the state cap stopped some run.
+    Partial {
+        reason: String,
+    },
+}
+
+/// One explored instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    pub instance: String,
+    pub participants: usize,
+    pub states: u64,
+    pub transitions: u64,
+    /// Some send had to wait for a full channel.
+    pub bound_hit: bool,
+    /// The whole reachable state space was explored.
+    pub complete: bool,
+    /// The state cap stopped this run.
+    pub capped: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// `module.Protocol`, or `system` for hand-made systems.
+    pub protocol: String,
+    pub bound: usize,
+    pub runs: Vec<RunSummary>,
+    pub states_explored: u64,
+    pub transitions: u64,
+    pub verdict: Verdict,
+}
+
+impl VerifyReport {
+    pub fn is_violation(&self) -> bool {
+        matches!(self.verdict, Verdict::Violation(_))
+    }
+
+    pub fn is_safe(&self) -> bool {
+        self.verdict == Verdict::Safe
+    }
+
+    pub fn violation(&self) -> Option<&Violation> {
+        match &self.verdict {
+            Verdict::Violation(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The report as the CLI prints it: one line per instance, the verdict,
+    /// and on a violation the counterexample as a numbered step list.
+    pub fn render_text(&self) -> String {
+        let mut out = format!("verify {} (channel bound {})\n", self.protocol, self.bound);
+        for run in &self.runs {
+            out.push_str(&format!(
+                "  {}: {} participants, {} states, {} transitions{}{}\n",
+                run.instance,
+                run.participants,
+                run.states,
+                run.transitions,
+                if run.complete {
+                    ""
+                } else {
+                    " (state cap reached)"
+                },
+                if run.bound_hit {
+                    " (some sends waited for a full channel)"
+                } else {
+                    ""
+                },
+            ));
+        }
+        match &self.verdict {
+            Verdict::Safe => out.push_str(&format!(
+                "verdict: safe ({} states explored): no deadlock, orphan message or unexpected reception\n",
+                self.states_explored
+            )),
+            Verdict::Partial { reason } => out.push_str(&format!(
+                "verdict: partial ({} states explored): {reason}\n",
+                self.states_explored
+            )),
+            Verdict::Violation(v) => {
+                out.push_str(&format!(
+                    "verdict: {} in instance {} after {} steps\n  {}\ncounterexample:\n",
+                    v.kind.name().to_uppercase(),
+                    v.instance,
+                    v.trace.len(),
+                    v.message
+                ));
+                if v.trace.is_empty() {
+                    out.push_str("  (the initial state)\n");
+                }
+                for (i, step) in v.trace.iter().enumerate() {
+                    out.push_str(&format!("  {:>3}. {step}\n", i + 1));
+                }
+            }
+        }
+        out
+    }
+
+    /// The counterexample as a mermaid sequence diagram (`None` when there is none).
+    pub fn render_mermaid(&self) -> Option<String> {
+        let v = self.violation()?;
+        let id = |name: &str| -> String {
+            name.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+                .trim_end_matches('_')
+                .to_string()
+        };
+        let clean = |s: &str| s.replace([';', '#', '\n'], ",");
+        let mut out = String::from("sequenceDiagram\n");
+        for p in &v.participants {
+            let i = id(p);
+            if i == *p {
+                out.push_str(&format!("    participant {p}\n"));
+            } else {
+                out.push_str(&format!("    participant {i} as {p}\n"));
+            }
+        }
+        for step in &v.trace {
+            let a = id(&step.actor);
+            let line = match &step.action {
+                StepAction::Send { to, label } => format!("{a}-){}: {}", id(to), clean(label)),
+                StepAction::Receive { from, label } => {
+                    format!("Note over {a}: receives {} from {from}", clean(label))
+                }
+                StepAction::Choose { branch } => format!("Note over {a}: chooses {branch}"),
+                StepAction::TimeOut { after } => {
+                    format!("Note over {a}: times out ({after}), runs handler")
+                }
+                StepAction::SwitchToHandler { .. } => {
+                    format!("Note over {a}: switches to the timeout handler")
+                }
+                StepAction::DropLate { from, label } => {
+                    format!("Note over {a}: drops late {} from {from}", clean(label))
+                }
+            };
+            out.push_str(&format!("    {line}\n"));
+        }
+        let span = match (v.participants.first(), v.participants.last()) {
+            (Some(f), Some(l)) if f != l => format!("{},{}", id(f), id(l)),
+            (Some(f), _) => id(f),
+            _ => String::new(),
+        };
+        if !span.is_empty() {
+            out.push_str(&format!(
+                "    Note over {span}: {}: {}\n",
+                v.kind.name().to_uppercase(),
+                clean(&v.message)
+            ));
+        }
+        Some(out)
+    }
+}
+
+/// Verifies the projections of one checked protocol. Family sizes come from
+/// the protocol's role declarations: literal sizes are kept, every
+/// parameter-sized family is tried at each of `options.family_sizes`.
+pub fn verify_protocol(
+    program: &CheckedProgram,
+    protocol: &GlobalProtocol,
+    locals: &[LocalProtocol],
+    options: &VerifyOptions,
+) -> VerifyReport {
+    let _ = program; // linked protocols are not explored (see module docs)
+    let mut literal = BTreeMap::new();
+    let mut sized = BTreeSet::new();
+    let mut sizing_params = BTreeSet::new();
+    for role in &protocol.roles {
+        match &role.family {
+            Some(Size::Literal(n)) => {
+                literal.insert(role.name.clone(), *n);
+            }
+            Some(Size::Param(p)) => {
+                sized.insert(role.name.clone());
+                sizing_params.insert(p.clone());
+            }
+            None => {}
+        }
+    }
+    let mut quorum_params: BTreeSet<String> = protocol
+        .params
+        .iter()
+        .filter(|p| !sizing_params.contains(*p))
+        .cloned()
+        .collect();
+    quorum_params.extend(
+        quorum_names(locals)
+            .into_iter()
+            .filter(|p| !sizing_params.contains(p)),
+    );
+    let instances = instances(&literal, &sized, &sizing_params, &quorum_params, options);
+    run_all(
+        format!("{}.{}", protocol.module, protocol.name),
+        locals,
+        instances,
+        options,
+    )
+}
+
+/// Verifies a hand-made system of local types (no global protocol). A
+/// family whose members all have their own local type (`Target::Member`)
+/// has the size its highest index implies; every other family is tried at
+/// each of `options.family_sizes`.
+pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> VerifyReport {
+    let mut uniform = BTreeSet::new();
+    let mut max_index: BTreeMap<String, u64> = BTreeMap::new();
+    let mut mentioned = BTreeSet::new();
+    for local in locals {
+        match &local.target {
+            Target::Family(f) => {
+                uniform.insert(f.clone());
+            }
+            Target::Member(f, i) => {
+                let e = max_index.entry(f.clone()).or_insert(0);
+                *e = (*e).max(i + 1);
+            }
+            Target::Role(_) => {}
+        }
+        walk(&local.body, &mut |a| match a {
+            LocalAction::SendAll { family, .. }
+            | LocalAction::RecvAll { family, .. }
+            | LocalAction::Exchange { family, .. } => {
+                mentioned.insert(family.clone());
+            }
+            LocalAction::Send {
+                to: Peer::Member(f, i),
+                ..
+            }
+            | LocalAction::Recv {
+                from: Peer::Member(f, i),
+                ..
+            }
+            | LocalAction::Branch {
+                from: Peer::Member(f, i),
+                ..
+            } => {
+                let e = max_index.entry(f.clone()).or_insert(0);
+                *e = (*e).max(i + 1);
+            }
+            _ => {}
+        });
+    }
+    let mut literal = BTreeMap::new();
+    let mut sized = BTreeSet::new();
+    for (f, n) in &max_index {
+        if !uniform.contains(f) {
+            literal.insert(f.clone(), *n);
+        }
+    }
+    for f in uniform.into_iter().chain(mentioned) {
+        if !literal.contains_key(&f) {
+            sized.insert(f);
+        }
+    }
+    let quorum_params = quorum_names(locals);
+    let instances = instances(&literal, &sized, &BTreeSet::new(), &quorum_params, options);
+    run_all("system".to_string(), locals, instances, options)
+}
+
+/// Verifies every projected protocol of a compilation (what `choreo verify
+/// FILE` does without `--protocol`). Protocols that did not project are
+/// skipped: their diagnostics are already in the compilation.
+pub fn verify_compilation(
+    compilation: &crate::driver::Compilation,
+    protocol: Option<&str>,
+    options: &VerifyOptions,
+) -> Vec<VerifyReport> {
+    compilation
+        .projections
+        .iter()
+        .filter(|p| protocol.is_none_or(|name| p.protocol == name))
+        .filter_map(|p| {
+            let global = compilation.program.protocol(&p.module, &p.protocol)?;
+            Some(verify_protocol(
+                &compilation.program,
+                global,
+                &p.locals,
+                options,
+            ))
+        })
+        .collect()
+}
+
+fn walk(block: &LocalBlock, f: &mut dyn FnMut(&LocalAction)) {
+    for a in block {
+        f(a);
+        match a {
+            LocalAction::Branch { arms, .. } => {
+                for arm in arms {
+                    walk(&arm.body, f);
+                }
+            }
+            LocalAction::Select { branches, .. } => {
+                for (_, b) in branches {
+                    walk(b, f);
+                }
+            }
+            LocalAction::Rec { body, .. } => walk(body, f),
+            LocalAction::Par { branches, .. } => {
+                for b in branches {
+                    walk(b, f);
+                }
+            }
+            LocalAction::Timeout { body, handler, .. } => {
+                walk(body, f);
+                walk(handler, f);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn quorum_names(locals: &[LocalProtocol]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for local in locals {
+        walk(&local.body, &mut |a| {
+            if let LocalAction::RecvAll {
+                quorum: Some(Size::Param(p)),
+                ..
+            }
+            | LocalAction::Exchange {
+                quorum: Some(Size::Param(p)),
+                ..
+            } = a
+            {
+                names.insert(p.clone());
+            }
+        });
+    }
+    names
+}
+
+fn instances(
+    literal: &BTreeMap<String, u64>,
+    sized: &BTreeSet<String>,
+    sizing_params: &BTreeSet<String>,
+    quorum_params: &BTreeSet<String>,
+    options: &VerifyOptions,
+) -> Vec<Instance> {
+    let mut sizes: Vec<u64> = options
+        .family_sizes
+        .iter()
+        .map(|&n| n.clamp(1, MAX_FAMILY_SIZE))
+        .collect();
+    sizes.dedup();
+    if sizes.is_empty() {
+        sizes.push(2);
+    }
+    if sized.is_empty() && sizing_params.is_empty() {
+        sizes.truncate(1);
+    }
+    let mut out: Vec<Instance> = Vec::new();
+    for &n in &sizes {
+        let mut families: BTreeMap<String, u64> = literal
+            .iter()
+            .map(|(f, &s)| (f.clone(), s.min(MAX_FAMILY_SIZE)))
+            .collect();
+        for f in sized {
+            families.insert(f.clone(), n);
+        }
+        let mut params: BTreeMap<String, u64> =
+            sizing_params.iter().map(|p| (p.clone(), n)).collect();
+        let largest = families.values().copied().max().unwrap_or(n).max(1);
+        let values: Vec<u64> = match options.quorum {
+            Some(q) => vec![q],
+            None => (1..=largest).collect(),
+        };
+        let mut partial: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new()];
+        for q in quorum_params {
+            let mut next = Vec::new();
+            for base in &partial {
+                for &v in &values {
+                    let mut m = base.clone();
+                    m.insert(q.clone(), v);
+                    next.push(m);
+                }
+            }
+            partial = next;
+        }
+        for qs in partial {
+            let mut p = std::mem::take(&mut params);
+            let keep = p.clone();
+            p.extend(qs);
+            let inst = Instance {
+                families: families.clone(),
+                params: p,
+            };
+            params = keep;
+            if !out.contains(&inst) {
+                out.push(inst);
+            }
+        }
+    }
+    out
+}
+
+fn run_all(
+    protocol: String,
+    locals: &[LocalProtocol],
+    instances: Vec<Instance>,
+    options: &VerifyOptions,
+) -> VerifyReport {
+    let mut report = VerifyReport {
+        protocol,
+        bound: options.bound.max(1),
+        runs: Vec::new(),
+        states_explored: 0,
+        transitions: 0,
+        verdict: Verdict::Safe,
+    };
+    let mut capped: Vec<String> = Vec::new();
+    for inst in instances {
+        let described = inst.describe();
+        let mut world = World::build(locals, inst);
+        let outcome = explore::explore(&mut world, options.bound.max(1), options.max_states.max(1));
+        report.states_explored += outcome.states;
+        report.transitions += outcome.transitions;
+        report.runs.push(RunSummary {
+            instance: described.clone(),
+            participants: world.participants.len(),
+            states: outcome.states,
+            transitions: outcome.transitions,
+            bound_hit: outcome.bound_hit,
+            complete: !outcome.capped && outcome.violation.is_none(),
+            capped: outcome.capped,
+        });
+        if outcome.capped {
+            capped.push(described.clone());
+        }
+        if let Some(v) = outcome.violation {
+            let participants = world
+                .participants
+                .iter()
+                .map(|p| world.ident_name(p.ident))
+                .collect();
+            report.verdict = Verdict::Violation(Box::new(Violation {
+                kind: v.kind,
+                instance: described,
+                message: v.message,
+                trace: v.trace,
+                participants,
+            }));
+            return report;
+        }
+    }
+    if !capped.is_empty() {
+        report.verdict = Verdict::Partial {
+            reason: format!(
+                "the state cap of {} was reached in {}; no violation among the states explored",
+                options.max_states,
+                capped.join("; ")
+            ),
+        };
+    }
+    report
+}

@@ -1,0 +1,1004 @@
+//! The concrete model: participants, compiled local code and its
+//! small-step semantics.
+//!
+//! Each participant's local type is compiled into a node graph (one arena
+//! shared by all participants). A participant's state is a [`Term`]: a
+//! position in that graph, refined for `par` (one term per branch),
+//! `timeout` (the body's term, abandonable at any time) and gathers (the set
+//! of senders already heard). Together with the participant's pending
+//! drops (late quorum messages) and abandoned timeouts it forms a
+//! [`LocalState`], which is interned to a `u32`; the local transitions of an
+//! interned state are computed once and cached.
+
+use crate::global::{Loc, Size};
+use crate::local::{LocalAction, LocalProtocol, Peer, Target};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A role instance that can send and receive: `Initiator`, `Witness[1]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Ident {
+    pub role: String,
+    pub index: Option<u64>,
+}
+
+impl std::fmt::Display for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}[{i}]", self.role),
+            None => f.write_str(&self.role),
+        }
+    }
+}
+
+/// Which part of a `timeout` a message belongs to (the runtime's envelope
+/// carries it, so late body messages can be dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    None,
+    Body(u32),
+    Handler(u32),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct MsgInfo {
+    pub label: String,
+    pub phase: Phase,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TimeoutInfo {
+    pub text: String,
+    /// Phases of every message sent inside this timeout's body (nested
+    /// timeouts included): dropped once a participant abandons the body.
+    pub nested: HashSet<Phase>,
+}
+
+pub(crate) const END: u32 = 0;
+pub(crate) const STUCK: u32 = 1;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    End,
+    /// Non-final, no transitions: an unbound or unguarded `continue`.
+    Stuck,
+    Skip {
+        next: u32,
+    },
+    Send {
+        from: u32,
+        to: u32,
+        msg: u32,
+        next: u32,
+    },
+    Recv {
+        to: u32,
+        arms: Vec<(u32, u32, u32)>,
+    },
+    Gather {
+        to: u32,
+        senders: Vec<u32>,
+        msg: u32,
+        quorum: u32,
+        next: u32,
+    },
+    Select {
+        arms: Vec<(String, u32)>,
+    },
+    Par {
+        starts: Vec<u32>,
+        next: u32,
+    },
+    Timeout {
+        t: u32,
+        body: u32,
+        handler: u32,
+        next: u32,
+    },
+    /// Joined a linked protocol: final.
+    Linked,
+    Delegated,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Term {
+    At(u32),
+    Gather { node: u32, mask: u64 },
+    Par { branches: Vec<Term>, next: u32 },
+    TBody { node: u32, body: Box<Term> },
+    TDone { node: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LocalState {
+    pub term: Term,
+    /// Late quorum messages still to be discarded: (from, to, msg), sorted.
+    pub drops: Vec<(u32, u32, u32)>,
+    /// Timeouts whose body this participant abandoned, sorted.
+    pub abandoned: Vec<u32>,
+}
+
+/// One local transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LAct {
+    Send { from: u32, to: u32, msg: u32 },
+    Recv { from: u32, to: u32, msg: u32 },
+    Choose { node: u32, arm: u32 },
+    Abandon { t: u32 },
+    Switch { t: u32 },
+    DropPending { from: u32, to: u32, msg: u32 },
+    DropPhase { t: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Participant {
+    pub ident: u32,
+    /// Identities this participant may act as (its own, plus any it accepts by delegation).
+    pub idents: Vec<u32>,
+    pub start: u32,
+}
+
+struct LStep {
+    act: LAct,
+    term: Term,
+    drops: Vec<(u32, u32, u32)>,
+    abandon: Option<u32>,
+}
+
+/// A concrete instance: which family sizes and parameter values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Instance {
+    pub families: BTreeMap<String, u64>,
+    pub params: BTreeMap<String, u64>,
+}
+
+impl Instance {
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .families
+            .iter()
+            .map(|(f, n)| format!("|{f}| = {n}"))
+            .collect();
+        parts.extend(self.params.iter().map(|(p, v)| format!("{p} = {v}")));
+        if parts.is_empty() {
+            "no families".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// The cached local transitions of one interned state.
+pub(crate) type Transitions = std::rc::Rc<[(LAct, u32)]>;
+
+/// The compiled system.
+#[derive(Debug)]
+pub(crate) struct World {
+    pub idents: Vec<Ident>,
+    ident_index: HashMap<Ident, u32>,
+    pub msgs: Vec<MsgInfo>,
+    msg_index: HashMap<(String, String, String, Phase), u32>,
+    pub timeouts: Vec<TimeoutInfo>,
+    timeout_index: HashMap<(Loc, String, u64), u32>,
+    pub nodes: Vec<Node>,
+    pub participants: Vec<Participant>,
+    pub instance: Instance,
+    handoff: Option<u32>,
+    // Interned local states and their cached transitions.
+    locals: Vec<LocalState>,
+    local_index: HashMap<LocalState, u32>,
+    trans: Vec<Option<Transitions>>,
+}
+
+struct Cx {
+    recs: Vec<(String, u32)>,
+    timeouts: Vec<(u32, bool)>,
+}
+
+impl World {
+    pub fn build(locals: &[LocalProtocol], instance: Instance) -> World {
+        let mut w = World {
+            idents: Vec::new(),
+            ident_index: HashMap::new(),
+            msgs: Vec::new(),
+            msg_index: HashMap::new(),
+            timeouts: Vec::new(),
+            timeout_index: HashMap::new(),
+            nodes: vec![Node::End, Node::Stuck],
+            participants: Vec::new(),
+            instance,
+            handoff: None,
+            locals: Vec::new(),
+            local_index: HashMap::new(),
+            trans: Vec::new(),
+        };
+        for local in locals {
+            let members: Vec<Ident> = match &local.target {
+                Target::Role(r) => vec![Ident {
+                    role: r.clone(),
+                    index: None,
+                }],
+                Target::Member(r, i) => vec![Ident {
+                    role: r.clone(),
+                    index: Some(*i),
+                }],
+                Target::Family(f) => (0..w.family_size(f))
+                    .map(|i| Ident {
+                        role: f.clone(),
+                        index: Some(i),
+                    })
+                    .collect(),
+            };
+            for member in members {
+                let me = w.ident(member);
+                let mut cx = Cx {
+                    recs: Vec::new(),
+                    timeouts: Vec::new(),
+                };
+                let mut idents = vec![me];
+                let start = w.block(&local.body, END, me, &mut cx, &mut idents);
+                w.participants.push(Participant {
+                    ident: me,
+                    idents,
+                    start,
+                });
+            }
+        }
+        w
+    }
+
+    fn family_size(&self, family: &str) -> u64 {
+        self.instance.families.get(family).copied().unwrap_or(0)
+    }
+
+    fn ident(&mut self, ident: Ident) -> u32 {
+        if let Some(&i) = self.ident_index.get(&ident) {
+            return i;
+        }
+        let i = u32::try_from(self.idents.len()).unwrap_or(u32::MAX);
+        self.idents.push(ident.clone());
+        self.ident_index.insert(ident, i);
+        i
+    }
+
+    fn peer(&mut self, peer: &Peer) -> u32 {
+        match peer {
+            Peer::Role(r) => self.ident(Ident {
+                role: r.clone(),
+                index: None,
+            }),
+            Peer::Member(r, i) => self.ident(Ident {
+                role: r.clone(),
+                index: Some(*i),
+            }),
+        }
+    }
+
+    fn members(&mut self, family: &str) -> Vec<u32> {
+        (0..self.family_size(family))
+            .map(|i| {
+                self.ident(Ident {
+                    role: family.to_string(),
+                    index: Some(i),
+                })
+            })
+            .collect()
+    }
+
+    fn size_value(&self, size: &Size) -> u64 {
+        match size {
+            Size::Literal(v) => *v,
+            Size::Param(p) => self
+                .instance
+                .params
+                .get(p)
+                .or_else(|| self.instance.families.get(p))
+                .copied()
+                .unwrap_or(u64::MAX),
+        }
+    }
+
+    fn msg(&mut self, label: &crate::global::Label, payload: &str, phase: Phase) -> u32 {
+        let key = (
+            label.name.clone(),
+            label.namespace.clone(),
+            payload.to_string(),
+            phase,
+        );
+        if let Some(&m) = self.msg_index.get(&key) {
+            return m;
+        }
+        let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
+        let shown = if payload == "()" {
+            label.name.clone()
+        } else {
+            format!("{}({payload})", label.name)
+        };
+        self.msgs.push(MsgInfo {
+            label: shown,
+            phase,
+        });
+        self.msg_index.insert(key, m);
+        m
+    }
+
+    fn phase_msg(
+        &mut self,
+        label: &crate::global::Label,
+        payload: &crate::global::Payload,
+        cx: &Cx,
+    ) -> u32 {
+        let phase = match cx.timeouts.last() {
+            Some(&(t, true)) => Phase::Body(t),
+            Some(&(t, false)) => Phase::Handler(t),
+            None => Phase::None,
+        };
+        for &(t, in_body) in &cx.timeouts {
+            if in_body {
+                if let Some(info) = self.timeouts.get_mut(t as usize) {
+                    info.nested.insert(phase);
+                }
+            }
+        }
+        self.msg(label, &payload.canonical, phase)
+    }
+
+    fn handoff_msg(&mut self) -> u32 {
+        if let Some(m) = self.handoff {
+            return m;
+        }
+        let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
+        self.msgs.push(MsgInfo {
+            label: "⟨endpoint handoff⟩".to_string(),
+            phase: Phase::None,
+        });
+        self.handoff = Some(m);
+        m
+    }
+
+    fn push(&mut self, node: Node) -> u32 {
+        let n = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.nodes.push(node);
+        n
+    }
+
+    pub fn node(&self, n: u32) -> &Node {
+        self.nodes.get(n as usize).unwrap_or(&Node::Stuck)
+    }
+
+    /// Compiles a block whose continuation is `k`; returns its entry node.
+    /// Sequences are iterated; only nesting recurses.
+    fn block(
+        &mut self,
+        actions: &[LocalAction],
+        k: u32,
+        me: u32,
+        cx: &mut Cx,
+        idents: &mut Vec<u32>,
+    ) -> u32 {
+        // Who acts at each position: `accept from R` makes the rest act as R.
+        let mut mes = Vec::with_capacity(actions.len());
+        let mut cur = me;
+        for action in actions {
+            mes.push(cur);
+            if let LocalAction::AcceptFrom { from, .. } = action {
+                cur = self.peer(from);
+                if !idents.contains(&cur) {
+                    idents.push(cur);
+                }
+            }
+        }
+        let mut next = k;
+        for (action, &me) in actions.iter().zip(&mes).rev() {
+            next = self.action(action, next, me, cx, idents);
+        }
+        next
+    }
+
+    fn action(
+        &mut self,
+        action: &LocalAction,
+        k: u32,
+        me: u32,
+        cx: &mut Cx,
+        idents: &mut Vec<u32>,
+    ) -> u32 {
+        match action {
+            LocalAction::Send {
+                to, label, payload, ..
+            } => {
+                let to = self.peer(to);
+                let msg = self.phase_msg(label, payload, cx);
+                self.push(Node::Send {
+                    from: me,
+                    to,
+                    msg,
+                    next: k,
+                })
+            }
+            LocalAction::Recv {
+                from,
+                label,
+                payload,
+                ..
+            } => {
+                let from = self.peer(from);
+                let msg = self.phase_msg(label, payload, cx);
+                self.push(Node::Recv {
+                    to: me,
+                    arms: vec![(from, msg, k)],
+                })
+            }
+            LocalAction::Branch { from, arms, .. } => {
+                let from = self.peer(from);
+                let mut compiled = Vec::with_capacity(arms.len());
+                for arm in arms {
+                    let msg = self.phase_msg(&arm.label, &arm.payload, cx);
+                    let start = self.block(&arm.body, k, me, cx, idents);
+                    compiled.push((from, msg, start));
+                }
+                self.push(Node::Recv {
+                    to: me,
+                    arms: compiled,
+                })
+            }
+            LocalAction::SendAll {
+                family,
+                label,
+                payload,
+                ..
+            } => {
+                let msg = self.phase_msg(label, payload, cx);
+                let mut next = k;
+                for to in self.members(family).into_iter().rev() {
+                    if to != me {
+                        next = self.push(Node::Send {
+                            from: me,
+                            to,
+                            msg,
+                            next,
+                        });
+                    }
+                }
+                next
+            }
+            LocalAction::RecvAll {
+                family,
+                label,
+                payload,
+                quorum,
+                ..
+            } => {
+                let msg = self.phase_msg(label, payload, cx);
+                let senders: Vec<u32> = self
+                    .members(family)
+                    .into_iter()
+                    .filter(|&s| s != me)
+                    .collect();
+                let all = senders.len() as u64;
+                let q = quorum
+                    .as_ref()
+                    .map_or(all, |q| self.size_value(q).clamp(1, all.max(1)))
+                    .min(all);
+                self.push(Node::Gather {
+                    to: me,
+                    senders,
+                    msg,
+                    quorum: u32::try_from(q).unwrap_or(u32::MAX),
+                    next: k,
+                })
+            }
+            LocalAction::Exchange {
+                family,
+                label,
+                payload,
+                quorum,
+                ..
+            } => {
+                let msg = self.phase_msg(label, payload, cx);
+                let others: Vec<u32> = self
+                    .members(family)
+                    .into_iter()
+                    .filter(|&s| s != me)
+                    .collect();
+                let all = others.len() as u64;
+                // `quorum q` counts the member's own value.
+                let need = quorum
+                    .as_ref()
+                    .map_or(all, |q| self.size_value(q).max(1).saturating_sub(1))
+                    .min(all);
+                let mut next = self.push(Node::Gather {
+                    to: me,
+                    senders: others.clone(),
+                    msg,
+                    quorum: u32::try_from(need).unwrap_or(u32::MAX),
+                    next: k,
+                });
+                for &to in others.iter().rev() {
+                    next = self.push(Node::Send {
+                        from: me,
+                        to,
+                        msg,
+                        next,
+                    });
+                }
+                next
+            }
+            LocalAction::Select { branches, .. } => {
+                let mut arms = Vec::with_capacity(branches.len());
+                for (name, body) in branches {
+                    let start = self.block(body, k, me, cx, idents);
+                    arms.push((name.clone(), start));
+                }
+                self.push(Node::Select { arms })
+            }
+            LocalAction::Rec { name, body, .. } => {
+                let entry = self.push(Node::Skip { next: STUCK });
+                cx.recs.push((name.clone(), entry));
+                let start = self.block(body, k, me, cx, idents);
+                cx.recs.pop();
+                if let Some(node) = self.nodes.get_mut(entry as usize) {
+                    *node = Node::Skip { next: start };
+                }
+                entry
+            }
+            LocalAction::Continue { name, .. } => {
+                let target = cx
+                    .recs
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map_or(STUCK, |&(_, e)| e);
+                self.push(Node::Skip { next: target })
+            }
+            LocalAction::Par { branches, .. } => {
+                let mut starts = Vec::with_capacity(branches.len());
+                for b in branches {
+                    starts.push(self.block(b, END, me, cx, idents));
+                }
+                self.push(Node::Par { starts, next: k })
+            }
+            LocalAction::Link { .. } => self.push(Node::Linked),
+            LocalAction::DelegateTo { to, .. } => {
+                let to = self.peer(to);
+                let msg = self.handoff_msg();
+                let done = self.push(Node::Delegated);
+                self.push(Node::Send {
+                    from: me,
+                    to,
+                    msg,
+                    next: done,
+                })
+            }
+            LocalAction::AcceptFrom { from, .. } => {
+                let from = self.peer(from);
+                let msg = self.handoff_msg();
+                self.push(Node::Recv {
+                    to: me,
+                    arms: vec![(from, msg, k)],
+                })
+            }
+            LocalAction::Timeout {
+                millis,
+                text,
+                body,
+                handler,
+                loc,
+            } => {
+                let key = (*loc, text.clone(), *millis);
+                let t = match self.timeout_index.get(&key) {
+                    Some(&t) => t,
+                    None => {
+                        let t = u32::try_from(self.timeouts.len()).unwrap_or(u32::MAX);
+                        self.timeouts.push(TimeoutInfo {
+                            text: text.clone(),
+                            nested: HashSet::new(),
+                        });
+                        self.timeout_index.insert(key, t);
+                        t
+                    }
+                };
+                cx.timeouts.push((t, true));
+                let body = self.block(body, END, me, cx, idents);
+                cx.timeouts.pop();
+                cx.timeouts.push((t, false));
+                let handler = self.block(handler, k, me, cx, idents);
+                cx.timeouts.pop();
+                self.push(Node::Timeout {
+                    t,
+                    body,
+                    handler,
+                    next: k,
+                })
+            }
+        }
+    }
+
+    // ----- semantics -------------------------------------------------
+
+    /// The term at node `n`, after every silent structural step.
+    pub fn norm_at(&self, start: u32) -> Term {
+        let mut n = start;
+        let mut fuel = self.nodes.len() + 1;
+        loop {
+            match self.node(n) {
+                Node::Skip { next } => {
+                    if fuel == 0 {
+                        return Term::At(STUCK);
+                    }
+                    fuel -= 1;
+                    n = *next;
+                }
+                Node::Par { starts, next } => {
+                    let branches: Vec<Term> = starts.iter().map(|&s| self.norm_at(s)).collect();
+                    if branches.iter().all(|b| self.done(b)) {
+                        if fuel == 0 {
+                            return Term::At(STUCK);
+                        }
+                        fuel -= 1;
+                        n = *next;
+                    } else {
+                        return Term::Par {
+                            branches,
+                            next: *next,
+                        };
+                    }
+                }
+                Node::Timeout { body, .. } => {
+                    let body = self.norm_at(*body);
+                    return if self.done(&body) {
+                        Term::TDone { node: n }
+                    } else {
+                        Term::TBody {
+                            node: n,
+                            body: Box::new(body),
+                        }
+                    };
+                }
+                Node::Gather { quorum, next, .. } if *quorum == 0 => {
+                    if fuel == 0 {
+                        return Term::At(STUCK);
+                    }
+                    fuel -= 1;
+                    n = *next;
+                }
+                Node::Gather { .. } => return Term::Gather { node: n, mask: 0 },
+                _ => return Term::At(n),
+            }
+        }
+    }
+
+    /// Finished its block (a `par` branch may join, a timeout body is complete).
+    pub fn done(&self, term: &Term) -> bool {
+        match term {
+            Term::At(n) => matches!(self.node(*n), Node::End),
+            Term::TDone { node } => match self.node(*node) {
+                Node::Timeout { next, .. } => self.done(&self.norm_at(*next)),
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// The participant has nothing left to do (it may still react to a
+    /// timeout handler's messages).
+    pub fn is_final(&self, term: &Term) -> bool {
+        match term {
+            Term::At(n) => matches!(self.node(*n), Node::End | Node::Linked | Node::Delegated),
+            _ => self.done(term),
+        }
+    }
+
+    fn steps(&self, term: &Term, out: &mut Vec<LStep>) {
+        match term {
+            Term::At(n) => match self.node(*n) {
+                Node::Send {
+                    from,
+                    to,
+                    msg,
+                    next,
+                } => out.push(LStep {
+                    act: LAct::Send {
+                        from: *from,
+                        to: *to,
+                        msg: *msg,
+                    },
+                    term: self.norm_at(*next),
+                    drops: Vec::new(),
+                    abandon: None,
+                }),
+                Node::Recv { to, arms } => {
+                    for &(from, msg, next) in arms {
+                        out.push(LStep {
+                            act: LAct::Recv { from, to: *to, msg },
+                            term: self.norm_at(next),
+                            drops: Vec::new(),
+                            abandon: None,
+                        });
+                    }
+                }
+                Node::Select { arms } => {
+                    for (i, (_, start)) in arms.iter().enumerate() {
+                        out.push(LStep {
+                            act: LAct::Choose {
+                                node: *n,
+                                arm: u32::try_from(i).unwrap_or(u32::MAX),
+                            },
+                            term: self.norm_at(*start),
+                            drops: Vec::new(),
+                            abandon: None,
+                        });
+                    }
+                }
+                _ => {}
+            },
+            Term::Gather { node, mask } => {
+                if let Node::Gather {
+                    to,
+                    senders,
+                    msg,
+                    quorum,
+                    next,
+                } = self.node(*node)
+                {
+                    for (i, &from) in senders.iter().enumerate().take(64) {
+                        let bit = 1u64 << i;
+                        if mask & bit != 0 {
+                            continue;
+                        }
+                        let m2 = mask | bit;
+                        let (term, drops) = if m2.count_ones() >= *quorum {
+                            let late = senders
+                                .iter()
+                                .enumerate()
+                                .take(64)
+                                .filter(|(j, _)| m2 & (1u64 << j) == 0)
+                                .map(|(_, &s)| (s, *to, *msg))
+                                .collect();
+                            (self.norm_at(*next), late)
+                        } else {
+                            (
+                                Term::Gather {
+                                    node: *node,
+                                    mask: m2,
+                                },
+                                Vec::new(),
+                            )
+                        };
+                        out.push(LStep {
+                            act: LAct::Recv {
+                                from,
+                                to: *to,
+                                msg: *msg,
+                            },
+                            term,
+                            drops,
+                            abandon: None,
+                        });
+                    }
+                }
+            }
+            Term::Par { branches, next } => {
+                for (i, b) in branches.iter().enumerate() {
+                    let mut inner = Vec::new();
+                    self.steps(b, &mut inner);
+                    for st in inner {
+                        let mut nb = branches.clone();
+                        if let Some(slot) = nb.get_mut(i) {
+                            *slot = st.term;
+                        }
+                        let term = if nb.iter().all(|b| self.done(b)) {
+                            self.norm_at(*next)
+                        } else {
+                            Term::Par {
+                                branches: nb,
+                                next: *next,
+                            }
+                        };
+                        out.push(LStep { term, ..st });
+                    }
+                }
+            }
+            Term::TBody { node, body } => {
+                if let Node::Timeout { t, handler, .. } = self.node(*node) {
+                    let mut inner = Vec::new();
+                    self.steps(body, &mut inner);
+                    for st in inner {
+                        let term = if self.done(&st.term) {
+                            Term::TDone { node: *node }
+                        } else {
+                            Term::TBody {
+                                node: *node,
+                                body: Box::new(st.term),
+                            }
+                        };
+                        out.push(LStep { term, ..st });
+                    }
+                    out.push(LStep {
+                        act: LAct::Abandon { t: *t },
+                        term: self.norm_at(*handler),
+                        drops: Vec::new(),
+                        abandon: Some(*t),
+                    });
+                }
+            }
+            Term::TDone { node } => {
+                if let Node::Timeout {
+                    t, handler, next, ..
+                } = self.node(*node)
+                {
+                    self.steps(&self.norm_at(*next), out);
+                    out.push(LStep {
+                        act: LAct::Switch { t: *t },
+                        term: self.norm_at(*handler),
+                        drops: Vec::new(),
+                        abandon: Some(*t),
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn intern(&mut self, state: LocalState) -> u32 {
+        if let Some(&i) = self.local_index.get(&state) {
+            return i;
+        }
+        let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
+        self.locals.push(state.clone());
+        self.local_index.insert(state, i);
+        self.trans.push(None);
+        i
+    }
+
+    pub fn local(&self, id: u32) -> Option<&LocalState> {
+        self.locals.get(id as usize)
+    }
+
+    pub fn initial(&mut self, p: usize) -> u32 {
+        let start = self.participants.get(p).map_or(STUCK, |p| p.start);
+        let term = self.norm_at(start);
+        self.intern(LocalState {
+            term,
+            drops: Vec::new(),
+            abandoned: Vec::new(),
+        })
+    }
+
+    /// The local transitions of an interned state (computed once).
+    pub fn transitions(&mut self, id: u32) -> Transitions {
+        if let Some(Some(t)) = self.trans.get(id as usize) {
+            return t.clone();
+        }
+        let Some(state) = self.locals.get(id as usize).cloned() else {
+            return std::rc::Rc::from(Vec::new());
+        };
+        let mut steps = Vec::new();
+        self.steps(&state.term, &mut steps);
+        let mut out = Vec::with_capacity(steps.len() + state.drops.len());
+        for st in steps {
+            let mut drops = state.drops.clone();
+            drops.extend(st.drops);
+            drops.sort_unstable();
+            let mut abandoned = state.abandoned.clone();
+            if let Some(t) = st.abandon {
+                if let Err(pos) = abandoned.binary_search(&t) {
+                    abandoned.insert(pos, t);
+                }
+            }
+            let next = self.intern(LocalState {
+                term: st.term,
+                drops,
+                abandoned,
+            });
+            out.push((st.act, next));
+        }
+        let distinct: BTreeSet<(u32, u32, u32)> = state.drops.iter().copied().collect();
+        for d in distinct {
+            let mut drops = state.drops.clone();
+            if let Some(pos) = drops.iter().position(|x| *x == d) {
+                drops.remove(pos);
+            }
+            let next = self.intern(LocalState {
+                term: state.term.clone(),
+                drops,
+                abandoned: state.abandoned.clone(),
+            });
+            out.push((
+                LAct::DropPending {
+                    from: d.0,
+                    to: d.1,
+                    msg: d.2,
+                },
+                next,
+            ));
+        }
+        for &t in &state.abandoned {
+            out.push((LAct::DropPhase { t }, id));
+        }
+        let rc: Transitions = std::rc::Rc::from(out);
+        if let Some(slot) = self.trans.get_mut(id as usize) {
+            *slot = Some(rc.clone());
+        }
+        rc
+    }
+
+    /// True when the participant in `local` discards `msg` arriving on `from → to`.
+    pub fn discards(&self, local: u32, from: u32, to: u32, msg: u32) -> bool {
+        let Some(state) = self.locals.get(local as usize) else {
+            return false;
+        };
+        if state
+            .drops
+            .iter()
+            .any(|&(f, t, m)| f == from && t == to && m == msg)
+        {
+            return true;
+        }
+        let phase = self.msgs.get(msg as usize).map_or(Phase::None, |m| m.phase);
+        phase != Phase::None
+            && state.abandoned.iter().any(|&t| {
+                self.timeouts
+                    .get(t as usize)
+                    .is_some_and(|info| info.nested.contains(&phase))
+            })
+    }
+
+    pub fn phase(&self, msg: u32) -> Phase {
+        self.msgs.get(msg as usize).map_or(Phase::None, |m| m.phase)
+    }
+
+    pub fn ident_name(&self, i: u32) -> String {
+        self.idents
+            .get(i as usize)
+            .map_or_else(|| format!("#{i}"), ToString::to_string)
+    }
+
+    pub fn msg_label(&self, m: u32) -> String {
+        self.msgs
+            .get(m as usize)
+            .map_or_else(|| format!("#{m}"), |i| i.label.clone())
+    }
+
+    pub fn timeout_text(&self, t: u32) -> String {
+        self.timeouts
+            .get(t as usize)
+            .map_or_else(String::new, |i| i.text.clone())
+    }
+
+    pub fn branch_name(&self, node: u32, arm: u32) -> String {
+        match self.node(node) {
+            Node::Select { arms } => arms
+                .get(arm as usize)
+                .map_or_else(String::new, |(n, _)| n.clone()),
+            _ => String::new(),
+        }
+    }
+
+    /// What the participant in `local` is waiting for, for deadlock reports.
+    pub fn describe_wait(&mut self, local: u32) -> String {
+        let trans = self.transitions(local);
+        let mut waits: Vec<String> = Vec::new();
+        for (act, _) in trans.iter() {
+            if let LAct::Recv { from, msg, .. } = act {
+                let s = format!("{} from {}", self.msg_label(*msg), self.ident_name(*from));
+                if !waits.contains(&s) {
+                    waits.push(s);
+                }
+            }
+        }
+        let linked = match self.local(local).map(|s| &s.term) {
+            Some(Term::At(n)) => match self.node(*n) {
+                Node::Stuck => Some("an unbound or unguarded `continue`".to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(l) = linked {
+            return l;
+        }
+        if waits.is_empty() {
+            "nothing it can do".to_string()
+        } else {
+            format!("waits for {}", waits.join(" or "))
+        }
+    }
+}
