@@ -12,7 +12,6 @@
 
 pub mod ast;
 pub mod check;
-pub mod codegen;
 pub mod diagnostic;
 pub mod driver;
 pub mod explain;
