@@ -5,6 +5,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
     let mut all: Vec<(&'static str, &'static str)> = Vec::new();
     all.extend_from_slice(crate::check::codes::EXPLANATIONS);
     all.extend_from_slice(crate::syntax::codes::EXPLANATIONS);
+    all.extend_from_slice(crate::project::codes::EXPLANATIONS);
     all.sort_by_key(|(code, _)| *code);
     all
 }

@@ -60,6 +60,9 @@ pub struct Arm {
     pub label: Label,
     pub payload: Payload,
     pub body: LocalBlock,
+    /// The global message this arm receives (for diagnostics and spans in
+    /// generated code; arms merged from several branches keep the first).
+    pub loc: Loc,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,649 @@
+//! The projection interpreter: walks the global protocol once per target
+//! and emits that target's local actions (LANGUAGE.md §5), reporting the
+//! projection-based checks as it goes.
+//!
+//! Iterates over statement sequences; recurses only into nested blocks.
+
+use super::codes;
+use super::merge::{self, action_loc, describe, MergeConflict};
+use super::starts_by_sending;
+use crate::diagnostic::Diagnostic;
+use crate::global::{GBranch, GMessage, GStmt, GlobalProtocol, Loc, Participant};
+use crate::local::{LocalAction, LocalBlock, Peer, Target};
+
+/// What the walk knows at a point of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    /// The global role whose actions this target performs now: itself,
+    /// `None` after delegating its role away, or the delegating role after
+    /// `accept`.
+    me: Option<Target>,
+    /// `rec`s this target takes no part in: their `continue`s vanish.
+    dropped: Vec<String>,
+    /// The `delegate` that made this target play another role (for E0405).
+    accepted_at: Option<Loc>,
+    /// The last `delegate` that changed `me` (for E0406).
+    delegated_at: Option<Loc>,
+}
+
+impl State {
+    fn same_identity(&self, other: &State) -> bool {
+        self.me == other.me
+    }
+}
+
+/// One projected block plus the `link` point (not joined by this target)
+/// that some path through it ends at.
+struct Block {
+    actions: LocalBlock,
+    link_end: Option<Loc>,
+}
+
+pub(super) struct Projector {
+    target: Target,
+    pub(super) diagnostics: Vec<Diagnostic>,
+    /// E0404/E0405 are reported once per target.
+    reported_link: bool,
+    reported_acts: bool,
+}
+
+/// Projects `protocol` onto `target`.
+pub(super) fn project_target(
+    protocol: &GlobalProtocol,
+    target: &Target,
+) -> (LocalBlock, Vec<Diagnostic>) {
+    let mut p = Projector {
+        target: target.clone(),
+        diagnostics: Vec::new(),
+        reported_link: false,
+        reported_acts: false,
+    };
+    let mut state = State {
+        me: Some(target.clone()),
+        dropped: Vec::new(),
+        accepted_at: None,
+        delegated_at: None,
+    };
+    let block = p.block(&protocol.body, &mut state);
+    (block.actions, p.diagnostics)
+}
+
+/// Does `p` include the target `me`? (`W[*]` includes every member.)
+pub(super) fn involves(p: &Participant, me: &Target) -> bool {
+    match (p, me) {
+        (Participant::Role(r), Target::Role(t)) => r == t,
+        (Participant::Member(w, i), Target::Member(v, j)) => w == v && i == j,
+        (Participant::All(w), Target::Family(v) | Target::Member(v, _)) => w == v,
+        _ => false,
+    }
+}
+
+/// Is `p` exactly `me` (not through `[*]`)?
+fn is_exactly(p: &Participant, me: &Target) -> bool {
+    match (p, me) {
+        (Participant::Role(r), Target::Role(t)) => r == t,
+        (Participant::Member(w, i), Target::Member(v, j)) => w == v && i == j,
+        _ => false,
+    }
+}
+
+fn peer(p: &Participant) -> Option<Peer> {
+    match p {
+        Participant::Role(r) => Some(Peer::Role(r.clone())),
+        Participant::Member(w, i) => Some(Peer::Member(w.clone(), *i)),
+        Participant::All(_) => None,
+    }
+}
+
+fn target_of(p: &Participant) -> Option<Target> {
+    match p {
+        Participant::Role(r) => Some(Target::Role(r.clone())),
+        Participant::Member(w, i) => Some(Target::Member(w.clone(), *i)),
+        Participant::All(_) => None,
+    }
+}
+
+/// Does `me` take part in any statement of `block`?
+fn participates(block: &[GStmt], me: &Target) -> bool {
+    block.iter().any(|s| match s {
+        GStmt::Message(m) => involves(&m.from, me) || involves(&m.to, me),
+        GStmt::Choice {
+            chooser, branches, ..
+        } => involves(chooser, me) || branches.iter().any(|b| participates(&b.body, me)),
+        GStmt::Rec { body, .. } => participates(body, me),
+        GStmt::Continue { .. } => false,
+        GStmt::Par { branches, .. } => branches.iter().any(|b| participates(b, me)),
+        GStmt::Link { roles, .. } => roles.iter().any(|r| involves(r, me)),
+        GStmt::Delegate { from, to, .. } => involves(from, me) || involves(to, me),
+        GStmt::Timeout { body, handler, .. } => participates(body, me) || participates(handler, me),
+    })
+}
+
+impl Projector {
+    fn block(&mut self, stmts: &[GStmt], st: &mut State) -> Block {
+        let mut actions = LocalBlock::new();
+        let mut link_end: Option<Loc> = None;
+        for stmt in stmts {
+            let before = actions.len();
+            let end = self.stmt(stmt, st, &mut actions);
+            if let (Some(link), Some(first)) = (link_end, actions.get(before)) {
+                let first = action_loc(first);
+                self.active_at_link(link, first);
+            }
+            link_end = link_end.or(end);
+        }
+        Block { actions, link_end }
+    }
+
+    /// Projects one statement onto `out`; returns the link point it ends at.
+    fn stmt(&mut self, stmt: &GStmt, st: &mut State, out: &mut LocalBlock) -> Option<Loc> {
+        match stmt {
+            GStmt::Message(m) => {
+                self.check_acts_later(&[&m.from, &m.to], st, m.loc);
+                out.extend(self.message(m, st));
+                None
+            }
+            GStmt::Choice {
+                chooser,
+                branches,
+                loc,
+            } => {
+                self.check_acts_later(&[chooser], st, *loc);
+                self.choice(chooser, branches, *loc, st, out)
+            }
+            GStmt::Rec { name, body, loc } => {
+                let acts = st.me.as_ref().is_some_and(|me| participates(body, me));
+                let start = st.clone();
+                if acts {
+                    st.dropped.retain(|d| d != name);
+                    let inner = self.block(body, st);
+                    out.push(LocalAction::Rec {
+                        name: name.clone(),
+                        body: inner.actions,
+                        loc: *loc,
+                    });
+                    self.keep_identity(&start, st, "rec", *loc);
+                    st.dropped = start.dropped;
+                    inner.link_end
+                } else {
+                    st.dropped.push(name.clone());
+                    let inner = self.block(body, st);
+                    st.dropped.pop();
+                    out.extend(inner.actions);
+                    inner.link_end
+                }
+            }
+            GStmt::Continue { name, loc } => {
+                if !st.dropped.contains(name) {
+                    out.push(LocalAction::Continue {
+                        name: name.clone(),
+                        loc: *loc,
+                    });
+                }
+                None
+            }
+            GStmt::Par { branches, loc } => {
+                let start = st.clone();
+                let mut link_end = None;
+                let mut acting: Vec<LocalBlock> = Vec::new();
+                for branch in branches {
+                    let mut bst = start.clone();
+                    let inner = self.block(branch, &mut bst);
+                    self.keep_identity(&start, &bst, "par", *loc);
+                    link_end = link_end.or(inner.link_end);
+                    if !inner.actions.is_empty() {
+                        acting.push(inner.actions);
+                    }
+                }
+                if acting.len() >= 2 {
+                    out.push(LocalAction::Par {
+                        branches: acting,
+                        loc: *loc,
+                    });
+                } else {
+                    out.extend(acting.into_iter().flatten());
+                }
+                link_end
+            }
+            GStmt::Link {
+                module,
+                protocol,
+                roles,
+                args_text,
+                loc,
+                ..
+            } => {
+                let refs: Vec<&Participant> = roles.iter().collect();
+                self.check_acts_later(&refs, st, *loc);
+                let joins = st
+                    .me
+                    .as_ref()
+                    .is_some_and(|me| roles.iter().any(|r| involves(r, me)));
+                if joins {
+                    out.push(LocalAction::Link {
+                        module: module.clone(),
+                        protocol: protocol.clone(),
+                        args_text: args_text.clone(),
+                        loc: *loc,
+                    });
+                    None
+                } else {
+                    Some(*loc)
+                }
+            }
+            GStmt::Delegate { from, to, loc } => {
+                let me = st.me.clone()?;
+                if is_exactly(from, &me) {
+                    if let Some(to) = peer(to) {
+                        out.push(LocalAction::DelegateTo { to, loc: *loc });
+                        st.me = None;
+                        st.delegated_at = Some(*loc);
+                    }
+                } else if is_exactly(to, &me) {
+                    if let (Some(from_peer), Some(plays)) = (peer(from), target_of(from)) {
+                        out.push(LocalAction::AcceptFrom {
+                            from: from_peer,
+                            loc: *loc,
+                        });
+                        st.me = Some(plays);
+                        st.accepted_at = Some(*loc);
+                        st.delegated_at = Some(*loc);
+                    }
+                } else {
+                    self.check_acts_later(&[from, to], st, *loc);
+                }
+                None
+            }
+            GStmt::Timeout {
+                millis,
+                text,
+                body,
+                handler,
+                loc,
+            } => {
+                let start = st.clone();
+                let mut bst = start.clone();
+                let b = self.block(body, &mut bst);
+                self.keep_identity(&start, &bst, "timeout", *loc);
+                let mut hst = start.clone();
+                let h = self.block(handler, &mut hst);
+                self.keep_identity(&start, &hst, "timeout", *loc);
+                if b.actions.is_empty() && h.actions.is_empty() {
+                    return b.link_end.or(h.link_end);
+                }
+                if !h.actions.is_empty() && !starts_by_sending(&h.actions) {
+                    self.handler_not_sending(&h.actions, *loc);
+                }
+                out.push(LocalAction::Timeout {
+                    millis: *millis,
+                    text: text.clone(),
+                    body: b.actions,
+                    handler: h.actions,
+                    loc: *loc,
+                });
+                b.link_end.or(h.link_end)
+            }
+        }
+    }
+
+    fn message(&self, m: &GMessage, st: &State) -> Option<LocalAction> {
+        let me = st.me.as_ref()?;
+        let sends = involves(&m.from, me);
+        let receives = involves(&m.to, me);
+        let sends = match (sends, receives) {
+            (false, false) => return None,
+            (true, false) => true,
+            (false, true) => false,
+            // In one family: the exactly named end wins (`W[*] -> W[0]`
+            // makes W[0] receive); `W[*] -> W[*]` is an exchange.
+            (true, true) => match (is_exactly(&m.from, me), is_exactly(&m.to, me)) {
+                (false, true) => false,
+                (true, false) => true,
+                (true, true) => return None, // self-send: rejected by the checker
+                (false, false) => {
+                    return Some(LocalAction::Exchange {
+                        family: m.from.role_name().to_string(),
+                        label: m.label.clone(),
+                        payload: m.payload.clone(),
+                        quorum: m.quorum.clone(),
+                        annotations: m.annotations.clone(),
+                        loc: m.loc,
+                    })
+                }
+            },
+        };
+        Some(if sends {
+            match peer(&m.to) {
+                Some(to) => LocalAction::Send {
+                    to,
+                    label: m.label.clone(),
+                    payload: m.payload.clone(),
+                    annotations: m.annotations.clone(),
+                    loc: m.loc,
+                },
+                None => LocalAction::SendAll {
+                    family: m.to.role_name().to_string(),
+                    label: m.label.clone(),
+                    payload: m.payload.clone(),
+                    annotations: m.annotations.clone(),
+                    loc: m.loc,
+                },
+            }
+        } else {
+            match peer(&m.from) {
+                Some(from) => LocalAction::Recv {
+                    from,
+                    label: m.label.clone(),
+                    payload: m.payload.clone(),
+                    loc: m.loc,
+                },
+                None => LocalAction::RecvAll {
+                    family: m.from.role_name().to_string(),
+                    label: m.label.clone(),
+                    payload: m.payload.clone(),
+                    quorum: m.quorum.clone(),
+                    loc: m.loc,
+                },
+            }
+        })
+    }
+
+    fn choice(
+        &mut self,
+        chooser: &Participant,
+        branches: &[GBranch],
+        loc: Loc,
+        st: &mut State,
+        out: &mut LocalBlock,
+    ) -> Option<Loc> {
+        let start = st.clone();
+        let mut link_end = None;
+        let mut projected: Vec<LocalBlock> = Vec::with_capacity(branches.len());
+        let mut ends: Vec<State> = Vec::with_capacity(branches.len());
+        let errors_before = self.diagnostics.len();
+        for branch in branches {
+            let mut bst = start.clone();
+            let inner = self.block(&branch.body, &mut bst);
+            link_end = link_end.or(inner.link_end);
+            projected.push(inner.actions);
+            ends.push(bst);
+        }
+        let chooses = st.me.as_ref().is_some_and(|me| is_exactly(chooser, me));
+        if chooses {
+            for (branch, block) in branches.iter().zip(&projected) {
+                if !starts_by_sending(block) {
+                    self.chooser_not_sending(chooser, branch, block);
+                }
+            }
+            out.push(LocalAction::Select {
+                branches: branches
+                    .iter()
+                    .map(|b| b.name.clone())
+                    .zip(projected)
+                    .collect(),
+                loc,
+            });
+        } else if self.diagnostics.len() > errors_before {
+            // A nested error already explains this role; do not cascade.
+            out.extend(projected.into_iter().next().unwrap_or_default());
+        } else {
+            out.extend(self.merge_branches(chooser, branches, projected));
+        }
+        // Who plays which role after the choice must not depend on the branch.
+        let mut ends = ends.into_iter();
+        if let Some(first) = ends.next() {
+            if let Some(other) = ends.find(|e| !e.same_identity(&first)) {
+                let at = other.delegated_at.or(first.delegated_at).unwrap_or(loc);
+                self.delegate_on_some_paths(at, "choice", loc);
+            }
+            st.me = first.me;
+            st.accepted_at = first.accepted_at;
+            st.delegated_at = first.delegated_at;
+        }
+        link_end
+    }
+
+    /// Merges the branch projections in order; reports E0401 on failure and
+    /// falls back to the first branch so the walk can go on.
+    fn merge_branches(
+        &mut self,
+        chooser: &Participant,
+        branches: &[GBranch],
+        projected: Vec<LocalBlock>,
+    ) -> LocalBlock {
+        let mut iter = projected.iter().enumerate();
+        let Some((_, first)) = iter.next() else {
+            return LocalBlock::new();
+        };
+        let mut acc = first.clone();
+        for (i, block) in iter {
+            match merge::merge(&acc, block) {
+                Ok(merged) => acc = merged,
+                Err(conflict) => {
+                    // Name the first earlier branch that conflicts with this one.
+                    let earlier = projected
+                        .iter()
+                        .take(i)
+                        .enumerate()
+                        .find_map(|(j, b)| merge::merge(b, block).err().map(|c| (j, c)));
+                    let (j, conflict) = earlier.unwrap_or_else(|| {
+                        let j = branch_containing(branches, conflict.left).unwrap_or(0);
+                        (j, conflict)
+                    });
+                    self.knowledge_of_choice(chooser, branches, j, i, &conflict);
+                    return projected.into_iter().next().unwrap_or_default();
+                }
+            }
+        }
+        acc
+    }
+
+    /// E0406 unless `end` plays the same role as `start`.
+    fn keep_identity(&mut self, start: &State, end: &State, what: &str, compound: Loc) {
+        if !start.same_identity(end) {
+            let at = end.delegated_at.unwrap_or(compound);
+            self.delegate_on_some_paths(at, what, compound);
+        }
+    }
+
+    /// E0405: after accepting a delegation, the target's own role acts.
+    fn check_acts_later(&mut self, parts: &[&Participant], st: &State, loc: Loc) {
+        let Some(accepted) = st.accepted_at else {
+            return;
+        };
+        if self.reported_acts || !parts.iter().any(|p| involves(p, &self.target)) {
+            return;
+        }
+        self.reported_acts = true;
+        let me = self.target.to_string();
+        let plays = st.me.as_ref().map_or_else(String::new, ToString::to_string);
+        self.diagnostics.push(
+            Diagnostic::error(
+                codes::DELEGATE_TARGET_ACTS,
+                format!("role `{me}` acts after it was delegated `{plays}`'s part"),
+                loc.file,
+                loc.span,
+                format!("`{me}` acts here"),
+            )
+            .with_secondary(
+                accepted.file,
+                accepted.span,
+                format!("from here on `{me}` plays `{plays}`"),
+            )
+            .with_hint(format!(
+                "delegate `{plays}` to a role that has finished its own part, \
+                 or move this statement before the `delegate`"
+            )),
+        );
+    }
+
+    fn active_at_link(&mut self, link: Loc, first: Loc) {
+        if self.reported_link {
+            return;
+        }
+        self.reported_link = true;
+        let me = self.target.to_string();
+        self.diagnostics.push(
+            Diagnostic::error(
+                codes::ACTIVE_AT_LINK,
+                format!("role `{me}` is still active after a `link` it is not passed to"),
+                first.file,
+                first.span,
+                format!("`{me}` still acts here"),
+            )
+            .with_secondary(
+                link.file,
+                link.span,
+                format!("`{me}` must have finished at this link point"),
+            )
+            .with_hint(format!(
+                "pass `{me}` to the linked protocol, or move `{me}`'s remaining \
+                 interactions before the `link`"
+            )),
+        );
+    }
+
+    fn delegate_on_some_paths(&mut self, at: Loc, what: &str, compound: Loc) {
+        let mut d = Diagnostic::error(
+            codes::DELEGATE_ON_SOME_PATHS,
+            format!("this `delegate` changes who plays a role on only some paths of a `{what}`"),
+            at.file,
+            at.span,
+            "delegation happens here".to_string(),
+        );
+        if compound != at {
+            d = d.with_secondary(
+                compound.file,
+                compound.span,
+                format!("inside this `{what}`"),
+            );
+        }
+        self.diagnostics.push(d.with_hint(if what == "choice" {
+            "delegate the same way in every branch, or move the `delegate` after the `choice`"
+                .to_string()
+        } else {
+            format!("move the `delegate` after the `{what}`")
+        }));
+    }
+
+    fn chooser_not_sending(&mut self, chooser: &Participant, branch: &GBranch, block: &LocalBlock) {
+        let name = &branch.name;
+        let mut d = match block.first() {
+            Some(first) => {
+                let at = action_loc(first);
+                Diagnostic::error(
+                    codes::CHOOSER_NOT_SENDING,
+                    format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
+                    at.file,
+                    at.span,
+                    format!("`{chooser}` first does {} here", describe(first)),
+                )
+                .with_secondary(
+                    branch.loc.file,
+                    branch.loc.span,
+                    format!("branch `{name}` chosen by `{chooser}`"),
+                )
+            }
+            None => Diagnostic::error(
+                codes::CHOOSER_NOT_SENDING,
+                format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
+                branch.loc.file,
+                branch.loc.span,
+                format!("`{chooser}` does nothing in branch `{name}`"),
+            ),
+        };
+        let to = block
+            .first()
+            .and_then(first_peer)
+            .unwrap_or_else(|| "…".to_string());
+        d = d.with_hint(format!(
+            "make `{chooser}` send first in branch `{name}`, e.g. `{chooser} -> {to} : {name};`, \
+             so the other roles learn the choice"
+        ));
+        self.diagnostics.push(d);
+    }
+
+    fn handler_not_sending(&mut self, handler: &LocalBlock, timeout: Loc) {
+        let me = self.target.to_string();
+        let Some(first) = handler.first() else {
+            return;
+        };
+        let at = action_loc(first);
+        self.diagnostics.push(
+            Diagnostic::error(
+                codes::HANDLER_NOT_SENDING,
+                format!("role `{me}` cannot start the timeout handler by sending"),
+                at.file,
+                at.span,
+                format!("`{me}` first does {} in the handler", describe(first)),
+            )
+            .with_secondary(timeout.file, timeout.span, "the handler of this `timeout`")
+            .with_hint(format!(
+                "any participant may start the handler alone: make `{me}`'s first handler \
+                 action a send, or `link` to a fallback protocol"
+            )),
+        );
+    }
+
+    fn knowledge_of_choice(
+        &mut self,
+        chooser: &Participant,
+        branches: &[GBranch],
+        left: usize,
+        right: usize,
+        conflict: &MergeConflict,
+    ) {
+        let me = self.target.to_string();
+        let (Some(lb), Some(rb)) = (branches.get(left), branches.get(right)) else {
+            return;
+        };
+        let place = |at: Option<Loc>, b: &GBranch| at.unwrap_or(b.loc);
+        let label = |at: Option<Loc>, b: &GBranch, does: &str| match at {
+            Some(_) => format!("in branch `{}`, `{me}` does {does}", b.name),
+            None => format!("in branch `{}`, `{me}` does nothing more", b.name),
+        };
+        // Primary: the later branch; secondary: the earlier one.
+        let (p, s) = (place(conflict.right, rb), place(conflict.left, lb));
+        let to = match &self.target {
+            Target::Family(w) => format!("{w}[*]"),
+            t => t.to_string(),
+        };
+        self.diagnostics.push(
+            Diagnostic::error(
+                codes::KNOWLEDGE_OF_CHOICE,
+                format!(
+                    "role `{me}` cannot tell branch `{}` from branch `{}` of the choice at `{chooser}`",
+                    lb.name, rb.name
+                ),
+                p.file,
+                p.span,
+                label(conflict.right, rb, &conflict.right_does),
+            )
+            .with_secondary(s.file, s.span, label(conflict.left, lb, &conflict.left_does))
+            .with_hint(format!(
+                "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
+                rb.name
+            )),
+        );
+    }
+}
+
+/// The branch whose span contains `at`.
+fn branch_containing(branches: &[GBranch], at: Option<Loc>) -> Option<usize> {
+    let at = at?;
+    branches.iter().position(|b| {
+        b.loc.file == at.file && b.loc.span.start <= at.span.start && at.span.end <= b.loc.span.end
+    })
+}
+
+/// The peer of a first action, for hints.
+fn first_peer(action: &LocalAction) -> Option<String> {
+    match action {
+        LocalAction::Recv { from, .. } | LocalAction::Branch { from, .. } => Some(from.to_string()),
+        LocalAction::RecvAll { family, .. } => Some(format!("{family}[*]")),
+        LocalAction::Rec { body, .. } | LocalAction::Timeout { body, .. } => {
+            body.first().and_then(first_peer)
+        }
+        _ => None,
+    }
+}

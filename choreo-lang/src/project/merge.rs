@@ -1,0 +1,364 @@
+//! Full merge of local types (LANGUAGE.md §5) and structural equivalence.
+//!
+//! The merge walks two blocks side by side. Equivalent actions (equal up to
+//! source locations) are kept once. At the first difference:
+//!
+//! - two receptions from the same sender (a `recv` is a one-arm `branch`)
+//!   become one `branch` whose arms are the union of both, in source order
+//!   (the left block's arms first); an arm present on both sides needs the
+//!   same payload and merges its continuation. When both blocks continue
+//!   identically after the reception, that common tail stays after the
+//!   `branch`; otherwise each arm takes its own block's tail.
+//! - two `rec X` merge their bodies and the walk continues after them.
+//! - anything else is a [`MergeConflict`]. Sends merge only when equivalent
+//!   (same receiver, label, payload and annotations), which the first rule
+//!   already covers; `continue X` only merges with `continue X`.
+//!
+//! Iterates over sequences and recurses only into nested blocks, so a long
+//! sequence never grows the stack.
+
+use crate::global::Loc;
+use crate::local::{Arm, LocalAction, LocalBlock, Peer};
+
+/// Why two local types do not merge: the first place where they differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeConflict {
+    /// Where the left type's behaviour differs (`None`: it has ended).
+    pub left: Option<Loc>,
+    /// Where the right type's behaviour differs (`None`: it has ended).
+    pub right: Option<Loc>,
+    /// What the left type does there (`send B L(T)`, `nothing more`).
+    pub left_does: String,
+    /// What the right type does there.
+    pub right_does: String,
+}
+
+/// Merges two local types, or says where they conflict.
+///
+/// `merge(a, a)` is `a`; `merge(a, b)` and `merge(b, a)` are equal up to
+/// source locations and the order of `branch` arms, and fail together.
+pub fn merge(a: &[LocalAction], b: &[LocalAction]) -> Result<LocalBlock, MergeConflict> {
+    let mut out = LocalBlock::with_capacity(a.len().max(b.len()));
+    for i in 0.. {
+        let (x, y) = match (a.get(i), b.get(i)) {
+            (None, None) => break,
+            (Some(x), Some(y)) => (x, y),
+            (x, y) => return Err(conflict(x, y)),
+        };
+        if equivalent(x, y) {
+            out.push(x.clone());
+            continue;
+        }
+        if let (
+            LocalAction::Rec {
+                name: nx,
+                body: bx,
+                loc,
+            },
+            LocalAction::Rec {
+                name: ny, body: by, ..
+            },
+        ) = (x, y)
+        {
+            if nx == ny {
+                out.push(LocalAction::Rec {
+                    name: nx.clone(),
+                    body: merge(bx, by)?,
+                    loc: *loc,
+                });
+                continue;
+            }
+        }
+        let rest_a = a.get(i + 1..).unwrap_or_default();
+        let rest_b = b.get(i + 1..).unwrap_or_default();
+        if let (Some((from_x, arms_x, loc)), Some((from_y, arms_y, _))) = (arms(x), arms(y)) {
+            if from_x == from_y {
+                let common_tail = equivalent_blocks(rest_a, rest_b);
+                let (arms_x, arms_y) = if common_tail {
+                    (arms_x, arms_y)
+                } else {
+                    (with_tail(arms_x, rest_a), with_tail(arms_y, rest_b))
+                };
+                let merged = merge_arms(arms_x, arms_y)?;
+                push_branch(&mut out, from_x.clone(), merged, loc);
+                if common_tail {
+                    out.extend(rest_a.iter().cloned());
+                }
+                return Ok(out);
+            }
+        }
+        return Err(conflict(Some(x), Some(y)));
+    }
+    Ok(out)
+}
+
+/// Merges arm lists: left arms keep their order, new right arms follow.
+fn merge_arms(left: Vec<Arm>, right: Vec<Arm>) -> Result<Vec<Arm>, MergeConflict> {
+    let mut out = left;
+    for arm in right {
+        match out.iter_mut().find(|a| a.label == arm.label) {
+            Some(existing) => {
+                if existing.payload.canonical != arm.payload.canonical {
+                    return Err(MergeConflict {
+                        left: Some(existing.loc),
+                        right: Some(arm.loc),
+                        left_does: format!("receive `{}`", arm_head(existing)),
+                        right_does: format!("receive `{}`", arm_head(&arm)),
+                    });
+                }
+                existing.body = merge(&existing.body, &arm.body)?;
+            }
+            None => out.push(arm),
+        }
+    }
+    Ok(out)
+}
+
+/// A reception seen as a branch: sender, arms, location.
+fn arms(action: &LocalAction) -> Option<(&Peer, Vec<Arm>, Loc)> {
+    match action {
+        LocalAction::Recv {
+            from,
+            label,
+            payload,
+            loc,
+        } => Some((
+            from,
+            vec![Arm {
+                label: label.clone(),
+                payload: payload.clone(),
+                body: Vec::new(),
+                loc: *loc,
+            }],
+            *loc,
+        )),
+        LocalAction::Branch { from, arms, loc } => Some((from, arms.clone(), *loc)),
+        _ => None,
+    }
+}
+
+fn with_tail(mut arms: Vec<Arm>, tail: &[LocalAction]) -> Vec<Arm> {
+    for arm in &mut arms {
+        arm.body.extend(tail.iter().cloned());
+    }
+    arms
+}
+
+/// Pushes a branch; a single arm becomes a plain `recv` followed by its body.
+pub(crate) fn push_branch(out: &mut LocalBlock, from: Peer, mut arms: Vec<Arm>, loc: Loc) {
+    if arms.len() == 1 {
+        if let Some(arm) = arms.pop() {
+            out.push(LocalAction::Recv {
+                from,
+                label: arm.label,
+                payload: arm.payload,
+                loc: arm.loc,
+            });
+            out.extend(arm.body);
+        }
+        return;
+    }
+    out.push(LocalAction::Branch { from, arms, loc });
+}
+
+fn conflict(x: Option<&LocalAction>, y: Option<&LocalAction>) -> MergeConflict {
+    MergeConflict {
+        left: x.map(action_loc),
+        right: y.map(action_loc),
+        left_does: x.map_or_else(|| "nothing more".to_string(), describe),
+        right_does: y.map_or_else(|| "nothing more".to_string(), describe),
+    }
+}
+
+fn arm_head(arm: &Arm) -> String {
+    if arm.payload.is_unit() {
+        arm.label.name.clone()
+    } else {
+        format!("{}({})", arm.label.name, arm.payload.written)
+    }
+}
+
+/// A one-line description of an action, for diagnostics: its printed head.
+pub fn describe(action: &LocalAction) -> String {
+    let head = super::print::action_head(action);
+    format!("`{head}`")
+}
+
+/// The source location of a local action.
+pub fn action_loc(action: &LocalAction) -> Loc {
+    match action {
+        LocalAction::Send { loc, .. }
+        | LocalAction::Recv { loc, .. }
+        | LocalAction::SendAll { loc, .. }
+        | LocalAction::RecvAll { loc, .. }
+        | LocalAction::Exchange { loc, .. }
+        | LocalAction::Select { loc, .. }
+        | LocalAction::Branch { loc, .. }
+        | LocalAction::Rec { loc, .. }
+        | LocalAction::Continue { loc, .. }
+        | LocalAction::Par { loc, .. }
+        | LocalAction::Link { loc, .. }
+        | LocalAction::DelegateTo { loc, .. }
+        | LocalAction::AcceptFrom { loc, .. }
+        | LocalAction::Timeout { loc, .. } => *loc,
+    }
+}
+
+/// Equality of blocks up to source locations.
+pub fn equivalent_blocks(a: &[LocalAction], b: &[LocalAction]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equivalent(x, y))
+}
+
+/// Equality of actions up to source locations (payloads compare by their
+/// alias-expanded form).
+pub fn equivalent(a: &LocalAction, b: &LocalAction) -> bool {
+    use LocalAction as A;
+    match (a, b) {
+        (
+            A::Send {
+                to: t1,
+                label: l1,
+                payload: p1,
+                annotations: n1,
+                ..
+            },
+            A::Send {
+                to: t2,
+                label: l2,
+                payload: p2,
+                annotations: n2,
+                ..
+            },
+        ) => t1 == t2 && l1 == l2 && p1.canonical == p2.canonical && n1 == n2,
+        (
+            A::Recv {
+                from: f1,
+                label: l1,
+                payload: p1,
+                ..
+            },
+            A::Recv {
+                from: f2,
+                label: l2,
+                payload: p2,
+                ..
+            },
+        ) => f1 == f2 && l1 == l2 && p1.canonical == p2.canonical,
+        (
+            A::SendAll {
+                family: f1,
+                label: l1,
+                payload: p1,
+                annotations: n1,
+                ..
+            },
+            A::SendAll {
+                family: f2,
+                label: l2,
+                payload: p2,
+                annotations: n2,
+                ..
+            },
+        ) => f1 == f2 && l1 == l2 && p1.canonical == p2.canonical && n1 == n2,
+        (
+            A::RecvAll {
+                family: f1,
+                label: l1,
+                payload: p1,
+                quorum: q1,
+                ..
+            },
+            A::RecvAll {
+                family: f2,
+                label: l2,
+                payload: p2,
+                quorum: q2,
+                ..
+            },
+        ) => f1 == f2 && l1 == l2 && p1.canonical == p2.canonical && q1 == q2,
+        (
+            A::Exchange {
+                family: f1,
+                label: l1,
+                payload: p1,
+                quorum: q1,
+                annotations: n1,
+                ..
+            },
+            A::Exchange {
+                family: f2,
+                label: l2,
+                payload: p2,
+                quorum: q2,
+                annotations: n2,
+                ..
+            },
+        ) => f1 == f2 && l1 == l2 && p1.canonical == p2.canonical && q1 == q2 && n1 == n2,
+        (A::Select { branches: b1, .. }, A::Select { branches: b2, .. }) => {
+            b1.len() == b2.len()
+                && b1
+                    .iter()
+                    .zip(b2)
+                    .all(|((n1, x), (n2, y))| n1 == n2 && equivalent_blocks(x, y))
+        }
+        (
+            A::Branch {
+                from: f1, arms: a1, ..
+            },
+            A::Branch {
+                from: f2, arms: a2, ..
+            },
+        ) => {
+            f1 == f2
+                && a1.len() == a2.len()
+                && a1.iter().zip(a2).all(|(x, y)| {
+                    x.label == y.label
+                        && x.payload.canonical == y.payload.canonical
+                        && equivalent_blocks(&x.body, &y.body)
+                })
+        }
+        (
+            A::Rec {
+                name: n1, body: b1, ..
+            },
+            A::Rec {
+                name: n2, body: b2, ..
+            },
+        ) => n1 == n2 && equivalent_blocks(b1, b2),
+        (A::Continue { name: n1, .. }, A::Continue { name: n2, .. }) => n1 == n2,
+        (A::Par { branches: b1, .. }, A::Par { branches: b2, .. }) => {
+            b1.len() == b2.len() && b1.iter().zip(b2).all(|(x, y)| equivalent_blocks(x, y))
+        }
+        (
+            A::Link {
+                module: m1,
+                protocol: p1,
+                args_text: t1,
+                ..
+            },
+            A::Link {
+                module: m2,
+                protocol: p2,
+                args_text: t2,
+                ..
+            },
+        ) => m1 == m2 && p1 == p2 && t1 == t2,
+        (A::DelegateTo { to: t1, .. }, A::DelegateTo { to: t2, .. }) => t1 == t2,
+        (A::AcceptFrom { from: f1, .. }, A::AcceptFrom { from: f2, .. }) => f1 == f2,
+        (
+            A::Timeout {
+                millis: m1,
+                body: b1,
+                handler: h1,
+                ..
+            },
+            A::Timeout {
+                millis: m2,
+                body: b2,
+                handler: h2,
+                ..
+            },
+        ) => m1 == m2 && equivalent_blocks(b1, b2) && equivalent_blocks(h1, h2),
+        _ => false,
+    }
+}
