@@ -1,0 +1,786 @@
+//! Code generation: projections → session-typed Rust (quote).
+//!
+//! Per protocol, one module (`snake_case` of the protocol name) holding:
+//! - `FINGERPRINT` (SHA-256 of the canonical global type,
+//!   [`crate::project::print::fingerprint`]) and `PROTOCOL`, the runtime's
+//!   [`choreo_runtime::ProtocolInfo`] table of role and label names;
+//! - `Params` (the protocol's size and quorum parameters as `u32`), `roster`
+//!   and an in-memory `sessions` helper;
+//! - `labels`: one type per message label, wrapping its payload
+//!   (`Ping(pub u64)`, or a unit struct when there is no payload);
+//! - per role (or family, or named family member) a module with one
+//!   typestate struct per state of its local type ([`machine`]), `open`
+//!   (the entry point on a runtime `Session`) and `End`.
+//!
+//! Every operation consumes the state and returns the next one, so using a
+//! state twice, sending where a receive is due, a wrong label or a wrong
+//! payload type do not compile. Recursion is a flat cycle of state types:
+//! `continue` returns the `rec` head's type again.
+//!
+//! Architecture invariant: codegen reads only local types (plus the checked
+//! global protocol for names, roles and the fingerprint) and emits text or
+//! tokens; it does no I/O.
+
+pub mod codes;
+pub mod machine;
+pub mod names;
+
+use std::collections::HashMap;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::diagnostic::Diagnostic;
+use crate::driver::Compilation;
+use crate::global::{CheckedProgram, GlobalProtocol, Label, Size};
+use crate::local::{LocalProtocol, Peer, Target};
+use crate::span::FileId;
+use machine::{Machine, Message, Op, StateId, END};
+use names::{ident, snake};
+
+/// The generated Rust of every protocol declared in the first source
+/// (`FileId(0)`: the file given to `choreo gen`), pretty-printed.
+/// Modules loaded only because the file `use`s them are not generated
+/// (their own file generates them); their fingerprints are still used for
+/// `link`.
+pub fn generate_program(comp: &Compilation) -> Result<String, Vec<Diagnostic>> {
+    let tokens = generate_tokens(comp, &[FileId(0)])?;
+    pretty(&tokens).map_err(|message| {
+        vec![Diagnostic::error(
+            codes::BAD_PAYLOAD_TYPE,
+            format!("generated code does not parse as Rust: {message}"),
+            FileId(0),
+            crate::span::Span::default(),
+            "in this file",
+        )]
+    })
+}
+
+/// Pretty-prints generated tokens (prettyplease).
+pub fn pretty(tokens: &TokenStream) -> Result<String, String> {
+    let file: syn::File = syn::parse2(tokens.clone()).map_err(|e| e.to_string())?;
+    Ok(prettyplease::unparse(&file))
+}
+
+/// Tokens for every protocol declared in `files`. Any error diagnostic in
+/// the compilation means no code: an unprojectable protocol is an error,
+/// never a missing module.
+pub fn generate_tokens(comp: &Compilation, files: &[FileId]) -> Result<TokenStream, Vec<Diagnostic>> {
+    if comp.has_errors() {
+        return Err(comp
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect());
+    }
+    let mut out = TokenStream::new();
+    let mut errors = Vec::new();
+    for module in comp.program.modules.iter().filter(|m| files.contains(&m.file)) {
+        for protocol in &module.protocols {
+            let projected = comp
+                .projections
+                .iter()
+                .find(|p| p.module == protocol.module && p.protocol == protocol.name);
+            match projected {
+                Some(p) => match generate_protocol(&comp.program, protocol, &p.locals) {
+                    Ok(tokens) => out.extend(tokens),
+                    Err(diags) => errors.extend(diags),
+                },
+                None => errors.push(Diagnostic::error(
+                    codes::NOT_PROJECTED,
+                    format!("protocol `{}` has no projection, so no endpoints can be generated", protocol.name),
+                    protocol.loc.file,
+                    protocol.loc.span,
+                    "this protocol",
+                )),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every label of a protocol, numbered for the wire, with its Rust name.
+struct Labels {
+    order: Vec<(Label, String, String)>, // (label, rust name, canonical payload)
+    index: HashMap<Label, usize>,
+}
+
+impl Labels {
+    fn collect(_protocol: &GlobalProtocol, locals: &[LocalProtocol]) -> Labels {
+        let mut labels = Labels {
+            order: Vec::new(),
+            index: HashMap::new(),
+        };
+        for local in locals {
+            let machine_free_walk = |labels: &mut Labels, label: &Label, payload: &crate::global::Payload| {
+                if labels.index.contains_key(label) {
+                    return;
+                }
+                // Same name from another protocol (inlined by `call`): qualify it.
+                let taken = labels.order.iter().any(|(_, n, _)| *n == label.name);
+                let name = if taken {
+                    format!("{}{}", label.namespace, label.name)
+                } else {
+                    label.name.clone()
+                };
+                labels.index.insert(label.clone(), labels.order.len());
+                labels.order.push((label.clone(), name, payload.canonical.clone()));
+            };
+            let mut stack: Vec<&crate::local::LocalAction> = local.body.iter().rev().collect();
+            use crate::local::LocalAction as A;
+            while let Some(action) = stack.pop() {
+                match action {
+                    A::Send { label, payload, .. }
+                    | A::Recv { label, payload, .. }
+                    | A::SendAll { label, payload, .. }
+                    | A::RecvAll { label, payload, .. }
+                    | A::Exchange { label, payload, .. } => machine_free_walk(&mut labels, label, payload),
+                    A::Select { branches, .. } => {
+                        for (_, b) in branches.iter().rev() {
+                            stack.extend(b.iter().rev());
+                        }
+                    }
+                    A::Branch { arms, .. } => {
+                        // Labels of the arms first, in order, then their bodies.
+                        let mut bodies = Vec::new();
+                        for arm in arms {
+                            machine_free_walk(&mut labels, &arm.label, &arm.payload);
+                            bodies.push(&arm.body);
+                        }
+                        for b in bodies.into_iter().rev() {
+                            stack.extend(b.iter().rev());
+                        }
+                    }
+                    A::Rec { body, .. } => stack.extend(body.iter().rev()),
+                    A::Par { branches, .. } => {
+                        for b in branches.iter().rev() {
+                            stack.extend(b.iter().rev());
+                        }
+                    }
+                    A::Timeout { body, handler, .. } => {
+                        stack.extend(handler.iter().rev());
+                        stack.extend(body.iter().rev());
+                    }
+                    A::Continue { .. } | A::Link { .. } | A::DelegateTo { .. } | A::AcceptFrom { .. } => {}
+                }
+            }
+        }
+        // Order labels by wire number = first appearance; stable across roles.
+        labels
+    }
+
+    fn wire(&self, label: &Label) -> u16 {
+        self.index
+            .get(label)
+            .and_then(|i| u16::try_from(*i).ok())
+            .unwrap_or(u16::MAX)
+    }
+
+    fn rust(&self, label: &Label) -> proc_macro2::Ident {
+        let name = self
+            .index
+            .get(label)
+            .and_then(|i| self.order.get(*i))
+            .map(|(_, n, _)| n.as_str())
+            .unwrap_or(label.name.as_str());
+        ident(name)
+    }
+}
+
+/// Generates the module of one protocol from its projections.
+pub fn generate_protocol(
+    program: &CheckedProgram,
+    protocol: &GlobalProtocol,
+    locals: &[LocalProtocol],
+) -> Result<TokenStream, Vec<Diagnostic>> {
+    let labels = Labels::collect(protocol, locals);
+    let mut diags = Vec::new();
+
+    let mod_name = ident(&snake(&protocol.name));
+    let name_lit = Literal::string(&protocol.name);
+    let fingerprint = crate::project::print::fingerprint(protocol);
+    let fp_bytes = fingerprint.iter().map(|b| Literal::u8_unsuffixed(*b));
+    let role_names = protocol.roles.iter().map(|r| Literal::string(&r.name));
+    let label_names = labels.order.iter().map(|(l, _, _)| {
+        if l.namespace == protocol.name || l.namespace.is_empty() {
+            Literal::string(&l.name)
+        } else {
+            Literal::string(&format!("{}::{}", l.namespace, l.name))
+        }
+    });
+    let params: Vec<_> = protocol.params.iter().map(|p| ident(p)).collect();
+    let shapes = protocol.roles.iter().map(|r| match &r.family {
+        None => quote!(rt::RoleShape::Single),
+        Some(size) => {
+            let s = size_tokens(size, quote!(params));
+            quote!(rt::RoleShape::Family(#s))
+        }
+    });
+    let docs = protocol.docs.iter().map(|d| quote!(#[doc = #d]));
+
+    // Label types.
+    let mut label_items = Vec::new();
+    for (label, name, payload) in &labels.order {
+        let name = ident(name);
+        let doc = format!(" Label `{}`{}.", label.name, if payload == "()" { String::new() } else { format!(" carrying `{payload}`") });
+        if payload == "()" {
+            label_items.push(quote! { #[doc = #doc] pub struct #name; });
+        } else {
+            match syn::parse_str::<syn::Type>(payload) {
+                Ok(ty) => label_items.push(quote! { #[doc = #doc] pub struct #name(pub #ty); }),
+                Err(e) => diags.push(Diagnostic::error(
+                    codes::BAD_PAYLOAD_TYPE,
+                    format!("payload `{payload}` of label `{}` is not a Rust type: {e}", label.name),
+                    protocol.loc.file,
+                    protocol.loc.span,
+                    "in this protocol",
+                )),
+            }
+        }
+    }
+
+    let mut role_mods = Vec::new();
+    for local in locals {
+        match role_module(program, protocol, local, &labels) {
+            Ok(tokens) => role_mods.push(tokens),
+            Err(d) => diags.push(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    Ok(quote! {
+        #(#docs)*
+        #[allow(dead_code, unused_imports, unused_mut, unused_variables, missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
+        pub mod #mod_name {
+            use super::*;
+            use ::choreo_runtime as rt;
+
+            /// SHA-256 of the canonical global protocol: peers with another fingerprint are refused.
+            pub const FINGERPRINT: [u8; 32] = [#(#fp_bytes),*];
+
+            /// Role and label names for the runtime.
+            pub static PROTOCOL: rt::ProtocolInfo = rt::ProtocolInfo {
+                name: #name_lit,
+                fingerprint: FINGERPRINT,
+                roles: &[#(#role_names),*],
+                labels: &[#(#label_names),*],
+            };
+
+            /// The protocol's parameters, fixed at session start.
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            pub struct Params { #(pub #params: u32,)* }
+
+            /// The roster for these parameters: one shape per role.
+            pub fn roster(params: &Params) -> Result<rt::Roster, rt::Error> {
+                rt::Roster::new(&[#(#shapes),*])
+            }
+
+            /// One session per role instance, in roster order, over a fresh in-memory network.
+            pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::MemoryTransport>>, rt::Error> {
+                rt::memory::sessions(id, &PROTOCOL, &roster(params)?, rt::MemoryConfig::default())
+            }
+
+            /// A live endpoint: the runtime session plus the parameters.
+            pub struct Chan<T: rt::Transport> {
+                session: rt::Session<T>,
+                params: Params,
+            }
+
+            impl<T: rt::Transport> Chan<T> {
+                fn open(session: rt::Session<T>, params: Params, role: u16, index: Option<Option<u32>>) -> Result<Self, rt::Error> {
+                    let me = session.me();
+                    let ok = session.protocol().fingerprint == FINGERPRINT
+                        && me.role == rt::Role(role)
+                        && index.map_or(me.index.is_some(), |i| i == me.index);
+                    if ok {
+                        Ok(Chan { session, params })
+                    } else {
+                        Err(rt::UsageError::RosterMismatch(format!(
+                            "this endpoint plays {} of protocol {}, but the session is for {} of {}",
+                            PROTOCOL.role_name(rt::RoleId { role: rt::Role(role), index: index.flatten() }),
+                            PROTOCOL.name,
+                            session.protocol().role_name(me),
+                            session.protocol().name,
+                        )).into())
+                    }
+                }
+            }
+
+            /// What a `link` hands over: the session, and the linked protocol's identity.
+            pub struct LinkPoint<T: rt::Transport> {
+                /// The session, to carry on with the linked protocol's endpoints.
+                pub session: rt::Session<T>,
+                /// Module of the linked protocol.
+                pub module: &'static str,
+                /// Name of the linked protocol.
+                pub protocol: &'static str,
+                /// Role arguments as written.
+                pub args: &'static str,
+                /// Fingerprint the linked protocol must have.
+                pub fingerprint: [u8; 32],
+            }
+
+            impl<T: rt::Transport> LinkPoint<T> {
+                /// Refuses to join a protocol whose fingerprint differs from the one this protocol was built against.
+                pub fn check(&self, fingerprint: &[u8; 32]) -> Result<(), rt::Error> {
+                    if &self.fingerprint == fingerprint {
+                        Ok(())
+                    } else {
+                        Err(rt::UsageError::RosterMismatch(format!(
+                            "link to {}.{}: the linked protocol's fingerprint differs from the one this protocol was built against; rebuild both from the same .choreo sources",
+                            self.module, self.protocol
+                        )).into())
+                    }
+                }
+            }
+
+            /// Message label types.
+            pub mod labels {
+                use super::*;
+                #(#label_items)*
+            }
+            pub use labels::*;
+
+            #(#role_mods)*
+        }
+    })
+}
+
+fn size_tokens(size: &Size, params: TokenStream) -> TokenStream {
+    match size {
+        Size::Literal(v) => {
+            let v = Literal::u32_unsuffixed(u32::try_from(*v).unwrap_or(u32::MAX));
+            quote!(#v)
+        }
+        Size::Param(p) => {
+            let p = ident(p);
+            quote!(#params.#p)
+        }
+    }
+}
+
+fn role_index(protocol: &GlobalProtocol, name: &str) -> u16 {
+    protocol
+        .roles
+        .iter()
+        .position(|r| r.name == name)
+        .and_then(|i| u16::try_from(i).ok())
+        .unwrap_or(u16::MAX)
+}
+
+fn peer_tokens(protocol: &GlobalProtocol, peer: &Peer) -> TokenStream {
+    match peer {
+        Peer::Role(r) => {
+            let i = role_index(protocol, r);
+            quote!(rt::RoleId::single(rt::Role(#i)))
+        }
+        Peer::Member(r, k) => {
+            let i = role_index(protocol, r);
+            let k = Literal::u32_unsuffixed(u32::try_from(*k).unwrap_or(u32::MAX));
+            quote!(rt::RoleId::member(rt::Role(#i), #k))
+        }
+    }
+}
+
+fn describe_message(m: &Message) -> String {
+    if m.payload.is_unit() {
+        m.label.name.clone()
+    } else {
+        format!("{}({})", m.label.name, m.payload.written)
+    }
+}
+
+fn module_name(target: &Target) -> String {
+    match target {
+        Target::Role(r) | Target::Family(r) => snake(r),
+        Target::Member(r, i) => format!("{}_{i}", snake(r)),
+    }
+}
+
+fn role_module(
+    program: &CheckedProgram,
+    protocol: &GlobalProtocol,
+    local: &LocalProtocol,
+    labels: &Labels,
+) -> Result<TokenStream, Diagnostic> {
+    let machine = Machine::build(&local.body).map_err(|u| {
+        Diagnostic::error(
+            codes::UNBOUND_CONTINUE,
+            format!("`continue {}` has no enclosing `rec {}` in the local type of {}", u.name, u.name, local.target),
+            u.loc.file,
+            u.loc.span,
+            "this continue",
+        )
+    })?;
+    let order = machine.order();
+    let mut names: HashMap<StateId, proc_macro2::Ident> = HashMap::new();
+    for (n, id) in order.iter().enumerate() {
+        let name = if *id == END { format_ident!("End") } else { format_ident!("S{}", n) };
+        names.insert(*id, name);
+    }
+    let name_of = |id: StateId| names.get(&id).cloned().unwrap_or_else(|| format_ident!("End"));
+
+    let mod_name = ident(&module_name(&local.target));
+    let (role_name, index) = match &local.target {
+        Target::Role(r) => (r, quote!(Some(None))),
+        Target::Family(r) => (r, quote!(None)),
+        Target::Member(r, i) => {
+            let i = Literal::u32_unsuffixed(u32::try_from(*i).unwrap_or(u32::MAX));
+            (r, quote!(Some(Some(#i))))
+        }
+    };
+    let role_ix = role_index(protocol, role_name);
+    let entry = name_of(machine.entry);
+    let doc = format!(" The endpoints of {} in `{}`.", local.target, protocol.name);
+    let mut items = Vec::new();
+    let mut enum_names: HashMap<String, usize> = HashMap::new();
+    for (n, id) in order.iter().enumerate() {
+        let Some(state) = machine.states.get(*id) else { continue };
+        let name = name_of(*id);
+        let (doc, methods, extra) = state_items(program, protocol, labels, &machine, *id, &name_of, &mut enum_names, n);
+        let abandon = state.abandon.map(|h| {
+            let h = name_of(h);
+            quote! {
+                /// Abandons the timeout's body (as when its deadline passes) and runs this role's part of the handler.
+                pub fn abandon(self) -> #h<T> {
+                    let mut chan = self.chan;
+                    let phase = chan.session.phase() + 1;
+                    chan.session.enter_phase(phase);
+                    #h { chan }
+                }
+            }
+        });
+        items.push(quote! {
+            #[doc = #doc]
+            #[must_use = "a protocol state must be used: drop it and the peers see this endpoint vanish"]
+            pub struct #name<T: rt::Transport> {
+                chan: Chan<T>,
+            }
+            impl<T: rt::Transport> #name<T> {
+                /// The runtime session (identity, roster, family sizes).
+                pub fn session(&self) -> &rt::Session<T> {
+                    &self.chan.session
+                }
+                /// The protocol parameters.
+                pub fn params(&self) -> &Params {
+                    &self.chan.params
+                }
+                #methods
+                #abandon
+            }
+            #extra
+        });
+    }
+    Ok(quote! {
+        #[doc = #doc]
+        pub mod #mod_name {
+            use super::{rt, Chan, LinkPoint, Params};
+
+            /// Opens this role's endpoint on `session` (which must be for this protocol and this role).
+            pub fn open<T: rt::Transport>(session: rt::Session<T>, params: Params) -> Result<#entry<T>, rt::Error> {
+                Ok(#entry { chan: Chan::open(session, params, #role_ix, #index)? })
+            }
+
+            #(#items)*
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn state_items(
+    program: &CheckedProgram,
+    protocol: &GlobalProtocol,
+    labels: &Labels,
+    machine: &Machine,
+    id: StateId,
+    name_of: &dyn Fn(StateId) -> proc_macro2::Ident,
+    enum_names: &mut HashMap<String, usize>,
+    _n: usize,
+) -> (String, TokenStream, TokenStream) {
+    let Some(state) = machine.states.get(id) else {
+        return (String::new(), TokenStream::new(), TokenStream::new());
+    };
+    let lbl = |m: &Message| {
+        let ty = labels.rust(&m.label);
+        let wire = labels.wire(&m.label);
+        (quote!(super::labels::#ty), quote!(rt::Label(#wire)))
+    };
+    let quorum = |q: &Option<Size>| match q {
+        None => quote!(None),
+        Some(s) => {
+            let s = size_tokens(s, quote!(chan.params));
+            quote!(Some((#s) as usize))
+        }
+    };
+    let family_ix = |f: &str| role_index(protocol, f);
+    match &state.op {
+        Op::End | Op::Goto(_) => (
+            " The protocol is complete for this role: call `finish`.".into(),
+            quote! {
+                /// Ends the session, checking that no peer sent anything the protocol does not account for.
+                pub fn finish(self) -> Result<(), rt::Error> {
+                    self.chan.session.finish()
+                }
+            },
+            TokenStream::new(),
+        ),
+        Op::Send { to, msg, next } => {
+            let (ty, wire) = lbl(msg);
+            let peer = peer_tokens(protocol, to);
+            let next = name_of(*next);
+            let value = if msg.payload.is_unit() { quote!(&()) } else { quote!(&m.0) };
+            (
+                format!(" Next: send {} to {to}.", describe_message(msg)),
+                quote! {
+                    pub async fn send(self, m: #ty) -> Result<#next<T>, rt::Error> {
+                        let mut chan = self.chan;
+                        let _ = &m;
+                        chan.session.send(#peer, #wire, #value).await?;
+                        Ok(#next { chan })
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::Recv { from, msg, next } => {
+            let (ty, wire) = lbl(msg);
+            let peer = peer_tokens(protocol, from);
+            let next = name_of(*next);
+            let build = if msg.payload.is_unit() {
+                quote! { let () = chan.session.recv(#peer, #wire).await?; #ty }
+            } else {
+                quote! { #ty(chan.session.recv(#peer, #wire).await?) }
+            };
+            (
+                format!(" Next: receive {} from {from}.", describe_message(msg)),
+                quote! {
+                    pub async fn recv(self) -> Result<(#ty, #next<T>), rt::Error> {
+                        let mut chan = self.chan;
+                        let m = { #build };
+                        Ok((m, #next { chan }))
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::SendAll { family, msg, next } => {
+            let (ty, wire) = lbl(msg);
+            let fam = family_ix(family);
+            let next = name_of(*next);
+            let (all, each) = if msg.payload.is_unit() {
+                (quote!(&()), quote!(|i| { let _ = f(i); }))
+            } else {
+                (quote!(&m.0), quote!(|i| f(i).0))
+            };
+            (
+                format!(" Next: send {} to every member of {family}.", describe_message(msg)),
+                quote! {
+                    /// Sends the same value to every member (encoded once).
+                    pub async fn send_all(self, m: #ty) -> Result<#next<T>, rt::Error> {
+                        let mut chan = self.chan;
+                        let _ = &m;
+                        chan.session.send_all(rt::Role(#fam), #wire, #all).await?;
+                        Ok(#next { chan })
+                    }
+                    /// Sends `f(i)` to member `i`, for every member in index order.
+                    pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#next<T>, rt::Error> {
+                        let mut chan = self.chan;
+                        chan.session.send_each(rt::Role(#fam), #wire, #each).await?;
+                        Ok(#next { chan })
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::RecvAll { family, msg, quorum: q, next } => {
+            let (ty, wire) = lbl(msg);
+            let fam = family_ix(family);
+            let next = name_of(*next);
+            let q_tokens = quorum(q);
+            let wrap = if msg.payload.is_unit() { quote!(|(i, ())| (i, #ty))} else { quote!(|(i, v)| (i, #ty(v))) };
+            let q_text = q.as_ref().map(|q| format!(" (quorum {q})")).unwrap_or_default();
+            (
+                format!(" Next: receive {} from every member of {family}{q_text}.", describe_message(msg)),
+                quote! {
+                    /// Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.
+                    pub async fn recv_all(self) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
+                        let mut chan = self.chan;
+                        let q: Option<usize> = #q_tokens;
+                        let got = chan.session.recv_all(rt::Role(#fam), #wire, q).await?;
+                        Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::Exchange { family, msg, quorum: q, next } => {
+            let (ty, wire) = lbl(msg);
+            let fam = family_ix(family);
+            let next = name_of(*next);
+            let q_tokens = quorum(q);
+            let (each, wrap) = if msg.payload.is_unit() {
+                (quote!(|i| { let _ = f(i); }), quote!(|(i, ())| (i, #ty)))
+            } else {
+                (quote!(|i| f(i).0), quote!(|(i, v)| (i, #ty(v))))
+            };
+            let q_text = q.as_ref().map(|q| format!(" (quorum {q})")).unwrap_or_default();
+            (
+                format!(" Next: exchange {} with every other member of {family}{q_text}.", describe_message(msg)),
+                quote! {
+                    /// Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.
+                    pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
+                        let mut chan = self.chan;
+                        let q: Option<usize> = #q_tokens;
+                        let got = chan.session.exchange(rt::Role(#fam), #wire, #each, q).await?;
+                        Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::Select { branches } => {
+            let methods = branches.iter().map(|(branch, next)| {
+                let m = format_ident!("select_{}", snake(branch));
+                let next = name_of(*next);
+                let doc = format!(" Chooses branch `{branch}`; its first send tells the peers.");
+                quote! {
+                    #[doc = #doc]
+                    pub fn #m(self) -> #next<T> {
+                        #next { chan: self.chan }
+                    }
+                }
+            });
+            let names: Vec<&str> = branches.iter().map(|(b, _)| b.as_str()).collect();
+            (
+                format!(" Next: choose one of {} (this role decides).", names.join(", ")),
+                quote!(#(#methods)*),
+                TokenStream::new(),
+            )
+        }
+        Op::Branch { from, arms } => {
+            let peer = peer_tokens(protocol, from);
+            let base: Vec<String> = arms.iter().map(|(m, _)| labels.rust(&m.label).to_string()).collect();
+            let base = base.join("Or");
+            let count = enum_names.entry(base.clone()).or_insert(0);
+            *count += 1;
+            let enum_name = if *count == 1 { format_ident!("{}", base) } else { format_ident!("{}{}", base, *count) };
+            let wires = arms.iter().map(|(m, _)| lbl(m).1);
+            let variants = arms.iter().map(|(m, next)| {
+                let (ty, _) = lbl(m);
+                let v = labels.rust(&m.label);
+                let next = name_of(*next);
+                quote!(#v(#ty, #next<T>))
+            });
+            let cases = arms.iter().enumerate().map(|(i, (m, next))| {
+                let (ty, _) = lbl(m);
+                let v = labels.rust(&m.label);
+                let next = name_of(*next);
+                let build = if m.payload.is_unit() {
+                    quote! { { let () = b.decode()?; #ty } }
+                } else {
+                    quote! { #ty(b.decode()?) }
+                };
+                quote!(#i => Ok(#enum_name::#v(#build, #next { chan })))
+            });
+            let names: Vec<String> = arms.iter().map(|(m, _)| describe_message(m)).collect();
+            let enum_doc = format!(" What {from} may send here: match on it.");
+            (
+                format!(" Next: {from} picks one of {}.", names.join(", ")),
+                quote! {
+                    pub async fn branch(self) -> Result<#enum_name<T>, rt::Error> {
+                        let mut chan = self.chan;
+                        let b = chan.session.recv_branch(#peer, &[#(#wires),*]).await?;
+                        match b.index {
+                            #(#cases,)*
+                            _ => Err(b.unexpected()),
+                        }
+                    }
+                },
+                quote! {
+                    #[doc = #enum_doc]
+                    pub enum #enum_name<T: rt::Transport> {
+                        #(#variants,)*
+                    }
+                },
+            )
+        }
+        Op::Link { module, protocol: sub, args_text } => {
+            let fp = program
+                .protocol(module, sub)
+                .map(crate::project::print::fingerprint)
+                .unwrap_or([0; 32]);
+            let fp = fp.iter().map(|b| Literal::u8_unsuffixed(*b));
+            (
+                format!(" Next: link to {module}.{sub}({args_text})."),
+                quote! {
+                    /// Hands the session over to the linked protocol (check its fingerprint with [`LinkPoint::check`]).
+                    pub fn link(self) -> LinkPoint<T> {
+                        LinkPoint {
+                            session: self.chan.session,
+                            module: #module,
+                            protocol: #sub,
+                            args: #args_text,
+                            fingerprint: [#(#fp),*],
+                        }
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::DelegateTo { to } => (
+            format!(" Next: delegate this role to {to}: hand the endpoint over."),
+            quote! {
+                /// Gives up this role: returns the session so it can be handed to the delegate's holder.
+                pub fn delegate(self) -> rt::Session<T> {
+                    self.chan.session
+                }
+            },
+            TokenStream::new(),
+        ),
+        Op::AcceptFrom { from, next } => {
+            let next = name_of(*next);
+            (
+                format!(" Next: accept {from}'s part by delegation."),
+                quote! {
+                    /// Takes over the delegating role's remaining part.
+                    pub fn accept(self) -> #next<T> {
+                        #next { chan: self.chan }
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+        Op::Timeout { millis, text, body, handler } => {
+            let body = name_of(*body);
+            let handler = name_of(*handler);
+            (
+                format!(" Next: `timeout {text}`: run the body, or the handler."),
+                quote! {
+                    /// The body's deadline, measured from when the body starts.
+                    pub fn duration(&self) -> ::core::time::Duration {
+                        ::core::time::Duration::from_millis(#millis)
+                    }
+                    /// Runs the body (its states can `abandon` to the handler).
+                    pub fn body(self) -> #body<T> {
+                        #body { chan: self.chan }
+                    }
+                    /// Skips the body and runs this role's part of the handler.
+                    pub fn handler(self) -> #handler<T> {
+                        let mut chan = self.chan;
+                        let phase = chan.session.phase() + 1;
+                        chan.session.enter_phase(phase);
+                        #handler { chan }
+                    }
+                },
+                TokenStream::new(),
+            )
+        }
+    }
+}
