@@ -15,7 +15,7 @@ choreography! {
 use ping_pong::{Ping, Pong};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = ping_pong::Params::default();
     let mut sessions = ping_pong::sessions(&params, SessionId([7; 16]))?.into_iter();
     let (Some(a), Some(b)) = (sessions.next(), sessions.next()) else {
@@ -28,19 +28,19 @@ async fn main() -> Result<(), Error> {
         let ep = ep.send(Ping(41)).await?;
         let (Pong(n), ep) = ep.recv().await?;
         println!("Pinger: received Pong({n})");
-        ep.finish()
+        ep.finish()?;
+        Ok::<(), Error>(())
     });
     let ponger = tokio::spawn(async move {
         let ep = ping_pong::ponger::open(b, params)?;
         let (Ping(n), ep) = ep.recv().await?;
         println!("Ponger: received Ping({n}), answering Pong({})", n + 1);
         let ep = ep.send(Pong(n + 1)).await?;
-        ep.finish()
+        ep.finish()?;
+        Ok::<(), Error>(())
     });
     for task in [pinger, ponger] {
-        task.await.map_err(|e| std::io::Error::other(e.to_string())).map_err(|e| {
-            Error::Transport { role: "task".into(), expected: "completion".into(), source: e.into() }
-        })??;
+        task.await??;
     }
     println!("PingPong finished: both endpoints reached End");
     Ok(())
