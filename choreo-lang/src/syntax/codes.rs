@@ -88,8 +88,9 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
     ),
     (
         "E0111",
-        "The input nests blocks or delimiters deeper than the compiler supports (512 levels of `(`, `[` \
-         and `{`). Split the protocol into smaller protocols joined with `call`.",
+        "The input nests statements or delimiters deeper than the compiler supports: 256 levels of \
+         nested statements (`choice`, `rec`, `par`, `for`, `timeout`) or 512 levels of `(`, `[`, `{` and \
+         `<` together. Split the protocol into smaller protocols joined with `call`.",
     ),
     (
         "E0112",

@@ -67,10 +67,23 @@ fn sp(s: SimpleSpan) -> Span {
     Span::new(s.start, s.end)
 }
 
-/// Delimiter nesting the parser accepts (`(`, `[`, `{`, `<`). A `choice`
-/// nests two levels per choice (`{` of the choice, `{` of the branch), so
-/// this allows 255 nested choices inside a protocol.
+/// Delimiter nesting the parser accepts (`(`, `[`, `{`, `<` together).
 pub const MAX_DEPTH: usize = 512;
+
+/// Statement nesting the parser accepts: blocks inside blocks, where a
+/// `choice` and its branch bodies count once.
+pub const MAX_STMT_DEPTH: usize = 256;
+
+/// Up to this delimiter depth the parser runs on the caller's stack.
+/// Deeper input runs on a helper thread with [`PARSER_STACK`] bytes of
+/// stack: chumsky's recursion costs up to ~56 KiB of stack per nesting
+/// level in a debug build (measured: `rec` nested 400 deep needs 22 MiB),
+/// which the 8 MiB main thread cannot give 200 levels.
+const INLINE_DEPTH: usize = 12;
+
+/// Stack of the helper thread: [`MAX_DEPTH`] levels at the measured worst
+/// case (~28 MiB) with a 2x margin. Only touched pages are committed.
+const PARSER_STACK: usize = 64 << 20;
 
 /// Parses significant tokens (no trivia) into a file. `eoi` is the span
 /// just past the input.
@@ -79,9 +92,40 @@ pub(crate) fn parse_tokens(
     eoi: Span,
     file: FileId,
 ) -> (File, Vec<Diagnostic>) {
-    if let Some(diag) = check_depth(tokens, file) {
-        return (File::default(), vec![diag]);
+    let depth = match check_depth(tokens, file) {
+        Ok(depth) => depth,
+        Err(diag) => return (File::default(), vec![*diag]),
+    };
+    if depth <= INLINE_DEPTH {
+        return run_parser(tokens, eoi, file);
     }
+    let outcome = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("choreo-parser".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, || run_parser(tokens, eoi, file))
+            .map(|handle| handle.join())
+    });
+    match outcome {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) | Err(_) => {
+            let at = tokens.first().map(|(_, s)| *s).unwrap_or(eoi);
+            (
+                File::default(),
+                vec![Diagnostic::error(
+                    codes::TOO_DEEP,
+                    "could not parse this deeply nested input",
+                    file,
+                    at,
+                    "nesting starts here",
+                )
+                .with_hint("split the protocol into smaller protocols joined with `call`")],
+            )
+        }
+    }
+}
+
+fn run_parser(tokens: &[(Token, Span)], eoi: Span, file: FileId) -> (File, Vec<Diagnostic>) {
     let input: Vec<(Token, SimpleSpan)> = tokens
         .iter()
         .map(|(t, s)| (t.clone(), SimpleSpan::from(s.range())))
@@ -99,34 +143,70 @@ pub(crate) fn parse_tokens(
     (out.unwrap_or_default(), diagnostics)
 }
 
-/// The nesting pre-pass: rejects input nested deeper than [`MAX_DEPTH`]
-/// before the (recursive) parser sees it, so no input can exhaust the stack.
-fn check_depth(tokens: &[(Token, Span)], file: FileId) -> Option<Diagnostic> {
-    let mut depth = 0usize;
+/// The nesting pre-pass: rejects input nested deeper than the limits before
+/// the (recursive) parser sees it, so no input can exhaust the stack.
+/// Returns the maximum delimiter depth.
+fn check_depth(tokens: &[(Token, Span)], file: FileId) -> Result<usize, Box<Diagnostic>> {
+    let too_deep = |span: Span, what: String| {
+        Box::new(
+            Diagnostic::error(
+                codes::TOO_DEEP,
+                what,
+                file,
+                span,
+                "nesting limit exceeded here",
+            )
+            .with_hint("split the protocol into smaller protocols joined with `call`"),
+        )
+    };
+    // Open delimiters, with `true` for a `{` that opens a statement level.
+    // A closer pops only its own kind, so the count never underestimates
+    // the parser's real nesting (a stray `>` or `)` cannot hide a `{`).
+    let mut stack: Vec<(Token, bool)> = Vec::new();
+    let mut stmt_depth = 0usize;
+    let mut max = 0usize;
+    let mut prev: Option<&Token> = None;
     for (token, span) in tokens {
         match token {
             Token::LParen | Token::LBracket | Token::LBrace | Token::Lt => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(
-                        Diagnostic::error(
-                            codes::TOO_DEEP,
-                            format!("delimiters nested more than {MAX_DEPTH} levels deep"),
-                            file,
-                            *span,
-                            "nesting limit exceeded here",
-                        )
-                        .with_hint("split the protocol into smaller protocols joined with `call`"),
-                    );
+                let level = *token == Token::LBrace && prev != Some(&Token::FatArrow);
+                stack.push((token.clone(), level));
+                if level {
+                    stmt_depth += 1;
+                }
+                max = max.max(stack.len());
+                if stack.len() > MAX_DEPTH {
+                    return Err(too_deep(
+                        *span,
+                        format!("delimiters nested more than {MAX_DEPTH} levels deep"),
+                    ));
+                }
+                // The protocol body is level 1.
+                if stmt_depth > MAX_STMT_DEPTH + 1 {
+                    return Err(too_deep(
+                        *span,
+                        format!("statements nested more than {MAX_STMT_DEPTH} levels deep"),
+                    ));
                 }
             }
             Token::RParen | Token::RBracket | Token::RBrace | Token::Gt => {
-                depth = depth.saturating_sub(1);
+                let opener = match token {
+                    Token::RParen => Token::LParen,
+                    Token::RBracket => Token::LBracket,
+                    Token::RBrace => Token::LBrace,
+                    _ => Token::Lt,
+                };
+                if stack.last().is_some_and(|(t, _)| *t == opener) {
+                    if let Some((_, true)) = stack.pop() {
+                        stmt_depth = stmt_depth.saturating_sub(1);
+                    }
+                }
             }
             _ => {}
         }
+        prev = Some(token);
     }
-    None
+    Ok(max)
 }
 
 // ---------------------------------------------------------------------------
