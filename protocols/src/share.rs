@@ -17,7 +17,14 @@ pub struct KeyEpoch(pub u64);
 
 /// One participant's share of an authority key, as produced by a finished
 /// DKG or reshare. There is no public constructor: the only way to get one
-/// is to run a protocol whose checks passed.
+/// is to run a protocol whose checks passed:
+///
+/// ```compile_fail,E0451
+/// use aura_protocols::{AuthorityKeyShare, KeyEpoch, ParticipantId};
+/// fn forge(key_package: frost_ed25519::keys::KeyPackage, public: frost_ed25519::keys::PublicKeyPackage) -> AuthorityKeyShare {
+///     AuthorityKeyShare { epoch: KeyEpoch(0), me: ParticipantId(1), committee: Default::default(), key_package, public }
+/// }
+/// ```
 #[derive(Clone)]
 pub struct AuthorityKeyShare {
     pub(crate) epoch: KeyEpoch,

@@ -210,7 +210,11 @@ impl CommitStatement {
 }
 
 /// Proof that an aggregate signature verified under a group key.
-/// Zero-sized; only [`verify_signature`] can create one.
+/// Zero-sized; only [`verify_signature`] can create one:
+///
+/// ```compile_fail,E0603
+/// let forged = aura_protocols::signing::SignatureVerified(());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SignatureVerified(());
 
@@ -227,6 +231,17 @@ pub fn verify_signature(
 }
 
 /// A commit whose signature has been checked under the authority key.
+///
+/// It cannot be assembled by hand — the fields are private and the only
+/// constructors ([`CommitCertificate::certify`], [`aggregate`],
+/// [`UnverifiedCertificate::verify`]) verify the signature first:
+///
+/// ```compile_fail,E0451
+/// use aura_protocols::signing::{CommitCertificate, CommitStatement};
+/// fn forge(statement: CommitStatement, signature: frost_ed25519::Signature, group_key: frost_ed25519::VerifyingKey) -> CommitCertificate {
+///     CommitCertificate { statement, signature, group_key }
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitCertificate {
     statement: CommitStatement,

@@ -22,11 +22,7 @@ fn two_of_three_to_three_of_five() -> (Vec<AuthorityKeyShare>, Vec<AuthorityKeyS
         new_committee: committee(1..=5),
         new_threshold: 3,
     };
-    let dealt = deal_all(&config, &old, 22);
-    let new: Vec<_> = receive_all(&config, &old[0], &dealt)
-        .into_values()
-        .map(|r| r.unwrap())
-        .collect();
+    let new = reshare_ok(&config, &old, 22);
     (old, new)
 }
 
@@ -93,11 +89,7 @@ fn mixing_old_and_new_shares_fails() {
 fn refresh_keeps_committee_threshold_and_key_with_fresh_shares() {
     let old = run_dkg(5, 3, 31);
     let config = ReshareConfig::refresh([4; 32], &old[0]);
-    let dealt = deal_all(&config, &old, 32);
-    let new: Vec<_> = receive_all(&config, &old[0], &dealt)
-        .into_values()
-        .map(|r| r.unwrap())
-        .collect();
+    let new = reshare_ok(&config, &old, 32);
     for (o, n) in old.iter().zip(&new) {
         assert_eq!(n.group_key(), o.group_key());
         assert_eq!(n.threshold(), 3);
@@ -120,26 +112,26 @@ fn aborted_reshare_leaves_old_shares_signing() {
         new_committee: committee(1..=4),
         new_threshold: 3,
     };
-    let mut dealt = deal_all(&config, &old, 42);
-    // Dealer 2 sends a bad sub-share to new holder 4.
-    let bad = dealt
-        .shares
-        .iter()
-        .position(|s| s.dealer == ParticipantId(2) && s.to == ParticipantId(4))
-        .unwrap();
-    let good = dealt
-        .shares
-        .iter()
-        .position(|s| s.dealer == ParticipantId(2) && s.to == ParticipantId(3))
-        .unwrap();
-    dealt.shares[bad].share = dealt.shares[good].share;
-    let results = receive_all(&config, &old[0], &dealt);
+    // Dealer 2's sub-share for new holder 4 is corrupted in flight.
+    let results = run_reshare(&config, &old, 42, |dealt| {
+        let bad = dealt
+            .shares
+            .iter_mut()
+            .find(|s| s.dealer == ParticipantId(2) && s.to == ParticipantId(4))
+            .unwrap();
+        bad.ciphertext[3] ^= 0x40;
+    });
     match &results[&ParticipantId(4)] {
         Err(Error::ProtocolViolation {
             participant,
-            violation: Violation::InvalidShare,
+            violation: Violation::UndecryptablePackage,
         }) => assert_eq!(*participant, ParticipantId(2)),
         other => panic!("expected dealer 2 blamed, got {other:?}"),
+    }
+    // The others cannot confirm without holder 4's echo: nobody switches.
+    for p in [1, 2, 3] {
+        let err = results[&ParticipantId(p)].as_ref().unwrap_err();
+        assert_eq!(err.culprit(), Some(ParticipantId(4)), "{err}");
     }
     // The run is abandoned; the old epoch still signs.
     sign(&[&old[1], &old[2]], &old[0], statement(6), 8).unwrap();
@@ -155,31 +147,84 @@ fn dealer_that_deals_someone_elses_weight_is_named() {
         new_committee: committee(1..=3),
         new_threshold: 2,
     };
-    let mut dealt = deal_all(&config, &old, 52);
     // Dealer 2 republishes dealer 3's commitment as its own.
-    let three = dealt
-        .commitments
-        .iter()
-        .find(|c| c.dealer == ParticipantId(3))
-        .unwrap()
-        .commitment
-        .clone();
-    dealt
-        .commitments
-        .iter_mut()
-        .find(|c| c.dealer == ParticipantId(2))
-        .unwrap()
-        .commitment = three;
-    for r in receive_all(&config, &old[0], &dealt).values() {
+    let results = run_reshare(&config, &old, 52, |dealt| {
+        let three = dealt
+            .commitments
+            .iter()
+            .find(|c| c.dealer == ParticipantId(3))
+            .unwrap()
+            .commitment
+            .clone();
+        dealt
+            .commitments
+            .iter_mut()
+            .find(|c| c.dealer == ParticipantId(2))
+            .unwrap()
+            .commitment = three;
+    });
+    for r in results.values() {
         match r {
             Err(Error::ProtocolViolation {
                 participant,
                 violation: Violation::WrongDealtSecret,
-            }) => {
-                assert_eq!(*participant, ParticipantId(2))
-            }
+            }) => assert_eq!(*participant, ParticipantId(2)),
             other => panic!("expected dealer 2 blamed, got {other:?}"),
         }
+    }
+}
+
+#[test]
+fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
+    let old = run_dkg(3, 2, 81);
+    let config = ReshareConfig {
+        session: [8; 32],
+        old_epoch: KeyEpoch(0),
+        dealers: committee([1, 2]),
+        new_committee: committee(1..=3),
+        new_threshold: 2,
+    };
+    let mut rng = rng(82);
+    let old_public = old[0].public_key_package();
+    let mut joined = Vec::new();
+    let mut joins = Vec::new();
+    for p in &config.new_committee {
+        let (s, j) =
+            aura_protocols::reshare::join(config.clone(), *p, old_public, &mut rng).unwrap();
+        joined.push(s);
+        joins.push(j);
+    }
+    // Dealer 1 deals twice and shows holder 3 the second dealing.
+    let (c1, s1) = aura_protocols::reshare::deal(&config, &old[0], &joins, &mut rng).unwrap();
+    let (c1b, s1b) = aura_protocols::reshare::deal(&config, &old[0], &joins, &mut rng).unwrap();
+    let (c2, s2) = aura_protocols::reshare::deal(&config, &old[1], &joins, &mut rng).unwrap();
+    let mut echoes = Vec::new();
+    let mut waiting = Vec::new();
+    for s in joined {
+        let forked = waiting.len() == 2;
+        let (commitments, shares) = if forked {
+            (
+                vec![c1b.clone(), c2.clone()],
+                [s1b.clone(), s2.clone()].concat(),
+            )
+        } else {
+            (
+                vec![c1.clone(), c2.clone()],
+                [s1.clone(), s2.clone()].concat(),
+            )
+        };
+        let (s, e) = s.receive(&commitments, &shares).unwrap();
+        waiting.push(s);
+        echoes.push(e);
+    }
+    for s in waiting {
+        assert!(matches!(
+            s.confirm(&echoes),
+            Err(Error::ProtocolViolation {
+                violation: Violation::TranscriptMismatch,
+                ..
+            })
+        ));
     }
 }
 
@@ -193,6 +238,6 @@ fn reshare_needs_exactly_old_threshold_dealers() {
         new_committee: committee(1..=3),
         new_threshold: 2,
     };
-    let err = aura_protocols::reshare::deal(&config, &old[0], &mut rng(1)).unwrap_err();
+    let err = aura_protocols::reshare::deal(&config, &old[0], &[], &mut rng(1)).unwrap_err();
     assert!(matches!(err, Error::Usage(_)), "{err}");
 }

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aura_protocols::dkg::{self, DkgConfig, Round1Message, Round2Message, TranscriptEcho};
-use aura_protocols::reshare::{self, DealerCommitment, DealtShare, ReshareConfig};
+use aura_protocols::reshare::{self, DealerCommitment, EncryptedShare, ReshareConfig};
 use aura_protocols::signing::{
     self, CommitCertificate, CommitStatement, NonceStore, SigningRequest,
 };
@@ -151,39 +151,66 @@ pub fn sign(
 
 pub struct Reshared {
     pub commitments: Vec<DealerCommitment>,
-    pub shares: Vec<DealtShare>,
+    pub shares: Vec<EncryptedShare>,
 }
 
-pub fn deal_all(config: &ReshareConfig, old: &[AuthorityKeyShare], seed: u64) -> Reshared {
+/// Run a whole reshare: new holders join, dealers deal, `tamper` rewrites
+/// the dealings in flight, new holders verify, echo and confirm.
+pub fn run_reshare(
+    config: &ReshareConfig,
+    old: &[AuthorityKeyShare],
+    seed: u64,
+    tamper: impl Fn(&mut Reshared),
+) -> BTreeMap<ParticipantId, Result<AuthorityKeyShare>> {
     let mut rng = rng(seed);
-    let mut commitments = Vec::new();
-    let mut shares = Vec::new();
+    let old_public = old[0].public_key_package();
+    let mut joined = BTreeMap::new();
+    let mut joins = Vec::new();
+    for p in &config.new_committee {
+        let (s, j) = reshare::join(config.clone(), *p, old_public, &mut rng).unwrap();
+        joined.insert(*p, s);
+        joins.push(j);
+    }
+    let mut dealt = Reshared {
+        commitments: Vec::new(),
+        shares: Vec::new(),
+    };
     for s in old
         .iter()
         .filter(|s| config.dealers.contains(&s.participant()))
     {
-        let (c, sh) = reshare::deal(config, s, &mut rng).unwrap();
-        commitments.push(c);
-        shares.extend(sh);
+        let (c, sh) = reshare::deal(config, s, &joins, &mut rng).unwrap();
+        dealt.commitments.push(c);
+        dealt.shares.extend(sh);
     }
-    Reshared {
-        commitments,
-        shares,
+    tamper(&mut dealt);
+    let mut results = BTreeMap::new();
+    let mut waiting = BTreeMap::new();
+    let mut echoes = Vec::new();
+    for (p, s) in joined {
+        match s.receive(&dealt.commitments, &dealt.shares) {
+            Ok((s, e)) => {
+                waiting.insert(p, s);
+                echoes.push(e);
+            }
+            Err(e) => {
+                results.insert(p, Err(e));
+            }
+        }
     }
+    for (p, s) in waiting {
+        results.insert(p, s.confirm(&echoes));
+    }
+    results
 }
 
-pub fn receive_all(
+pub fn reshare_ok(
     config: &ReshareConfig,
-    old: &AuthorityKeyShare,
-    dealt: &Reshared,
-) -> BTreeMap<ParticipantId, Result<AuthorityKeyShare>> {
-    config
-        .new_committee
-        .iter()
-        .map(|p| {
-            let r = reshare::join(config.clone(), *p, old.public_key_package())
-                .and_then(|s| s.finish(&dealt.commitments, &dealt.shares));
-            (*p, r)
-        })
+    old: &[AuthorityKeyShare],
+    seed: u64,
+) -> Vec<AuthorityKeyShare> {
+    run_reshare(config, old, seed, |_| {})
+        .into_values()
+        .map(|r| r.unwrap())
         .collect()
 }
