@@ -115,6 +115,8 @@ struct Lowering<'p, 'a> {
     diags: Vec<Diagnostic>,
     seen: HashSet<(Code, FileId, Span)>,
     errors: bool,
+    /// An undeclared role was reported (a typo makes "unused" noise).
+    undeclared_seen: bool,
     /// Left out without a diagnostic of its own (parse error, or a callee
     /// with errors).
     silent: bool,
@@ -150,6 +152,7 @@ pub(crate) fn lower_protocol(
         diags: Vec::new(),
         seen: HashSet::new(),
         errors: false,
+        undeclared_seen: false,
         silent: proto.duplicate,
     };
     cx.declarations();
@@ -363,6 +366,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
             )
             .with_hint("every role's projection is empty; add messages or remove the protocol");
             self.emit(d);
+            return;
+        }
+        if self.undeclared_seen {
             return;
         }
         let unused: Vec<(String, Span)> = self
@@ -603,6 +609,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
     // ----- role references ---------------------------------------------
 
     fn undeclared(&mut self, id: &ast::Ident) {
+        self.undeclared_seen = true;
         let suggestion = did_you_mean(&id.name, self.roles.iter().map(|r| r.name.as_str()));
         let name = self.name().to_string();
         let mut d = self.error(
@@ -1560,7 +1567,6 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     .with_hint("each role of the target must be played by a different participant");
                 self.emit(d);
                 ok = false;
-                continue;
             }
             bound.push((arg.clone(), r.span));
             match (&decl.family, arg) {
@@ -1619,7 +1625,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
             .iter()
             .filter(|p| !subst.params.contains_key(&p.name))
             .collect();
-        if rest.len() != inv.params.len() {
+        if !ok {
+            // Role arguments already failed; parameter counts would only add noise.
+        } else if rest.len() != inv.params.len() {
             let wanted = rest
                 .iter()
                 .map(|p| p.name.as_str())
