@@ -32,7 +32,7 @@ pub const HEADER_LEN: usize = 62;
 
 /// Payloads up to this many encoded bytes are stored inline (no heap
 /// allocation per message).
-pub const INLINE_PAYLOAD: usize = 30;
+pub const INLINE_PAYLOAD: usize = 22;
 
 /// One message between two endpoints of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,33 @@ pub struct Envelope {
     /// The message label.
     pub label: Label,
     /// Timeout-block phase (0 outside timeout handlers).
+    pub phase: u32,
+    /// The postcard-encoded payload.
+    pub payload: Payload,
+}
+
+/// The envelope fields that are constant for one endpoint of one session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The session.
+    pub session: SessionId,
+    /// Fingerprint of the protocol.
+    pub fingerprint: [u8; 32],
+    /// The sending role instance.
+    pub sender: RoleId,
+}
+
+/// The per-message envelope fields: what a session hands its transport.
+///
+/// A transport whose links are bound to one session by construction (the
+/// in-memory one; a network transport after a handshake that checked the
+/// session id and fingerprint) may carry just this; a transport that sends
+/// bytes adds the [`Header`] and sends a whole [`Envelope`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The message label.
+    pub label: Label,
+    /// Timeout-block phase.
     pub phase: u32,
     /// The postcard-encoded payload.
     pub payload: Payload,
@@ -163,24 +190,52 @@ pub enum DecodeError {
 }
 
 impl Envelope {
+    /// Put a header and a message together.
+    pub fn new(header: &Header, message: Message) -> Self {
+        Self {
+            session: header.session,
+            fingerprint: header.fingerprint,
+            sender: header.sender,
+            label: message.label,
+            phase: message.phase,
+            payload: message.payload,
+        }
+    }
+
+    /// Encode a header and a message without building an `Envelope`.
+    pub fn encode_parts(header: &Header, message: &Message) -> Vec<u8> {
+        encode(
+            header,
+            message.label,
+            message.phase,
+            message.payload.as_bytes(),
+        )
+    }
+
+    /// Split into the constant and the per-message fields.
+    pub fn into_parts(self) -> (Header, Message) {
+        (
+            Header {
+                session: self.session,
+                fingerprint: self.fingerprint,
+                sender: self.sender,
+            },
+            Message {
+                label: self.label,
+                phase: self.phase,
+                payload: self.payload,
+            },
+        )
+    }
+
     /// Encode for a byte transport.
     pub fn encode(&self) -> Vec<u8> {
-        let payload = self.payload.as_bytes();
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.push(WIRE_VERSION);
-        out.extend_from_slice(&self.session.0);
-        out.extend_from_slice(&self.fingerprint);
-        out.extend_from_slice(&self.sender.role.0.to_le_bytes());
-        let (tag, index) = match self.sender.index {
-            Some(i) => (1u8, i),
-            None => (0u8, 0),
+        let header = Header {
+            session: self.session,
+            fingerprint: self.fingerprint,
+            sender: self.sender,
         };
-        out.push(tag);
-        out.extend_from_slice(&index.to_le_bytes());
-        out.extend_from_slice(&self.label.0.to_le_bytes());
-        out.extend_from_slice(&self.phase.to_le_bytes());
-        out.extend_from_slice(payload);
-        out
+        encode(&header, self.label, self.phase, self.payload.as_bytes())
     }
 
     /// Decode bytes from a byte transport. Never panics; any input that is
@@ -219,14 +274,35 @@ impl Envelope {
     }
 }
 
-/// What a transport delivers: an envelope passed as a value (in-memory), or
-/// bytes still to be decoded (network transports, fault injection). The
-/// session validates both the same way.
+fn encode(header: &Header, label: Label, phase: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.push(WIRE_VERSION);
+    out.extend_from_slice(&header.session.0);
+    out.extend_from_slice(&header.fingerprint);
+    out.extend_from_slice(&header.sender.role.0.to_le_bytes());
+    let (tag, index) = match header.sender.index {
+        Some(i) => (1u8, i),
+        None => (0u8, 0),
+    };
+    out.push(tag);
+    out.extend_from_slice(&index.to_le_bytes());
+    out.extend_from_slice(&label.0.to_le_bytes());
+    out.extend_from_slice(&phase.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// What a transport delivers from one peer.
 #[derive(Clone, Debug)]
 pub enum Frame {
-    /// A structured envelope.
-    Envelope(Envelope),
-    /// An encoded envelope ([`Envelope::encode`]).
+    /// A message on a link bound to this session by construction (sender,
+    /// session and protocol are known from the link).
+    Message(Message),
+    /// A whole envelope as a value; every field is checked. (Boxed: it is
+    /// the rare case, and frames sit in queues.)
+    Envelope(Box<Envelope>),
+    /// An encoded envelope ([`Envelope::encode`]); decoded, then every
+    /// field is checked.
     Encoded(Vec<u8>),
 }
 
@@ -263,5 +339,20 @@ mod tests {
         };
         assert_eq!(e.encode().len(), HEADER_LEN);
         assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn in_memory_frames_stay_small() {
+        // Queued frames are the in-memory transport's memory footprint.
+        assert!(std::mem::size_of::<super::Payload>() <= 24);
+        assert!(std::mem::size_of::<super::Message>() <= 32);
+        assert!(
+            std::mem::size_of::<super::Frame>() <= 40,
+            "{}",
+            std::mem::size_of::<super::Frame>()
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::envelope::{Envelope, Frame};
+use crate::envelope::{Envelope, Frame, Header, Message};
 use crate::error::{Error, TransportError};
 use crate::ids::{PeerId, ProtocolInfo, SessionId};
 use crate::roster::Roster;
@@ -97,6 +97,7 @@ pub fn sessions(
 impl MemoryTransport {
     /// Send a raw frame to `to`, bypassing the session: fault injection for
     /// tests (garbage bytes, forged envelopes).
+    #[inline]
     pub fn send_frame(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
         let tx = match self.tx.get(to.as_usize()) {
             Some(Some(tx)) => tx,
@@ -112,11 +113,18 @@ impl MemoryTransport {
         Ok(())
     }
 
-    fn send_now(&self, to: PeerId, envelope: Envelope) -> Result<(), TransportError> {
+    #[inline]
+    fn send_now(
+        &self,
+        to: PeerId,
+        header: &Header,
+        message: Message,
+    ) -> Result<(), TransportError> {
         let frame = if self.config.wire_encoding {
-            Frame::Encoded(envelope.encode())
+            Frame::Encoded(Envelope::encode_parts(header, &message))
         } else {
-            Frame::Envelope(envelope)
+            // The channels exist only for this session and peer pair.
+            Frame::Message(message)
         };
         self.send_frame(to, frame)
     }
@@ -140,9 +148,10 @@ impl Transport for MemoryTransport {
     fn send(
         &mut self,
         to: PeerId,
-        envelope: Envelope,
+        header: &Header,
+        message: Message,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
-        ready(self.send_now(to, envelope))
+        ready(self.send_now(to, header, message))
     }
 
     #[inline]

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::envelope::{Envelope, Frame, Payload};
+use crate::envelope::{Envelope, Frame, Header, Message, Payload};
 use crate::error::{Error, TransportError, UsageError};
 use crate::ids::{short_hex, Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 use crate::roster::{RoleShape, Roster};
@@ -50,6 +50,8 @@ struct Inner<T> {
 #[derive(Debug)]
 struct Core {
     id: SessionId,
+    /// Session id, fingerprint and local sender, as sent in envelopes.
+    header: Header,
     protocol: &'static ProtocolInfo,
     me: RoleId,
     me_peer: PeerId,
@@ -93,7 +95,7 @@ impl Branch {
 }
 
 enum Verdict {
-    Deliver(usize, Envelope),
+    Deliver(usize, Message),
     Discard,
     Violation(Error),
 }
@@ -185,11 +187,8 @@ impl Core {
     }
 
     #[inline]
-    fn envelope(&self, label: Label, payload: Payload) -> Envelope {
-        Envelope {
-            session: self.id,
-            fingerprint: self.protocol.fingerprint,
-            sender: self.me,
+    fn message(&self, label: Label, payload: Payload) -> Message {
+        Message {
             label,
             phase: self.phase,
             payload,
@@ -216,13 +215,56 @@ impl Core {
         self.protocol.label_set(labels)
     }
 
+    /// The checks a link bound to the session makes unnecessary: session
+    /// id, protocol fingerprint, and that the claimed sender is the peer the
+    /// frame came from.
+    fn check_header(&self, peer: PeerId, env: Envelope) -> Result<Message, Error> {
+        let (header, msg) = env.into_parts();
+        if header.session != self.id {
+            return Err(self.violation(
+                peer,
+                format!("a message of session {}", self.id),
+                format!("a message of session {}", header.session),
+            ));
+        }
+        if header.fingerprint != self.protocol.fingerprint {
+            return Err(self.violation(
+                peer,
+                format!(
+                    "protocol {} (fingerprint {}…)",
+                    self.protocol.name,
+                    short_hex(&self.protocol.fingerprint)
+                ),
+                format!(
+                    "fingerprint {}…: the peer runs another protocol or version",
+                    short_hex(&header.fingerprint)
+                ),
+            ));
+        }
+        if self.roster.instance(peer) != Some(header.sender) {
+            return Err(self.violation(
+                peer,
+                format!("an envelope sent by {}", self.peer_name(peer)),
+                format!("an envelope claiming sender {}", self.name(header.sender)),
+            ));
+        }
+        Ok(msg)
+    }
+
     /// Validate one frame from `peer` against the labels the local type
     /// accepts now. Pure: no I/O, no clock.
     fn classify(&mut self, peer: PeerId, frame: Frame, labels: &[Label]) -> Verdict {
-        let env = match frame {
-            Frame::Envelope(env) => env,
+        let msg = match frame {
+            Frame::Message(msg) => msg,
+            Frame::Envelope(env) => match self.check_header(peer, *env) {
+                Ok(msg) => msg,
+                Err(e) => return Verdict::Violation(e),
+            },
             Frame::Encoded(bytes) => match Envelope::decode(&bytes) {
-                Ok(env) => env,
+                Ok(env) => match self.check_header(peer, env) {
+                    Ok(msg) => msg,
+                    Err(e) => return Verdict::Violation(e),
+                },
                 Err(e) => {
                     return Verdict::Violation(self.violation(
                         peer,
@@ -232,45 +274,16 @@ impl Core {
                 }
             },
         };
-        if env.session != self.id {
-            return Verdict::Violation(self.violation(
-                peer,
-                format!("a message of session {}", self.id),
-                format!("a message of session {}", env.session),
-            ));
-        }
-        if env.fingerprint != self.protocol.fingerprint {
-            return Verdict::Violation(self.violation(
-                peer,
-                format!(
-                    "protocol {} (fingerprint {}…)",
-                    self.protocol.name,
-                    short_hex(&self.protocol.fingerprint)
-                ),
-                format!(
-                    "fingerprint {}…: the peer runs another protocol or version",
-                    short_hex(&env.fingerprint)
-                ),
-            ));
-        }
-        let expected_sender = self.roster.instance(peer);
-        if expected_sender != Some(env.sender) {
-            return Verdict::Violation(self.violation(
-                peer,
-                format!("an envelope sent by {}", self.peer_name(peer)),
-                format!("an envelope claiming sender {}", self.name(env.sender)),
-            ));
-        }
-        if env.phase < self.phase {
-            tracing::debug!(from = %self.peer_name(peer), phase = env.phase, "dropping message of an abandoned phase");
+        if msg.phase < self.phase {
+            tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
             return Verdict::Discard;
         }
         if let Some(queue) = self.skips.get_mut(peer.as_usize()) {
             while let Some(&(label, phase)) = queue.front() {
-                if phase < env.phase {
+                if phase < msg.phase {
                     // The peer moved on without sending it.
                     queue.pop_front();
-                } else if (label, phase) == (env.label, env.phase) {
+                } else if (label, phase) == (msg.label, msg.phase) {
                     queue.pop_front();
                     tracing::trace!(from = ?peer, ?label, "dropping late quorum message");
                     return Verdict::Discard;
@@ -279,23 +292,23 @@ impl Core {
                 }
             }
         }
-        if env.phase > self.phase {
+        if msg.phase > self.phase {
             return Verdict::Violation(self.violation(
                 peer,
                 format!("{} in phase {}", self.expecting(labels), self.phase),
                 format!(
                     "label {} in phase {}",
-                    self.protocol.label_name(env.label),
-                    env.phase
+                    self.protocol.label_name(msg.label),
+                    msg.phase
                 ),
             ));
         }
-        match labels.iter().position(|l| *l == env.label) {
-            Some(i) => Verdict::Deliver(i, env),
+        match labels.iter().position(|l| *l == msg.label) {
+            Some(i) => Verdict::Deliver(i, msg),
             None => Verdict::Violation(self.violation(
                 peer,
                 self.expecting(labels),
-                format!("label {}", self.protocol.label_name(env.label)),
+                format!("label {}", self.protocol.label_name(msg.label)),
             )),
         }
     }
@@ -311,7 +324,7 @@ fn poll_next<T: Transport>(
     cx: &mut Context<'_>,
     peer: PeerId,
     labels: &[Label],
-) -> Poll<Result<(usize, Envelope), Error>> {
+) -> Poll<Result<(usize, Message), Error>> {
     loop {
         let frame = match transport.poll_recv(cx, peer) {
             Poll::Pending => return Poll::Pending,
@@ -321,7 +334,7 @@ fn poll_next<T: Transport>(
             }
         };
         match core.classify(peer, frame, labels) {
-            Verdict::Deliver(i, env) => return Poll::Ready(Ok((i, env))),
+            Verdict::Deliver(i, msg) => return Poll::Ready(Ok((i, msg))),
             Verdict::Discard => continue,
             Verdict::Violation(e) => return Poll::Ready(Err(e)),
         }
@@ -367,6 +380,11 @@ impl<T: Transport> Session<T> {
             inner: Box::new(Inner {
                 core: Core {
                     id,
+                    header: Header {
+                        session: id,
+                        fingerprint: protocol.fingerprint,
+                        sender: me,
+                    },
                     protocol,
                     me,
                     me_peer,
@@ -438,8 +456,8 @@ impl<T: Transport> Session<T> {
             core, transport, ..
         } = &mut *self.inner;
         let peer = core.other_peer(to)?;
-        let env = core.envelope(label, core.payload(label, payload)?);
-        let sent = transport.send(peer, env).await;
+        let msg = core.message(label, core.payload(label, payload)?);
+        let sent = transport.send(peer, &core.header, msg).await;
         sent.map_err(|e| {
             core.transport_error(
                 peer,
@@ -462,8 +480,8 @@ impl<T: Transport> Session<T> {
         } = &mut *self.inner;
         let peer = core.other_peer(from)?;
         let labels = [label];
-        let (_, env) = poll_fn(|cx| poll_next(core, transport, cx, peer, &labels)).await?;
-        decode_payload(core.protocol, env.sender, label, &env.payload)
+        let (_, msg) = poll_fn(|cx| poll_next(core, transport, cx, peer, &labels)).await?;
+        decode_payload(core.protocol, from, label, &msg.payload)
     }
 
     /// `branch from { L1 => …, L2 => … }`: the next message from `from` must
@@ -475,12 +493,12 @@ impl<T: Transport> Session<T> {
             core, transport, ..
         } = &mut *self.inner;
         let peer = core.other_peer(from)?;
-        let (index, env) = poll_fn(|cx| poll_next(core, transport, cx, peer, labels)).await?;
+        let (index, msg) = poll_fn(|cx| poll_next(core, transport, cx, peer, labels)).await?;
         Ok(Branch {
             index,
-            label: env.label,
-            from: env.sender,
-            payload: env.payload,
+            label: msg.label,
+            from,
+            payload: msg.payload,
             protocol: core.protocol,
         })
     }
@@ -500,7 +518,7 @@ impl<T: Transport> Session<T> {
         let payload = core.payload(label, payload)?;
         for (_, peer) in core.others_in(family)? {
             let sent = transport
-                .send(peer, core.envelope(label, payload.clone()))
+                .send(peer, &core.header, core.message(label, payload.clone()))
                 .await;
             sent.map_err(|e| {
                 core.transport_error(
@@ -527,7 +545,9 @@ impl<T: Transport> Session<T> {
         } = &mut *self.inner;
         for (index, peer) in core.others_in(family)? {
             let payload = core.payload(label, &value(index))?;
-            let sent = transport.send(peer, core.envelope(label, payload)).await;
+            let sent = transport
+                .send(peer, &core.header, core.message(label, payload))
+                .await;
             sent.map_err(|e| {
                 core.transport_error(
                     peer,
@@ -569,7 +589,8 @@ impl<T: Transport> Session<T> {
                 .into())
             }
         };
-        self.gather(senders, label, need, quorum.is_some()).await
+        self.gather(family, senders, label, need, quorum.is_some())
+            .await
     }
 
     /// `W[*] -> W[*] : L(T) [quorum q]`: the local member (which must be in
@@ -611,7 +632,13 @@ impl<T: Transport> Session<T> {
         self.send_each(family, label, &mut value).await?;
         let senders = self.inner.core.others_in(family)?;
         let mut values = self
-            .gather(senders, label, need.saturating_sub(1), quorum.is_some())
+            .gather(
+                family,
+                senders,
+                label,
+                need.saturating_sub(1),
+                quorum.is_some(),
+            )
             .await?;
         let at = values.partition_point(|(i, _)| *i < own_index);
         values.insert(at, (own_index, own));
@@ -620,6 +647,7 @@ impl<T: Transport> Session<T> {
 
     async fn gather<M: DeserializeOwned>(
         &mut self,
+        family: Role,
         mut pending: Vec<(u32, PeerId)>,
         label: Label,
         need: usize,
@@ -636,9 +664,10 @@ impl<T: Transport> Session<T> {
                 while let Some(&(index, peer)) = pending.get(i) {
                     match poll_next(core, transport, cx, peer, &labels) {
                         Poll::Pending => i += 1,
-                        Poll::Ready(Ok((_, env))) => {
+                        Poll::Ready(Ok((_, msg))) => {
                             pending.swap_remove(i);
-                            match decode_payload(core.protocol, env.sender, label, &env.payload) {
+                            let from = RoleId::member(family, index);
+                            match decode_payload(core.protocol, from, label, &msg.payload) {
                                 Ok(v) => got.push((index, v)),
                                 Err(e) => return Poll::Ready(Err(e)),
                             }
@@ -689,12 +718,12 @@ impl<T: Transport> Session<T> {
             }
             match poll_next(core, transport, &mut cx, peer, &[]) {
                 Poll::Ready(Err(e @ Error::ProtocolViolation { .. })) => return Err(e),
-                Poll::Ready(Ok((_, env))) => {
+                Poll::Ready(Ok((_, msg))) => {
                     // Unreachable with no labels accepted; report anyway.
                     return Err(core.violation(
                         peer,
                         core.expecting(&[]),
-                        format!("label {}", core.protocol.label_name(env.label)),
+                        format!("label {}", core.protocol.label_name(msg.label)),
                     ));
                 }
                 _ => {}

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::task::{Context, Poll};
 
-use crate::envelope::{Envelope, Frame};
+use crate::envelope::{Frame, Header, Message};
 use crate::error::TransportError;
 use crate::ids::PeerId;
 
@@ -20,6 +20,13 @@ use crate::ids::PeerId;
 /// dispatched and inlined; nothing here is tokio-specific, so a simulator
 /// can implement it with virtual time.
 ///
+/// Frames: a transport returns [`Frame::Message`] only for links that are
+/// bound to this session and peer by construction (the in-memory network is
+/// built per session; a network transport would first run a handshake that
+/// checks session id, fingerprint and the peer's identity). Anything else
+/// comes as [`Frame::Encoded`] (or [`Frame::Envelope`]) and the session
+/// checks every envelope field.
+///
 /// Delivery contract:
 /// - per ordered pair, frames arrive in send order, or not at all;
 /// - `send` succeeds once the frame is handed to the network; a send to a
@@ -35,11 +42,16 @@ pub trait Transport: Send {
     /// Number of peers, including the local one.
     fn peer_count(&self) -> usize;
 
-    /// Send one envelope to `to`.
+    /// Send one message to `to`. `header` holds the envelope fields that are
+    /// constant for this endpoint (session id, fingerprint, sender); a byte
+    /// transport sends [`Envelope::encode_parts`](crate::Envelope::encode_parts)`(header, &message)`,
+    /// a transport whose links are bound to the session may send the
+    /// message alone ([`Frame::Message`]).
     fn send(
         &mut self,
         to: PeerId,
-        envelope: Envelope,
+        header: &Header,
+        message: Message,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
     /// Poll for the next frame from `from`. Registers `cx`'s waker when

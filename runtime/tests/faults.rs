@@ -122,7 +122,7 @@ async fn wrong_session_id_is_a_protocol_violation() {
 async fn wrong_fingerprint_is_a_protocol_violation() {
     let mut env = good_envelope(PING, 5);
     env.fingerprint = [8; 32];
-    let (_, _, got) = violation(inject(Frame::Envelope(env)).await);
+    let (_, _, got) = violation(inject(Frame::Envelope(Box::new(env))).await);
     assert!(got.contains("another protocol"), "{got}");
 }
 
@@ -130,7 +130,7 @@ async fn wrong_fingerprint_is_a_protocol_violation() {
 async fn forged_sender_is_a_protocol_violation() {
     let mut env = good_envelope(PING, 5);
     env.sender = w(0);
-    let (role, _, got) = violation(inject(Frame::Envelope(env)).await);
+    let (role, _, got) = violation(inject(Frame::Envelope(Box::new(env))).await);
     assert_eq!(role, "A");
     assert!(got.contains("W[0]"), "{got}");
 }
