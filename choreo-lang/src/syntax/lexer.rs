@@ -124,6 +124,18 @@ impl<'a> Lexer<'a> {
                 '+' => Token::Plus,
                 '!' | '#' | '&' | '?' | '/' | '%' | '^' | '|' | '~' | '$' => Token::Other(c),
                 '\'' => {
+                    // Swallow a whole character literal or lifetime, so
+                    // one mistake is one diagnostic.
+                    if self.peek_at(1) == Some('\'') {
+                        self.bump();
+                        self.bump();
+                    } else if self.peek() == Some('\\') && self.peek_at(2) == Some('\'') {
+                        self.pos += 3;
+                    } else {
+                        while self.peek().is_some_and(is_ident_continue) {
+                            self.bump();
+                        }
+                    }
                     self.error(
                         codes::BAD_CHAR,
                         "unexpected `'` outside a string literal".into(),
@@ -345,10 +357,12 @@ mod tests {
 
     #[test]
     fn reports_quote_and_keeps_going() {
-        let (tokens, diags) = lex("A 'x B", FileId(0));
-        assert_eq!(diags.len(), 1);
+        let (tokens, diags) = lex("A 'x B 'c' '\\n' C", FileId(0));
+        assert_eq!(diags.len(), 3);
         assert_eq!(diags[0].code, codes::BAD_CHAR);
-        assert_eq!(diags[0].primary.span, Span::new(2, 3));
+        assert_eq!(diags[0].primary.span, Span::new(2, 4));
+        assert_eq!(diags[1].primary.span, Span::new(7, 10));
+        assert_eq!(diags[2].primary.span, Span::new(11, 15));
         assert_eq!(tokens.len(), 3);
     }
 

@@ -26,7 +26,38 @@ pub use token_stream::{lex_token_stream, parse_token_stream};
 pub fn parse_source(text: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
     let (tokens, mut diagnostics) = lexer::lex(text, file);
     let eoi = Span::new(text.len(), text.len());
-    let (ast, parse_diags) = parse_lexed(tokens, eoi, file);
+    // Where the lexer dropped a bad character, the parser's complaint about
+    // the token right after the gap is the same mistake.
+    let gaps: Vec<(u32, u32)> = diagnostics
+        .iter()
+        .filter(|d| d.code == codes::BAD_CHAR)
+        .map(|d| (d.primary.span.start, d.primary.span.end))
+        .collect();
+    let ends: Vec<u32> = tokens
+        .iter()
+        .filter(|(t, _)| !t.is_trivia())
+        .map(|(_, s)| s.end)
+        .collect();
+    let (ast, mut parse_diags) = parse_lexed(tokens, eoi, file);
+    parse_diags.retain(|d| {
+        let at = d.primary.span.start;
+        let prev_end = ends
+            .iter()
+            .copied()
+            .take_while(|e| *e <= at)
+            .last()
+            .unwrap_or(0);
+        !(d.code == codes::UNEXPECTED_TOKEN && gaps.iter().any(|(s, e)| *s >= prev_end && *e <= at))
+    });
+    // An unterminated string or comment swallows the rest of the file: the
+    // missing `}` and the early end of file are consequences, not mistakes.
+    if diagnostics
+        .iter()
+        .any(|d| d.code == codes::UNTERMINATED_STRING || d.code == codes::UNTERMINATED_COMMENT)
+    {
+        parse_diags
+            .retain(|d| d.code != codes::UNCLOSED_DELIMITER && d.code != codes::UNEXPECTED_EOF);
+    }
     diagnostics.extend(parse_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     (ast, diagnostics)

@@ -676,12 +676,21 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
                     Some(h) => h,
                     None => {
                         let end = body.span.range().end;
-                        e.emit(custom(
-                            SimpleSpan::from(body.span.range()),
-                            codes::MISSING_ELSE,
-                            "`timeout` without `else` handler",
-                            "this timeout has no handler",
-                            "add `else { … }` after the body; the handler runs when the deadline passes",
+                        e.emit(Rich::custom(
+                            SimpleSpan::from(end.saturating_sub(1)..end),
+                            Custom {
+                                code: codes::MISSING_ELSE,
+                                message: "`timeout` without `else` handler".into(),
+                                label: "expected `else { … }` after this block".into(),
+                                hint: Some(
+                                    "add `else { … }` after the body; the handler runs when the deadline passes"
+                                        .into(),
+                                ),
+                                secondary: vec![(
+                                    SimpleSpan::from(duration.span.range()),
+                                    "the deadline of this timeout".into(),
+                                )],
+                            },
                         ));
                         Block {
                             stmts: Vec::new(),
@@ -1076,8 +1085,12 @@ fn convert_error(err: PErr<'_>, tokens: &[(Token, SimpleSpan)], file: FileId) ->
                 sp(span),
                 "unexpected here",
             );
-            if exp.iter().any(|e| e == "a statement") {
+            if exp.iter().any(|e| e == "a statement" || e == "`->`") {
                 d = d.with_hint(STATEMENT_HINT);
+            } else if exp.iter().any(|e| e.contains("role")) {
+                d = d.with_hint(
+                    "a role is a name (`Server`) or a family member (`W[0]`, `W[*]`, `W[i+1]`)",
+                );
             } else if matches!(found_tok, Some(Token::Other('&' | '\''))) {
                 d = d.with_hint("payloads are owned Rust types: references are not allowed");
             }

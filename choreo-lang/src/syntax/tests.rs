@@ -478,7 +478,7 @@ fn token_stream_lexer_matches_text_lexer() {
     // And the two parse to the same tree, up to spans.
     let (from_stream, diags, _) = parse_token_stream(ts, crate::FileId(0));
     assert!(diags.is_empty(), "{diags:#?}");
-    let from_text = parse_ok(text);
+    let from_text = parse_ok(&text.replace("// ordinary comments vanish from token streams", ""));
     assert_eq!(
         crate::fmt::format_file(&from_stream),
         crate::fmt::format_file(&from_text)
