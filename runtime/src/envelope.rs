@@ -103,6 +103,7 @@ pub enum PayloadError {
 
 impl Payload {
     /// Serialize `value` with postcard.
+    #[inline]
     pub fn encode<M: Serialize + ?Sized>(value: &M) -> Result<Self, postcard::Error> {
         let mut buf = [0u8; INLINE_PAYLOAD];
         match postcard::to_slice(value, &mut buf) {
@@ -120,6 +121,7 @@ impl Payload {
     }
 
     /// Wrap already-encoded bytes.
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> Self {
         match u8::try_from(bytes.len()) {
             Ok(len) if bytes.len() <= INLINE_PAYLOAD => {
@@ -134,6 +136,7 @@ impl Payload {
     }
 
     /// The encoded bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or(&[]),
@@ -142,6 +145,7 @@ impl Payload {
     }
 
     /// Decode as `M`, requiring that every byte is consumed.
+    #[inline]
     pub fn decode<M: DeserializeOwned>(&self) -> Result<M, PayloadError> {
         let (value, rest) = postcard::take_from_bytes::<M>(self.as_bytes())?;
         if rest.is_empty() {

@@ -52,6 +52,14 @@ pub enum Error {
     },
 }
 
+impl From<Box<Error>> for Error {
+    /// The session keeps errors boxed on its hot paths (they are rare and
+    /// large); this unboxes at the API boundary.
+    fn from(e: Box<Error>) -> Self {
+        *e
+    }
+}
+
 /// Local misuse of the runtime.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

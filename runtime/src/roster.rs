@@ -23,7 +23,8 @@ pub enum RoleShape {
 #[derive(Clone, Debug)]
 pub struct Roster {
     shapes: Vec<RoleShape>,
-    offsets: Vec<u32>,
+    /// Per role: (first peer number, family size or `None` for a single role).
+    slots: Vec<(u32, Option<u32>)>,
     instances: Vec<RoleId>,
 }
 
@@ -31,11 +32,18 @@ impl Roster {
     /// One shape per role of the protocol, in [`ProtocolInfo::roles`](crate::ProtocolInfo)
     /// order.
     pub fn new(shapes: &[RoleShape]) -> Result<Self, Error> {
-        let mut offsets = Vec::with_capacity(shapes.len());
+        let mut slots = Vec::with_capacity(shapes.len());
         let mut instances = Vec::new();
         for (r, shape) in shapes.iter().enumerate() {
             let role = Role(u16::try_from(r).map_err(|_| UsageError::RosterTooLarge)?);
-            offsets.push(u32::try_from(instances.len()).map_err(|_| UsageError::RosterTooLarge)?);
+            let offset = u32::try_from(instances.len()).map_err(|_| UsageError::RosterTooLarge)?;
+            slots.push((
+                offset,
+                match *shape {
+                    RoleShape::Single => None,
+                    RoleShape::Family(n) => Some(n),
+                },
+            ));
             match *shape {
                 RoleShape::Single => instances.push(RoleId::single(role)),
                 RoleShape::Family(n) => instances.extend((0..n).map(|i| RoleId::member(role, i))),
@@ -44,7 +52,7 @@ impl Roster {
         u32::try_from(instances.len()).map_err(|_| UsageError::RosterTooLarge)?;
         Ok(Self {
             shapes: shapes.to_vec(),
-            offsets,
+            slots,
             instances,
         })
     }
@@ -85,16 +93,17 @@ impl Roster {
     /// The peer number of an instance; `None` if it is not in the roster
     /// (unknown role, index on a single role, index out of range, or a
     /// family named without an index).
+    #[inline]
     pub fn peer(&self, id: RoleId) -> Option<PeerId> {
-        let offset = *self.offsets.get(usize::from(id.role.0))?;
-        match (self.shape(id.role)?, id.index) {
-            (RoleShape::Single, None) => Some(PeerId(offset)),
-            (RoleShape::Family(n), Some(i)) if i < n => Some(PeerId(offset + i)),
+        match (self.slots.get(usize::from(id.role.0))?, id.index) {
+            ((offset, None), None) => Some(PeerId(*offset)),
+            ((offset, Some(n)), Some(i)) if i < *n => Some(PeerId(offset + i)),
             _ => None,
         }
     }
 
     /// The instance behind a peer number.
+    #[inline]
     pub fn instance(&self, peer: PeerId) -> Option<RoleId> {
         self.instances.get(peer.as_usize()).copied()
     }

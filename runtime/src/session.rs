@@ -60,6 +60,8 @@ struct Core {
     /// Per peer: late quorum messages still to be discarded, as
     /// (label, phase), oldest first.
     skips: Vec<VecDeque<(Label, u32)>>,
+    /// Total length of `skips`, so the common case checks one integer.
+    pending_skips: usize,
 }
 
 /// The result of [`Session::recv_branch`]: which of the offered labels
@@ -97,24 +99,38 @@ impl Branch {
 enum Verdict {
     Deliver(usize, Message),
     Discard,
-    Violation(Error),
+    Violation(Box<Error>),
 }
 
+#[inline]
 fn decode_payload<M: DeserializeOwned>(
     protocol: &ProtocolInfo,
     from: RoleId,
     label: Label,
     payload: &Payload,
 ) -> Result<M, Error> {
-    payload.decode::<M>().map_err(|e| Error::ProtocolViolation {
+    payload
+        .decode::<M>()
+        .map_err(|e| bad_payload(protocol, from, label, std::any::type_name::<M>(), e))
+}
+
+#[cold]
+#[inline(never)]
+fn bad_payload(
+    protocol: &ProtocolInfo,
+    from: RoleId,
+    label: Label,
+    type_name: &str,
+    e: crate::envelope::PayloadError,
+) -> Error {
+    Error::ProtocolViolation {
         role: protocol.role_name(from),
         expected: format!(
-            "a payload of type {} for label {}",
-            std::any::type_name::<M>(),
+            "a payload of type {type_name} for label {}",
             protocol.label_name(label)
         ),
         got: e.to_string(),
-    })
+    }
 }
 
 impl Core {
@@ -129,6 +145,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn peer(&self, id: RoleId) -> Result<PeerId, Error> {
         self.roster.peer(id).ok_or_else(|| {
             UsageError::UnknownRole {
@@ -138,6 +155,7 @@ impl Core {
         })
     }
 
+    #[inline]
     fn other_peer(&self, id: RoleId) -> Result<PeerId, Error> {
         let peer = self.peer(id)?;
         if peer == self.me_peer {
@@ -176,6 +194,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn payload<M: Serialize + ?Sized>(&self, label: Label, value: &M) -> Result<Payload, Error> {
         Payload::encode(value).map_err(|source| {
             UsageError::Encode {
@@ -203,6 +222,13 @@ impl Core {
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn closed(&self, peer: PeerId, labels: &[Label], source: TransportError) -> Box<Error> {
+        Box::new(self.transport_error(peer, self.expecting(labels), source))
+    }
+
+    #[cold]
     fn transport_error(&self, peer: PeerId, expected: String, source: TransportError) -> Error {
         Error::Transport {
             role: self.peer_name(peer),
@@ -252,28 +278,64 @@ impl Core {
     }
 
     /// Validate one frame from `peer` against the labels the local type
-    /// accepts now. Pure: no I/O, no clock.
+    /// accepts now. Pure: no I/O, no clock. The common case (a session-bound
+    /// message of the current phase, no stragglers pending from this peer,
+    /// an expected label) stays on this short path; everything else goes
+    /// to [`Core::classify_slow`].
+    #[inline]
     fn classify(&mut self, peer: PeerId, frame: Frame, labels: &[Label]) -> Verdict {
         let msg = match frame {
             Frame::Message(msg) => msg,
-            Frame::Envelope(env) => match self.check_header(peer, *env) {
+            other => match self.open_frame(peer, other, labels) {
                 Ok(msg) => msg,
                 Err(e) => return Verdict::Violation(e),
             },
-            Frame::Encoded(bytes) => match Envelope::decode(&bytes) {
-                Ok(env) => match self.check_header(peer, env) {
-                    Ok(msg) => msg,
-                    Err(e) => return Verdict::Violation(e),
-                },
-                Err(e) => {
-                    return Verdict::Violation(self.violation(
-                        peer,
-                        format!("a well-formed envelope with {}", self.expecting(labels)),
-                        e.to_string(),
-                    ))
-                }
-            },
         };
+        if msg.phase != self.phase || self.pending_skips != 0 {
+            return self.classify_slow(peer, msg, labels);
+        }
+        match labels.iter().position(|l| *l == msg.label) {
+            Some(i) => Verdict::Deliver(i, msg),
+            None => Verdict::Violation(self.wrong_label(peer, labels, &msg)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn open_frame(
+        &self,
+        peer: PeerId,
+        frame: Frame,
+        labels: &[Label],
+    ) -> Result<Message, Box<Error>> {
+        match frame {
+            Frame::Message(msg) => Ok(msg),
+            Frame::Envelope(env) => self.check_header(peer, *env).map_err(Box::new),
+            Frame::Encoded(bytes) => match Envelope::decode(&bytes) {
+                Ok(env) => self.check_header(peer, env).map_err(Box::new),
+                Err(e) => Err(Box::new(self.violation(
+                    peer,
+                    format!("a well-formed envelope with {}", self.expecting(labels)),
+                    e.to_string(),
+                ))),
+            },
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_label(&self, peer: PeerId, labels: &[Label], msg: &Message) -> Box<Error> {
+        Box::new(self.violation(
+            peer,
+            self.expecting(labels),
+            format!("label {}", self.protocol.label_name(msg.label)),
+        ))
+    }
+
+    /// Phases and quorum stragglers.
+    #[cold]
+    #[inline(never)]
+    fn classify_slow(&mut self, peer: PeerId, msg: Message, labels: &[Label]) -> Verdict {
         if msg.phase < self.phase {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
             return Verdict::Discard;
@@ -283,8 +345,10 @@ impl Core {
                 if phase < msg.phase {
                     // The peer moved on without sending it.
                     queue.pop_front();
+                    self.pending_skips = self.pending_skips.saturating_sub(1);
                 } else if (label, phase) == (msg.label, msg.phase) {
                     queue.pop_front();
+                    self.pending_skips = self.pending_skips.saturating_sub(1);
                     tracing::trace!(from = ?peer, ?label, "dropping late quorum message");
                     return Verdict::Discard;
                 } else {
@@ -293,7 +357,7 @@ impl Core {
             }
         }
         if msg.phase > self.phase {
-            return Verdict::Violation(self.violation(
+            return Verdict::Violation(Box::new(self.violation(
                 peer,
                 format!("{} in phase {}", self.expecting(labels), self.phase),
                 format!(
@@ -301,15 +365,11 @@ impl Core {
                     self.protocol.label_name(msg.label),
                     msg.phase
                 ),
-            ));
+            )));
         }
         match labels.iter().position(|l| *l == msg.label) {
             Some(i) => Verdict::Deliver(i, msg),
-            None => Verdict::Violation(self.violation(
-                peer,
-                self.expecting(labels),
-                format!("label {}", self.protocol.label_name(msg.label)),
-            )),
+            None => Verdict::Violation(self.wrong_label(peer, labels, &msg)),
         }
     }
 }
@@ -324,14 +384,12 @@ fn poll_next<T: Transport>(
     cx: &mut Context<'_>,
     peer: PeerId,
     labels: &[Label],
-) -> Poll<Result<(usize, Message), Error>> {
+) -> Poll<Result<(usize, Message), Box<Error>>> {
     loop {
         let frame = match transport.poll_recv(cx, peer) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(frame)) => frame,
-            Poll::Ready(Err(e)) => {
-                return Poll::Ready(Err(core.transport_error(peer, core.expecting(labels), e)))
-            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(core.closed(peer, labels, e))),
         };
         match core.classify(peer, frame, labels) {
             Verdict::Deliver(i, msg) => return Poll::Ready(Ok((i, msg))),
@@ -391,6 +449,7 @@ impl<T: Transport> Session<T> {
                     roster,
                     phase: 0,
                     skips,
+                    pending_skips: 0,
                 },
                 transport,
                 finished: false,
@@ -675,14 +734,16 @@ impl<T: Transport> Session<T> {
                                 return Poll::Ready(Ok(()));
                             }
                         }
-                        Poll::Ready(Err(e @ Error::Transport { .. })) if tolerate_closed => {
+                        Poll::Ready(Err(e))
+                            if tolerate_closed && matches!(*e, Error::Transport { .. }) =>
+                        {
                             pending.swap_remove(i);
                             tracing::warn!(error = %e, "quorum gather continues without a closed peer");
                             if got.len() + pending.len() < need {
-                                return Poll::Ready(Err(e));
+                                return Poll::Ready(Err(*e));
                             }
                         }
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(*e)),
                     }
                 }
                 Poll::Pending
@@ -693,6 +754,7 @@ impl<T: Transport> Session<T> {
         for (_, peer) in pending {
             if let Some(queue) = core.skips.get_mut(peer.as_usize()) {
                 queue.push_back((label, phase));
+                core.pending_skips += 1;
             }
         }
         got.sort_unstable_by_key(|(i, _)| *i);
@@ -717,7 +779,9 @@ impl<T: Transport> Session<T> {
                 continue;
             }
             match poll_next(core, transport, &mut cx, peer, &[]) {
-                Poll::Ready(Err(e @ Error::ProtocolViolation { .. })) => return Err(e),
+                Poll::Ready(Err(e)) if matches!(*e, Error::ProtocolViolation { .. }) => {
+                    return Err(*e)
+                }
                 Poll::Ready(Ok((_, msg))) => {
                     // Unreachable with no labels accepted; report anyway.
                     return Err(core.violation(
