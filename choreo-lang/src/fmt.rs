@@ -2,7 +2,8 @@
 //! comments.
 //!
 //! Layout: header comments, `module`, `use`s, then the items, one blank
-//! line between groups and between items; four-space indentation; one
+//! line between groups and between items (consecutive type aliases without
+//! comments stay together), and after `roles`; four-space indentation; one
 //! statement per line; a statement's comments, then its doc comments, then
 //! its annotations (on one line) on the lines before it; an empty block is
 //! `{}`. Payload types print in rustfmt spacing (`Vec<u8>`,
@@ -40,14 +41,27 @@ pub fn format_file(file: &File) -> String {
             .collect();
         groups.push(uses);
     }
+    let mut prev_alias = false;
     for item in &file.items {
         let mut out = String::new();
         match item {
             Item::TypeAlias(a) => {
                 leading(&mut out, &a.leading, 0);
                 out.push_str(&format!("type {} = {};\n", a.name.name, a.ty));
+                // Consecutive aliases stay together unless commented.
+                let plain = a.leading == Leading::default();
+                if prev_alias && plain {
+                    if let Some(last) = groups.last_mut() {
+                        last.push_str(&out);
+                        continue;
+                    }
+                }
+                prev_alias = true;
             }
-            Item::Protocol(p) => protocol(&mut out, p),
+            Item::Protocol(p) => {
+                protocol(&mut out, p);
+                prev_alias = false;
+            }
             Item::Error(_) => continue,
         }
         groups.push(out);
@@ -102,6 +116,9 @@ fn protocol(out: &mut String, p: &Protocol) {
     if !p.roles.is_empty() || p.roles_span.is_some() {
         let roles: Vec<String> = p.roles.iter().map(role_decl).collect();
         line(out, 1, &format!("roles {};", roles.join(", ")));
+        if !p.body.stmts.is_empty() || !p.body.trailing_comments.is_empty() {
+            out.push('\n');
+        }
     }
     block_body(out, &p.body, 1);
     out.push_str("}\n");
@@ -278,6 +295,7 @@ type Share = frost_ed25519::round2::SignatureShare;
 /// Single-shot agreement.
 protocol Consensus(n, t) {
     roles Initiator, Witness[n];
+
     @guard(\"consensus:initiate\") @cost(100)
     Initiator -> Witness[*] : Execute(Proposal);
     // trailing
@@ -326,7 +344,7 @@ protocol Consensus(n, t) {
 
     #[test]
     fn empty_protocol_and_comment_only_blocks() {
-        let text = "protocol P {\n    roles A;\n    rec L {\n        // nothing yet\n    }\n}\n";
+        let text = "protocol P {\n    roles A;\n\n    rec L {\n        // nothing yet\n    }\n}\n";
         assert_eq!(fmt(text), text);
         assert_eq!(fmt("protocol P{}"), "protocol P {\n}\n");
     }
