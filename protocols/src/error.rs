@@ -173,7 +173,8 @@ pub enum Violation {
     /// Its dealt commitment does not commit to its Lagrange-weighted share.
     #[error("reshare commitment does not commit to the dealer's weighted share")]
     WrongDealtSecret,
-    /// It reported a different round-1 transcript than ours.
+    /// It reported a different transcript than ours. This proves the
+    /// broadcast was split, not that this participant caused the split.
     #[error("transcript hash differs from ours: the round-1 broadcast was not consistent")]
     TranscriptMismatch,
     /// An encrypted package failed to decrypt or authenticate.

@@ -265,6 +265,9 @@ impl ChannelSender {
 pub struct ChannelReceiver {
     seen: BTreeSet<(ChannelEpoch, DeviceId, u64)>,
     keys: BaseKeys,
+    /// Accepted epochs and their bases at the last prune; pruning only
+    /// runs when this changes, so steady-state opens stay O(log n).
+    pruned_for: Vec<(ChannelEpoch, u64)>,
 }
 
 impl ChannelReceiver {
@@ -316,7 +319,16 @@ impl ChannelReceiver {
 
     /// Forget replay state and keys that the window no longer admits.
     pub fn prune(&mut self, state: &ChannelState) {
+        let windows: Vec<(ChannelEpoch, u64)> = state
+            .accepted_epochs()
+            .into_iter()
+            .map(|e| (e, state.window(e).map_or(0, |w| w.base)))
+            .collect();
+        if windows == self.pruned_for {
+            return;
+        }
         self.seen.retain(|(e, _, g)| state.accepts(*e, *g).is_ok());
         self.keys.retain(state);
+        self.pruned_for = windows;
     }
 }
