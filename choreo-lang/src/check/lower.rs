@@ -9,7 +9,7 @@ use super::codes;
 use super::inline::{self, quorum_limit, Subst};
 use super::par;
 use super::program::Program;
-use super::suggest::{did_you_mean, suffix};
+use super::suggest::did_you_mean;
 use super::types;
 use crate::ast::{self, Block, Invocation, Message, RoleIndex, RoleRef, Stmt, StmtKind};
 use crate::diagnostic::{Code, Diagnostic};
@@ -115,6 +115,11 @@ struct Lowering<'p, 'a> {
     diags: Vec<Diagnostic>,
     seen: HashSet<(Code, FileId, Span)>,
     errors: bool,
+    /// Warnings shown only when the protocol has no errors (after an
+    /// error they are mostly its echo).
+    pending_warnings: Vec<Diagnostic>,
+    /// The protocol declares no roles at all (reported once, not per use).
+    no_roles: bool,
     /// An undeclared role was reported (a typo makes "unused" noise).
     undeclared_seen: bool,
     /// Left out without a diagnostic of its own (parse error, or a callee
@@ -153,6 +158,8 @@ pub(crate) fn lower_protocol(
         seen: HashSet::new(),
         errors: false,
         undeclared_seen: false,
+        pending_warnings: Vec::new(),
+        no_roles: false,
         silent: proto.duplicate,
     };
     cx.declarations();
@@ -263,6 +270,18 @@ impl<'p, 'a> Lowering<'p, 'a> {
             }
         }
         if proto.roles_span.is_none() && proto.roles.is_empty() && !proto.body.stmts.is_empty() {
+            self.no_roles = true;
+        }
+        let parse_error = proto
+            .body
+            .stmts
+            .iter()
+            .any(|st| matches!(st.kind, StmtKind::Error));
+        if self.no_roles && parse_error {
+            // The parser already reported what went wrong with this body
+            // (for example `roles` after a statement).
+            self.silent = true;
+        } else if self.no_roles {
             let d = self
                 .error(
                     codes::ROLES_FIRST,
@@ -330,11 +349,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                         codes::UNKNOWN_PARAM,
                         format!("unknown parameter `{}`", id.name),
                         id.span,
-                        format!(
-                            "`{name}` has no parameter `{}`{}",
-                            id.name,
-                            suffix(suggestion.as_deref())
-                        ),
+                        format!("`{name}` has no parameter `{}`", id.name),
                     )
                     .with_hint(match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -369,7 +384,8 @@ impl<'p, 'a> Lowering<'p, 'a> {
             return;
         }
         if self.undeclared_seen {
-            return;
+            // A typo's target would show up as "unused".
+            self.roles.iter_mut().for_each(|r| r.used = true);
         }
         let unused: Vec<(String, Span)> = self
             .roles
@@ -388,7 +404,12 @@ impl<'p, 'a> Lowering<'p, 'a> {
             .with_hint(format!(
                 "remove `{name}` from `roles`, or give it a message"
             ));
-            self.emit(d);
+            self.pending_warnings.push(d);
+        }
+        if !self.errors {
+            for d in std::mem::take(&mut self.pending_warnings) {
+                self.emit(d);
+            }
         }
     }
 
@@ -410,7 +431,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                             stmt.span,
                             "this can never run",
                         )
-                        .with_secondary(jump.file, jump.span, "every path through this continues a `rec`, so execution never gets past it")
+                        .with_secondary(jump.file, jump.span, "execution never gets past this: every path through it continues a `rec`")
                         .with_hint("remove the statement, or move it before the loop");
                     self.emit(d);
                 }
@@ -426,6 +447,11 @@ impl<'p, 'a> Lowering<'p, 'a> {
             sum.passes = sum.passes && s.passes;
             if sum.jumps.is_none() {
                 sum.jumps = s.jumps;
+                // A `continue` followed by statements is reported as not
+                // in tail position; "unreachable" would say it twice.
+                if s.jumps.is_some() && matches!(stmt.kind, StmtKind::Continue { .. }) {
+                    unreachable_reported = true;
+                }
             }
             sum.terminal = s.terminal;
         }
@@ -468,7 +494,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     .error(
                         codes::TIMEOUT_NOT_LAST,
                         "`timeout` is not the last statement of its block",
-                        stmt.span,
+                        head_span(stmt),
                         "this `timeout` …",
                     )
                     .with_secondary(self.file, next_span, "… is followed by this")
@@ -513,7 +539,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                         a.span,
                         "not before a message",
                     )
-                    .with_secondary(self.file, stmt.span, "this statement is not a message")
+                    .with_secondary(self.file, own_part(stmt), "this statement is not a message")
                     .with_hint("move the annotation before the message it applies to");
                 self.emit(d);
             }
@@ -595,8 +621,8 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 Summary {
                     reach,
                     passes: bs.passes || hs.passes,
-                    jumps: bs.jumps.and(hs.jumps).map(|_| loc),
-                    terminal: Some((loc, Terminal::Timeout)),
+                    jumps: bs.jumps.and(hs.jumps).map(|_| self.loc(head_span(stmt))),
+                    terminal: Some((self.loc(head_span(stmt)), Terminal::Timeout)),
                 }
             }
             StmtKind::Error => {
@@ -610,17 +636,18 @@ impl<'p, 'a> Lowering<'p, 'a> {
 
     fn undeclared(&mut self, id: &ast::Ident) {
         self.undeclared_seen = true;
+        if self.no_roles {
+            // Reported once for the protocol.
+            self.errors = true;
+            return;
+        }
         let suggestion = did_you_mean(&id.name, self.roles.iter().map(|r| r.name.as_str()));
         let name = self.name().to_string();
         let mut d = self.error(
             codes::UNDECLARED_ROLE,
             format!("undeclared role `{}`", id.name),
             id.span,
-            format!(
-                "`{}` is not a role of `{name}`{}",
-                id.name,
-                suffix(suggestion.as_deref())
-            ),
+            format!("`{}` is not a role of `{name}`", id.name),
         );
         if let Some(span) = self.proto.roles_span {
             d = d.with_secondary(self.file, span, "roles are declared here");
@@ -794,11 +821,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                             var.name
                         )
                     } else {
-                        format!(
-                            "no enclosing `for` binds `{}`{}",
-                            var.name,
-                            suffix(suggestion.as_deref())
-                        )
+                        format!("no enclosing `for` binds `{}`", var.name)
                     };
                     let d = self
                         .error(
@@ -945,7 +968,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 let d = self
                     .error(
                         codes::QUORUM_ZERO,
-                        "`quorum 0`",
+                        "`quorum 0` waits for nothing",
                         q.span(),
                         "must be at least 1",
                     )
@@ -1130,7 +1153,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
         Summary {
             reach,
             passes,
-            jumps: all_jump.then_some(loc),
+            jumps: all_jump.then_some(self.loc(head_span(stmt))),
             terminal,
         }
     }
@@ -1181,7 +1204,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 "add `continue {};` where the loop should repeat, or remove the `rec`",
                 name.name
             ));
-            self.emit(d);
+            self.pending_warnings.push(d);
         }
         let mut reach = Vec::new();
         for (target, at) in s.reach {
@@ -1208,7 +1231,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
         Summary {
             reach,
             passes: s.passes,
-            jumps: s.jumps.map(|_| loc),
+            jumps: s.jumps.map(|_| self.loc(head_span(stmt))),
             terminal: s.terminal,
         }
     }
@@ -1223,11 +1246,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 let label = if self.recs.is_empty() {
                     "not inside any `rec`".to_string()
                 } else {
-                    format!(
-                        "no enclosing `rec {}`{}",
-                        name.name,
-                        suffix(suggestion.as_deref())
-                    )
+                    format!("no enclosing `rec {}`", name.name)
                 };
                 let d = self
                     .error(
@@ -1285,10 +1304,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
 
     fn par(&mut self, stmt: &Stmt, branches: &[Block], out: &mut Vec<GStmt>) -> Summary {
         let loc = self.loc(stmt.span);
-        let par_span = Span {
-            start: stmt.span.start,
-            end: stmt.span.start.saturating_add(3).min(stmt.span.end),
-        };
+        let par_span = head_span(stmt);
         let mut lowered = Vec::with_capacity(branches.len());
         let mut passes = true;
         let mut jumps = None;
@@ -1297,7 +1313,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             let (body, s) = self.block(b);
             self.barriers.pop();
             passes &= s.passes;
-            jumps = jumps.or(s.jumps.map(|_| loc));
+            jumps = jumps.or(s.jumps.map(|_| self.loc(head_span(stmt))));
             lowered.push(body);
         }
         for shared in par::shared_pairs(&lowered) {
@@ -1406,10 +1422,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             }
             Some(Size::Literal(n)) => n,
         };
-        let for_span = Span {
-            start: stmt.span.start,
-            end: stmt.span.start.saturating_add(3).min(stmt.span.end),
-        };
+        let for_span = head_span(stmt);
         let mut sum = Summary::empty();
         for k in 0..count {
             if let Some(jump) = sum.jumps {
@@ -1497,7 +1510,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     format!("{} role argument{}", inv.roles.len(), if inv.roles.len() == 1 { "" } else { "s" }),
                 )
                 .with_secondary(callee.file, callee_roles_span, format!("`{callee_name}` declares `roles {signature};`"))
-                .with_hint(format!("pass one argument per role of `{callee_name}`, in order: {keyword} {}({signature})", inv.protocol.dotted()));
+                .with_hint(format!("pass one argument per role of `{callee_name}`, in order: `{keyword} {}({signature});`", inv.protocol.dotted()));
             self.emit(d);
             return None;
         }
@@ -1522,7 +1535,10 @@ impl<'p, 'a> Lowering<'p, 'a> {
                             "one participant",
                         )
                         .with_secondary(callee.file, decl.span, format!("`{decl_name}` is a family of `{callee_name}`"))
-                        .with_hint(format!("pass a family by its bare name, e.g. `{}`", single.role_name()));
+                        .with_hint(match self.roles.iter().find(|r| r.size.is_some()) {
+                            Some(f) => format!("pass a family by its bare name, e.g. `{}`", f.name),
+                            None => format!("declare a family in `roles` (e.g. `{}[n]`) and pass it by its bare name", single.role_name()),
+                        });
                     self.emit(d);
                     ok = false;
                     continue;
@@ -1757,6 +1773,37 @@ impl<'p, 'a> Lowering<'p, 'a> {
             // Keeps the callee's own link/timeout for the secondary label.
             terminal: s.terminal,
         }
+    }
+}
+
+/// The first line of a statement, for secondary labels: `rec Loop`,
+/// `choice at A`, `timeout 2s`, `par`, `for i in W`; a whole simple statement.
+fn head_span(stmt: &Stmt) -> Span {
+    let end = match &stmt.kind {
+        StmtKind::Choice { chooser, .. } => chooser.span.end,
+        StmtKind::Rec { name, .. } => name.span.end,
+        StmtKind::Timeout { duration, .. } => duration.span.end,
+        StmtKind::Par { .. } => stmt.span.start.saturating_add(3),
+        StmtKind::For { family, .. } => family.span.end,
+        _ => stmt.span.end,
+    };
+    Span {
+        start: stmt.span.start,
+        end: end.clamp(stmt.span.start, stmt.span.end),
+    }
+}
+
+/// A span inside the statement that does not include its annotations.
+fn own_part(stmt: &Stmt) -> Span {
+    match &stmt.kind {
+        StmtKind::Choice { chooser, .. } => chooser.span,
+        StmtKind::Rec { name, .. } | StmtKind::Continue { name } => name.span,
+        StmtKind::Timeout { duration, .. } => duration.span,
+        StmtKind::For { var, family, .. } => var.span.to(family.span),
+        StmtKind::Call(inv) | StmtKind::Link(inv) => inv.protocol.span,
+        StmtKind::Delegate { from, to } => from.span.to(to.span),
+        StmtKind::Par { branches } => branches.first().map(|b| b.span).unwrap_or(stmt.span),
+        StmtKind::Message(_) | StmtKind::Error => stmt.span,
     }
 }
 

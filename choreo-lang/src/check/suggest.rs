@@ -58,7 +58,9 @@ where
         } else {
             edit_distance(name, candidate)
         };
-        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+        // A one-letter name is one edit from every other one-letter name.
+        let plausible = distance <= limit && distance < name.chars().count();
+        if plausible && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
     }
@@ -107,6 +109,7 @@ mod tests {
     fn did_you_mean_stays_quiet_for_unrelated_names() {
         let roles = ["Initiator", "Witness"];
         assert_eq!(did_you_mean("Bob", roles.iter().copied()), None);
+        assert_eq!(did_you_mean("j", ["i", "k"].iter().copied()), None);
         assert_eq!(
             did_you_mean("gaurd", ["guard", "cost"].iter().copied()).as_deref(),
             Some("guard")
