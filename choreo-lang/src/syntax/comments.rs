@@ -111,7 +111,9 @@ fn attach_inner_block(block: &mut Block, tv: &mut Trivia) {
 
 fn attach_stmt(stmt: &mut Stmt, tv: &mut Trivia) {
     let header_end = match &stmt.kind {
-        StmtKind::Choice { branches, .. } => branches.first().map(|b| b.span.start),
+        // Comments between the chooser and the first branch belong to
+        // that branch.
+        StmtKind::Choice { chooser, .. } => Some(chooser.span.end),
         StmtKind::Rec { body, .. } | StmtKind::For { body, .. } => Some(body.span.start),
         StmtKind::Par { branches } => branches.first().map(|b| b.span.start),
         StmtKind::Timeout { body, .. } => Some(body.span.start),
