@@ -41,20 +41,35 @@ struct Block {
 
 pub(super) struct Projector {
     target: Target,
-    pub(super) diagnostics: Vec<Diagnostic>,
+    diagnostics: Vec<Diagnostic>,
+    /// Knowledge-of-choice errors with their choice: dropped when the
+    /// chooser of that choice already fails to start a branch by sending
+    /// (fixing the chooser is the fix for both).
+    knowledge: Vec<(Loc, Diagnostic)>,
+    /// Choices whose chooser does not start every branch by sending.
+    failed_choices: Vec<Loc>,
     /// E0404/E0405 are reported once per target.
     reported_link: bool,
     reported_acts: bool,
 }
 
+/// What projecting onto one target produced.
+pub(super) struct Outcome {
+    pub(super) body: LocalBlock,
+    pub(super) diagnostics: Vec<Diagnostic>,
+    /// Knowledge-of-choice errors, by the choice they are about.
+    pub(super) knowledge: Vec<(Loc, Diagnostic)>,
+    /// Choices whose chooser (this target) does not start a branch by sending.
+    pub(super) failed_choices: Vec<Loc>,
+}
+
 /// Projects `protocol` onto `target`.
-pub(super) fn project_target(
-    protocol: &GlobalProtocol,
-    target: &Target,
-) -> (LocalBlock, Vec<Diagnostic>) {
+pub(super) fn project_target(protocol: &GlobalProtocol, target: &Target) -> Outcome {
     let mut p = Projector {
         target: target.clone(),
         diagnostics: Vec::new(),
+        knowledge: Vec::new(),
+        failed_choices: Vec::new(),
         reported_link: false,
         reported_acts: false,
     };
@@ -65,7 +80,12 @@ pub(super) fn project_target(
         delegated_at: None,
     };
     let block = p.block(&protocol.body, &mut state);
-    (block.actions, p.diagnostics)
+    Outcome {
+        body: block.actions,
+        diagnostics: p.diagnostics,
+        knowledge: p.knowledge,
+        failed_choices: p.failed_choices,
+    }
 }
 
 /// Does `p` include the target `me`? (`W[*]` includes every member.)
@@ -360,7 +380,7 @@ impl Projector {
         let mut link_end = None;
         let mut projected: Vec<LocalBlock> = Vec::with_capacity(branches.len());
         let mut ends: Vec<State> = Vec::with_capacity(branches.len());
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.diagnostics.len() + self.knowledge.len();
         for branch in branches {
             let mut bst = start.clone();
             let inner = self.block(&branch.body, &mut bst);
@@ -373,6 +393,7 @@ impl Projector {
             for (branch, block) in branches.iter().zip(&projected) {
                 if !starts_by_sending(block) {
                     self.chooser_not_sending(chooser, branch, block);
+                    self.failed_choices.push(loc);
                 }
             }
             out.push(LocalAction::Select {
@@ -383,11 +404,11 @@ impl Projector {
                     .collect(),
                 loc,
             });
-        } else if self.diagnostics.len() > errors_before {
+        } else if self.diagnostics.len() + self.knowledge.len() > errors_before {
             // A nested error already explains this role; do not cascade.
             out.extend(projected.into_iter().next().unwrap_or_default());
         } else {
-            out.extend(self.merge_branches(chooser, branches, projected));
+            out.extend(self.merge_branches(chooser, branches, loc, projected));
         }
         // Who plays which role after the choice must not depend on the branch.
         let mut ends = ends.into_iter();
@@ -409,6 +430,7 @@ impl Projector {
         &mut self,
         chooser: &Participant,
         branches: &[GBranch],
+        choice: Loc,
         projected: Vec<LocalBlock>,
     ) -> LocalBlock {
         let mut iter = projected.iter().enumerate();
@@ -430,7 +452,7 @@ impl Projector {
                         let j = branch_containing(branches, conflict.left).unwrap_or(0);
                         (j, conflict)
                     });
-                    self.knowledge_of_choice(chooser, branches, j, i, &conflict);
+                    self.knowledge_of_choice(chooser, branches, choice, (j, i), &conflict);
                     return projected.into_iter().next().unwrap_or_default();
                 }
             }
@@ -512,11 +534,8 @@ impl Projector {
             "delegation happens here".to_string(),
         );
         if compound != at {
-            d = d.with_secondary(
-                compound.file,
-                compound.span,
-                format!("inside this `{what}`"),
-            );
+            let kw = head(compound, what.len());
+            d = d.with_secondary(kw.file, kw.span, format!("inside this `{what}`"));
         }
         self.diagnostics.push(d.with_hint(if what == "choice" {
             "delegate the same way in every branch, or move the `delegate` after the `choice`"
@@ -539,16 +558,16 @@ impl Projector {
                     format!("`{chooser}` first does {} here", describe(first)),
                 )
                 .with_secondary(
-                    branch.loc.file,
-                    branch.loc.span,
+                    branch_head(branch).file,
+                    branch_head(branch).span,
                     format!("branch `{name}` chosen by `{chooser}`"),
                 )
             }
             None => Diagnostic::error(
                 codes::CHOOSER_NOT_SENDING,
                 format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
-                branch.loc.file,
-                branch.loc.span,
+                branch_head(branch).file,
+                branch_head(branch).span,
                 format!("`{chooser}` does nothing in branch `{name}`"),
             ),
         };
@@ -577,7 +596,11 @@ impl Projector {
                 at.span,
                 format!("`{me}` first does {} in the handler", describe(first)),
             )
-            .with_secondary(timeout.file, timeout.span, "the handler of this `timeout`")
+            .with_secondary(
+                head(timeout, "timeout".len()).file,
+                head(timeout, "timeout".len()).span,
+                "the handler of this `timeout`",
+            )
             .with_hint(format!(
                 "any participant may start the handler alone: make `{me}`'s first handler \
                  action a send, or `link` to a fallback protocol"
@@ -589,15 +612,15 @@ impl Projector {
         &mut self,
         chooser: &Participant,
         branches: &[GBranch],
-        left: usize,
-        right: usize,
+        choice: Loc,
+        (left, right): (usize, usize),
         conflict: &MergeConflict,
     ) {
         let me = self.target.to_string();
         let (Some(lb), Some(rb)) = (branches.get(left), branches.get(right)) else {
             return;
         };
-        let place = |at: Option<Loc>, b: &GBranch| at.unwrap_or(b.loc);
+        let place = |at: Option<Loc>, b: &GBranch| at.unwrap_or_else(|| branch_head(b));
         let label = |at: Option<Loc>, b: &GBranch, does: &str| match at {
             Some(_) => format!("in branch `{}`, `{me}` does {does}", b.name),
             None => format!("in branch `{}`, `{me}` does nothing more", b.name),
@@ -608,7 +631,8 @@ impl Projector {
             Target::Family(w) => format!("{w}[*]"),
             t => t.to_string(),
         };
-        self.diagnostics.push(
+        self.knowledge.push((
+            choice,
             Diagnostic::error(
                 codes::KNOWLEDGE_OF_CHOICE,
                 format!(
@@ -620,12 +644,54 @@ impl Projector {
                 label(conflict.right, rb, &conflict.right_does),
             )
             .with_secondary(s.file, s.span, label(conflict.left, lb, &conflict.left_does))
-            .with_hint(format!(
-                "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
-                rb.name
-            )),
-        );
+            .with_hint(informing_hint(chooser, &to, &me, (lb, rb), conflict)),
+        ));
     }
+}
+
+/// Where to add a message so `me` learns the choice: in the branch where
+/// it does not already receive something, or in both when neither does.
+fn informing_hint(
+    chooser: &Participant,
+    to: &str,
+    me: &str,
+    (left, right): (&GBranch, &GBranch),
+    conflict: &MergeConflict,
+) -> String {
+    match (conflict.left_receives, conflict.right_receives) {
+        (false, false) => format!(
+            "add `{chooser} -> {to} : {};` at the start of branch `{}` and `{chooser} -> {to} : {};` \
+             at the start of branch `{}` so `{me}` learns the choice",
+            left.name, left.name, right.name, right.name
+        ),
+        (false, true) => format!(
+            "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
+            left.name
+        ),
+        _ => format!(
+            "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
+            right.name
+        ),
+    }
+}
+
+/// The first `len` bytes of `loc` (a keyword or name at its start), so a
+/// label does not underline a whole multi-line statement.
+fn head(loc: Loc, len: usize) -> Loc {
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    let end = loc.span.start.saturating_add(len).min(loc.span.end);
+    Loc {
+        file: loc.file,
+        span: crate::span::Span {
+            start: loc.span.start,
+            end,
+        },
+    }
+}
+
+/// The name of a branch (`Left` in `Left => { … }`).
+fn branch_head(b: &GBranch) -> Loc {
+    head(b.loc, b.name.len())
 }
 
 /// The branch whose span contains `at`.

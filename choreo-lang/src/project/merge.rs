@@ -31,6 +31,11 @@ pub struct MergeConflict {
     pub left_does: String,
     /// What the right type does there.
     pub right_does: String,
+    /// Whether the left type receives there (so it could tell branches
+    /// apart given a distinct label).
+    pub left_receives: bool,
+    /// Whether the right type receives there.
+    pub right_receives: bool,
 }
 
 /// Merges two local types, or says where they conflict.
@@ -104,6 +109,8 @@ fn merge_arms(left: Vec<Arm>, right: Vec<Arm>) -> Result<Vec<Arm>, MergeConflict
                         right: Some(arm.loc),
                         left_does: format!("receive `{}`", arm_head(existing)),
                         right_does: format!("receive `{}`", arm_head(&arm)),
+                        left_receives: true,
+                        right_receives: true,
                     });
                 }
                 existing.body = merge(&existing.body, &arm.body)?;
@@ -167,7 +174,16 @@ fn conflict(x: Option<&LocalAction>, y: Option<&LocalAction>) -> MergeConflict {
         right: y.map(action_loc),
         left_does: x.map_or_else(|| "nothing more".to_string(), describe),
         right_does: y.map_or_else(|| "nothing more".to_string(), describe),
+        left_receives: x.is_some_and(receives),
+        right_receives: y.is_some_and(receives),
     }
+}
+
+fn receives(action: &LocalAction) -> bool {
+    matches!(
+        action,
+        LocalAction::Recv { .. } | LocalAction::Branch { .. } | LocalAction::RecvAll { .. }
+    )
 }
 
 fn arm_head(arm: &Arm) -> String {

@@ -59,24 +59,36 @@ pub fn project_protocol(
 ) -> Result<Vec<local::LocalProtocol>, Vec<Diagnostic>> {
     let _ = program; // linked protocols are resolved and checked by the checker
     let mut locals = Vec::new();
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut found: Vec<Diagnostic> = Vec::new();
+    let mut knowledge: Vec<(global::Loc, Diagnostic)> = Vec::new();
+    let mut failed_choices: Vec<global::Loc> = Vec::new();
     for target in targets(protocol) {
-        let (body, diags) = interp::project_target(protocol, &target);
-        for d in diags {
-            let duplicate = diagnostics.iter().any(|e| {
-                e.code == d.code && e.primary.span == d.primary.span && e.message == d.message
-            });
-            if !duplicate {
-                diagnostics.push(d);
-            }
-        }
+        let outcome = interp::project_target(protocol, &target);
+        found.extend(outcome.diagnostics);
+        knowledge.extend(outcome.knowledge);
+        failed_choices.extend(outcome.failed_choices);
         locals.push(local::LocalProtocol {
             module: protocol.module.clone(),
             protocol: protocol.name.clone(),
             params: protocol.params.clone(),
             target,
-            body,
+            body: outcome.body,
         });
+    }
+    found.extend(
+        knowledge
+            .into_iter()
+            .filter(|(choice, _)| !failed_choices.contains(choice))
+            .map(|(_, d)| d),
+    );
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    for d in found {
+        let duplicate = diagnostics.iter().any(|e| {
+            e.code == d.code && e.primary.span == d.primary.span && e.message == d.message
+        });
+        if !duplicate {
+            diagnostics.push(d);
+        }
     }
     if has_errors(&diagnostics) {
         diagnostics.sort_by_key(|d| (d.primary.file, d.primary.span.start, d.primary.span.end));

@@ -335,7 +335,37 @@ fn merge_rejects_uninformed_third_party() {
     assert!(d.secondary[0].message.contains("`send B X(u8)`"), "{d:#?}");
     assert_eq!(
         d.hint.as_deref(),
-        Some("add `A -> C : …` at the start of branch `Right` so `C` learns the choice")
+        Some(
+            "add `A -> C : Left;` at the start of branch `Left` and `A -> C : Right;` \
+             at the start of branch `Right` so `C` learns the choice"
+        )
+    );
+}
+
+#[test]
+fn knowledge_of_choice_hint_names_the_branch_where_the_role_learns_nothing() {
+    let p = proto(
+        "P",
+        &[],
+        &singles(&["A", "B", "C"]),
+        vec![choice(
+            r("A"),
+            vec![
+                ("Left", vec![msg(r("A"), r("B"), "L", "()")]),
+                (
+                    "Right",
+                    vec![
+                        msg(r("A"), r("B"), "R", "()"),
+                        msg(r("B"), r("C"), "X", "()"),
+                    ],
+                ),
+            ],
+        )],
+    );
+    let d = single_error(&p, codes::KNOWLEDGE_OF_CHOICE);
+    assert_eq!(
+        d.hint.as_deref(),
+        Some("add `A -> C : …` at the start of branch `Left` so `C` learns the choice")
     );
 }
 
