@@ -35,7 +35,8 @@
 //!   code depends on the runtime, never the other way.
 //! - The session's protocol logic (validation of frames, quorum stragglers,
 //!   phases) is synchronous and I/O-free; it sees the network only through
-//!   [`Transport::poll_recv`] and [`Transport::send`]. No tokio type appears
+//!   [`Transport::poll_recv`], [`Transport::poll_ready`] and
+//!   [`Transport::start_send`]. No tokio type appears
 //!   outside [`memory`], so a deterministic simulator can drive sessions.
 //! - A session is bound to one protocol fingerprint and one session id;
 //!   frames of another session or protocol version are violations, never
@@ -78,6 +79,7 @@
 //! | `recv all W L(T) quorum q` | `s.recv_all(W, L, Some(q)).await?` |
 //! | `exchange W L(T) [quorum q]` | `let vs: Vec<(u32, T)> = s.exchange(W, L, \|j\| value_for(j), q_opt).await?;` (`value_for(own index)` is the local contribution, included in `vs`) |
 //! | `W[i+1]` index arithmetic | `RoleId::member(W, (i + 1) % s.family_size(W)?)` |
+//! | `par { … } and { … }` | `let (x, y) = { let scope = s.par(); choreo_runtime::try_join(branch1(scope.branch()), branch2(scope.branch())).await? };` — each branch's typestates wrap a [`Par`] handle, which has the same operations as `Session` |
 //! | end of the protocol | `s.finish()?` (synchronous) |
 //!
 //! Rules the generator can rely on:
@@ -105,6 +107,9 @@
 //!   decode as the expected type, or leaves bytes over, is a violation.
 //! - Everything is `Send` when the transport is, so endpoints run on a
 //!   multi-threaded runtime.
+//! - `par` branches share the session through a lock taken for one
+//!   synchronous step at a time (never across `.await`); a `par` nested in
+//!   a branch is not supported yet (flatten it into the enclosing `par`).
 //!
 //! ## Example (hand-written; generated code looks the same)
 //!
@@ -144,6 +149,8 @@ mod envelope;
 mod error;
 mod ids;
 pub mod memory;
+mod ops;
+mod par;
 mod roster;
 mod session;
 mod transport;
@@ -155,6 +162,7 @@ pub use envelope::{
 pub use error::{Error, TransportError, UsageError};
 pub use ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 pub use memory::{MemoryConfig, MemoryTransport};
+pub use par::{join, try_join, Par, ParScope};
 pub use roster::{RoleShape, Roster};
 pub use session::{Branch, Session, SessionConfig};
 pub use transport::Transport;

@@ -1,7 +1,6 @@
 //! In-memory transport over tokio channels, for tests, examples and
 //! benchmarks.
 
-use std::future::{ready, Future};
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -145,13 +144,22 @@ impl Transport for MemoryTransport {
     }
 
     #[inline]
-    fn send(
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _to: PeerId,
+    ) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn start_send(
         &mut self,
         to: PeerId,
         header: &Header,
         message: Message,
-    ) -> impl Future<Output = Result<(), TransportError>> + Send {
-        ready(self.send_now(to, header, message))
+    ) -> Result<(), TransportError> {
+        self.send_now(to, header, message)
     }
 
     #[inline]

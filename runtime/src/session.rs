@@ -1,7 +1,6 @@
 //! Sessions: the operations generated endpoints call.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::task::{Context, Poll, Waker};
 
 use serde::de::DeserializeOwned;
@@ -10,6 +9,8 @@ use serde::Serialize;
 use crate::envelope::{Envelope, Frame, Header, Message, Payload};
 use crate::error::{Error, TransportError, UsageError};
 use crate::ids::{short_hex, Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
+use crate::ops;
+use crate::par::ParScope;
 use crate::roster::{RoleShape, Roster};
 use crate::transport::Transport;
 
@@ -39,29 +40,29 @@ pub struct Session<T: Transport> {
 }
 
 #[derive(Debug)]
-struct Inner<T> {
-    core: Core,
-    transport: T,
+pub(crate) struct Inner<T> {
+    pub(crate) core: Core,
+    pub(crate) transport: T,
     finished: bool,
 }
 
 /// The transport-free part of a session: identity, roster, phase, and the
 /// validation of incoming frames. Pure and deterministic (sans-I/O).
 #[derive(Debug)]
-struct Core {
-    id: SessionId,
+pub(crate) struct Core {
+    pub(crate) id: SessionId,
     /// Session id, fingerprint and local sender, as sent in envelopes.
-    header: Header,
-    protocol: &'static ProtocolInfo,
-    me: RoleId,
-    me_peer: PeerId,
-    roster: Roster,
-    phase: u32,
+    pub(crate) header: Header,
+    pub(crate) protocol: &'static ProtocolInfo,
+    pub(crate) me: RoleId,
+    pub(crate) me_peer: PeerId,
+    pub(crate) roster: Roster,
+    pub(crate) phase: u32,
     /// Per peer: late quorum messages still to be discarded, as
     /// (label, phase), oldest first.
-    skips: Vec<VecDeque<(Label, u32)>>,
+    pub(crate) skips: Vec<VecDeque<(Label, u32)>>,
     /// Total length of `skips`, so the common case checks one integer.
-    pending_skips: usize,
+    pub(crate) pending_skips: usize,
 }
 
 /// The result of [`Session::recv_branch`]: which of the offered labels
@@ -73,9 +74,9 @@ pub struct Branch {
     pub index: usize,
     /// The label that arrived.
     pub label: Label,
-    from: RoleId,
-    payload: Payload,
-    protocol: &'static ProtocolInfo,
+    pub(crate) from: RoleId,
+    pub(crate) payload: Payload,
+    pub(crate) protocol: &'static ProtocolInfo,
 }
 
 impl Branch {
@@ -96,14 +97,14 @@ impl Branch {
     }
 }
 
-enum Verdict {
+pub(crate) enum Verdict {
     Deliver(usize, Message),
     Discard,
     Violation(Box<Error>),
 }
 
 #[inline]
-fn decode_payload<M: DeserializeOwned>(
+pub(crate) fn decode_payload<M: DeserializeOwned>(
     protocol: &ProtocolInfo,
     from: RoleId,
     label: Label,
@@ -134,11 +135,11 @@ fn bad_payload(
 }
 
 impl Core {
-    fn name(&self, id: RoleId) -> String {
+    pub(crate) fn name(&self, id: RoleId) -> String {
         self.protocol.role_name(id)
     }
 
-    fn peer_name(&self, peer: PeerId) -> String {
+    pub(crate) fn peer_name(&self, peer: PeerId) -> String {
         match self.roster.instance(peer) {
             Some(id) => self.name(id),
             None => format!("peer {}", peer.0),
@@ -146,7 +147,7 @@ impl Core {
     }
 
     #[inline]
-    fn peer(&self, id: RoleId) -> Result<PeerId, Error> {
+    pub(crate) fn peer(&self, id: RoleId) -> Result<PeerId, Error> {
         self.roster.peer(id).ok_or_else(|| {
             UsageError::UnknownRole {
                 role: self.name(id),
@@ -156,7 +157,7 @@ impl Core {
     }
 
     #[inline]
-    fn other_peer(&self, id: RoleId) -> Result<PeerId, Error> {
+    pub(crate) fn other_peer(&self, id: RoleId) -> Result<PeerId, Error> {
         let peer = self.peer(id)?;
         if peer == self.me_peer {
             return Err(UsageError::SelfSend {
@@ -168,7 +169,7 @@ impl Core {
     }
 
     /// `(index, peer)` of every member of `family` except the local one.
-    fn others_in(&self, family: Role) -> Result<Vec<(u32, PeerId)>, Error> {
+    pub(crate) fn others_in(&self, family: Role) -> Result<Vec<(u32, PeerId)>, Error> {
         let size = self.family_size(family)?;
         let mut out = Vec::with_capacity(size as usize);
         for i in 0..size {
@@ -180,7 +181,7 @@ impl Core {
         Ok(out)
     }
 
-    fn family_size(&self, family: Role) -> Result<u32, Error> {
+    pub(crate) fn family_size(&self, family: Role) -> Result<u32, Error> {
         match self.roster.shape(family) {
             Some(RoleShape::Family(n)) => Ok(n),
             Some(RoleShape::Single) => Err(UsageError::NotAFamily {
@@ -195,7 +196,11 @@ impl Core {
     }
 
     #[inline]
-    fn payload<M: Serialize + ?Sized>(&self, label: Label, value: &M) -> Result<Payload, Error> {
+    pub(crate) fn payload<M: Serialize + ?Sized>(
+        &self,
+        label: Label,
+        value: &M,
+    ) -> Result<Payload, Error> {
         Payload::encode(value).map_err(|source| {
             UsageError::Encode {
                 label: self.protocol.label_name(label),
@@ -206,7 +211,7 @@ impl Core {
     }
 
     #[inline]
-    fn message(&self, label: Label, payload: Payload) -> Message {
+    pub(crate) fn message(&self, label: Label, payload: Payload) -> Message {
         Message {
             label,
             phase: self.phase,
@@ -214,7 +219,7 @@ impl Core {
         }
     }
 
-    fn violation(&self, peer: PeerId, expected: String, got: String) -> Error {
+    pub(crate) fn violation(&self, peer: PeerId, expected: String, got: String) -> Error {
         Error::ProtocolViolation {
             role: self.peer_name(peer),
             expected,
@@ -224,12 +229,22 @@ impl Core {
 
     #[cold]
     #[inline(never)]
-    fn closed(&self, peer: PeerId, labels: &[Label], source: TransportError) -> Box<Error> {
+    pub(crate) fn closed(
+        &self,
+        peer: PeerId,
+        labels: &[Label],
+        source: TransportError,
+    ) -> Box<Error> {
         Box::new(self.transport_error(peer, self.expecting(labels), source))
     }
 
     #[cold]
-    fn transport_error(&self, peer: PeerId, expected: String, source: TransportError) -> Error {
+    pub(crate) fn transport_error(
+        &self,
+        peer: PeerId,
+        expected: String,
+        source: TransportError,
+    ) -> Error {
         Error::Transport {
             role: self.peer_name(peer),
             expected,
@@ -237,14 +252,14 @@ impl Core {
         }
     }
 
-    fn expecting(&self, labels: &[Label]) -> String {
+    pub(crate) fn expecting(&self, labels: &[Label]) -> String {
         self.protocol.label_set(labels)
     }
 
     /// The checks a link bound to the session makes unnecessary: session
     /// id, protocol fingerprint, and that the claimed sender is the peer the
     /// frame came from.
-    fn check_header(&self, peer: PeerId, env: Envelope) -> Result<Message, Error> {
+    pub(crate) fn check_header(&self, peer: PeerId, env: Envelope) -> Result<Message, Error> {
         let (header, msg) = env.into_parts();
         if header.session != self.id {
             return Err(self.violation(
@@ -283,7 +298,7 @@ impl Core {
     /// an expected label) stays on this short path; everything else goes
     /// to [`Core::classify_slow`].
     #[inline]
-    fn classify(&mut self, peer: PeerId, frame: Frame, labels: &[Label]) -> Verdict {
+    pub(crate) fn classify(&mut self, peer: PeerId, frame: Frame, labels: &[Label]) -> Verdict {
         let msg = match frame {
             Frame::Message(msg) => msg,
             other => match self.open_frame(peer, other, labels) {
@@ -302,7 +317,7 @@ impl Core {
 
     #[cold]
     #[inline(never)]
-    fn open_frame(
+    pub(crate) fn open_frame(
         &self,
         peer: PeerId,
         frame: Frame,
@@ -324,7 +339,7 @@ impl Core {
 
     #[cold]
     #[inline(never)]
-    fn wrong_label(&self, peer: PeerId, labels: &[Label], msg: &Message) -> Box<Error> {
+    pub(crate) fn wrong_label(&self, peer: PeerId, labels: &[Label], msg: &Message) -> Box<Error> {
         Box::new(self.violation(
             peer,
             self.expecting(labels),
@@ -335,7 +350,12 @@ impl Core {
     /// Phases and quorum stragglers.
     #[cold]
     #[inline(never)]
-    fn classify_slow(&mut self, peer: PeerId, msg: Message, labels: &[Label]) -> Verdict {
+    pub(crate) fn classify_slow(
+        &mut self,
+        peer: PeerId,
+        msg: Message,
+        labels: &[Label],
+    ) -> Verdict {
         if msg.phase < self.phase {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
             return Verdict::Discard;
@@ -378,7 +398,7 @@ impl Core {
 /// ready. Discarded frames (late quorum messages, abandoned phases) are
 /// skipped here.
 #[inline]
-fn poll_next<T: Transport>(
+pub(crate) fn poll_next<T: Transport>(
     core: &mut Core,
     transport: &mut T,
     cx: &mut Context<'_>,
@@ -502,6 +522,15 @@ impl<T: Transport> Session<T> {
         &mut self.inner.transport
     }
 
+    /// Run `par` branches: returns a scope whose [`ParScope::branch`]
+    /// handles each act on this session concurrently (use them inside
+    /// [`join`](crate::join)/[`try_join`](crate::try_join)). The branches of a
+    /// `par` never share an ordered pair of role instances, so each peer's
+    /// queue is read by one branch only.
+    pub fn par(&mut self) -> ParScope<'_, T> {
+        ParScope::new(&mut self.inner)
+    }
+
     /// `A -> B : L(T)` on the sender's side. Also the chooser's `select`:
     /// the label of a branch's first message identifies the branch.
     #[inline]
@@ -511,19 +540,7 @@ impl<T: Transport> Session<T> {
         label: Label,
         payload: &M,
     ) -> Result<(), Error> {
-        let Inner {
-            core, transport, ..
-        } = &mut *self.inner;
-        let peer = core.other_peer(to)?;
-        let msg = core.message(label, core.payload(label, payload)?);
-        let sent = transport.send(peer, &core.header, msg).await;
-        sent.map_err(|e| {
-            core.transport_error(
-                peer,
-                format!("sending {}", core.protocol.label_name(label)),
-                e,
-            )
-        })
+        ops::send(&mut *self.inner, to, label, payload).await
     }
 
     /// `A -> B : L(T)` on the receiver's side: the next message from `from`
@@ -534,13 +551,7 @@ impl<T: Transport> Session<T> {
         from: RoleId,
         label: Label,
     ) -> Result<M, Error> {
-        let Inner {
-            core, transport, ..
-        } = &mut *self.inner;
-        let peer = core.other_peer(from)?;
-        let labels = [label];
-        let (_, msg) = poll_fn(|cx| poll_next(core, transport, cx, peer, &labels)).await?;
-        decode_payload(core.protocol, from, label, &msg.payload)
+        ops::recv(&mut *self.inner, from, label).await
     }
 
     /// `branch from { L1 => …, L2 => … }`: the next message from `from` must
@@ -548,18 +559,7 @@ impl<T: Transport> Session<T> {
     /// undecoded payload. Decode with [`Branch::decode`].
     #[inline]
     pub async fn recv_branch(&mut self, from: RoleId, labels: &[Label]) -> Result<Branch, Error> {
-        let Inner {
-            core, transport, ..
-        } = &mut *self.inner;
-        let peer = core.other_peer(from)?;
-        let (index, msg) = poll_fn(|cx| poll_next(core, transport, cx, peer, labels)).await?;
-        Ok(Branch {
-            index,
-            label: msg.label,
-            from,
-            payload: msg.payload,
-            protocol: core.protocol,
-        })
+        ops::recv_branch(&mut *self.inner, from, labels).await
     }
 
     /// `A -> W[*] : L(T)` with one value for everybody: sends to every
@@ -571,23 +571,7 @@ impl<T: Transport> Session<T> {
         label: Label,
         payload: &M,
     ) -> Result<(), Error> {
-        let Inner {
-            core, transport, ..
-        } = &mut *self.inner;
-        let payload = core.payload(label, payload)?;
-        for (_, peer) in core.others_in(family)? {
-            let sent = transport
-                .send(peer, &core.header, core.message(label, payload.clone()))
-                .await;
-            sent.map_err(|e| {
-                core.transport_error(
-                    peer,
-                    format!("sending {}", core.protocol.label_name(label)),
-                    e,
-                )
-            })?;
-        }
-        Ok(())
+        ops::send_all(&mut *self.inner, family, label, payload).await
     }
 
     /// `A -> W[*] : L(T)` with a value per recipient: `value(i)` is sent to
@@ -597,25 +581,9 @@ impl<T: Transport> Session<T> {
         &mut self,
         family: Role,
         label: Label,
-        mut value: impl FnMut(u32) -> M,
+        value: impl FnMut(u32) -> M,
     ) -> Result<(), Error> {
-        let Inner {
-            core, transport, ..
-        } = &mut *self.inner;
-        for (index, peer) in core.others_in(family)? {
-            let payload = core.payload(label, &value(index))?;
-            let sent = transport
-                .send(peer, &core.header, core.message(label, payload))
-                .await;
-            sent.map_err(|e| {
-                core.transport_error(
-                    peer,
-                    format!("sending {}", core.protocol.label_name(label)),
-                    e,
-                )
-            })?;
-        }
-        Ok(())
+        ops::send_each(&mut *self.inner, family, label, value).await
     }
 
     /// `W[*] -> A : L(T) [quorum q]`: receive `label` from every member of
@@ -636,20 +604,7 @@ impl<T: Transport> Session<T> {
         label: Label,
         quorum: Option<usize>,
     ) -> Result<Vec<(u32, M)>, Error> {
-        let senders = self.inner.core.others_in(family)?;
-        let need = match quorum {
-            None => senders.len(),
-            Some(q) if (1..=senders.len()).contains(&q) => q,
-            Some(q) => {
-                return Err(UsageError::QuorumOutOfRange {
-                    quorum: q,
-                    max: senders.len(),
-                }
-                .into())
-            }
-        };
-        self.gather(family, senders, label, need, quorum.is_some())
-            .await
+        ops::recv_all(&mut *self.inner, family, label, quorum).await
     }
 
     /// `W[*] -> W[*] : L(T) [quorum q]`: the local member (which must be in
@@ -661,104 +616,10 @@ impl<T: Transport> Session<T> {
         &mut self,
         family: Role,
         label: Label,
-        mut value: impl FnMut(u32) -> M,
+        value: impl FnMut(u32) -> M,
         quorum: Option<usize>,
     ) -> Result<Vec<(u32, M)>, Error> {
-        let core = &self.inner.core;
-        let size = core.family_size(family)? as usize;
-        let own_index = match core.me.index {
-            Some(i) if core.me.role == family => i,
-            _ => {
-                return Err(UsageError::NotAMember {
-                    me: core.name(core.me),
-                    family: core.protocol.family_name(family),
-                }
-                .into())
-            }
-        };
-        let need = match quorum {
-            None => size,
-            Some(q) if (1..=size).contains(&q) => q,
-            Some(q) => {
-                return Err(UsageError::QuorumOutOfRange {
-                    quorum: q,
-                    max: size,
-                }
-                .into())
-            }
-        };
-        let own = value(own_index);
-        self.send_each(family, label, &mut value).await?;
-        let senders = self.inner.core.others_in(family)?;
-        let mut values = self
-            .gather(
-                family,
-                senders,
-                label,
-                need.saturating_sub(1),
-                quorum.is_some(),
-            )
-            .await?;
-        let at = values.partition_point(|(i, _)| *i < own_index);
-        values.insert(at, (own_index, own));
-        Ok(values)
-    }
-
-    async fn gather<M: DeserializeOwned>(
-        &mut self,
-        family: Role,
-        mut pending: Vec<(u32, PeerId)>,
-        label: Label,
-        need: usize,
-        tolerate_closed: bool,
-    ) -> Result<Vec<(u32, M)>, Error> {
-        let Inner {
-            core, transport, ..
-        } = &mut *self.inner;
-        let labels = [label];
-        let mut got: Vec<(u32, M)> = Vec::with_capacity(need);
-        if need > 0 {
-            poll_fn(|cx| {
-                let mut i = 0;
-                while let Some(&(index, peer)) = pending.get(i) {
-                    match poll_next(core, transport, cx, peer, &labels) {
-                        Poll::Pending => i += 1,
-                        Poll::Ready(Ok((_, msg))) => {
-                            pending.swap_remove(i);
-                            let from = RoleId::member(family, index);
-                            match decode_payload(core.protocol, from, label, &msg.payload) {
-                                Ok(v) => got.push((index, v)),
-                                Err(e) => return Poll::Ready(Err(e)),
-                            }
-                            if got.len() >= need {
-                                return Poll::Ready(Ok(()));
-                            }
-                        }
-                        Poll::Ready(Err(e))
-                            if tolerate_closed && matches!(*e, Error::Transport { .. }) =>
-                        {
-                            pending.swap_remove(i);
-                            tracing::warn!(error = %e, "quorum gather continues without a closed peer");
-                            if got.len() + pending.len() < need {
-                                return Poll::Ready(Err(*e));
-                            }
-                        }
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(*e)),
-                    }
-                }
-                Poll::Pending
-            })
-            .await?;
-        }
-        let phase = core.phase;
-        for (_, peer) in pending {
-            if let Some(queue) = core.skips.get_mut(peer.as_usize()) {
-                queue.push_back((label, phase));
-                core.pending_skips += 1;
-            }
-        }
-        got.sort_unstable_by_key(|(i, _)| *i);
-        Ok(got)
+        ops::exchange(&mut *self.inner, family, label, value, quorum).await
     }
 
     /// Mark the protocol as completed and close the transport.

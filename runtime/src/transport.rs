@@ -1,6 +1,5 @@
 //! The transport abstraction.
 
-use std::future::Future;
 use std::task::{Context, Poll};
 
 use crate::envelope::{Frame, Header, Message};
@@ -17,8 +16,10 @@ use crate::ids::PeerId;
 /// never be consumed by a receive that waits on another.
 ///
 /// Used generically (`Session<T: Transport>`), so calls are statically
-/// dispatched and inlined; nothing here is tokio-specific, so a simulator
-/// can implement it with virtual time.
+/// dispatched and inlined. The interface is poll-based (like `Sink` and
+/// `Stream`), so a session can be shared by concurrent `par` branches under
+/// a lock that is never held across an `.await`; nothing here is
+/// tokio-specific, so a simulator can implement it with virtual time.
 ///
 /// Frames: a transport returns [`Frame::Message`] only for links that are
 /// bound to this session and peer by construction (the in-memory network is
@@ -29,7 +30,7 @@ use crate::ids::PeerId;
 ///
 /// Delivery contract:
 /// - per ordered pair, frames arrive in send order, or not at all;
-/// - `send` succeeds once the frame is handed to the network; a send to a
+/// - `start_send` succeeds once the frame is handed to the network; a send to a
 ///   peer that has already gone away is *not* an error (as on a real
 ///   network: the receiver side is where absence is detected);
 /// - `poll_recv` returns `Err(TransportError::Closed)` once the peer is
@@ -42,17 +43,25 @@ pub trait Transport: Send {
     /// Number of peers, including the local one.
     fn peer_count(&self) -> usize;
 
-    /// Send one message to `to`. `header` holds the envelope fields that are
-    /// constant for this endpoint (session id, fingerprint, sender); a byte
-    /// transport sends [`Envelope::encode_parts`](crate::Envelope::encode_parts)`(header, &message)`,
-    /// a transport whose links are bound to the session may send the
-    /// message alone ([`Frame::Message`]).
-    fn send(
+    /// Poll until the link to `to` can take one more message (always
+    /// ready for unbounded links; a network transport with a bounded
+    /// outgoing buffer waits here). Registers `cx`'s waker when pending.
+    fn poll_ready(&mut self, cx: &mut Context<'_>, to: PeerId) -> Poll<Result<(), TransportError>>;
+
+    /// Hand one message for `to` to the transport, after `poll_ready`
+    /// returned ready. Never blocks. `header` holds the envelope fields that
+    /// are constant for this endpoint (session id, fingerprint, sender): a
+    /// byte transport sends
+    /// [`Envelope::encode_parts`](crate::Envelope::encode_parts)`(header, &message)`;
+    /// a transport whose links are bound to the session may pass the
+    /// message alone ([`Frame::Message`]). Network transports flush from
+    /// their own I/O task.
+    fn start_send(
         &mut self,
         to: PeerId,
         header: &Header,
         message: Message,
-    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    ) -> Result<(), TransportError>;
 
     /// Poll for the next frame from `from`. Registers `cx`'s waker when
     /// pending, like `tokio::sync::mpsc::Receiver::poll_recv`.

@@ -232,3 +232,58 @@ async fn later_phase_drops_messages_of_earlier_phases() {
     finish_all(vec![a, b]);
     finish_all(ws);
 }
+
+#[tokio::test]
+async fn par_branches_run_concurrently_on_one_session() {
+    // A: par { recv B Ping } and { send W[0] Share }
+    // W[0]: recv A Share; send B Vote.   B: recv W[0] Vote; send A Ping.
+    // Running A's first branch to completion before the second would
+    // deadlock; the branches must interleave.
+    for config in BOTH {
+        let (mut a, mut b, mut ws) = parts(1, config);
+        let mut w0 = ws.pop().unwrap();
+        let alice = async move {
+            let (ping, ()) = {
+                let scope = a.par();
+                let (mut left, mut right) = (scope.branch(), scope.branch());
+                choreo_runtime::try_join(
+                    async move { left.recv::<u32>(B, PING).await },
+                    async move { right.send(w(0), SHARE, &5u32).await },
+                )
+                .await?
+            };
+            a.finish()?;
+            Ok::<u32, choreo_runtime::Error>(ping)
+        };
+        let witness = async move {
+            let x: u32 = w0.recv(A, SHARE).await?;
+            w0.send(B, VOTE, &(x + 1)).await?;
+            w0.finish()
+        };
+        let bob = async move {
+            let x: u32 = b.recv(w(0), VOTE).await?;
+            b.send(A, PING, &(x + 1)).await?;
+            b.finish()
+        };
+        let (ping, rw, rb) = guard(async { tokio::join!(alice, witness, bob) }).await;
+        assert_eq!(ping.unwrap(), 7);
+        rw.unwrap();
+        rb.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn par_endpoints_are_send() {
+    let (mut a, mut b, _ws) = parts(0, MemoryConfig::default());
+    let t = tokio::spawn(async move {
+        let (x, y) = {
+            let scope = a.par();
+            let mut one = scope.branch();
+            choreo_runtime::join(one.recv::<u8>(B, PING), async { 1u8 }).await
+        };
+        (x.unwrap(), y, a.finish().is_ok())
+    });
+    b.send(A, PING, &3u8).await.unwrap();
+    assert_eq!(guard(t).await.unwrap(), (3, 1, true));
+    b.finish().unwrap();
+}

@@ -1,0 +1,260 @@
+//! The session operations, written once over [`Access`]: exclusive access
+//! (a [`Session`](crate::Session)) or shared access by concurrent `par`
+//! branches ([`Par`](crate::Par)). Every step takes the state for a
+//! synchronous moment only; nothing holds it across an `.await`.
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::envelope::Message;
+use crate::error::{Error, TransportError, UsageError};
+use crate::ids::{Label, PeerId, Role, RoleId};
+use crate::session::{decode_payload, poll_next, Branch, Core, Inner};
+use crate::transport::Transport;
+
+/// Access to a session's state for one synchronous step.
+pub(crate) trait Access {
+    type T: Transport;
+    fn with<R>(&mut self, f: impl FnOnce(&mut Core, &mut Self::T) -> R) -> R;
+}
+
+impl<T: Transport> Access for Inner<T> {
+    type T = T;
+    #[inline(always)]
+    fn with<R>(&mut self, f: impl FnOnce(&mut Core, &mut T) -> R) -> R {
+        f(&mut self.core, &mut self.transport)
+    }
+}
+
+#[cold]
+fn send_failed(core: &Core, peer: PeerId, label: Label, e: TransportError) -> Error {
+    core.transport_error(
+        peer,
+        format!("sending {}", core.protocol.label_name(label)),
+        e,
+    )
+}
+
+#[inline]
+async fn deliver<A: Access>(a: &mut A, peer: PeerId, msg: Message) -> Result<(), Error> {
+    let label = msg.label;
+    poll_fn(|cx| {
+        a.with(|core, t| {
+            t.poll_ready(cx, peer)
+                .map_err(|e| send_failed(core, peer, label, e))
+        })
+    })
+    .await?;
+    a.with(|core, t| {
+        t.start_send(peer, &core.header, msg)
+            .map_err(|e| send_failed(core, peer, label, e))
+    })
+}
+
+#[inline]
+pub(crate) async fn send<A: Access, M: Serialize + ?Sized>(
+    a: &mut A,
+    to: RoleId,
+    label: Label,
+    payload: &M,
+) -> Result<(), Error> {
+    let (peer, msg) = a.with(|core, _| -> Result<_, Error> {
+        let peer = core.other_peer(to)?;
+        Ok((peer, core.message(label, core.payload(label, payload)?)))
+    })?;
+    deliver(a, peer, msg).await
+}
+
+#[inline]
+pub(crate) async fn recv<A: Access, M: DeserializeOwned>(
+    a: &mut A,
+    from: RoleId,
+    label: Label,
+) -> Result<M, Error> {
+    let (peer, protocol) =
+        a.with(|core, _| -> Result<_, Error> { Ok((core.other_peer(from)?, core.protocol)) })?;
+    let labels = [label];
+    let (_, msg) = poll_fn(|cx| a.with(|core, t| poll_next(core, t, cx, peer, &labels))).await?;
+    decode_payload(protocol, from, label, &msg.payload)
+}
+
+#[inline]
+pub(crate) async fn recv_branch<A: Access>(
+    a: &mut A,
+    from: RoleId,
+    labels: &[Label],
+) -> Result<Branch, Error> {
+    let (peer, protocol) =
+        a.with(|core, _| -> Result<_, Error> { Ok((core.other_peer(from)?, core.protocol)) })?;
+    let (index, msg) = poll_fn(|cx| a.with(|core, t| poll_next(core, t, cx, peer, labels))).await?;
+    Ok(Branch {
+        index,
+        label: msg.label,
+        from,
+        payload: msg.payload,
+        protocol,
+    })
+}
+
+pub(crate) async fn send_all<A: Access, M: Serialize + ?Sized>(
+    a: &mut A,
+    family: Role,
+    label: Label,
+    payload: &M,
+) -> Result<(), Error> {
+    let (peers, msg) = a.with(|core, _| -> Result<_, Error> {
+        let payload = core.payload(label, payload)?;
+        Ok((core.others_in(family)?, core.message(label, payload)))
+    })?;
+    for (_, peer) in peers {
+        deliver(a, peer, msg.clone()).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn send_each<A: Access, M: Serialize>(
+    a: &mut A,
+    family: Role,
+    label: Label,
+    mut value: impl FnMut(u32) -> M,
+) -> Result<(), Error> {
+    let peers = a.with(|core, _| core.others_in(family))?;
+    for (index, peer) in peers {
+        let msg = a.with(|core, _| -> Result<_, Error> {
+            Ok(core.message(label, core.payload(label, &value(index))?))
+        })?;
+        deliver(a, peer, msg).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn recv_all<A: Access, M: DeserializeOwned>(
+    a: &mut A,
+    family: Role,
+    label: Label,
+    quorum: Option<usize>,
+) -> Result<Vec<(u32, M)>, Error> {
+    let senders = a.with(|core, _| core.others_in(family))?;
+    let need = match quorum {
+        None => senders.len(),
+        Some(q) if (1..=senders.len()).contains(&q) => q,
+        Some(q) => {
+            return Err(UsageError::QuorumOutOfRange {
+                quorum: q,
+                max: senders.len(),
+            }
+            .into())
+        }
+    };
+    gather(a, family, senders, label, need, quorum.is_some()).await
+}
+
+pub(crate) async fn exchange<A: Access, M: Serialize + DeserializeOwned>(
+    a: &mut A,
+    family: Role,
+    label: Label,
+    mut value: impl FnMut(u32) -> M,
+    quorum: Option<usize>,
+) -> Result<Vec<(u32, M)>, Error> {
+    let (own_index, need) = a.with(|core, _| -> Result<_, Error> {
+        let size = core.family_size(family)? as usize;
+        let own_index = match core.me.index {
+            Some(i) if core.me.role == family => i,
+            _ => {
+                return Err(UsageError::NotAMember {
+                    me: core.name(core.me),
+                    family: core.protocol.family_name(family),
+                }
+                .into())
+            }
+        };
+        let need = match quorum {
+            None => size,
+            Some(q) if (1..=size).contains(&q) => q,
+            Some(q) => {
+                return Err(UsageError::QuorumOutOfRange {
+                    quorum: q,
+                    max: size,
+                }
+                .into())
+            }
+        };
+        Ok((own_index, need))
+    })?;
+    let own = value(own_index);
+    send_each(a, family, label, &mut value).await?;
+    let senders = a.with(|core, _| core.others_in(family))?;
+    let mut values = gather(
+        a,
+        family,
+        senders,
+        label,
+        need.saturating_sub(1),
+        quorum.is_some(),
+    )
+    .await?;
+    let at = values.partition_point(|(i, _)| *i < own_index);
+    values.insert(at, (own_index, own));
+    Ok(values)
+}
+
+async fn gather<A: Access, M: DeserializeOwned>(
+    a: &mut A,
+    family: Role,
+    mut pending: Vec<(u32, PeerId)>,
+    label: Label,
+    need: usize,
+    tolerate_closed: bool,
+) -> Result<Vec<(u32, M)>, Error> {
+    let labels = [label];
+    let mut got: Vec<(u32, M)> = Vec::with_capacity(need);
+    if need > 0 {
+        poll_fn(|cx| {
+            a.with(|core, transport| {
+                let mut i = 0;
+                while let Some(&(index, peer)) = pending.get(i) {
+                    match poll_next(core, transport, cx, peer, &labels) {
+                        Poll::Pending => i += 1,
+                        Poll::Ready(Ok((_, msg))) => {
+                            pending.swap_remove(i);
+                            let from = RoleId::member(family, index);
+                            match decode_payload(core.protocol, from, label, &msg.payload) {
+                                Ok(v) => got.push((index, v)),
+                                Err(e) => return Poll::Ready(Err(e)),
+                            }
+                            if got.len() >= need {
+                                return Poll::Ready(Ok(()));
+                            }
+                        }
+                        Poll::Ready(Err(e))
+                            if tolerate_closed && matches!(*e, Error::Transport { .. }) =>
+                        {
+                            pending.swap_remove(i);
+                            tracing::warn!(error = %e, "quorum gather continues without a closed peer");
+                            if got.len() + pending.len() < need {
+                                return Poll::Ready(Err(*e));
+                            }
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(*e)),
+                    }
+                }
+                Poll::Pending
+            })
+        })
+        .await?;
+    }
+    a.with(|core, _| {
+        let phase = core.phase;
+        for (_, peer) in pending {
+            if let Some(queue) = core.skips.get_mut(peer.as_usize()) {
+                queue.push_back((label, phase));
+                core.pending_skips += 1;
+            }
+        }
+    });
+    got.sort_unstable_by_key(|(i, _)| *i);
+    Ok(got)
+}
