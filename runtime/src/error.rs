@@ -105,6 +105,9 @@ pub enum UsageError {
     /// More than `u32::MAX` instances or `u16::MAX` roles.
     #[error("roster too large: at most 65535 roles and 2^32-1 instances")]
     RosterTooLarge,
+    /// A runtime future was polled again after it completed.
+    #[error("an operation future was polled after it completed; await each operation once")]
+    PolledAfterCompletion,
     /// The payload could not be serialized.
     #[error("payload of label {label} could not be serialized: {source}")]
     Encode {

@@ -3,15 +3,17 @@
 //! branches ([`Par`](crate::Par)). Every step takes the state for a
 //! synchronous moment only; nothing holds it across an `.await`.
 
-use std::future::poll_fn;
-use std::task::Poll;
+use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::envelope::Message;
 use crate::error::{Error, TransportError, UsageError};
-use crate::ids::{Label, PeerId, Role, RoleId};
+use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId};
 use crate::session::{decode_payload, poll_next, Branch, Core, Inner};
 use crate::transport::Transport;
 
@@ -38,65 +40,199 @@ fn send_failed(core: &Core, peer: PeerId, label: Label, e: TransportError) -> Er
     )
 }
 
-#[inline]
-async fn deliver<A: Access>(a: &mut A, peer: PeerId, msg: Message) -> Result<(), Error> {
-    let label = msg.label;
-    poll_fn(|cx| {
-        a.with(|core, t| {
-            t.poll_ready(cx, peer)
-                .map_err(|e| send_failed(core, peer, label, e))
-        })
-    })
-    .await?;
-    a.with(|core, t| {
-        t.start_send(peer, &core.header, msg)
-            .map_err(|e| send_failed(core, peer, label, e))
-    })
+fn deliver<A: Access>(a: &mut A, peer: PeerId, msg: Message) -> SendOp<'_, A> {
+    SendOp {
+        a,
+        peer,
+        label: msg.label,
+        msg: Some(msg),
+        early: None,
+    }
+}
+
+/// `send` as a hand-written future: the payload is encoded and the peer
+/// looked up when the operation is created, so the future holds no borrow
+/// of the payload and polls in one step.
+pub(crate) struct SendOp<'a, A> {
+    a: &'a mut A,
+    peer: PeerId,
+    label: Label,
+    msg: Option<Message>,
+    early: Option<Box<Error>>,
 }
 
 #[inline]
-pub(crate) async fn send<A: Access, M: Serialize + ?Sized>(
-    a: &mut A,
+pub(crate) fn send<'a, A: Access, M: Serialize + ?Sized>(
+    a: &'a mut A,
     to: RoleId,
     label: Label,
     payload: &M,
-) -> Result<(), Error> {
-    let (peer, msg) = a.with(|core, _| -> Result<_, Error> {
+) -> SendOp<'a, A> {
+    let prepared = a.with(|core, _| -> Result<_, Error> {
         let peer = core.other_peer(to)?;
         Ok((peer, core.message(label, core.payload(label, payload)?)))
-    })?;
-    deliver(a, peer, msg).await
+    });
+    match prepared {
+        Ok((peer, msg)) => SendOp {
+            a,
+            peer,
+            label,
+            msg: Some(msg),
+            early: None,
+        },
+        Err(e) => SendOp {
+            a,
+            peer: PeerId(0),
+            label,
+            msg: None,
+            early: Some(Box::new(e)),
+        },
+    }
+}
+
+impl<A: Access> Future for SendOp<'_, A> {
+    type Output = Result<(), Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(e) = this.early.take() {
+            return Poll::Ready(Err(*e));
+        }
+        let (peer, label, msg) = (this.peer, this.label, &mut this.msg);
+        this.a.with(|core, t| match t.poll_ready(cx, peer) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(core, peer, label, e))),
+            Poll::Ready(Ok(())) => match msg.take() {
+                Some(m) => Poll::Ready(
+                    t.start_send(peer, &core.header, m)
+                        .map_err(|e| send_failed(core, peer, label, e)),
+                ),
+                None => Poll::Ready(Ok(())),
+            },
+        })
+    }
+}
+
+/// `recv` as a hand-written future.
+pub(crate) struct RecvOp<'a, A, M> {
+    a: &'a mut A,
+    from: RoleId,
+    peer: Result<PeerId, Option<Box<Error>>>,
+    labels: [Label; 1],
+    protocol: &'static ProtocolInfo,
+    _out: PhantomData<fn() -> M>,
 }
 
 #[inline]
-pub(crate) async fn recv<A: Access, M: DeserializeOwned>(
+pub(crate) fn recv<A: Access, M: DeserializeOwned>(
     a: &mut A,
     from: RoleId,
     label: Label,
-) -> Result<M, Error> {
-    let (peer, protocol) =
-        a.with(|core, _| -> Result<_, Error> { Ok((core.other_peer(from)?, core.protocol)) })?;
-    let labels = [label];
-    let (_, msg) = poll_fn(|cx| a.with(|core, t| poll_next(core, t, cx, peer, &labels))).await?;
-    decode_payload(protocol, from, label, &msg.payload)
+) -> RecvOp<'_, A, M> {
+    let (peer, protocol) = a.with(|core, _| {
+        (
+            core.other_peer(from).map_err(|e| Some(Box::new(e))),
+            core.protocol,
+        )
+    });
+    RecvOp {
+        a,
+        from,
+        peer,
+        labels: [label],
+        protocol,
+        _out: PhantomData,
+    }
+}
+
+impl<A: Access, M: DeserializeOwned> Future for RecvOp<'_, A, M> {
+    type Output = Result<M, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let peer = match &mut this.peer {
+            Ok(peer) => *peer,
+            Err(e) => return Poll::Ready(Err(early(e))),
+        };
+        let labels = &this.labels;
+        match this.a.with(|core, t| poll_next(core, t, cx, peer, labels)) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
+            Poll::Ready(Ok((_, msg))) => Poll::Ready(decode_payload(
+                this.protocol,
+                this.from,
+                msg.label,
+                &msg.payload,
+            )),
+        }
+    }
+}
+
+/// `recv_branch` as a hand-written future.
+pub(crate) struct RecvBranchOp<'a, A> {
+    a: &'a mut A,
+    from: RoleId,
+    peer: Result<PeerId, Option<Box<Error>>>,
+    labels: &'a [Label],
+    protocol: &'static ProtocolInfo,
 }
 
 #[inline]
-pub(crate) async fn recv_branch<A: Access>(
-    a: &mut A,
+pub(crate) fn recv_branch<'a, A: Access>(
+    a: &'a mut A,
     from: RoleId,
-    labels: &[Label],
-) -> Result<Branch, Error> {
-    let (peer, protocol) =
-        a.with(|core, _| -> Result<_, Error> { Ok((core.other_peer(from)?, core.protocol)) })?;
-    let (index, msg) = poll_fn(|cx| a.with(|core, t| poll_next(core, t, cx, peer, labels))).await?;
-    Ok(Branch {
-        index,
-        label: msg.label,
+    labels: &'a [Label],
+) -> RecvBranchOp<'a, A> {
+    let (peer, protocol) = a.with(|core, _| {
+        (
+            core.other_peer(from).map_err(|e| Some(Box::new(e))),
+            core.protocol,
+        )
+    });
+    RecvBranchOp {
+        a,
         from,
-        payload: msg.payload,
+        peer,
+        labels,
         protocol,
-    })
+    }
+}
+
+impl<A: Access> Future for RecvBranchOp<'_, A> {
+    type Output = Result<Branch, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let peer = match &mut this.peer {
+            Ok(peer) => *peer,
+            Err(e) => return Poll::Ready(Err(early(e))),
+        };
+        let labels = this.labels;
+        match this.a.with(|core, t| poll_next(core, t, cx, peer, labels)) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
+            Poll::Ready(Ok((index, msg))) => Poll::Ready(Ok(Branch {
+                index,
+                label: msg.label,
+                from: this.from,
+                payload: msg.payload,
+                protocol: this.protocol,
+            })),
+        }
+    }
+}
+
+/// The error found when the operation was created, once; a future polled
+/// again after completing gets a usage error instead of a panic.
+#[cold]
+fn early(slot: &mut Option<Box<Error>>) -> Error {
+    match slot.take() {
+        Some(e) => *e,
+        None => Error::Usage(UsageError::PolledAfterCompletion),
+    }
 }
 
 pub(crate) async fn send_all<A: Access, M: Serialize + ?Sized>(

@@ -71,29 +71,33 @@ impl<T: Transport> Access for Par<'_, '_, T> {
     }
 }
 
-impl<T: Transport> Par<'_, '_, T> {
+impl<'p, 's, T: Transport> Par<'p, 's, T> {
     /// See [`Session::send`](crate::Session::send).
-    pub async fn send<M: Serialize + ?Sized>(
+    pub fn send<M: Serialize + ?Sized>(
         &mut self,
         to: RoleId,
         label: Label,
         payload: &M,
-    ) -> Result<(), Error> {
-        ops::send(self, to, label, payload).await
+    ) -> impl Future<Output = Result<(), Error>> + Send + use<'_, 'p, 's, T, M> {
+        ops::send(self, to, label, payload)
     }
 
     /// See [`Session::recv`](crate::Session::recv).
-    pub async fn recv<M: DeserializeOwned>(
+    pub fn recv<M: DeserializeOwned>(
         &mut self,
         from: RoleId,
         label: Label,
-    ) -> Result<M, Error> {
-        ops::recv(self, from, label).await
+    ) -> impl Future<Output = Result<M, Error>> + Send + use<'_, 'p, 's, T, M> {
+        ops::recv(self, from, label)
     }
 
     /// See [`Session::recv_branch`](crate::Session::recv_branch).
-    pub async fn recv_branch(&mut self, from: RoleId, labels: &[Label]) -> Result<Branch, Error> {
-        ops::recv_branch(self, from, labels).await
+    pub fn recv_branch<'a>(
+        &'a mut self,
+        from: RoleId,
+        labels: &'a [Label],
+    ) -> impl Future<Output = Result<Branch, Error>> + Send + use<'a, 'p, 's, T> {
+        ops::recv_branch(self, from, labels)
     }
 
     /// See [`Session::send_all`](crate::Session::send_all).

@@ -3,6 +3,8 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
+use std::future::Future;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -534,32 +536,36 @@ impl<T: Transport> Session<T> {
     /// `A -> B : L(T)` on the sender's side. Also the chooser's `select`:
     /// the label of a branch's first message identifies the branch.
     #[inline]
-    pub async fn send<M: Serialize + ?Sized>(
+    pub fn send<M: Serialize + ?Sized>(
         &mut self,
         to: RoleId,
         label: Label,
         payload: &M,
-    ) -> Result<(), Error> {
-        ops::send(&mut *self.inner, to, label, payload).await
+    ) -> impl Future<Output = Result<(), Error>> + Send + use<'_, T, M> {
+        ops::send(&mut *self.inner, to, label, payload)
     }
 
     /// `A -> B : L(T)` on the receiver's side: the next message from `from`
     /// must carry `label` and a `M` payload.
     #[inline]
-    pub async fn recv<M: DeserializeOwned>(
+    pub fn recv<M: DeserializeOwned>(
         &mut self,
         from: RoleId,
         label: Label,
-    ) -> Result<M, Error> {
-        ops::recv(&mut *self.inner, from, label).await
+    ) -> impl Future<Output = Result<M, Error>> + Send + use<'_, T, M> {
+        ops::recv(&mut *self.inner, from, label)
     }
 
     /// `branch from { L1 => …, L2 => … }`: the next message from `from` must
     /// carry one of `labels`; returns which one (by position) with its
     /// undecoded payload. Decode with [`Branch::decode`].
     #[inline]
-    pub async fn recv_branch(&mut self, from: RoleId, labels: &[Label]) -> Result<Branch, Error> {
-        ops::recv_branch(&mut *self.inner, from, labels).await
+    pub fn recv_branch<'a>(
+        &'a mut self,
+        from: RoleId,
+        labels: &'a [Label],
+    ) -> impl Future<Output = Result<Branch, Error>> + Send + use<'a, T> {
+        ops::recv_branch(&mut *self.inner, from, labels)
     }
 
     /// `A -> W[*] : L(T)` with one value for everybody: sends to every
