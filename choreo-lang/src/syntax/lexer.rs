@@ -79,6 +79,9 @@ impl<'a> Lexer<'a> {
                 self.block_comment(start);
                 continue;
             }
+            if c == 'r' && self.raw(start) {
+                continue;
+            }
             if is_ident_start(c) {
                 while self.peek().is_some_and(is_ident_continue) {
                     self.bump();
@@ -158,6 +161,47 @@ impl<'a> Lexer<'a> {
             };
             self.push(token, start);
         }
+    }
+
+    /// `r"…"`, `r#"…"#` (raw strings) and `r#name` (a raw identifier:
+    /// the name, still subject to keyword rules), as in Rust.
+    fn raw(&mut self, start: usize) -> bool {
+        let rest = self.text.get(start + 1..).unwrap_or("");
+        let hashes = rest.len() - rest.trim_start_matches('#').len();
+        let after = rest.get(hashes..).unwrap_or("");
+        if after.starts_with('"') {
+            let close = format!("\"{}", "#".repeat(hashes));
+            let body_start = start + 2 + hashes;
+            match self.text.get(body_start..).and_then(|b| b.find(&close)) {
+                Some(len) => {
+                    let body = self.slice(body_start, body_start + len).to_string();
+                    self.pos = body_start + len + close.len();
+                    self.push(Token::Str(body), start);
+                }
+                None => {
+                    self.pos = self.text.len();
+                    self.error(
+                        codes::UNTERMINATED_STRING,
+                        "unterminated raw string literal".into(),
+                        Span::new(start, body_start),
+                        "this string is never closed",
+                        &format!("add the closing `{close}`"),
+                    );
+                }
+            }
+            return true;
+        }
+        if hashes == 1 && after.starts_with(is_ident_start) {
+            self.pos = start + 2;
+            let word_start = self.pos;
+            while self.peek().is_some_and(is_ident_continue) {
+                self.bump();
+            }
+            let word = self.slice(word_start, self.pos);
+            self.push(word_token(word), start);
+            return true;
+        }
+        false
     }
 
     fn line_comment(&mut self, start: usize) {
@@ -388,6 +432,20 @@ mod tests {
     #[test]
     fn string_escapes_resolve() {
         assert_eq!(kinds(r#""a\"b\\c""#), vec![Token::Str("a\"b\\c".into())]);
+    }
+
+    #[test]
+    fn raw_strings_and_identifiers_lex_as_in_rust() {
+        assert_eq!(
+            kinds(r###"r"a\b" r#"say "hi""# r#Foo r#type rx"###),
+            vec![
+                Token::Str("a\\b".into()),
+                Token::Str("say \"hi\"".into()),
+                Token::Ident("Foo".into()),
+                Token::Kw(crate::syntax::token::Keyword::Type),
+                Token::Ident("rx".into()),
+            ]
+        );
     }
 
     #[test]

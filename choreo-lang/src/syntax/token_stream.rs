@@ -81,11 +81,8 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
         match tt {
             TokenTree::Ident(id) => {
                 let text = id.to_string();
-                // Raw identifiers (`r#type`) are names, even for keywords.
-                let token = match text.strip_prefix("r#") {
-                    Some(raw) => Token::Ident(raw.to_string()),
-                    None => word_token(&text),
-                };
+                // `r#name` is `name`, as in text (keywords stay reserved).
+                let token = word_token(text.strip_prefix("r#").unwrap_or(&text));
                 out.push(token, id.span());
             }
             TokenTree::Group(g) => {
