@@ -13,6 +13,9 @@ pub const DELEGATE_TARGET_ACTS: &str = "E0405";
 /// A `delegate` changes who plays a role on only some paths.
 pub const DELEGATE_ON_SOME_PATHS: &str = "E0406";
 
+/// Merging a choice would make a role's projection unreasonably large.
+pub const PROJECTION_TOO_LARGE: &str = "E0407";
+
 pub const EXPLANATIONS: &[(&str, &str)] = &[
     (
         "E0401",
@@ -63,5 +66,15 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
          `rec`, `par` or `timeout` (where it would hold on some iterations, \
          interleavings or outcomes only). Fix: move the `delegate` after the \
          compound statement, or repeat it in every branch.",
+    ),
+    (
+        "E0407",
+        "When a role's branch projections continue differently after a reception, \
+         the full merge gives every arm its own copy of its continuation. Choices \
+         nested inside such continuations multiply the copies, and a small protocol \
+         can project to an exponentially large local type. Projection stops past a \
+         fixed budget (200,000 actions per role). Fix: let the role continue the \
+         same way after nested choices (a common continuation stays after the \
+         merged `branch`), or split the protocol with `link`.",
     ),
 ];

@@ -48,9 +48,12 @@ pub(super) struct Projector {
     knowledge: Vec<(Loc, Diagnostic)>,
     /// Choices whose chooser does not start every branch by sending.
     failed_choices: Vec<Loc>,
-    /// E0404/E0405 are reported once per target.
+    /// How many more actions merges may produce for this target.
+    budget: usize,
+    /// E0404/E0405/E0407 are reported once per target.
     reported_link: bool,
     reported_acts: bool,
+    reported_size: bool,
 }
 
 /// What projecting onto one target produced.
@@ -70,8 +73,10 @@ pub(super) fn project_target(protocol: &GlobalProtocol, target: &Target) -> Outc
         diagnostics: Vec::new(),
         knowledge: Vec::new(),
         failed_choices: Vec::new(),
+        budget: MERGE_BUDGET,
         reported_link: false,
         reported_acts: false,
+        reported_size: false,
     };
     let mut state = State {
         me: Some(target.clone()),
@@ -86,6 +91,32 @@ pub(super) fn project_target(protocol: &GlobalProtocol, target: &Target) -> Outc
         knowledge: p.knowledge,
         failed_choices: p.failed_choices,
     }
+}
+
+/// The most actions that merges may produce while projecting onto one
+/// target. Far above any real protocol; it stops adversarial nesting whose
+/// merged projection doubles at every level.
+pub(super) const MERGE_BUDGET: usize = 200_000;
+
+/// Number of actions in a block, nested ones included.
+fn block_size(block: &[LocalAction]) -> usize {
+    block
+        .iter()
+        .map(|a| {
+            1 + match a {
+                LocalAction::Select { branches, .. } => {
+                    branches.iter().map(|(_, b)| block_size(b)).sum()
+                }
+                LocalAction::Branch { arms, .. } => arms.iter().map(|a| block_size(&a.body)).sum(),
+                LocalAction::Rec { body, .. } => block_size(body),
+                LocalAction::Par { branches, .. } => branches.iter().map(|b| block_size(b)).sum(),
+                LocalAction::Timeout { body, handler, .. } => {
+                    block_size(body) + block_size(handler)
+                }
+                _ => 0,
+            }
+        })
+        .sum()
 }
 
 /// Does `p` include the target `me`? (`W[*]` includes every member.)
@@ -440,7 +471,16 @@ impl Projector {
         let mut acc = first.clone();
         for (i, block) in iter {
             match merge::merge(&acc, block) {
-                Ok(merged) => acc = merged,
+                Ok(merged) => {
+                    // Arms that continue differently each get their own copy
+                    // of the continuation, which nested choices can multiply.
+                    let size = block_size(&merged);
+                    if size > self.budget {
+                        self.too_large(choice, size);
+                        return projected.into_iter().next().unwrap_or_default();
+                    }
+                    acc = merged;
+                }
                 Err(conflict) => {
                     // Name the first earlier branch that conflicts with this one.
                     let earlier = projected
@@ -457,6 +497,7 @@ impl Projector {
                 }
             }
         }
+        self.budget = self.budget.saturating_sub(block_size(&acc));
         acc
     }
 
@@ -495,6 +536,30 @@ impl Projector {
             .with_hint(format!(
                 "delegate `{plays}` to a role that has finished its own part, \
                  or move this statement before the `delegate`"
+            )),
+        );
+    }
+
+    /// E0407: merging this choice would exceed the budget.
+    fn too_large(&mut self, choice: Loc, size: usize) {
+        self.budget = 0;
+        if self.reported_size {
+            return;
+        }
+        self.reported_size = true;
+        let me = self.target.to_string();
+        let at = head(choice, "choice".len());
+        self.diagnostics.push(
+            Diagnostic::error(
+                codes::PROJECTION_TOO_LARGE,
+                format!("the projection onto `{me}` grows too large ({size} actions at this choice)"),
+                at.file,
+                at.span,
+                format!("merging the branches of this choice for `{me}` copies its continuation into every arm"),
+            )
+            .with_hint(format!(
+                "make `{me}` behave the same after nested choices (a common continuation \
+                 stays after the merged `branch`), or split the protocol with `link`"
             )),
         );
     }

@@ -1212,3 +1212,66 @@ fn choices_nested_two_hundred_deep_project_and_print_on_the_main_stack() {
         let _ = crate::project::print::print_global(&p);
     });
 }
+
+#[test]
+fn nested_choices_whose_merge_doubles_at_every_level_stop_at_the_budget() {
+    on_main_sized_stack(|| {
+        // C's projection of each level: `branch A { X => <next>, Y => <next>, R => … }`,
+        // twice the size of the next level: 2^40 actions without a budget.
+        let mut next: Vec<GStmt> = vec![msg(r("A"), r("C"), "End", "()")];
+        for level in 0..40 {
+            let flavour = choice(
+                r("A"),
+                vec![
+                    ("X", vec![msg(r("A"), r("C"), "X", "()")]),
+                    ("Y", vec![msg(r("A"), r("C"), "Y", "()")]),
+                ],
+            );
+            let mut left = vec![flavour];
+            left.extend(next);
+            next = vec![choice(
+                r("A"),
+                vec![
+                    ("L", left),
+                    ("R", vec![msg(r("A"), r("C"), &format!("R{level}"), "()")]),
+                ],
+            )];
+        }
+        let p = proto("Blowup", &[], &singles(&["A", "C"]), next);
+        let started = std::time::Instant::now();
+        let errs = errors(&p);
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].code, codes::PROJECTION_TOO_LARGE);
+        assert!(errs[0]
+            .message
+            .starts_with("the projection onto `C` grows too large"));
+    });
+}
+
+#[test]
+fn a_few_levels_of_diverging_continuations_still_project() {
+    let mut next: Vec<GStmt> = vec![msg(r("A"), r("C"), "End", "()")];
+    for level in 0..3 {
+        let flavour = choice(
+            r("A"),
+            vec![
+                ("X", vec![msg(r("A"), r("C"), "X", "()")]),
+                ("Y", vec![msg(r("A"), r("C"), "Y", "()")]),
+            ],
+        );
+        let mut left = vec![flavour];
+        left.extend(next);
+        next = vec![choice(
+            r("A"),
+            vec![
+                ("L", left),
+                ("R", vec![msg(r("A"), r("C"), &format!("R{level}"), "()")]),
+            ],
+        )];
+    }
+    let p = proto("Small", &[], &singles(&["A", "C"]), next);
+    let c = local_of(&p, "C");
+    // Each level copies the rest into both arms: 2^3 copies of `End`.
+    assert_eq!(c.matches("recv A End;").count(), 8, "{c}");
+}
