@@ -12,6 +12,9 @@ pub enum Target {
     /// A single role: `local Initiator in …`.
     Role(String),
     /// Every member of a family treated uniformly: `local Witness in …`.
+    /// When the protocol also names some members of a parameter-sized
+    /// family (`W[*] -> W[0]` with `W[n]`), those get [`Target::Member`]
+    /// local types and `Family` stands for every member *not* named.
     Family(String),
     /// One member of a family that the protocol names by index:
     /// `local Node[0] in …`.
