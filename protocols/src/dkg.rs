@@ -7,7 +7,9 @@
 //! ```
 //!
 //! * Round 1 is an authenticated broadcast of the frost package plus an
-//!   ephemeral DH public value (see [`crate::pairwise`]).
+//!   ephemeral DH public value (see [`crate::pairwise`]); the DH secrets
+//!   with every peer are computed on receipt and the ephemeral scalar is
+//!   dropped right away.
 //! * Everyone hashes the sorted round-1 set (their own included) and echoes
 //!   the hash; a participant whose hash differs is named and the run aborts,
 //!   so nobody reaches part3 with a different view of round 1.
@@ -26,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ParticipantId, Result, Usage, Violation};
 use crate::group;
-use crate::pairwise::{self, EphemeralSecret};
+use crate::pairwise::{self, EphemeralSecret, SharedSecret};
 use crate::share::{identifier_index, AuthorityKeyShare, KeyEpoch};
 
 const TRANSCRIPT_LABEL: &[u8] = b"aura/dkg/transcript/v1";
@@ -184,6 +186,25 @@ fn collect_from_others<'a, M: PartialEq>(
     Ok(got)
 }
 
+/// Name the first participant whose commitment does not have `threshold`
+/// coefficients.
+fn wrong_degree(others: &BTreeMap<ParticipantId, &Round1Message>, threshold: u16) -> Option<Error> {
+    let expected = usize::from(threshold);
+    others
+        .iter()
+        .find_map(|(id, m)| match m.package.commitment().serialize() {
+            Ok(c) if c.len() == expected => None,
+            Ok(c) => Some(Error::violation(
+                *id,
+                Violation::WrongCommitmentLength {
+                    expected,
+                    got: c.len(),
+                },
+            )),
+            Err(e) => Some(Error::violation(*id, Violation::Malformed(e.to_string()))),
+        })
+}
+
 fn transcript_hash(
     config: &DkgConfig,
     round1: &BTreeMap<ParticipantId, &Round1Message>,
@@ -213,26 +234,13 @@ impl ExpectRound1 {
         let others = collect_from_others(&self.config, self.me, messages, |m| {
             (m.session, m.from, None)
         })?;
-        let threshold = usize::from(self.config.threshold);
         let mut frost_round1 = BTreeMap::new();
+        let mut shared = BTreeMap::new();
         for (id, m) in &others {
-            let coefficients = m
-                .package
-                .commitment()
-                .serialize()
-                .map_err(|e| Error::violation(*id, Violation::Malformed(e.to_string())))?;
-            if coefficients.len() != threshold {
-                return Err(Error::violation(
-                    *id,
-                    Violation::WrongCommitmentLength {
-                        expected: threshold,
-                        got: coefficients.len(),
-                    },
-                ));
-            }
-            group::decode_point(&m.dh_public).map_err(|_| {
+            let secret = self.dh.agree(&m.dh_public).map_err(|_| {
                 Error::violation(*id, Violation::Malformed("DH public value".into()))
             })?;
+            shared.insert(*id, secret);
             frost_round1.insert(group::identifier(*id)?, m.package.clone());
         }
         let (secret2, outgoing) = dkg::part2(self.secret, &frost_round1).map_err(|e| match e {
@@ -242,12 +250,16 @@ impl ExpectRound1 {
                     None => Error::crypto(e),
                 }
             }
+            // frost does not say whose commitment has the wrong degree;
+            // find out (off the happy path, so the extra work is free).
+            frost_ed25519::Error::IncorrectNumberOfCommitments => {
+                wrong_degree(&others, self.config.threshold).unwrap_or(Error::crypto(e))
+            }
             other => Error::crypto(other),
         })?;
         let mut all: BTreeMap<ParticipantId, &Round1Message> = others.clone();
         all.insert(self.me, &self.own);
         let transcript = transcript_hash(&self.config, &all)?;
-        let dh_publics = others.iter().map(|(id, m)| (*id, m.dh_public)).collect();
         let echo = TranscriptEcho {
             session: self.config.session,
             from: self.me,
@@ -258,8 +270,7 @@ impl ExpectRound1 {
                 config: self.config,
                 me: self.me,
                 ids: self.ids,
-                dh: self.dh,
-                dh_publics,
+                shared,
                 frost_round1,
                 secret: secret2,
                 outgoing,
@@ -277,8 +288,8 @@ pub struct ExpectTranscripts {
     config: DkgConfig,
     me: ParticipantId,
     ids: BTreeMap<Identifier, ParticipantId>,
-    dh: EphemeralSecret,
-    dh_publics: BTreeMap<ParticipantId, [u8; 32]>,
+    /// DH secrets with each peer; the ephemeral scalar itself is gone.
+    shared: BTreeMap<ParticipantId, SharedSecret>,
     frost_round1: BTreeMap<Identifier, round1::Package>,
     secret: round2::SecretPackage,
     outgoing: BTreeMap<Identifier, round2::Package>,
@@ -318,15 +329,13 @@ impl ExpectTranscripts {
             return Err(Error::violation(*id, Violation::TranscriptMismatch));
         }
         let mut messages = Vec::with_capacity(self.outgoing.len());
-        for (to, public) in &self.dh_publics {
+        for (to, shared) in &self.shared {
             let package = self
                 .outgoing
                 .get(&group::identifier(*to)?)
                 .ok_or_else(|| Error::Crypto(format!("frost produced no share for {to}")))?;
             let plaintext = zeroize::Zeroizing::new(package.serialize().map_err(Error::crypto)?);
-            let key =
-                self.dh
-                    .directional_key(public, &self.transcript, ROUND2_LABEL, self.me, *to)?;
+            let key = shared.directional_key(&self.transcript, ROUND2_LABEL, self.me, *to)?;
             let aad = round2_aad(&self.config.session, self.me, *to, &self.transcript);
             messages.push(Round2Message {
                 session: self.config.session,
@@ -340,8 +349,7 @@ impl ExpectTranscripts {
                 config: self.config,
                 me: self.me,
                 ids: self.ids,
-                dh: self.dh,
-                dh_publics: self.dh_publics,
+                shared: self.shared,
                 frost_round1: self.frost_round1,
                 secret: self.secret,
                 transcript: self.transcript,
@@ -357,8 +365,7 @@ pub struct ExpectRound2 {
     config: DkgConfig,
     me: ParticipantId,
     ids: BTreeMap<Identifier, ParticipantId>,
-    dh: EphemeralSecret,
-    dh_publics: BTreeMap<ParticipantId, [u8; 32]>,
+    shared: BTreeMap<ParticipantId, SharedSecret>,
     frost_round1: BTreeMap<Identifier, round1::Package>,
     secret: round2::SecretPackage,
     transcript: [u8; 32],
@@ -378,13 +385,11 @@ impl ExpectRound2 {
         })?;
         let mut frost_round2 = BTreeMap::new();
         for (from, m) in &others {
-            let public = self
-                .dh_publics
+            let shared = self
+                .shared
                 .get(from)
                 .ok_or_else(|| Error::violation(*from, Violation::Unexpected))?;
-            let key =
-                self.dh
-                    .directional_key(public, &self.transcript, ROUND2_LABEL, *from, self.me)?;
+            let key = shared.directional_key(&self.transcript, ROUND2_LABEL, *from, self.me)?;
             let aad = round2_aad(&self.config.session, *from, self.me, &self.transcript);
             let plaintext = pairwise::open(&key, &aad, &m.ciphertext)
                 .ok_or_else(|| Error::violation(*from, Violation::UndecryptablePackage))?;

@@ -43,18 +43,48 @@ impl EphemeralSecret {
         Ok((EphemeralSecret(s), public))
     }
 
+    /// The raw DH secret `e·E_peer` with a peer (symmetric). Fails if the
+    /// peer's value is not a valid point of the prime-order group.
+    pub(crate) fn agree(&self, peer_public: &[u8; 32]) -> Result<SharedSecret> {
+        let peer = group::decode_point(peer_public)?;
+        Ok(SharedSecret(Zeroizing::new(group::point_bytes(
+            &(peer * self.0),
+        )?)))
+    }
+
     /// The key for messages `from → to`, given the peer's public value.
     pub(crate) fn directional_key(
         &self,
         peer_public: &[u8; 32],
-        transcript: &[u8; 32],
+        salt: &[u8; 32],
         label: &[u8],
         from: ParticipantId,
         to: ParticipantId,
     ) -> Result<Zeroizing<[u8; 32]>> {
-        let peer = group::decode_point(peer_public)?;
-        let shared = Zeroizing::new(group::point_bytes(&(peer * self.0))?);
-        let hk = Hkdf::<Sha256>::new(Some(transcript), shared.as_slice());
+        self.agree(peer_public)?
+            .directional_key(salt, label, from, to)
+    }
+}
+
+/// A DH secret shared with one peer, wiped on drop.
+pub(crate) struct SharedSecret(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecret(..)")
+    }
+}
+
+impl SharedSecret {
+    /// `HKDF-SHA256(salt, shared, label ‖ from ‖ to)`.
+    pub(crate) fn directional_key(
+        &self,
+        salt: &[u8; 32],
+        label: &[u8],
+        from: ParticipantId,
+        to: ParticipantId,
+    ) -> Result<Zeroizing<[u8; 32]>> {
+        let hk = Hkdf::<Sha256>::new(Some(salt), self.0.as_slice());
         let mut info = Vec::with_capacity(label.len() + 4);
         info.extend_from_slice(label);
         info.extend_from_slice(&from.0.to_be_bytes());
