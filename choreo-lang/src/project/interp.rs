@@ -5,8 +5,8 @@
 //! Iterates over statement sequences; recurses only into nested blocks.
 
 use super::codes;
-use super::merge::{self, action_loc, describe, MergeConflict};
-use super::starts_by_sending;
+use super::merge::{self, describe, label_loc, MergeConflict};
+use super::{head, starts_by_sending};
 use crate::diagnostic::Diagnostic;
 use crate::global::{GBranch, GMessage, GStmt, GlobalProtocol, Loc, Participant};
 use crate::local::{LocalAction, LocalBlock, Peer, Target};
@@ -178,7 +178,7 @@ impl Projector {
             let before = actions.len();
             let end = self.stmt(stmt, st, &mut actions);
             if let (Some(link), Some(first)) = (link_end, actions.get(before)) {
-                let first = action_loc(first);
+                let first = label_loc(first);
                 self.active_at_link(link, first);
             }
             link_end = link_end.or(end);
@@ -614,7 +614,7 @@ impl Projector {
         let name = &branch.name;
         let mut d = match block.first() {
             Some(first) => {
-                let at = action_loc(first);
+                let at = label_loc(first);
                 Diagnostic::error(
                     codes::CHOOSER_NOT_SENDING,
                     format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
@@ -652,7 +652,7 @@ impl Projector {
         let Some(first) = handler.first() else {
             return;
         };
-        let at = action_loc(first);
+        let at = label_loc(first);
         self.diagnostics.push(
             Diagnostic::error(
                 codes::HANDLER_NOT_SENDING,
@@ -737,20 +737,6 @@ fn informing_hint(
             "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
             right.name
         ),
-    }
-}
-
-/// The first `len` bytes of `loc` (a keyword or name at its start), so a
-/// label does not underline a whole multi-line statement.
-fn head(loc: Loc, len: usize) -> Loc {
-    let len = u32::try_from(len).unwrap_or(u32::MAX);
-    let end = loc.span.start.saturating_add(len).min(loc.span.end);
-    Loc {
-        file: loc.file,
-        span: crate::span::Span {
-            start: loc.span.start,
-            end,
-        },
     }
 }
 

@@ -170,8 +170,8 @@ pub(crate) fn push_branch(out: &mut LocalBlock, from: Peer, mut arms: Vec<Arm>, 
 
 fn conflict(x: Option<&LocalAction>, y: Option<&LocalAction>) -> MergeConflict {
     MergeConflict {
-        left: x.map(action_loc),
-        right: y.map(action_loc),
+        left: x.map(label_loc),
+        right: y.map(label_loc),
         left_does: x.map_or_else(|| "nothing more".to_string(), describe),
         right_does: y.map_or_else(|| "nothing more".to_string(), describe),
         left_receives: x.is_some_and(receives),
@@ -198,6 +198,19 @@ fn arm_head(arm: &Arm) -> String {
 pub fn describe(action: &LocalAction) -> String {
     let head = super::print::action_head(action);
     format!("`{head}`")
+}
+
+/// Where to point at an action in a diagnostic: the keyword of a block
+/// statement (`rec`, `par`, `timeout`, `choice`), the whole statement
+/// otherwise.
+pub fn label_loc(action: &LocalAction) -> Loc {
+    let loc = action_loc(action);
+    match action {
+        LocalAction::Rec { .. } | LocalAction::Par { .. } => super::head(loc, 3),
+        LocalAction::Timeout { .. } => super::head(loc, "timeout".len()),
+        LocalAction::Select { .. } => super::head(loc, "choice".len()),
+        _ => loc,
+    }
 }
 
 /// The source location of a local action.

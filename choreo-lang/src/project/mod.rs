@@ -169,6 +169,20 @@ fn collect_members<'a>(block: &'a [GStmt], named: &mut BTreeMap<&'a str, BTreeSe
     }
 }
 
+/// The first `len` bytes of `loc` (a keyword or name at its start), so a
+/// label does not underline a whole multi-line statement.
+pub(crate) fn head(loc: global::Loc, len: usize) -> global::Loc {
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    let end = loc.span.start.saturating_add(len).min(loc.span.end);
+    global::Loc {
+        file: loc.file,
+        span: crate::span::Span {
+            start: loc.span.start,
+            end,
+        },
+    }
+}
+
 /// LANGUAGE.md §3.2: a local type starts by sending when its first action
 /// is a `send`, `send all`, `select`, `exchange` or `link`, or a
 /// `rec`/`timeout` whose body starts by sending, or a `par` whose branches
