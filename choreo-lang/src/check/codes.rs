@@ -52,6 +52,7 @@ pub const CONTINUE_ESCAPES: &str = "E0327";
 pub const INDEX_VAR_SHADOWS: &str = "E0328";
 pub const DELEGATE_SELF: &str = "E0329";
 pub const ALL_NOT_ALLOWED: &str = "E0330";
+pub const TOO_LARGE: &str = "E0331";
 
 pub const UNUSED_ROLE: &str = "W0201";
 pub const EMPTY_PROTOCOL: &str = "W0301";
@@ -107,6 +108,7 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
     ("E0328", "A `for` variable reuses the name of an enclosing `for` variable. Pick another name."),
     ("E0329", "`delegate R to R`: a role cannot delegate to itself."),
     ("E0330", "`[*]` is not allowed here. Pass a family to `call`/`link` by its bare name (`W`); `delegate` takes one participant."),
+    ("E0331", "After `for` unrolling and `call` inlining the protocol would have more than 200,000 statements or blocks nested more than 500 deep. Use `[*]` forms instead of `for` over large families, or `link` to a separate protocol instead of deep `call` chains."),
     ("W0201", "A declared role takes no part in the protocol. Remove it from `roles`, or give it something to do."),
     ("W0301", "The protocol has no statements; every role's projection is empty."),
     ("W0302", "A `rec` whose body never continues it runs exactly once. Remove the `rec`, or add `continue` where it should loop."),

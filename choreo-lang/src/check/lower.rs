@@ -25,7 +25,17 @@ pub(crate) struct Lowered {
     pub ok: bool,
     pub protocol: Option<GlobalProtocol>,
     pub summary: Summary,
+    /// Statements in the lowered body, nested ones included.
+    pub size: usize,
+    /// Deepest block nesting of the lowered body.
+    pub depth: usize,
 }
+
+/// Most statements one protocol may have after unrolling and inlining.
+pub(crate) const MAX_STATEMENTS: usize = 200_000;
+/// Deepest block nesting one protocol may reach after inlining (later
+/// phases recurse over nesting).
+pub(crate) const MAX_DEPTH: usize = 500;
 
 /// What the rest of a block needs to know about a lowered statement or block.
 #[derive(Clone, Debug)]
@@ -115,6 +125,13 @@ struct Lowering<'p, 'a> {
     diags: Vec<Diagnostic>,
     seen: HashSet<(Code, FileId, Span)>,
     errors: bool,
+    /// Statements produced so far (nested and inlined ones included).
+    produced: usize,
+    /// Current and deepest block nesting.
+    depth: usize,
+    max_depth: usize,
+    /// The size limit was hit (reported once); lowering stops.
+    too_large: bool,
     /// Warnings shown only when the protocol has no errors (after an
     /// error they are mostly its echo).
     pending_warnings: Vec<Diagnostic>,
@@ -139,6 +156,8 @@ pub(crate) fn lower_protocol(
             ok: false,
             protocol: None,
             summary: Summary::empty(),
+            size: 0,
+            depth: 0,
         };
     };
     let mut cx = Lowering {
@@ -160,6 +179,10 @@ pub(crate) fn lower_protocol(
         undeclared_seen: false,
         pending_warnings: Vec::new(),
         no_roles: false,
+        produced: 0,
+        depth: 0,
+        max_depth: 0,
+        too_large: false,
         silent: proto.duplicate,
     };
     cx.declarations();
@@ -198,6 +221,8 @@ pub(crate) fn lower_protocol(
         ok: !cx.errors && !cx.silent,
         protocol: Some(protocol),
         summary,
+        size: cx.produced,
+        depth: cx.max_depth,
     }
 }
 
@@ -226,6 +251,32 @@ impl<'p, 'a> Lowering<'p, 'a> {
         label: impl Into<String>,
     ) -> Diagnostic {
         Diagnostic::error(code, message, self.file, span, label)
+    }
+
+    /// Reports (once) and returns true when adding `size` statements at
+    /// `depth` more levels would exceed the limits.
+    fn over_budget(&mut self, stmt: &Stmt, size: usize, depth: usize) -> bool {
+        let too_many = self.produced.saturating_add(size) > MAX_STATEMENTS;
+        let too_deep = self.depth.saturating_add(depth) > MAX_DEPTH;
+        if !too_many && !too_deep {
+            return false;
+        }
+        self.too_large = true;
+        let what = if too_many {
+            format!("more than {MAX_STATEMENTS} statements")
+        } else {
+            format!("blocks nested more than {MAX_DEPTH} deep")
+        };
+        let d = self
+            .error(
+                codes::TOO_LARGE,
+                format!("protocol `{}` is too large after unrolling and inlining", self.name()),
+                head_span(stmt),
+                format!("unrolling or inlining this gives {what}"),
+            )
+            .with_hint("use `[*]` forms instead of `for` over large families, or `link` instead of deeply nested `call`s");
+        self.emit(d);
+        true
     }
 
     fn name(&self) -> &str {
@@ -339,7 +390,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
         match size {
             ast::Size::Literal { value, .. } => Some(Size::Literal(*value)),
             ast::Size::Param(id) => {
-                if self.params.iter().any(|p| *p == id.name) {
+                if self.params.contains(&id.name) {
                     return Some(Size::Param(id.name.clone()));
                 }
                 let suggestion = did_you_mean(&id.name, self.params.iter().map(String::as_str));
@@ -420,7 +471,12 @@ impl<'p, 'a> Lowering<'p, 'a> {
         let mut sum = Summary::empty();
         let mut unreachable_reported = false;
         let count = block.stmts.len();
+        self.depth += 1;
+        self.max_depth = self.max_depth.max(self.depth);
         for (i, stmt) in block.stmts.iter().enumerate() {
+            if self.too_large {
+                break;
+            }
             if let Some(jump) = sum.jumps {
                 if !unreachable_reported {
                     unreachable_reported = true;
@@ -436,7 +492,11 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     self.emit(d);
                 }
             }
+            let before = out.len();
             let s = self.stmt(stmt, &mut out);
+            self.produced = self
+                .produced
+                .saturating_add(out.len().saturating_sub(before));
             let is_last = i + 1 == count;
             if !is_last {
                 self.not_last(stmt, &s, block.stmts.get(i + 1));
@@ -455,6 +515,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             }
             sum.terminal = s.terminal;
         }
+        self.depth -= 1;
         (out, sum)
     }
 
@@ -812,7 +873,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             Some(RoleIndex::Var { var, offset, span }) => {
                 let Some(&(_, value, _)) = self.vars.iter().rev().find(|(v, _, _)| *v == var.name)
                 else {
-                    let is_param = self.params.iter().any(|p| *p == var.name);
+                    let is_param = self.params.contains(&var.name);
                     let suggestion =
                         did_you_mean(&var.name, self.vars.iter().map(|(v, _, _)| v.as_str()));
                     let label = if is_param {
@@ -1422,6 +1483,10 @@ impl<'p, 'a> Lowering<'p, 'a> {
             }
             Some(Size::Literal(n)) => n,
         };
+        if usize::try_from(count).map_or(true, |c| c > MAX_STATEMENTS) {
+            self.over_budget(stmt, usize::MAX, 0);
+            return Summary::interaction();
+        }
         let for_span = head_span(stmt);
         let mut sum = Summary::empty();
         for k in 0..count {
@@ -1440,6 +1505,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     .with_secondary(jump.file, jump.span, "this loops forever")
                     .with_hint("move the `rec` out of the `for`, or give it a way out");
                 self.emit(d);
+                break;
+            }
+            if self.over_budget(stmt, 0, 0) {
                 break;
             }
             self.vars.push((var.name.clone(), k, var.span));
@@ -1735,8 +1803,16 @@ impl<'p, 'a> Lowering<'p, 'a> {
             self.silent = true;
             return Summary::interaction();
         };
+        if self.over_budget(stmt, callee.size, callee.depth) {
+            return Summary::interaction();
+        }
         let mut problems = Vec::new();
         let body = subst.block(&protocol.body, &mut problems);
+        // `block` counts the top-level statements; add the nested ones.
+        self.produced = self
+            .produced
+            .saturating_add(callee.size.saturating_sub(body.len()));
+        self.max_depth = self.max_depth.max(self.depth + callee.depth);
         for problem in problems {
             let d = match problem {
                 inline::Problem::OutOfRange { loc: at, member, family, size } => self

@@ -33,7 +33,9 @@ pub(crate) struct Shared {
     pub receiver: String,
 }
 
-type Uses = HashMap<(String, String), Vec<(Use, Loc)>>;
+/// (sender role, receiver role) -> uses.
+type Key = (String, String);
+type Uses = HashMap<Key, Vec<(Use, Loc)>>;
 
 /// One conflict per later branch, in branch order.
 pub(crate) fn shared_pairs(branches: &[Vec<GStmt>]) -> Vec<Shared> {
@@ -42,7 +44,7 @@ pub(crate) fn shared_pairs(branches: &[Vec<GStmt>]) -> Vec<Shared> {
     for (j, later) in collected.iter().enumerate() {
         'branch: for (i, earlier) in collected.iter().enumerate().take(j) {
             // Iterate the later branch in source order for a stable report.
-            let mut entries: Vec<(&(String, String), &(Use, Loc))> = later
+            let mut entries: Vec<(&Key, &(Use, Loc))> = later
                 .iter()
                 .flat_map(|(k, v)| v.iter().map(move |e| (k, e)))
                 .collect();

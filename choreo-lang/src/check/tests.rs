@@ -397,3 +397,24 @@ fn choices_nested_200_deep_check_on_the_main_thread_stack() {
         assert_eq!(level, depth);
     });
 }
+
+#[test]
+fn huge_unrolling_is_rejected_instead_of_exhausting_memory() {
+    let (_, diags) =
+        check("protocol Big { roles W[4000000000]; for i in W { W[i] -> W[i+1] : T; } }");
+    assert_eq!(codes(&diags), vec!["E0331"]);
+}
+
+#[test]
+fn exponential_inlining_is_cut_off() {
+    let mut text = String::from("protocol P0 { roles A, B; A -> B : M; }\n");
+    for k in 1..40 {
+        let prev = k - 1;
+        text.push_str(&format!(
+            "protocol P{k} {{ roles A, B; call P{prev}(A, B); call P{prev}(B, A); }}\n"
+        ));
+    }
+    let (program, diags) = check(&text);
+    assert!(codes(&diags).contains(&"E0331"), "{diags:#?}");
+    assert!(program.protocols().count() < 40);
+}
