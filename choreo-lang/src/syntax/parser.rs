@@ -431,11 +431,20 @@ fn skip_stmt<'t>() -> impl Parser<'t, In<'t>, SimpleSpan, Ex<'t>> + Clone {
             .then(just(Token::RBrace).ignored().or(end()))
             .ignored()
     });
+    // `} else {` and `} and {` continue a statement past its first block.
+    let groups = group
+        .clone()
+        .then(
+            choice((kw(Keyword::Else), kw(Keyword::And)))
+                .then(group)
+                .repeated(),
+        )
+        .ignored();
     none_of([Token::Semi, Token::LBrace, Token::RBrace])
         .repeated()
         .then(choice((
             just(Token::Semi).ignored(),
-            group,
+            groups,
             just(Token::RBrace).ignored().or(end()).rewind(),
         )))
         .map_with(|_, e| e.span())
@@ -660,7 +669,18 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
                 span: sp(span),
             }
         }))
-        .labelled("a duration (`500ms`, `2s`, `5m`, `24h`)");
+        .labelled("a duration (`500ms`, `2s`, `5m`, `24h`)")
+        // `timeout { … }`: report the missing duration, parse the rest.
+        .recover_with(via_parser(
+            empty()
+                .then(just(Token::LBrace).rewind())
+                // Not zero: that would add a checker error for nothing.
+                .map_with(|_, e| DurationLit {
+                    value: 1,
+                    unit: DurationUnit::Seconds,
+                    span: sp(e.span()),
+                }),
+        ));
 
         let timeout = kw(Keyword::Timeout)
             .ignore_then(duration)
@@ -827,13 +847,31 @@ fn file_parser<'t>() -> impl Parser<'t, In<'t>, File, Ex<'t>> {
                 .at_least(1)
                 .collect::<Vec<_>>(),
         )
-        .then_ignore(semi("`;` after the role list"))
+        .then_ignore(
+            just(Token::Semi)
+                .ignored()
+                .labelled("`;` after the role list")
+                // `roles A B;`: report once, skip to the `;`.
+                .recover_with(via_parser(
+                    none_of([Token::Semi, Token::LBrace, Token::RBrace])
+                        .repeated()
+                        .then(just(Token::Semi))
+                        .ignored(),
+                ))
+                .recover_with(via_parser(empty().then(stmt_follow().rewind()).ignored())),
+        )
         .map_with(|roles, e| (roles, e.span()));
     let params = name("a parameter name")
         .separated_by(just(Token::Comma))
         .allow_trailing()
         .collect::<Vec<_>>()
-        .delimited_by(just(Token::LParen), just(Token::RParen));
+        .delimited_by(just(Token::LParen), just(Token::RParen))
+        // A broken parameter list: report it, skip to the body, keep going.
+        .recover_with(via_parser(
+            just(Token::LParen)
+                .then(none_of([Token::LBrace, Token::RBrace, Token::Semi]).repeated())
+                .to(Vec::new()),
+        ));
     let protocol = kw(Keyword::Protocol)
         .ignore_then(name("a protocol name"))
         .then(params.or_not())
@@ -1012,6 +1050,16 @@ fn convert_error(err: PErr<'_>, tokens: &[(Token, SimpleSpan)], file: FileId) ->
                 .map(|(t, s)| (t.clone(), *s));
             // 1. A missing `;`.
             if let Some(semi) = exp.iter().find(|e| e.starts_with("`;` after")) {
+                if exp.iter().any(|e| e == "`,`") && found_tok.is_some() {
+                    return Diagnostic::error(
+                        codes::UNEXPECTED_TOKEN,
+                        format!("expected `,` or {semi}, found {found_text}"),
+                        file,
+                        sp(span),
+                        "unexpected here",
+                    )
+                    .with_hint("separate the items of a list with `,` and end it with `;`");
+                }
                 let (at, label) = match &prev {
                     Some((_, s)) => (*s, "expected `;` after this".to_string()),
                     None => (span, "expected `;` here".to_string()),
