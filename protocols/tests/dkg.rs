@@ -217,3 +217,46 @@ fn invalid_threshold_is_a_usage_error() {
     let e = aura_protocols::dkg::start(config(3, 2), ParticipantId(9), &mut r).unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e}");
 }
+
+#[test]
+fn delivery_order_does_not_change_the_result() {
+    use rand::seq::SliceRandom;
+
+    let cfg = config(5, 3);
+    let mut r = rng(12);
+    let mut order = rng(13);
+    let mut states = Vec::new();
+    let mut round1 = Vec::new();
+    for p in &cfg.participants {
+        let (s, m) = aura_protocols::dkg::start(cfg.clone(), *p, &mut r).unwrap();
+        states.push(s);
+        round1.push(m);
+    }
+    let mut echoes = Vec::new();
+    let mut next = Vec::new();
+    for s in states {
+        let mut view = round1.clone();
+        view.shuffle(&mut order);
+        let (s, e) = s.receive_round1(&view).unwrap();
+        next.push(s);
+        echoes.push(e);
+    }
+    let mut round2 = Vec::new();
+    let mut last = Vec::new();
+    for s in next {
+        let mut view = echoes.clone();
+        view.shuffle(&mut order);
+        let (s, m) = s.confirm_transcripts(&view).unwrap();
+        last.push(s);
+        round2.extend(m);
+    }
+    let keys: Vec<_> = last
+        .into_iter()
+        .map(|s| {
+            let mut view = round2.clone();
+            view.shuffle(&mut order);
+            s.finish(&view).unwrap().group_key()
+        })
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] == w[1]));
+}

@@ -241,3 +241,49 @@ fn reshare_needs_exactly_old_threshold_dealers() {
     let err = aura_protocols::reshare::deal(&config, &old[0], &[], &mut rng(1)).unwrap_err();
     assert!(matches!(err, Error::Usage(_)), "{err}");
 }
+
+#[test]
+fn old_shares_stop_signing_once_the_new_epoch_commits() {
+    use aura_protocols::signing::{NonceStore, SigningRequest};
+    use aura_protocols::Usage;
+
+    let (old, new) = two_of_three_to_three_of_five();
+    // Holder 1 precommitted nonces in epoch 0, then the new epoch commits.
+    let mut store = NonceStore::new(&old[0]);
+    let pre = store.precommit(&old[0], 3, &mut rng(1)).unwrap();
+    store.advance_epoch(new[0].epoch());
+    assert!(store.is_empty(), "old-epoch nonces must be dropped");
+    // A request in the new epoch cannot be served with the old share …
+    let fresh = store.precommit(&new[0], 1, &mut rng(2)).unwrap();
+    let mut signers: std::collections::BTreeMap<_, _> =
+        [(ParticipantId(1), fresh[0])].into_iter().collect();
+    for other in &new[1..3] {
+        let pre = NonceStore::new(other)
+            .precommit(other, 1, &mut rng(3))
+            .unwrap();
+        signers.insert(other.participant(), pre[0]);
+    }
+    let request = SigningRequest {
+        epoch: new[0].epoch(),
+        message: statement(9).message(),
+        signers,
+    };
+    let err = store.sign(&old[0], &request).unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(Usage::EpochMismatch { .. })),
+        "{err}"
+    );
+    // … and an old-epoch request finds no nonce.
+    let stale = SigningRequest {
+        epoch: KeyEpoch(0),
+        message: statement(9).message(),
+        signers: [(ParticipantId(1), pre[0])].into_iter().collect(),
+    };
+    let err = store.sign(&old[0], &stale).unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(Usage::NonceUnavailable { .. })),
+        "{err}"
+    );
+    // The new share signs the new-epoch request.
+    store.sign(&new[0], &request).unwrap();
+}

@@ -57,3 +57,52 @@ impl Window {
             .is_some_and(|d| d >= self.width / 2)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn edges_of_the_default_window() {
+        let w = Window::new(5000, DEFAULT_WINDOW).unwrap();
+        assert!(w.contains(5000) && w.contains(5000 + 2048));
+        assert!(!w.contains(4999) && !w.contains(5000 + 2049));
+        assert!(!w.routine_bump_allowed(5511) && w.routine_bump_allowed(5512));
+        assert!(
+            !w.routine_bump_allowed(4000),
+            "below G is never past half a window"
+        );
+    }
+
+    proptest! {
+        /// The window is exactly `[G, G + 2W]` (computed without overflow)
+        /// and the bump rule is exactly `gen − G ≥ W/2`.
+        #[test]
+        fn window_matches_its_definition(base in any::<u64>(), half in 1..=u64::MAX / 4, generation in any::<u64>()) {
+            let width = half * 2;
+            let w = Window::new(base, width).unwrap();
+            let (b, g, wd) = (u128::from(base), u128::from(generation), u128::from(width));
+            let top = (b + 2 * wd).min(u128::from(u64::MAX));
+            prop_assert_eq!(w.contains(generation), b <= g && g <= top);
+            prop_assert_eq!(w.check(generation).is_ok(), w.contains(generation));
+            prop_assert_eq!(w.routine_bump_allowed(generation), g >= b && g - b >= wd / 2);
+        }
+
+        #[test]
+        fn window_near_the_base(base in 0..1u64 << 40, half in 1..4096u64, offset in 0..20_000u64) {
+            let width = half * 2;
+            let w = Window::new(base, width).unwrap();
+            prop_assert_eq!(w.contains(base + offset), offset <= 2 * width);
+            prop_assert!(!w.contains(base.wrapping_sub(1)) || base == 0);
+        }
+    }
+}
