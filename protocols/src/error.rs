@@ -61,6 +61,11 @@ impl Error {
         Error::Crypto(e.to_string())
     }
 
+    /// For library errors that only implement `Debug` (hkdf, aead).
+    pub(crate) fn crypto_msg<E: fmt::Debug>(e: E) -> Self {
+        Error::Crypto(format!("{e:?}"))
+    }
+
     pub(crate) fn violation(participant: ParticipantId, violation: Violation) -> Self {
         Error::ProtocolViolation {
             participant,
@@ -115,6 +120,9 @@ pub enum Usage {
     /// The local participant was not asked to sign.
     #[error("the signing request has no commitment for {0}")]
     NotASigner(ParticipantId),
+    /// The signing request does not carry the statement being certified.
+    #[error("the signing request's message is not this statement's message; build it with CommitStatement::message")]
+    StatementMismatch,
     /// A routine bump before half a window has passed.
     #[error("bump refused: generation {generation} is less than half a window ({half}) past checkpoint {checkpoint}; wait, or bump for suspected compromise")]
     BumpTooEarly {

@@ -94,9 +94,3 @@ pub(crate) fn commitment_from_points(
     let bytes = points.iter().map(point_bytes).collect::<Result<Vec<_>>>()?;
     VerifiableSecretSharingCommitment::deserialize(bytes).map_err(Error::crypto)
 }
-
-impl Error {
-    pub(crate) fn crypto_msg<E: std::fmt::Debug>(e: E) -> Self {
-        Error::Crypto(format!("{e:?}"))
-    }
-}

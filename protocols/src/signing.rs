@@ -322,9 +322,7 @@ pub fn aggregate(
     shares: &BTreeMap<ParticipantId, SignatureShare>,
 ) -> Result<CommitCertificate> {
     if request.message != statement.message() {
-        return Err(Error::Crypto(
-            "signing request does not carry this statement".into(),
-        ));
+        return Err(Usage::StatementMismatch.into());
     }
     let package = request.signing_package()?;
     let frost_shares = shares
