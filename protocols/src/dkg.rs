@@ -7,9 +7,10 @@
 //! ```
 //!
 //! * Round 1 is an authenticated broadcast of the frost package plus an
-//!   ephemeral DH public value (see [`crate::pairwise`]); the DH secrets
-//!   with every peer are computed on receipt and the ephemeral scalar is
-//!   dropped right away.
+//!   ephemeral Diffie–Hellman public value on the Ed25519 group itself (not
+//!   X25519: no extra dependency, and the DH values sit inside the agreed
+//!   transcript; see `pairwise.rs`). The DH secret with every peer is
+//!   computed on receipt and the ephemeral scalar is dropped right away.
 //! * Everyone hashes the sorted round-1 set (their own included) and echoes
 //!   the hash; a participant whose hash differs is named and the run aborts,
 //!   so nobody reaches part3 with a different view of round 1.

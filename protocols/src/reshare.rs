@@ -22,7 +22,7 @@
 //! dealer:     deal(JoinMessages) ─▶ DealerCommitment (broadcast) + EncryptedShare (one per new holder)
 //! ```
 //!
-//! Sub-shares are encrypted exactly like DKG round 2 ([`crate::pairwise`]):
+//! Sub-shares are encrypted exactly like DKG round 2 (see `pairwise.rs`):
 //! each new holder publishes an ephemeral DH value when joining, each
 //! dealer one inside its commitment. New holders echo a hash of the dealer
 //! commitments they accepted and only use the new share once every other
