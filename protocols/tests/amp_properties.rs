@@ -55,6 +55,20 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes never panic the decoder or the receiver.
+    #[test]
+    fn arbitrary_bytes_are_rejected_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut r = rng(1);
+        let root = AuthorityRoot::generate(0, &mut r);
+        let key = VerifyingKey::from(&SigningKey::new(&mut r));
+        let state = reduce(&[], CTX, CHAN, W, &key).unwrap();
+        prop_assert!(ChannelReceiver::new().open_bytes(&state, &root, &bytes).is_err());
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Send { device: u64, count: u8 },
