@@ -62,10 +62,12 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
     (
         "E0406",
         "A `delegate` must change who plays a role on every path alike: every branch \
-         of a `choice` delegates the same way, and no delegation happens inside a \
-         `rec`, `par` or `timeout` (where it would hold on some iterations, \
-         interleavings or outcomes only). Fix: move the `delegate` after the \
-         compound statement, or repeat it in every branch.",
+         of a `choice` that continues after it delegates the same way, a `rec` \
+         repeats (`continue`) with the same roles it started with (delegating on a \
+         path that leaves the loop is fine), and no delegation happens inside a \
+         `par` or `timeout` (where it would hold on some interleavings or outcomes \
+         only). Fix: move the `delegate` after the compound statement, or repeat it \
+         in every branch.",
     ),
     (
         "E0407",

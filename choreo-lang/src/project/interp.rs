@@ -24,6 +24,12 @@ struct State {
     accepted_at: Option<Loc>,
     /// The last `delegate` that changed `me` (for E0406).
     delegated_at: Option<Loc>,
+    /// Who this target played where each enclosing `rec` starts: a
+    /// `continue` must come back playing the same role.
+    rec_starts: Vec<(String, Option<Target>)>,
+    /// This path has reached a `continue`: it does not fall through to the
+    /// statements after its block.
+    exited: bool,
 }
 
 impl State {
@@ -83,6 +89,8 @@ pub(super) fn project_target(protocol: &GlobalProtocol, target: &Target) -> Outc
         dropped: Vec::new(),
         accepted_at: None,
         delegated_at: None,
+        rec_starts: Vec::new(),
+        exited: false,
     };
     let block = p.block(&protocol.body, &mut state);
     Outcome {
@@ -205,7 +213,8 @@ impl Projector {
             GStmt::Rec { name, body, loc } => {
                 let acts = st.me.as_ref().is_some_and(|me| participates(body, me));
                 let start = st.clone();
-                if acts {
+                st.rec_starts.push((name.clone(), st.me.clone()));
+                let inner = if acts {
                     st.dropped.retain(|d| d != name);
                     let inner = self.block(body, st);
                     out.push(LocalAction::Rec {
@@ -213,18 +222,34 @@ impl Projector {
                         body: inner.actions,
                         loc: *loc,
                     });
-                    self.keep_identity(&start, st, "rec", *loc);
-                    st.dropped = start.dropped;
                     inner.link_end
                 } else {
                     st.dropped.push(name.clone());
                     let inner = self.block(body, st);
-                    st.dropped.pop();
                     out.extend(inner.actions);
                     inner.link_end
-                }
+                };
+                // After the loop: the paths that leave it (a delegation on
+                // the way out is fine; `continue` checks the way round).
+                st.dropped = start.dropped;
+                st.rec_starts = start.rec_starts;
+                st.exited = false;
+                inner
             }
             GStmt::Continue { name, loc } => {
+                let started_as = st
+                    .rec_starts
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, me)| me.clone());
+                if let Some(started_as) = started_as {
+                    if started_as != st.me {
+                        let at = st.delegated_at.unwrap_or(*loc);
+                        self.delegate_in_loop(at, name, *loc);
+                    }
+                }
+                st.exited = true;
                 if !st.dropped.contains(name) {
                     out.push(LocalAction::Continue {
                         name: name.clone(),
@@ -441,16 +466,20 @@ impl Projector {
         } else {
             out.extend(self.merge_branches(chooser, branches, loc, projected));
         }
-        // Who plays which role after the choice must not depend on the branch.
-        let mut ends = ends.into_iter();
-        if let Some(first) = ends.next() {
-            if let Some(other) = ends.find(|e| !e.same_identity(&first)) {
-                let at = other.delegated_at.or(first.delegated_at).unwrap_or(loc);
-                self.delegate_on_some_paths(at, "choice", loc);
+        // Who plays which role after the choice must not depend on the
+        // branch (among the branches that fall through to what follows).
+        let mut through = ends.into_iter().filter(|e| !e.exited);
+        match through.next() {
+            Some(first) => {
+                if let Some(other) = through.find(|e| !e.same_identity(&first)) {
+                    let at = other.delegated_at.or(first.delegated_at).unwrap_or(loc);
+                    self.delegate_on_some_paths(at, "choice", loc);
+                }
+                st.me = first.me;
+                st.accepted_at = first.accepted_at;
+                st.delegated_at = first.delegated_at;
             }
-            st.me = first.me;
-            st.accepted_at = first.accepted_at;
-            st.delegated_at = first.delegated_at;
+            None => st.exited = !branches.is_empty(),
         }
         link_end
     }
@@ -586,6 +615,26 @@ impl Projector {
             .with_hint(format!(
                 "pass `{me}` to the linked protocol, or move `{me}`'s remaining \
                  interactions before the `link`"
+            )),
+        );
+    }
+
+    fn delegate_in_loop(&mut self, at: Loc, rec: &str, cont: Loc) {
+        self.diagnostics.push(
+            Diagnostic::error(
+                codes::DELEGATE_ON_SOME_PATHS,
+                format!("this `delegate` changes who plays a role on only some iterations of `rec {rec}`"),
+                at.file,
+                at.span,
+                "delegation happens here".to_string(),
+            )
+            .with_secondary(
+                cont.file,
+                cont.span,
+                "the loop repeats here with the role played by someone else",
+            )
+            .with_hint(format!(
+                "delegate on a path that leaves `rec {rec}` (one without `continue {rec}`), or after the loop"
             )),
         );
     }

@@ -1275,3 +1275,98 @@ fn a_few_levels_of_diverging_continuations_still_project() {
     // Each level copies the rest into both arms: 2^3 copies of `End`.
     assert_eq!(c.matches("recv A End;").count(), 8, "{c}");
 }
+
+#[test]
+fn delegate_on_the_way_out_of_a_loop_is_accepted() {
+    let p = proto(
+        "P",
+        &[],
+        &singles(&["A", "R", "S"]),
+        vec![
+            rec(
+                "X",
+                vec![
+                    msg(r("A"), r("R"), "Tick", "()"),
+                    choice(
+                        r("A"),
+                        vec![
+                            (
+                                "More",
+                                vec![
+                                    msg(r("A"), r("R"), "More", "()"),
+                                    msg(r("A"), r("S"), "Wait", "()"),
+                                    cont("X"),
+                                ],
+                            ),
+                            (
+                                "Move",
+                                vec![
+                                    msg(r("A"), r("R"), "Move", "()"),
+                                    msg(r("A"), r("S"), "Take", "()"),
+                                    delegate(r("R"), r("S")),
+                                ],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+            msg(r("A"), r("R"), "Work", "()"),
+        ],
+    );
+    let expected_s = "\
+local S in P {
+  rec X {
+    branch A {
+      Wait => {
+        continue X;
+      }
+      Take => {
+        accept from R;
+      }
+    }
+  }
+  recv A Work;
+}
+";
+    assert_eq!(local_of(&p, "S"), expected_s);
+    let expected_r = "\
+local R in P {
+  rec X {
+    recv A Tick;
+    branch A {
+      More => {
+        continue X;
+      }
+      Move => {
+        delegate to S;
+      }
+    }
+  }
+}
+";
+    assert_eq!(local_of(&p, "R"), expected_r);
+}
+
+#[test]
+fn delegate_before_a_continue_is_rejected() {
+    let p = proto(
+        "P",
+        &[],
+        &singles(&["A", "R", "S"]),
+        vec![rec(
+            "X",
+            vec![
+                msg(r("A"), r("R"), "Tick", "()"),
+                msg(r("A"), r("S"), "Tock", "()"),
+                delegate(r("R"), r("S")),
+                cont("X"),
+            ],
+        )],
+    );
+    let errs = errors(&p);
+    assert!(
+        errs.iter().any(|d| d.code == codes::DELEGATE_ON_SOME_PATHS
+            && d.message.contains("iterations of `rec X`")),
+        "{errs:#?}"
+    );
+}
