@@ -39,8 +39,8 @@ use frost_ed25519::keys::{
 };
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, ParticipantId, Result, Usage, Violation};
 use crate::group::{self, Point, Scalar};
@@ -216,9 +216,11 @@ pub fn deal<R: RngCore + CryptoRng>(
     let digest = config.digest()?;
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
     let lambda = group::lagrange_at_zero(me, &config.dealers)?;
-    let secret = group::share_scalar(old.key_package().signing_share())?;
-    let mut coefficients: Vec<Scalar> = Vec::with_capacity(usize::from(config.new_threshold));
-    coefficients.push(lambda * secret);
+    // Secret scalars live in `Zeroizing` so every exit path wipes them.
+    let secret = Zeroizing::new(group::share_scalar(old.key_package().signing_share())?);
+    let mut coefficients: Zeroizing<Vec<Scalar>> =
+        Zeroizing::new(Vec::with_capacity(usize::from(config.new_threshold)));
+    coefficients.push(lambda * *secret);
     for _ in 1..config.new_threshold {
         coefficients.push(group::random_scalar(rng));
     }
@@ -228,9 +230,8 @@ pub fn deal<R: RngCore + CryptoRng>(
     for (to, join) in &joins {
         group::decode_point(&join.dh_public)
             .map_err(|_| Error::violation(*to, Violation::Malformed("DH public value".into())))?;
-        let mut value = group::evaluate(&coefficients, &group::scalar_of(*to)?);
-        let plaintext = zeroize::Zeroizing::new(group::signing_share(&value)?.serialize());
-        zeroize::Zeroize::zeroize(&mut value);
+        let value = Zeroizing::new(group::evaluate(&coefficients, &group::scalar_of(*to)?));
+        let plaintext = Zeroizing::new(group::signing_share(&value)?.serialize());
         let key = dh.directional_key(&join.dh_public, &digest, SHARE_LABEL, me, *to)?;
         shares.push(EncryptedShare {
             session: config.session,
@@ -238,9 +239,6 @@ pub fn deal<R: RngCore + CryptoRng>(
             to: *to,
             ciphertext: pairwise::seal(&key, &share_aad(&config.session, me, *to), &plaintext)?,
         });
-    }
-    for c in &mut coefficients {
-        zeroize::Zeroize::zeroize(c);
     }
     Ok((
         DealerCommitment {
@@ -356,7 +354,8 @@ impl ExpectDealings {
         let my_id = group::identifier(self.me)?;
         let t_new = usize::from(self.config.new_threshold);
 
-        let mut sum_share = <frost_ed25519::Ed25519ScalarField as frost_ed25519::Field>::zero();
+        let mut sum_share =
+            Zeroizing::new(<frost_ed25519::Ed25519ScalarField as frost_ed25519::Field>::zero());
         let mut sum_points: Vec<Option<Point>> = vec![None; t_new];
         for (dealer, c) in &commitments {
             let points = group::commitment_points(&c.commitment)
@@ -405,7 +404,7 @@ impl ExpectDealings {
             SecretShare::new(my_id, sub_share, c.commitment.clone())
                 .verify()
                 .map_err(|_| Error::violation(*dealer, Violation::InvalidShare))?;
-            sum_share += group::share_scalar(&sub_share)?;
+            *sum_share += group::share_scalar(&sub_share)?;
             for (acc, p) in sum_points.iter_mut().zip(points) {
                 *acc = Some(match acc.take() {
                     Some(a) => a + p,
@@ -429,7 +428,6 @@ impl ExpectDealings {
             ));
         }
         let signing_share = group::signing_share(&sum_share)?;
-        zeroize::Zeroize::zeroize(&mut sum_share);
         let verifying_share = *public
             .verifying_shares()
             .get(&my_id)
