@@ -16,6 +16,67 @@
 //! hold shares ([`AuthorityKeyShare`]); outsiders only ever see the group
 //! key.
 //!
+//! ## A whole run, in memory
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use aura_protocols::{dkg, signing, ParticipantId};
+//! use aura_protocols::amp::{self, AuthorityRoot, ChannelId, ContextId, DeviceId};
+//! use rand::SeedableRng;
+//!
+//! # fn main() -> aura_protocols::Result<()> {
+//! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+//! let config = dkg::DkgConfig {
+//!     session: [1; 32],
+//!     threshold: 2,
+//!     participants: (1..=3).map(ParticipantId).collect(),
+//! };
+//! // DKG: every participant runs the same three transitions.
+//! let (mut states, mut round1) = (Vec::new(), Vec::new());
+//! for p in &config.participants {
+//!     let (s, m) = dkg::start(config.clone(), *p, &mut rng)?;
+//!     states.push(s);
+//!     round1.push(m);
+//! }
+//! let (mut next, mut echoes) = (Vec::new(), Vec::new());
+//! for s in states {
+//!     let (s, e) = s.receive_round1(&round1)?;
+//!     next.push(s);
+//!     echoes.push(e);
+//! }
+//! let (mut last, mut round2) = (Vec::new(), Vec::new());
+//! for s in next {
+//!     let (s, m) = s.confirm_transcripts(&echoes)?;
+//!     last.push(s);
+//!     round2.extend(m);
+//! }
+//! let shares = last.into_iter().map(|s| s.finish(&round2)).collect::<Result<Vec<_>, _>>()?;
+//!
+//! // Fast-path signing with pre-committed nonces → a verified certificate.
+//! let statement = signing::CommitStatement { consensus_id: [2; 32], prestate: [3; 32], operation: [4; 32] };
+//! let mut stores: Vec<_> = shares.iter().map(signing::NonceStore::new).collect();
+//! let mut signers = BTreeMap::new();
+//! for (share, store) in shares.iter().zip(&mut stores).take(2) {
+//!     signers.insert(share.participant(), store.precommit(share, 1, &mut rng)?[0]);
+//! }
+//! let request = signing::SigningRequest { epoch: shares[0].epoch(), message: statement.message(), signers };
+//! let mut sigs = BTreeMap::new();
+//! for (share, store) in shares.iter().zip(&mut stores).take(2) {
+//!     sigs.insert(share.participant(), store.sign(share, &request)?);
+//! }
+//! let certificate = signing::aggregate(shares[0].public_key_package(), &request, statement, &sigs)?;
+//! assert_eq!(certificate.group_key(), &shares[0].group_key());
+//!
+//! // AMP: reduce the (empty) journal, seal and open.
+//! let root = AuthorityRoot::generate(0, &mut rng);
+//! let state = amp::reduce(&[], ContextId([5; 32]), ChannelId([6; 32]), amp::DEFAULT_WINDOW, &shares[0].group_key())?;
+//! let sealed = amp::ChannelSender::new(DeviceId(1)).seal(&state, &root, b"hi", &mut rng)?;
+//! let opened = amp::ChannelReceiver::new().open(&state, &root, &sealed.message)?;
+//! assert_eq!(opened, b"hi");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Architecture invariant: this crate's cores are I/O-free and
 //! deterministic. Time and randomness are arguments (`impl RngCore +
 //! CryptoRng`); nothing here reads a clock, a socket or a file, and state is
