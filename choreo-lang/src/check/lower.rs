@@ -364,10 +364,10 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 .insert(decl.name.name.clone(), self.roles.len());
             self.roles.push(RoleEntry {
                 name: decl.name.name.clone(),
-                size: size.flatten().or_else(|| {
-                    // Keep the family a family even when its size is bad.
-                    decl.family.as_ref().map(|_| Size::Param(String::new()))
-                }),
+                // Keep the family a family even when its size is bad.
+                size: size
+                    .flatten()
+                    .or_else(|| decl.family.as_ref().map(|_| bad_size())),
                 span: decl.span,
                 used: false,
             });
@@ -902,6 +902,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     return None;
                 };
                 let Size::Literal(s) = size else {
+                    if size == bad_size() {
+                        return None;
+                    }
                     let d = self
                         .error(
                             codes::FOR_NEEDS_LITERAL,
@@ -955,7 +958,12 @@ impl<'p, 'a> Lowering<'p, 'a> {
     // ----- messages ------------------------------------------------------
 
     fn message(&mut self, stmt: &Stmt, m: &Message) -> Option<GMessage> {
-        let annotations = annotations::check(&stmt.annotations, self.file, &mut self.diags);
+        let mut found = Vec::new();
+        let annotations = annotations::check(&stmt.annotations, self.file, &mut found);
+        for d in found {
+            // Through `emit`, so an unrolled loop reports each once.
+            self.emit(d);
+        }
         if annotations.len() != stmt.annotations.len() {
             self.errors = true;
         }
@@ -1465,6 +1473,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 self.emit(d);
                 return Summary::interaction();
             }
+            Some(Size::Param(p)) if p.is_empty() => return Summary::interaction(),
             Some(Size::Param(p)) => {
                 let d = self
                     .error(
@@ -1659,11 +1668,13 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 }
                 (Some(size), Participant::All(f)) => {
                     subst.families.insert(decl_name.clone(), f.clone());
-                    let arg_size = self
-                        .family_size(f)
-                        .cloned()
-                        .unwrap_or(Size::Param(String::new()));
+                    let arg_size = self.family_size(f).cloned().unwrap_or_else(bad_size);
                     subst.caller_sizes.insert(f.clone(), arg_size.clone());
+                    if arg_size == bad_size() {
+                        // Its size was already reported as invalid.
+                        ok = false;
+                        continue;
+                    }
                     match size {
                         ast::Size::Literal { value, .. } => {
                             if arg_size != Size::Literal(*value) {
@@ -1850,6 +1861,11 @@ impl<'p, 'a> Lowering<'p, 'a> {
             terminal: s.terminal,
         }
     }
+}
+
+/// The size of a family whose declared size was reported as invalid.
+fn bad_size() -> Size {
+    Size::Param(String::new())
 }
 
 /// The first line of a statement, for secondary labels: `rec Loop`,
