@@ -9,11 +9,11 @@ use crate::ast::{TypeExpr, TypeKind};
 /// Expanded (canonical) text of each alias of one module, by alias name.
 pub(crate) type AliasTexts = HashMap<String, String>;
 
-/// `ty` printed as written (aliases kept). `None` if it contains an
-/// already-reported syntax error.
+/// `ty` printed as written (aliases kept), by the parser's canonical
+/// printer. `None` if it contains an already-reported syntax error.
 pub(crate) fn written(ty: &TypeExpr) -> Option<String> {
     let mut out = String::new();
-    print(ty, None, &mut out).then_some(out)
+    print(ty, None, &mut out).then(|| ty.to_string())
 }
 
 /// `ty` printed with every alias of `aliases` replaced by its expansion.
@@ -121,5 +121,64 @@ fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool 
             ok
         }
         TypeKind::Error => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+    use crate::ast::{Item, StmtKind};
+
+    fn payload_types(text: &str) -> Vec<TypeExpr> {
+        let (file, diags) = crate::syntax::parse_source(text, crate::span::FileId(0));
+        assert!(diags.is_empty(), "{diags:?}");
+        file.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Protocol(p) => Some(p),
+                _ => None,
+            })
+            .flat_map(|p| &p.body.stmts)
+            .filter_map(|s| match &s.kind {
+                StmtKind::Message(m) => m.payload.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_printing_without_aliases_matches_the_written_form() {
+        let tys = payload_types(
+            "protocol P { roles A, B;
+               A -> B : L1(Vec<u8>); A -> B : L2((u32, String)); A -> B : L3((u32,));
+               A -> B : L4([u8; 32]); A -> B : L5(::std::string::String);
+               A -> B : L6(HashMap<K, Vec<(u8, [u16; 4])>>); A -> B : L7(()); }",
+        );
+        assert_eq!(tys.len(), 7);
+        for ty in &tys {
+            assert_eq!(canonical(ty, &AliasTexts::new()), written(ty));
+        }
+        assert_eq!(
+            written(&tys[5]).as_deref(),
+            Some("HashMap<K, Vec<(u8, [u16; 4])>>")
+        );
+    }
+
+    #[test]
+    fn aliases_expand_inside_generics_and_tuples() {
+        let tys = payload_types("protocol P { roles A, B; A -> B : L(Vec<(Share, u8)>); }");
+        let mut aliases = AliasTexts::new();
+        aliases.insert("Share".into(), "[u8; 32]".into());
+        assert_eq!(
+            canonical(&tys[0], &aliases).as_deref(),
+            Some("Vec<([u8; 32], u8)>")
+        );
+        assert_eq!(written(&tys[0]).as_deref(), Some("Vec<(Share, u8)>"));
     }
 }
