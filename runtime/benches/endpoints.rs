@@ -293,49 +293,98 @@ fn stream(c: &mut Criterion) {
 criterion_group!(benches, ping_pong, stream);
 
 /// Interleaved measurement: raw and endpoint runs alternate, so load from
-/// other processes hits both alike; prints the median of per-round ratios.
+/// other processes hits both alike. Prints, per workload, the ratio of the
+/// fastest endpoint run to the fastest raw run (noise only ever adds time)
+/// and the median of the per-round ratios.
 fn ratios(rounds: usize) {
     let rt = rt();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let mut pp = Vec::new();
-    let mut pp_wire = Vec::new();
-    let mut st = Vec::new();
-    let mut st_wire = Vec::new();
     let wire = MemoryConfig {
         wire_encoding: true,
     };
+    let plain = MemoryConfig::default();
+    // [raw, typestate, typestate wire-encoded] per workload
+    let mut pp: [Vec<f64>; 3] = Default::default();
+    let mut st: [Vec<f64>; 3] = Default::default();
+    const PP: u64 = 50_000;
     for _ in 0..rounds {
-        let raw = ping_pong_raw(&rt, 20_000).as_secs_f64();
-        pp.push(ping_pong_typestate(&rt, 20_000, MemoryConfig::default()).as_secs_f64() / raw);
-        pp_wire.push(ping_pong_typestate(&rt, 20_000, wire).as_secs_f64() / raw);
-        let raw = stream_raw(&rt).as_secs_f64();
-        st.push(stream_typestate(&rt, MemoryConfig::default()).as_secs_f64() / raw);
-        st_wire.push(stream_typestate(&rt, wire).as_secs_f64() / raw);
+        pp[0].push(ping_pong_raw(&rt, PP).as_secs_f64());
+        pp[1].push(ping_pong_typestate(&rt, PP, plain).as_secs_f64());
+        pp[2].push(ping_pong_typestate(&rt, PP, wire).as_secs_f64());
+        st[0].push(stream_raw(&rt).as_secs_f64());
+        st[1].push(stream_typestate(&rt, plain).as_secs_f64());
+        st[2].push(stream_typestate(&rt, wire).as_secs_f64());
     }
-    println!("ratio to raw tokio::sync::mpsc (median of {rounds} interleaved rounds):");
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let median_ratio = |a: &[f64], b: &[f64]| {
+        let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
     println!(
-        "  ping_pong  typestate {:.3}x   wire-encoded {:.3}x",
-        median(pp),
-        median(pp_wire)
+        "endpoints vs raw tokio::sync::mpsc, {rounds} interleaved rounds, current_thread runtime"
     );
-    println!(
-        "  stream_100k typestate {:.3}x   wire-encoded {:.3}x",
-        median(st),
-        median(st_wire)
-    );
+    println!("workload            raw (best)     endpoint (best)  ratio best  ratio median   wire-encoded ratio best");
+    for (name, v, per) in [
+        ("ping_pong round trip", &pp, PP as f64),
+        ("stream 100k u64", &st, 1.0),
+    ] {
+        println!(
+            "{name:<20}{:>10.1} {unit:<3} {:>10.1} {unit:<3}   {:>8.3}x   {:>8.3}x      {:>8.3}x",
+            min(&v[0]) / per * if per > 1.0 { 1e9 } else { 1e3 },
+            min(&v[1]) / per * if per > 1.0 { 1e9 } else { 1e3 },
+            min(&v[1]) / min(&v[0]),
+            median_ratio(&v[1], &v[0]),
+            min(&v[2]) / min(&v[0]),
+            unit = if per > 1.0 { "ns" } else { "ms" },
+        );
+    }
+}
+
+/// `--single WORKLOAD [REPS]`: run one workload REPS times (ping-pong:
+/// 20k round trips per rep; stream: 100k messages per rep), for measures
+/// that load on a shared machine cannot skew: instruction counts
+/// (`valgrind --tool=callgrind`) and on-CPU time (`perf stat -e task-clock`).
+fn single(workload: &str, reps: u32) {
+    let rt = rt();
+    let plain = MemoryConfig::default();
+    for _ in 0..reps {
+        let elapsed = match workload {
+            "raw_ping_pong" => ping_pong_raw(&rt, 20_000),
+            "ping_pong" => ping_pong_typestate(&rt, 20_000, plain),
+            "raw_stream" => stream_raw(&rt),
+            "stream" => stream_typestate(&rt, plain),
+            other => {
+                eprintln!(
+                    "unknown workload {other}; use raw_ping_pong, ping_pong, raw_stream or stream"
+                );
+                return;
+            }
+        };
+        black_box(elapsed);
+    }
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--single") {
+        let reps = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(1);
+        single(args.get(i + 1).map_or("", String::as_str), reps);
+        return;
+    }
     if std::env::args().any(|a| a == "--ratios-only") {
-        ratios(15);
+        ratios(rounds_from_env());
         return;
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
     if !std::env::args().any(|a| a == "--list" || a == "--test") {
-        ratios(15);
+        ratios(rounds_from_env());
     }
+}
+
+fn rounds_from_env() -> usize {
+    std::env::var("RATIO_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21)
 }

@@ -149,6 +149,8 @@ impl Transport for MemoryTransport {
         _cx: &mut Context<'_>,
         _to: PeerId,
     ) -> Poll<Result<(), TransportError>> {
+        // Unbounded links are always ready (as tokio's unbounded `send`,
+        // sends do not take part in cooperative budgeting).
         Poll::Ready(Ok(()))
     }
 
