@@ -133,3 +133,15 @@ pub enum TransportError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_stays_small_enough_to_return_cheaply() {
+        // Every operation returns `Result<_, Error>`; generated typestates
+        // move these around on every transition.
+        let size = std::mem::size_of::<super::Error>();
+        assert!(size <= 80, "Error is {size} bytes");
+        eprintln!("size_of::<Error>() = {size}");
+    }
+}
