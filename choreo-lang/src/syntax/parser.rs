@@ -4,9 +4,16 @@
 //! `{ … }` block, or up to the `}` that closes the enclosing block) and
 //! becomes [`StmtKind::Error`]; a malformed top-level declaration is skipped
 //! up to the next `protocol`/`type`/`use`/`module` and becomes
-//! [`Item::Error`]. A missing `;` before something that can start the next
-//! statement, a missing `else` and a missing `}` at the end of the file are
-//! repaired in place, so the rest of the file still parses normally.
+//! [`Item::Error`]. Common mistakes are repaired in place, so the rest of
+//! the file still parses normally: a missing `;` before something that can
+//! start the next statement, a missing `else` or duration in a `timeout`, a
+//! missing `}` at the end of the file, a broken parameter or role list, a
+//! keyword used as a name.
+//!
+//! Errors are chumsky [`Rich`] errors, with labels chosen so that the
+//! expected set reads well ("expected `;` after message, found `}`"), or
+//! [`Custom`] errors carrying their own code and hint; [`convert_error`]
+//! turns both into [`Diagnostic`]s.
 
 use super::codes;
 use super::token::{Keyword, Token};
