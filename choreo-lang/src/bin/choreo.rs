@@ -73,6 +73,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Print the generated session-typed Rust of every protocol in FILE
+    /// (what `choreography!(file = …)` expands to), pretty-printed.
+    Gen { file: PathBuf },
     /// Explain a diagnostic code, e.g. `choreo explain E0401`.
     Explain {
         /// The code; omit to list every code.
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             format,
         } => graph(&file, &protocol, role.as_deref(), format),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Gen { file } => gen(&file),
         Command::Explain { code } => explain(code.as_deref()),
     };
     match result {
@@ -173,6 +177,22 @@ fn report(comp: &Compilation) -> Result<(), Failure> {
         Err(Failure::Rejected)
     } else {
         Ok(())
+    }
+}
+
+fn gen(file: &Path) -> Result<(), Failure> {
+    let comp = compile_paths(&[file.to_path_buf()])?;
+    report(&comp)?;
+    match choreo_lang::codegen::generate_program(&comp) {
+        Ok(code) => {
+            print!("{code}");
+            Ok(())
+        }
+        Err(diagnostics) => {
+            let text = render_all(&diagnostics, &comp.sources, RenderOptions::default());
+            eprint!("{text}");
+            Err(Failure::Rejected)
+        }
     }
 }
 

@@ -1,0 +1,19 @@
+// A state is consumed by its operation: it cannot send twice.
+use choreo_macros::choreography;
+use choreo_runtime::{MemoryTransport, Session};
+
+choreography! {
+    protocol PingPong {
+        roles Pinger, Ponger;
+        Pinger -> Ponger : Ping(u64);
+        Ponger -> Pinger : Pong(u64);
+    }
+}
+
+async fn pinger(s: Session<MemoryTransport>) {
+    let ep = ping_pong::pinger::open(s, ping_pong::Params::default()).unwrap();
+    let _next = ep.send(ping_pong::Ping(1)).await;
+    let _again = ep.send(ping_pong::Ping(2)).await;
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+// Ponger's first state expects a receive: it has no `send`.
+use choreo_macros::choreography;
+use choreo_runtime::{MemoryTransport, Session};
+
+choreography! {
+    protocol PingPong {
+        roles Pinger, Ponger;
+        Pinger -> Ponger : Ping(u64);
+        Ponger -> Pinger : Pong(u64);
+    }
+}
+
+async fn ponger(s: Session<MemoryTransport>) {
+    let ep = ping_pong::ponger::open(s, ping_pong::Params::default()).unwrap();
+    let _ = ep.send(ping_pong::Pong(1)).await;
+}
+
+fn main() {}
