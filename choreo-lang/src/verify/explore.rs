@@ -106,13 +106,68 @@ struct Edge {
     parent: u32,
     participant: u32,
     trans: u32,
-    chan: u32,
 }
 
-pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize) -> Outcome {
+/// Applies the runtime's discards eagerly: a channel head that its reader
+/// drops (a late quorum message, a message of a timeout body it abandoned)
+/// is removed as soon as it is at the head.
+fn settle(
+    world: &mut World,
+    readers: &[Vec<usize>],
+    ni: u32,
+    locals: &mut [u32],
+    chans: &mut Chans,
+) {
+    let ni = ni.max(1);
+    loop {
+        let mut changed = false;
+        for (c, msgs) in chans.iter_mut() {
+            let from = *c / ni;
+            let to = *c % ni;
+            while let Some(&h) = msgs.first() {
+                let reader = readers.get(to as usize).and_then(|ps| {
+                    ps.iter().copied().find(|&p| {
+                        locals
+                            .get(p)
+                            .is_some_and(|&l| world.discards(l, from, to, h))
+                    })
+                });
+                let Some(p) = reader else {
+                    break;
+                };
+                if let Some(slot) = locals.get_mut(p) {
+                    *slot = world.consume_drop(*slot, from, to, h);
+                }
+                msgs.remove(0);
+                changed = true;
+            }
+        }
+        chans.retain(|(_, m)| !m.is_empty());
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Explores the reachable states breadth-first. With `reduce`, a state
+/// whose participant `p` has only moves that are enabled and cannot be
+/// disabled by anyone else (sends with room, receptions from a non-empty
+/// channel, internal choices) expands only `p`'s moves (an ample set: moves
+/// of different participants commute, since each channel has one writer
+/// and one reader), unless one of them leads back to a visited state (the
+/// cycle proviso); deadlocks and terminal states are preserved.
+pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce: bool) -> Outcome {
     let p = world.participants.len();
-    let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX);
+    let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX).max(1);
     let chan = |from: u32, to: u32| from.saturating_mul(ni).saturating_add(to);
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); ni as usize];
+    for (pi, part) in world.participants.iter().enumerate() {
+        for &id in &part.idents {
+            if let Some(r) = readers.get_mut(id as usize) {
+                r.push(pi);
+            }
+        }
+    }
     let init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
     let mut states: Vec<Rc<[u32]>> = Vec::new();
     let mut index: HashMap<Rc<[u32]>, u32> = HashMap::new();
@@ -124,7 +179,6 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize) -> Out
         parent: u32::MAX,
         participant: 0,
         trans: 0,
-        chan: 0,
     });
     let mut out = Outcome::default();
     let mut cursor = 0usize;
@@ -132,7 +186,8 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize) -> Out
         let here = u32::try_from(cursor).unwrap_or(u32::MAX);
         cursor += 1;
         let (locals, chans) = decode(&state, p);
-        let mut successors: Vec<(Rc<[u32]>, Edge)> = Vec::new();
+        let mut all: Vec<(Rc<[u32]>, Edge)> = Vec::new();
+        let mut ample: Option<(usize, usize)> = None; // (start in `all`, count)
         let mut blocked = false;
         for (pi, &l) in locals.iter().enumerate() {
             let trans = world.transitions(l);
@@ -153,74 +208,72 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize) -> Out
                 return out;
             }
             let pi32 = u32::try_from(pi).unwrap_or(u32::MAX);
+            let begin = all.len();
+            let mut stable = true;
             for (ti, &(act, l2)) in trans.iter().enumerate() {
                 let ti32 = u32::try_from(ti).unwrap_or(u32::MAX);
-                let mut set = |new_chans: Chans, c: u32| {
-                    let mut nl = locals.clone();
-                    if let Some(slot) = nl.get_mut(pi) {
-                        *slot = l2;
-                    }
-                    successors.push((
-                        encode(&nl, &new_chans),
-                        Edge {
-                            parent: here,
-                            participant: pi32,
-                            trans: ti32,
-                            chan: c,
-                        },
-                    ));
-                };
-                match act {
+                let new_chans = match act {
                     LAct::Send { from, to, msg } => {
                         let c = chan(from, to);
                         if len(&chans, c) < bound {
-                            set(push(&chans, c, msg), c);
+                            Some(push(&chans, c, msg))
                         } else {
                             blocked = true;
+                            stable = false;
+                            None
                         }
                     }
                     LAct::Recv { from, to, msg } => {
                         let c = chan(from, to);
-                        if head(&chans, c) == Some(msg) && !world.discards(l, from, to, msg) {
-                            set(pop(&chans, c), c);
+                        match head(&chans, c) {
+                            Some(h) if h == msg => Some(pop(&chans, c)),
+                            Some(_) => None,
+                            None => {
+                                stable = false;
+                                None
+                            }
                         }
                     }
-                    LAct::DropPending { from, to, msg } => {
-                        let c = chan(from, to);
-                        if head(&chans, c) == Some(msg) {
-                            set(pop(&chans, c), c);
-                        }
+                    LAct::Choose { .. } | LAct::Abandon { .. } | LAct::Proceed => {
+                        Some(chans.clone())
                     }
-                    LAct::Choose { .. } | LAct::Abandon { .. } => set(chans.clone(), 0),
                     LAct::Switch { t } => {
                         let arrived = chans.iter().any(|(c, m)| {
-                            idents.iter().any(|&me| c % ni.max(1) == me)
+                            idents.iter().any(|&me| c % ni == me)
                                 && m.first()
                                     .is_some_and(|&h| world.phase(h) == Phase::Handler(t))
                         });
                         if arrived {
-                            set(chans.clone(), 0);
+                            Some(chans.clone())
+                        } else {
+                            stable = false;
+                            None
                         }
                     }
-                    LAct::DropPhase { t } => {
-                        let nested = world
-                            .timeouts
-                            .get(t as usize)
-                            .map(|i| i.nested.clone())
-                            .unwrap_or_default();
-                        for (c, m) in &chans {
-                            let mine = idents.iter().any(|&me| c % ni.max(1) == me);
-                            if mine && m.first().is_some_and(|&h| nested.contains(&world.phase(h)))
-                            {
-                                set(pop(&chans, *c), *c);
-                            }
-                        }
+                };
+                if let Some(mut nc) = new_chans {
+                    let mut nl = locals.clone();
+                    if let Some(slot) = nl.get_mut(pi) {
+                        *slot = l2;
                     }
+                    settle(world, &readers, ni, &mut nl, &mut nc);
+                    all.push((
+                        encode(&nl, &nc),
+                        Edge {
+                            parent: here,
+                            participant: pi32,
+                            trans: ti32,
+                        },
+                    ));
                 }
             }
+            let count = all.len() - begin;
+            if reduce && stable && count > 0 && ample.is_none_or(|(_, n)| count < n) {
+                ample = Some((begin, count));
+            }
         }
-        out.transitions += successors.len() as u64;
-        if successors.is_empty() {
+        out.transitions += all.len() as u64;
+        if all.is_empty() {
             if blocked {
                 out.bound_hit = true;
             } else if let Some(v) = stuck(world, &locals, &chans, ni) {
@@ -235,7 +288,14 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize) -> Out
         } else if blocked {
             out.bound_hit = true;
         }
-        for (s, e) in successors {
+        if let Some((begin, count)) = ample {
+            let chosen = all.get(begin..begin + count).unwrap_or_default();
+            // Cycle proviso: reduce only when every ample successor is new.
+            if count < all.len() && chosen.iter().all(|(s, _)| !index.contains_key(s)) {
+                all = all.into_iter().skip(begin).take(count).collect();
+            }
+        }
+        for (s, e) in all {
             if index.contains_key(&s) {
                 continue;
             }
@@ -366,7 +426,6 @@ fn stuck(
 
 fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -> Vec<Step> {
     let p = world.participants.len();
-    let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX).max(1);
     let mut steps = Vec::new();
     while let Some(e) = edges.get(at as usize) {
         if e.parent == u32::MAX {
@@ -375,7 +434,7 @@ fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -
         let Some(parent) = states.get(e.parent as usize) else {
             break;
         };
-        let (locals, chans) = decode(parent, p);
+        let (locals, _) = decode(parent, p);
         let l = locals.get(e.participant as usize).copied().unwrap_or(0);
         let trans = world.transitions(l);
         if let Some(&(act, _)) = trans.get(e.trans as usize) {
@@ -383,6 +442,10 @@ fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -
                 .participants
                 .get(e.participant as usize)
                 .map_or(0, |x| x.ident);
+            if act == LAct::Proceed {
+                at = e.parent;
+                continue;
+            }
             let (actor, action) = match act {
                 LAct::Send { from, to, msg } => (
                     from,
@@ -416,26 +479,12 @@ fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -
                         after: world.timeout_text(t),
                     },
                 ),
-                LAct::DropPending { from, to, msg } => (
-                    to,
-                    StepAction::DropLate {
-                        from: world.ident_name(from),
-                        label: world.msg_label(msg),
+                LAct::Proceed => (
+                    me,
+                    StepAction::Choose {
+                        branch: String::new(),
                     },
                 ),
-                LAct::DropPhase { .. } => {
-                    let from = e.chan / ni;
-                    let to = e.chan % ni;
-                    let label =
-                        head(&chans, e.chan).map_or_else(String::new, |m| world.msg_label(m));
-                    (
-                        to,
-                        StepAction::DropLate {
-                            from: world.ident_name(from),
-                            label,
-                        },
-                    )
-                }
             };
             steps.push(Step {
                 actor: world.ident_name(actor),

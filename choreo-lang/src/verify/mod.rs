@@ -53,6 +53,9 @@ pub struct VerifyOptions {
     pub quorum: Option<u64>,
     /// Stop a run after this many distinct global states (verdict partial).
     pub max_states: usize,
+    /// Partial-order reduction (ample sets). A violation found with it is
+    /// re-searched without it so the reported counterexample is shortest.
+    pub reduce: bool,
 }
 
 impl Default for VerifyOptions {
@@ -62,6 +65,7 @@ impl Default for VerifyOptions {
             family_sizes: vec![2, 3],
             quorum: None,
             max_states: 1_000_000,
+            reduce: true,
         }
     }
 }
@@ -121,11 +125,6 @@ pub enum StepAction {
     SwitchToHandler {
         after: String,
     },
-    /// The runtime discards a late message (beyond a quorum, or of an abandoned timeout body).
-    DropLate {
-        from: String,
-        label: String,
-    },
 }
 
 impl std::fmt::Display for Step {
@@ -140,9 +139,6 @@ impl std::fmt::Display for Step {
             }
             StepAction::SwitchToHandler { after } => {
                 write!(f, "{a} switches to the handler of `timeout {after}`")
-            }
-            StepAction::DropLate { from, label } => {
-                write!(f, "{a} drops late {label} from {from}")
             }
         }
     }
@@ -225,10 +221,12 @@ impl VerifyReport {
                 run.participants,
                 run.states,
                 run.transitions,
-                if run.complete {
+                if run.capped {
+                    " (state cap reached)"
+                } else if run.complete {
                     ""
                 } else {
-                    " (state cap reached)"
+                    " (stopped at the violation)"
                 },
                 if run.bound_hit {
                     " (some sends waited for a full channel)"
@@ -298,9 +296,6 @@ impl VerifyReport {
                 }
                 StepAction::SwitchToHandler { .. } => {
                     format!("Note over {a}: switches to the timeout handler")
-                }
-                StepAction::DropLate { from, label } => {
-                    format!("Note over {a}: drops late {} from {from}", clean(label))
                 }
             };
             out.push_str(&format!("    {line}\n"));
@@ -426,8 +421,10 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
     run_all("system".to_string(), locals, instances, options)
 }
 
-/// Verifies every projected protocol of a compilation (what `choreo verify
-/// FILE` does without `--protocol`). Protocols that did not project are
+/// Verifies the projected protocols declared in the compilation's first
+/// source (what `choreo verify FILE` does; `protocol` narrows it to one
+/// name, as `--protocol P`). Modules loaded through `use` are not verified
+/// here (verify their own files). Protocols that did not project are
 /// skipped: their diagnostics are already in the compilation.
 pub fn verify_compilation(
     compilation: &crate::driver::Compilation,
@@ -440,6 +437,9 @@ pub fn verify_compilation(
         .filter(|p| protocol.is_none_or(|name| p.protocol == name))
         .filter_map(|p| {
             let global = compilation.program.protocol(&p.module, &p.protocol)?;
+            if global.loc.file != crate::span::FileId(0) {
+                return None;
+            }
             Some(verify_protocol(
                 &compilation.program,
                 global,
@@ -581,7 +581,16 @@ fn run_all(
     for inst in instances {
         let described = inst.describe();
         let mut world = World::build(locals, inst);
-        let outcome = explore::explore(&mut world, options.bound.max(1), options.max_states.max(1));
+        let bound = options.bound.max(1);
+        let cap = options.max_states.max(1);
+        let mut outcome = explore::explore(&mut world, bound, cap, options.reduce);
+        if options.reduce && outcome.violation.is_some() {
+            // Shortest counterexample: search the unreduced graph.
+            let full = explore::explore(&mut world, bound, cap, false);
+            if let (Some(v), Some(short)) = (outcome.violation.as_mut(), full.violation) {
+                *v = short;
+            }
+        }
         report.states_explored += outcome.states;
         report.transitions += outcome.transitions;
         report.runs.push(RunSummary {

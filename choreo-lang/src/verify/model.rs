@@ -12,7 +12,7 @@
 
 use crate::global::{Loc, Size};
 use crate::local::{LocalAction, LocalProtocol, Peer, Target};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A role instance that can send and receive: `Initiator`, `Witness[1]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,13 +120,28 @@ pub(crate) struct LocalState {
 /// One local transition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LAct {
-    Send { from: u32, to: u32, msg: u32 },
-    Recv { from: u32, to: u32, msg: u32 },
-    Choose { node: u32, arm: u32 },
-    Abandon { t: u32 },
-    Switch { t: u32 },
-    DropPending { from: u32, to: u32, msg: u32 },
-    DropPhase { t: u32 },
+    Send {
+        from: u32,
+        to: u32,
+        msg: u32,
+    },
+    Recv {
+        from: u32,
+        to: u32,
+        msg: u32,
+    },
+    Choose {
+        node: u32,
+        arm: u32,
+    },
+    Abandon {
+        t: u32,
+    },
+    Switch {
+        t: u32,
+    },
+    /// Silent progress (a quorum already met).
+    Proceed,
 }
 
 #[derive(Clone, Debug)]
@@ -211,6 +226,14 @@ impl World {
             local_index: HashMap::new(),
             trans: Vec::new(),
         };
+        // `Target::Family` stands for every member without its own local type.
+        let named: HashSet<(String, u64)> = locals
+            .iter()
+            .filter_map(|l| match &l.target {
+                Target::Member(f, i) => Some((f.clone(), *i)),
+                _ => None,
+            })
+            .collect();
         for local in locals {
             let members: Vec<Ident> = match &local.target {
                 Target::Role(r) => vec![Ident {
@@ -222,6 +245,7 @@ impl World {
                     index: Some(*i),
                 }],
                 Target::Family(f) => (0..w.family_size(f))
+                    .filter(|i| !named.contains(&(f.clone(), *i)))
                     .map(|i| Ident {
                         role: f.clone(),
                         index: Some(i),
@@ -654,7 +678,7 @@ impl World {
                         }
                     };
                 }
-                Node::Gather { quorum, next, .. } if *quorum == 0 => {
+                Node::Gather { senders, next, .. } if senders.is_empty() => {
                     if fuel == 0 {
                         return Term::At(STUCK);
                     }
@@ -740,6 +764,17 @@ impl World {
                     next,
                 } = self.node(*node)
                 {
+                    if *quorum == 0 {
+                        // An exchange with `quorum 1` holds its own value:
+                        // it proceeds at once, every other value arrives late.
+                        out.push(LStep {
+                            act: LAct::Proceed,
+                            term: self.norm_at(*next),
+                            drops: senders.iter().map(|&s| (s, *to, *msg)).collect(),
+                            abandon: None,
+                        });
+                        return;
+                    }
                     for (i, &from) in senders.iter().enumerate().take(64) {
                         let bit = 1u64 << i;
                         if mask & bit != 0 {
@@ -891,29 +926,6 @@ impl World {
             });
             out.push((st.act, next));
         }
-        let distinct: BTreeSet<(u32, u32, u32)> = state.drops.iter().copied().collect();
-        for d in distinct {
-            let mut drops = state.drops.clone();
-            if let Some(pos) = drops.iter().position(|x| *x == d) {
-                drops.remove(pos);
-            }
-            let next = self.intern(LocalState {
-                term: state.term.clone(),
-                drops,
-                abandoned: state.abandoned.clone(),
-            });
-            out.push((
-                LAct::DropPending {
-                    from: d.0,
-                    to: d.1,
-                    msg: d.2,
-                },
-                next,
-            ));
-        }
-        for &t in &state.abandoned {
-            out.push((LAct::DropPhase { t }, id));
-        }
         let rc: Transitions = std::rc::Rc::from(out);
         if let Some(slot) = self.trans.get_mut(id as usize) {
             *slot = Some(rc.clone());
@@ -940,6 +952,24 @@ impl World {
                     .get(t as usize)
                     .is_some_and(|info| info.nested.contains(&phase))
             })
+    }
+
+    /// The local state after the runtime discarded `msg` on `from → to`
+    /// (a pending quorum drop is used up; a phase drop changes nothing).
+    pub fn consume_drop(&mut self, local: u32, from: u32, to: u32, msg: u32) -> u32 {
+        let Some(state) = self.locals.get(local as usize) else {
+            return local;
+        };
+        let Some(pos) = state
+            .drops
+            .iter()
+            .position(|&(f, t, m)| f == from && t == to && m == msg)
+        else {
+            return local;
+        };
+        let mut next = state.clone();
+        next.drops.remove(pos);
+        self.intern(next)
     }
 
     pub fn phase(&self, msg: u32) -> Phase {

@@ -1,0 +1,109 @@
+//! Every accepted protocol we ship or test verifies: the test data
+//! (`tests/data/**`), the examples and the mission protocols
+//! (`protocols/choreo/*.choreo`). A failure here is a projection bug (or a
+//! checker gap): the projections of an accepted protocol deadlock, leave
+//! orphan messages or receive something unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use choreo_lang::driver::{compile_with, Compilation, Source};
+use choreo_lang::verify::{verify_compilation, VerifyOptions, Verdict};
+use std::path::{Path, PathBuf};
+
+fn compile_file(path: &Path) -> Compilation {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = Source::from_path_text(path.display().to_string(), text);
+    compile_with(vec![root], &mut |module, _| {
+        let stem = module.rsplit('.').next().unwrap_or(module);
+        let sibling = dir.join(format!("{stem}.choreo"));
+        let text = std::fs::read_to_string(&sibling).ok()?;
+        Some(Source::from_path_text(sibling.display().to_string(), text))
+    })
+}
+
+fn choreo_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            choreo_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "choreo") {
+            out.push(path);
+        }
+    }
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    choreo_files(&root.join("tests/data"), &mut files);
+    choreo_files(&root.join("../protocols/choreo"), &mut files);
+    choreo_files(&root.join("../examples"), &mut files);
+    files
+}
+
+/// Verifies every projected protocol of every accepted file; returns
+/// (protocols verified, failures).
+fn verify_corpus(files: &[PathBuf]) -> (usize, Vec<String>) {
+    let mut verified = 0;
+    let mut failures = Vec::new();
+    for path in files {
+        let comp = compile_file(path);
+        if comp.has_errors() {
+            continue;
+        }
+        for report in verify_compilation(&comp, None, &VerifyOptions::default()) {
+            verified += 1;
+            match &report.verdict {
+                Verdict::Safe => {}
+                _ => failures.push(format!("{}:\n{}", path.display(), report.render_text())),
+            }
+        }
+    }
+    (verified, failures)
+}
+
+#[test]
+fn every_accepted_protocol_verifies() {
+    let files = corpus();
+    let (verified, failures) = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || verify_corpus(&files))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("{verified} protocols verified");
+}
+
+#[test]
+fn every_mission_protocol_is_accepted_and_verifies() {
+    let mut files = Vec::new();
+    choreo_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocols/choreo"),
+        &mut files,
+    );
+    let result = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let mut verified = 0;
+            for path in &files {
+                let comp = compile_file(path);
+                assert!(!comp.has_errors(), "{} does not compile", path.display());
+                let reports = verify_compilation(&comp, None, &VerifyOptions::default());
+                assert!(!reports.is_empty(), "{}: nothing projected", path.display());
+                for report in reports {
+                    assert!(report.is_safe(), "{}:\n{}", path.display(), report.render_text());
+                    verified += 1;
+                }
+            }
+            verified
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(result > 0);
+}
