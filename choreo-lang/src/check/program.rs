@@ -211,14 +211,14 @@ impl<'a> Program<'a> {
                         format!("unknown protocol `{}`", path.dotted()),
                         file,
                         path.span,
-                        format!(
-                            "there is no module `{module_name}`{}",
-                            suffix(suggestion.as_deref())
-                        ),
+                        format!("there is no module `{module_name}`"),
                     )
-                    .with_hint(format!(
-                        "add the file that declares `module {module_name};` next to this one"
-                    )),
+                    .with_hint(match suggestion {
+                        Some(m) => format!("did you mean `{m}.{name}`?"),
+                        None => format!(
+                            "add the file that declares `module {module_name};` next to this one"
+                        ),
+                    }),
                 ));
             };
             return match module.protocols.get(name) {
