@@ -990,4 +990,107 @@ mod tests {
         assert!(text.contains("[label=\"send A Done(Vec<u8>)\"]"), "{text}");
         assert!(text.trim_end().ends_with('}'));
     }
+
+    fn gmsg(from: Participant, to: Participant, l: &str) -> GStmt {
+        GStmt::Message(crate::global::GMessage {
+            from,
+            to,
+            label: label(l),
+            payload: Payload::unit(),
+            quorum: None,
+            annotations: Vec::new(),
+            loc: Loc::default(),
+        })
+    }
+
+    fn small_global() -> GlobalProtocol {
+        use crate::global::{GBranch, RoleInfo};
+        let role = |name: &str, family: Option<Size>| RoleInfo {
+            name: name.into(),
+            family,
+            loc: Loc::default(),
+        };
+        GlobalProtocol {
+            module: "m".into(),
+            name: "P".into(),
+            docs: Vec::new(),
+            params: vec!["n".into()],
+            roles: vec![role("A", None), role("W", Some(Size::Param("n".into())))],
+            body: vec![GStmt::Rec {
+                name: "X".into(),
+                body: vec![
+                    gmsg(
+                        Participant::Role("A".into()),
+                        Participant::All("W".into()),
+                        "Go",
+                    ),
+                    GStmt::Choice {
+                        chooser: Participant::Role("A".into()),
+                        branches: vec![
+                            GBranch {
+                                name: "Again".into(),
+                                body: vec![
+                                    gmsg(
+                                        Participant::Role("A".into()),
+                                        Participant::Member("W".into(), 0),
+                                        "Again",
+                                    ),
+                                    GStmt::Continue {
+                                        name: "X".into(),
+                                        loc: Loc::default(),
+                                    },
+                                ],
+                                loc: Loc::default(),
+                            },
+                            GBranch {
+                                name: "Stop".into(),
+                                body: vec![gmsg(
+                                    Participant::Role("A".into()),
+                                    Participant::Member("W".into(), 0),
+                                    "Stop",
+                                )],
+                                loc: Loc::default(),
+                            },
+                        ],
+                        loc: Loc::default(),
+                    },
+                ],
+                loc: Loc::default(),
+            }],
+            loc: Loc::default(),
+        }
+    }
+
+    #[test]
+    fn global_sequence_diagram_shows_members_choices_and_loops() {
+        let expected = "\
+sequenceDiagram
+  %% protocol P(n)
+  participant A
+  participant W as W[n]
+  participant W_0 as W[0]
+  loop rec X
+    A->>W: Go [to all]
+    alt A chooses Again
+      A->>W_0: Again
+      Note over A: continue X
+    else A chooses Stop
+      A->>W_0: Stop
+    end
+  end
+";
+        assert_eq!(global_mermaid(&small_global()), expected);
+    }
+
+    #[test]
+    fn global_flow_graph_loops_back_on_continue() {
+        let dot = global_dot(&small_global());
+        assert!(dot.starts_with("digraph \"protocol P(n)\" {"), "{dot}");
+        // The edge before `continue X` goes back to the loop's start (n0).
+        assert!(
+            dot.contains("-> n0 [label=\"A -> W[0] : Again\"];"),
+            "{dot}"
+        );
+        assert!(dot.contains("-> n1 [label=\"A -> W[0] : Stop\"];"), "{dot}");
+    }
 }
