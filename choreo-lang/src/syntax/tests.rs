@@ -486,6 +486,15 @@ fn token_stream_lexer_matches_text_lexer() {
 }
 
 #[test]
+fn token_stream_inner_doc_is_a_comment_like_in_text() {
+    let text = "//! about this file\nprotocol P { roles A; }";
+    let ts: proc_macro2::TokenStream = text.parse().unwrap();
+    let (from_stream, diags, _) = parse_token_stream(ts, crate::FileId(0));
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(from_stream.items.len(), 1);
+}
+
+#[test]
 fn token_stream_errors_point_at_the_bad_token() {
     let ts: proc_macro2::TokenStream = "protocol P { roles A, B; A -> B : X B -> A : Y; }"
         .parse()

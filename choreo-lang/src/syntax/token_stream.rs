@@ -114,6 +114,25 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                         }
                     }
                 }
+                // `//! text` arrives as `#![doc = "…"]`; in a file it is an
+                // ordinary comment, and comments do not reach the parser.
+                if c == '#' {
+                    if let Some(TokenTree::Punct(bang)) = iter.peek() {
+                        if bang.as_char() == '!' {
+                            let mut ahead = iter.clone();
+                            ahead.next();
+                            if let Some(TokenTree::Group(g)) = ahead.peek() {
+                                if g.delimiter() == Delimiter::Bracket
+                                    && doc_attribute(g.stream()).is_some()
+                                {
+                                    iter.next();
+                                    iter.next();
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
                 let joint = p.spacing() == Spacing::Joint;
                 let next_char = match iter.peek() {
                     Some(TokenTree::Punct(q)) if joint => Some(q.as_char()),
