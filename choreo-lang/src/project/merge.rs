@@ -169,11 +169,33 @@ pub(crate) fn push_branch(out: &mut LocalBlock, from: Peer, mut arms: Vec<Arm>, 
 }
 
 fn conflict(x: Option<&LocalAction>, y: Option<&LocalAction>) -> MergeConflict {
+    let mut left_does = x.map_or_else(|| "nothing more".to_string(), describe);
+    let mut right_does = y.map_or_else(|| "nothing more".to_string(), describe);
+    if left_does == right_does {
+        // Printed alike: they differ in what the one-line form omits.
+        let sends = |a: Option<&LocalAction>| {
+            matches!(
+                a,
+                Some(
+                    LocalAction::Send { .. }
+                        | LocalAction::SendAll { .. }
+                        | LocalAction::Exchange { .. }
+                )
+            )
+        };
+        let what = if sends(x) && sends(y) {
+            " with other annotations"
+        } else {
+            " with other contents"
+        };
+        left_does.push_str(what);
+        right_does.push_str(what);
+    }
     MergeConflict {
         left: x.map(label_loc),
         right: y.map(label_loc),
-        left_does: x.map_or_else(|| "nothing more".to_string(), describe),
-        right_does: y.map_or_else(|| "nothing more".to_string(), describe),
+        left_does,
+        right_does,
         left_receives: x.is_some_and(receives),
         right_receives: y.is_some_and(receives),
     }

@@ -1370,3 +1370,32 @@ fn delegate_before_a_continue_is_rejected() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn sends_that_differ_only_in_annotations_do_not_merge() {
+    let annotated = |amount: u64| match msg(r("C"), r("D"), "X", "()") {
+        GStmt::Message(mut m) => {
+            m.annotations.push(Annotation::Cost { amount });
+            GStmt::Message(m)
+        }
+        other => other,
+    };
+    let p = proto(
+        "P",
+        &[],
+        &singles(&["A", "B", "C", "D"]),
+        vec![choice(
+            r("A"),
+            vec![
+                ("Cheap", vec![msg(r("A"), r("B"), "L", "()"), annotated(1)]),
+                ("Dear", vec![msg(r("A"), r("B"), "R", "()"), annotated(9)]),
+            ],
+        )],
+    );
+    let d = single_error(&p, codes::KNOWLEDGE_OF_CHOICE);
+    assert!(d.message.contains("role `C`"));
+    assert_eq!(
+        d.primary.message,
+        "in branch `Dear`, `C` does `send D X` with other annotations"
+    );
+}
