@@ -1399,3 +1399,20 @@ fn sends_that_differ_only_in_annotations_do_not_merge() {
         "in branch `Dear`, `C` does `send D X` with other annotations"
     );
 }
+
+#[test]
+fn every_projection_code_is_explained() {
+    for code in [
+        codes::KNOWLEDGE_OF_CHOICE,
+        codes::CHOOSER_NOT_SENDING,
+        codes::HANDLER_NOT_SENDING,
+        codes::ACTIVE_AT_LINK,
+        codes::DELEGATE_TARGET_ACTS,
+        codes::DELEGATE_ON_SOME_PATHS,
+        codes::PROJECTION_TOO_LARGE,
+    ] {
+        assert!(code.starts_with("E04"), "{code}");
+        let text = crate::explain::explain(code).unwrap_or_default();
+        assert!(text.len() > 80, "{code} has no explanation");
+    }
+}
