@@ -111,6 +111,15 @@ impl Lowering<'_, '_> {
                                 q.span(),
                                 what,
                             )
+                            .with_secondary(
+                                self.file,
+                                self.role_decl_span(from.role_name()),
+                                format!(
+                                    "`{}` has {} members",
+                                    from.role_name(),
+                                    size.map(|s| s.to_string()).unwrap_or_default()
+                                ),
+                            )
                             .with_hint(format!("use a quorum between 1 and {limit}"));
                         self.emit(d);
                     }

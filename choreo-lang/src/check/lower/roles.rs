@@ -243,6 +243,15 @@ impl Lowering<'_, '_> {
         }
     }
 
+    /// Where a role is declared (the protocol name if it is unknown).
+    pub(super) fn role_decl_span(&self, name: &str) -> Span {
+        self.role_index
+            .get(name)
+            .and_then(|&i| self.roles.get(i))
+            .map(|r| r.span)
+            .unwrap_or(self.proto.name.span)
+    }
+
     pub(super) fn family_size(&self, name: &str) -> Option<&Size> {
         self.role_index
             .get(name)
