@@ -3,10 +3,15 @@
 //! (`protocols/choreo/*.choreo`). A failure here is a projection bug (or a
 //! checker gap): the projections of an accepted protocol deadlock, leave
 //! orphan messages or receive something unexpected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use choreo_lang::driver::{compile_with, Compilation, Source};
-use choreo_lang::verify::{verify_compilation, VerifyOptions, Verdict};
+use choreo_lang::verify::{verify_compilation, Verdict, VerifyOptions};
 use std::path::{Path, PathBuf};
 
 fn compile_file(path: &Path) -> Compilation {
@@ -96,7 +101,12 @@ fn every_mission_protocol_is_accepted_and_verifies() {
                 let reports = verify_compilation(&comp, None, &VerifyOptions::default());
                 assert!(!reports.is_empty(), "{}: nothing projected", path.display());
                 for report in reports {
-                    assert!(report.is_safe(), "{}:\n{}", path.display(), report.render_text());
+                    assert!(
+                        report.is_safe(),
+                        "{}:\n{}",
+                        path.display(),
+                        report.render_text()
+                    );
                     verified += 1;
                 }
             }
@@ -106,4 +116,40 @@ fn every_mission_protocol_is_accepted_and_verifies() {
         .join()
         .unwrap();
     assert!(result > 0);
+}
+
+/// A system that is free of deadlocks, orphans and unexpected receptions
+/// but does not follow the global protocol: both ends swapped the order of
+/// two messages. The per-pair conformance check catches it.
+#[test]
+fn swapped_message_order_is_not_allowed_by_the_global_protocol() {
+    use choreo_lang::local::LocalAction;
+    use choreo_lang::verify::{verify_protocol, ViolationKind};
+    let comp = choreo_lang::compile(vec![Source::from_path_text(
+        "swap.choreo",
+        "protocol Swap { roles A, B; A -> B : First; A -> B : Second; B -> A : Done; }",
+    )]);
+    assert!(!comp.has_errors());
+    let global = comp.protocol("Swap").unwrap();
+    let mut locals = comp.projections[0].locals.clone();
+    for local in &mut locals {
+        // Swap the first two actions of both roles.
+        if matches!(
+            local.body.first(),
+            Some(LocalAction::Send { .. } | LocalAction::Recv { .. })
+        ) && local.body.len() == 3
+        {
+            local.body.swap(0, 1);
+        }
+    }
+    let report = verify_protocol(&comp.program, global, &locals, &VerifyOptions::default());
+    let v = report.violation().expect("a violation");
+    assert_eq!(
+        v.kind,
+        ViolationKind::NotInGlobal,
+        "{}",
+        report.render_text()
+    );
+    insta::assert_snapshot!("not_in_global_text", report.render_text());
+    insta::assert_snapshot!("not_in_global_mermaid", report.render_mermaid().unwrap());
 }

@@ -168,7 +168,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             }
         }
     }
-    let init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
+    let mut init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
+    if let Some(c) = world.conform.as_mut() {
+        init.extend(c.initial());
+    }
+    let head_len = init.len();
     let mut states: Vec<Rc<[u32]>> = Vec::new();
     let mut index: HashMap<Rc<[u32]>, u32> = HashMap::new();
     let mut edges: Vec<Edge> = Vec::new();
@@ -185,11 +189,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     while let Some(state) = states.get(cursor).cloned() {
         let here = u32::try_from(cursor).unwrap_or(u32::MAX);
         cursor += 1;
-        let (locals, chans) = decode(&state, p);
+        let (locals, chans) = decode(&state, head_len);
         let mut all: Vec<(Rc<[u32]>, Edge)> = Vec::new();
         let mut ample: Option<(usize, usize)> = None; // (start in `all`, count)
         let mut blocked = false;
-        for (pi, &l) in locals.iter().enumerate() {
+        for (pi, &l) in locals.iter().enumerate().take(p) {
             let trans = world.transitions(l);
             let idents = world
                 .participants
@@ -212,10 +216,31 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             let mut stable = true;
             for (ti, &(act, l2)) in trans.iter().enumerate() {
                 let ti32 = u32::try_from(ti).unwrap_or(u32::MAX);
+                let mut pair_update: Option<(usize, u32)> = None;
                 let new_chans = match act {
                     LAct::Send { from, to, msg } => {
                         let c = chan(from, to);
                         if len(&chans, c) < bound {
+                            match conform_step(world, &locals, p, from, to, msg) {
+                                Ok(update) => pair_update = update,
+                                Err(message) => {
+                                    out.states = states.len() as u64;
+                                    let mut steps = trace(world, &states, &edges, here);
+                                    steps.push(Step {
+                                        actor: world.ident_name(from),
+                                        action: StepAction::Send {
+                                            to: world.ident_name(to),
+                                            label: world.msg_label(msg),
+                                        },
+                                    });
+                                    out.violation = Some(RawViolation {
+                                        kind: ViolationKind::NotInGlobal,
+                                        message,
+                                        trace: steps,
+                                    });
+                                    return out;
+                                }
+                            }
                             Some(push(&chans, c, msg))
                         } else {
                             blocked = true;
@@ -256,6 +281,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                     if let Some(slot) = nl.get_mut(pi) {
                         *slot = l2;
                     }
+                    if let Some((k, v)) = pair_update {
+                        if let Some(slot) = nl.get_mut(k) {
+                            *slot = v;
+                        }
+                    }
                     settle(world, &readers, ni, &mut nl, &mut nc);
                     all.push((
                         encode(&nl, &nc),
@@ -276,7 +306,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         if all.is_empty() {
             if blocked {
                 out.bound_hit = true;
-            } else if let Some(v) = stuck(world, &locals, &chans, ni) {
+            } else if let Some(v) = stuck(world, locals.get(..p).unwrap_or_default(), &chans, ni) {
                 out.states = states.len() as u64;
                 out.violation = Some(RawViolation {
                     kind: v.0,
@@ -314,6 +344,55 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     }
     out.states = states.len() as u64;
     out
+}
+
+/// Conformance of one send: the pair's next subset (slot in the state head
+/// and value), or why the global protocol does not allow it.
+fn conform_step(
+    world: &mut World,
+    head: &[u32],
+    participants: usize,
+    from: u32,
+    to: u32,
+    msg: u32,
+) -> Result<Option<(usize, u32)>, String> {
+    if world.conform.is_none() {
+        return Ok(None);
+    }
+    let pair = world.pair_index.get(&(from, to)).copied();
+    let label = world.conform_label(msg);
+    let what = format!(
+        "{} sends {} to {}",
+        world.ident_name(from),
+        world.msg_label(msg),
+        world.ident_name(to)
+    );
+    let Some(k) = pair else {
+        return Err(format!(
+            "{what}, but the global protocol has no message from {} to {}",
+            world.ident_name(from),
+            world.ident_name(to)
+        ));
+    };
+    let slot = participants + k as usize;
+    let current = head.get(slot).copied().unwrap_or(0);
+    let Some(conform) = world.conform.as_mut() else {
+        return Ok(None);
+    };
+    if let Some(l) = label {
+        if let Some(next) = conform.step(k, current, l) {
+            return Ok(Some((slot, next)));
+        }
+    }
+    let expected = conform.expected(k, current);
+    Err(format!(
+        "{what}, but after the messages already sent on that pair the global protocol allows {}",
+        if expected.is_empty() {
+            "no further message".to_string()
+        } else {
+            expected.join(" or ")
+        }
+    ))
 }
 
 fn unexpected(
@@ -425,7 +504,7 @@ fn stuck(
 }
 
 fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -> Vec<Step> {
-    let p = world.participants.len();
+    let p = world.participants.len() + world.conform.as_ref().map_or(0, |c| c.pairs.len());
     let mut steps = Vec::new();
     while let Some(e) = edges.get(at as usize) {
         if e.parent == u32::MAX {

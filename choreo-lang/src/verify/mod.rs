@@ -31,6 +31,7 @@
 //! - `delegate to S` hands the endpoint over through the delegating role's
 //!   channel to S; after `accept from R`, S sends and receives as R.
 
+mod conform;
 mod explore;
 mod model;
 
@@ -83,6 +84,9 @@ pub enum ViolationKind {
     /// A channel's next message is one its receiver, waiting on that
     /// channel, can never take.
     UnexpectedReception,
+    /// A participant sends, on some pair, a sequence of messages that no
+    /// run of the global protocol sends on that pair.
+    NotInGlobal,
 }
 
 impl ViolationKind {
@@ -91,6 +95,7 @@ impl ViolationKind {
             ViolationKind::Deadlock => "deadlock",
             ViolationKind::OrphanMessage => "orphan message",
             ViolationKind::UnexpectedReception => "unexpected reception",
+            ViolationKind::NotInGlobal => "run not allowed by the global protocol",
         }
     }
 }
@@ -246,10 +251,11 @@ impl VerifyReport {
             )),
             Verdict::Violation(v) => {
                 out.push_str(&format!(
-                    "verdict: {} in instance {} after {} steps\n  {}\ncounterexample:\n",
+                    "verdict: {} in instance {} after {} step{}\n  {}\ncounterexample:\n",
                     v.kind.name().to_uppercase(),
                     v.instance,
                     v.trace.len(),
+                    if v.trace.len() == 1 { "" } else { "s" },
                     v.message
                 ));
                 if v.trace.is_empty() {
@@ -356,6 +362,7 @@ pub fn verify_protocol(
     run_all(
         format!("{}.{}", protocol.module, protocol.name),
         locals,
+        Some(protocol),
         instances,
         options,
     )
@@ -418,7 +425,7 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
     }
     let quorum_params = quorum_names(locals);
     let instances = instances(&literal, &sized, &BTreeSet::new(), &quorum_params, options);
-    run_all("system".to_string(), locals, instances, options)
+    run_all("system".to_string(), locals, None, instances, options)
 }
 
 /// Verifies the projected protocols declared in the compilation's first
@@ -566,6 +573,7 @@ fn instances(
 fn run_all(
     protocol: String,
     locals: &[LocalProtocol],
+    global: Option<&GlobalProtocol>,
     instances: Vec<Instance>,
     options: &VerifyOptions,
 ) -> VerifyReport {
@@ -580,7 +588,7 @@ fn run_all(
     let mut capped: Vec<String> = Vec::new();
     for inst in instances {
         let described = inst.describe();
-        let mut world = World::build(locals, inst);
+        let mut world = World::build(locals, inst, global);
         let bound = options.bound.max(1);
         let cap = options.max_states.max(1);
         let mut outcome = explore::explore(&mut world, bound, cap, options.reduce);

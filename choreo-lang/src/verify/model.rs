@@ -43,6 +43,8 @@ pub(crate) enum Phase {
 pub(crate) struct MsgInfo {
     pub label: String,
     pub phase: Phase,
+    /// (namespace, name), as the global protocol names the label.
+    pub key: (String, String),
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +199,10 @@ pub(crate) struct World {
     pub nodes: Vec<Node>,
     pub participants: Vec<Participant>,
     pub instance: Instance,
+    /// Per-pair conformance to the global protocol, when one is given.
+    pub conform: Option<super::conform::Conformance>,
+    /// (from, to) identity → index of the pair in `conform.pairs`.
+    pub pair_index: HashMap<(u32, u32), u32>,
     handoff: Option<u32>,
     // Interned local states and their cached transitions.
     locals: Vec<LocalState>,
@@ -210,7 +216,11 @@ struct Cx {
 }
 
 impl World {
-    pub fn build(locals: &[LocalProtocol], instance: Instance) -> World {
+    pub fn build(
+        locals: &[LocalProtocol],
+        instance: Instance,
+        global: Option<&crate::global::GlobalProtocol>,
+    ) -> World {
         let mut w = World {
             idents: Vec::new(),
             ident_index: HashMap::new(),
@@ -221,6 +231,8 @@ impl World {
             nodes: vec![Node::End, Node::Stuck],
             participants: Vec::new(),
             instance,
+            conform: None,
+            pair_index: HashMap::new(),
             handoff: None,
             locals: Vec::new(),
             local_index: HashMap::new(),
@@ -267,7 +279,23 @@ impl World {
                 });
             }
         }
+        if let Some(global) = global {
+            let conform = super::conform::Conformance::build(global, &w.instance.families);
+            for (k, (x, y)) in conform.pairs.iter().enumerate() {
+                let x = w.ident(x.clone());
+                let y = w.ident(y.clone());
+                w.pair_index
+                    .insert((x, y), u32::try_from(k).unwrap_or(u32::MAX));
+            }
+            w.conform = Some(conform);
+        }
         w
+    }
+
+    /// The conformance label of a message, if the global protocol has it.
+    pub fn conform_label(&self, msg: u32) -> Option<u32> {
+        let info = self.msgs.get(msg as usize)?;
+        self.conform.as_ref()?.label_of(&info.key)
     }
 
     fn family_size(&self, family: &str) -> u64 {
@@ -340,6 +368,7 @@ impl World {
         self.msgs.push(MsgInfo {
             label: shown,
             phase,
+            key: (label.namespace.clone(), label.name.clone()),
         });
         self.msg_index.insert(key, m);
         m
@@ -372,8 +401,9 @@ impl World {
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
         self.msgs.push(MsgInfo {
-            label: "⟨endpoint handoff⟩".to_string(),
+            label: super::conform::HANDOFF.to_string(),
             phase: Phase::None,
+            key: (String::new(), super::conform::HANDOFF.to_string()),
         });
         self.handoff = Some(m);
         m
@@ -691,10 +721,11 @@ impl World {
         }
     }
 
-    /// Finished its block (a `par` branch may join, a timeout body is complete).
+    /// Finished its block (a `par` branch may join, a timeout body is
+    /// complete). A `link` finishes the block it ends.
     pub fn done(&self, term: &Term) -> bool {
         match term {
-            Term::At(n) => matches!(self.node(*n), Node::End),
+            Term::At(n) => matches!(self.node(*n), Node::End | Node::Linked),
             Term::TDone { node } => match self.node(*node) {
                 Node::Timeout { next, .. } => self.done(&self.norm_at(*next)),
                 _ => true,

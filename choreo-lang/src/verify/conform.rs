@@ -1,0 +1,335 @@
+//! Conformance to the global protocol, per channel.
+//!
+//! For every ordered pair of participants (X, Y), the global protocol
+//! defines a language of label sequences X may send to Y: the projection of
+//! its runs onto that pair (choices are unions, `rec` loops, `par` branches
+//! may come in either order, a `timeout` body may be cut at any point and
+//! followed by its handler, a `link` ends everything). The composed system
+//! must only ever send, on each pair, a prefix of a word of that language.
+//! The check is sound (it never rejects a run the global protocol allows)
+//! but incomplete: it does not relate the orders of different pairs.
+//!
+//! The languages are an epsilon-NFA over the global protocol, determinised
+//! lazily per pair; the explorer keeps one subset id per tracked pair in
+//! each global state.
+
+use super::model::Ident;
+use crate::global::{GStmt, GlobalProtocol, Participant};
+use std::collections::{BTreeMap, HashMap};
+
+/// A label as the global protocol names it: (namespace, name).
+pub(crate) type LabelKey = (String, String);
+
+pub(crate) const HANDOFF: &str = "⟨endpoint handoff⟩";
+
+/// A message on one pair: (sender, receiver, label).
+type Event = (Ident, Ident, u32);
+
+#[derive(Debug, Default)]
+struct NfaNode {
+    eps: Vec<u32>,
+    /// (events on pairs, target): a statement's messages, one per pair.
+    edges: Vec<(Vec<Event>, u32)>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Conformance {
+    nodes: Vec<NfaNode>,
+    labels: HashMap<LabelKey, u32>,
+    label_names: Vec<String>,
+    /// Tracked pairs, sorted; a global state holds one subset id per pair.
+    pub pairs: Vec<(Ident, Ident)>,
+    subsets: Vec<Vec<u32>>,
+    subset_index: HashMap<Vec<u32>, u32>,
+    steps: HashMap<(u32, u32, u32), u32>,
+    start: u32,
+}
+
+impl Conformance {
+    pub fn build(protocol: &GlobalProtocol, families: &BTreeMap<String, u64>) -> Conformance {
+        let mut c = Conformance::default();
+        c.nodes.push(NfaNode::default());
+        c.start = 0;
+        let mut recs = Vec::new();
+        c.block(&protocol.body, 0, families, &mut recs);
+        let mut pairs: Vec<(Ident, Ident)> = c
+            .nodes
+            .iter()
+            .flat_map(|n| n.edges.iter())
+            .flat_map(|(events, _)| events.iter().map(|(x, y, _)| (x.clone(), y.clone())))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        c.pairs = pairs;
+        c
+    }
+
+    fn node(&mut self) -> u32 {
+        let n = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.nodes.push(NfaNode::default());
+        n
+    }
+
+    fn eps(&mut self, from: u32, to: u32) {
+        if let Some(n) = self.nodes.get_mut(from as usize) {
+            n.eps.push(to);
+        }
+    }
+
+    fn label(&mut self, key: LabelKey) -> u32 {
+        if let Some(&l) = self.labels.get(&key) {
+            return l;
+        }
+        let l = u32::try_from(self.label_names.len()).unwrap_or(u32::MAX);
+        self.label_names.push(key.1.clone());
+        self.labels.insert(key, l);
+        l
+    }
+
+    pub fn label_of(&self, key: &LabelKey) -> Option<u32> {
+        self.labels.get(key).copied()
+    }
+
+    fn members(p: &Participant, families: &BTreeMap<String, u64>) -> Vec<Ident> {
+        match p {
+            Participant::Role(r) => vec![Ident {
+                role: r.clone(),
+                index: None,
+            }],
+            Participant::Member(r, i) => vec![Ident {
+                role: r.clone(),
+                index: Some(*i),
+            }],
+            Participant::All(r) => (0..families.get(r).copied().unwrap_or(0))
+                .map(|i| Ident {
+                    role: r.clone(),
+                    index: Some(i),
+                })
+                .collect(),
+        }
+    }
+
+    fn block(
+        &mut self,
+        stmts: &[GStmt],
+        entry: u32,
+        families: &BTreeMap<String, u64>,
+        recs: &mut Vec<(String, u32)>,
+    ) -> u32 {
+        let mut cur = entry;
+        for s in stmts {
+            cur = self.stmt(s, cur, families, recs);
+        }
+        cur
+    }
+
+    fn stmt(
+        &mut self,
+        s: &GStmt,
+        cur: u32,
+        families: &BTreeMap<String, u64>,
+        recs: &mut Vec<(String, u32)>,
+    ) -> u32 {
+        match s {
+            GStmt::Message(m) => {
+                let label = self.label((m.label.namespace.clone(), m.label.name.clone()));
+                let froms = Self::members(&m.from, families);
+                let tos = Self::members(&m.to, families);
+                let mut events = Vec::new();
+                for f in &froms {
+                    for t in &tos {
+                        if f != t {
+                            events.push((f.clone(), t.clone(), label));
+                        }
+                    }
+                }
+                let next = self.node();
+                if let Some(n) = self.nodes.get_mut(cur as usize) {
+                    n.edges.push((events, next));
+                }
+                next
+            }
+            GStmt::Delegate { from, to, .. } => {
+                let label = self.label((String::new(), HANDOFF.to_string()));
+                let mut events = Vec::new();
+                for f in Self::members(from, families) {
+                    for t in Self::members(to, families) {
+                        events.push((f.clone(), t.clone(), label));
+                    }
+                }
+                let next = self.node();
+                if let Some(n) = self.nodes.get_mut(cur as usize) {
+                    n.edges.push((events, next));
+                }
+                next
+            }
+            GStmt::Choice { branches, .. } => {
+                let out = self.node();
+                for b in branches {
+                    let e = self.node();
+                    self.eps(cur, e);
+                    let x = self.block(&b.body, e, families, recs);
+                    self.eps(x, out);
+                }
+                out
+            }
+            GStmt::Rec { name, body, .. } => {
+                let entry = self.node();
+                self.eps(cur, entry);
+                recs.push((name.clone(), entry));
+                let x = self.block(body, entry, families, recs);
+                recs.pop();
+                x
+            }
+            GStmt::Continue { name, .. } => {
+                if let Some(&(_, entry)) = recs.iter().rev().find(|(n, _)| n == name) {
+                    self.eps(cur, entry);
+                }
+                self.node()
+            }
+            GStmt::Par { branches, .. } => {
+                let out = self.node();
+                let mut orders: Vec<Vec<&Vec<GStmt>>> = vec![branches.iter().collect()];
+                if branches.len() > 1 {
+                    orders.push(branches.iter().rev().collect());
+                }
+                for order in orders {
+                    let mut x = self.node();
+                    self.eps(cur, x);
+                    for b in order {
+                        x = self.block(b, x, families, recs);
+                    }
+                    self.eps(x, out);
+                }
+                out
+            }
+            GStmt::Link { .. } => self.node(),
+            GStmt::Timeout { body, handler, .. } => {
+                let handler_entry = self.node();
+                let body_entry = self.node();
+                self.eps(cur, body_entry);
+                let first = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+                let body_exit = self.block(body, body_entry, families, recs);
+                let last = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+                // The body may be abandoned at any point, also once finished.
+                self.eps(body_entry, handler_entry);
+                for n in first..last {
+                    self.eps(n, handler_entry);
+                }
+                let handler_exit = self.block(handler, handler_entry, families, recs);
+                let out = self.node();
+                self.eps(body_exit, out);
+                self.eps(handler_exit, out);
+                out
+            }
+        }
+    }
+
+    /// Closure for one pair: epsilon edges and edges with no event on it.
+    fn closure(&self, pair: &(Ident, Ident), seeds: Vec<u32>) -> Vec<u32> {
+        let mut seen: Vec<bool> = vec![false; self.nodes.len()];
+        let mut stack = seeds;
+        let mut out = Vec::new();
+        while let Some(n) = stack.pop() {
+            match seen.get_mut(n as usize) {
+                Some(s) if !*s => *s = true,
+                _ => continue,
+            }
+            out.push(n);
+            if let Some(node) = self.nodes.get(n as usize) {
+                stack.extend(node.eps.iter().copied());
+                for (events, target) in &node.edges {
+                    if !events.iter().any(|(x, y, _)| *x == pair.0 && *y == pair.1) {
+                        stack.push(*target);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    fn subset(&mut self, nodes: Vec<u32>) -> u32 {
+        if let Some(&s) = self.subset_index.get(&nodes) {
+            return s;
+        }
+        let s = u32::try_from(self.subsets.len()).unwrap_or(u32::MAX);
+        self.subsets.push(nodes.clone());
+        self.subset_index.insert(nodes, s);
+        s
+    }
+
+    /// The initial subset of every tracked pair.
+    pub fn initial(&mut self) -> Vec<u32> {
+        let pairs = self.pairs.clone();
+        pairs
+            .iter()
+            .map(|p| {
+                let c = self.closure(p, vec![self.start]);
+                self.subset(c)
+            })
+            .collect()
+    }
+
+    /// After pair `k` (index into `pairs`) in subset `s` carries `label`:
+    /// the next subset, or `None` when the global protocol does not allow it.
+    pub fn step(&mut self, k: u32, s: u32, label: u32) -> Option<u32> {
+        if let Some(&n) = self.steps.get(&(k, s, label)) {
+            return (n != u32::MAX).then_some(n);
+        }
+        let pair = self.pairs.get(k as usize)?.clone();
+        let mut targets = Vec::new();
+        for &n in self.subsets.get(s as usize)? {
+            if let Some(node) = self.nodes.get(n as usize) {
+                for (events, target) in &node.edges {
+                    if events
+                        .iter()
+                        .any(|(x, y, l)| *x == pair.0 && *y == pair.1 && *l == label)
+                    {
+                        targets.push(*target);
+                    }
+                }
+            }
+        }
+        let next = if targets.is_empty() {
+            u32::MAX
+        } else {
+            let c = self.closure(&pair, targets);
+            self.subset(c)
+        };
+        self.steps.insert((k, s, label), next);
+        (next != u32::MAX).then_some(next)
+    }
+
+    /// The labels pair `k` may carry next from subset `s`.
+    pub fn expected(&self, k: u32, s: u32) -> Vec<String> {
+        let Some(pair) = self.pairs.get(k as usize) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for &n in self
+            .subsets
+            .get(s as usize)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if let Some(node) = self.nodes.get(n as usize) {
+                for (events, _) in &node.edges {
+                    for (x, y, l) in events {
+                        if *x == pair.0 && *y == pair.1 {
+                            let name = self
+                                .label_names
+                                .get(*l as usize)
+                                .cloned()
+                                .unwrap_or_default();
+                            if !out.contains(&name) {
+                                out.push(name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
