@@ -12,7 +12,7 @@
 //!
 //! Errors are chumsky [`Rich`] errors, with labels chosen so that the
 //! expected set reads well ("expected `;` after message, found `}`"), or
-//! [`Custom`] errors carrying their own code and hint; [`convert_error`]
+//! `Custom` errors carrying their own code and hint; `convert_error`
 //! turns both into [`Diagnostic`]s.
 
 use super::codes;
