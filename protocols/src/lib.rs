@@ -92,6 +92,9 @@ mod pairwise;
 pub mod reshare;
 mod share;
 pub mod signing;
+pub mod wire;
+/// Endpoints generated from `choreo/*.choreo` (see [`generated`]).
+pub mod generated;
 
 pub use error::{Error, ParticipantId, Rejection, Result, Usage, Violation};
 pub use share::{AuthorityKeyShare, KeyEpoch};
