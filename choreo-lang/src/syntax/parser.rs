@@ -1,4 +1,4 @@
-//! The token parser (chumsky 0.13): tokens → [`ast::File`].
+//! The token parser (chumsky 0.13): tokens → [`File`].
 //!
 //! Recovery: a malformed statement is skipped up to its `;` (or past its
 //! `{ … }` block, or up to the `}` that closes the enclosing block) and
