@@ -503,8 +503,10 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 .produced
                 .saturating_add(out.len().saturating_sub(before));
             let is_last = i + 1 == count;
-            if !is_last {
-                self.not_last(stmt, &s, block.stmts.get(i + 1));
+            if !is_last && self.not_last(stmt, &s, block.stmts.get(i + 1)) {
+                // "Must be last" already points at what follows; saying
+                // "unreachable" too would report it twice.
+                unreachable_reported = true;
             }
             if sum.passes {
                 sum.reach.extend(s.reach);
@@ -512,11 +514,6 @@ impl<'p, 'a> Lowering<'p, 'a> {
             sum.passes = sum.passes && s.passes;
             if sum.jumps.is_none() {
                 sum.jumps = s.jumps;
-                // A `continue` followed by statements is reported as not
-                // in tail position; "unreachable" would say it twice.
-                if s.jumps.is_some() && matches!(stmt.kind, StmtKind::Continue { .. }) {
-                    unreachable_reported = true;
-                }
             }
             sum.terminal = s.terminal;
         }
@@ -525,7 +522,8 @@ impl<'p, 'a> Lowering<'p, 'a> {
     }
 
     /// `continue`, `link`, `timeout` (and calls ending with one) must be last.
-    fn not_last(&mut self, stmt: &Stmt, s: &Summary, next: Option<&Stmt>) {
+    /// Returns true when it reported something.
+    fn not_last(&mut self, stmt: &Stmt, s: &Summary, next: Option<&Stmt>) -> bool {
         let next_span = next.map(|n| n.span).unwrap_or(stmt.span);
         match &stmt.kind {
             StmtKind::Continue { name } => {
@@ -542,6 +540,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     .with_secondary(self.file, next_span, "so this would never run")
                     .with_hint("move the statements after `continue` before it, or remove them");
                 self.emit(d);
+                true
             }
             StmtKind::Link(inv) => {
                 let d = self
@@ -554,6 +553,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     .with_secondary(self.file, next_span, "but this statement follows")
                     .with_hint("make the `link` the last statement: move what follows before it, or into the linked protocol");
                 self.emit(d);
+                true
             }
             StmtKind::Timeout { .. } => {
                 let d = self
@@ -568,30 +568,33 @@ impl<'p, 'a> Lowering<'p, 'a> {
                         "move the statements that follow into both the body and the `else` handler",
                     );
                 self.emit(d);
+                true
             }
             StmtKind::Call(inv) => {
-                if let Some((loc, kind)) = s.terminal {
-                    let (code, what) = match kind {
-                        Terminal::Link => (codes::LINK_NOT_LAST, "`link`"),
-                        Terminal::Timeout => (codes::TIMEOUT_NOT_LAST, "`timeout`"),
-                    };
-                    let d = self
-                        .error(
-                            code,
-                            format!(
-                                "`call {}` ends with a {what} but is not the last statement of its block",
-                                inv.protocol.dotted()
-                            ),
-                            stmt.span,
-                            format!("the inlined protocol ends with a {what}"),
-                        )
-                        .with_secondary(loc.file, loc.span, format!("the {what} is here"))
-                        .with_secondary(self.file, next_span, "but this statement follows the call")
-                        .with_hint("make the `call` the last statement of its block");
-                    self.emit(d);
-                }
+                let Some((loc, kind)) = s.terminal else {
+                    return false;
+                };
+                let (code, what) = match kind {
+                    Terminal::Link => (codes::LINK_NOT_LAST, "`link`"),
+                    Terminal::Timeout => (codes::TIMEOUT_NOT_LAST, "`timeout`"),
+                };
+                let d = self
+                    .error(
+                        code,
+                        format!(
+                            "`call {}` ends with a {what} but is not the last statement of its block",
+                            inv.protocol.dotted()
+                        ),
+                        stmt.span,
+                        format!("the inlined protocol ends with a {what}"),
+                    )
+                    .with_secondary(loc.file, loc.span, format!("the {what} is here"))
+                    .with_secondary(self.file, next_span, "but this statement follows the call")
+                    .with_hint("make the `call` the last statement of its block");
+                self.emit(d);
+                true
             }
-            _ => {}
+            _ => false,
         }
     }
 
