@@ -7,6 +7,8 @@
 use super::codes;
 use super::merge::{self, describe, label_loc, MergeConflict};
 use super::{head, starts_by_sending};
+use std::collections::HashMap;
+
 use crate::diagnostic::Diagnostic;
 use crate::global::{GBranch, GMessage, GStmt, GlobalProtocol, Loc, Participant};
 use crate::local::{LocalAction, LocalBlock, Peer, Target};
@@ -45,7 +47,9 @@ struct Block {
     link_end: Option<Loc>,
 }
 
-pub(super) struct Projector {
+pub(super) struct Projector<'a> {
+    /// Statement indexes shared by the walks of every target.
+    shared: &'a mut Shared,
     target: Target,
     diagnostics: Vec<Diagnostic>,
     /// Knowledge-of-choice errors with their choice: dropped when the
@@ -73,8 +77,13 @@ pub(super) struct Outcome {
 }
 
 /// Projects `protocol` onto `target`.
-pub(super) fn project_target(protocol: &GlobalProtocol, target: &Target) -> Outcome {
+pub(super) fn project_target(
+    protocol: &GlobalProtocol,
+    target: &Target,
+    shared: &mut Shared,
+) -> Outcome {
     let mut p = Projector {
+        shared,
         target: target.clone(),
         diagnostics: Vec::new(),
         knowledge: Vec::new(),
@@ -178,11 +187,111 @@ fn participates(block: &[GStmt], me: &Target) -> bool {
     })
 }
 
-impl Projector {
+/// Blocks shorter than this are walked statement by statement.
+const INDEX_MIN_LEN: usize = 32;
+
+/// The statements of one long block that a target may have to look at:
+/// messages by participant, everything else always. Lets each target's
+/// walk skip the messages it takes no part in, so projecting a family of
+/// `n` named members over `n` statements (a ring) stays near-linear.
+#[derive(Debug, Default)]
+struct BlockIndex {
+    messages: HashMap<Participant, Vec<usize>>,
+    others: Vec<usize>,
+}
+
+impl BlockIndex {
+    fn new(stmts: &[GStmt]) -> Self {
+        let mut index = BlockIndex::default();
+        for (i, stmt) in stmts.iter().enumerate() {
+            match stmt {
+                GStmt::Message(m) => {
+                    index.messages.entry(m.from.clone()).or_default().push(i);
+                    if m.to != m.from {
+                        index.messages.entry(m.to.clone()).or_default().push(i);
+                    }
+                }
+                _ => index.others.push(i),
+            }
+        }
+        index
+    }
+}
+
+/// Indexes of long blocks (by address), built once per protocol.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// Off when the protocol delegates: who a target plays can then change
+    /// mid-walk, and every statement must be looked at.
+    enabled: bool,
+    indexes: HashMap<usize, BlockIndex>,
+}
+
+impl Shared {
+    pub(super) fn new(protocol: &GlobalProtocol) -> Self {
+        Shared {
+            enabled: !delegates(&protocol.body),
+            indexes: HashMap::new(),
+        }
+    }
+
+    /// Walks every statement (the reference the index must agree with).
+    #[cfg(test)]
+    pub(super) fn unindexed() -> Self {
+        Shared::default()
+    }
+}
+
+fn delegates(block: &[GStmt]) -> bool {
+    block.iter().any(|s| match s {
+        GStmt::Delegate { .. } => true,
+        GStmt::Choice { branches, .. } => branches.iter().any(|b| delegates(&b.body)),
+        GStmt::Rec { body, .. } => delegates(body),
+        GStmt::Par { branches, .. } => branches.iter().any(|b| delegates(b)),
+        GStmt::Timeout { body, handler, .. } => delegates(body) || delegates(handler),
+        GStmt::Message(_) | GStmt::Continue { .. } | GStmt::Link { .. } => false,
+    })
+}
+
+impl Projector<'_> {
+    /// The positions in `stmts` this target must visit, in order.
+    fn relevant(&mut self, stmts: &[GStmt]) -> Option<Vec<usize>> {
+        if !self.shared.enabled || stmts.len() < INDEX_MIN_LEN {
+            return None;
+        }
+        let index = self
+            .shared
+            .indexes
+            .entry(stmts.as_ptr() as usize)
+            .or_insert_with(|| BlockIndex::new(stmts));
+        let keys = match &self.target {
+            Target::Role(r) => vec![Participant::Role(r.clone())],
+            Target::Member(w, i) => vec![
+                Participant::Member(w.clone(), *i),
+                Participant::All(w.clone()),
+            ],
+            Target::Family(w) => vec![Participant::All(w.clone())],
+        };
+        let mut order = index.others.clone();
+        for key in &keys {
+            if let Some(list) = index.messages.get(key) {
+                order.extend_from_slice(list);
+            }
+        }
+        order.sort_unstable();
+        order.dedup();
+        Some(order)
+    }
+
     fn block(&mut self, stmts: &[GStmt], st: &mut State) -> Block {
         let mut actions = LocalBlock::new();
         let mut link_end: Option<Loc> = None;
-        for stmt in stmts {
+        let order = self.relevant(stmts);
+        let visit: Box<dyn Iterator<Item = &GStmt>> = match order {
+            Some(order) => Box::new(order.into_iter().filter_map(|i| stmts.get(i))),
+            None => Box::new(stmts.iter()),
+        };
+        for stmt in visit {
             let before = actions.len();
             let end = self.stmt(stmt, st, &mut actions);
             if let (Some(link), Some(first)) = (link_end, actions.get(before)) {

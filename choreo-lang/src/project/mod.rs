@@ -58,12 +58,19 @@ pub fn project_protocol(
     protocol: &global::GlobalProtocol,
 ) -> Result<Vec<local::LocalProtocol>, Vec<Diagnostic>> {
     let _ = program; // linked protocols are resolved and checked by the checker
+    project_with(protocol, interp::Shared::new(protocol))
+}
+
+fn project_with(
+    protocol: &global::GlobalProtocol,
+    mut shared: interp::Shared,
+) -> Result<Vec<local::LocalProtocol>, Vec<Diagnostic>> {
     let mut locals = Vec::new();
     let mut found: Vec<Diagnostic> = Vec::new();
     let mut knowledge: Vec<(global::Loc, Diagnostic)> = Vec::new();
     let mut failed_choices: Vec<global::Loc> = Vec::new();
     for target in targets(protocol) {
-        let outcome = interp::project_target(protocol, &target);
+        let outcome = interp::project_target(protocol, &target, &mut shared);
         found.extend(outcome.diagnostics);
         knowledge.extend(outcome.knowledge);
         failed_choices.extend(outcome.failed_choices);

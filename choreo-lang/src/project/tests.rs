@@ -1416,3 +1416,49 @@ fn every_projection_code_is_explained() {
         assert!(text.len() > 80, "{code} has no explanation");
     }
 }
+
+mod index {
+    //! The statement index (which lets a target skip messages it takes no
+    //! part in) must not change any projection or diagnostic.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn who() -> impl Strategy<Value = Participant> {
+        prop_oneof![
+            Just(r("A")),
+            Just(r("B")),
+            Just(r("C")),
+            Just(all("W")),
+            (0u64..3).prop_map(|i| m("W", i)),
+        ]
+    }
+
+    fn message() -> impl Strategy<Value = GStmt> {
+        (who(), who(), 0usize..3).prop_map(|(from, to, l)| msg(from, to, ["X", "Y", "Z"][l], "()"))
+    }
+
+    fn stmt() -> impl Strategy<Value = GStmt> {
+        prop_oneof![
+            8 => message(),
+            1 => (prop::collection::vec(message(), 0..3), prop::collection::vec(message(), 0..3))
+                .prop_map(|(left, right)| choice(r("A"), vec![("L", left), ("R", right)])),
+            1 => prop::collection::vec(who(), 0..2).prop_map(|roles| link("Sub", roles, "A")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn indexed_walk_projects_exactly_like_the_plain_walk(
+            body in prop::collection::vec(stmt(), 30..90),
+            literal in any::<bool>(),
+        ) {
+            let size = if literal { Size::Literal(3) } else { Size::Param("n".into()) };
+            let p = proto("P", &["n"], &[("A", None), ("B", None), ("C", None), ("W", Some(size))], body);
+            let indexed = project_with(&p, interp::Shared::new(&p));
+            let plain = project_with(&p, interp::Shared::unindexed());
+            prop_assert_eq!(indexed, plain);
+        }
+    }
+}
