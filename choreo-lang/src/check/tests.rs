@@ -418,3 +418,82 @@ fn exponential_inlining_is_cut_off() {
     assert!(codes(&diags).contains(&"E0331"), "{diags:#?}");
     assert!(program.protocols().count() < 40);
 }
+
+#[test]
+fn every_checker_code_has_one_explanation_in_its_range() {
+    use super::codes;
+    let all = [
+        codes::UNDECLARED_ROLE,
+        codes::DUPLICATE_ROLE,
+        codes::UNKNOWN_MODULE,
+        codes::DUPLICATE_PROTOCOL,
+        codes::UNKNOWN_PROTOCOL,
+        codes::AMBIGUOUS_PROTOCOL,
+        codes::ROLE_ARITY,
+        codes::ROLE_KIND,
+        codes::ROLE_BOUND_TWICE,
+        codes::CALL_CYCLE,
+        codes::UNKNOWN_PARAM,
+        codes::PARAM_ARITY,
+        codes::FAMILY_SIZE_MISMATCH,
+        codes::UNBOUND_CONTINUE,
+        codes::UNBOUND_INDEX,
+        codes::UNKNOWN_ANNOTATION,
+        codes::DUPLICATE_PARAM,
+        codes::DUPLICATE_ALIAS,
+        codes::ALIAS_CYCLE,
+        codes::INDEX_ON_SINGLE,
+        codes::ALL_ON_SINGLE,
+        codes::FAMILY_WITHOUT_INDEX,
+        codes::INDEX_OUT_OF_RANGE,
+        codes::SELF_SEND,
+        codes::LABEL_PAYLOAD,
+        codes::DUPLICATE_BRANCH,
+        codes::EMPTY_CHOICE,
+        codes::BAD_CHOOSER,
+        codes::CONTINUE_NOT_TAIL,
+        codes::REC_SHADOWS,
+        codes::UNGUARDED_REC,
+        codes::UNREACHABLE,
+        codes::PAR_SHARED_PAIR,
+        codes::QUORUM_ZERO,
+        codes::QUORUM_TOO_LARGE,
+        codes::QUORUM_NOT_COLLECTIVE,
+        codes::LINK_NOT_LAST,
+        codes::TIMEOUT_NOT_LAST,
+        codes::ZERO_TIMEOUT,
+        codes::ANNOTATION_PLACE,
+        codes::ANNOTATION_ARGS,
+        codes::FOR_NEEDS_LITERAL,
+        codes::FOR_OVER_SINGLE,
+        codes::ROLES_FIRST,
+        codes::ZERO_FAMILY,
+        codes::CONTINUE_ESCAPES,
+        codes::INDEX_VAR_SHADOWS,
+        codes::DELEGATE_SELF,
+        codes::ALL_NOT_ALLOWED,
+        codes::TOO_LARGE,
+        codes::UNUSED_ROLE,
+        codes::EMPTY_PROTOCOL,
+        codes::REC_NEVER_CONTINUES,
+    ];
+    let explained: Vec<&str> = codes::EXPLANATIONS.iter().map(|(c, _)| *c).collect();
+    for code in all {
+        assert_eq!(
+            explained.iter().filter(|c| **c == code).count(),
+            1,
+            "{code}"
+        );
+        assert!(
+            ["E02", "E03", "W02", "W03"]
+                .iter()
+                .any(|p| code.starts_with(p)),
+            "{code}"
+        );
+        assert!(
+            crate::explain::explain(code).is_some(),
+            "{code} not registered"
+        );
+    }
+    assert_eq!(explained.len(), all.len());
+}
