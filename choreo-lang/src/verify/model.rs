@@ -117,6 +117,9 @@ pub(crate) struct LocalState {
     pub drops: Vec<(u32, u32, u32)>,
     /// Timeouts whose body this participant abandoned, sorted.
     pub abandoned: Vec<u32>,
+    /// Timeouts (by node) whose body this participant finished: once it has
+    /// nothing left to do it still answers their handler messages.
+    pub finished: Vec<u32>,
 }
 
 /// One local transition.
@@ -159,6 +162,7 @@ struct LStep {
     term: Term,
     drops: Vec<(u32, u32, u32)>,
     abandon: Option<u32>,
+    finish: Vec<u32>,
 }
 
 /// A concrete instance: which family sizes and parameter values.
@@ -684,6 +688,9 @@ impl World {
                 }
                 Node::Par { starts, next } => {
                     let branches: Vec<Term> = starts.iter().map(|&s| self.norm_at(s)).collect();
+                    if let Some(l) = branches.iter().find(|b| self.linked(b)) {
+                        return l.clone();
+                    }
                     if branches.iter().all(|b| self.done(b)) {
                         if fuel == 0 {
                             return Term::At(STUCK);
@@ -699,7 +706,9 @@ impl World {
                 }
                 Node::Timeout { body, .. } => {
                     let body = self.norm_at(*body);
-                    return if self.done(&body) {
+                    return if self.linked(&body) {
+                        body
+                    } else if self.done(&body) {
                         Term::TDone { node: n }
                     } else {
                         Term::TBody {
@@ -721,17 +730,22 @@ impl World {
         }
     }
 
-    /// Finished its block (a `par` branch may join, a timeout body is
-    /// complete). A `link` finishes the block it ends.
+    /// Finished its block (a `par` branch may join, a timeout body is complete).
     pub fn done(&self, term: &Term) -> bool {
         match term {
-            Term::At(n) => matches!(self.node(*n), Node::End | Node::Linked),
+            Term::At(n) => matches!(self.node(*n), Node::End),
             Term::TDone { node } => match self.node(*node) {
                 Node::Timeout { next, .. } => self.done(&self.norm_at(*next)),
                 _ => true,
             },
             _ => false,
         }
+    }
+
+    /// Joined a linked protocol: `link` consumes the endpoint, so the whole
+    /// participant ends there, whatever encloses the `link`.
+    pub fn linked(&self, term: &Term) -> bool {
+        matches!(term, Term::At(n) if matches!(self.node(*n), Node::Linked))
     }
 
     /// The participant has nothing left to do (it may still react to a
@@ -760,6 +774,7 @@ impl World {
                     term: self.norm_at(*next),
                     drops: Vec::new(),
                     abandon: None,
+                    finish: Vec::new(),
                 }),
                 Node::Recv { to, arms } => {
                     for &(from, msg, next) in arms {
@@ -768,6 +783,7 @@ impl World {
                             term: self.norm_at(next),
                             drops: Vec::new(),
                             abandon: None,
+                            finish: Vec::new(),
                         });
                     }
                 }
@@ -781,6 +797,7 @@ impl World {
                             term: self.norm_at(*start),
                             drops: Vec::new(),
                             abandon: None,
+                            finish: Vec::new(),
                         });
                     }
                 }
@@ -803,6 +820,7 @@ impl World {
                             term: self.norm_at(*next),
                             drops: senders.iter().map(|&s| (s, *to, *msg)).collect(),
                             abandon: None,
+                            finish: Vec::new(),
                         });
                         return;
                     }
@@ -839,6 +857,7 @@ impl World {
                             term,
                             drops,
                             abandon: None,
+                            finish: Vec::new(),
                         });
                     }
                 }
@@ -848,6 +867,10 @@ impl World {
                     let mut inner = Vec::new();
                     self.steps(b, &mut inner);
                     for st in inner {
+                        if self.linked(&st.term) {
+                            out.push(st);
+                            continue;
+                        }
                         let mut nb = branches.clone();
                         if let Some(slot) = nb.get_mut(i) {
                             *slot = st.term;
@@ -868,8 +891,11 @@ impl World {
                 if let Node::Timeout { t, handler, .. } = self.node(*node) {
                     let mut inner = Vec::new();
                     self.steps(body, &mut inner);
-                    for st in inner {
-                        let term = if self.done(&st.term) {
+                    for mut st in inner {
+                        let term = if self.linked(&st.term) {
+                            st.term.clone()
+                        } else if self.done(&st.term) {
+                            st.finish.push(*node);
                             Term::TDone { node: *node }
                         } else {
                             Term::TBody {
@@ -884,6 +910,7 @@ impl World {
                         term: self.norm_at(*handler),
                         drops: Vec::new(),
                         abandon: Some(*t),
+                        finish: Vec::new(),
                     });
                 }
             }
@@ -898,6 +925,7 @@ impl World {
                         term: self.norm_at(*handler),
                         drops: Vec::new(),
                         abandon: Some(*t),
+                        finish: Vec::new(),
                     });
                 }
             }
@@ -926,6 +954,7 @@ impl World {
             term,
             drops: Vec::new(),
             abandoned: Vec::new(),
+            finished: Vec::new(),
         })
     }
 
@@ -950,12 +979,49 @@ impl World {
                     abandoned.insert(pos, t);
                 }
             }
+            let mut finished = state.finished.clone();
+            finished.extend(st.finish);
+            finished.sort_unstable();
+            finished.dedup();
+            if let Some(t) = st.abandon {
+                let nodes = &self.nodes;
+                finished.retain(|&n| !matches!(nodes.get(n as usize), Some(Node::Timeout { t: x, .. }) if *x == t));
+            }
             let next = self.intern(LocalState {
                 term: st.term,
                 drops,
                 abandoned,
+                finished,
             });
             out.push((st.act, next));
+        }
+        // Nothing left to do: still answer the handlers of finished bodies.
+        if self.done(&state.term) {
+            for &node in &state.finished {
+                let Node::Timeout { t, handler, .. } = *self.node(node) else {
+                    continue;
+                };
+                if out.iter().any(|(a, _)| *a == LAct::Switch { t }) {
+                    continue;
+                }
+                let mut abandoned = state.abandoned.clone();
+                if let Err(pos) = abandoned.binary_search(&t) {
+                    abandoned.insert(pos, t);
+                }
+                let finished = state
+                    .finished
+                    .iter()
+                    .copied()
+                    .filter(|&n| n != node)
+                    .collect();
+                let next = self.intern(LocalState {
+                    term: self.norm_at(handler),
+                    drops: state.drops.clone(),
+                    abandoned,
+                    finished,
+                });
+                out.push((LAct::Switch { t }, next));
+            }
         }
         let rc: Transitions = std::rc::Rc::from(out);
         if let Some(slot) = self.trans.get_mut(id as usize) {

@@ -1,0 +1,98 @@
+//! Protocols the differential test (`verify_differential.rs`) found: the
+//! compiler accepted them although their projections are unsafe. Each test
+//! holds while the compiler rejects the protocol *or* the model checker
+//! catches it; it fails only if an accepted protocol with this shape were
+//! declared safe. Once the compiler rejects one, its source can move to
+//! `tests/data/verify/` as an error snapshot.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use choreo_lang::driver::{compile, Source};
+use choreo_lang::verify::{verify_compilation, VerifyOptions, ViolationKind};
+
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Rejected,
+    Caught(ViolationKind),
+    DeclaredSafe,
+}
+
+fn outcome(text: &str) -> Outcome {
+    let comp = compile(vec![Source::from_path_text("regression.choreo", text)]);
+    if comp.has_errors() {
+        return Outcome::Rejected;
+    }
+    for report in verify_compilation(&comp, None, &VerifyOptions::default()) {
+        if let Some(v) = report.violation() {
+            return Outcome::Caught(v.kind);
+        }
+    }
+    Outcome::DeclaredSafe
+}
+
+/// `link` consumes the endpoint, but A's other `par` branch still has to
+/// receive C's message: it is never received.
+const LINK_IN_PAR_BRANCH: &str = "
+protocol P(n, q) {
+    roles A, B, C, W[n];
+    par {
+        timeout 1s {
+            A -> B : L0;
+        } else {
+            link Sub(A, W);
+        }
+    } and {
+        C -> A : L0;
+    }
+}
+
+protocol Sub(m) {
+    roles X, V[m];
+    X -> V[*] : Z;
+}
+";
+
+/// A `link` that ends a `par` branch is followed by another timeout in
+/// which the linked roles act again: A's messages reach members of W that
+/// already joined `Sub`.
+const ROLES_ACT_AFTER_THEIR_LINK: &str = "
+protocol P(n, q) {
+    roles A, B, C, W[n];
+    par {
+        timeout 1s {
+            A -> W[*] : L0;
+        } else {
+            link Sub(A, W);
+        }
+    } and {
+    }
+    timeout 1s {
+        A -> W[*] : L0;
+    } else {
+        link Sub(A, W);
+    }
+}
+
+protocol Sub(m) {
+    roles X, V[m];
+    X -> V[*] : Z;
+}
+";
+
+#[test]
+fn link_in_a_par_branch_is_never_declared_safe() {
+    let got = outcome(LINK_IN_PAR_BRANCH);
+    assert_ne!(got, Outcome::DeclaredSafe);
+    eprintln!("link in a par branch: {got:?}");
+}
+
+#[test]
+fn roles_acting_after_their_link_are_never_declared_safe() {
+    let got = outcome(ROLES_ACT_AFTER_THEIR_LINK);
+    assert_ne!(got, Outcome::DeclaredSafe);
+    eprintln!("roles acting after their link: {got:?}");
+}
