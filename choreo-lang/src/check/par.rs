@@ -33,9 +33,21 @@ pub(crate) struct Shared {
     pub receiver: String,
 }
 
-/// (sender role, receiver role) -> uses.
+/// (sender role, receiver role).
 type Key = (String, String);
-type Uses = HashMap<Key, Vec<(Use, Loc)>>;
+
+/// The pairs one branch uses, deduplicated, indexed for the overlap test.
+#[derive(Default)]
+struct Uses {
+    /// In source order.
+    order: Vec<(Key, Use, Loc)>,
+    /// Every use, by role pair.
+    by_key: HashMap<Key, Vec<(Use, Loc)>>,
+    /// Uses naming one instance at both ends, for a direct lookup.
+    concrete: HashMap<(Key, u64, u64), Loc>,
+    /// Uses with a `[*]` end, by role pair.
+    symbolic: HashMap<Key, Vec<(Use, Loc)>>,
+}
 
 /// One conflict per later branch, in branch order.
 pub(crate) fn shared_pairs(branches: &[Vec<GStmt>]) -> Vec<Shared> {
@@ -43,39 +55,42 @@ pub(crate) fn shared_pairs(branches: &[Vec<GStmt>]) -> Vec<Shared> {
     let mut out = Vec::new();
     for (j, later) in collected.iter().enumerate() {
         'branch: for (i, earlier) in collected.iter().enumerate().take(j) {
-            // Iterate the later branch in source order for a stable report.
-            let mut entries: Vec<(&Key, &(Use, Loc))> = later
-                .iter()
-                .flat_map(|(k, v)| v.iter().map(move |e| (k, e)))
-                .collect();
-            entries.sort_by_key(|(_, (_, loc))| (loc.file, loc.span.start));
-            for (key, (u, loc)) in entries {
-                let Some(candidates) = earlier.get(key) else {
-                    continue;
-                };
-                for (e, eloc) in candidates {
-                    let Some((f, t)) = meet(u.from, e.from).zip(meet(u.to, e.to)) else {
-                        continue;
-                    };
-                    // Within one family a member never sends to itself.
-                    let self_pair =
-                        key.0 == key.1 && matches!((f, t), (Sel::One(x), Sel::One(y)) if x == y);
-                    if !self_pair {
-                        out.push(Shared {
-                            earlier_branch: i,
-                            later_branch: j,
-                            earlier: *eloc,
-                            later: *loc,
-                            sender: show(&key.0, f),
-                            receiver: show(&key.1, t),
-                        });
-                        break 'branch;
-                    }
+            for (key, u, loc) in &later.order {
+                if let Some(found) = conflict(earlier, key, u) {
+                    let (f, t, eloc) = found;
+                    out.push(Shared {
+                        earlier_branch: i,
+                        later_branch: j,
+                        earlier: eloc,
+                        later: *loc,
+                        sender: show(&key.0, f),
+                        receiver: show(&key.1, t),
+                    });
+                    break 'branch;
                 }
             }
         }
     }
     out
+}
+
+/// The first use of `earlier` that shares an instance pair with `u`.
+fn conflict(earlier: &Uses, key: &Key, u: &Use) -> Option<(Sel, Sel, Loc)> {
+    let candidates = match (u.from, u.to) {
+        (Sel::One(f), Sel::One(t)) => {
+            if let Some(loc) = earlier.concrete.get(&(key.clone(), f, t)) {
+                return Some((u.from, u.to, *loc));
+            }
+            earlier.symbolic.get(key)
+        }
+        _ => earlier.by_key.get(key),
+    }?;
+    candidates.iter().find_map(|(e, eloc)| {
+        let (f, t) = meet(u.from, e.from).zip(meet(u.to, e.to))?;
+        // Within one family a member never sends to itself.
+        let self_pair = key.0 == key.1 && matches!((f, t), (Sel::One(x), Sel::One(y)) if x == y);
+        (!self_pair).then_some((f, t, *eloc))
+    })
 }
 
 fn meet(a: Sel, b: Sel) -> Option<Sel> {
@@ -102,25 +117,39 @@ fn sel(p: &Participant) -> Sel {
 }
 
 fn collect(block: &[GStmt]) -> Uses {
-    let mut uses = Uses::new();
-    let mut seen: HashSet<(String, String, Use)> = HashSet::new();
+    let mut uses = Uses::default();
+    let mut seen: HashSet<(Key, Use)> = HashSet::new();
     walk(block, &mut uses, &mut seen);
     uses
 }
 
-fn walk(block: &[GStmt], uses: &mut Uses, seen: &mut HashSet<(String, String, Use)>) {
+fn walk(block: &[GStmt], uses: &mut Uses, seen: &mut HashSet<(Key, Use)>) {
     for stmt in block {
         match stmt {
             GStmt::Message(m) => {
-                let from = m.from.role_name().to_string();
-                let to = m.to.role_name().to_string();
+                let key = (m.from.role_name().to_string(), m.to.role_name().to_string());
                 let u = Use {
                     from: sel(&m.from),
                     to: sel(&m.to),
                 };
-                if seen.insert((from.clone(), to.clone(), u.clone())) {
-                    uses.entry((from, to)).or_default().push((u, m.loc));
+                if !seen.insert((key.clone(), u.clone())) {
+                    continue;
                 }
+                match (u.from, u.to) {
+                    (Sel::One(f), Sel::One(t)) => {
+                        uses.concrete.insert((key.clone(), f, t), m.loc);
+                    }
+                    _ => uses
+                        .symbolic
+                        .entry(key.clone())
+                        .or_default()
+                        .push((u.clone(), m.loc)),
+                }
+                uses.by_key
+                    .entry(key.clone())
+                    .or_default()
+                    .push((u.clone(), m.loc));
+                uses.order.push((key, u, m.loc));
             }
             GStmt::Choice { branches, .. } => {
                 branches.iter().for_each(|b| walk(&b.body, uses, seen))

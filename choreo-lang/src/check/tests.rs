@@ -497,3 +497,37 @@ fn every_checker_code_has_one_explanation_in_its_range() {
     }
     assert_eq!(explained.len(), all.len());
 }
+
+#[test]
+fn par_branches_with_disjoint_member_pairs_are_accepted() {
+    let (program, diags) = check(
+        "protocol P { roles W[50];
+           par { for i in W { W[i] -> W[i+1] : Next; } }
+           and { for i in W { W[i] -> W[i+2] : Skip; } } }",
+    );
+    accepted(&program, &diags, "P");
+}
+
+#[test]
+fn par_conflict_through_a_broadcast_names_the_shared_instance() {
+    let (_, diags) = check(
+        "protocol P { roles L, W[4];
+           par { for i in W { L -> W[i] : One; } }
+           and { L -> W[*] : All; } }",
+    );
+    assert_eq!(codes(&diags), vec!["E0314"]);
+    assert_eq!(
+        diags[0].message,
+        "`par` branches 1 and 2 both send from `L` to `W[0]`"
+    );
+}
+
+#[test]
+fn par_exchange_does_not_conflict_with_a_member_to_itself() {
+    // W[0] -> W[*] never includes W[0] -> W[0], and W[*] -> W[0] never
+    // includes it either: the two branches share no pair.
+    let (program, diags) =
+        check("protocol P { roles W[3]; par { W[0] -> W[*] : Out; } and { W[*] -> W[0] : In; } }");
+    let p = accepted(&program, &diags, "P");
+    assert!(matches!(p.body[0], GStmt::Par { .. }));
+}
