@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The `choreo` binary as a user meets it: exit codes, where output goes,
 //! and that no input — however mangled — makes it crash.
 
@@ -6,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn choreo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_choreo")).args(args).output().unwrap_or_else(|e| panic!("cannot run choreo: {e}"))
+    Command::new(env!("CARGO_BIN_EXE_choreo"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run choreo: {e}"))
 }
 
 fn mission_dir() -> PathBuf {
@@ -15,7 +23,12 @@ fn mission_dir() -> PathBuf {
 
 fn mission_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(mission_dir())
-        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "choreo")).collect())
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "choreo"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
@@ -32,10 +45,20 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 #[test]
 fn mission_protocols_check() {
     let files = mission_files();
-    assert!(files.len() >= 7, "expected the mission protocols, found {files:?}");
-    let args: Vec<&str> = std::iter::once("check").chain(files.iter().filter_map(|p| p.to_str())).collect();
+    assert!(
+        files.len() >= 7,
+        "expected the mission protocols, found {files:?}"
+    );
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(files.iter().filter_map(|p| p.to_str()))
+        .collect();
     let out = choreo(&args);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -47,25 +70,59 @@ fn three_independent_mistakes_give_three_diagnostics_and_exit_1() {
     let out = choreo(&["check", path.to_str().unwrap_or_default()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
-    let errors = stderr.lines().filter(|l| l.starts_with("[E") || l.starts_with("Error")).count();
+    let errors = stderr
+        .lines()
+        .filter(|l| l.starts_with("[E") || l.starts_with("Error"))
+        .count();
     assert_eq!(errors, 3, "expected three diagnostics, got:\n{stderr}");
 }
 
 #[test]
 fn project_prints_canonical_local_types_on_stdout() {
     let path = temp_file("pingpong", "protocol PingPong {\n    roles Client, Server;\n    Client -> Server : Ping(u64);\n    Server -> Client : Pong;\n}\n");
-    let out = choreo(&["project", path.to_str().unwrap_or_default(), "--role", "Client"]);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "local Client in PingPong {\n  send Server Ping(u64);\n  recv Server Pong;\n}\n");
+    let out = choreo(&[
+        "project",
+        path.to_str().unwrap_or_default(),
+        "--role",
+        "Client",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "local Client in PingPong {\n  send Server Ping(u64);\n  recv Server Pong;\n}\n"
+    );
 }
 
 #[test]
 fn usage_and_io_errors_exit_2() {
-    assert_eq!(choreo(&["check", "/nonexistent/definitely/missing.choreo"]).status.code(), Some(2));
+    assert_eq!(
+        choreo(&["check", "/nonexistent/definitely/missing.choreo"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(choreo(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(choreo(&["check"]).status.code(), Some(2));
-    let path = temp_file("norole", "protocol P {\n    roles A, B;\n    A -> B : M;\n}\n");
-    assert_eq!(choreo(&["project", path.to_str().unwrap_or_default(), "--role", "Nobody"]).status.code(), Some(2));
+    let path = temp_file(
+        "norole",
+        "protocol P {\n    roles A, B;\n    A -> B : M;\n}\n",
+    );
+    assert_eq!(
+        choreo(&[
+            "project",
+            path.to_str().unwrap_or_default(),
+            "--role",
+            "Nobody"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -73,10 +130,17 @@ fn explain_knows_every_code_it_lists() {
     let out = choreo(&["explain"]);
     assert_eq!(out.status.code(), Some(0));
     let listing = String::from_utf8_lossy(&out.stdout).to_string();
-    let codes: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let codes: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert!(codes.len() >= 20, "too few codes listed:\n{listing}");
     for code in codes.iter().take(5) {
-        assert_eq!(choreo(&["explain", code]).status.code(), Some(0), "explain {code}");
+        assert_eq!(
+            choreo(&["explain", code]).status.code(),
+            Some(0),
+            "explain {code}"
+        );
     }
     assert_eq!(choreo(&["explain", "E9999"]).status.code(), Some(2));
 }
@@ -111,7 +175,11 @@ fn mutated_and_truncated_files_never_crash() {
             }
             variants.push(swapped);
         }
-        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("x").to_string();
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("x")
+            .to_string();
         for (n, variant) in variants.iter().enumerate() {
             let path = temp_file(&format!("{stem}-mut{n}"), &String::from_utf8_lossy(variant));
             for command in ["check", "project"] {

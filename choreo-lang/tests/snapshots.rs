@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! Data-driven snapshots: every `tests/data/**/*.choreo` file is compiled
 //! and its outcome stored beside the others. Accepted files snapshot every
 //! role's canonical local type; rejected files snapshot every rendered
