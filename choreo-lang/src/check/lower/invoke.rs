@@ -208,7 +208,14 @@ impl Lowering<'_, '_> {
                     if rest.is_empty() {
                         "every parameter of the target is bound by a family argument".to_string()
                     } else {
-                        format!("expected values for {wanted}")
+                        format!(
+                            "expected {} for {}",
+                            if rest.len() == 1 { "a value" } else { "values" },
+                            rest.iter()
+                                .map(|p| format!("`{}`", p.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
                     },
                 )
                 .with_secondary(

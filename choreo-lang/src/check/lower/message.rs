@@ -77,7 +77,15 @@ impl Lowering<'_, '_> {
                         "only a collective receive waits for several values",
                     )
                     .with_secondary(self.file, m.from.span, "one sender")
-                    .with_hint("remove `quorum`, or gather from every member: `W[*] -> …`");
+                    .with_hint(match &from {
+                        Participant::Member(w, _) => format!(
+                            "remove `quorum`, or gather from every member: `{w}[*] -> {to} : …`"
+                        ),
+                        _ => {
+                            "remove `quorum`, or gather from every member of a family: `W[*] -> …`"
+                                .to_string()
+                        }
+                    });
                 self.emit(d);
             } else if let Some(Size::Literal(0)) = quorum {
                 let d = self
