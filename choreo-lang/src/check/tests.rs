@@ -531,3 +531,36 @@ fn par_exchange_does_not_conflict_with_a_member_to_itself() {
     let p = accepted(&program, &diags, "P");
     assert!(matches!(p.body[0], GStmt::Par { .. }));
 }
+
+#[test]
+fn a_link_inside_an_inlined_callee_names_the_callers_roles() {
+    let (program, diags) = check(
+        "protocol Slow(n) { roles L, F[n]; F[*] -> L : Vote; }
+         protocol Fast(n) { roles L, F[n]; L -> F[*] : Go; link Slow(L, F); }
+         protocol Main(k) { roles Boss, Crowd[k]; Boss -> Crowd[*] : Hello; call Fast(Boss, Crowd); }",
+    );
+    let main = accepted(&program, &diags, "Main");
+    let Some(GStmt::Link {
+        roles,
+        args_text,
+        protocol,
+        ..
+    }) = main.body.last()
+    else {
+        panic!("no link: {:#?}", main.body);
+    };
+    assert_eq!(protocol, "Slow");
+    assert_eq!(roles, &vec![role("Boss"), Participant::All("Crowd".into())]);
+    assert_eq!(args_text, "Boss, Crowd");
+}
+
+#[test]
+fn a_call_ending_with_a_link_must_be_last() {
+    let (_, diags) = check(
+        "protocol Slow { roles L, F; F -> L : Vote; }
+         protocol Fast { roles L, F; L -> F : Go; link Slow(L, F); }
+         protocol Main { roles A, B; call Fast(A, B); A -> B : After; }",
+    );
+    assert_eq!(codes(&diags), vec!["E0318"]);
+    assert_eq!(diags[0].secondary.len(), 2);
+}
