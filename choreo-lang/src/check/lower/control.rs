@@ -13,15 +13,7 @@ impl Lowering<'_, '_> {
         let loc = self.loc(stmt.span);
         let who = self.role_ref(chooser, RefPlace::One("chooser"));
         if branches.is_empty() {
-            let d = self
-                .error(
-                    codes::EMPTY_CHOICE,
-                    "`choice` without branches",
-                    stmt.span,
-                    "no branches",
-                )
-                .with_hint("add at least one branch: `Name => { … }`, or remove the `choice`");
-            self.emit(d);
+            self.empty_choice(stmt);
         }
         let mut names: HashMap<&str, Span> = HashMap::new();
         let mut lowered = Vec::with_capacity(branches.len());
@@ -30,19 +22,8 @@ impl Lowering<'_, '_> {
         let mut all_jump = !branches.is_empty();
         let mut terminal = None;
         for b in branches {
-            if let Some(first) = names.get(b.name.name.as_str()) {
-                let d = self
-                    .error(
-                        codes::DUPLICATE_BRANCH,
-                        format!("duplicate branch `{}`", b.name.name),
-                        b.name.span,
-                        "second branch with this name",
-                    )
-                    .with_secondary(self.file, *first, "first branch with this name")
-                    .with_hint(
-                        "branch names become the chooser's selection enum variants: rename one",
-                    );
-                self.emit(d);
+            if let Some(&first) = names.get(b.name.name.as_str()) {
+                self.duplicate_branch(&b.name, first);
             } else {
                 names.insert(&b.name.name, b.name.span);
             }
@@ -82,22 +63,7 @@ impl Lowering<'_, '_> {
         let loc = self.loc(stmt.span);
         if let Some(outer) = self.recs.iter().rev().find(|f| f.name == name.name) {
             let outer_span = outer.span;
-            let d = self
-                .error(
-                    codes::REC_SHADOWS,
-                    format!(
-                        "`rec {}` shadows an enclosing `rec` of the same name",
-                        name.name
-                    ),
-                    name.span,
-                    "inner `rec`",
-                )
-                .with_secondary(self.file, outer_span, "enclosing `rec` with this name")
-                .with_hint(format!(
-                    "rename the inner loop, e.g. `rec {}Inner`",
-                    name.name
-                ));
-            self.emit(d);
+            self.rec_shadows(name, outer_span);
         }
         self.recs.push(RecFrame {
             name: name.name.clone(),
@@ -107,32 +73,12 @@ impl Lowering<'_, '_> {
         let (lowered, s) = self.block(body);
         let continued = self.recs.pop().is_some_and(|f| f.continued);
         if !continued {
-            let d = Diagnostic::warning(
-                codes::REC_NEVER_CONTINUES,
-                format!("`rec {}` never continues, so it runs once", name.name),
-                self.file,
-                name.span,
-                "no `continue` in its body",
-            )
-            .with_hint(format!(
-                "add `continue {};` where the loop should repeat, or remove the `rec`",
-                name.name
-            ));
-            self.pending_warnings.push(d);
+            self.rec_never_continues(name);
         }
         let mut reach = Vec::new();
         for (target, at) in s.reach {
             if target == name.name {
-                let d = self
-                    .error(
-                        codes::UNGUARDED_REC,
-                        format!("unguarded recursion in `rec {}`", name.name),
-                        name.span,
-                        "this loop can repeat without any interaction",
-                    )
-                    .with_secondary(at.file, at.span, "reached from the start of the body without a message")
-                    .with_hint("put a message on every path from the start of the `rec` body to this `continue`");
-                self.emit(d);
+                self.unguarded(name, at);
             } else {
                 reach.push((target, at));
             }
@@ -383,5 +329,132 @@ impl Lowering<'_, '_> {
             sum.terminal = s.terminal;
         }
         sum
+    }
+
+    pub(super) fn timeout(
+        &mut self,
+        stmt: &Stmt,
+        duration: &ast::DurationLit,
+        body: &Block,
+        handler: &Block,
+        out: &mut Vec<GStmt>,
+    ) -> Summary {
+        if duration.value == 0 {
+            self.zero_timeout(duration);
+        }
+        let (b, bs) = self.block(body);
+        let (h, hs) = self.block(handler);
+        out.push(GStmt::Timeout {
+            millis: duration.millis(),
+            text: duration.to_string(),
+            body: b,
+            handler: h,
+            loc: self.loc(stmt.span),
+        });
+        let head = self.loc(head_span(stmt));
+        let mut reach = bs.reach;
+        reach.extend(hs.reach);
+        Summary {
+            reach,
+            passes: bs.passes || hs.passes,
+            jumps: bs.jumps.and(hs.jumps).map(|_| head),
+            terminal: Some((head, Terminal::Timeout)),
+        }
+    }
+
+    #[inline(never)]
+    fn zero_timeout(&mut self, duration: &ast::DurationLit) {
+        let d = self
+            .error(
+                codes::ZERO_TIMEOUT,
+                "`timeout` of zero duration",
+                duration.span,
+                "the deadline would pass at once",
+            )
+            .with_hint("use a positive duration such as `500ms` or `2s`");
+        self.emit(d);
+    }
+
+    #[inline(never)]
+    fn empty_choice(&mut self, stmt: &Stmt) {
+        let d = self
+            .error(
+                codes::EMPTY_CHOICE,
+                "`choice` without branches",
+                stmt.span,
+                "no branches",
+            )
+            .with_hint("add at least one branch: `Name => { … }`, or remove the `choice`");
+        self.emit(d);
+    }
+
+    #[inline(never)]
+    fn duplicate_branch(&mut self, name: &ast::Ident, first: Span) {
+        let d = self
+            .error(
+                codes::DUPLICATE_BRANCH,
+                format!("duplicate branch `{}`", name.name),
+                name.span,
+                "second branch with this name",
+            )
+            .with_secondary(self.file, first, "first branch with this name")
+            .with_hint("branch names become the chooser's selection enum variants: rename one");
+        self.emit(d);
+    }
+
+    #[inline(never)]
+    fn rec_shadows(&mut self, name: &ast::Ident, outer: Span) {
+        let d = self
+            .error(
+                codes::REC_SHADOWS,
+                format!(
+                    "`rec {}` shadows an enclosing `rec` of the same name",
+                    name.name
+                ),
+                name.span,
+                "inner `rec`",
+            )
+            .with_secondary(self.file, outer, "enclosing `rec` with this name")
+            .with_hint(format!(
+                "rename the inner loop, e.g. `rec {}Inner`",
+                name.name
+            ));
+        self.emit(d);
+    }
+
+    #[inline(never)]
+    fn rec_never_continues(&mut self, name: &ast::Ident) {
+        let d = Diagnostic::warning(
+            codes::REC_NEVER_CONTINUES,
+            format!("`rec {}` never continues, so it runs once", name.name),
+            self.file,
+            name.span,
+            "no `continue` in its body",
+        )
+        .with_hint(format!(
+            "add `continue {};` where the loop should repeat, or remove the `rec`",
+            name.name
+        ));
+        self.pending_warnings.push(d);
+    }
+
+    #[inline(never)]
+    fn unguarded(&mut self, name: &ast::Ident, at: Loc) {
+        let d = self
+            .error(
+                codes::UNGUARDED_REC,
+                format!("unguarded recursion in `rec {}`", name.name),
+                name.span,
+                "this loop can repeat without any interaction",
+            )
+            .with_secondary(
+                at.file,
+                at.span,
+                "reached from the start of the body without a message",
+            )
+            .with_hint(
+                "put a message on every path from the start of the `rec` body to this `continue`",
+            );
+        self.emit(d);
     }
 }

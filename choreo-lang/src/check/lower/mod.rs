@@ -482,20 +482,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
             if self.too_large {
                 break;
             }
-            if let Some(jump) = sum.jumps {
-                if !unreachable_reported {
-                    unreachable_reported = true;
-                    let d = self
-                        .error(
-                            codes::UNREACHABLE,
-                            "unreachable statement",
-                            stmt.span,
-                            "this can never run",
-                        )
-                        .with_secondary(jump.file, jump.span, "execution never gets past this: every path through it continues a `rec`")
-                        .with_hint("remove the statement, or move it before the loop");
-                    self.emit(d);
-                }
+            if let (Some(jump), false) = (sum.jumps, unreachable_reported) {
+                unreachable_reported = true;
+                self.unreachable(stmt, jump);
             }
             let before = out.len();
             let s = self.stmt(stmt, &mut out);
@@ -522,7 +511,26 @@ impl<'p, 'a> Lowering<'p, 'a> {
     }
 
     /// `continue`, `link`, `timeout` (and calls ending with one) must be last.
+    #[inline(never)]
+    fn unreachable(&mut self, stmt: &Stmt, jump: Loc) {
+        let d = self
+            .error(
+                codes::UNREACHABLE,
+                "unreachable statement",
+                stmt.span,
+                "this can never run",
+            )
+            .with_secondary(
+                jump.file,
+                jump.span,
+                "execution never gets past this: every path through it continues a `rec`",
+            )
+            .with_hint("remove the statement, or move it before the loop");
+        self.emit(d);
+    }
+
     /// Returns true when it reported something.
+    #[inline(never)]
     fn not_last(&mut self, stmt: &Stmt, s: &Summary, next: Option<&Stmt>) -> bool {
         let next_span = next.map(|n| n.span).unwrap_or(stmt.span);
         match &stmt.kind {
@@ -598,22 +606,12 @@ impl<'p, 'a> Lowering<'p, 'a> {
         }
     }
 
+    /// Lowers one statement. Recursion goes through here, so it keeps a
+    /// small stack frame: every arm with diagnostics of its own calls out.
     fn stmt(&mut self, stmt: &Stmt, out: &mut Vec<GStmt>) -> Summary {
         if !stmt.annotations.is_empty() && !matches!(stmt.kind, StmtKind::Message(_)) {
-            for a in &stmt.annotations {
-                let d = self
-                    .error(
-                        codes::ANNOTATION_PLACE,
-                        format!("`@{}` can only annotate a message", a.name.name),
-                        a.span,
-                        "not before a message",
-                    )
-                    .with_secondary(self.file, own_part(stmt), "this statement is not a message")
-                    .with_hint("move the annotation before the message it applies to");
-                self.emit(d);
-            }
+            self.misplaced_annotations(stmt);
         }
-        let loc = self.loc(stmt.span);
         match &stmt.kind {
             StmtKind::Message(m) => {
                 if let Some(g) = self.message(stmt, m) {
@@ -632,31 +630,13 @@ impl<'p, 'a> Lowering<'p, 'a> {
                     out.push(link);
                 }
                 Summary {
-                    terminal: Some((loc, Terminal::Link)),
+                    terminal: Some((self.loc(stmt.span), Terminal::Link)),
                     ..Summary::interaction()
                 }
             }
             StmtKind::Delegate { from, to } => {
-                let f = self.role_ref(from, RefPlace::One("delegate"));
-                let t = self.role_ref(to, RefPlace::One("delegate"));
-                if let (Some(f), Some(t)) = (f, t) {
-                    if f == t {
-                        let d = self
-                            .error(
-                                codes::DELEGATE_SELF,
-                                format!("`{f}` delegates to itself"),
-                                to.span,
-                                "the same participant as the delegating role",
-                            )
-                            .with_hint("delegate to another role, or remove the statement");
-                        self.emit(d);
-                    } else {
-                        out.push(GStmt::Delegate {
-                            from: f,
-                            to: t,
-                            loc,
-                        });
-                    }
+                if let Some(d) = self.delegate(stmt, from, to) {
+                    out.push(d);
                 }
                 Summary::interaction()
             }
@@ -664,41 +644,52 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 duration,
                 body,
                 handler,
-            } => {
-                if duration.value == 0 {
-                    let d = self
-                        .error(
-                            codes::ZERO_TIMEOUT,
-                            "`timeout` of zero duration",
-                            duration.span,
-                            "the deadline would pass at once",
-                        )
-                        .with_hint("use a positive duration such as `500ms` or `2s`");
-                    self.emit(d);
-                }
-                let (b, bs) = self.block(body);
-                let (h, hs) = self.block(handler);
-                out.push(GStmt::Timeout {
-                    millis: duration.millis(),
-                    text: duration.to_string(),
-                    body: b,
-                    handler: h,
-                    loc,
-                });
-                let mut reach = bs.reach;
-                reach.extend(hs.reach);
-                Summary {
-                    reach,
-                    passes: bs.passes || hs.passes,
-                    jumps: bs.jumps.and(hs.jumps).map(|_| self.loc(head_span(stmt))),
-                    terminal: Some((self.loc(head_span(stmt)), Terminal::Timeout)),
-                }
-            }
+            } => self.timeout(stmt, duration, body, handler, out),
             StmtKind::Error => {
                 self.silent = true;
                 Summary::interaction()
             }
         }
+    }
+
+    #[inline(never)]
+    fn misplaced_annotations(&mut self, stmt: &Stmt) {
+        for a in &stmt.annotations {
+            let d = self
+                .error(
+                    codes::ANNOTATION_PLACE,
+                    format!("`@{}` can only annotate a message", a.name.name),
+                    a.span,
+                    "not before a message",
+                )
+                .with_secondary(self.file, own_part(stmt), "this statement is not a message")
+                .with_hint("move the annotation before the message it applies to");
+            self.emit(d);
+        }
+    }
+
+    #[inline(never)]
+    fn delegate(&mut self, stmt: &Stmt, from: &RoleRef, to: &RoleRef) -> Option<GStmt> {
+        let f = self.role_ref(from, RefPlace::One("delegate"));
+        let t = self.role_ref(to, RefPlace::One("delegate"));
+        let (f, t) = (f?, t?);
+        if f == t {
+            let d = self
+                .error(
+                    codes::DELEGATE_SELF,
+                    format!("`{f}` delegates to itself"),
+                    to.span,
+                    "the same participant as the delegating role",
+                )
+                .with_hint("delegate to another role, or remove the statement");
+            self.emit(d);
+            return None;
+        }
+        Some(GStmt::Delegate {
+            from: f,
+            to: t,
+            loc: self.loc(stmt.span),
+        })
     }
 }
 
