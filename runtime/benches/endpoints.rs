@@ -43,72 +43,93 @@ fn pair(config: MemoryConfig) -> (S, S) {
 }
 
 // What generated typestates look like: one type per state, each
-// transition consumes the state and moves the session handle on.
+// transition consumes the state and moves the session handle on. `O`
+// selects the owned API (`send_owned`/`recv_owned`, the typed in-memory
+// path) or the by-reference one (`send(&v)`/`recv`, postcard every time).
 mod generated {
     use super::*;
 
-    pub struct PingA(pub S);
-    pub struct PongA(S);
-    impl PingA {
+    macro_rules! send {
+        ($s:expr, $to:expr, $l:expr, $v:expr) => {
+            if O {
+                $s.send_owned($to, $l, *$v).await?
+            } else {
+                $s.send($to, $l, $v).await?
+            }
+        };
+    }
+    macro_rules! recv {
+        ($s:expr, $from:expr, $l:expr) => {
+            if O {
+                $s.recv_owned::<u64>($from, $l).await?
+            } else {
+                $s.recv::<u64>($from, $l).await?
+            }
+        };
+    }
+
+    pub struct PingA<const O: bool>(pub S);
+    pub struct PongA<const O: bool>(S);
+    impl<const O: bool> PingA<O> {
         #[inline]
-        pub async fn send_ping(self, v: &u64) -> Result<PongA, Error> {
+        pub async fn send_ping(self, v: &u64) -> Result<PongA<O>, Error> {
             let mut s = self.0;
-            s.send(B, PING, v).await?;
+            send!(s, B, PING, v);
             Ok(PongA(s))
         }
         pub fn finish(self) -> Result<(), Error> {
             self.0.finish()
         }
     }
-    impl PongA {
+    impl<const O: bool> PongA<O> {
         #[inline]
-        pub async fn recv_pong(self) -> Result<(u64, PingA), Error> {
+        pub async fn recv_pong(self) -> Result<(u64, PingA<O>), Error> {
             let mut s = self.0;
-            let v = s.recv(B, PONG).await?;
+            let v = recv!(s, B, PONG);
             Ok((v, PingA(s)))
         }
     }
 
-    pub struct PingB(pub S);
-    pub struct PongB(S);
-    impl PingB {
+    pub struct PingB<const O: bool>(pub S);
+    pub struct PongB<const O: bool>(S);
+    impl<const O: bool> PingB<O> {
         #[inline]
-        pub async fn recv_ping(self) -> Result<(u64, PongB), Error> {
+        pub async fn recv_ping(self) -> Result<(u64, PongB<O>), Error> {
             let mut s = self.0;
-            let v = s.recv(A, PING).await?;
+            let v = recv!(s, A, PING);
             Ok((v, PongB(s)))
         }
         pub fn finish(self) -> Result<(), Error> {
             self.0.finish()
         }
     }
-    impl PongB {
+    impl<const O: bool> PongB<O> {
         #[inline]
-        pub async fn send_pong(self, v: &u64) -> Result<PingB, Error> {
+        pub async fn send_pong(self, v: &u64) -> Result<PingB<O>, Error> {
             let mut s = self.0;
-            s.send(A, PONG, v).await?;
+            send!(s, A, PONG, v);
             Ok(PingB(s))
         }
     }
 
-    pub struct StreamA(pub S);
-    impl StreamA {
+    pub struct StreamA<const O: bool>(pub S);
+    impl<const O: bool> StreamA<O> {
         #[inline]
-        pub async fn send_item(self, v: &u64) -> Result<StreamA, Error> {
+        pub async fn send_item(self, v: &u64) -> Result<StreamA<O>, Error> {
             let mut s = self.0;
-            s.send(B, ITEM, v).await?;
+            send!(s, B, ITEM, v);
             Ok(StreamA(s))
         }
         pub fn finish(self) -> Result<(), Error> {
             self.0.finish()
         }
     }
-    pub struct StreamB(pub S);
-    impl StreamB {
+    pub struct StreamB<const O: bool>(pub S);
+    impl<const O: bool> StreamB<O> {
         #[inline]
-        pub async fn recv_item(self) -> Result<(u64, StreamB), Error> {
+        pub async fn recv_item(self) -> Result<(u64, StreamB<O>), Error> {
             let mut s = self.0;
-            let v = s.recv(A, ITEM).await?;
+            let v = recv!(s, A, ITEM);
             Ok((v, StreamB(s)))
         }
         pub fn finish(self) -> Result<(), Error> {
@@ -160,12 +181,12 @@ fn ping_pong_session(rt: &Runtime, iters: u64) -> Duration {
     })
 }
 
-fn ping_pong_typestate(rt: &Runtime, iters: u64, config: MemoryConfig) -> Duration {
+fn ping_pong_typestate<const O: bool>(rt: &Runtime, iters: u64, config: MemoryConfig) -> Duration {
     use generated::*;
     rt.block_on(async {
         let (a, b) = pair(config);
         let responder = tokio::spawn(async move {
-            let mut st = PingB(b);
+            let mut st = PingB::<O>(b);
             for _ in 0..iters {
                 let (v, next) = st.recv_ping().await.unwrap();
                 st = next.send_pong(&(v + 1)).await.unwrap();
@@ -173,7 +194,7 @@ fn ping_pong_typestate(rt: &Runtime, iters: u64, config: MemoryConfig) -> Durati
             st.finish().unwrap();
         });
         let start = Instant::now();
-        let mut st = PingA(a);
+        let mut st = PingA::<O>(a);
         for i in 0..iters {
             let (v, next) = st.send_ping(&i).await.unwrap().recv_pong().await.unwrap();
             black_box(v);
@@ -207,19 +228,19 @@ fn stream_raw(rt: &Runtime) -> Duration {
     })
 }
 
-fn stream_typestate(rt: &Runtime, config: MemoryConfig) -> Duration {
+fn stream_typestate<const O: bool>(rt: &Runtime, config: MemoryConfig) -> Duration {
     use generated::*;
     rt.block_on(async {
         let (a, b) = pair(config);
         let start = Instant::now();
         let producer = tokio::spawn(async move {
-            let mut st = StreamA(a);
+            let mut st = StreamA::<O>(a);
             for i in 0..STREAM {
                 st = st.send_item(&i).await.unwrap();
             }
             st.finish().unwrap();
         });
-        let mut st = StreamB(b);
+        let mut st = StreamB::<O>(b);
         let mut sum = 0u64;
         for _ in 0..STREAM {
             let (v, next) = st.recv_item().await.unwrap();
@@ -241,12 +262,15 @@ fn ping_pong(c: &mut Criterion) {
     g.bench_function("session", |bch| {
         bch.iter_custom(|n| ping_pong_session(&rt, n))
     });
-    g.bench_function("typestate", |bch| {
-        bch.iter_custom(|n| ping_pong_typestate(&rt, n, MemoryConfig::default()))
+    g.bench_function("typestate_owned", |bch| {
+        bch.iter_custom(|n| ping_pong_typestate::<true>(&rt, n, MemoryConfig::default()))
+    });
+    g.bench_function("typestate_ref", |bch| {
+        bch.iter_custom(|n| ping_pong_typestate::<false>(&rt, n, MemoryConfig::default()))
     });
     g.bench_function("typestate_wire_encoded", |bch| {
         bch.iter_custom(|n| {
-            ping_pong_typestate(
+            ping_pong_typestate::<false>(
                 &rt,
                 n,
                 MemoryConfig {
@@ -266,10 +290,17 @@ fn stream(c: &mut Criterion) {
     g.bench_function("raw_mpsc", |bch| {
         bch.iter_custom(|n| (0..n).map(|_| stream_raw(&rt)).sum())
     });
-    g.bench_function("typestate", |bch| {
+    g.bench_function("typestate_owned", |bch| {
         bch.iter_custom(|n| {
             (0..n)
-                .map(|_| stream_typestate(&rt, MemoryConfig::default()))
+                .map(|_| stream_typestate::<true>(&rt, MemoryConfig::default()))
+                .sum()
+        })
+    });
+    g.bench_function("typestate_ref", |bch| {
+        bch.iter_custom(|n| {
+            (0..n)
+                .map(|_| stream_typestate::<false>(&rt, MemoryConfig::default()))
                 .sum()
         })
     });
@@ -277,7 +308,7 @@ fn stream(c: &mut Criterion) {
         bch.iter_custom(|n| {
             (0..n)
                 .map(|_| {
-                    stream_typestate(
+                    stream_typestate::<false>(
                         &rt,
                         MemoryConfig {
                             wire_encoding: true,
@@ -302,17 +333,20 @@ fn ratios(rounds: usize) {
         wire_encoding: true,
     };
     let plain = MemoryConfig::default();
-    // [raw, typestate, typestate wire-encoded] per workload
-    let mut pp: [Vec<f64>; 3] = Default::default();
-    let mut st: [Vec<f64>; 3] = Default::default();
+    // [raw, typestate owned, typestate by-reference, by-reference
+    // wire-encoded] per workload
+    let mut pp: [Vec<f64>; 4] = Default::default();
+    let mut st: [Vec<f64>; 4] = Default::default();
     const PP: u64 = 50_000;
     for _ in 0..rounds {
         pp[0].push(ping_pong_raw(&rt, PP).as_secs_f64());
-        pp[1].push(ping_pong_typestate(&rt, PP, plain).as_secs_f64());
-        pp[2].push(ping_pong_typestate(&rt, PP, wire).as_secs_f64());
+        pp[1].push(ping_pong_typestate::<true>(&rt, PP, plain).as_secs_f64());
+        pp[2].push(ping_pong_typestate::<false>(&rt, PP, plain).as_secs_f64());
+        pp[3].push(ping_pong_typestate::<false>(&rt, PP, wire).as_secs_f64());
         st[0].push(stream_raw(&rt).as_secs_f64());
-        st[1].push(stream_typestate(&rt, plain).as_secs_f64());
-        st[2].push(stream_typestate(&rt, wire).as_secs_f64());
+        st[1].push(stream_typestate::<true>(&rt, plain).as_secs_f64());
+        st[2].push(stream_typestate::<false>(&rt, plain).as_secs_f64());
+        st[3].push(stream_typestate::<false>(&rt, wire).as_secs_f64());
     }
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let median_ratio = |a: &[f64], b: &[f64]| {
@@ -323,24 +357,28 @@ fn ratios(rounds: usize) {
     println!(
         "endpoints vs raw tokio::sync::mpsc, {rounds} interleaved rounds, current_thread runtime"
     );
-    println!("workload            raw (best)     endpoint (best)  ratio best  ratio median   wire-encoded ratio best");
+    println!("workload            raw (best)     owned (best)     ratio best  ratio median   by-ref ratio best/median   wire-encoded ratio best");
     for (name, v, per) in [
         ("ping_pong round trip", &pp, PP as f64),
         ("stream 100k u64", &st, 1.0),
     ] {
         println!(
-            "{name:<20}{:>10.1} {unit:<3} {:>10.1} {unit:<3}   {:>8.3}x   {:>8.3}x      {:>8.3}x",
+            "{name:<20}{:>10.1} {unit:<3} {:>10.1} {unit:<3}   {:>8.3}x   {:>8.3}x      {:>8.3}x/{:.3}x        {:>8.3}x",
             min(&v[0]) / per * if per > 1.0 { 1e9 } else { 1e3 },
             min(&v[1]) / per * if per > 1.0 { 1e9 } else { 1e3 },
             min(&v[1]) / min(&v[0]),
             median_ratio(&v[1], &v[0]),
             min(&v[2]) / min(&v[0]),
+            median_ratio(&v[2], &v[0]),
+            min(&v[3]) / min(&v[0]),
             unit = if per > 1.0 { "ns" } else { "ms" },
         );
     }
 }
 
-/// `--single WORKLOAD [REPS]`: run one workload REPS times (ping-pong:
+/// `--single WORKLOAD [REPS]`: run one workload REPS times (`ping_pong` and
+/// `stream` use `send(&v)`/`recv`, the `_owned` ones
+/// `send_owned(v)`/`recv_owned`; ping-pong:
 /// 20k round trips per rep; stream: 100k messages per rep), for measures
 /// that load on a shared machine cannot skew: instruction counts
 /// (`valgrind --tool=callgrind`) and on-CPU time (`perf stat -e task-clock`).
@@ -350,12 +388,14 @@ fn single(workload: &str, reps: u32) {
     for _ in 0..reps {
         let elapsed = match workload {
             "raw_ping_pong" => ping_pong_raw(&rt, 20_000),
-            "ping_pong" => ping_pong_typestate(&rt, 20_000, plain),
+            "ping_pong" => ping_pong_typestate::<false>(&rt, 20_000, plain),
+            "ping_pong_owned" => ping_pong_typestate::<true>(&rt, 20_000, plain),
             "raw_stream" => stream_raw(&rt),
-            "stream" => stream_typestate(&rt, plain),
+            "stream" => stream_typestate::<false>(&rt, plain),
+            "stream_owned" => stream_typestate::<true>(&rt, plain),
             other => {
                 eprintln!(
-                    "unknown workload {other}; use raw_ping_pong, ping_pong, raw_stream or stream"
+                    "unknown workload {other}; use raw_ping_pong, ping_pong, ping_pong_owned, raw_stream, stream or stream_owned"
                 );
                 return;
             }

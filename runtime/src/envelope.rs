@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::ids::{Label, Role, RoleId, SessionId};
+use crate::value::TypedMessage;
 
 /// Version byte at the start of every encoded envelope.
 pub const WIRE_VERSION: u8 = 1;
@@ -297,17 +298,42 @@ fn encode(header: &Header, label: Label, phase: u32, payload: &[u8]) -> Vec<u8> 
 }
 
 /// What a transport delivers from one peer.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Frame {
     /// A message on a link bound to this session by construction (sender,
     /// session and protocol are known from the link).
     Message(Message),
+    /// Like [`Frame::Message`], with the payload as a value (the typed
+    /// in-memory fast path; only on links inside one process).
+    Typed(TypedMessage),
     /// A whole envelope as a value; every field is checked. (Boxed: it is
     /// the rare case, and frames sit in queues.)
     Envelope(Box<Envelope>),
     /// An encoded envelope ([`Envelope::encode`]); decoded, then every
     /// field is checked.
     Encoded(Vec<u8>),
+}
+
+impl Clone for Frame {
+    /// A [`Frame::Typed`] whose value is not a scalar clones as the
+    /// equivalent [`Frame::Message`] (its payload encoded).
+    fn clone(&self) -> Self {
+        match self {
+            Self::Message(m) => Self::Message(m.clone()),
+            Self::Typed(t) => match t.encode() {
+                Ok(m) => Self::Message(m),
+                // Unserializable: the receiver sees an empty payload, which
+                // fails to decode as anything but `()`.
+                Err(_) => Self::Message(Message {
+                    label: t.label,
+                    phase: t.phase,
+                    payload: Payload::from_bytes(&[]),
+                }),
+            },
+            Self::Envelope(e) => Self::Envelope(e.clone()),
+            Self::Encoded(b) => Self::Encoded(b.clone()),
+        }
+    }
 }
 
 #[cfg(test)]

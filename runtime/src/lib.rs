@@ -154,6 +154,7 @@ mod par;
 mod roster;
 mod session;
 mod transport;
+mod value;
 
 pub use envelope::{
     DecodeError, Envelope, Frame, Header, Message, Payload, PayloadError, HEADER_LEN,
@@ -166,3 +167,4 @@ pub use par::{join, try_join, Par, ParScope};
 pub use roster::{RoleShape, Roster};
 pub use session::{Branch, Session, SessionConfig};
 pub use transport::Transport;
+pub use value::{TypedMessage, Value};

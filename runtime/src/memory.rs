@@ -11,6 +11,7 @@ use crate::ids::{PeerId, ProtocolInfo, SessionId};
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
 use crate::transport::Transport;
+use crate::value::TypedMessage;
 
 /// Options of the in-memory network.
 #[derive(Clone, Copy, Debug, Default)]
@@ -162,6 +163,27 @@ impl Transport for MemoryTransport {
         message: Message,
     ) -> Result<(), TransportError> {
         self.send_now(to, header, message)
+    }
+
+    #[inline]
+    fn carries_values(&self) -> bool {
+        !self.config.wire_encoding
+    }
+
+    #[inline]
+    fn start_send_value(
+        &mut self,
+        to: PeerId,
+        header: &Header,
+        message: TypedMessage,
+    ) -> Result<(), TransportError> {
+        if self.config.wire_encoding {
+            let message = message.encode().map_err(|e| {
+                TransportError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            })?;
+            return self.send_now(to, header, message);
+        }
+        self.send_frame(to, Frame::Typed(message))
     }
 
     #[inline]

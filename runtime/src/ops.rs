@@ -12,10 +12,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::envelope::Message;
+use crate::envelope::{Frame, Payload};
 use crate::error::{Error, TransportError, UsageError};
 use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId};
-use crate::session::{decode_payload, poll_next, Branch, Core, Inner};
+use crate::session::{
+    decode_body, decode_payload, poll_next, take_body, Body, Branch, Core, Incoming, Inner, Verdict,
+};
 use crate::transport::Transport;
+use crate::value::{TypedMessage, Value};
 
 /// Access to a session's state for one synchronous step.
 pub(crate) trait Access {
@@ -45,9 +49,15 @@ fn deliver<A: Access>(a: &mut A, peer: PeerId, msg: Message) -> SendOp<'_, A> {
         a,
         peer,
         label: msg.label,
-        msg: Some(msg),
+        msg: Some(Outgoing::Bytes(msg)),
         early: None,
     }
+}
+
+/// What a send hands the transport.
+pub(crate) enum Outgoing {
+    Bytes(Message),
+    Value(TypedMessage),
 }
 
 /// `send` as a hand-written future: the payload is encoded and the peer
@@ -57,7 +67,7 @@ pub(crate) struct SendOp<'a, A> {
     a: &'a mut A,
     peer: PeerId,
     label: Label,
-    msg: Option<Message>,
+    msg: Option<Outgoing>,
     early: Option<Box<Error>>,
 }
 
@@ -71,6 +81,46 @@ pub(crate) fn send<'a, A: Access, M: Serialize + ?Sized>(
     let prepared = a.with(|core, _| -> Result<_, Error> {
         let peer = core.other_peer(to)?;
         Ok((peer, core.message(label, core.payload(label, payload)?)))
+    });
+    match prepared {
+        Ok((peer, msg)) => SendOp {
+            a,
+            peer,
+            label,
+            msg: Some(Outgoing::Bytes(msg)),
+            early: None,
+        },
+        Err(e) => SendOp {
+            a,
+            peer: PeerId(0),
+            label,
+            msg: None,
+            early: Some(Box::new(e)),
+        },
+    }
+}
+
+/// `send_owned`: the payload travels as a [`Value`] when the transport
+/// carries values, and is encoded here otherwise.
+#[inline]
+pub(crate) fn send_owned<A: Access, M: Serialize + Send + 'static>(
+    a: &mut A,
+    to: RoleId,
+    label: Label,
+    payload: M,
+) -> SendOp<'_, A> {
+    let prepared = a.with(|core, t| -> Result<_, Error> {
+        let peer = core.other_peer(to)?;
+        let msg = if t.carries_values() {
+            Outgoing::Value(TypedMessage {
+                label,
+                phase: core.phase,
+                value: Value::new(payload),
+            })
+        } else {
+            Outgoing::Bytes(core.message(label, core.payload(label, &payload)?))
+        };
+        Ok((peer, msg))
     });
     match prepared {
         Ok((peer, msg)) => SendOp {
@@ -104,8 +154,12 @@ impl<A: Access> Future for SendOp<'_, A> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(core, peer, label, e))),
             Poll::Ready(Ok(())) => match msg.take() {
-                Some(m) => Poll::Ready(
+                Some(Outgoing::Bytes(m)) => Poll::Ready(
                     t.start_send(peer, &core.header, m)
+                        .map_err(|e| send_failed(core, peer, label, e)),
+                ),
+                Some(Outgoing::Value(m)) => Poll::Ready(
+                    t.start_send_value(peer, &core.header, m)
                         .map_err(|e| send_failed(core, peer, label, e)),
                 ),
                 None => Poll::Ready(Ok(())),
@@ -114,22 +168,93 @@ impl<A: Access> Future for SendOp<'_, A> {
     }
 }
 
+/// How a receive turns a payload into an `M`.
+pub(crate) trait Extract<M> {
+    fn extract(protocol: &ProtocolInfo, from: RoleId, label: Label, body: Body)
+        -> Result<M, Error>;
+    fn take(protocol: &ProtocolInfo, from: RoleId, label: Label, value: Value) -> Result<M, Error>;
+    fn decode(
+        protocol: &ProtocolInfo,
+        from: RoleId,
+        label: Label,
+        payload: &Payload,
+    ) -> Result<M, Error> {
+        Self::extract(protocol, from, label, Body::Bytes(payload.clone()))
+    }
+}
+
+/// Decode through postcard (`recv`).
+pub(crate) struct Decode;
+
+impl<M: DeserializeOwned> Extract<M> for Decode {
+    #[inline(always)]
+    fn extract(
+        protocol: &ProtocolInfo,
+        from: RoleId,
+        label: Label,
+        body: Body,
+    ) -> Result<M, Error> {
+        decode_body(protocol, from, label, &body)
+    }
+    #[inline(always)]
+    fn take(protocol: &ProtocolInfo, from: RoleId, label: Label, value: Value) -> Result<M, Error> {
+        decode_body(protocol, from, label, &Body::Value(value))
+    }
+    #[inline(always)]
+    fn decode(
+        protocol: &ProtocolInfo,
+        from: RoleId,
+        label: Label,
+        payload: &Payload,
+    ) -> Result<M, Error> {
+        decode_payload(protocol, from, label, payload)
+    }
+}
+
+/// Move a value payload out (`recv_owned`).
+pub(crate) struct Take;
+
+impl<M: DeserializeOwned + 'static> Extract<M> for Take {
+    #[inline(always)]
+    fn extract(
+        protocol: &ProtocolInfo,
+        from: RoleId,
+        label: Label,
+        body: Body,
+    ) -> Result<M, Error> {
+        take_body(protocol, from, label, body)
+    }
+    #[inline(always)]
+    fn take(protocol: &ProtocolInfo, from: RoleId, label: Label, value: Value) -> Result<M, Error> {
+        take_body(protocol, from, label, Body::Value(value))
+    }
+    #[inline(always)]
+    fn decode(
+        protocol: &ProtocolInfo,
+        from: RoleId,
+        label: Label,
+        payload: &Payload,
+    ) -> Result<M, Error> {
+        decode_payload(protocol, from, label, payload)
+    }
+}
+
 /// `recv` as a hand-written future.
-pub(crate) struct RecvOp<'a, A, M> {
+pub(crate) struct RecvOp<'a, A, M, X = Decode> {
     a: &'a mut A,
     from: RoleId,
     peer: Result<PeerId, Option<Box<Error>>>,
     labels: [Label; 1],
     protocol: &'static ProtocolInfo,
-    _out: PhantomData<fn() -> M>,
+    _out: PhantomData<fn() -> (M, X)>,
 }
 
 #[inline]
-pub(crate) fn recv<A: Access, M: DeserializeOwned>(
+pub(crate) fn recv<A: Access, M, X: Extract<M>>(
     a: &mut A,
     from: RoleId,
     label: Label,
-) -> RecvOp<'_, A, M> {
+) -> RecvOp<'_, A, M, X> {
     let (peer, protocol) = a.with(|core, _| {
         (
             core.other_peer(from).map_err(|e| Some(Box::new(e))),
@@ -146,7 +271,7 @@ pub(crate) fn recv<A: Access, M: DeserializeOwned>(
     }
 }
 
-impl<A: Access, M: DeserializeOwned> Future for RecvOp<'_, A, M> {
+impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
     type Output = Result<M, Error>;
 
     #[inline]
@@ -156,17 +281,52 @@ impl<A: Access, M: DeserializeOwned> Future for RecvOp<'_, A, M> {
             Ok(peer) => *peer,
             Err(e) => return Poll::Ready(Err(early(e))),
         };
-        let labels = &this.labels;
-        match this.a.with(|core, t| poll_next(core, t, cx, peer, labels)) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
-            Poll::Ready(Ok((_, msg))) => Poll::Ready(decode_payload(
-                this.protocol,
-                this.from,
-                msg.label,
-                &msg.payload,
-            )),
-        }
+        let (labels, from, protocol) = (&this.labels, this.from, this.protocol);
+        this.a.with(|core, t| {
+            // Fast path: a session-bound frame of the current phase with the
+            // expected label and no stragglers pending; everything else goes
+            // through the general (out-of-line) validation.
+            let frame = match t.poll_recv(cx, peer) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(frame)) => frame,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, labels, e))),
+            };
+            let [label] = *labels;
+            let fast = core.pending_skips == 0;
+            match frame {
+                Frame::Typed(m) if fast && m.label == label && m.phase == core.phase => {
+                    Poll::Ready(X::take(protocol, from, label, m.value))
+                }
+                Frame::Message(m) if fast && m.label == label && m.phase == core.phase => {
+                    Poll::Ready(X::decode(protocol, from, label, &m.payload))
+                }
+                frame => match recv_slow(core, t, cx, peer, frame, labels) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
+                    Poll::Ready(Ok((_, msg))) => {
+                        Poll::Ready(X::extract(protocol, from, msg.label, msg.body))
+                    }
+                },
+            }
+        })
+    }
+}
+
+/// Classify a frame off the fast path, then poll on (a discarded frame is
+/// followed by the next one).
+#[inline(never)]
+fn recv_slow<T: Transport>(
+    core: &mut Core,
+    t: &mut T,
+    cx: &mut Context<'_>,
+    peer: PeerId,
+    frame: Frame,
+    labels: &[Label],
+) -> Poll<Result<(usize, Incoming), Box<Error>>> {
+    match core.classify(peer, frame, labels) {
+        Verdict::Deliver(i, msg) => Poll::Ready(Ok((i, msg))),
+        Verdict::Discard => poll_next(core, t, cx, peer, labels),
+        Verdict::Violation(e) => Poll::Ready(Err(e)),
     }
 }
 
@@ -218,7 +378,7 @@ impl<A: Access> Future for RecvBranchOp<'_, A> {
                 index,
                 label: msg.label,
                 from: this.from,
-                payload: msg.payload,
+                body: msg.body,
                 protocol: this.protocol,
             })),
         }
@@ -357,7 +517,7 @@ async fn gather<A: Access, M: DeserializeOwned>(
                         Poll::Ready(Ok((_, msg))) => {
                             pending.swap_remove(i);
                             let from = RoleId::member(family, index);
-                            match decode_payload(core.protocol, from, label, &msg.payload) {
+                            match decode_body(core.protocol, from, label, &msg.body) {
                                 Ok(v) => got.push((index, v)),
                                 Err(e) => return Poll::Ready(Err(e)),
                             }

@@ -88,7 +88,26 @@ impl<'p, 's, T: Transport> Par<'p, 's, T> {
         from: RoleId,
         label: Label,
     ) -> impl Future<Output = Result<M, Error>> + Send + use<'_, 'p, 's, T, M> {
-        ops::recv(self, from, label)
+        ops::recv::<_, M, ops::Decode>(self, from, label)
+    }
+
+    /// See [`Session::send_owned`](crate::Session::send_owned).
+    pub fn send_owned<M: Serialize + Send + 'static>(
+        &mut self,
+        to: RoleId,
+        label: Label,
+        payload: M,
+    ) -> impl Future<Output = Result<(), Error>> + Send + use<'_, 'p, 's, T, M> {
+        ops::send_owned(self, to, label, payload)
+    }
+
+    /// See [`Session::recv_owned`](crate::Session::recv_owned).
+    pub fn recv_owned<M: DeserializeOwned + 'static>(
+        &mut self,
+        from: RoleId,
+        label: Label,
+    ) -> impl Future<Output = Result<M, Error>> + Send + use<'_, 'p, 's, T, M> {
+        ops::recv::<_, M, ops::Take>(self, from, label)
     }
 
     /// See [`Session::recv_branch`](crate::Session::recv_branch).

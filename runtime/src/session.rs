@@ -15,6 +15,7 @@ use crate::ops;
 use crate::par::ParScope;
 use crate::roster::{RoleShape, Roster};
 use crate::transport::Transport;
+use crate::value::Value;
 
 /// What [`Session::new`] needs besides the transport.
 #[derive(Clone, Debug)]
@@ -77,7 +78,7 @@ pub struct Branch {
     /// The label that arrived.
     pub label: Label,
     pub(crate) from: RoleId,
-    pub(crate) payload: Payload,
+    pub(crate) body: Body,
     pub(crate) protocol: &'static ProtocolInfo,
 }
 
@@ -85,7 +86,16 @@ impl Branch {
     /// Decode the payload as `M`. A payload that is not an `M` is a
     /// [`Error::ProtocolViolation`] by the sender.
     pub fn decode<M: DeserializeOwned>(&self) -> Result<M, Error> {
-        decode_payload(self.protocol, self.from, self.label, &self.payload)
+        decode_body(self.protocol, self.from, self.label, &self.body)
+    }
+
+    /// Like [`decode`](Self::decode), consuming the branch: a payload the
+    /// sender passed as a value ([`Session::send_owned`] over an in-memory
+    /// link) is moved out without encoding. Use it after
+    /// [`Session::recv_branch`] in generated code.
+    #[inline]
+    pub fn take<M: DeserializeOwned + 'static>(self) -> Result<M, Error> {
+        take_body(self.protocol, self.from, self.label, self.body)
     }
 
     /// The error generated code returns from an impossible `match` arm on
@@ -99,8 +109,67 @@ impl Branch {
     }
 }
 
+/// A delivered message: label, phase, and its payload as bytes or as a
+/// value.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) label: Label,
+    pub(crate) phase: u32,
+    pub(crate) body: Body,
+}
+
+/// A received payload.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Bytes(Payload),
+    Value(Value),
+}
+
+impl From<Message> for Incoming {
+    #[inline]
+    fn from(m: Message) -> Self {
+        Self {
+            label: m.label,
+            phase: m.phase,
+            body: Body::Bytes(m.payload),
+        }
+    }
+}
+
+/// Decode a payload as `M` (a value payload is encoded first).
+#[inline]
+pub(crate) fn decode_body<M: DeserializeOwned>(
+    protocol: &ProtocolInfo,
+    from: RoleId,
+    label: Label,
+    body: &Body,
+) -> Result<M, Error> {
+    match body {
+        Body::Bytes(p) => decode_payload(protocol, from, label, p),
+        Body::Value(v) => v
+            .decode::<M>()
+            .map_err(|e| bad_payload(protocol, from, label, std::any::type_name::<M>(), e)),
+    }
+}
+
+/// Take a payload as `M`: moved out if it is a value of type `M`.
+#[inline]
+pub(crate) fn take_body<M: DeserializeOwned + 'static>(
+    protocol: &ProtocolInfo,
+    from: RoleId,
+    label: Label,
+    body: Body,
+) -> Result<M, Error> {
+    match body {
+        Body::Value(v) => v
+            .take::<M>()
+            .map_err(|e| bad_payload(protocol, from, label, std::any::type_name::<M>(), e)),
+        Body::Bytes(p) => decode_payload(protocol, from, label, &p),
+    }
+}
+
 pub(crate) enum Verdict {
-    Deliver(usize, Message),
+    Deliver(usize, Incoming),
     Discard,
     Violation(Box<Error>),
 }
@@ -302,9 +371,14 @@ impl Core {
     #[inline]
     pub(crate) fn classify(&mut self, peer: PeerId, frame: Frame, labels: &[Label]) -> Verdict {
         let msg = match frame {
-            Frame::Message(msg) => msg,
+            Frame::Message(msg) => Incoming::from(msg),
+            Frame::Typed(t) => Incoming {
+                label: t.label,
+                phase: t.phase,
+                body: Body::Value(t.value),
+            },
             other => match self.open_frame(peer, other, labels) {
-                Ok(msg) => msg,
+                Ok(msg) => Incoming::from(msg),
                 Err(e) => return Verdict::Violation(e),
             },
         };
@@ -327,6 +401,9 @@ impl Core {
     ) -> Result<Message, Box<Error>> {
         match frame {
             Frame::Message(msg) => Ok(msg),
+            Frame::Typed(t) => t
+                .encode()
+                .map_err(|e| Box::new(self.violation(peer, self.expecting(labels), e.to_string()))),
             Frame::Envelope(env) => self.check_header(peer, *env).map_err(Box::new),
             Frame::Encoded(bytes) => match Envelope::decode(&bytes) {
                 Ok(env) => self.check_header(peer, env).map_err(Box::new),
@@ -341,7 +418,7 @@ impl Core {
 
     #[cold]
     #[inline(never)]
-    pub(crate) fn wrong_label(&self, peer: PeerId, labels: &[Label], msg: &Message) -> Box<Error> {
+    pub(crate) fn wrong_label(&self, peer: PeerId, labels: &[Label], msg: &Incoming) -> Box<Error> {
         Box::new(self.violation(
             peer,
             self.expecting(labels),
@@ -355,7 +432,7 @@ impl Core {
     pub(crate) fn classify_slow(
         &mut self,
         peer: PeerId,
-        msg: Message,
+        msg: Incoming,
         labels: &[Label],
     ) -> Verdict {
         if msg.phase < self.phase {
@@ -406,7 +483,7 @@ pub(crate) fn poll_next<T: Transport>(
     cx: &mut Context<'_>,
     peer: PeerId,
     labels: &[Label],
-) -> Poll<Result<(usize, Message), Box<Error>>> {
+) -> Poll<Result<(usize, Incoming), Box<Error>>> {
     loop {
         let frame = match transport.poll_recv(cx, peer) {
             Poll::Pending => return Poll::Pending,
@@ -553,7 +630,35 @@ impl<T: Transport> Session<T> {
         from: RoleId,
         label: Label,
     ) -> impl Future<Output = Result<M, Error>> + Send + use<'_, T, M> {
-        ops::recv(&mut *self.inner, from, label)
+        ops::recv::<_, M, ops::Decode>(&mut *self.inner, from, label)
+    }
+
+    /// [`send`](Self::send) taking the payload by value. Over a transport
+    /// that [carries values](Transport::carries_values) (the in-memory one)
+    /// the value itself travels — no serialization; otherwise it is encoded
+    /// as `send` does. Generated code prefers this form.
+    #[inline]
+    pub fn send_owned<M: Serialize + Send + 'static>(
+        &mut self,
+        to: RoleId,
+        label: Label,
+        payload: M,
+    ) -> impl Future<Output = Result<(), Error>> + Send + use<'_, T, M> {
+        ops::send_owned(&mut *self.inner, to, label, payload)
+    }
+
+    /// [`recv`](Self::recv) for `'static` payload types: a payload the
+    /// sender passed as a value ([`send_owned`](Self::send_owned) in
+    /// memory) is moved out without decoding; if the sender passed another
+    /// type, or bytes, it is decoded exactly as `recv` would. Generated code
+    /// prefers this form.
+    #[inline]
+    pub fn recv_owned<M: DeserializeOwned + 'static>(
+        &mut self,
+        from: RoleId,
+        label: Label,
+    ) -> impl Future<Output = Result<M, Error>> + Send + use<'_, T, M> {
+        ops::recv::<_, M, ops::Take>(&mut *self.inner, from, label)
     }
 
     /// `branch from { L1 => …, L2 => … }`: the next message from `from` must

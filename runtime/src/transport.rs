@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use crate::envelope::{Frame, Header, Message};
 use crate::error::TransportError;
 use crate::ids::PeerId;
+use crate::value::TypedMessage;
 
 /// Moves envelopes between the peers of one session.
 ///
@@ -62,6 +63,31 @@ pub trait Transport: Send {
         header: &Header,
         message: Message,
     ) -> Result<(), TransportError>;
+
+    /// True if [`start_send_value`](Self::start_send_value) passes payloads
+    /// as values ([`Frame::Typed`](crate::Frame::Typed)): only for links
+    /// inside one process. The session asks before each owned send and
+    /// encodes the payload itself when this is false (the default).
+    #[inline]
+    fn carries_values(&self) -> bool {
+        false
+    }
+
+    /// Hand one message whose payload is a [`Value`](crate::Value) to the
+    /// transport, after `poll_ready` returned ready. Only called when
+    /// [`carries_values`](Self::carries_values) is true; the default
+    /// encodes the payload and calls [`start_send`](Self::start_send).
+    fn start_send_value(
+        &mut self,
+        to: PeerId,
+        header: &Header,
+        message: TypedMessage,
+    ) -> Result<(), TransportError> {
+        let message = message.encode().map_err(|e| {
+            TransportError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+        self.start_send(to, header, message)
+    }
 
     /// Poll for the next frame from `from`. Registers `cx`'s waker when
     /// pending, like `tokio::sync::mpsc::Receiver::poll_recv`.
