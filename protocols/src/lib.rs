@@ -87,14 +87,14 @@
 pub mod amp;
 pub mod dkg;
 mod error;
+/// Endpoints generated from `choreo/*.choreo` (see [`generated`]).
+pub mod generated;
 mod group;
 mod pairwise;
 pub mod reshare;
 mod share;
 pub mod signing;
 pub mod wire;
-/// Endpoints generated from `choreo/*.choreo` (see [`generated`]).
-pub mod generated;
 
 pub use error::{Error, ParticipantId, Rejection, Result, Usage, Violation};
 pub use share::{AuthorityKeyShare, KeyEpoch};
