@@ -6,7 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -45,13 +45,8 @@ fn send_failed(core: &Core, peer: PeerId, label: Label, e: TransportError) -> Er
 }
 
 fn deliver<A: Access>(a: &mut A, peer: PeerId, msg: Message) -> SendOp<'_, A> {
-    SendOp {
-        a,
-        peer,
-        label: msg.label,
-        msg: Some(Outgoing::Bytes(msg)),
-        early: None,
-    }
+    let label = msg.label;
+    start(a, peer, label, Outgoing::Bytes(msg))
 }
 
 /// What a send hands the transport.
@@ -60,15 +55,71 @@ pub(crate) enum Outgoing {
     Value(TypedMessage),
 }
 
-/// `send` as a hand-written future: the payload is encoded and the peer
-/// looked up when the operation is created, so the future holds no borrow
-/// of the payload and polls in one step.
+/// The future of a send. The message is handed to the transport when the
+/// operation is created if the link is ready then (always, for the
+/// unbounded in-memory links — as `UnboundedSender::send`, an in-memory
+/// send completes at once); otherwise the future waits for
+/// [`Transport::poll_ready`] and sends when polled. Either way the future
+/// holds no borrow of the payload.
 pub(crate) struct SendOp<'a, A> {
+    state: SendState<'a, A>,
+}
+
+enum SendState<'a, A> {
+    /// Handed over (or failed before that).
+    Done(Option<Box<Error>>),
+    /// The link was not ready; rare, so boxed to keep the future small.
+    Waiting(Box<Waiting<'a, A>>),
+}
+
+struct Waiting<'a, A> {
     a: &'a mut A,
     peer: PeerId,
     label: Label,
     msg: Option<Outgoing>,
-    early: Option<Box<Error>>,
+}
+
+#[inline]
+fn push<T: Transport>(
+    core: &Core,
+    t: &mut T,
+    peer: PeerId,
+    msg: Outgoing,
+) -> Result<(), TransportError> {
+    match msg {
+        Outgoing::Bytes(m) => t.start_send(peer, &core.header, m),
+        Outgoing::Value(m) => t.start_send_value(peer, &core.header, m),
+    }
+}
+
+#[inline]
+fn start<A: Access>(a: &mut A, peer: PeerId, label: Label, msg: Outgoing) -> SendOp<'_, A> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let sent = a.with(|core, t| match t.poll_ready(&mut cx, peer) {
+        Poll::Ready(Ok(())) => Ok(push(core, t, peer, msg)
+            .err()
+            .map(|e| Box::new(send_failed(core, peer, label, e)))),
+        Poll::Ready(Err(e)) => Ok(Some(Box::new(send_failed(core, peer, label, e)))),
+        Poll::Pending => Err(msg),
+    });
+    SendOp {
+        state: match sent {
+            Ok(done) => SendState::Done(done),
+            Err(msg) => SendState::Waiting(Box::new(Waiting {
+                a,
+                peer,
+                label,
+                msg: Some(msg),
+            })),
+        },
+    }
+}
+
+#[inline]
+fn failed<'a, A>(e: Error) -> SendOp<'a, A> {
+    SendOp {
+        state: SendState::Done(Some(Box::new(e))),
+    }
 }
 
 #[inline]
@@ -83,20 +134,8 @@ pub(crate) fn send<'a, A: Access, M: Serialize + ?Sized>(
         Ok((peer, core.message(label, core.payload(label, payload)?)))
     });
     match prepared {
-        Ok((peer, msg)) => SendOp {
-            a,
-            peer,
-            label,
-            msg: Some(Outgoing::Bytes(msg)),
-            early: None,
-        },
-        Err(e) => SendOp {
-            a,
-            peer: PeerId(0),
-            label,
-            msg: None,
-            early: Some(Box::new(e)),
-        },
+        Ok((peer, msg)) => start(a, peer, label, Outgoing::Bytes(msg)),
+        Err(e) => failed(e),
     }
 }
 
@@ -123,20 +162,8 @@ pub(crate) fn send_owned<A: Access, M: Serialize + Send + 'static>(
         Ok((peer, msg))
     });
     match prepared {
-        Ok((peer, msg)) => SendOp {
-            a,
-            peer,
-            label,
-            msg: Some(msg),
-            early: None,
-        },
-        Err(e) => SendOp {
-            a,
-            peer: PeerId(0),
-            label,
-            msg: None,
-            early: Some(Box::new(e)),
-        },
+        Ok((peer, msg)) => start(a, peer, label, msg),
+        Err(e) => failed(e),
     }
 }
 
@@ -145,27 +172,32 @@ impl<A: Access> Future for SendOp<'_, A> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if let Some(e) = this.early.take() {
-            return Poll::Ready(Err(*e));
+        match &mut self.get_mut().state {
+            SendState::Done(e) => Poll::Ready(match e.take() {
+                None => Ok(()),
+                Some(e) => Err(*e),
+            }),
+            SendState::Waiting(w) => poll_waiting(w, cx),
         }
-        let (peer, label, msg) = (this.peer, this.label, &mut this.msg);
-        this.a.with(|core, t| match t.poll_ready(cx, peer) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(core, peer, label, e))),
-            Poll::Ready(Ok(())) => match msg.take() {
-                Some(Outgoing::Bytes(m)) => Poll::Ready(
-                    t.start_send(peer, &core.header, m)
-                        .map_err(|e| send_failed(core, peer, label, e)),
-                ),
-                Some(Outgoing::Value(m)) => Poll::Ready(
-                    t.start_send_value(peer, &core.header, m)
-                        .map_err(|e| send_failed(core, peer, label, e)),
-                ),
-                None => Poll::Ready(Ok(())),
-            },
-        })
     }
+}
+
+#[inline(never)]
+fn poll_waiting<A: Access>(
+    w: &mut Waiting<'_, A>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    let (peer, label, msg) = (w.peer, w.label, &mut w.msg);
+    w.a.with(|core, t| match t.poll_ready(cx, peer) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(core, peer, label, e))),
+        Poll::Ready(Ok(())) => match msg.take() {
+            Some(m) => {
+                Poll::Ready(push(core, t, peer, m).map_err(|e| send_failed(core, peer, label, e)))
+            }
+            None => Poll::Ready(Ok(())),
+        },
+    })
 }
 
 /// How a receive turns a payload into an `M`.
@@ -240,12 +272,13 @@ impl<M: DeserializeOwned + 'static> Extract<M> for Take {
 }
 
 /// `recv` as a hand-written future.
+/// Small: the session handle, the sender, its peer number (`None` if the
+/// sender is not a valid peer; the poll reports why) and the label.
 pub(crate) struct RecvOp<'a, A, M, X = Decode> {
     a: &'a mut A,
     from: RoleId,
-    peer: Result<PeerId, Option<Box<Error>>>,
-    labels: [Label; 1],
-    protocol: &'static ProtocolInfo,
+    peer: Option<PeerId>,
+    label: Label,
     _out: PhantomData<fn() -> (M, X)>,
 }
 
@@ -255,18 +288,12 @@ pub(crate) fn recv<A: Access, M, X: Extract<M>>(
     from: RoleId,
     label: Label,
 ) -> RecvOp<'_, A, M, X> {
-    let (peer, protocol) = a.with(|core, _| {
-        (
-            core.other_peer(from).map_err(|e| Some(Box::new(e))),
-            core.protocol,
-        )
-    });
+    let peer = a.with(|core, _| core.other_peer(from).ok());
     RecvOp {
         a,
         from,
         peer,
-        labels: [label],
-        protocol,
+        label,
         _out: PhantomData,
     }
 }
@@ -277,22 +304,21 @@ impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let peer = match &mut this.peer {
-            Ok(peer) => *peer,
-            Err(e) => return Poll::Ready(Err(early(e))),
-        };
-        let (labels, from, protocol) = (&this.labels, this.from, this.protocol);
+        let (from, label, peer) = (this.from, this.label, this.peer);
         this.a.with(|core, t| {
+            let Some(peer) = peer else {
+                return Poll::Ready(Err(bad_peer(core, from)));
+            };
             // Fast path: a session-bound frame of the current phase with the
             // expected label and no stragglers pending; everything else goes
             // through the general (out-of-line) validation.
             let frame = match t.poll_recv(cx, peer) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(frame)) => frame,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, labels, e))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, &[label], e))),
             };
-            let [label] = *labels;
             let fast = core.pending_skips == 0;
+            let protocol = core.protocol;
             match frame {
                 Frame::Typed(m) if fast && m.label == label && m.phase == core.phase => {
                     Poll::Ready(X::take(protocol, from, label, m.value))
@@ -300,7 +326,7 @@ impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
                 Frame::Message(m) if fast && m.label == label && m.phase == core.phase => {
                     Poll::Ready(X::decode(protocol, from, label, &m.payload))
                 }
-                frame => match recv_slow(core, t, cx, peer, frame, labels) {
+                frame => match recv_slow(core, t, cx, peer, frame, &[label]) {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
                     Poll::Ready(Ok((_, msg))) => {
@@ -309,6 +335,15 @@ impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
                 },
             }
         })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_peer(core: &Core, from: RoleId) -> Error {
+    match core.other_peer(from) {
+        Err(e) => e,
+        Ok(_) => Error::Usage(UsageError::PolledAfterCompletion),
     }
 }
 
