@@ -79,7 +79,7 @@ struct Waiting<'a, A> {
     msg: Option<Outgoing>,
 }
 
-#[inline]
+#[inline(always)]
 fn push<T: Transport>(
     core: &Core,
     t: &mut T,
@@ -92,20 +92,36 @@ fn push<T: Transport>(
     }
 }
 
-#[inline]
-fn start<A: Access>(a: &mut A, peer: PeerId, label: Label, msg: Outgoing) -> SendOp<'_, A> {
+/// Send now if the link is ready (noop waker: if it is not, the returned
+/// future registers the real one when polled). Runs inside `with`.
+#[inline(always)]
+fn try_now<T: Transport>(
+    core: &Core,
+    t: &mut T,
+    peer: PeerId,
+    label: Label,
+    msg: Outgoing,
+) -> Result<Option<Box<Error>>, (PeerId, Outgoing)> {
     let mut cx = Context::from_waker(Waker::noop());
-    let sent = a.with(|core, t| match t.poll_ready(&mut cx, peer) {
+    match t.poll_ready(&mut cx, peer) {
         Poll::Ready(Ok(())) => Ok(push(core, t, peer, msg)
             .err()
             .map(|e| Box::new(send_failed(core, peer, label, e)))),
         Poll::Ready(Err(e)) => Ok(Some(Box::new(send_failed(core, peer, label, e)))),
-        Poll::Pending => Err(msg),
-    });
+        Poll::Pending => Err((peer, msg)),
+    }
+}
+
+#[inline(always)]
+fn op<A>(
+    a: &mut A,
+    label: Label,
+    r: Result<Option<Box<Error>>, (PeerId, Outgoing)>,
+) -> SendOp<'_, A> {
     SendOp {
-        state: match sent {
+        state: match r {
             Ok(done) => SendState::Done(done),
-            Err(msg) => SendState::Waiting(Box::new(Waiting {
+            Err((peer, msg)) => SendState::Waiting(Box::new(Waiting {
                 a,
                 peer,
                 label,
@@ -115,11 +131,10 @@ fn start<A: Access>(a: &mut A, peer: PeerId, label: Label, msg: Outgoing) -> Sen
     }
 }
 
-#[inline]
-fn failed<'a, A>(e: Error) -> SendOp<'a, A> {
-    SendOp {
-        state: SendState::Done(Some(Box::new(e))),
-    }
+#[inline(always)]
+fn start<A: Access>(a: &mut A, peer: PeerId, label: Label, msg: Outgoing) -> SendOp<'_, A> {
+    let r = a.with(|core, t| try_now(core, t, peer, label, msg));
+    op(a, label, r)
 }
 
 #[inline]
@@ -129,27 +144,38 @@ pub(crate) fn send<'a, A: Access, M: Serialize + ?Sized>(
     label: Label,
     payload: &M,
 ) -> SendOp<'a, A> {
-    let prepared = a.with(|core, _| -> Result<_, Error> {
-        let peer = core.other_peer(to)?;
-        Ok((peer, core.message(label, core.payload(label, payload)?)))
+    let r = a.with(|core, t| {
+        let Some(peer) = core.other_peer_fast(to) else {
+            return Ok(Some(Box::new(bad_peer(core, to))));
+        };
+        let payload = match core.payload(label, payload) {
+            Ok(p) => p,
+            Err(e) => return Ok(Some(Box::new(e))),
+        };
+        try_now(
+            core,
+            t,
+            peer,
+            label,
+            Outgoing::Bytes(core.message(label, payload)),
+        )
     });
-    match prepared {
-        Ok((peer, msg)) => start(a, peer, label, Outgoing::Bytes(msg)),
-        Err(e) => failed(e),
-    }
+    op(a, label, r)
 }
 
 /// `send_owned`: the payload travels as a [`Value`] when the transport
 /// carries values, and is encoded here otherwise.
-#[inline]
+#[inline(always)]
 pub(crate) fn send_owned<A: Access, M: Serialize + Send + 'static>(
     a: &mut A,
     to: RoleId,
     label: Label,
     payload: M,
 ) -> SendOp<'_, A> {
-    let prepared = a.with(|core, t| -> Result<_, Error> {
-        let peer = core.other_peer(to)?;
+    let r = a.with(|core, t| {
+        let Some(peer) = core.other_peer_fast(to) else {
+            return Ok(Some(Box::new(bad_peer(core, to))));
+        };
         let msg = if t.carries_values() {
             Outgoing::Value(TypedMessage {
                 label,
@@ -157,14 +183,14 @@ pub(crate) fn send_owned<A: Access, M: Serialize + Send + 'static>(
                 value: Value::new(payload),
             })
         } else {
-            Outgoing::Bytes(core.message(label, core.payload(label, &payload)?))
+            match core.payload(label, &payload) {
+                Ok(p) => Outgoing::Bytes(core.message(label, p)),
+                Err(e) => return Ok(Some(Box::new(e))),
+            }
         };
-        Ok((peer, msg))
+        try_now(core, t, peer, label, msg)
     });
-    match prepared {
-        Ok((peer, msg)) => start(a, peer, label, msg),
-        Err(e) => failed(e),
-    }
+    op(a, label, r)
 }
 
 impl<A: Access> Future for SendOp<'_, A> {
@@ -288,7 +314,7 @@ pub(crate) fn recv<A: Access, M, X: Extract<M>>(
     from: RoleId,
     label: Label,
 ) -> RecvOp<'_, A, M, X> {
-    let peer = a.with(|core, _| core.other_peer(from).ok());
+    let peer = a.with(|core, _| core.other_peer_fast(from));
     RecvOp {
         a,
         from,

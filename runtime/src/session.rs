@@ -137,7 +137,7 @@ impl From<Message> for Incoming {
 }
 
 /// Decode a payload as `M` (a value payload is encoded first).
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_body<M: DeserializeOwned>(
     protocol: &ProtocolInfo,
     from: RoleId,
@@ -153,7 +153,7 @@ pub(crate) fn decode_body<M: DeserializeOwned>(
 }
 
 /// Take a payload as `M`: moved out if it is a value of type `M`.
-#[inline]
+#[inline(always)]
 pub(crate) fn take_body<M: DeserializeOwned + 'static>(
     protocol: &ProtocolInfo,
     from: RoleId,
@@ -174,7 +174,7 @@ pub(crate) enum Verdict {
     Violation(Box<Error>),
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_payload<M: DeserializeOwned>(
     protocol: &ProtocolInfo,
     from: RoleId,
@@ -225,6 +225,13 @@ impl Core {
             }
             .into()
         })
+    }
+
+    /// [`other_peer`](Self::other_peer) without building the error
+    /// (`None`: ask `other_peer` why).
+    #[inline(always)]
+    pub(crate) fn other_peer_fast(&self, id: RoleId) -> Option<PeerId> {
+        self.roster.peer(id).filter(|p| *p != self.me_peer)
     }
 
     #[inline]
