@@ -40,6 +40,12 @@ pub struct MemoryTransport {
     rx: Vec<Option<UnboundedReceiver<Frame>>>,
 }
 
+#[cold]
+#[inline(never)]
+fn dropped(me: PeerId, to: PeerId) {
+    tracing::debug!(from = ?me, ?to, "in-memory send to a closed peer dropped");
+}
+
 /// Build a fully connected in-memory network of `peers` endpoints; element
 /// `i` of the result is peer `i`.
 pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
@@ -97,7 +103,7 @@ pub fn sessions(
 impl MemoryTransport {
     /// Send a raw frame to `to`, bypassing the session: fault injection for
     /// tests (garbage bytes, forged envelopes).
-    #[inline]
+    #[inline(always)]
     pub fn send_frame(&self, to: PeerId, frame: Frame) -> Result<(), TransportError> {
         let tx = match self.tx.get(to.as_usize()) {
             Some(Some(tx)) => tx,
@@ -108,7 +114,7 @@ impl MemoryTransport {
         if tx.send(frame).is_err() {
             // The receiver is gone; as on a network, the loss is detected
             // by whoever waits on it, not by the sender.
-            tracing::debug!(from = ?self.me, ?to, "in-memory send to a closed peer dropped");
+            dropped(self.me, to);
         }
         Ok(())
     }

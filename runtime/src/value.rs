@@ -64,7 +64,7 @@ macro_rules! scalars {
             }
 
             /// Move the payload out as an `M` if it is one (no encoding).
-            #[inline]
+            #[inline(always)]
             fn downcast<M: 'static>(self) -> Result<M, Self> {
                 match self.0 {
                     Repr::Unit => cast::<(), M>(()).map_err(|_| Self(Repr::Unit)),
@@ -127,7 +127,7 @@ impl Value {
     /// Take the payload as an `M`: moved out when the sender sent an `M`,
     /// otherwise encoded and decoded as an `M` (so wire-compatible types
     /// behave as on a byte transport).
-    #[inline]
+    #[inline(always)]
     pub fn take<M: DeserializeOwned + 'static>(self) -> Result<M, PayloadError> {
         match self.downcast::<M>() {
             Ok(m) => Ok(m),
