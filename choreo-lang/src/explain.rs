@@ -6,6 +6,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
     all.extend_from_slice(crate::check::codes::EXPLANATIONS);
     all.extend_from_slice(crate::syntax::codes::EXPLANATIONS);
     all.extend_from_slice(crate::project::codes::EXPLANATIONS);
+    all.extend_from_slice(crate::codegen::codes::EXPLANATIONS);
     all.sort_by_key(|(code, _)| *code);
     all
 }
