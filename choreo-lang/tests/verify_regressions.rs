@@ -83,6 +83,41 @@ protocol Sub(m) {
 }
 ";
 
+/// W's first timeout handler is an exchange, which needs every member. A
+/// member that finished that body and moved on (here into the second
+/// timeout's `link`) never answers: the member that timed out waits for
+/// its `Abort` forever.
+const HANDLER_NEEDS_A_MEMBER_THAT_MOVED_ON: &str = "
+protocol P(n) {
+    roles A, W[n];
+    par {
+        timeout 1s {
+            A -> W[*] : L0;
+        } else {
+            W[*] -> W[*] : Abort;
+        }
+    } and {
+    }
+    timeout 1s {
+        A -> W[*] : L1;
+    } else {
+        link Sub(A, W);
+    }
+}
+
+protocol Sub(m) {
+    roles X, V[m];
+    X -> V[*] : Z;
+}
+";
+
+#[test]
+fn handler_needing_a_member_that_moved_on_is_never_declared_safe() {
+    let got = outcome(HANDLER_NEEDS_A_MEMBER_THAT_MOVED_ON);
+    assert_ne!(got, Outcome::DeclaredSafe);
+    eprintln!("handler needing a member that moved on: {got:?}");
+}
+
 #[test]
 fn link_in_a_par_branch_is_never_declared_safe() {
     let got = outcome(LINK_IN_PAR_BRANCH);

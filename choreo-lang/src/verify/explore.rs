@@ -421,7 +421,14 @@ fn unexpected(
                 to: t,
                 msg,
             } => f == from && t == to && msg == h,
-            LAct::Abandon { t } | LAct::Switch { t } => world.phase(h) == Phase::Handler(t),
+            // Inside the body of `t`, a message from outside that body (its
+            // handler, or a later statement of a sender that already left
+            // it) waits until this participant leaves the body too.
+            LAct::Abandon { t } => world
+                .timeouts
+                .get(t as usize)
+                .is_some_and(|info| !info.nested.contains(&world.phase(h))),
+            LAct::Switch { t } => world.phase(h) == Phase::Handler(t),
             _ => false,
         });
         if takes || world.discards(l, from, to, h) {

@@ -94,6 +94,9 @@ pub(crate) enum Node {
         t: u32,
         body: u32,
         handler: u32,
+        /// The handler alone (ending there): how a participant that has
+        /// nothing left to do answers a handler message.
+        handler_alone: u32,
         next: u32,
     },
     /// Joined a linked protocol: final.
@@ -201,6 +204,8 @@ pub(crate) struct World {
     pub timeouts: Vec<TimeoutInfo>,
     timeout_index: HashMap<(Loc, String, u64), u32>,
     pub nodes: Vec<Node>,
+    /// A timeout node → the timeout whose body encloses it.
+    parent_timeout: HashMap<u32, u32>,
     pub participants: Vec<Participant>,
     pub instance: Instance,
     /// Per-pair conformance to the global protocol, when one is given.
@@ -216,7 +221,8 @@ pub(crate) struct World {
 
 struct Cx {
     recs: Vec<(String, u32)>,
-    timeouts: Vec<(u32, bool)>,
+    /// Enclosing timeouts: (phase id, timeout node, inside its body).
+    timeouts: Vec<(u32, u32, bool)>,
 }
 
 impl World {
@@ -233,6 +239,7 @@ impl World {
             timeouts: Vec::new(),
             timeout_index: HashMap::new(),
             nodes: vec![Node::End, Node::Stuck],
+            parent_timeout: HashMap::new(),
             participants: Vec::new(),
             instance,
             conform: None,
@@ -385,11 +392,11 @@ impl World {
         cx: &Cx,
     ) -> u32 {
         let phase = match cx.timeouts.last() {
-            Some(&(t, true)) => Phase::Body(t),
-            Some(&(t, false)) => Phase::Handler(t),
+            Some(&(t, _, true)) => Phase::Body(t),
+            Some(&(t, _, false)) => Phase::Handler(t),
             None => Phase::None,
         };
-        for &(t, in_body) in &cx.timeouts {
+        for &(t, _, in_body) in &cx.timeouts {
             if in_body {
                 if let Some(info) = self.timeouts.get_mut(t as usize) {
                     info.nested.insert(phase);
@@ -655,18 +662,27 @@ impl World {
                         t
                     }
                 };
-                cx.timeouts.push((t, true));
+                let node = self.push(Node::Stuck);
+                if let Some(&(_, parent, true)) = cx.timeouts.last() {
+                    self.parent_timeout.insert(node, parent);
+                }
+                cx.timeouts.push((t, node, true));
                 let body = self.block(body, END, me, cx, idents);
                 cx.timeouts.pop();
-                cx.timeouts.push((t, false));
+                cx.timeouts.push((t, node, false));
+                let handler_alone = self.block(handler, END, me, cx, idents);
                 let handler = self.block(handler, k, me, cx, idents);
                 cx.timeouts.pop();
-                self.push(Node::Timeout {
-                    t,
-                    body,
-                    handler,
-                    next: k,
-                })
+                if let Some(slot) = self.nodes.get_mut(node as usize) {
+                    *slot = Node::Timeout {
+                        t,
+                        body,
+                        handler,
+                        handler_alone,
+                        next: k,
+                    };
+                }
+                node
             }
         }
     }
@@ -998,7 +1014,10 @@ impl World {
         // Nothing left to do: still answer the handlers of finished bodies.
         if self.done(&state.term) {
             for &node in &state.finished {
-                let Node::Timeout { t, handler, .. } = *self.node(node) else {
+                let Node::Timeout {
+                    t, handler_alone, ..
+                } = *self.node(node)
+                else {
                     continue;
                 };
                 if out.iter().any(|(a, _)| *a == LAct::Switch { t }) {
@@ -1008,14 +1027,28 @@ impl World {
                 if let Err(pos) = abandoned.binary_search(&t) {
                     abandoned.insert(pos, t);
                 }
+                // Back inside the bodies of the enclosing timeouts.
+                let mut term = self.norm_at(handler_alone);
+                let mut reentered = vec![node];
+                let mut cur = node;
+                while let Some(&parent) = self.parent_timeout.get(&cur) {
+                    if !self.linked(&term) && !self.done(&term) {
+                        term = Term::TBody {
+                            node: parent,
+                            body: Box::new(term),
+                        };
+                    }
+                    reentered.push(parent);
+                    cur = parent;
+                }
                 let finished = state
                     .finished
                     .iter()
                     .copied()
-                    .filter(|&n| n != node)
+                    .filter(|n| !reentered.contains(n))
                     .collect();
                 let next = self.intern(LocalState {
-                    term: self.norm_at(handler),
+                    term,
                     drops: state.drops.clone(),
                     abandoned,
                     finished,
