@@ -69,10 +69,10 @@
 //!
 //! | local type | call |
 //! |---|---|
-//! | `send B L(T)` | `s.send(B, L, &value).await?` |
-//! | `recv A L(T)` | `let v: T = s.recv(A, L).await?;` |
+//! | `send B L(T)` | `s.send_owned(B, L, value).await?` (fast: over the in-memory transport the value itself travels, no serialization), or `s.send(B, L, &value).await?` |
+//! | `recv A L(T)` | `let v: T = s.recv_owned(A, L).await?;` (fast; takes a value sent with `send_owned` without decoding), or `s.recv(A, L)` |
 //! | `select { Br1 => …, Br2 => … }` | the first message of the chosen branch, as `send`/`send_all`/`send_each` with that branch's label; there is no separate select frame |
-//! | `branch A { L1(T1) => …, L2(T2) => … }` | `let b = s.recv_branch(A, &[L1, L2]).await?;` then `match b.index { 0 => b.decode::<T1>()?, 1 => b.decode::<T2>()?, _ => return Err(b.unexpected()) }` (`b.label` is also available) |
+//! | `branch A { L1(T1) => …, L2(T2) => … }` | `let b = s.recv_branch(A, &[L1, L2]).await?;` then `match b.index { 0 => b.take::<T1>()?, 1 => b.take::<T2>()?, _ => return Err(b.unexpected()) }` (`take` consumes the branch and moves a value payload out; `decode` borrows and always goes through postcard; `b.label` is also available) |
 //! | `send all W L(T)` (one value) | `s.send_all(W, L, &value).await?` |
 //! | `send all W L(T)` (per recipient) | `s.send_each(W, L, \|i\| value_for(i)).await?` |
 //! | `recv all W L(T)` | `let vs: Vec<(u32, T)> = s.recv_all(W, L, None).await?;` |
@@ -105,6 +105,16 @@
 //! - Payload types need `serde::Serialize` (send) and
 //!   `serde::de::DeserializeOwned` (receive); a payload that does not
 //!   decode as the expected type, or leaves bytes over, is a violation.
+//!   The owned forms (`send_owned`, `recv_owned`, [`Branch::take`]) also
+//!   need `Send + 'static` (send) and `'static` (receive); they are
+//!   interchangeable with the by-reference forms on either side (a value
+//!   received by `recv` is encoded and decoded; a value of another type
+//!   than the receiver's goes through postcard too, so wire-compatible
+//!   types behave exactly as on a byte transport, and anything else is the
+//!   same [`Error::ProtocolViolation`] a bad payload is).
+//! - A send completes when the operation is created if the link can take
+//!   the message then (always for the unbounded in-memory links, like
+//!   `UnboundedSender::send`); the future only reports the outcome.
 //! - Everything is `Send` when the transport is, so endpoints run on a
 //!   multi-threaded runtime.
 //! - `par` branches share the session through a lock taken for one
