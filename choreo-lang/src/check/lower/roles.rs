@@ -156,10 +156,15 @@ impl Lowering<'_, '_> {
             Some(RoleIndex::Literal { value, span }) => {
                 if let Size::Literal(s) = size {
                     if *value >= s {
-                        let members = if s == 1 {
+                        let members = if s == 0 {
+                            format!("`{name}` has no members")
+                        } else if s == 1 {
                             format!("`{name}` has one member, `{name}[0]`")
                         } else {
-                            format!("`{name}` has members `{name}[0]` … `{name}[{}]`", s - 1)
+                            format!(
+                                "`{name}` has members `{name}[0]` … `{name}[{}]`",
+                                s.saturating_sub(1)
+                            )
                         };
                         let d = self
                             .error(
@@ -171,7 +176,11 @@ impl Lowering<'_, '_> {
                                 members,
                             )
                             .with_secondary(self.file, decl_span, "size declared here")
-                            .with_hint(format!("use an index below {s}, or enlarge the family"));
+                            .with_hint(if s == 0 {
+                                format!("declare `{name}` with at least one member")
+                            } else {
+                                format!("use an index below {s}, or enlarge the family")
+                            });
                         self.emit(d);
                         return None;
                     }
