@@ -320,8 +320,15 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         }
         if let Some((begin, count)) = ample {
             let chosen = all.get(begin..begin + count).unwrap_or_default();
-            // Cycle proviso: reduce only when every ample successor is new.
-            if count < all.len() && chosen.iter().all(|(s, _)| !index.contains_key(s)) {
+            // Cycle proviso: every cycle of the reduced graph has an edge to
+            // a state discovered no later than its source (BFS order), so a
+            // state whose ample successors are all discovered after it may
+            // be reduced; any other is fully expanded.
+            if count < all.len()
+                && chosen
+                    .iter()
+                    .all(|(s, _)| index.get(s).is_none_or(|&i| i > here))
+            {
                 all = all.into_iter().skip(begin).take(count).collect();
             }
         }
