@@ -76,13 +76,24 @@ fn timeout_link_par_and_delegate_have_typed_states() {
 fn long_sequences_generate_linear_flat_code() {
     let run = || {
         let body: String = (0..1000)
-            .map(|i| if i % 2 == 0 { format!("A -> B : M{i}(u32);\n") } else { format!("B -> A : M{i}(u32);\n") })
+            .map(|i| {
+                if i % 2 == 0 {
+                    format!("A -> B : M{i}(u32);\n")
+                } else {
+                    format!("B -> A : M{i}(u32);\n")
+                }
+            })
             .collect();
         let code = generate("long", &format!("protocol Long {{ roles A, B; {body} }}"));
         assert!(code.contains("pub struct S999<"));
         assert!(!code.contains("S1000"));
         code.len()
     };
-    let len = std::thread::Builder::new().stack_size(8 << 20).spawn(run).unwrap().join().unwrap();
+    let len = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
     assert!(len < 3_000_000, "generated {len} bytes");
 }

@@ -43,13 +43,23 @@ pub fn choreography(input: TokenStream) -> TokenStream {
 fn file_form(input: &Tokens) -> Option<syn::Result<(String, Span)>> {
     let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
     match tokens.as_slice() {
-        [TokenTree::Ident(i), TokenTree::Punct(eq), rest @ ..] if i == "file" && eq.as_char() == '=' => {
+        [TokenTree::Ident(i), TokenTree::Punct(eq), rest @ ..]
+            if i == "file" && eq.as_char() == '=' =>
+        {
             Some(match rest {
-                [TokenTree::Literal(lit)] => match syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into()) {
-                    Ok(s) => Ok((s.value(), lit.span())),
-                    Err(_) => Err(syn::Error::new(lit.span(), "expected a string literal: `file = \"choreo/dkg.choreo\"`")),
-                },
-                _ => Err(syn::Error::new(eq.span(), "expected one string literal after `file =`: `file = \"choreo/dkg.choreo\"`")),
+                [TokenTree::Literal(lit)] => {
+                    match syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into()) {
+                        Ok(s) => Ok((s.value(), lit.span())),
+                        Err(_) => Err(syn::Error::new(
+                            lit.span(),
+                            "expected a string literal: `file = \"choreo/dkg.choreo\"`",
+                        )),
+                    }
+                }
+                _ => Err(syn::Error::new(
+                    eq.span(),
+                    "expected one string literal after `file =`: `file = \"choreo/dkg.choreo\"`",
+                )),
             })
         }
         _ => None,
@@ -91,7 +101,9 @@ impl Text {
                 TokenTree::Punct(p) if p.as_char() == '#' => {
                     // `///` doc comments arrive as `#[doc = "…"]`.
                     let doc = match iter.peek() {
-                        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => doc_text(&g.stream()),
+                        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => {
+                            doc_text(&g.stream())
+                        }
                         _ => None,
                     };
                     match doc {
@@ -136,7 +148,12 @@ impl Text {
         match (hits.first(), hits.last()) {
             (Some(a), Some(b)) => (*a, *b),
             _ => {
-                let before = self.spans.iter().rev().find(|(s, _, _)| *s <= start).or(self.spans.last());
+                let before = self
+                    .spans
+                    .iter()
+                    .rev()
+                    .find(|(s, _, _)| *s <= start)
+                    .or(self.spans.last());
                 let span = before.map(|(_, _, s)| *s).unwrap_or_else(Span::call_site);
                 (span, span)
             }
@@ -147,7 +164,9 @@ impl Text {
 fn doc_text(attr: &Tokens) -> Option<String> {
     let tokens: Vec<TokenTree> = attr.clone().into_iter().collect();
     match tokens.as_slice() {
-        [TokenTree::Ident(i), TokenTree::Punct(eq), TokenTree::Literal(lit)] if i == "doc" && eq.as_char() == '=' => {
+        [TokenTree::Ident(i), TokenTree::Punct(eq), TokenTree::Literal(lit)]
+            if i == "doc" && eq.as_char() == '=' =>
+        {
             syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into())
                 .ok()
                 .map(|s| s.value())
@@ -185,7 +204,8 @@ fn expand_inline(input: Tokens) -> Tokens {
             let mut errors: Option<syn::Error> = None;
             for d in diags.iter().filter(|d| d.is_error()) {
                 let e = if d.primary.file == FileId(0) {
-                    let (first, last) = text.locate(d.primary.span.start as usize, d.primary.span.end as usize);
+                    let (first, last) =
+                        text.locate(d.primary.span.start as usize, d.primary.span.end as usize);
                     let pair: Tokens = [
                         TokenTree::Ident(proc_macro2::Ident::new("a", first)),
                         TokenTree::Ident(proc_macro2::Ident::new("b", last)),
@@ -209,20 +229,26 @@ fn expand_inline(input: Tokens) -> Tokens {
 }
 
 fn expand_file(path: &str, span: Span) -> Tokens {
-    let root = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."));
+    let root = std::env::var("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("."));
     let full = root.join(path);
     let text = match std::fs::read_to_string(&full) {
         Ok(t) => t,
         Err(e) => {
-            return syn::Error::new(span, format!("cannot read `{}`: {e}", full.display())).to_compile_error()
+            return syn::Error::new(span, format!("cannot read `{}`: {e}", full.display()))
+                .to_compile_error()
         }
     };
-    let comp = compile_with(vec![Source::from_path_text(full.display().to_string(), text)], &mut |module, user| {
-        load_beside(module, user)
-    });
+    let comp = compile_with(
+        vec![Source::from_path_text(full.display().to_string(), text)],
+        &mut |module, user| load_beside(module, user),
+    );
     let tracked = comp.sources.iter().map(|s| {
         let p = s.name.as_str();
-        quote!(const _: &[u8] = include_bytes!(#p);)
+        quote!(
+            const _: &[u8] = include_bytes!(#p);
+        )
     });
     match codegen::generate_tokens(&comp, &[FileId(0)]) {
         Ok(tokens) => quote! { #(#tracked)* #tokens },
@@ -248,6 +274,9 @@ fn load_beside(module: &str, user: &str) -> Option<Source> {
     .iter()
     .find_map(|candidate| {
         let text = std::fs::read_to_string(candidate).ok()?;
-        Some(Source::from_path_text(candidate.display().to_string(), text))
+        Some(Source::from_path_text(
+            candidate.display().to_string(),
+            text,
+        ))
     })
 }

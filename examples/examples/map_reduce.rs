@@ -52,7 +52,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (partials, ep) = ep.recv_all().await?;
         let from: Vec<u32> = partials.iter().map(|(i, _)| *i).collect();
         let total: u64 = partials.iter().map(|(_, Partial(p))| p).sum();
-        println!("Master: quorum of {} reached with workers {from:?}: partial total {total}", params.q);
+        println!(
+            "Master: quorum of {} reached with workers {from:?}: partial total {total}",
+            params.q
+        );
         ep.finish()?;
         Ok::<_, Error>(partials.len())
     });
@@ -61,6 +64,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         w.await??;
     }
     assert_eq!(got, params.q as usize);
-    println!("MapReduce finished: {got} of {} partials used, stragglers dropped", params.n);
+    println!(
+        "MapReduce finished: {got} of {} partials used, stragglers dropped",
+        params.n
+    );
     Ok(())
 }

@@ -44,7 +44,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         };
     }
-    let relays = [relay!(node_1, n1, 1), relay!(node_2, n2, 2), relay!(node_3, n3, 3)];
+    let relays = [
+        relay!(node_1, n1, 1),
+        relay!(node_2, n2, 2),
+        relay!(node_3, n3, 3),
+    ];
     for r in relays {
         r.await??;
     }

@@ -67,7 +67,10 @@ async fn purchase(title: &str, budget: u32, run: u8) -> Result<String, Box<dyn s
         let mine = price - share;
         if mine <= budget {
             println!("  Buyer2: my part {mine} fits the budget {budget}: Accept");
-            let ep = ep.select_accept().send(Address("1 Choreo Lane".into())).await?;
+            let ep = ep
+                .select_accept()
+                .send(Address("1 Choreo Lane".into()))
+                .await?;
             let (Date(date), ep) = ep.recv().await?;
             println!("  Buyer2: delivery on {date}");
             ep.send(Confirmed).await?.finish()
@@ -105,6 +108,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Run 1: an affordable book");
     println!("=> {}", purchase("Session Types in Practice", 40, 1).await?);
     println!("Run 2: an expensive book");
-    println!("=> {}", purchase("The Art of Computer Programming", 40, 2).await?);
+    println!(
+        "=> {}",
+        purchase("The Art of Computer Programming", 40, 2).await?
+    );
     Ok(())
 }

@@ -48,7 +48,10 @@ pub enum DkgOutcome {
     /// The group verifying key (serialized).
     Success { group_key: Vec<u8> },
     /// The participant whose package failed verification; no key kept.
-    Blame { culprit: Participant, reason: String },
+    Blame {
+        culprit: Participant,
+        reason: String,
+    },
 }
 
 // ---------- Resharing ----------

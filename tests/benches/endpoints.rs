@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use choreo_macros::choreography;
-use choreo_runtime::SessionId;
+use choreo_runtime::{Label, Role, RoleId, SessionId};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio::sync::mpsc;
 
@@ -41,7 +41,10 @@ choreography! {
 const STREAM: u64 = 100_000;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn echo_generated(iters: u64) -> Duration {
@@ -53,7 +56,9 @@ async fn echo_generated(iters: u64) -> Duration {
         let mut ep = echo::b::open(b, params).unwrap();
         loop {
             match ep.branch().await.unwrap() {
-                echo::b::PingOrHalt::Ping(echo::Ping(v), next) => ep = next.send(echo::Pong(v)).await.unwrap(),
+                echo::b::PingOrHalt::Ping(echo::Ping(v), next) => {
+                    ep = next.send(echo::Pong(v)).await.unwrap()
+                }
                 echo::b::PingOrHalt::Halt(echo::Halt, end) => return end.finish().unwrap(),
             }
         }
@@ -61,12 +66,24 @@ async fn echo_generated(iters: u64) -> Duration {
     let start = Instant::now();
     let mut ep = echo::a::open(a, params).unwrap();
     for i in 0..iters {
-        let (echo::Pong(v), next) = ep.select_go().send(echo::Ping(i)).await.unwrap().recv().await.unwrap();
+        let (echo::Pong(v), next) = ep
+            .select_go()
+            .send(echo::Ping(i))
+            .await
+            .unwrap()
+            .recv()
+            .await
+            .unwrap();
         debug_assert_eq!(v, i);
         ep = next;
     }
     let elapsed = start.elapsed();
-    ep.select_stop().send(echo::Halt).await.unwrap().finish().unwrap();
+    ep.select_stop()
+        .send(echo::Halt)
+        .await
+        .unwrap()
+        .finish()
+        .unwrap();
     server.await.unwrap();
     elapsed
 }
@@ -117,7 +134,12 @@ async fn stream_generated() -> Duration {
     for i in 0..STREAM {
         ep = ep.select_more().send(stream::Item(i)).await.unwrap();
     }
-    ep.select_done().send(stream::Last).await.unwrap().finish().unwrap();
+    ep.select_done()
+        .send(stream::Last)
+        .await
+        .unwrap()
+        .finish()
+        .unwrap();
     let sum = sink.await.unwrap();
     let elapsed = start.elapsed();
     assert_eq!(sum, STREAM * (STREAM - 1) / 2);
@@ -144,12 +166,82 @@ async fn stream_raw() -> Duration {
     elapsed
 }
 
+// The same workloads on the runtime's `Session` API directly (no
+// typestates): separates the cost of the generated layer from the runtime's.
+const A: RoleId = RoleId::single(Role(0));
+const B: RoleId = RoleId::single(Role(1));
+
+async fn echo_session(iters: u64) -> Duration {
+    let params = echo::Params::default();
+    let mut s = echo::sessions(&params, SessionId([3; 16])).unwrap();
+    let mut b = s.pop().unwrap();
+    let mut a = s.pop().unwrap();
+    let (ping, pong, halt) = (Label(0), Label(1), Label(2));
+    let server = tokio::spawn(async move {
+        loop {
+            let m = b.recv_branch(A, &[ping, halt]).await.unwrap();
+            if m.index == 1 {
+                return b.finish().unwrap();
+            }
+            let v: u64 = m.decode().unwrap();
+            b.send(A, pong, &v).await.unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        a.send(B, ping, &i).await.unwrap();
+        let v: u64 = a.recv(B, pong).await.unwrap();
+        debug_assert_eq!(v, i);
+    }
+    let elapsed = start.elapsed();
+    a.send(B, halt, &()).await.unwrap();
+    a.finish().unwrap();
+    server.await.unwrap();
+    elapsed
+}
+
+async fn stream_session() -> Duration {
+    let params = stream::Params::default();
+    let mut s = stream::sessions(&params, SessionId([4; 16])).unwrap();
+    let mut b = s.pop().unwrap();
+    let mut a = s.pop().unwrap();
+    let (item, last) = (Label(0), Label(1));
+    let start = Instant::now();
+    let sink = tokio::spawn(async move {
+        let mut sum = 0u64;
+        loop {
+            let m = b.recv_branch(A, &[item, last]).await.unwrap();
+            if m.index == 1 {
+                b.finish().unwrap();
+                return sum;
+            }
+            sum += m.decode::<u64>().unwrap();
+        }
+    });
+    for i in 0..STREAM {
+        a.send(B, item, &i).await.unwrap();
+    }
+    a.send(B, last, &()).await.unwrap();
+    a.finish().unwrap();
+    let sum = sink.await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(sum, STREAM * (STREAM - 1) / 2);
+    elapsed
+}
+
 fn ping_pong(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("ping_pong_round_trip");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("generated", |b| b.iter_custom(|iters| rt.block_on(echo_generated(iters))));
-    g.bench_function("raw_mpsc", |b| b.iter_custom(|iters| rt.block_on(echo_raw(iters))));
+    g.bench_function("generated", |b| {
+        b.iter_custom(|iters| rt.block_on(echo_generated(iters)))
+    });
+    g.bench_function("session_api", |b| {
+        b.iter_custom(|iters| rt.block_on(echo_session(iters)))
+    });
+    g.bench_function("raw_mpsc", |b| {
+        b.iter_custom(|iters| rt.block_on(echo_raw(iters)))
+    });
     g.finish();
 }
 
@@ -160,6 +252,9 @@ fn stream(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("generated", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(stream_generated())).sum())
+    });
+    g.bench_function("session_api", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(stream_session())).sum())
     });
     g.bench_function("raw_mpsc", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(stream_raw())).sum())

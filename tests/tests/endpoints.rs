@@ -2,7 +2,12 @@
 //! choice is exercised; a peer that breaks the protocol makes the receiver
 //! fail with `ProtocolViolation` instead of hanging.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
@@ -138,7 +143,12 @@ async fn three_buyers_run(accept: bool) -> (&'static str, &'static str) {
             let (Date(_), ep) = ep.recv().await?;
             ep.send(Confirmed).await?.finish()
         } else {
-            ep.select_reject().send(Quit).await?.send(Quit).await?.finish()
+            ep.select_reject()
+                .send(Quit)
+                .await?
+                .send(Quit)
+                .await?
+                .finish()
         }
     };
     let seller = async {
@@ -222,7 +232,11 @@ async fn ring_passes_the_token_around_every_member() {
     let mut s = sessions(&params, SessionId([4; 16])).unwrap().into_iter();
     let (a, b, c) = (s.next().unwrap(), s.next().unwrap(), s.next().unwrap());
     let n0 = async {
-        let (Token(t), ep) = node_0::open(a, params)?.send(Token(1)).await?.recv().await?;
+        let (Token(t), ep) = node_0::open(a, params)?
+            .send(Token(1))
+            .await?
+            .recv()
+            .await?;
         ep.finish()?;
         Ok::<_, Error>(t)
     };
@@ -318,7 +332,11 @@ async fn a_wrong_label_from_the_peer_is_a_protocol_violation_not_a_hang() {
     let (got, rogue) = bounded(async { tokio::join!(pinger, ponger) }).await;
     let _keep_open = rogue.unwrap();
     match got {
-        Err(Error::ProtocolViolation { role, expected, got }) => {
+        Err(Error::ProtocolViolation {
+            role,
+            expected,
+            got,
+        }) => {
             assert_eq!(role, "Ponger");
             assert!(expected.contains("Pong"), "{expected}");
             assert!(got.contains("Ping"), "{got}");
@@ -336,7 +354,11 @@ async fn a_peer_that_vanishes_makes_the_receiver_fail_not_hang() {
     drop(b);
     let ep = ping_pong::pinger::open(a, params).unwrap();
     let got = bounded(async { ep.send(ping_pong::Ping(1)).await?.recv().await }).await;
-    assert!(matches!(got, Err(Error::Transport { .. })), "{:?}", got.err());
+    assert!(
+        matches!(got, Err(Error::Transport { .. })),
+        "{:?}",
+        got.err()
+    );
 }
 
 #[tokio::test]
@@ -345,5 +367,8 @@ async fn opening_the_wrong_role_is_a_usage_error() {
     let mut s = ping_pong::sessions(&params, SessionId([9; 16])).unwrap();
     let _b = s.pop().unwrap();
     let a = s.pop().unwrap();
-    assert!(matches!(ping_pong::ponger::open(a, params), Err(Error::Usage(_))));
+    assert!(matches!(
+        ping_pong::ponger::open(a, params),
+        Err(Error::Usage(_))
+    ));
 }

@@ -35,17 +35,58 @@ pub enum Op {
     End,
     /// Alias of another state (a `rec` head); resolved before emission.
     Goto(StateId),
-    Send { to: Peer, msg: Message, next: StateId },
-    Recv { from: Peer, msg: Message, next: StateId },
-    SendAll { family: String, msg: Message, next: StateId },
-    RecvAll { family: String, msg: Message, quorum: Option<Size>, next: StateId },
-    Exchange { family: String, msg: Message, quorum: Option<Size>, next: StateId },
-    Select { branches: Vec<(String, StateId)> },
-    Branch { from: Peer, arms: Vec<(Message, StateId)> },
-    Link { module: String, protocol: String, args_text: String },
-    DelegateTo { to: Peer },
-    AcceptFrom { from: Peer, next: StateId },
-    Timeout { millis: u64, text: String, body: StateId, handler: StateId },
+    Send {
+        to: Peer,
+        msg: Message,
+        next: StateId,
+    },
+    Recv {
+        from: Peer,
+        msg: Message,
+        next: StateId,
+    },
+    SendAll {
+        family: String,
+        msg: Message,
+        next: StateId,
+    },
+    RecvAll {
+        family: String,
+        msg: Message,
+        quorum: Option<Size>,
+        next: StateId,
+    },
+    Exchange {
+        family: String,
+        msg: Message,
+        quorum: Option<Size>,
+        next: StateId,
+    },
+    Select {
+        branches: Vec<(String, StateId)>,
+    },
+    Branch {
+        from: Peer,
+        arms: Vec<(Message, StateId)>,
+    },
+    Link {
+        module: String,
+        protocol: String,
+        args_text: String,
+    },
+    DelegateTo {
+        to: Peer,
+    },
+    AcceptFrom {
+        from: Peer,
+        next: StateId,
+    },
+    Timeout {
+        millis: u64,
+        text: String,
+        body: StateId,
+        handler: StateId,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -65,7 +65,10 @@ pub fn pretty(tokens: &TokenStream) -> Result<String, String> {
 /// Tokens for every protocol declared in `files`. Any error diagnostic in
 /// the compilation means no code: an unprojectable protocol is an error,
 /// never a missing module.
-pub fn generate_tokens(comp: &Compilation, files: &[FileId]) -> Result<TokenStream, Vec<Diagnostic>> {
+pub fn generate_tokens(
+    comp: &Compilation,
+    files: &[FileId],
+) -> Result<TokenStream, Vec<Diagnostic>> {
     if comp.has_errors() {
         return Err(comp
             .diagnostics
@@ -76,7 +79,12 @@ pub fn generate_tokens(comp: &Compilation, files: &[FileId]) -> Result<TokenStre
     }
     let mut out = TokenStream::new();
     let mut errors = Vec::new();
-    for module in comp.program.modules.iter().filter(|m| files.contains(&m.file)) {
+    for module in comp
+        .program
+        .modules
+        .iter()
+        .filter(|m| files.contains(&m.file))
+    {
         for protocol in &module.protocols {
             let projected = comp
                 .projections
@@ -89,7 +97,10 @@ pub fn generate_tokens(comp: &Compilation, files: &[FileId]) -> Result<TokenStre
                 },
                 None => errors.push(Diagnostic::error(
                     codes::NOT_PROJECTED,
-                    format!("protocol `{}` has no projection, so no endpoints can be generated", protocol.name),
+                    format!(
+                        "protocol `{}` has no projection, so no endpoints can be generated",
+                        protocol.name
+                    ),
                     protocol.loc.file,
                     protocol.loc.span,
                     "this protocol",
@@ -117,7 +128,7 @@ impl Labels {
             index: HashMap::new(),
         };
         for local in locals {
-            let machine_free_walk = |labels: &mut Labels, label: &Label, payload: &crate::global::Payload| {
+            let add = |labels: &mut Labels, label: &Label, payload: &crate::global::Payload| {
                 if labels.index.contains_key(label) {
                     return;
                 }
@@ -129,7 +140,9 @@ impl Labels {
                     label.name.clone()
                 };
                 labels.index.insert(label.clone(), labels.order.len());
-                labels.order.push((label.clone(), name, payload.canonical.clone()));
+                labels
+                    .order
+                    .push((label.clone(), name, payload.canonical.clone()));
             };
             let mut stack: Vec<&crate::local::LocalAction> = local.body.iter().rev().collect();
             use crate::local::LocalAction as A;
@@ -139,7 +152,7 @@ impl Labels {
                     | A::Recv { label, payload, .. }
                     | A::SendAll { label, payload, .. }
                     | A::RecvAll { label, payload, .. }
-                    | A::Exchange { label, payload, .. } => machine_free_walk(&mut labels, label, payload),
+                    | A::Exchange { label, payload, .. } => add(&mut labels, label, payload),
                     A::Select { branches, .. } => {
                         for (_, b) in branches.iter().rev() {
                             stack.extend(b.iter().rev());
@@ -149,7 +162,7 @@ impl Labels {
                         // Labels of the arms first, in order, then their bodies.
                         let mut bodies = Vec::new();
                         for arm in arms {
-                            machine_free_walk(&mut labels, &arm.label, &arm.payload);
+                            add(&mut labels, &arm.label, &arm.payload);
                             bodies.push(&arm.body);
                         }
                         for b in bodies.into_iter().rev() {
@@ -166,11 +179,15 @@ impl Labels {
                         stack.extend(handler.iter().rev());
                         stack.extend(body.iter().rev());
                     }
-                    A::Continue { .. } | A::Link { .. } | A::DelegateTo { .. } | A::AcceptFrom { .. } => {}
+                    A::Continue { .. }
+                    | A::Link { .. }
+                    | A::DelegateTo { .. }
+                    | A::AcceptFrom { .. } => {}
                 }
             }
         }
-        // Order labels by wire number = first appearance; stable across roles.
+        // Wire numbers follow first appearance, role by role: every role
+        // derives the same table from the same projections.
         labels
     }
 
@@ -227,7 +244,15 @@ pub fn generate_protocol(
     let mut label_items = Vec::new();
     for (label, name, payload) in &labels.order {
         let name = ident(name);
-        let doc = format!(" Label `{}`{}.", label.name, if payload == "()" { String::new() } else { format!(" carrying `{payload}`") });
+        let doc = format!(
+            " Label `{}`{}.",
+            label.name,
+            if payload == "()" {
+                String::new()
+            } else {
+                format!(" carrying `{payload}`")
+            }
+        );
         if payload == "()" {
             label_items.push(quote! { #[doc = #doc] pub struct #name; });
         } else {
@@ -235,7 +260,10 @@ pub fn generate_protocol(
                 Ok(ty) => label_items.push(quote! { #[doc = #doc] pub struct #name(pub #ty); }),
                 Err(e) => diags.push(Diagnostic::error(
                     codes::BAD_PAYLOAD_TYPE,
-                    format!("payload `{payload}` of label `{}` is not a Rust type: {e}", label.name),
+                    format!(
+                        "payload `{payload}` of label `{}` is not a Rust type: {e}",
+                        label.name
+                    ),
                     protocol.loc.file,
                     protocol.loc.span,
                     "in this protocol",
@@ -248,7 +276,7 @@ pub fn generate_protocol(
     for local in locals {
         match role_module(program, protocol, local, &labels) {
             Ok(tokens) => role_mods.push(tokens),
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     if !diags.is_empty() {
@@ -409,23 +437,35 @@ fn role_module(
     protocol: &GlobalProtocol,
     local: &LocalProtocol,
     labels: &Labels,
-) -> Result<TokenStream, Diagnostic> {
+) -> Result<TokenStream, Box<Diagnostic>> {
     let machine = Machine::build(&local.body).map_err(|u| {
-        Diagnostic::error(
+        Box::new(Diagnostic::error(
             codes::UNBOUND_CONTINUE,
-            format!("`continue {}` has no enclosing `rec {}` in the local type of {}", u.name, u.name, local.target),
+            format!(
+                "`continue {}` has no enclosing `rec {}` in the local type of {}",
+                u.name, u.name, local.target
+            ),
             u.loc.file,
             u.loc.span,
             "this continue",
-        )
+        ))
     })?;
     let order = machine.order();
     let mut names: HashMap<StateId, proc_macro2::Ident> = HashMap::new();
     for (n, id) in order.iter().enumerate() {
-        let name = if *id == END { format_ident!("End") } else { format_ident!("S{}", n) };
+        let name = if *id == END {
+            format_ident!("End")
+        } else {
+            format_ident!("S{}", n)
+        };
         names.insert(*id, name);
     }
-    let name_of = |id: StateId| names.get(&id).cloned().unwrap_or_else(|| format_ident!("End"));
+    let name_of = |id: StateId| {
+        names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format_ident!("End"))
+    };
 
     let mod_name = ident(&module_name(&local.target));
     let (role_name, index) = match &local.target {
@@ -441,10 +481,20 @@ fn role_module(
     let doc = format!(" The endpoints of {} in `{}`.", local.target, protocol.name);
     let mut items = Vec::new();
     let mut enum_names: HashMap<String, usize> = HashMap::new();
-    for (n, id) in order.iter().enumerate() {
-        let Some(state) = machine.states.get(*id) else { continue };
+    for id in &order {
+        let Some(state) = machine.states.get(*id) else {
+            continue;
+        };
         let name = name_of(*id);
-        let (doc, methods, extra) = state_items(program, protocol, labels, &machine, *id, &name_of, &mut enum_names, n);
+        let (doc, methods, extra) = state_items(
+            program,
+            protocol,
+            labels,
+            &machine,
+            *id,
+            &name_of,
+            &mut enum_names,
+        );
         let abandon = state.abandon.map(|h| {
             let h = name_of(h);
             quote! {
@@ -502,7 +552,6 @@ fn state_items(
     id: StateId,
     name_of: &dyn Fn(StateId) -> proc_macro2::Ident,
     enum_names: &mut HashMap<String, usize>,
-    _n: usize,
 ) -> (String, TokenStream, TokenStream) {
     let Some(state) = machine.states.get(id) else {
         return (String::new(), TokenStream::new(), TokenStream::new());
@@ -535,7 +584,11 @@ fn state_items(
             let (ty, wire) = lbl(msg);
             let peer = peer_tokens(protocol, to);
             let next = name_of(*next);
-            let value = if msg.payload.is_unit() { quote!(&()) } else { quote!(&m.0) };
+            let value = if msg.payload.is_unit() {
+                quote!(&())
+            } else {
+                quote!(&m.0)
+            };
             (
                 format!(" Next: send {} to {to}.", describe_message(msg)),
                 quote! {
@@ -575,12 +628,20 @@ fn state_items(
             let fam = family_ix(family);
             let next = name_of(*next);
             let (all, each) = if msg.payload.is_unit() {
-                (quote!(&()), quote!(|i| { let _ = f(i); }))
+                (
+                    quote!(&()),
+                    quote!(|i| {
+                        let _ = f(i);
+                    }),
+                )
             } else {
                 (quote!(&m.0), quote!(|i| f(i).0))
             };
             (
-                format!(" Next: send {} to every member of {family}.", describe_message(msg)),
+                format!(
+                    " Next: send {} to every member of {family}.",
+                    describe_message(msg)
+                ),
                 quote! {
                     /// Sends the same value to every member (encoded once).
                     pub async fn send_all(self, m: #ty) -> Result<#next<T>, rt::Error> {
@@ -599,15 +660,30 @@ fn state_items(
                 TokenStream::new(),
             )
         }
-        Op::RecvAll { family, msg, quorum: q, next } => {
+        Op::RecvAll {
+            family,
+            msg,
+            quorum: q,
+            next,
+        } => {
             let (ty, wire) = lbl(msg);
             let fam = family_ix(family);
             let next = name_of(*next);
             let q_tokens = quorum(q);
-            let wrap = if msg.payload.is_unit() { quote!(|(i, ())| (i, #ty))} else { quote!(|(i, v)| (i, #ty(v))) };
-            let q_text = q.as_ref().map(|q| format!(" (quorum {q})")).unwrap_or_default();
+            let wrap = if msg.payload.is_unit() {
+                quote!(|(i, ())| (i, #ty))
+            } else {
+                quote!(|(i, v)| (i, #ty(v)))
+            };
+            let q_text = q
+                .as_ref()
+                .map(|q| format!(" (quorum {q})"))
+                .unwrap_or_default();
             (
-                format!(" Next: receive {} from every member of {family}{q_text}.", describe_message(msg)),
+                format!(
+                    " Next: receive {} from every member of {family}{q_text}.",
+                    describe_message(msg)
+                ),
                 quote! {
                     /// Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.
                     pub async fn recv_all(self) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
@@ -620,19 +696,35 @@ fn state_items(
                 TokenStream::new(),
             )
         }
-        Op::Exchange { family, msg, quorum: q, next } => {
+        Op::Exchange {
+            family,
+            msg,
+            quorum: q,
+            next,
+        } => {
             let (ty, wire) = lbl(msg);
             let fam = family_ix(family);
             let next = name_of(*next);
             let q_tokens = quorum(q);
             let (each, wrap) = if msg.payload.is_unit() {
-                (quote!(|i| { let _ = f(i); }), quote!(|(i, ())| (i, #ty)))
+                (
+                    quote!(|i| {
+                        let _ = f(i);
+                    }),
+                    quote!(|(i, ())| (i, #ty)),
+                )
             } else {
                 (quote!(|i| f(i).0), quote!(|(i, v)| (i, #ty(v))))
             };
-            let q_text = q.as_ref().map(|q| format!(" (quorum {q})")).unwrap_or_default();
+            let q_text = q
+                .as_ref()
+                .map(|q| format!(" (quorum {q})"))
+                .unwrap_or_default();
             (
-                format!(" Next: exchange {} with every other member of {family}{q_text}.", describe_message(msg)),
+                format!(
+                    " Next: exchange {} with every other member of {family}{q_text}.",
+                    describe_message(msg)
+                ),
                 quote! {
                     /// Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.
                     pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
@@ -659,18 +751,28 @@ fn state_items(
             });
             let names: Vec<&str> = branches.iter().map(|(b, _)| b.as_str()).collect();
             (
-                format!(" Next: choose one of {} (this role decides).", names.join(", ")),
+                format!(
+                    " Next: choose one of {} (this role decides).",
+                    names.join(", ")
+                ),
                 quote!(#(#methods)*),
                 TokenStream::new(),
             )
         }
         Op::Branch { from, arms } => {
             let peer = peer_tokens(protocol, from);
-            let base: Vec<String> = arms.iter().map(|(m, _)| labels.rust(&m.label).to_string()).collect();
+            let base: Vec<String> = arms
+                .iter()
+                .map(|(m, _)| labels.rust(&m.label).to_string())
+                .collect();
             let base = base.join("Or");
             let count = enum_names.entry(base.clone()).or_insert(0);
             *count += 1;
-            let enum_name = if *count == 1 { format_ident!("{}", base) } else { format_ident!("{}{}", base, *count) };
+            let enum_name = if *count == 1 {
+                format_ident!("{}", base)
+            } else {
+                format_ident!("{}{}", base, *count)
+            };
             let wires = arms.iter().map(|(m, _)| lbl(m).1);
             let variants = arms.iter().map(|(m, next)| {
                 let (ty, _) = lbl(m);
@@ -711,7 +813,11 @@ fn state_items(
                 },
             )
         }
-        Op::Link { module, protocol: sub, args_text } => {
+        Op::Link {
+            module,
+            protocol: sub,
+            args_text,
+        } => {
             let fp = program
                 .protocol(module, sub)
                 .map(crate::project::print::fingerprint)
@@ -757,7 +863,12 @@ fn state_items(
                 TokenStream::new(),
             )
         }
-        Op::Timeout { millis, text, body, handler } => {
+        Op::Timeout {
+            millis,
+            text,
+            body,
+            handler,
+        } => {
             let body = name_of(*body);
             let handler = name_of(*handler);
             (
