@@ -14,3 +14,6 @@ cargo test --workspace --locked --doc
 
 echo "== choreo check protocols/choreo/*.choreo"
 cargo run --quiet --locked -p choreo-lang --bin choreo -- check protocols/choreo/*.choreo
+
+echo "== choreo verify protocols/choreo/*.choreo"
+cargo run --quiet --locked -p choreo-lang --bin choreo -- verify protocols/choreo/*.choreo > /dev/null

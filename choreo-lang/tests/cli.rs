@@ -197,3 +197,46 @@ fn mutated_and_truncated_files_never_crash() {
     }
     assert!(cases > 100, "only {cases} mutations ran");
 }
+
+#[test]
+fn mission_protocols_verify() {
+    let files = mission_files();
+    let args: Vec<&str> = std::iter::once("verify")
+        .chain(files.iter().filter_map(|p| p.to_str()))
+        .collect();
+    let out = choreo(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.matches("verdict: safe").count() >= 11, "{stdout}");
+}
+
+#[test]
+fn verify_rejects_nonsense_options_as_usage_errors() {
+    let path = temp_file(
+        "verifyopts",
+        "protocol P {\n    roles A, B;\n    A -> B : M;\n}\n",
+    );
+    let file = path.to_str().unwrap_or_default();
+    assert_eq!(
+        choreo(&["verify", file, "--bound", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        choreo(&["verify", file, "--family-size", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        choreo(&["verify", file, "--protocol", "Nope"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(choreo(&["verify", file]).status.code(), Some(0));
+}

@@ -73,6 +73,34 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Model-check the projections: no deadlock, no orphan message, no
+    /// unexpected reception, only traces the global protocol allows.
+    ///
+    /// Explores every reachable state of the projected system with bounded
+    /// FIFO channels, for each family size tried. On a violation prints the
+    /// shortest counterexample (steps and a mermaid sequence diagram) and
+    /// exits 1. Each file is verified on its own (modules it uses are
+    /// loaded, but only its own protocols are verified).
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Capacity of each channel (ordered pair of participants).
+        #[arg(long, default_value_t = 2)]
+        bound: usize,
+        /// Size for every parameter-sized family (repeat to try several);
+        /// default: 2 and 3.
+        #[arg(long = "family-size")]
+        family_sizes: Vec<u64>,
+        /// Value of every quorum parameter; default: every value from 1 to the family size.
+        #[arg(long)]
+        quorum: Option<u64>,
+        /// Stop a run after this many states (the verdict is then partial, exit 1).
+        #[arg(long, default_value_t = 1_000_000)]
+        max_states: usize,
+    },
     /// Print the generated session-typed Rust of every protocol in FILE
     /// (what `choreography!(file = …)` expands to), pretty-printed.
     Gen { file: PathBuf },
@@ -115,6 +143,25 @@ fn main() -> ExitCode {
         } => graph(&file, &protocol, role.as_deref(), format),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Gen { file } => gen(&file),
+        Command::Verify {
+            files,
+            protocol,
+            bound,
+            family_sizes,
+            quorum,
+            max_states,
+        } => {
+            let mut options = choreo_lang::verify::VerifyOptions {
+                bound,
+                quorum,
+                max_states,
+                ..Default::default()
+            };
+            if !family_sizes.is_empty() {
+                options.family_sizes = family_sizes;
+            }
+            verify(&files, protocol.as_deref(), &options)
+        }
         Command::Explain { code } => explain(code.as_deref()),
     };
     match result {
@@ -375,5 +422,61 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
             Err(Failure::Usage(format!("cannot write output: {e}")))
         }
         _ => Ok(()),
+    }
+}
+
+fn verify(
+    files: &[PathBuf],
+    protocol: Option<&str>,
+    options: &choreo_lang::verify::VerifyOptions,
+) -> Result<(), Failure> {
+    if options.bound == 0 {
+        return Err(Failure::Usage("--bound must be at least 1".into()));
+    }
+    if let Some(size) = options
+        .family_sizes
+        .iter()
+        .find(|&&n| n == 0 || n > choreo_lang::verify::MAX_FAMILY_SIZE)
+    {
+        return Err(Failure::Usage(format!(
+            "--family-size {size} is out of range (1 to {})",
+            choreo_lang::verify::MAX_FAMILY_SIZE
+        )));
+    }
+    let mut failed = false;
+    let mut verified = 0usize;
+    for file in files {
+        let comp = compile_paths(std::slice::from_ref(file))?;
+        if report(&comp).is_err() {
+            failed = true;
+            continue;
+        }
+        if let Some(name) = protocol {
+            if comp.protocol(name).is_none() {
+                return Err(Failure::Usage(format!(
+                    "no protocol `{name}` in `{}`",
+                    file.display()
+                )));
+            }
+        }
+        eprintln!("verifying {} …", file.display());
+        for report in choreo_lang::verify::verify_compilation(&comp, protocol, options) {
+            verified += 1;
+            let mut text = report.render_text();
+            if let Some(diagram) = report.render_mermaid() {
+                text.push_str("\ncounterexample as a sequence diagram:\n");
+                text.push_str(&diagram);
+            }
+            write_stdout(&text)?;
+            if !report.is_safe() {
+                failed = true;
+            }
+        }
+    }
+    eprintln!("verified {verified} protocol(s)");
+    if failed {
+        Err(Failure::Rejected)
+    } else {
+        Ok(())
     }
 }
