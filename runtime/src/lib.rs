@@ -164,6 +164,7 @@ mod par;
 mod roster;
 mod session;
 mod transport;
+pub mod typestate;
 mod value;
 
 pub use envelope::{

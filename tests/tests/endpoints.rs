@@ -372,3 +372,73 @@ async fn opening_the_wrong_role_is_a_usage_error() {
         Err(Error::Usage(_))
     ));
 }
+
+choreography! {
+    protocol Resume {
+        roles C, S;
+        C -> S : Hi;
+    }
+
+    protocol Deadline {
+        roles Client, Server;
+        timeout 100ms {
+            Client -> Server : Request(u32);
+            Server -> Client : Reply(u32);
+        } else {
+            link Resume(Client, Server);
+        }
+    }
+}
+
+/// Runs `Deadline`; the server answers after `delay`. Returns whether the
+/// client got the reply (`Some`) or ran the handler (`None`).
+async fn deadline_run(delay: Duration) -> Option<u32> {
+    use choreo_runtime::typestate::{Instant, Timed};
+    use deadline::*;
+    let params = Params::default();
+    let mut s = sessions(&params, SessionId([10; 16])).unwrap();
+    let sv = s.pop().unwrap();
+    let cl = s.pop().unwrap();
+    let client = async {
+        let ep = client::open(cl, params)?;
+        let deadline = Instant::now() + ep.duration();
+        let ep = ep.body().send(Request(20)).await?;
+        match ep.recv_until(deadline).await? {
+            Timed::Done((Reply(v), end)) => {
+                end.finish()?;
+                Ok::<_, Error>(Some(v))
+            }
+            Timed::Expired(link) => {
+                let link = link.link();
+                link.check(&resume::FINGERPRINT)?;
+                assert_eq!(link.protocol, "Resume");
+                Ok(None)
+            }
+        }
+    };
+    let server = async {
+        let ep = server::open(sv, params)?;
+        let (Request(v), ep) = ep.body().recv().await?;
+        tokio::time::sleep(delay).await;
+        if delay < Duration::from_millis(100) {
+            ep.send(Reply(v + 1)).await?.finish()?;
+        } else {
+            // Past the deadline: the server abandons the body too.
+            let _link = ep.abandon().link();
+        }
+        Ok::<_, Error>(())
+    };
+    let (got, served) = bounded(async { tokio::join!(client, server) }).await;
+    served.unwrap();
+    got.unwrap()
+}
+
+#[tokio::test]
+async fn timeout_body_completes_when_the_reply_beats_the_deadline() {
+    assert_eq!(deadline_run(Duration::from_millis(0)).await, Some(21));
+}
+
+#[tokio::test]
+async fn timeout_hands_over_the_handler_state_when_the_deadline_passes() {
+    assert_eq!(deadline_run(Duration::from_millis(300)).await, None);
+}

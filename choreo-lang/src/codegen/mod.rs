@@ -569,6 +569,17 @@ fn state_items(
         }
     };
     let family_ix = |f: &str| role_index(protocol, f);
+    // Inside a `timeout` body, receives also race the deadline.
+    let handler = state.abandon.map(name_of);
+    let expired = |h: &proc_macro2::Ident| {
+        quote! {
+            None => {
+                let phase = chan.session.phase() + 1;
+                chan.session.enter_phase(phase);
+                Ok(rt::typestate::Timed::Expired(#h { chan }))
+            }
+        }
+    };
     match &state.op {
         Op::End | Op::Goto(_) => (
             " The protocol is complete for this role: call `finish`.".into(),
@@ -611,6 +622,24 @@ fn state_items(
             } else {
                 quote! { #ty(chan.session.recv(#peer, #wire).await?) }
             };
+            let timed = handler.as_ref().map(|h| {
+                let expired = expired(h);
+                let wrap = if msg.payload.is_unit() {
+                    quote! { { let () = v?; #ty } }
+                } else {
+                    quote! { #ty(v?) }
+                };
+                quote! {
+                    /// `recv`, or the handler's state if `deadline` passes first.
+                    pub async fn recv_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(#ty, #next<T>), #h<T>>, rt::Error> {
+                        let mut chan = self.chan;
+                        match rt::typestate::until(deadline, chan.session.recv(#peer, #wire)).await {
+                            Some(v) => Ok(rt::typestate::Timed::Done((#wrap, #next { chan }))),
+                            #expired
+                        }
+                    }
+                }
+            });
             (
                 format!(" Next: receive {} from {from}.", describe_message(msg)),
                 quote! {
@@ -619,6 +648,7 @@ fn state_items(
                         let m = { #build };
                         Ok((m, #next { chan }))
                     }
+                    #timed
                 },
                 TokenStream::new(),
             )
@@ -679,6 +709,20 @@ fn state_items(
                 .as_ref()
                 .map(|q| format!(" (quorum {q})"))
                 .unwrap_or_default();
+            let timed = handler.as_ref().map(|h| {
+                let expired = expired(h);
+                quote! {
+                    /// `recv_all`, or the handler's state if `deadline` passes first.
+                    pub async fn recv_all_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(Vec<(u32, #ty)>, #next<T>), #h<T>>, rt::Error> {
+                        let mut chan = self.chan;
+                        let q: Option<usize> = #q_tokens;
+                        match rt::typestate::until(deadline, chan.session.recv_all(rt::Role(#fam), #wire, q)).await {
+                            Some(got) => Ok(rt::typestate::Timed::Done((got?.into_iter().map(#wrap).collect(), #next { chan }))),
+                            #expired
+                        }
+                    }
+                }
+            });
             (
                 format!(
                     " Next: receive {} from every member of {family}{q_text}.",
@@ -692,6 +736,7 @@ fn state_items(
                         let got = chan.session.recv_all(rt::Role(#fam), #wire, q).await?;
                         Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
                     }
+                    #timed
                 },
                 TokenStream::new(),
             )
@@ -773,7 +818,7 @@ fn state_items(
             } else {
                 format_ident!("{}{}", base, *count)
             };
-            let wires = arms.iter().map(|(m, _)| lbl(m).1);
+            let wires: Vec<TokenStream> = arms.iter().map(|(m, _)| lbl(m).1).collect();
             let variants = arms.iter().map(|(m, next)| {
                 let (ty, _) = lbl(m);
                 let v = labels.rust(&m.label);
@@ -791,6 +836,37 @@ fn state_items(
                 };
                 quote!(#i => Ok(#enum_name::#v(#build, #next { chan })))
             });
+            let cases: Vec<TokenStream> = cases.collect();
+            let timed = handler.as_ref().map(|h| {
+                let expired = expired(h);
+                let timed_cases = cases.iter().map(|case| {
+                    // `i => Ok(E::V(..))` → `i => Ok(Timed::Done(E::V(..)))`
+                    let mut out = TokenStream::new();
+                    let mut toks: Vec<proc_macro2::TokenTree> = case.clone().into_iter().collect();
+                    if let Some(proc_macro2::TokenTree::Group(g)) = toks.pop() {
+                        let inner = g.stream();
+                        out.extend(toks);
+                        out.extend(quote!((rt::typestate::Timed::Done(#inner))));
+                    }
+                    out
+                });
+                quote! {
+                    /// `branch`, or the handler's state if `deadline` passes first.
+                    pub async fn branch_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<#enum_name<T>, #h<T>>, rt::Error> {
+                        let mut chan = self.chan;
+                        match rt::typestate::until(deadline, chan.session.recv_branch(#peer, &[#(#wires),*])).await {
+                            Some(b) => {
+                                let b = b?;
+                                match b.index {
+                                    #(#timed_cases,)*
+                                    _ => Err(b.unexpected()),
+                                }
+                            }
+                            #expired
+                        }
+                    }
+                }
+            });
             let names: Vec<String> = arms.iter().map(|(m, _)| describe_message(m)).collect();
             let enum_doc = format!(" What {from} may send here: match on it.");
             (
@@ -804,6 +880,7 @@ fn state_items(
                             _ => Err(b.unexpected()),
                         }
                     }
+                    #timed
                 },
                 quote! {
                     #[doc = #enum_doc]
