@@ -53,6 +53,7 @@ pub const INDEX_VAR_SHADOWS: &str = "E0328";
 pub const DELEGATE_SELF: &str = "E0329";
 pub const ALL_NOT_ALLOWED: &str = "E0330";
 pub const TOO_LARGE: &str = "E0331";
+pub const HANDOVER_IN_PAR: &str = "E0332";
 
 pub const UNUSED_ROLE: &str = "W0201";
 pub const EMPTY_PROTOCOL: &str = "W0301";
@@ -109,6 +110,10 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
     ("E0329", "`delegate R to R`: a role cannot delegate to itself."),
     ("E0330", "`[*]` is not allowed here. Pass a family to `call`/`link` by its bare name (`W`); `delegate` takes one participant."),
     ("E0331", "After `for` unrolling and `call` inlining the protocol would have more than 200,000 statements or blocks nested more than 500 deep. Use `[*]` forms instead of `for` over large families, or `link` to a separate protocol instead of deep `call` chains."),
+    (
+        "E0332",
+        "A `timeout` or `link` inside a branch of a `par`. A `link` hands its roles to another protocol and a `timeout` may abandon its body for its handler, but the other branches of the `par` run concurrently and may still send to or expect those roles, so messages could be orphaned or a handler could wait forever. Move the `timeout` or `link` after the `par` (it must then be the last statement of its block).",
+    ),
     ("W0201", "A declared role takes no part in the protocol. Remove it from `roles`, or give it something to do."),
     ("W0301", "The protocol has no statements; every role's projection is empty."),
     ("W0302", "A `rec` whose body never continues it runs exactly once. Remove the `rec`, or add `continue` where it should loop."),

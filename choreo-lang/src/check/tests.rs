@@ -473,6 +473,7 @@ fn every_checker_code_has_one_explanation_in_its_range() {
         codes::DELEGATE_SELF,
         codes::ALL_NOT_ALLOWED,
         codes::TOO_LARGE,
+        codes::HANDOVER_IN_PAR,
         codes::UNUSED_ROLE,
         codes::EMPTY_PROTOCOL,
         codes::REC_NEVER_CONTINUES,
@@ -563,4 +564,21 @@ fn a_call_ending_with_a_link_must_be_last() {
     );
     assert_eq!(codes(&diags), vec!["E0318"]);
     assert_eq!(diags[0].secondary.len(), 2);
+}
+
+#[test]
+fn link_inside_a_par_branch_is_rejected_even_through_a_call() {
+    let (_, diags) = check(
+        "protocol P(n) { roles A, C, W[n];
+           par { call Tail(A, W); } and { C -> A : Note; } }
+         protocol Tail(m) { roles A, W[m];
+           timeout 1s { A -> W[*] : Go; } else { link Sub(A, W); } }
+         protocol Sub(m) { roles A, W[m]; A -> W[*] : Retry; }",
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code == super::codes::HANDOVER_IN_PAR),
+        "{diags:#?}"
+    );
 }

@@ -203,6 +203,22 @@ impl Lowering<'_, '_> {
             .with_hint("a message could be received by the wrong branch: sequence these messages outside the `par`, or use different roles");
             self.emit(d);
         }
+        for (index, branch) in lowered.iter().enumerate() {
+            if let Some((what, at)) = first_handover(branch) {
+                let d = Diagnostic::error(
+                    codes::HANDOVER_IN_PAR,
+                    format!("a `{what}` inside branch {} of a `par`", index + 1),
+                    at.file,
+                    at.span,
+                    format!("this `{what}` is inside a `par` branch"),
+                )
+                .with_secondary(loc.file, par_span, "the `par` that runs it concurrently")
+                .with_hint(format!(
+                    "a `{what}` ends or abandons its roles' part while the other branches may still need them: move it after the `par`"
+                ));
+                self.emit(d);
+            }
+        }
         out.push(GStmt::Par {
             branches: lowered,
             loc,
@@ -457,4 +473,20 @@ impl Lowering<'_, '_> {
             );
         self.emit(d);
     }
+}
+
+/// The first `timeout` or `link` in `block`, looking through nested
+/// statements (and so through inlined `call`s). Either one hands roles
+/// over (to a handler or to another protocol) at a point the other
+/// branches of a `par` cannot see, which LANGUAGE.md leaves undefined and
+/// the model checker shows can orphan messages or deadlock.
+fn first_handover(block: &[GStmt]) -> Option<(&'static str, crate::global::Loc)> {
+    block.iter().find_map(|stmt| match stmt {
+        GStmt::Timeout { loc, .. } => Some(("timeout", *loc)),
+        GStmt::Link { loc, .. } => Some(("link", *loc)),
+        GStmt::Choice { branches, .. } => branches.iter().find_map(|b| first_handover(&b.body)),
+        GStmt::Rec { body, .. } => first_handover(body),
+        GStmt::Par { branches, .. } => branches.iter().find_map(|b| first_handover(b)),
+        GStmt::Message(_) | GStmt::Continue { .. } | GStmt::Delegate { .. } => None,
+    })
 }
