@@ -113,7 +113,11 @@ protocol Sub(m) {
 fn handler_needing_a_member_that_moved_on_is_never_declared_safe() {
     let got = outcome(HANDLER_NEEDS_A_MEMBER_THAT_MOVED_ON);
     // E0332: a timeout or link inside a `par` branch is rejected.
-    assert_eq!(got, Outcome::Rejected, "handler needing a member that moved on");
+    assert_eq!(
+        got,
+        Outcome::Rejected,
+        "handler needing a member that moved on"
+    );
 }
 
 #[test]
