@@ -45,6 +45,8 @@ impl State {
 struct Block {
     actions: LocalBlock,
     link_end: Option<Loc>,
+    /// `block_size(&actions)`, counted as the block is built.
+    size: usize,
 }
 
 pub(super) struct Projector<'a> {
@@ -114,27 +116,6 @@ pub(super) fn project_target(
 /// target. Far above any real protocol; it stops adversarial nesting whose
 /// merged projection doubles at every level.
 pub(super) const MERGE_BUDGET: usize = 200_000;
-
-/// Number of actions in a block, nested ones included.
-fn block_size(block: &[LocalAction]) -> usize {
-    block
-        .iter()
-        .map(|a| {
-            1 + match a {
-                LocalAction::Select { branches, .. } => {
-                    branches.iter().map(|(_, b)| block_size(b)).sum()
-                }
-                LocalAction::Branch { arms, .. } => arms.iter().map(|a| block_size(&a.body)).sum(),
-                LocalAction::Rec { body, .. } => block_size(body),
-                LocalAction::Par { branches, .. } => branches.iter().map(|b| block_size(b)).sum(),
-                LocalAction::Timeout { body, handler, .. } => {
-                    block_size(body) + block_size(handler)
-                }
-                _ => 0,
-            }
-        })
-        .sum()
-}
 
 /// Does `p` include the target `me`? (`W[*]` includes every member.)
 pub(super) fn involves(p: &Participant, me: &Target) -> bool {
@@ -285,6 +266,7 @@ impl Projector<'_> {
 
     fn block(&mut self, stmts: &[GStmt], st: &mut State) -> Block {
         let mut actions = LocalBlock::new();
+        let mut size = 0;
         let mut link_end: Option<Loc> = None;
         let order = self.relevant(stmts);
         let visit: Box<dyn Iterator<Item = &GStmt>> = match order {
@@ -293,22 +275,36 @@ impl Projector<'_> {
         };
         for stmt in visit {
             let before = actions.len();
-            let end = self.stmt(stmt, st, &mut actions);
+            let end = self.stmt(stmt, st, &mut actions, &mut size);
             if let (Some(link), Some(first)) = (link_end, actions.get(before)) {
                 let first = label_loc(first);
                 self.active_at_link(link, first);
             }
             link_end = link_end.or(end);
         }
-        Block { actions, link_end }
+        Block {
+            actions,
+            link_end,
+            size,
+        }
     }
 
-    /// Projects one statement onto `out`; returns the link point it ends at.
-    fn stmt(&mut self, stmt: &GStmt, st: &mut State, out: &mut LocalBlock) -> Option<Loc> {
+    /// Projects one statement onto `out`, adding to `size` the actions it
+    /// pushes (nested ones included); returns the link point it ends at.
+    fn stmt(
+        &mut self,
+        stmt: &GStmt,
+        st: &mut State,
+        out: &mut LocalBlock,
+        size: &mut usize,
+    ) -> Option<Loc> {
         match stmt {
             GStmt::Message(m) => {
                 self.check_acts_later(&[&m.from, &m.to], st, m.loc);
-                out.extend(self.message(m, st));
+                if let Some(action) = self.message(m, st) {
+                    out.push(action);
+                    *size += 1;
+                }
                 None
             }
             GStmt::Choice {
@@ -317,7 +313,7 @@ impl Projector<'_> {
                 loc,
             } => {
                 self.check_acts_later(&[chooser], st, *loc);
-                self.choice(chooser, branches, *loc, st, out)
+                self.choice(chooser, branches, *loc, st, out, size)
             }
             GStmt::Rec { name, body, loc } => {
                 let acts = st.me.as_ref().is_some_and(|me| participates(body, me));
@@ -326,6 +322,7 @@ impl Projector<'_> {
                 let inner = if acts {
                     st.dropped.retain(|d| d != name);
                     let inner = self.block(body, st);
+                    *size += 1 + inner.size;
                     out.push(LocalAction::Rec {
                         name: name.clone(),
                         body: inner.actions,
@@ -335,6 +332,7 @@ impl Projector<'_> {
                 } else {
                     st.dropped.push(name.clone());
                     let inner = self.block(body, st);
+                    *size += inner.size;
                     out.extend(inner.actions);
                     inner.link_end
                 };
@@ -360,6 +358,7 @@ impl Projector<'_> {
                 }
                 st.exited = true;
                 if !st.dropped.contains(name) {
+                    *size += 1;
                     out.push(LocalAction::Continue {
                         name: name.clone(),
                         loc: *loc,
@@ -376,11 +375,13 @@ impl Projector<'_> {
                     let inner = self.block(branch, &mut bst);
                     self.keep_identity(&start, &bst, "par", *loc);
                     link_end = link_end.or(inner.link_end);
+                    *size += inner.size;
                     if !inner.actions.is_empty() {
                         acting.push(inner.actions);
                     }
                 }
                 if acting.len() >= 2 {
+                    *size += 1;
                     out.push(LocalAction::Par {
                         branches: acting,
                         loc: *loc,
@@ -405,6 +406,7 @@ impl Projector<'_> {
                     .as_ref()
                     .is_some_and(|me| roles.iter().any(|r| involves(r, me)));
                 if joins {
+                    *size += 1;
                     out.push(LocalAction::Link {
                         module: module.clone(),
                         protocol: protocol.clone(),
@@ -421,6 +423,7 @@ impl Projector<'_> {
                 if is_exactly(from, &me) {
                     if let Some(to) = peer(to) {
                         out.push(LocalAction::DelegateTo { to, loc: *loc });
+                        *size += 1;
                         st.me = None;
                         st.delegated_at = Some(*loc);
                     }
@@ -430,6 +433,7 @@ impl Projector<'_> {
                             from: from_peer,
                             loc: *loc,
                         });
+                        *size += 1;
                         st.me = Some(plays);
                         st.accepted_at = Some(*loc);
                         st.delegated_at = Some(*loc);
@@ -459,6 +463,7 @@ impl Projector<'_> {
                 if !h.actions.is_empty() && !starts_by_sending(&h.actions) {
                     self.handler_not_sending(&h.actions, *loc);
                 }
+                *size += 1 + b.size + h.size;
                 out.push(LocalAction::Timeout {
                     millis: *millis,
                     text: text.clone(),
@@ -540,10 +545,12 @@ impl Projector<'_> {
         loc: Loc,
         st: &mut State,
         out: &mut LocalBlock,
+        size: &mut usize,
     ) -> Option<Loc> {
         let start = st.clone();
         let mut link_end = None;
         let mut projected: Vec<LocalBlock> = Vec::with_capacity(branches.len());
+        let mut sizes: Vec<usize> = Vec::with_capacity(branches.len());
         let mut ends: Vec<State> = Vec::with_capacity(branches.len());
         let errors_before = self.diagnostics.len() + self.knowledge.len();
         for branch in branches {
@@ -551,6 +558,7 @@ impl Projector<'_> {
             let inner = self.block(&branch.body, &mut bst);
             link_end = link_end.or(inner.link_end);
             projected.push(inner.actions);
+            sizes.push(inner.size);
             ends.push(bst);
         }
         let chooses = st.me.as_ref().is_some_and(|me| is_exactly(chooser, me));
@@ -561,6 +569,7 @@ impl Projector<'_> {
                     self.failed_choices.push(loc);
                 }
             }
+            *size += 1 + sizes.iter().sum::<usize>();
             out.push(LocalAction::Select {
                 branches: branches
                     .iter()
@@ -571,9 +580,13 @@ impl Projector<'_> {
             });
         } else if self.diagnostics.len() + self.knowledge.len() > errors_before {
             // A nested error already explains this role; do not cascade.
+            *size += sizes.first().copied().unwrap_or(0);
             out.extend(projected.into_iter().next().unwrap_or_default());
         } else {
-            out.extend(self.merge_branches(chooser, branches, loc, projected));
+            let (merged, merged_size) =
+                self.merge_branches(chooser, branches, loc, projected, &sizes);
+            *size += merged_size;
+            out.extend(merged);
         }
         // Who plays which role after the choice must not depend on the
         // branch (among the branches that fall through to what follows).
@@ -594,49 +607,65 @@ impl Projector<'_> {
     }
 
     /// Merges the branch projections in order; reports E0401 on failure and
-    /// falls back to the first branch so the walk can go on.
+    /// falls back to the first branch so the walk can go on. Returns the
+    /// block and its size; `sizes` are those of `projected`.
+    ///
+    /// Each merge is first decided (and its size counted) on the borrowed
+    /// blocks, then built by moving them: nested choices are not copied at
+    /// every level. The originals are only needed to report a failure; with
+    /// three or more branches a failure can come after earlier branches were
+    /// merged, so those choices keep a copy.
     fn merge_branches(
         &mut self,
         chooser: &Participant,
         branches: &[GBranch],
         choice: Loc,
         projected: Vec<LocalBlock>,
-    ) -> LocalBlock {
-        let mut iter = projected.iter().enumerate();
-        let Some((_, first)) = iter.next() else {
-            return LocalBlock::new();
+        sizes: &[usize],
+    ) -> (LocalBlock, usize) {
+        let originals = (projected.len() > 2).then(|| projected.clone());
+        let first_size = sizes.first().copied().unwrap_or(0);
+        let mut iter = projected.into_iter().zip(sizes.iter().copied());
+        let Some((mut acc, mut acc_size)) = iter.next() else {
+            return (LocalBlock::new(), 0);
         };
-        let mut acc = first.clone();
-        for (i, block) in iter {
-            match merge::merge(&acc, block) {
-                Ok(merged) => {
-                    // Arms that continue differently each get their own copy
-                    // of the continuation, which nested choices can multiply.
-                    let size = block_size(&merged);
-                    if size > self.budget {
-                        self.too_large(choice, size);
-                        return projected.into_iter().next().unwrap_or_default();
-                    }
-                    acc = merged;
-                }
-                Err(conflict) => {
-                    // Name the first earlier branch that conflicts with this one.
-                    let earlier = projected
-                        .iter()
-                        .take(i)
-                        .enumerate()
-                        .find_map(|(j, b)| merge::merge(b, block).err().map(|c| (j, c)));
-                    let (j, conflict) = earlier.unwrap_or_else(|| {
-                        let j = branch_containing(branches, conflict.left).unwrap_or(0);
-                        (j, conflict)
+        // The first branch, as it was, once `acc` has moved on from it.
+        let first = |acc: LocalBlock, originals: Option<Vec<LocalBlock>>| {
+            originals.and_then(|o| o.into_iter().next()).unwrap_or(acc)
+        };
+        for (i, (block, size)) in iter.enumerate().map(|(k, b)| (k + 1, b)) {
+            let Some(growth) = merge::merge_growth(&acc, &block) else {
+                // Name the first earlier branch that conflicts with this one
+                // (before `i`, `acc` is still the first branch unless copied).
+                let earlier_blocks = originals.as_deref().unwrap_or(std::slice::from_ref(&acc));
+                let found = earlier_blocks
+                    .iter()
+                    .take(i)
+                    .enumerate()
+                    .find_map(|(j, b)| merge::merge(b, &block).err().map(|c| (j, c)))
+                    .or_else(|| {
+                        merge::merge(&acc, &block).err().map(|c| {
+                            let j = branch_containing(branches, c.left).unwrap_or(0);
+                            (j, c)
+                        })
                     });
+                if let Some((j, conflict)) = found {
                     self.knowledge_of_choice(chooser, branches, choice, (j, i), &conflict);
-                    return projected.into_iter().next().unwrap_or_default();
                 }
+                return (first(acc, originals), first_size);
+            };
+            // Arms that continue differently each get their own copy of the
+            // continuation, which nested choices can multiply.
+            let merged_size = (acc_size + size + growth.added).saturating_sub(growth.removed);
+            if merged_size > self.budget {
+                self.too_large(choice, merged_size);
+                return (first(acc, originals), first_size);
             }
+            acc = merge::merge_owned(acc, block);
+            acc_size = merged_size;
         }
-        self.budget = self.budget.saturating_sub(block_size(&acc));
-        acc
+        self.budget = self.budget.saturating_sub(acc_size);
+        (acc, acc_size)
     }
 
     /// E0406 unless `end` plays the same role as `start`.

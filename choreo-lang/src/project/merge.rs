@@ -14,6 +14,12 @@
 //!   (same receiver, label, payload and annotations), which the first rule
 //!   already covers; `continue X` only merges with `continue X`.
 //!
+//! Projection decides each merge with [`merge_growth`] (no allocation; it
+//! also predicts the result's size) and then builds it with
+//! [`merge_owned`], which moves what it keeps instead of copying it, so
+//! nested choices are not copied again at every level. [`merge`] borrows and
+//! copies; it reports conflicts.
+//!
 //! Iterates over sequences and recurses only into nested blocks, so a long
 //! sequence never grows the stack.
 
@@ -95,6 +101,292 @@ pub fn merge(a: &[LocalAction], b: &[LocalAction]) -> Result<LocalBlock, MergeCo
         return Err(conflict(Some(x), Some(y)));
     }
     Ok(out)
+}
+
+/// How much bigger (`added`) and smaller (`removed`) than its two inputs
+/// together a merge comes out, in actions counted by [`block_size`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Growth {
+    pub added: usize,
+    pub removed: usize,
+}
+
+/// Decides [`merge`] without building anything: `Some` exactly when
+/// `merge(a, b)` succeeds, with how its result's size differs from
+/// `block_size(a) + block_size(b)`. Lets a caller check a merge (and its
+/// size) before handing its blocks to [`merge_owned`].
+pub fn merge_growth(a: &[LocalAction], b: &[LocalAction]) -> Option<Growth> {
+    let mut growth = Growth::default();
+    growth_into(Seq::of(a), Seq::of(b), &mut growth).then_some(growth)
+}
+
+/// A block as the merge sees it: its own actions, then the tail of an
+/// enclosing block that a reception handed down to its arms.
+#[derive(Clone, Copy)]
+struct Seq<'a> {
+    head: &'a [LocalAction],
+    tail: Option<&'a Seq<'a>>,
+}
+
+impl<'a> Seq<'a> {
+    fn of(head: &'a [LocalAction]) -> Self {
+        Seq { head, tail: None }
+    }
+
+    fn split_first(self) -> Option<(&'a LocalAction, Seq<'a>)> {
+        let mut seq = self;
+        loop {
+            if let Some((x, head)) = seq.head.split_first() {
+                return Some((x, Seq { head, ..seq }));
+            }
+            seq = *seq.tail?;
+        }
+    }
+
+    fn len(self) -> usize {
+        self.head.len() + self.tail.map_or(0, |t| t.len())
+    }
+
+    fn size(self) -> usize {
+        block_size(self.head) + self.tail.map_or(0, |t| t.size())
+    }
+}
+
+fn equivalent_seqs(a: Seq, b: Seq) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    loop {
+        match (a.split_first(), b.split_first()) {
+            (None, None) => return true,
+            (Some((x, ra)), Some((y, rb))) if equivalent(x, y) => (a, b) = (ra, rb),
+            _ => return false,
+        }
+    }
+}
+
+/// [`merge`]'s walk, counting instead of building.
+fn growth_into(a: Seq, b: Seq, g: &mut Growth) -> bool {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let ((x, rest_a), (y, rest_b)) = match (a.split_first(), b.split_first()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) => (x, y),
+            _ => return false,
+        };
+        (a, b) = (rest_a, rest_b);
+        if equivalent(x, y) {
+            g.removed += block_size(std::slice::from_ref(y));
+            continue;
+        }
+        if let (
+            LocalAction::Rec {
+                name: nx, body: bx, ..
+            },
+            LocalAction::Rec {
+                name: ny, body: by, ..
+            },
+        ) = (x, y)
+        {
+            if nx == ny {
+                g.removed += 1;
+                if !growth_into(Seq::of(bx), Seq::of(by), g) {
+                    return false;
+                }
+                continue;
+            }
+        }
+        let (Some((from_x, arms_x)), Some((from_y, arms_y))) = (arms_of(x), arms_of(y)) else {
+            return false;
+        };
+        if from_x != from_y {
+            return false;
+        }
+        // Two receptions become one `branch` (or `recv`).
+        g.removed += 1;
+        let common_tail = equivalent_seqs(rest_a, rest_b);
+        let (tail_a, tail_b) = if common_tail {
+            g.removed += rest_b.size();
+            (None, None)
+        } else {
+            let copies = |arms: &[Arm]| arms.len().saturating_sub(1);
+            g.added += copies(&arms_x) * rest_a.size() + copies(&arms_y) * rest_b.size();
+            (Some(&rest_a), Some(&rest_b))
+        };
+        for arm in arms_y.iter() {
+            if let Some(existing) = arms_x.iter().find(|e| e.label == arm.label) {
+                if existing.payload.canonical != arm.payload.canonical {
+                    return false;
+                }
+                let left = Seq {
+                    head: &existing.body,
+                    tail: tail_a,
+                };
+                let right = Seq {
+                    head: &arm.body,
+                    tail: tail_b,
+                };
+                if !growth_into(left, right, g) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+}
+
+/// A reception's sender and arms, borrowed (a `recv` is one arm without a
+/// body).
+fn arms_of(action: &LocalAction) -> Option<(&Peer, std::borrow::Cow<'_, [Arm]>)> {
+    match action {
+        LocalAction::Recv {
+            from,
+            label,
+            payload,
+            loc,
+        } => Some((
+            from,
+            std::borrow::Cow::Owned(vec![Arm {
+                label: label.clone(),
+                payload: payload.clone(),
+                body: Vec::new(),
+                loc: *loc,
+            }]),
+        )),
+        LocalAction::Branch { from, arms, .. } => Some((from, std::borrow::Cow::Borrowed(arms))),
+        _ => None,
+    }
+}
+
+/// [`merge`] taking its blocks by value, so that what it keeps is moved
+/// rather than copied. Call it only when [`merge_growth`] says the merge
+/// succeeds; on blocks that conflict it returns something unspecified.
+pub fn merge_owned(a: LocalBlock, b: LocalBlock) -> LocalBlock {
+    let mut out = LocalBlock::with_capacity(a.len().max(b.len()));
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        let (x, y) = match (a.next(), b.next()) {
+            (Some(x), Some(y)) => (x, y),
+            (x, y) => {
+                out.extend(x.into_iter().chain(a).chain(y).chain(b));
+                return out;
+            }
+        };
+        if equivalent(&x, &y) {
+            out.push(x);
+            continue;
+        }
+        let (x, y) = match (x, y) {
+            (
+                LocalAction::Rec {
+                    name,
+                    body: bx,
+                    loc,
+                },
+                LocalAction::Rec {
+                    name: ny, body: by, ..
+                },
+            ) if name == ny => {
+                out.push(LocalAction::Rec {
+                    name,
+                    body: merge_owned(bx, by),
+                    loc,
+                });
+                continue;
+            }
+            other => other,
+        };
+        let (rest_a, rest_b): (LocalBlock, LocalBlock) = (a.collect(), b.collect());
+        if !receives_one(&x) || !receives_one(&y) {
+            // Not mergeable (ruled out by `merge_growth`): keep the left.
+            out.push(x);
+            out.extend(rest_a);
+            return out;
+        }
+        if let (Some((from, arms_x, loc)), Some((_, arms_y, _))) = (into_arms(x), into_arms(y)) {
+            let common_tail = equivalent_blocks(&rest_a, &rest_b);
+            let (arms_x, arms_y, tail) = if common_tail {
+                (arms_x, arms_y, rest_a)
+            } else {
+                let arms_x = with_tail_owned(arms_x, rest_a);
+                (arms_x, with_tail_owned(arms_y, rest_b), Vec::new())
+            };
+            let mut merged = arms_x;
+            for arm in arms_y {
+                match merged.iter_mut().find(|e| e.label == arm.label) {
+                    Some(e) => e.body = merge_owned(std::mem::take(&mut e.body), arm.body),
+                    None => merged.push(arm),
+                }
+            }
+            push_branch(&mut out, from, merged, loc);
+            out.extend(tail);
+        }
+        return out;
+    }
+}
+
+/// A reception from one peer (what [`into_arms`] takes apart).
+fn receives_one(action: &LocalAction) -> bool {
+    matches!(
+        action,
+        LocalAction::Recv { .. } | LocalAction::Branch { .. }
+    )
+}
+
+/// A reception as a branch, by value.
+fn into_arms(action: LocalAction) -> Option<(Peer, Vec<Arm>, Loc)> {
+    match action {
+        LocalAction::Recv {
+            from,
+            label,
+            payload,
+            loc,
+        } => Some((
+            from,
+            vec![Arm {
+                label,
+                payload,
+                body: Vec::new(),
+                loc,
+            }],
+            loc,
+        )),
+        LocalAction::Branch { from, arms, loc } => Some((from, arms, loc)),
+        _ => None,
+    }
+}
+
+/// Appends `tail` to every arm: copies for all but the last, which takes it.
+fn with_tail_owned(mut arms: Vec<Arm>, tail: LocalBlock) -> Vec<Arm> {
+    if let Some((last, others)) = arms.split_last_mut() {
+        for arm in others {
+            arm.body.extend(tail.iter().cloned());
+        }
+        last.body.extend(tail);
+    }
+    arms
+}
+
+/// Number of actions in a block, nested ones included.
+pub fn block_size(block: &[LocalAction]) -> usize {
+    block
+        .iter()
+        .map(|a| {
+            1 + match a {
+                LocalAction::Select { branches, .. } => {
+                    branches.iter().map(|(_, b)| block_size(b)).sum()
+                }
+                LocalAction::Branch { arms, .. } => arms.iter().map(|a| block_size(&a.body)).sum(),
+                LocalAction::Rec { body, .. } => block_size(body),
+                LocalAction::Par { branches, .. } => branches.iter().map(|b| block_size(b)).sum(),
+                LocalAction::Timeout { body, handler, .. } => {
+                    block_size(body) + block_size(handler)
+                }
+                _ => 0,
+            }
+        })
+        .sum()
 }
 
 /// Merges arm lists: left arms keep their order, new right arms follow.

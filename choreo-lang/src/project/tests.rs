@@ -1462,3 +1462,58 @@ mod index {
         }
     }
 }
+
+#[test]
+fn owned_merge_builds_what_the_borrowed_merge_builds_with_the_predicted_size() {
+    use crate::local::{LocalAction, LocalBlock};
+    use merge::{block_size, merge_growth, merge_owned};
+    let label = |name: &str| Label {
+        name: name.into(),
+        namespace: "P".into(),
+    };
+    let recv = |name: &str| LocalAction::Recv {
+        from: Peer::Role("A".into()),
+        label: label(name),
+        payload: payload("()"),
+        loc: loc(),
+    };
+    let send = |name: &str| LocalAction::Send {
+        to: Peer::Role("B".into()),
+        label: label(name),
+        payload: payload("()"),
+        annotations: Vec::new(),
+        loc: loc(),
+    };
+    let rec = |body: LocalBlock| LocalAction::Rec {
+        name: "X".into(),
+        body,
+        loc: loc(),
+    };
+    // Merges that keep a common tail, copy differing tails into every arm
+    // of an earlier merge, merge same-label arms, and merge loop bodies.
+    let ab = merge(&[recv("L"), send("T")], &[recv("R"), send("U")]).unwrap();
+    let cases: Vec<(LocalBlock, LocalBlock)> = vec![
+        (vec![recv("L"), send("T")], vec![recv("R"), send("T")]),
+        (ab.clone(), vec![recv("M"), send("V"), send("W")]),
+        (
+            vec![send("S"), ab[0].clone(), send("T")],
+            vec![send("S"), recv("L"), send("T"), send("T")],
+        ),
+        (vec![rec(ab.clone())], vec![rec(vec![recv("M")])]),
+        (vec![recv("L")], vec![recv("L"), send("T")]),
+        (vec![send("S")], vec![send("T")]),
+    ];
+    let mut merged = 0;
+    for (a, b) in cases {
+        let borrowed = merge(&a, &b);
+        let growth = merge_growth(&a, &b);
+        assert_eq!(growth.is_some(), borrowed.is_ok(), "{a:?}\n{b:?}");
+        if let (Ok(borrowed), Some(growth)) = (borrowed, growth) {
+            let size = block_size(&a) + block_size(&b) + growth.added - growth.removed;
+            assert_eq!(size, block_size(&borrowed));
+            assert_eq!(merge_owned(a, b), borrowed);
+            merged += 1;
+        }
+    }
+    assert_eq!(merged, 4);
+}
