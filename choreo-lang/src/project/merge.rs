@@ -91,7 +91,7 @@ pub fn merge(a: &[LocalAction], b: &[LocalAction]) -> Result<LocalBlock, MergeCo
                     (with_tail(arms_x, rest_a), with_tail(arms_y, rest_b))
                 };
                 let merged = merge_arms(arms_x, arms_y)?;
-                push_branch(&mut out, from_x.clone(), merged, loc);
+                push_branch(&mut out, from_x, merged, loc);
                 if common_tail {
                     out.extend(rest_a.iter().cloned());
                 }
@@ -413,26 +413,13 @@ fn merge_arms(left: Vec<Arm>, right: Vec<Arm>) -> Result<Vec<Arm>, MergeConflict
     Ok(out)
 }
 
-/// A reception seen as a branch: sender, arms, location.
-fn arms(action: &LocalAction) -> Option<(&Peer, Vec<Arm>, Loc)> {
-    match action {
-        LocalAction::Recv {
-            from,
-            label,
-            payload,
-            loc,
-        } => Some((
-            from,
-            vec![Arm {
-                label: label.clone(),
-                payload: payload.clone(),
-                body: Vec::new(),
-                loc: *loc,
-            }],
-            *loc,
-        )),
-        LocalAction::Branch { from, arms, loc } => Some((from, arms.clone(), *loc)),
-        _ => None,
+/// A reception seen as a branch: sender, arms, location. Copies only
+/// receptions; everything else is `None` without cloning.
+fn arms(action: &LocalAction) -> Option<(Peer, Vec<Arm>, Loc)> {
+    if receives_one(action) {
+        into_arms(action.clone())
+    } else {
+        None
     }
 }
 

@@ -347,6 +347,13 @@ impl World {
             .collect()
     }
 
+    /// Every member of `family` except `me` (who may not belong to it).
+    fn other_members(&mut self, family: &str, me: u32) -> Vec<u32> {
+        let mut members = self.members(family);
+        members.retain(|&m| m != me);
+        members
+    }
+
     fn size_value(&self, size: &Size) -> u64 {
         match size {
             Size::Literal(v) => *v,
@@ -534,11 +541,7 @@ impl World {
                 ..
             } => {
                 let msg = self.phase_msg(label, payload, cx);
-                let senders: Vec<u32> = self
-                    .members(family)
-                    .into_iter()
-                    .filter(|&s| s != me)
-                    .collect();
+                let senders = self.other_members(family, me);
                 let all = senders.len() as u64;
                 let q = quorum
                     .as_ref()
@@ -560,11 +563,7 @@ impl World {
                 ..
             } => {
                 let msg = self.phase_msg(label, payload, cx);
-                let others: Vec<u32> = self
-                    .members(family)
-                    .into_iter()
-                    .filter(|&s| s != me)
-                    .collect();
+                let others = self.other_members(family, me);
                 let all = others.len() as u64;
                 // `quorum q` counts the member's own value.
                 let need = quorum
