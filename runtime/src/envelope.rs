@@ -281,6 +281,19 @@ impl Envelope {
 
 fn encode(header: &Header, label: Label, phase: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    encode_into(&mut out, header, label, phase, payload);
+    out
+}
+
+/// Append the encoding of an envelope to `out` (the node's link frames
+/// embed a whole envelope after their own header).
+pub(crate) fn encode_into(
+    out: &mut Vec<u8>,
+    header: &Header,
+    label: Label,
+    phase: u32,
+    payload: &[u8],
+) {
     out.push(WIRE_VERSION);
     out.extend_from_slice(&header.session.0);
     out.extend_from_slice(&header.fingerprint);
@@ -294,7 +307,6 @@ fn encode(header: &Header, label: Label, phase: u32, payload: &[u8]) -> Vec<u8> 
     out.extend_from_slice(&label.0.to_le_bytes());
     out.extend_from_slice(&phase.to_le_bytes());
     out.extend_from_slice(payload);
-    out
 }
 
 /// What a transport delivers from one peer.

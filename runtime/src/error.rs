@@ -108,6 +108,10 @@ pub enum UsageError {
     /// A runtime future was polled again after it completed.
     #[error("an operation future was polled after it completed; await each operation once")]
     PolledAfterCompletion,
+    /// A node host refused to open a session (id in use, roster binding
+    /// that does not fit the node).
+    #[error("node host: {0}")]
+    Host(String),
     /// The payload could not be serialized.
     #[error("payload of label {label} could not be serialized: {source}")]
     Encode {

@@ -1,0 +1,199 @@
+//! [`SharedNode`]: the node behind a lock, shared by its driver and the
+//! transports of its sessions; [`NodeTransport`]: one session's view.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use super::{Node, NodeId};
+use crate::envelope::{Frame, Header, Message};
+use crate::error::{Error, TransportError};
+use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
+use crate::roster::Roster;
+use crate::session::{Session, SessionConfig};
+use crate::transport::Transport;
+
+/// What [`SharedNode::open_session`] needs.
+#[derive(Clone, Debug)]
+pub struct SessionSpec {
+    /// Fresh per run; every participant uses the same id.
+    pub id: SessionId,
+    /// The protocol descriptor the code generator emitted.
+    pub protocol: &'static ProtocolInfo,
+    /// The local role instance.
+    pub me: RoleId,
+    /// All role instances (same on every participant).
+    pub roster: Roster,
+    /// `peers[i]` is the node bound to roster peer `i`
+    /// (`roster.instances()[i]`); `peers[me]` must be this node, and no
+    /// other instance may be bound to it.
+    pub peers: Vec<NodeId>,
+    /// How long a silent peer is tolerated before its receives fail
+    /// (`None`: [`LinkConfig::patience`](super::LinkConfig::patience)).
+    pub patience: Option<Duration>,
+}
+
+/// A cloneable, thread-safe handle to a [`Node`], shared by the driver and
+/// the [`NodeTransport`]s of its sessions. Every call takes the lock for
+/// one synchronous step.
+#[derive(Clone, Debug)]
+pub struct SharedNode {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    node: Mutex<Node>,
+    driver: Mutex<Option<Waker>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the node half-updated in
+    // a way later calls rely on (every step re-checks its state), so keep
+    // going rather than poison every session.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SharedNode {
+    /// Share `node`.
+    pub fn new(node: Node) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                node: Mutex::new(node),
+                driver: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Lock the node and run `f` on it (drivers call `handle_frame`,
+    /// `poll_transmit`, `poll_timeout`, `handle_timeout` and `poll_event`
+    /// through this).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
+        f(&mut lock(&self.inner.node))
+    }
+
+    /// Register the driver's waker: woken whenever a session queued
+    /// something to transmit (a send, a close). The driver then calls
+    /// `poll_transmit` until `None` and re-reads `poll_timeout`.
+    pub fn set_driver_waker(&self, waker: Waker) {
+        *lock(&self.inner.driver) = Some(waker);
+    }
+
+    fn wake_driver(&self) {
+        if let Some(w) = lock(&self.inner.driver).as_ref() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Open one participant's session on this node. The result is an
+    /// ordinary [`Session`], so generated endpoints run over it unchanged.
+    /// Frames that arrived for this session before it was opened are
+    /// delivered now.
+    pub fn open_session(&self, spec: SessionSpec) -> Result<Session<NodeTransport>, Error> {
+        let SessionSpec {
+            id,
+            protocol,
+            me,
+            roster,
+            peers,
+            patience,
+        } = spec;
+        let header = Header {
+            session: id,
+            fingerprint: protocol.fingerprint,
+            sender: me,
+        };
+        let count = roster.len();
+        let local = self.with(|n| {
+            let patience = patience.unwrap_or(n.config().link.patience);
+            n.open(header, protocol, roster.clone(), peers, patience)
+        })?;
+        let transport = NodeTransport {
+            node: self.clone(),
+            session: id,
+            me: local,
+            peers: count,
+        };
+        // On failure the transport is dropped, which closes the hosted
+        // session again.
+        let session = Session::new(
+            SessionConfig {
+                id,
+                protocol,
+                me,
+                roster,
+            },
+            transport,
+        );
+        self.wake_driver();
+        session
+    }
+}
+
+/// One session's transport over a [`SharedNode`]: sends queue frames on the
+/// session's reliable links, receives take delivered messages.
+#[derive(Debug)]
+pub struct NodeTransport {
+    node: SharedNode,
+    session: SessionId,
+    me: PeerId,
+    peers: usize,
+}
+
+impl NodeTransport {
+    /// The session this transport carries.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+}
+
+impl Drop for NodeTransport {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Transport for NodeTransport {
+    fn local(&self) -> PeerId {
+        self.me
+    }
+
+    fn peer_count(&self) -> usize {
+        self.peers
+    }
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _to: PeerId,
+    ) -> Poll<Result<(), TransportError>> {
+        // The links queue without bound on the sending side (as the
+        // in-memory links do); the window limits what is on the wire.
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(
+        &mut self,
+        to: PeerId,
+        _header: &Header,
+        message: Message,
+    ) -> Result<(), TransportError> {
+        // The node knows the session's header; it is the same one.
+        self.node.with(|n| n.send(self.session, to, message))?;
+        self.node.wake_driver();
+        Ok(())
+    }
+
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: PeerId,
+    ) -> Poll<Result<Frame, TransportError>> {
+        self.node.with(|n| n.recv(self.session, from, cx.waker()))
+    }
+
+    fn close(&mut self) {
+        self.node.with(|n| n.close(self.session));
+        self.node.wake_driver();
+    }
+}
