@@ -158,6 +158,7 @@
 mod envelope;
 mod error;
 mod ids;
+pub mod journal;
 pub mod memory;
 pub mod node;
 mod ops;

@@ -1,0 +1,199 @@
+//! The journal: signed facts, a grow-only set of them, durable storage and
+//! the sync core.
+//!
+//! - [`fact`](Fact): typed, versioned envelopes. The author signs the
+//!   postcard encoding of a [`Fact`] (with a domain tag) with its Ed25519
+//!   node key, or a threshold group signs it with FROST (whose signatures
+//!   verify as plain Ed25519 under the group key). [`SignedFact::verify`]
+//!   is the door: it is the only way to a [`VerifiedFact`], and stores
+//!   take nothing else. A fact's id is the SHA-256 of its signed bytes.
+//! - [`FactSet`]: the join-semilattice (union). [`Reducer`]s see facts in
+//!   id order only, so state never depends on arrival order.
+//! - [`Store`]: [`MemoryStore`] for tests, [`DurableStore`] (redb,
+//!   XChaCha20-Poly1305 at rest) for nodes.
+//! - [`sync`]: the messages and computations of the journal sync protocol.
+//! - [`Journal`]: a scope's fact set in memory over a store; the one place
+//!   facts enter.
+//!
+//! Architecture invariant: no clocks, randomness or I/O in the fact, set,
+//! reducer and sync code; only [`DurableStore`] touches the disk (and the
+//! OS random source, for nonces and the database id).
+
+mod durable;
+mod error;
+mod fact;
+mod set;
+mod store;
+pub mod sync;
+
+pub use durable::DurableStore;
+pub use error::{FactError, JournalError};
+pub use fact::{
+    author_of, AuthorKey, Fact, FactBody, FactId, ScopeId, SignedFact, VerifiedFact, FACT_FORMAT,
+    MAX_FACT_LEN, MAX_KIND_LEN,
+};
+pub use set::{reduce, FactSet, Reducer};
+pub use store::{MemoryStore, Store};
+
+use sync::{FactBatch, IdLists, Summary};
+
+/// One journal scope's facts: the set in memory, mirrored in a store.
+///
+/// Every fact enters through [`append`](Self::append),
+/// [`accept`](Self::accept) or [`receive`](Self::receive), which check the
+/// scope and skip facts already present before touching the store, so the
+/// same facts offered any number of times cost no writes and no memory.
+#[derive(Debug)]
+pub struct Journal {
+    scope: ScopeId,
+    facts: FactSet,
+    store: Box<dyn Store>,
+}
+
+impl Journal {
+    /// Open `scope`'s journal over `store`, loading (and re-verifying)
+    /// every stored fact.
+    pub fn open(scope: ScopeId, store: impl Store + 'static) -> Result<Self, JournalError> {
+        let mut facts = FactSet::new();
+        for fact in store.load()? {
+            if fact.fact().scope != scope {
+                return Err(JournalError::Usage(format!(
+                    "the store holds fact {} of another scope; one store serves one journal scope",
+                    fact.id()
+                )));
+            }
+            facts.insert(fact);
+        }
+        Ok(Journal {
+            scope,
+            facts,
+            store: Box::new(store),
+        })
+    }
+
+    /// The journal's scope.
+    pub fn scope(&self) -> ScopeId {
+        self.scope
+    }
+
+    /// The facts.
+    pub fn facts(&self) -> &FactSet {
+        &self.facts
+    }
+
+    /// Reduce the facts with `reducer`.
+    pub fn reduce<R: Reducer>(&self, reducer: &R) -> R::State {
+        reduce(reducer, &self.facts)
+    }
+
+    /// The store (e.g. to count what is on disk).
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    fn check_scope(&self, fact: &VerifiedFact) -> Result<(), JournalError> {
+        if fact.fact().scope != self.scope {
+            return Err(JournalError::WrongScope {
+                fact: fact.id().to_hex(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Append one verified fact, durably. Returns true if it was new.
+    pub fn append(&mut self, fact: VerifiedFact) -> Result<bool, JournalError> {
+        Ok(self.append_all(vec![fact])? == 1)
+    }
+
+    /// Append verified facts in one atomic, durable write. Returns how many
+    /// were new. Refuses the whole batch if any fact is of another scope.
+    pub fn append_all(&mut self, facts: Vec<VerifiedFact>) -> Result<usize, JournalError> {
+        for f in &facts {
+            self.check_scope(f)?;
+        }
+        let mut new: Vec<VerifiedFact> = Vec::new();
+        for f in facts {
+            if !self.facts.contains(&f.id()) && !new.iter().any(|n| n.id() == f.id()) {
+                new.push(f);
+            } else {
+                // Same id: only the signature join can change, and that
+                // needs no write (the stored copy verifies either way).
+                self.facts.insert(f);
+            }
+        }
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let refs: Vec<&VerifiedFact> = new.iter().collect();
+        self.store.append(&refs)?;
+        let n = new.len();
+        for f in new {
+            self.facts.insert(f);
+        }
+        Ok(n)
+    }
+
+    /// Verify a fact from outside (the door) and append it.
+    pub fn accept(&mut self, fact: SignedFact) -> Result<bool, JournalError> {
+        let fact = fact.verify()?;
+        self.append(fact)
+    }
+
+    /// Append `fact` atomically with `send`: the fact is durable before
+    /// `send` runs, and if `send` fails the fact is taken back (nobody can
+    /// have seen it: the caller holds `&mut self`). A crash between the
+    /// append and the send leaves the fact without the message, never the
+    /// message without the fact. If the fact was already present, only
+    /// `send` runs.
+    pub fn append_coupled<T, E>(
+        &mut self,
+        fact: VerifiedFact,
+        send: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Result<T, E>, JournalError> {
+        self.check_scope(&fact)?;
+        let id = fact.id();
+        if self.facts.contains(&id) {
+            return Ok(send());
+        }
+        self.store.append(&[&fact])?;
+        self.facts.insert(fact);
+        let sent = send();
+        if sent.is_err() {
+            self.facts.remove(&id);
+            self.store.retract(&id)?;
+        }
+        Ok(sent)
+    }
+
+    /// This side's summary for a sync round.
+    pub fn summary(&self) -> Summary {
+        Summary::of(&self.facts)
+    }
+
+    /// The id lists to send, given both summaries (validates the peer's).
+    pub fn id_lists(&self, mine: &Summary, theirs: &Summary) -> Result<IdLists, JournalError> {
+        theirs.validate()?;
+        Ok(IdLists::of(&self.facts, &mine.differing(theirs)))
+    }
+
+    /// The facts the peer lacks, given its id lists (validates them).
+    pub fn missing_for(&self, theirs: &IdLists, mine: &IdLists) -> Result<FactBatch, JournalError> {
+        theirs.validate()?;
+        Ok(FactBatch::missing_for(&self.facts, theirs, mine.truncated))
+    }
+
+    /// Take a peer's batch: check the bounds, verify every fact and its
+    /// scope, then append them all in one write. A batch with any bad fact
+    /// is refused whole and nothing of it is stored. Returns how many facts
+    /// were new.
+    pub fn receive(&mut self, batch: FactBatch) -> Result<usize, JournalError> {
+        batch.validate()?;
+        let mut verified = Vec::with_capacity(batch.facts.len());
+        for f in batch.facts {
+            let f = f.verify()?;
+            self.check_scope(&f)?;
+            verified.push(f);
+        }
+        self.append_all(verified)
+    }
+}
