@@ -30,7 +30,7 @@ use aura_protocols::amp::{
 };
 use aura_protocols::dkg::{self, DkgConfig};
 use aura_protocols::signing::{self, CommitStatement, NonceStore, SigningRequest};
-use aura_protocols::{AuthorityKeyShare, ParticipantId};
+use aura_protocols::{Authenticated, AuthorityKeyShare, NodeId, ParticipantId, Roster};
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
 use criterion::{criterion_group, Criterion};
@@ -41,11 +41,15 @@ use rand_chacha::ChaCha20Rng;
 const N: u16 = 10;
 const T: u16 = 7;
 
+fn node(p: ParticipantId) -> NodeId {
+    NodeId([p.0 as u8; 32])
+}
+
 fn config() -> DkgConfig {
     DkgConfig {
         session: [1; 32],
         threshold: T,
-        participants: (1..=N).map(ParticipantId).collect(),
+        roster: Roster::new((1..=N).map(|p| (ParticipantId(p), node(ParticipantId(p))))).unwrap(),
     }
 }
 
@@ -53,24 +57,24 @@ fn aura_dkg(rng: &mut ChaCha20Rng) -> Vec<AuthorityKeyShare> {
     let config = config();
     let mut states = Vec::new();
     let mut round1 = Vec::new();
-    for p in &config.participants {
-        let (s, m) = dkg::start(config.clone(), *p, rng).unwrap();
-        states.push(s);
-        round1.push(m);
+    for p in config.participants() {
+        let (s, m) = dkg::start(config.clone(), p, rng).unwrap();
+        states.push((p, s));
+        round1.push(Authenticated::new(node(p), m));
     }
     let mut echoes = Vec::new();
     let mut next = Vec::new();
-    for s in states {
+    for (p, s) in states {
         let (s, e) = s.receive_round1(&round1).unwrap();
-        next.push(s);
-        echoes.push(e);
+        next.push((p, s));
+        echoes.push(Authenticated::new(node(p), e));
     }
     let mut round2 = Vec::new();
     let mut last = Vec::new();
-    for s in next {
+    for (p, s) in next {
         let (s, m) = s.confirm_transcripts(&echoes).unwrap();
         last.push(s);
-        round2.extend(m);
+        round2.extend(m.into_iter().map(|m| Authenticated::new(node(p), m)));
     }
     last.into_iter()
         .map(|s| s.finish(&round2).unwrap())

@@ -14,7 +14,15 @@
 //! * Everyone hashes the sorted round-1 set (their own included) and echoes
 //!   the hash; a participant whose hash differs is named and the run aborts,
 //!   so nobody reaches part3 with a different view of round 1.
-//! * Round-2 packages travel encrypted point to point.
+//! * Round-2 packages travel encrypted point to point, to the DH values
+//!   inside the agreed transcript and nowhere else.
+//! * Senders are never taken from the messages: every transition takes
+//!   [`Authenticated`] messages and maps the transport-authenticated node to
+//!   a participant through the [`Roster`] in [`DkgConfig`]. The roster
+//!   binding itself is part of the transcript hash. A node that relays a
+//!   peer's package with a swapped DH key sends it as itself, so the run
+//!   aborts naming it (a second package from one sender, or a sender the
+//!   roster does not bind) before anyone releases a round-2 share.
 //! * Every transition consumes the state. On error the state is dropped:
 //!   frost's secret packages and our DH secret are zeroized, so an aborted
 //!   run keeps no key material.
@@ -30,6 +38,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, ParticipantId, Result, Usage, Violation};
 use crate::group;
 use crate::pairwise::{self, EphemeralSecret, SharedSecret};
+use crate::roster::{collect_from_others, Authenticated, Roster};
 use crate::share::{identifier_index, AuthorityKeyShare, KeyEpoch};
 
 const TRANSCRIPT_LABEL: &[u8] = b"aura/dkg/transcript/v1";
@@ -42,13 +51,18 @@ pub struct DkgConfig {
     pub session: [u8; 32],
     /// Signers needed (t).
     pub threshold: u16,
-    /// The committee (n members).
-    pub participants: BTreeSet<ParticipantId>,
+    /// The committee (n members), each bound to its node identity.
+    pub roster: Roster,
 }
 
 impl DkgConfig {
+    /// The committee.
+    pub fn participants(&self) -> BTreeSet<ParticipantId> {
+        self.roster.participants().collect()
+    }
+
     fn validate(&self, me: ParticipantId) -> Result<u16> {
-        let n = self.participants.len();
+        let n = self.roster.participants().count();
         let max = u16::try_from(n).map_err(|_| Usage::InvalidThreshold {
             threshold: self.threshold,
             participants: n,
@@ -60,10 +74,7 @@ impl DkgConfig {
             }
             .into());
         }
-        if self.participants.contains(&ParticipantId(0)) {
-            return Err(Usage::ZeroParticipant.into());
-        }
-        if !self.participants.contains(&me) {
+        if !self.roster.contains(me) {
             return Err(Usage::NotAMember(me).into());
         }
         Ok(max)
@@ -75,8 +86,6 @@ impl DkgConfig {
 pub struct Round1Message {
     /// Run id.
     pub session: [u8; 32],
-    /// Sender.
-    pub from: ParticipantId,
     /// frost commitment and proof of knowledge.
     pub package: round1::Package,
     /// Ephemeral DH public value for round-2 encryption.
@@ -88,9 +97,7 @@ pub struct Round1Message {
 pub struct TranscriptEcho {
     /// Run id.
     pub session: [u8; 32],
-    /// Sender.
-    pub from: ParticipantId,
-    /// SHA-256 of the sorted round-1 set.
+    /// SHA-256 of the roster and the sorted round-1 set.
     pub hash: [u8; 32],
 }
 
@@ -99,8 +106,6 @@ pub struct TranscriptEcho {
 pub struct Round2Message {
     /// Run id.
     pub session: [u8; 32],
-    /// Sender.
-    pub from: ParticipantId,
     /// Recipient.
     pub to: ParticipantId,
     /// ChaCha20-Poly1305 of the frost round-2 package.
@@ -119,11 +124,10 @@ pub fn start<R: RngCore + CryptoRng>(
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
     let own = Round1Message {
         session: config.session,
-        from: me,
         package,
         dh_public,
     };
-    let ids = identifier_index(&config.participants)?;
+    let ids = identifier_index(&config.participants())?;
     Ok((
         ExpectRound1 {
             config,
@@ -146,45 +150,6 @@ pub struct ExpectRound1 {
     secret: round1::SecretPackage,
     dh: EphemeralSecret,
     own: Round1Message,
-}
-
-/// Collect exactly one message per other committee member, naming whoever
-/// sent something unexpected, equivocated, or stayed silent.
-fn collect_from_others<'a, M: PartialEq>(
-    config: &DkgConfig,
-    me: ParticipantId,
-    messages: &'a [M],
-    meta: impl Fn(&M) -> ([u8; 32], ParticipantId, Option<ParticipantId>),
-) -> Result<BTreeMap<ParticipantId, &'a M>> {
-    let mut got: BTreeMap<ParticipantId, &M> = BTreeMap::new();
-    for m in messages {
-        let (session, from, to) = meta(m);
-        if from == me && to.is_none() {
-            continue; // our own broadcast echoed back
-        }
-        if session != config.session
-            || from == me
-            || !config.participants.contains(&from)
-            || to.is_some_and(|t| t != me)
-        {
-            return Err(Error::violation(from, Violation::Unexpected));
-        }
-        match got.get(&from) {
-            Some(prev) if *prev != m => return Err(Error::violation(from, Violation::Duplicate)),
-            Some(_) => {}
-            None => {
-                got.insert(from, m);
-            }
-        }
-    }
-    if let Some(missing) = config
-        .participants
-        .iter()
-        .find(|p| **p != me && !got.contains_key(p))
-    {
-        return Err(Error::violation(*missing, Violation::Missing));
-    }
-    Ok(got)
 }
 
 /// Name the first participant whose commitment does not have `threshold`
@@ -214,7 +179,7 @@ fn transcript_hash(
     h.update(TRANSCRIPT_LABEL);
     h.update(config.session);
     h.update(config.threshold.to_be_bytes());
-    h.update((config.participants.len() as u64).to_be_bytes());
+    config.roster.hash_into(&mut h);
     for (id, m) in round1 {
         let bytes = m.package.serialize().map_err(Error::crypto)?;
         h.update(id.0.to_be_bytes());
@@ -225,16 +190,40 @@ fn transcript_hash(
     Ok(h.finalize().into())
 }
 
+/// The shared plumbing of every DKG state: collect one authenticated
+/// message per other participant.
+macro_rules! collect_method {
+    ($state:ty) => {
+        impl $state {
+            fn collect<'a, M: PartialEq>(
+                &self,
+                messages: &'a [Authenticated<M>],
+                meta: impl Fn(&M) -> [u8; 32],
+            ) -> Result<BTreeMap<ParticipantId, &'a M>> {
+                collect_from_others(
+                    &self.config.roster,
+                    &self.config.session,
+                    &self.config.participants(),
+                    Some(self.me),
+                    messages,
+                    meta,
+                )
+            }
+        }
+    };
+}
+collect_method!(ExpectRound1);
+collect_method!(ExpectTranscripts);
+collect_method!(ExpectRound2);
+
 impl ExpectRound1 {
     /// Take the round-1 broadcasts (our own may be included), verify them
     /// and compute the transcript hash to echo.
     pub fn receive_round1(
         self,
-        messages: &[Round1Message],
+        messages: &[Authenticated<Round1Message>],
     ) -> Result<(ExpectTranscripts, TranscriptEcho)> {
-        let others = collect_from_others(&self.config, self.me, messages, |m| {
-            (m.session, m.from, None)
-        })?;
+        let others = self.collect(messages, |m| m.session)?;
         let mut frost_round1 = BTreeMap::new();
         let mut shared = BTreeMap::new();
         for (id, m) in &others {
@@ -263,7 +252,6 @@ impl ExpectRound1 {
         let transcript = transcript_hash(&self.config, &all)?;
         let echo = TranscriptEcho {
             session: self.config.session,
-            from: self.me,
             hash: transcript,
         };
         Ok((
@@ -322,10 +310,9 @@ impl ExpectTranscripts {
     /// encrypted round-2 packages (one per other participant).
     pub fn confirm_transcripts(
         self,
-        echoes: &[TranscriptEcho],
+        echoes: &[Authenticated<TranscriptEcho>],
     ) -> Result<(ExpectRound2, Vec<Round2Message>)> {
-        let others =
-            collect_from_others(&self.config, self.me, echoes, |m| (m.session, m.from, None))?;
+        let others = self.collect(echoes, |m| m.session)?;
         if let Some((id, _)) = others.iter().find(|(_, e)| e.hash != self.transcript) {
             return Err(Error::violation(*id, Violation::TranscriptMismatch));
         }
@@ -340,7 +327,6 @@ impl ExpectTranscripts {
             let aad = round2_aad(&self.config.session, self.me, *to, &self.transcript);
             messages.push(Round2Message {
                 session: self.config.session,
-                from: self.me,
                 to: *to,
                 ciphertext: pairwise::seal(&key, &aad, &plaintext)?,
             });
@@ -375,15 +361,13 @@ pub struct ExpectRound2 {
 impl ExpectRound2 {
     /// Decrypt and verify our shares and derive the long-lived key share.
     /// Messages addressed to others are ignored.
-    pub fn finish(self, messages: &[Round2Message]) -> Result<AuthorityKeyShare> {
-        let mine: Vec<Round2Message> = messages
+    pub fn finish(self, messages: &[Authenticated<Round2Message>]) -> Result<AuthorityKeyShare> {
+        let mine: Vec<Authenticated<Round2Message>> = messages
             .iter()
-            .filter(|m| m.to == self.me)
+            .filter(|m| m.message.to == self.me)
             .cloned()
             .collect();
-        let others = collect_from_others(&self.config, self.me, &mine, |m| {
-            (m.session, m.from, Some(m.to))
-        })?;
+        let others = self.collect(&mine, |m| m.session)?;
         let mut frost_round2 = BTreeMap::new();
         for (from, m) in &others {
             let shared = self
@@ -411,7 +395,7 @@ impl ExpectRound2 {
         Ok(AuthorityKeyShare {
             epoch: KeyEpoch(0),
             me: self.me,
-            committee: self.config.participants,
+            committee: self.config.participants(),
             key_package,
             public,
         })
@@ -432,6 +416,14 @@ mod tests {
 
     use super::*;
 
+    fn node(p: ParticipantId) -> crate::roster::NodeId {
+        crate::roster::NodeId([p.0 as u8; 32])
+    }
+
+    fn tag<M: Clone>(from: ParticipantId, m: &M) -> Authenticated<M> {
+        Authenticated::new(node(from), m.clone())
+    }
+
     /// A participant that encrypts correctly but deals a share that does
     /// not match its commitment is named by the recipient.
     #[test]
@@ -440,21 +432,23 @@ mod tests {
         let config = DkgConfig {
             session: [1; 32],
             threshold: 2,
-            participants: (1..=3).map(ParticipantId).collect(),
+            roster: Roster::new((1..=3).map(|p| (ParticipantId(p), node(ParticipantId(p)))))
+                .unwrap(),
         };
         let mut states = Vec::new();
         let mut round1 = Vec::new();
-        for p in config.participants.clone() {
+        for p in config.participants() {
             let (s, m) = start(config.clone(), p, &mut rng).unwrap();
             states.push(s);
-            round1.push(m);
+            round1.push(tag(p, &m));
         }
         let mut echoes = Vec::new();
         let mut next = Vec::new();
         for s in states {
+            let me = s.me;
             let (s, e) = s.receive_round1(&round1).unwrap();
             next.push(s);
-            echoes.push(e);
+            echoes.push(tag(me, &e));
         }
         // Participant 2 cheats towards participant 1.
         if let Some(s) = next.iter_mut().find(|s| s.me == ParticipantId(2)) {
@@ -467,9 +461,10 @@ mod tests {
         let mut round2 = Vec::new();
         let mut last = Vec::new();
         for s in next {
+            let me = s.me;
             let (s, m) = s.confirm_transcripts(&echoes).unwrap();
             last.push(s);
-            round2.extend(m);
+            round2.extend(m.iter().map(|m| tag(me, m)));
         }
         let mut results = last.into_iter().map(|s| (s.me, s.finish(&round2)));
         let (me, first) = results.next().unwrap();

@@ -40,6 +40,13 @@ pub enum Error {
         /// What they did.
         violation: Violation,
     },
+    /// A message arrived from a node the session's roster does not bind
+    /// (an outsider, or a relay rewriting traffic in transit).
+    #[error("message from node {node}, which this session's roster does not bind; drop the link")]
+    UnknownSender {
+        /// The node the transport authenticated.
+        node: crate::roster::NodeId,
+    },
     /// An AMP message was refused.
     #[error("message rejected: {0}")]
     Rejected(#[from] Rejection),
@@ -89,6 +96,14 @@ pub enum Usage {
     /// The local participant is not in the committee it tries to act in.
     #[error("{0} is not a member of this committee")]
     NotAMember(ParticipantId),
+    /// A roster binds one participant twice, or one node to two participants.
+    #[error(
+        "{0} or its node is bound twice in the roster; bind each participant to one distinct node"
+    )]
+    DuplicateBinding(ParticipantId),
+    /// A participant of the run has no node identity in the roster.
+    #[error("{0} takes part in the run but the roster binds no node to it; add it to the roster")]
+    NotInRoster(ParticipantId),
     /// Participant ids start at 1.
     #[error("participant id 0 is reserved; number participants from 1")]
     ZeroParticipant,

@@ -20,35 +20,38 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use aura_protocols::{dkg, signing, ParticipantId};
+//! use aura_protocols::{dkg, signing, Authenticated, NodeId, ParticipantId, Roster};
 //! use aura_protocols::amp::{self, AuthorityRoot, ChannelId, ContextId, DeviceId};
 //! use rand::SeedableRng;
 //!
 //! # fn main() -> aura_protocols::Result<()> {
 //! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+//! // Each participant is bound to the node identity its links authenticate.
+//! let node = |p: ParticipantId| NodeId([p.0 as u8; 32]);
 //! let config = dkg::DkgConfig {
 //!     session: [1; 32],
 //!     threshold: 2,
-//!     participants: (1..=3).map(ParticipantId).collect(),
+//!     roster: Roster::new((1..=3).map(|p| (ParticipantId(p), node(ParticipantId(p)))))?,
 //! };
-//! // DKG: every participant runs the same three transitions.
+//! // DKG: every participant runs the same three transitions; the transport
+//! // tags every message with the node it came from.
 //! let (mut states, mut round1) = (Vec::new(), Vec::new());
-//! for p in &config.participants {
-//!     let (s, m) = dkg::start(config.clone(), *p, &mut rng)?;
-//!     states.push(s);
-//!     round1.push(m);
+//! for p in config.participants() {
+//!     let (s, m) = dkg::start(config.clone(), p, &mut rng)?;
+//!     states.push((p, s));
+//!     round1.push(Authenticated::new(node(p), m));
 //! }
 //! let (mut next, mut echoes) = (Vec::new(), Vec::new());
-//! for s in states {
+//! for (p, s) in states {
 //!     let (s, e) = s.receive_round1(&round1)?;
-//!     next.push(s);
-//!     echoes.push(e);
+//!     next.push((p, s));
+//!     echoes.push(Authenticated::new(node(p), e));
 //! }
 //! let (mut last, mut round2) = (Vec::new(), Vec::new());
-//! for s in next {
+//! for (p, s) in next {
 //!     let (s, m) = s.confirm_transcripts(&echoes)?;
 //!     last.push(s);
-//!     round2.extend(m);
+//!     round2.extend(m.into_iter().map(|m| Authenticated::new(node(p), m)));
 //! }
 //! let shares = last.into_iter().map(|s| s.finish(&round2)).collect::<Result<Vec<_>, _>>()?;
 //!
@@ -92,9 +95,11 @@ pub mod generated;
 mod group;
 mod pairwise;
 pub mod reshare;
+mod roster;
 mod share;
 pub mod signing;
 pub mod wire;
 
 pub use error::{Error, ParticipantId, Rejection, Result, Usage, Violation};
+pub use roster::{Authenticated, NodeId, Roster};
 pub use share::{AuthorityKeyShare, KeyEpoch};

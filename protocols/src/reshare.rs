@@ -18,16 +18,30 @@
 //! Messages and states:
 //!
 //! ```text
-//! new holder: join ─JoinMessage─▶ ExpectDealings ─ReshareEcho─▶ ExpectConfirmations ─▶ AuthorityKeyShare
-//! dealer:     deal(JoinMessages) ─▶ DealerCommitment (broadcast) + EncryptedShare (one per new holder)
+//! new holder: join ─JoinMessage─▶ ExpectJoins ─JoinEcho─▶ ExpectDealings
+//!             ─ReshareEcho─▶ ExpectConfirmations ─▶ AuthorityKeyShare
+//! dealer:     deal(joins, join echoes) ─▶ DealerCommitment (broadcast)
+//!             + EncryptedShare (one per new holder)
 //! ```
 //!
 //! Sub-shares are encrypted exactly like DKG round 2 (see `pairwise.rs`):
 //! each new holder publishes an ephemeral DH value when joining, each
-//! dealer one inside its commitment. New holders echo a hash of the dealer
-//! commitments they accepted and only use the new share once every other
-//! new holder reported the same set, so the committee cannot end up with
-//! inconsistent public key packages.
+//! dealer one inside its commitment.
+//!
+//! Authentication: every message is taken as [`Authenticated`] and its
+//! sender is the participant the [`Roster`] binds to the authenticated
+//! node; no message carries a sender field. The join keys are what the
+//! sub-shares are encrypted to, so they are agreed before anything is
+//! dealt: every new holder hashes the join set it received (its own key
+//! included) with the roster and echoes the hash ([`JoinEcho`]); a dealer
+//! deals only if every new holder's echo equals its own hash of the joins
+//! it received. A relay that swaps a holder's join key makes that holder's
+//! echo differ (or is itself named as the sender of a second join), so no
+//! share is ever encrypted to a key outside the agreed transcript. New
+//! holders then echo a hash of the join transcript and the dealer
+//! commitments they accepted ([`ReshareEcho`]) and only use the new share
+//! once every other new holder reported the same, so the committee cannot
+//! end up with inconsistent public key packages.
 //!
 //! Nothing here mutates an old share: an aborted reshare leaves the old
 //! epoch fully usable.
@@ -45,6 +59,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ParticipantId, Result, Usage, Violation};
 use crate::group::{self, Point, Scalar};
 use crate::pairwise::{self, EphemeralSecret};
+use crate::roster::{collect_from_others, Authenticated, Roster};
 use crate::share::{AuthorityKeyShare, KeyEpoch};
 
 /// What every dealer and new holder agrees on before a reshare.
@@ -60,13 +75,16 @@ pub struct ReshareConfig {
     pub new_committee: BTreeSet<ParticipantId>,
     /// The new threshold.
     pub new_threshold: u16,
+    /// Node identity of every dealer and new holder.
+    pub roster: Roster,
 }
 
 impl ReshareConfig {
     /// A refresh: same committee and threshold, the first `t` members deal.
-    pub fn refresh(session: [u8; 32], share: &AuthorityKeyShare) -> Self {
+    pub fn refresh(session: [u8; 32], share: &AuthorityKeyShare, roster: Roster) -> Self {
         let t = share.threshold();
         ReshareConfig {
+            roster,
             session,
             old_epoch: share.epoch(),
             dealers: share
@@ -92,6 +110,14 @@ impl ReshareConfig {
         if self.new_committee.contains(&ParticipantId(0)) {
             return Err(Usage::ZeroParticipant.into());
         }
+        if let Some(p) = self
+            .new_committee
+            .iter()
+            .chain(&self.dealers)
+            .find(|p| !self.roster.contains(**p))
+        {
+            return Err(Usage::NotInRoster(*p).into());
+        }
         Ok(())
     }
 
@@ -116,6 +142,7 @@ impl ReshareConfig {
 
 const SHARE_LABEL: &[u8] = b"aura/reshare/share/v1";
 const TRANSCRIPT_LABEL: &[u8] = b"aura/reshare/transcript/v1";
+const JOINS_LABEL: &[u8] = b"aura/reshare/joins/v1";
 
 impl ReshareConfig {
     /// Hash binding every key and transcript of this run to its parameters.
@@ -128,15 +155,24 @@ impl ReshareConfig {
     }
 }
 
-/// A new holder announces itself and its ephemeral DH value (broadcast).
+/// A new holder announces its ephemeral DH value (broadcast to every
+/// dealer and every other new holder).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinMessage {
     /// Run id.
     pub session: [u8; 32],
-    /// New holder.
-    pub member: ParticipantId,
     /// Ephemeral DH public value for receiving sub-shares.
     pub dh_public: [u8; 32],
+}
+
+/// A new holder's hash of the join set it received, its own key included
+/// (broadcast to the dealers). Dealers deal only when every echo matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinEcho {
+    /// Run id.
+    pub session: [u8; 32],
+    /// [`join_transcript`] of what the holder received.
+    pub hash: [u8; 32],
 }
 
 /// A dealer's broadcast commitment to its polynomial.
@@ -144,54 +180,79 @@ pub struct JoinMessage {
 pub struct DealerCommitment {
     /// Run id.
     pub session: [u8; 32],
-    /// Dealer (old holder).
-    pub dealer: ParticipantId,
     /// `C_i0 .. C_i(t'-1)`.
     pub commitment: VerifiableSecretSharingCommitment,
     /// Ephemeral DH public value the sub-shares are encrypted under.
     pub dh_public: [u8; 32],
 }
 
-/// One sub-share `f_i(j)`, encrypted from dealer `i` to new holder `j`.
+/// One sub-share `f_i(j)`, encrypted from its (authenticated) dealer to new
+/// holder `j`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedShare {
     /// Run id.
     pub session: [u8; 32],
-    /// Dealer.
-    pub dealer: ParticipantId,
     /// Recipient (new holder).
     pub to: ParticipantId,
     /// ChaCha20-Poly1305 of the serialized `f_i(j)`.
     pub ciphertext: Vec<u8>,
 }
 
-/// A new holder's hash of the dealer commitments it accepted (broadcast
-/// to the other new holders).
+/// A new holder's hash of the join transcript and the dealer commitments
+/// it accepted (broadcast to the other new holders).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReshareEcho {
     /// Run id.
     pub session: [u8; 32],
-    /// New holder.
-    pub from: ParticipantId,
     /// Transcript hash.
     pub hash: [u8; 32],
 }
 
-fn share_aad(session: &[u8; 32], dealer: ParticipantId, to: ParticipantId) -> Vec<u8> {
+fn share_aad(
+    session: &[u8; 32],
+    joins: &[u8; 32],
+    dealer: ParticipantId,
+    to: ParticipantId,
+) -> Vec<u8> {
     let mut aad = SHARE_LABEL.to_vec();
     aad.extend_from_slice(session);
+    aad.extend_from_slice(joins);
     aad.extend_from_slice(&dealer.0.to_be_bytes());
     aad.extend_from_slice(&to.0.to_be_bytes());
     aad
 }
 
+/// `SHA-256(JOINS_LABEL ‖ config digest ‖ roster ‖ (holder ‖ dh_public)*)`
+/// over the join set sorted by holder: every value a sub-share will be
+/// encrypted to, and who it belongs to.
+fn join_transcript(
+    config: &ReshareConfig,
+    joins: &BTreeMap<ParticipantId, [u8; 32]>,
+) -> Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(JOINS_LABEL);
+    h.update(config.digest()?);
+    config.roster.hash_into(&mut h);
+    for (p, key) in joins {
+        h.update(p.0.to_be_bytes());
+        h.update(key);
+    }
+    Ok(h.finalize().into())
+}
+
 /// Deal this old holder's Lagrange-weighted share to the new committee.
 /// The old share is only read.
-/// `joins` must hold one [`JoinMessage`] per new committee member.
+///
+/// `joins` must hold one [`JoinMessage`] per new committee member (a
+/// holder that is also this dealer included) and `echoes` one
+/// [`JoinEcho`] per new committee member; nothing is dealt unless every
+/// echo equals this dealer's hash of the joins, so every sub-share goes to
+/// a key the whole new committee agreed on.
 pub fn deal<R: RngCore + CryptoRng>(
     config: &ReshareConfig,
     old: &AuthorityKeyShare,
-    joins: &[JoinMessage],
+    joins: &[Authenticated<JoinMessage>],
+    echoes: &[Authenticated<JoinEcho>],
     rng: &mut R,
 ) -> Result<(DealerCommitment, Vec<EncryptedShare>)> {
     config.validate_new()?;
@@ -207,12 +268,32 @@ pub fn deal<R: RngCore + CryptoRng>(
         }
         .into());
     }
-    let joins = pick(
-        joins,
-        &config.new_committee,
-        |j| (j.session, j.member),
+    let joins = collect_from_others(
+        &config.roster,
         &config.session,
+        &config.new_committee,
+        None,
+        joins,
+        |j| j.session,
     )?;
+    let mut keys = BTreeMap::new();
+    for (to, join) in &joins {
+        group::decode_point(&join.dh_public)
+            .map_err(|_| Error::violation(*to, Violation::Malformed("DH public value".into())))?;
+        keys.insert(*to, join.dh_public);
+    }
+    let agreed = join_transcript(config, &keys)?;
+    let echoes = collect_from_others(
+        &config.roster,
+        &config.session,
+        &config.new_committee,
+        None,
+        echoes,
+        |e| e.session,
+    )?;
+    if let Some((holder, _)) = echoes.iter().find(|(_, e)| e.hash != agreed) {
+        return Err(Error::violation(*holder, Violation::TranscriptMismatch));
+    }
     let digest = config.digest()?;
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
     let lambda = group::lagrange_at_zero(me, &config.dealers)?;
@@ -227,23 +308,23 @@ pub fn deal<R: RngCore + CryptoRng>(
     let points: Vec<Point> = coefficients.iter().map(group::base_mul).collect();
     let commitment = group::commitment_from_points(&points)?;
     let mut shares = Vec::with_capacity(config.new_committee.len());
-    for (to, join) in &joins {
-        group::decode_point(&join.dh_public)
-            .map_err(|_| Error::violation(*to, Violation::Malformed("DH public value".into())))?;
+    for (to, key) in &keys {
         let value = Zeroizing::new(group::evaluate(&coefficients, &group::scalar_of(*to)?));
         let plaintext = Zeroizing::new(group::signing_share(&value)?.serialize());
-        let key = dh.directional_key(&join.dh_public, &digest, SHARE_LABEL, me, *to)?;
+        let key = dh.directional_key(key, &digest, SHARE_LABEL, me, *to)?;
         shares.push(EncryptedShare {
             session: config.session,
-            dealer: me,
             to: *to,
-            ciphertext: pairwise::seal(&key, &share_aad(&config.session, me, *to), &plaintext)?,
+            ciphertext: pairwise::seal(
+                &key,
+                &share_aad(&config.session, &agreed, me, *to),
+                &plaintext,
+            )?,
         });
     }
     Ok((
         DealerCommitment {
             session: config.session,
-            dealer: me,
             commitment,
             dh_public,
         },
@@ -251,24 +332,25 @@ pub fn deal<R: RngCore + CryptoRng>(
     ))
 }
 
-/// A new holder waiting for every dealer's commitment and sub-share.
+/// A new holder waiting for the other new holders' join keys.
 #[derive(Debug)]
-pub struct ExpectDealings {
+pub struct ExpectJoins {
     config: ReshareConfig,
     me: ParticipantId,
     old_public: PublicKeyPackage,
     dh: EphemeralSecret,
+    own: [u8; 32],
 }
 
 /// Join a reshare as a new holder. `old_public` is the old epoch's public
 /// key package (public; from the journal). Broadcast the returned
-/// [`JoinMessage`] to the dealers.
+/// [`JoinMessage`] to the dealers and the other new holders.
 pub fn join<R: RngCore + CryptoRng>(
     config: ReshareConfig,
     me: ParticipantId,
     old_public: &PublicKeyPackage,
     rng: &mut R,
-) -> Result<(ExpectDealings, JoinMessage)> {
+) -> Result<(ExpectJoins, JoinMessage)> {
     config.validate_new()?;
     if !config.new_committee.contains(&me) {
         return Err(Usage::NotAMember(me).into());
@@ -290,46 +372,65 @@ pub fn join<R: RngCore + CryptoRng>(
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
     let message = JoinMessage {
         session: config.session,
-        member: me,
         dh_public,
     };
     Ok((
-        ExpectDealings {
+        ExpectJoins {
             config,
             me,
             old_public: old_public.clone(),
             dh,
+            own: dh_public,
         },
         message,
     ))
 }
 
-fn pick<'a, T: PartialEq>(
-    items: &'a [T],
-    dealers: &BTreeSet<ParticipantId>,
-    meta: impl Fn(&T) -> ([u8; 32], ParticipantId),
-    session: &[u8; 32],
-) -> Result<BTreeMap<ParticipantId, &'a T>> {
-    let mut got: BTreeMap<ParticipantId, &T> = BTreeMap::new();
-    for item in items {
-        let (s, dealer) = meta(item);
-        if s != *session || !dealers.contains(&dealer) {
-            return Err(Error::violation(dealer, Violation::Unexpected));
-        }
-        match got.get(&dealer) {
-            Some(prev) if *prev != item => {
-                return Err(Error::violation(dealer, Violation::Duplicate))
-            }
-            Some(_) => {}
-            None => {
-                got.insert(dealer, item);
-            }
-        }
+impl ExpectJoins {
+    /// Take the other new holders' joins (ours may be included) and echo
+    /// the hash of the whole join set, our own key included, to the dealers.
+    pub fn receive_joins(
+        self,
+        joins: &[Authenticated<JoinMessage>],
+    ) -> Result<(ExpectDealings, JoinEcho)> {
+        let others = collect_from_others(
+            &self.config.roster,
+            &self.config.session,
+            &self.config.new_committee,
+            Some(self.me),
+            joins,
+            |j| j.session,
+        )?;
+        let mut keys: BTreeMap<ParticipantId, [u8; 32]> =
+            others.iter().map(|(p, j)| (*p, j.dh_public)).collect();
+        keys.insert(self.me, self.own);
+        let joins = join_transcript(&self.config, &keys)?;
+        let echo = JoinEcho {
+            session: self.config.session,
+            hash: joins,
+        };
+        Ok((
+            ExpectDealings {
+                config: self.config,
+                me: self.me,
+                old_public: self.old_public,
+                dh: self.dh,
+                joins,
+            },
+            echo,
+        ))
     }
-    if let Some(d) = dealers.iter().find(|d| !got.contains_key(d)) {
-        return Err(Error::violation(*d, Violation::Missing));
-    }
-    Ok(got)
+}
+
+/// A new holder waiting for every dealer's commitment and sub-share.
+#[derive(Debug)]
+pub struct ExpectDealings {
+    config: ReshareConfig,
+    me: ParticipantId,
+    old_public: PublicKeyPackage,
+    dh: EphemeralSecret,
+    /// The join transcript we echoed.
+    joins: [u8; 32],
 }
 
 impl ExpectDealings {
@@ -338,19 +439,25 @@ impl ExpectDealings {
     /// holders are ignored.
     pub fn receive(
         self,
-        commitments: &[DealerCommitment],
-        shares: &[EncryptedShare],
+        commitments: &[Authenticated<DealerCommitment>],
+        shares: &[Authenticated<EncryptedShare>],
     ) -> Result<(ExpectConfirmations, ReshareEcho)> {
         let session = self.config.session;
         let dealers = &self.config.dealers;
+        let roster = &self.config.roster;
         let digest = self.config.digest()?;
-        let commitments = pick(commitments, dealers, |c| (c.session, c.dealer), &session)?;
-        let mine: Vec<EncryptedShare> =
-            shares.iter().filter(|s| s.to == self.me).cloned().collect();
-        let mine = pick(&mine, dealers, |s| (s.session, s.dealer), &session)?;
+        let commitments =
+            collect_from_others(roster, &session, dealers, None, commitments, |c| c.session)?;
+        let mine: Vec<Authenticated<EncryptedShare>> = shares
+            .iter()
+            .filter(|s| s.message.to == self.me)
+            .cloned()
+            .collect();
+        let mine = collect_from_others(roster, &session, dealers, None, &mine, |s| s.session)?;
         let mut transcript = Sha256::new();
         transcript.update(TRANSCRIPT_LABEL);
         transcript.update(digest);
+        transcript.update(self.joins);
         let my_id = group::identifier(self.me)?;
         let t_new = usize::from(self.config.new_threshold);
 
@@ -390,7 +497,7 @@ impl ExpectDealings {
                 })?;
             let plaintext = pairwise::open(
                 &key,
-                &share_aad(&session, *dealer, self.me),
+                &share_aad(&session, &self.joins, *dealer, self.me),
                 &sub.ciphertext,
             )
             .ok_or_else(|| Error::violation(*dealer, Violation::UndecryptablePackage))?;
@@ -447,11 +554,7 @@ impl ExpectDealings {
             self.config.new_threshold,
         );
         let hash: [u8; 32] = transcript.finalize().into();
-        let echo = ReshareEcho {
-            session,
-            from: self.me,
-            hash,
-        };
+        let echo = ReshareEcho { session, hash };
         Ok((
             ExpectConfirmations {
                 transcript: hash,
@@ -485,21 +588,14 @@ impl ExpectConfirmations {
     }
 
     /// Check every other new holder's echo; release the new share.
-    pub fn confirm(self, echoes: &[ReshareEcho]) -> Result<AuthorityKeyShare> {
-        let me = self.share.participant();
-        let others: BTreeSet<ParticipantId> = self
-            .config
-            .new_committee
-            .iter()
-            .filter(|p| **p != me)
-            .copied()
-            .collect();
-        let echoes: Vec<ReshareEcho> = echoes.iter().filter(|e| e.from != me).cloned().collect();
-        let echoes = pick(
-            &echoes,
-            &others,
-            |e| (e.session, e.from),
+    pub fn confirm(self, echoes: &[Authenticated<ReshareEcho>]) -> Result<AuthorityKeyShare> {
+        let echoes = collect_from_others(
+            &self.config.roster,
             &self.config.session,
+            &self.config.new_committee,
+            Some(self.share.participant()),
+            echoes,
+            |e| e.session,
         )?;
         if let Some((from, _)) = echoes.iter().find(|(_, e)| e.hash != self.transcript) {
             return Err(Error::violation(*from, Violation::TranscriptMismatch));
@@ -522,31 +618,48 @@ mod tests {
 
     use super::*;
     use crate::dkg::{self, DkgConfig};
+    use crate::roster::NodeId;
+
+    fn node(p: ParticipantId) -> NodeId {
+        NodeId([p.0 as u8; 32])
+    }
+
+    fn tag<M: Clone>(from: ParticipantId, m: &M) -> Authenticated<M> {
+        Authenticated::new(node(from), m.clone())
+    }
+
+    fn roster(n: u16) -> Roster {
+        Roster::new((1..=n).map(|p| (ParticipantId(p), node(ParticipantId(p))))).unwrap()
+    }
 
     fn dkg_2_of_3(rng: &mut ChaCha20Rng) -> Vec<AuthorityKeyShare> {
         let config = DkgConfig {
             session: [2; 32],
             threshold: 2,
-            participants: (1..=3).map(ParticipantId).collect(),
+            roster: roster(3),
         };
         let mut round1 = Vec::new();
         let mut states = Vec::new();
-        for p in config.participants.clone() {
+        for p in config.participants() {
             let (s, m) = dkg::start(config.clone(), p, rng).unwrap();
-            states.push(s);
-            round1.push(m);
+            states.push((p, s));
+            round1.push(tag(p, &m));
         }
         let (states, echoes): (Vec<_>, Vec<_>) = states
             .into_iter()
-            .map(|s| s.receive_round1(&round1).unwrap())
+            .map(|(p, s)| {
+                let (s, e) = s.receive_round1(&round1).unwrap();
+                ((p, s), tag(p, &e))
+            })
             .unzip();
-        let (states, round2): (Vec<_>, Vec<_>) = states
-            .into_iter()
-            .map(|s| s.confirm_transcripts(&echoes).unwrap())
-            .unzip();
-        let round2: Vec<_> = round2.concat();
-        states
-            .into_iter()
+        let mut round2 = Vec::new();
+        let mut last = Vec::new();
+        for (p, s) in states {
+            let (s, m) = s.confirm_transcripts(&echoes).unwrap();
+            round2.extend(m.iter().map(|m| tag(p, m)));
+            last.push(s);
+        }
+        last.into_iter()
             .map(|s| s.finish(&round2).unwrap())
             .collect()
     }
@@ -563,51 +676,60 @@ mod tests {
             dealers: [ParticipantId(1), ParticipantId(2)].into_iter().collect(),
             new_committee: (1..=3).map(ParticipantId).collect(),
             new_threshold: 2,
+            roster: roster(3),
         };
-        let (states, joins): (Vec<_>, Vec<_>) = config
-            .new_committee
-            .iter()
-            .map(|p| join(config.clone(), *p, old[0].public_key_package(), &mut rng).unwrap())
-            .unzip();
-        let (c1, s1) = deal(&config, &old[0], &joins, &mut rng).unwrap();
-        let (mut c2, _) = deal(&config, &old[1], &joins, &mut rng).unwrap();
+        let mut states = Vec::new();
+        let mut joins = Vec::new();
+        for p in config.new_committee.clone() {
+            let (s, j) = join(config.clone(), p, old[0].public_key_package(), &mut rng).unwrap();
+            states.push((p, s));
+            joins.push(tag(p, &j));
+        }
+        let mut echoes = Vec::new();
+        let mut waiting = Vec::new();
+        for (p, s) in states {
+            let (s, e) = s.receive_joins(&joins).unwrap();
+            echoes.push(tag(p, &e));
+            waiting.push(s);
+        }
+        let agreed = waiting[0].joins;
+        let (c1, s1) = deal(&config, &old[0], &joins, &echoes, &mut rng).unwrap();
+        let (mut c2, _) = deal(&config, &old[1], &joins, &echoes, &mut rng).unwrap();
         // Dealer 2 keeps its honest commitment but encrypts random values.
         let (dh, dh_public) = EphemeralSecret::generate(&mut rng).unwrap();
         c2.dh_public = dh_public;
         let digest = config.digest().unwrap();
-        let s2: Vec<EncryptedShare> = joins
+        let two = ParticipantId(2);
+        let s2: Vec<_> = joins
             .iter()
             .map(|j| {
+                let to = config.roster.participant(&j.sender).unwrap();
                 let bogus = group::signing_share(&group::random_scalar(&mut rng)).unwrap();
                 let key = dh
-                    .directional_key(
-                        &j.dh_public,
-                        &digest,
-                        SHARE_LABEL,
-                        ParticipantId(2),
-                        j.member,
-                    )
+                    .directional_key(&j.message.dh_public, &digest, SHARE_LABEL, two, to)
                     .unwrap();
-                EncryptedShare {
+                let share = EncryptedShare {
                     session: config.session,
-                    dealer: ParticipantId(2),
-                    to: j.member,
+                    to,
                     ciphertext: pairwise::seal(
                         &key,
-                        &share_aad(&config.session, ParticipantId(2), j.member),
+                        &share_aad(&config.session, &agreed, two, to),
                         &bogus.serialize(),
                     )
                     .unwrap(),
-                }
+                };
+                tag(two, &share)
             })
             .collect();
-        let shares = [s1, s2].concat();
-        for s in states {
-            match s.receive(&[c1.clone(), c2.clone()], &shares) {
+        let mut shares: Vec<_> = s1.iter().map(|s| tag(ParticipantId(1), s)).collect();
+        shares.extend(s2);
+        let commitments = [tag(ParticipantId(1), &c1), tag(two, &c2)];
+        for s in waiting {
+            match s.receive(&commitments, &shares) {
                 Err(Error::ProtocolViolation {
                     participant,
                     violation: Violation::InvalidShare,
-                }) => assert_eq!(participant, ParticipantId(2)),
+                }) => assert_eq!(participant, two),
                 other => panic!("expected dealer 2 blamed, got {other:?}"),
             }
         }

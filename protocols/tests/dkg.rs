@@ -7,7 +7,7 @@
 
 mod common;
 
-use aura_protocols::{Error, ParticipantId, Violation};
+use aura_protocols::{Authenticated, Error, ParticipantId, Violation};
 use common::*;
 
 fn dkg_keys_sign(n: u16, t: u16) {
@@ -81,13 +81,15 @@ fn corrupted_round1_proof_aborts_naming_the_sender() {
         round1: Some(Box::new(|msgs| {
             let two = msgs
                 .iter()
-                .find(|m| m.from == ParticipantId(2))
+                .find(|m| m.sender == node(2))
                 .unwrap()
+                .message
                 .package
                 .clone();
             msgs.iter_mut()
-                .find(|m| m.from == ParticipantId(4))
+                .find(|m| m.sender == node(4))
                 .unwrap()
+                .message
                 .package = two;
         })),
         ..Tamper::default()
@@ -105,8 +107,9 @@ fn round1_commitment_of_wrong_length_aborts_naming_the_sender() {
     let tamper = Tamper {
         round1: Some(Box::new(move |msgs| {
             msgs.iter_mut()
-                .find(|m| m.from == ParticipantId(3))
+                .find(|m| m.sender == node(3))
                 .unwrap()
+                .message
                 .package = foreign.package.clone();
         })),
         ..Tamper::default()
@@ -129,9 +132,9 @@ fn corrupted_round2_package_aborts_naming_the_sender() {
         round2: Some(Box::new(|msgs| {
             let m = msgs
                 .iter_mut()
-                .find(|m| m.from == ParticipantId(2) && m.to == ParticipantId(1))
+                .find(|m| m.sender == node(2) && m.message.to == ParticipantId(1))
                 .unwrap();
-            m.ciphertext[5] ^= 0x10;
+            m.message.ciphertext[5] ^= 0x10;
         })),
         ..Tamper::default()
     };
@@ -157,17 +160,18 @@ fn equivocated_round1_broadcast_aborts_everyone_before_part3() {
     let mut r = rng(4);
     let mut states = Vec::new();
     let mut round1 = Vec::new();
-    for p in &cfg.participants {
-        let (s, m) = aura_protocols::dkg::start(cfg.clone(), *p, &mut r).unwrap();
-        states.push((*p, s));
-        round1.push(m);
+    for p in cfg.participants() {
+        let (s, m) = aura_protocols::dkg::start(cfg.clone(), p, &mut r).unwrap();
+        states.push((p, s));
+        round1.push(from(p, &m));
     }
     let mut forked = round1.clone();
     let (_, other) = aura_protocols::dkg::start(cfg.clone(), ParticipantId(3), &mut r).unwrap();
     forked
         .iter_mut()
-        .find(|m| m.from == ParticipantId(3))
+        .find(|m| m.sender == node(3))
         .unwrap()
+        .message
         .dh_public = other.dh_public;
     let mut next = Vec::new();
     let mut echoes = Vec::new();
@@ -179,7 +183,7 @@ fn equivocated_round1_broadcast_aborts_everyone_before_part3() {
         };
         let (s, e) = s.receive_round1(view).unwrap();
         next.push((p, s));
-        echoes.push(e);
+        echoes.push(from(p, &e));
     }
     for (p, s) in next {
         let err = s.confirm_transcripts(&echoes).unwrap_err();
@@ -202,7 +206,7 @@ fn equivocated_round1_broadcast_aborts_everyone_before_part3() {
 #[test]
 fn missing_round1_package_names_the_silent_participant() {
     let tamper = Tamper {
-        round1: Some(Box::new(|msgs| msgs.retain(|m| m.from != ParticipantId(2)))),
+        round1: Some(Box::new(|msgs| msgs.retain(|m| m.sender != node(2)))),
         ..Tamper::default()
     };
     let results = run_dkg_with(&config(3, 2), 5, &tamper);
@@ -227,28 +231,28 @@ fn delivery_order_does_not_change_the_result() {
     let mut order = rng(13);
     let mut states = Vec::new();
     let mut round1 = Vec::new();
-    for p in &cfg.participants {
-        let (s, m) = aura_protocols::dkg::start(cfg.clone(), *p, &mut r).unwrap();
-        states.push(s);
-        round1.push(m);
+    for p in cfg.participants() {
+        let (s, m) = aura_protocols::dkg::start(cfg.clone(), p, &mut r).unwrap();
+        states.push((p, s));
+        round1.push(from(p, &m));
     }
     let mut echoes = Vec::new();
     let mut next = Vec::new();
-    for s in states {
+    for (p, s) in states {
         let mut view = round1.clone();
         view.shuffle(&mut order);
         let (s, e) = s.receive_round1(&view).unwrap();
-        next.push(s);
-        echoes.push(e);
+        next.push((p, s));
+        echoes.push(from(p, &e));
     }
     let mut round2 = Vec::new();
     let mut last = Vec::new();
-    for s in next {
+    for (p, s) in next {
         let mut view = echoes.clone();
         view.shuffle(&mut order);
         let (s, m) = s.confirm_transcripts(&view).unwrap();
         last.push(s);
-        round2.extend(m);
+        round2.extend(m.iter().map(|m| from(p, m)));
     }
     let keys: Vec<_> = last
         .into_iter()
@@ -259,4 +263,74 @@ fn delivery_order_does_not_change_the_result() {
         })
         .collect();
     assert!(keys.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// A node on the path from participant 2 to everyone else (here the
+/// insider participant 4) swaps 2's DH key for its own in transit, so that
+/// round-2 shares for 2 would be encrypted to it. The link authenticates the
+/// relay, not 2: every receiver sees a second round-1 package from 4 and
+/// aborts naming 4, and nobody releases a single round-2 package, so the
+/// relay has no ciphertext to decrypt.
+#[test]
+fn relay_swapping_a_dh_key_is_named_and_learns_no_share() {
+    let cfg = config(4, 3);
+    let mut attacker = rng(1234);
+    let (_, forged) =
+        aura_protocols::dkg::start(cfg.clone(), ParticipantId(4), &mut attacker).unwrap();
+    let tamper = Tamper {
+        round1: Some(Box::new(move |msgs| {
+            for m in msgs.iter_mut().filter(|m| m.sender == node(2)) {
+                m.message.dh_public = forged.dh_public;
+                m.sender = node(4); // what the receiver's link reports
+            }
+        })),
+        ..Tamper::default()
+    };
+    let run = run_dkg_traced(&cfg, 6, &tamper);
+    assert_all_blame(&run.results, 4, Violation::Duplicate, &[2, 4]);
+    assert!(run.round2.is_empty(), "a round-2 share was released");
+}
+
+/// A relay outside the committee rewrites participant 3's transcript echo
+/// so a split view would go unnoticed. The echo arrives authenticated to
+/// the relay's node, which the roster does not bind: the run aborts naming
+/// that node before any round-2 share is released.
+#[test]
+fn relay_rewriting_an_echo_is_named_and_round2_is_never_released() {
+    let outsider = node(99);
+    let tamper = Tamper {
+        echoes: Some(Box::new(move |msgs| {
+            for m in msgs.iter_mut().filter(|m| m.sender == node(3)) {
+                m.message.hash[0] ^= 1;
+                m.sender = outsider;
+            }
+        })),
+        ..Tamper::default()
+    };
+    let run = run_dkg_traced(&config(3, 2), 8, &tamper);
+    for (p, r) in &run.results {
+        if *p == ParticipantId(3) {
+            continue;
+        }
+        match r {
+            Err(Error::UnknownSender { node }) => assert_eq!(*node, outsider, "{p}"),
+            other => panic!("{p}: expected the relay named, got {other:?}"),
+        }
+    }
+    assert!(run.round2.is_empty(), "a round-2 share was released");
+}
+
+/// Blame follows the link, not the message: participant 2's package
+/// arriving on participant 3's link counts as 3 sending twice.
+#[test]
+fn blame_names_the_authenticated_sender_not_the_author() {
+    let tamper = Tamper {
+        round1: Some(Box::new(|msgs| {
+            let two = msgs.iter().find(|m| m.sender == node(2)).unwrap().clone();
+            msgs.push(Authenticated::new(node(3), two.message));
+        })),
+        ..Tamper::default()
+    };
+    let results = run_dkg_with(&config(3, 2), 9, &tamper);
+    assert_all_blame(&results, 3, Violation::Duplicate, &[3]);
 }

@@ -15,13 +15,7 @@ use common::*;
 
 fn two_of_three_to_three_of_five() -> (Vec<AuthorityKeyShare>, Vec<AuthorityKeyShare>) {
     let old = run_dkg(3, 2, 21);
-    let config = ReshareConfig {
-        session: [9; 32],
-        old_epoch: KeyEpoch(0),
-        dealers: committee([1, 3]),
-        new_committee: committee(1..=5),
-        new_threshold: 3,
-    };
+    let config = reshare_config(9, [1, 3], 1..=5, 3);
     let new = reshare_ok(&config, &old, 22);
     (old, new)
 }
@@ -88,7 +82,7 @@ fn mixing_old_and_new_shares_fails() {
 #[test]
 fn refresh_keeps_committee_threshold_and_key_with_fresh_shares() {
     let old = run_dkg(5, 3, 31);
-    let config = ReshareConfig::refresh([4; 32], &old[0]);
+    let config = ReshareConfig::refresh([4; 32], &old[0], roster(1..=5));
     let new = reshare_ok(&config, &old, 32);
     for (o, n) in old.iter().zip(&new) {
         assert_eq!(n.group_key(), o.group_key());
@@ -105,21 +99,15 @@ fn refresh_keeps_committee_threshold_and_key_with_fresh_shares() {
 #[test]
 fn aborted_reshare_leaves_old_shares_signing() {
     let old = run_dkg(3, 2, 41);
-    let config = ReshareConfig {
-        session: [5; 32],
-        old_epoch: KeyEpoch(0),
-        dealers: committee([1, 2]),
-        new_committee: committee(1..=4),
-        new_threshold: 3,
-    };
+    let config = reshare_config(5, [1, 2], 1..=4, 3);
     // Dealer 2's sub-share for new holder 4 is corrupted in flight.
     let results = run_reshare(&config, &old, 42, |dealt| {
         let bad = dealt
             .shares
             .iter_mut()
-            .find(|s| s.dealer == ParticipantId(2) && s.to == ParticipantId(4))
+            .find(|s| s.sender == node(2) && s.message.to == ParticipantId(4))
             .unwrap();
-        bad.ciphertext[3] ^= 0x40;
+        bad.message.ciphertext[3] ^= 0x40;
     });
     match &results[&ParticipantId(4)] {
         Err(Error::ProtocolViolation {
@@ -140,27 +128,23 @@ fn aborted_reshare_leaves_old_shares_signing() {
 #[test]
 fn dealer_that_deals_someone_elses_weight_is_named() {
     let old = run_dkg(3, 2, 51);
-    let config = ReshareConfig {
-        session: [6; 32],
-        old_epoch: KeyEpoch(0),
-        dealers: committee([2, 3]),
-        new_committee: committee(1..=3),
-        new_threshold: 2,
-    };
+    let config = reshare_config(6, [2, 3], 1..=3, 2);
     // Dealer 2 republishes dealer 3's commitment as its own.
     let results = run_reshare(&config, &old, 52, |dealt| {
         let three = dealt
             .commitments
             .iter()
-            .find(|c| c.dealer == ParticipantId(3))
+            .find(|c| c.sender == node(3))
             .unwrap()
+            .message
             .commitment
             .clone();
         dealt
             .commitments
             .iter_mut()
-            .find(|c| c.dealer == ParticipantId(2))
+            .find(|c| c.sender == node(2))
             .unwrap()
+            .message
             .commitment = three;
     });
     for r in results.values() {
@@ -177,32 +161,40 @@ fn dealer_that_deals_someone_elses_weight_is_named() {
 #[test]
 fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
     let old = run_dkg(3, 2, 81);
-    let config = ReshareConfig {
-        session: [8; 32],
-        old_epoch: KeyEpoch(0),
-        dealers: committee([1, 2]),
-        new_committee: committee(1..=3),
-        new_threshold: 2,
-    };
-    let mut rng = rng(82);
+    let config = reshare_config(8, [1, 2], 1..=3, 2);
+    let mut r = rng(82);
     let old_public = old[0].public_key_package();
     let mut joined = Vec::new();
     let mut joins = Vec::new();
     for p in &config.new_committee {
-        let (s, j) =
-            aura_protocols::reshare::join(config.clone(), *p, old_public, &mut rng).unwrap();
-        joined.push(s);
-        joins.push(j);
+        let (s, j) = aura_protocols::reshare::join(config.clone(), *p, old_public, &mut r).unwrap();
+        joined.push((*p, s));
+        joins.push(from(*p, &j));
     }
+    let mut echoed = Vec::new();
+    let mut join_echoes = Vec::new();
+    for (p, s) in joined {
+        let (s, e) = s.receive_joins(&joins).unwrap();
+        echoed.push((p, s));
+        join_echoes.push(from(p, &e));
+    }
+    let deal = |d: usize, r: &mut rand_chacha::ChaCha20Rng| {
+        let (c, sh) =
+            aura_protocols::reshare::deal(&config, &old[d], &joins, &join_echoes, r).unwrap();
+        let who = old[d].participant();
+        (
+            from(who, &c),
+            sh.iter().map(|m| from(who, m)).collect::<Vec<_>>(),
+        )
+    };
     // Dealer 1 deals twice and shows holder 3 the second dealing.
-    let (c1, s1) = aura_protocols::reshare::deal(&config, &old[0], &joins, &mut rng).unwrap();
-    let (c1b, s1b) = aura_protocols::reshare::deal(&config, &old[0], &joins, &mut rng).unwrap();
-    let (c2, s2) = aura_protocols::reshare::deal(&config, &old[1], &joins, &mut rng).unwrap();
+    let (c1, s1) = deal(0, &mut r);
+    let (c1b, s1b) = deal(0, &mut r);
+    let (c2, s2) = deal(1, &mut r);
     let mut echoes = Vec::new();
     let mut waiting = Vec::new();
-    for s in joined {
-        let forked = waiting.len() == 2;
-        let (commitments, shares) = if forked {
+    for (p, s) in echoed {
+        let (commitments, shares) = if p == ParticipantId(3) {
             (
                 vec![c1b.clone(), c2.clone()],
                 [s1b.clone(), s2.clone()].concat(),
@@ -215,7 +207,7 @@ fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
         };
         let (s, e) = s.receive(&commitments, &shares).unwrap();
         waiting.push(s);
-        echoes.push(e);
+        echoes.push(from(p, &e));
     }
     for s in waiting {
         assert!(matches!(
@@ -231,14 +223,8 @@ fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
 #[test]
 fn reshare_needs_exactly_old_threshold_dealers() {
     let old = run_dkg(3, 2, 61);
-    let config = ReshareConfig {
-        session: [6; 32],
-        old_epoch: KeyEpoch(0),
-        dealers: committee([1]),
-        new_committee: committee(1..=3),
-        new_threshold: 2,
-    };
-    let err = aura_protocols::reshare::deal(&config, &old[0], &[], &mut rng(1)).unwrap_err();
+    let config = reshare_config(6, [1], 1..=3, 2);
+    let err = aura_protocols::reshare::deal(&config, &old[0], &[], &[], &mut rng(1)).unwrap_err();
     assert!(matches!(err, Error::Usage(_)), "{err}");
 }
 
@@ -286,4 +272,108 @@ fn old_shares_stop_signing_once_the_new_epoch_commits() {
     );
     // The new share signs the new-epoch request.
     store.sign(&new[0], &request).unwrap();
+}
+
+/// A relay on the path from new holder 5 to the dealers swaps 5's join key
+/// for its own, so that 5's sub-shares of the unchanged group secret would
+/// be encrypted to it. The dealers' links authenticate the relay (a node
+/// outside the roster): every dealer refuses to deal, naming it, and no
+/// sub-share is ever encrypted.
+#[test]
+fn relay_swapping_a_join_key_is_named_and_nothing_is_dealt() {
+    let old = run_dkg(3, 2, 91);
+    let config = reshare_config(10, [1, 2], 1..=5, 3);
+    let relay = node(66);
+    let mut attacker = rng(666);
+    let (_, forged) = aura_protocols::reshare::join(
+        config.clone(),
+        ParticipantId(5),
+        old[0].public_key_package(),
+        &mut attacker,
+    )
+    .unwrap();
+    let transit = ReshareTamper {
+        joins_to_dealers: Some(Box::new(move |joins| {
+            for j in joins.iter_mut().filter(|j| j.sender == node(5)) {
+                j.message.dh_public = forged.dh_public;
+                j.sender = relay;
+            }
+        })),
+        ..ReshareTamper::default()
+    };
+    let run = run_reshare_traced(&config, &old, 92, &transit, |_| {});
+    assert_eq!(run.refused.len(), 2, "every dealer must refuse");
+    for (dealer, e) in &run.refused {
+        match e {
+            Error::UnknownSender { node } => assert_eq!(*node, relay, "{dealer}"),
+            other => panic!("{dealer}: expected the relay named, got {other:?}"),
+        }
+    }
+    assert!(run.dealt.shares.is_empty(), "a sub-share was encrypted");
+    assert!(run.results.values().all(|r| r.is_err()));
+}
+
+/// New holder 4 shows dealer 1 a different join key than it showed the
+/// other new holders (an authenticated equivocation). The join echoes of
+/// the holders disagree with dealer 1's view, so dealer 1 deals nothing:
+/// no sub-share goes to a key outside the agreed join transcript.
+#[test]
+fn dealer_deals_nothing_to_a_join_key_the_holders_did_not_echo() {
+    let old = run_dkg(3, 2, 93);
+    let config = reshare_config(11, [1, 2], 1..=4, 2);
+    let mut other = rng(777);
+    let (_, second) = aura_protocols::reshare::join(
+        config.clone(),
+        ParticipantId(4),
+        old[0].public_key_package(),
+        &mut other,
+    )
+    .unwrap();
+    let transit = ReshareTamper {
+        joins_to_dealers: Some(Box::new(move |joins| {
+            for j in joins.iter_mut().filter(|j| j.sender == node(4)) {
+                j.message.dh_public = second.dh_public;
+            }
+        })),
+        ..ReshareTamper::default()
+    };
+    let run = run_reshare_traced(&config, &old, 94, &transit, |_| {});
+    assert_eq!(run.refused.len(), 2, "both dealers saw the equivocated key");
+    for e in run.refused.values() {
+        assert!(
+            matches!(
+                e,
+                Error::ProtocolViolation {
+                    violation: Violation::TranscriptMismatch,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    assert!(run.dealt.shares.is_empty());
+}
+
+/// A relay rewriting a holder's join echo towards the dealers is named.
+#[test]
+fn relay_rewriting_a_join_echo_is_named() {
+    let old = run_dkg(3, 2, 95);
+    let config = reshare_config(12, [1, 2], 1..=3, 2);
+    let relay = node(77);
+    let transit = ReshareTamper {
+        echoes_to_dealers: Some(Box::new(move |echoes| {
+            for e in echoes.iter_mut().filter(|e| e.sender == node(3)) {
+                e.message.hash[0] ^= 1;
+                e.sender = relay;
+            }
+        })),
+        ..ReshareTamper::default()
+    };
+    let run = run_reshare_traced(&config, &old, 96, &transit, |_| {});
+    assert_eq!(run.refused.len(), 2);
+    assert!(run
+        .refused
+        .values()
+        .all(|e| matches!(e, Error::UnknownSender { node } if *node == relay)));
+    assert!(run.dealt.shares.is_empty());
 }

@@ -10,11 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aura_protocols::dkg::{self, DkgConfig, Round1Message, Round2Message, TranscriptEcho};
-use aura_protocols::reshare::{self, DealerCommitment, EncryptedShare, ReshareConfig};
+use aura_protocols::reshare::{
+    self, DealerCommitment, EncryptedShare, JoinEcho, JoinMessage, ReshareConfig,
+};
 use aura_protocols::signing::{
     self, CommitCertificate, CommitStatement, NonceStore, SigningRequest,
 };
-use aura_protocols::{AuthorityKeyShare, ParticipantId, Result};
+use aura_protocols::{Authenticated, AuthorityKeyShare, NodeId, ParticipantId, Result, Roster};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -26,16 +28,33 @@ pub fn committee(ids: impl IntoIterator<Item = u16>) -> BTreeSet<ParticipantId> 
     ids.into_iter().map(ParticipantId).collect()
 }
 
+/// The node identity of participant `p` in these tests.
+pub fn node(p: u16) -> NodeId {
+    let mut id = [0xA0; 32];
+    id[..2].copy_from_slice(&p.to_be_bytes());
+    NodeId(id)
+}
+
+/// A roster binding each participant `p` to `node(p)`.
+pub fn roster(ids: impl IntoIterator<Item = u16>) -> Roster {
+    Roster::new(ids.into_iter().map(|p| (ParticipantId(p), node(p)))).unwrap()
+}
+
+/// `m` as delivered by a link authenticated to participant `from`'s node.
+pub fn from<M: Clone>(from: ParticipantId, m: &M) -> Authenticated<M> {
+    Authenticated::new(node(from.0), m.clone())
+}
+
 pub fn config(n: u16, t: u16) -> DkgConfig {
     DkgConfig {
         session: [7; 32],
         threshold: t,
-        participants: committee(1..=n),
+        roster: roster(1..=n),
     }
 }
 
 /// Rewrites the messages of one round while they are in flight.
-pub type Hook<M> = Option<Box<dyn Fn(&mut Vec<M>)>>;
+pub type Hook<M> = Option<Box<dyn Fn(&mut Vec<Authenticated<M>>)>>;
 
 /// Hooks to corrupt messages in flight.
 #[derive(Default)]
@@ -45,19 +64,32 @@ pub struct Tamper {
     pub round2: Hook<Round2Message>,
 }
 
-/// Run a DKG among everyone in `config`; returns each participant's result.
+/// What one DKG run produced.
+pub struct DkgRun {
+    /// Each participant's outcome.
+    pub results: BTreeMap<ParticipantId, Result<AuthorityKeyShare>>,
+    /// Every encrypted round-2 package anybody released.
+    pub round2: Vec<Authenticated<Round2Message>>,
+}
+
+/// Run a DKG among everyone in `config`, every message tagged with the
+/// node that sent it; returns each participant's result.
 pub fn run_dkg_with(
     config: &DkgConfig,
     seed: u64,
     tamper: &Tamper,
 ) -> BTreeMap<ParticipantId, Result<AuthorityKeyShare>> {
+    run_dkg_traced(config, seed, tamper).results
+}
+
+pub fn run_dkg_traced(config: &DkgConfig, seed: u64, tamper: &Tamper) -> DkgRun {
     let mut rng = rng(seed);
     let mut states = BTreeMap::new();
     let mut round1 = Vec::new();
-    for p in &config.participants {
-        let (s, m) = dkg::start(config.clone(), *p, &mut rng).unwrap();
-        states.insert(*p, s);
-        round1.push(m);
+    for p in config.participants() {
+        let (s, m) = dkg::start(config.clone(), p, &mut rng).unwrap();
+        states.insert(p, s);
+        round1.push(from(p, &m));
     }
     if let Some(f) = &tamper.round1 {
         f(&mut round1);
@@ -69,7 +101,7 @@ pub fn run_dkg_with(
         match s.receive_round1(&round1) {
             Ok((s, e)) => {
                 next.insert(p, s);
-                echoes.push(e);
+                echoes.push(from(p, &e));
             }
             Err(e) => {
                 results.insert(p, Err(e));
@@ -85,7 +117,7 @@ pub fn run_dkg_with(
         match s.confirm_transcripts(&echoes) {
             Ok((s, msgs)) => {
                 last.insert(p, s);
-                round2.extend(msgs);
+                round2.extend(msgs.iter().map(|m| from(p, m)));
             }
             Err(e) => {
                 results.insert(p, Err(e));
@@ -98,7 +130,7 @@ pub fn run_dkg_with(
     for (p, s) in last {
         results.insert(p, s.finish(&round2));
     }
-    results
+    DkgRun { results, round2 }
 }
 
 pub fn run_dkg(n: u16, t: u16, seed: u64) -> Vec<AuthorityKeyShare> {
@@ -150,18 +182,67 @@ pub fn sign(
 }
 
 pub struct Reshared {
-    pub commitments: Vec<DealerCommitment>,
-    pub shares: Vec<EncryptedShare>,
+    pub commitments: Vec<Authenticated<DealerCommitment>>,
+    pub shares: Vec<Authenticated<EncryptedShare>>,
 }
 
-/// Run a whole reshare: new holders join, dealers deal, `tamper` rewrites
-/// the dealings in flight, new holders verify, echo and confirm.
+/// Hooks to corrupt a reshare in flight.
+#[derive(Default)]
+pub struct ReshareTamper {
+    /// Rewrites the joins the dealers receive.
+    pub joins_to_dealers: Hook<JoinMessage>,
+    /// Rewrites the join echoes the dealers receive.
+    pub echoes_to_dealers: Hook<JoinEcho>,
+}
+
+/// What one reshare run produced.
+pub struct ReshareRun {
+    pub results: BTreeMap<ParticipantId, Result<AuthorityKeyShare>>,
+    /// Each dealer's refusal, if it refused to deal.
+    pub refused: BTreeMap<ParticipantId, aura_protocols::Error>,
+    /// Every encrypted sub-share anybody released.
+    pub dealt: Reshared,
+}
+
+/// The roster of a reshare: old and new participants by number.
+pub fn reshare_config(
+    session: u8,
+    dealers: impl IntoIterator<Item = u16>,
+    new: impl IntoIterator<Item = u16>,
+    new_threshold: u16,
+) -> ReshareConfig {
+    let dealers = committee(dealers);
+    let new_committee = committee(new);
+    let everyone: BTreeSet<u16> = dealers.iter().chain(&new_committee).map(|p| p.0).collect();
+    ReshareConfig {
+        session: [session; 32],
+        old_epoch: aura_protocols::KeyEpoch(0),
+        dealers,
+        new_committee,
+        new_threshold,
+        roster: roster(everyone),
+    }
+}
+
+/// Run a whole reshare: new holders join and echo the join set, dealers
+/// deal, `tamper` rewrites the dealings in flight, new holders verify,
+/// echo and confirm.
 pub fn run_reshare(
     config: &ReshareConfig,
     old: &[AuthorityKeyShare],
     seed: u64,
     tamper: impl Fn(&mut Reshared),
 ) -> BTreeMap<ParticipantId, Result<AuthorityKeyShare>> {
+    run_reshare_traced(config, old, seed, &ReshareTamper::default(), tamper).results
+}
+
+pub fn run_reshare_traced(
+    config: &ReshareConfig,
+    old: &[AuthorityKeyShare],
+    seed: u64,
+    transit: &ReshareTamper,
+    tamper: impl Fn(&mut Reshared),
+) -> ReshareRun {
     let mut rng = rng(seed);
     let old_public = old[0].public_key_package();
     let mut joined = BTreeMap::new();
@@ -169,29 +250,57 @@ pub fn run_reshare(
     for p in &config.new_committee {
         let (s, j) = reshare::join(config.clone(), *p, old_public, &mut rng).unwrap();
         joined.insert(*p, s);
-        joins.push(j);
+        joins.push(from(*p, &j));
+    }
+    let mut results = BTreeMap::new();
+    let mut echoed = BTreeMap::new();
+    let mut join_echoes = Vec::new();
+    for (p, s) in joined {
+        match s.receive_joins(&joins) {
+            Ok((s, e)) => {
+                echoed.insert(p, s);
+                join_echoes.push(from(p, &e));
+            }
+            Err(e) => {
+                results.insert(p, Err(e));
+            }
+        }
+    }
+    if let Some(f) = &transit.joins_to_dealers {
+        f(&mut joins);
+    }
+    if let Some(f) = &transit.echoes_to_dealers {
+        f(&mut join_echoes);
     }
     let mut dealt = Reshared {
         commitments: Vec::new(),
         shares: Vec::new(),
     };
+    let mut refused = BTreeMap::new();
     for s in old
         .iter()
         .filter(|s| config.dealers.contains(&s.participant()))
     {
-        let (c, sh) = reshare::deal(config, s, &joins, &mut rng).unwrap();
-        dealt.commitments.push(c);
-        dealt.shares.extend(sh);
+        match reshare::deal(config, s, &joins, &join_echoes, &mut rng) {
+            Ok((c, sh)) => {
+                dealt.commitments.push(from(s.participant(), &c));
+                dealt
+                    .shares
+                    .extend(sh.iter().map(|m| from(s.participant(), m)));
+            }
+            Err(e) => {
+                refused.insert(s.participant(), e);
+            }
+        }
     }
     tamper(&mut dealt);
-    let mut results = BTreeMap::new();
     let mut waiting = BTreeMap::new();
     let mut echoes = Vec::new();
-    for (p, s) in joined {
+    for (p, s) in echoed {
         match s.receive(&dealt.commitments, &dealt.shares) {
             Ok((s, e)) => {
                 waiting.insert(p, s);
-                echoes.push(e);
+                echoes.push(from(p, &e));
             }
             Err(e) => {
                 results.insert(p, Err(e));
@@ -201,7 +310,11 @@ pub fn run_reshare(
     for (p, s) in waiting {
         results.insert(p, s.confirm(&echoes));
     }
-    results
+    ReshareRun {
+        results,
+        refused,
+        dealt,
+    }
 }
 
 pub fn reshare_ok(
