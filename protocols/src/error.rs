@@ -47,6 +47,9 @@ pub enum Error {
         /// The node the transport authenticated.
         node: crate::roster::NodeId,
     },
+    /// A consensus witness declined to sign; start the fallback.
+    #[error("witness refused to sign: {0}")]
+    Refused(crate::witness::Refusal),
     /// An AMP message was refused.
     #[error("message rejected: {0}")]
     Rejected(#[from] Rejection),
@@ -104,6 +107,9 @@ pub enum Usage {
     /// A participant of the run has no node identity in the roster.
     #[error("{0} takes part in the run but the roster binds no node to it; add it to the roster")]
     NotInRoster(ParticipantId),
+    /// A key or certificate of another authority.
+    #[error("the new share or its commit certificate belongs to another group key")]
+    WrongAuthority,
     /// Participant ids start at 1.
     #[error("participant id 0 is reserved; number participants from 1")]
     ZeroParticipant,

@@ -9,6 +9,8 @@
 //!   while keeping the authority's group verifying key.
 //! * [`signing`] — threshold signing with pre-committed single-use nonces
 //!   and commit certificates that exist only after verification.
+//! * [`witness`] — what a consensus witness checks before signing, its
+//!   durable signing record, equivocation proofs, and the share collector.
 //! * [`amp`] — the channel ratchet: key hierarchy, dual window, epoch bump
 //!   facts and their reducer, seal/open, and recovery from facts.
 //!
@@ -99,6 +101,7 @@ mod roster;
 mod share;
 pub mod signing;
 pub mod wire;
+pub mod witness;
 
 pub use error::{Error, ParticipantId, Rejection, Result, Usage, Violation};
 pub use roster::{Authenticated, NodeId, Roster};

@@ -155,6 +155,18 @@ impl ReshareConfig {
     }
 }
 
+/// The operation a consensus commit of a new key epoch certifies:
+/// `SHA-256("aura/reshare/epoch/v1" ‖ epoch ‖ postcard(public key package))`.
+/// Witnesses switch to the new share only with a certificate over it.
+pub fn epoch_operation(epoch: KeyEpoch, public: &PublicKeyPackage) -> Result<[u8; 32]> {
+    let bytes = public.serialize().map_err(Error::crypto)?;
+    let mut h = Sha256::new();
+    h.update(b"aura/reshare/epoch/v1");
+    h.update(epoch.0.to_be_bytes());
+    h.update(&bytes);
+    Ok(h.finalize().into())
+}
+
 /// A new holder announces its ephemeral DH value (broadcast to every
 /// dealer and every other new holder).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -174,7 +174,7 @@ pub struct SigningRequest {
 }
 
 impl SigningRequest {
-    fn signing_package(&self) -> Result<SigningPackage> {
+    pub(crate) fn signing_package(&self) -> Result<SigningPackage> {
         let commitments = self
             .signers
             .iter()

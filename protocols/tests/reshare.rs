@@ -9,7 +9,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use aura_protocols::reshare::ReshareConfig;
+use aura_protocols::reshare::{epoch_operation, ReshareConfig};
+use aura_protocols::signing::{CommitStatement, SigningRequest};
+use aura_protocols::witness::{
+    Collected, ConsensusRequest, MemorySigningRecord, Refusal, ShareCollector, Witness,
+};
 use aura_protocols::{AuthorityKeyShare, Error, KeyEpoch, ParticipantId, Violation};
 use common::*;
 
@@ -376,4 +380,137 @@ fn relay_rewriting_a_join_echo_is_named() {
         .values()
         .all(|e| matches!(e, Error::UnknownSender { node } if *node == relay)));
     assert!(run.dealt.shares.is_empty());
+}
+
+/// Certify `statement` with the witnesses `signers` (fast path through the
+/// share collector).
+fn certify(
+    witnesses: &mut BTreeMap<u16, Witness<MemorySigningRecord>>,
+    signers: &[u16],
+    statement: CommitStatement,
+    seed: u64,
+) -> aura_protocols::signing::CommitCertificate {
+    let mut r = rng(seed);
+    let chosen = signers
+        .iter()
+        .map(|p| {
+            let w = witnesses.get_mut(p).unwrap();
+            (ParticipantId(*p), w.precommit(1, &mut r).unwrap()[0])
+        })
+        .collect();
+    let first = witnesses.get(&signers[0]).unwrap().share().clone();
+    let request = ConsensusRequest {
+        statement,
+        signing: SigningRequest {
+            epoch: first.epoch(),
+            message: statement.message(),
+            signers: chosen,
+        },
+    };
+    let mut collector = ShareCollector::new(first.public_key_package().clone(), first.epoch());
+    let mut cert = None;
+    for p in signers {
+        let share = witnesses
+            .get_mut(p)
+            .unwrap()
+            .sign(&request, &statement.prestate, &mut r)
+            .unwrap();
+        if let Collected::Committed(c) = collector.add(ParticipantId(*p), share).unwrap() {
+            cert = Some(*c);
+        }
+    }
+    cert.unwrap()
+}
+
+/// 3-of-5 → 4-of-7 with two new members: the group key is unchanged, the
+/// new epoch commits through consensus of the old witnesses, and from then
+/// on the old shares are gone and requests for the old epoch are refused.
+#[test]
+fn reshare_3_of_5_to_4_of_7_keeps_the_key_and_retires_the_old_epoch_on_commit() {
+    let old = run_dkg(5, 3, 111);
+    let config = reshare_config(13, [2, 4, 5], 1..=7, 4);
+    let new = reshare_ok(&config, &old, 112);
+    assert_eq!(new.len(), 7);
+    assert!(new.iter().all(|s| s.group_key() == old[0].group_key()
+        && s.threshold() == 4
+        && s.epoch() == KeyEpoch(1)));
+    // Any 4 new holders, including both new members, sign under the old key.
+    let cert = sign(
+        &[&new[5], &new[6], &new[0], &new[3]],
+        &new[0],
+        statement(20),
+        1,
+    )
+    .unwrap();
+    old[0]
+        .group_key()
+        .verify(&statement(20).message(), cert.signature())
+        .unwrap();
+
+    // The old committee commits the new epoch by consensus.
+    let mut witnesses: BTreeMap<u16, _> = old
+        .iter()
+        .map(|s| {
+            (
+                s.participant().0,
+                Witness::new(s.clone(), MemorySigningRecord::default()),
+            )
+        })
+        .collect();
+    let epoch_statement = CommitStatement {
+        consensus_id: [13; 32],
+        prestate: [3; 32],
+        operation: epoch_operation(KeyEpoch(1), new[0].public_key_package()).unwrap(),
+    };
+    let commit = certify(&mut witnesses, &[1, 3, 5], epoch_statement, 2);
+    // Before switching, an old-epoch request is still served.
+    let before = certify(&mut witnesses, &[1, 2, 3], statement(21), 3);
+    assert_eq!(before.group_key(), &old[0].group_key());
+    for (p, w) in witnesses.iter_mut() {
+        w.commit_epoch(new[usize::from(*p) - 1].clone(), &commit)
+            .unwrap();
+        assert_eq!(w.share().epoch(), KeyEpoch(1));
+    }
+    // An old-epoch request is refused by every witness: the old share is gone.
+    let stale = ConsensusRequest {
+        statement: statement(22),
+        signing: SigningRequest {
+            epoch: KeyEpoch(0),
+            message: statement(22).message(),
+            signers: BTreeMap::new(),
+        },
+    };
+    for w in witnesses.values_mut() {
+        let err = w.sign(&stale, &[1; 32], &mut rng(4)).unwrap_err();
+        assert!(
+            matches!(err, Error::Refused(Refusal::RetiredEpoch)),
+            "{err}"
+        );
+    }
+}
+
+/// A commit certificate over anything but the new epoch's package does
+/// not switch a witness; an aborted reshare leaves it signing in the old
+/// epoch.
+#[test]
+fn witness_keeps_the_old_epoch_without_a_commit_of_the_new_one() {
+    let old = run_dkg(3, 2, 121);
+    let config = reshare_config(14, [1, 2], 1..=3, 2);
+    let new = reshare_ok(&config, &old, 122);
+    let mut witnesses: BTreeMap<u16, _> = old
+        .iter()
+        .map(|s| {
+            (
+                s.participant().0,
+                Witness::new(s.clone(), MemorySigningRecord::default()),
+            )
+        })
+        .collect();
+    // A certificate for some other operation is not a commit of epoch 1.
+    let unrelated = certify(&mut witnesses, &[1, 2], statement(30), 1);
+    let w = witnesses.get_mut(&1).unwrap();
+    assert!(w.commit_epoch(new[0].clone(), &unrelated).is_err());
+    assert_eq!(w.share().epoch(), KeyEpoch(0));
+    // The old epoch still certifies.
+    certify(&mut witnesses, &[1, 3], statement(31), 2);
 }

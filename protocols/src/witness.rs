@@ -1,0 +1,435 @@
+//! Witness safety: what a consensus witness checks before it signs, the
+//! durable record that stops it signing twice, equivocation proofs, and
+//! the share collector that turns shares into a commit certificate.
+//!
+//! A witness signs a [`CommitStatement`] (consensus id, prestate,
+//! operation) only if
+//!
+//! 1. the prestate equals the hash of its *own* reduced state (passed in by
+//!    the caller, never taken from the request), and
+//! 2. its [`SigningRecord`] holds no *different* operation for the same
+//!    (consensus id, prestate). The record is written before the share is
+//!    released, so a crash between the two can only make the witness
+//!    refuse, never sign twice.
+//!
+//! Shares travel with the statement and the signing request they answer
+//! ([`WitnessShare`]), so any two shares of one witness over different
+//! operations for one (consensus id, prestate) form an
+//! [`EquivocationProof`] that anyone holding the public key package can
+//! check. The [`ShareCollector`] verifies each share on arrival, buckets
+//! shares by (statement, signing package), turns equivocations into proofs
+//! and ignores the equivocator from then on, and aggregates a bucket once
+//! every signer its package names has answered. The certificate it returns
+//! is a [`CommitCertificate`], which exists only with a verified signature.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use frost_ed25519::keys::PublicKeyPackage;
+use frost_ed25519::round2::SignatureShare;
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ParticipantId, Result, Usage, Violation};
+use crate::group;
+use crate::share::{AuthorityKeyShare, KeyEpoch};
+use crate::signing::{
+    aggregate, CommitCertificate, CommitStatement, NonceStore, Precommitment, SigningRequest,
+};
+
+/// The slot a witness signs at most one result for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Slot {
+    /// Consensus instance.
+    pub consensus_id: [u8; 32],
+    /// The state the operation applies to.
+    pub prestate: [u8; 32],
+}
+
+impl From<&CommitStatement> for Slot {
+    fn from(s: &CommitStatement) -> Self {
+        Slot {
+            consensus_id: s.consensus_id,
+            prestate: s.prestate,
+        }
+    }
+}
+
+/// The durable record of what a witness signed: at most one operation per
+/// [`Slot`].
+///
+/// Implementations must make [`SigningRecord::record`] durable before it
+/// returns `Ok` (on disk, for a real node): the witness releases its share
+/// only afterwards. [`MemorySigningRecord`] is the in-memory
+/// implementation for tests and simulations; a node backs the trait with
+/// its journal's redb store (one table keyed by the 64-byte slot, value the
+/// operation hash, written in one committed write transaction).
+pub trait SigningRecord {
+    /// The operation recorded for `slot`, if any.
+    fn recorded(&self, slot: &Slot) -> Result<Option<[u8; 32]>>;
+    /// Record `operation` for `slot`. Called only when [`recorded`]
+    /// returned `None` or the same operation.
+    ///
+    /// [`recorded`]: SigningRecord::recorded
+    fn record(&mut self, slot: Slot, operation: [u8; 32]) -> Result<()>;
+}
+
+/// A [`SigningRecord`] in memory: durable for the life of the value.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySigningRecord {
+    signed: BTreeMap<Slot, [u8; 32]>,
+}
+
+impl SigningRecord for MemorySigningRecord {
+    fn recorded(&self, slot: &Slot) -> Result<Option<[u8; 32]>> {
+        Ok(self.signed.get(slot).copied())
+    }
+
+    fn record(&mut self, slot: Slot, operation: [u8; 32]) -> Result<()> {
+        self.signed.insert(slot, operation);
+        Ok(())
+    }
+}
+
+/// What the initiator (or a fallback aggregator) asks a witness to sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusRequest {
+    /// The statement to certify.
+    pub statement: CommitStatement,
+    /// The signing package: message and one nonce commitment per signer.
+    pub signing: SigningRequest,
+}
+
+/// A witness's answer: its share with what it answers, and its next
+/// pre-committed nonce (so the next fast path needs one round trip).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessShare {
+    /// The request this share answers.
+    pub request: ConsensusRequest,
+    /// The frost signature share.
+    pub share: SignatureShare,
+    /// A fresh nonce commitment for the next request.
+    pub next_nonce: Precommitment,
+}
+
+/// Why a witness declined to sign. Not a fault of the witness: the caller
+/// starts the fallback (`abandon()`) at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request's prestate is not the witness's own reduced state.
+    #[error("prestate differs from this witness's reduced state")]
+    WrongPrestate,
+    /// The witness already signed another operation for this slot.
+    #[error("already signed another operation for this consensus id and prestate")]
+    AlreadySigned,
+    /// The request is for a key epoch that a later reshare retired; the
+    /// old share is gone.
+    #[error("the request is for a retired key epoch")]
+    RetiredEpoch,
+}
+
+/// One consensus witness: its share, its nonces and its signing record.
+#[derive(Debug)]
+pub struct Witness<R: SigningRecord> {
+    share: AuthorityKeyShare,
+    nonces: NonceStore,
+    record: R,
+}
+
+impl<R: SigningRecord> Witness<R> {
+    /// A witness for `share`, remembering what it signed in `record`.
+    pub fn new(share: AuthorityKeyShare, record: R) -> Self {
+        let nonces = NonceStore::new(&share);
+        Witness {
+            share,
+            nonces,
+            record,
+        }
+    }
+
+    /// The share this witness signs with.
+    pub fn share(&self) -> &AuthorityKeyShare {
+        &self.share
+    }
+
+    /// Hand back the signing record (e.g. to reopen it after a restart).
+    pub fn into_record(self) -> R {
+        self.record
+    }
+
+    /// Publish `count` fresh nonce commitments.
+    pub fn precommit<G: RngCore + CryptoRng>(
+        &mut self,
+        count: usize,
+        rng: &mut G,
+    ) -> Result<Vec<Precommitment>> {
+        self.nonces.precommit(&self.share, count, rng)
+    }
+
+    /// Sign `request` if its prestate is `own_prestate` (the hash of this
+    /// witness's reduced state) and no other result was signed for the
+    /// slot. The record is written before the share is computed.
+    pub fn sign<G: RngCore + CryptoRng>(
+        &mut self,
+        request: &ConsensusRequest,
+        own_prestate: &[u8; 32],
+        rng: &mut G,
+    ) -> Result<WitnessShare> {
+        let statement = &request.statement;
+        if request.signing.epoch < self.share.epoch() {
+            return Err(Refusal::RetiredEpoch.into());
+        }
+        if statement.prestate != *own_prestate {
+            return Err(Refusal::WrongPrestate.into());
+        }
+        if request.signing.message != statement.message() {
+            return Err(Usage::StatementMismatch.into());
+        }
+        let slot = Slot::from(statement);
+        match self.record.recorded(&slot)? {
+            Some(op) if op != statement.operation => return Err(Refusal::AlreadySigned.into()),
+            Some(_) => {}
+            None => self.record.record(slot, statement.operation)?,
+        }
+        let share = self.nonces.sign(&self.share, &request.signing)?;
+        let next_nonce = self
+            .nonces
+            .precommit(&self.share, 1, rng)?
+            .pop()
+            .ok_or_else(|| Error::Crypto("no nonce produced".into()))?;
+        Ok(WitnessShare {
+            request: request.clone(),
+            share,
+            next_nonce,
+        })
+    }
+
+    /// A reshare or refresh committed: switch to the new share.
+    ///
+    /// `commit` must certify, under the unchanged group key, the operation
+    /// [`epoch_operation`](crate::reshare::epoch_operation) of the new
+    /// share's epoch and public key package. The old share is dropped here
+    /// (frost zeroizes a `KeyPackage` on drop), every nonce of the old
+    /// epoch with it, and from now on requests for the old epoch are
+    /// refused ([`Refusal::RetiredEpoch`]).
+    pub fn commit_epoch(
+        &mut self,
+        new: AuthorityKeyShare,
+        commit: &CommitCertificate,
+    ) -> Result<()> {
+        if new.group_key() != self.share.group_key()
+            || commit.group_key() != &self.share.group_key()
+        {
+            return Err(Usage::WrongAuthority.into());
+        }
+        if new.epoch() <= self.share.epoch() {
+            return Err(Usage::EpochMismatch {
+                requested: new.epoch().0,
+                current: self.share.epoch().0,
+            }
+            .into());
+        }
+        let operation = crate::reshare::epoch_operation(new.epoch(), new.public_key_package())?;
+        if commit.statement().operation != operation {
+            return Err(Usage::StatementMismatch.into());
+        }
+        self.nonces.advance_epoch(new.epoch());
+        self.share = new;
+        Ok(())
+    }
+}
+
+/// Check one witness's share against the signing package it answers and
+/// the witness's public verifying share.
+pub fn verify_share(
+    public: &PublicKeyPackage,
+    witness: ParticipantId,
+    share: &WitnessShare,
+) -> Result<()> {
+    let request = &share.request;
+    if request.signing.message != request.statement.message()
+        || !request.signing.signers.contains_key(&witness)
+    {
+        return Err(Error::violation(witness, Violation::InvalidSignatureShare));
+    }
+    let id = group::identifier(witness)?;
+    let verifying_share = public
+        .verifying_shares()
+        .get(&id)
+        .ok_or_else(|| Error::violation(witness, Violation::Unexpected))?;
+    let package = request.signing.signing_package()?;
+    frost_core::verify_signature_share(
+        id,
+        verifying_share,
+        &share.share,
+        &package,
+        public.verifying_key(),
+    )
+    .map_err(|_| Error::violation(witness, Violation::InvalidSignatureShare))
+}
+
+/// Two valid shares of one witness over different operations for one
+/// (consensus id, prestate): a fact anyone with the authority's public key
+/// package can check. It excludes the witness from every threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquivocationProof {
+    /// The witness that signed both.
+    pub witness: ParticipantId,
+    /// One signed result.
+    pub first: WitnessShare,
+    /// Another signed result for the same slot.
+    pub second: WitnessShare,
+}
+
+/// Proof that an [`EquivocationProof`] checked out. Zero-sized; only
+/// [`EquivocationProof::verify`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct EquivocationVerified(());
+
+impl EquivocationProof {
+    /// Check both shares and that they answer different operations for one
+    /// slot in one key epoch. Returns the equivocator.
+    pub fn verify(
+        &self,
+        public: &PublicKeyPackage,
+    ) -> Result<(ParticipantId, EquivocationVerified)> {
+        let (a, b) = (&self.first.request, &self.second.request);
+        let conflicting = Slot::from(&a.statement) == Slot::from(&b.statement)
+            && a.statement.operation != b.statement.operation
+            && a.signing.epoch == b.signing.epoch;
+        if !conflicting {
+            return Err(Error::violation(self.witness, Violation::Unexpected));
+        }
+        verify_share(public, self.witness, &self.first)?;
+        verify_share(public, self.witness, &self.second)?;
+        Ok((self.witness, EquivocationVerified(())))
+    }
+}
+
+/// What adding a share to a [`ShareCollector`] led to.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Collected {
+    /// Counted; the bucket is not complete yet.
+    Pending,
+    /// The share completed its bucket: the verified certificate.
+    Committed(Box<CommitCertificate>),
+    /// The sender signed two results for one slot: here is the proof. The
+    /// sender is excluded from now on.
+    Equivocation(Box<EquivocationProof>),
+    /// The sender is a proven equivocator; its share does not count.
+    Excluded,
+}
+
+/// A bucket: one statement, one signing package, the shares for it.
+#[derive(Debug)]
+struct Bucket {
+    request: ConsensusRequest,
+    shares: BTreeMap<ParticipantId, SignatureShare>,
+}
+
+/// Gathers shares (fast path at the initiator, or any witness in the
+/// fallback), verifies each on arrival, and aggregates a signing package
+/// once every signer it names answered. Shares are bucketed by (statement,
+/// package), so shares of different packages never mix.
+#[derive(Debug)]
+pub struct ShareCollector {
+    public: PublicKeyPackage,
+    epoch: KeyEpoch,
+    excluded: BTreeSet<ParticipantId>,
+    /// First share of each witness per slot, to catch equivocation.
+    first: BTreeMap<(ParticipantId, Slot), WitnessShare>,
+    buckets: BTreeMap<[u8; 32], Bucket>,
+}
+
+fn bucket_key(request: &ConsensusRequest) -> Result<[u8; 32]> {
+    let bytes = postcard::to_allocvec(request).map_err(Error::crypto)?;
+    let mut h = Sha256::new();
+    h.update(b"aura/consensus/bucket/v1");
+    h.update(&bytes);
+    Ok(h.finalize().into())
+}
+
+impl ShareCollector {
+    /// A collector for the authority's public package in key epoch `epoch`.
+    pub fn new(public: PublicKeyPackage, epoch: KeyEpoch) -> Self {
+        ShareCollector {
+            public,
+            epoch,
+            excluded: BTreeSet::new(),
+            first: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// Proven equivocators.
+    pub fn excluded(&self) -> &BTreeSet<ParticipantId> {
+        &self.excluded
+    }
+
+    /// Exclude the witness a verified proof names (e.g. a proof fact read
+    /// from the journal).
+    pub fn exclude(&mut self, proof: &EquivocationProof) -> Result<()> {
+        let (who, _verified) = proof.verify(&self.public)?;
+        self.excluded.insert(who);
+        Ok(())
+    }
+
+    /// Add a share from `sender` (the participant its link is
+    /// authenticated to). An invalid share is a violation naming `sender`.
+    pub fn add(&mut self, sender: ParticipantId, share: WitnessShare) -> Result<Collected> {
+        if self.excluded.contains(&sender) {
+            return Ok(Collected::Excluded);
+        }
+        if share.request.signing.epoch != self.epoch {
+            return Err(Error::violation(sender, Violation::Unexpected));
+        }
+        verify_share(&self.public, sender, &share)?;
+        let slot = Slot::from(&share.request.statement);
+        match self.first.get(&(sender, slot)) {
+            Some(prev) if prev.request.statement != share.request.statement => {
+                let proof = EquivocationProof {
+                    witness: sender,
+                    first: prev.clone(),
+                    second: share,
+                };
+                self.excluded.insert(sender);
+                for bucket in self.buckets.values_mut() {
+                    bucket.shares.remove(&sender);
+                }
+                return Ok(Collected::Equivocation(Box::new(proof)));
+            }
+            Some(_) => {}
+            None => {
+                self.first.insert((sender, slot), share.clone());
+            }
+        }
+        let key = bucket_key(&share.request)?;
+        let bucket = self.buckets.entry(key).or_insert_with(|| Bucket {
+            request: share.request.clone(),
+            shares: BTreeMap::new(),
+        });
+        bucket.shares.insert(sender, share.share);
+        let named: BTreeSet<ParticipantId> =
+            bucket.request.signing.signers.keys().copied().collect();
+        if named.iter().any(|p| self.excluded.contains(p))
+            || !named.iter().all(|p| bucket.shares.contains_key(p))
+        {
+            return Ok(Collected::Pending);
+        }
+        let certificate = aggregate(
+            &self.public,
+            &bucket.request.signing,
+            bucket.request.statement,
+            &bucket.shares,
+        )?;
+        Ok(Collected::Committed(Box::new(certificate)))
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        Error::Refused(r)
+    }
+}
