@@ -25,9 +25,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use aura_protocols::amp::{
-    reduce, AuthorityRoot, ChannelId, ChannelReceiver, ChannelSender, ContextId, DeviceId,
-};
+use aura_protocols::amp::{reduce, ChannelId, ChannelReceiver, ChannelSender, ContextId, DeviceId};
 use aura_protocols::dkg::{self, DkgConfig};
 use aura_protocols::signing::{self, CommitStatement, NonceStore, SigningRequest};
 use aura_protocols::{Authenticated, AuthorityKeyShare, NodeId, ParticipantId, Roster};
@@ -79,6 +77,21 @@ fn aura_dkg(rng: &mut ChaCha20Rng) -> Vec<AuthorityKeyShare> {
     last.into_iter()
         .map(|s| s.finish(&round2).unwrap())
         .collect()
+}
+
+/// A channel root from this benchmark's 7-of-10 authority (toward itself:
+/// which peer does not matter for seal/open).
+fn channel_root(rng: &mut ChaCha20Rng) -> aura_protocols::amp::ChannelRoot {
+    let shares = aura_dkg(rng);
+    let peer = shares[0].group_key();
+    let partials = shares[..usize::from(T)]
+        .iter()
+        .map(|s| {
+            let p = aura_protocols::amp::root::partial(s, &peer, rng).unwrap();
+            (s.participant(), p)
+        })
+        .collect();
+    aura_protocols::amp::root::combine(shares[0].public_key_package(), &peer, &partials).unwrap()
 }
 
 fn frost_dkg(rng: &mut ChaCha20Rng) -> Vec<frost::keys::KeyPackage> {
@@ -177,7 +190,7 @@ fn bench_sign(c: &mut Criterion) {
 
 fn bench_seal(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let root = AuthorityRoot::generate(0, &mut rng);
+    let root = channel_root(&mut rng);
     let key = frost::VerifyingKey::from(&frost::SigningKey::new(&mut rng));
     // A window wide enough that a long benchmark never needs a checkpoint.
     let state = reduce(&[], ContextId([1; 32]), ChannelId([2; 32]), 1 << 40, &key).unwrap();
@@ -308,7 +321,7 @@ fn paired_ratios() {
         ),
     );
 
-    let root = AuthorityRoot::generate(0, &mut rng);
+    let root = channel_root(&mut rng);
     let key = frost::VerifyingKey::from(&frost::SigningKey::new(&mut rng));
     let state = reduce(&[], ContextId([1; 32]), ChannelId([2; 32]), 1 << 40, &key).unwrap();
     let plaintext = vec![0x5a_u8; 1024];

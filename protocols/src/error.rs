@@ -221,6 +221,10 @@ pub enum Violation {
     /// A package from a participant outside the committee or for another session.
     #[error("package does not belong to this session or committee")]
     Unexpected,
+    /// Its channel-root partial's DLEQ proof does not verify against its
+    /// verifying share.
+    #[error("channel-root partial with an invalid DLEQ proof")]
+    InvalidRootPartial,
     /// Its signature share is invalid.
     #[error("invalid signature share")]
     InvalidSignatureShare,

@@ -23,7 +23,7 @@
 //! ```
 //! use std::collections::BTreeMap;
 //! use aura_protocols::{dkg, signing, Authenticated, NodeId, ParticipantId, Roster};
-//! use aura_protocols::amp::{self, AuthorityRoot, ChannelId, ContextId, DeviceId};
+//! use aura_protocols::amp::{self, ChannelId, ContextId, DeviceId};
 //! use rand::SeedableRng;
 //!
 //! # fn main() -> aura_protocols::Result<()> {
@@ -72,8 +72,16 @@
 //! let certificate = signing::aggregate(shares[0].public_key_package(), &request, statement, &sigs)?;
 //! assert_eq!(certificate.group_key(), &shares[0].group_key());
 //!
-//! // AMP: reduce the (empty) journal, seal and open.
-//! let root = AuthorityRoot::generate(0, &mut rng);
+//! // AMP: the channel root is a threshold DH of two authorities' group keys
+//! // (here, for brevity, a channel of the authority with itself): t holders
+//! // send DLEQ-proven partials, anyone combines them.
+//! let peer = shares[0].group_key();
+//! let partials = shares[..2]
+//!     .iter()
+//!     .map(|s| Ok((s.participant(), amp::root::partial(s, &peer, &mut rng)?)))
+//!     .collect::<aura_protocols::Result<BTreeMap<_, _>>>()?;
+//! let root = amp::root::combine(shares[0].public_key_package(), &peer, &partials)?;
+//! // Reduce the (empty) journal, seal and open.
 //! let state = amp::reduce(&[], ContextId([5; 32]), ChannelId([6; 32]), amp::DEFAULT_WINDOW, &shares[0].group_key())?;
 //! let sealed = amp::ChannelSender::new(DeviceId(1)).seal(&state, &root, b"hi", &mut rng)?;
 //! let opened = amp::ChannelReceiver::new().open(&state, &root, &sealed.message)?;

@@ -7,14 +7,15 @@
 
 mod common;
 
+use aura_protocols::amp::ChannelRoot;
 use aura_protocols::amp::{
     bump_statement, channel_base_key, message_key, reduce, seal_with_key, AmpFact, AmpHeader,
-    AuthorityRoot, BumpProposal, BumpReason, ChannelEpoch, ChannelId, ChannelReceiver,
-    ChannelSender, ChannelState, ContextId, DeviceId, Window, DEFAULT_WINDOW,
+    BumpProposal, BumpReason, ChannelEpoch, ChannelId, ChannelReceiver, ChannelSender,
+    ChannelState, ContextId, DeviceId, Window, DEFAULT_WINDOW,
 };
 use aura_protocols::signing::UnverifiedCertificate;
 use aura_protocols::{Error, Rejection, Usage};
-use common::rng;
+use common::{rng, some_root};
 use frost_ed25519::{SigningKey, VerifyingKey};
 
 const CTX: ContextId = ContextId([3; 32]);
@@ -24,7 +25,7 @@ const W: u64 = 8;
 struct Authority {
     signing: SigningKey,
     key: VerifyingKey,
-    root: AuthorityRoot,
+    root: ChannelRoot,
 }
 
 fn authority(seed: u64) -> Authority {
@@ -33,7 +34,7 @@ fn authority(seed: u64) -> Authority {
     Authority {
         key: VerifyingKey::from(&signing),
         signing,
-        root: AuthorityRoot::generate(0, &mut r),
+        root: some_root(seed),
     }
 }
 

@@ -10,12 +10,15 @@ mod common;
 
 use aura_protocols::amp::recovery::recover;
 use aura_protocols::amp::{
-    bump_statement, reduce, AmpFact, AmpMessage, AuthorityRoot, BumpProposal, BumpReason,
-    ChannelId, ChannelReceiver, ChannelSender, ChannelState, ContextId, DeviceId,
+    bump_statement, reduce, AmpFact, AmpMessage, BumpProposal, BumpReason, ChannelId,
+    ChannelReceiver, ChannelRoot, ChannelSender, ChannelState, ContextId, DeviceId,
 };
 use aura_protocols::signing::UnverifiedCertificate;
 use aura_protocols::{Error, Usage};
-use common::rng;
+use std::sync::OnceLock;
+
+use aura_protocols::AuthorityKeyShare;
+use common::{reshare_config, reshare_ok, rng, root_between, run_dkg, some_root};
 use frost_ed25519::{SigningKey, VerifyingKey};
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
@@ -23,6 +26,37 @@ use rand::seq::SliceRandom;
 const CTX: ContextId = ContextId([3; 32]);
 const CHAN: ChannelId = ChannelId([4; 32]);
 const W: u64 = 8;
+
+/// Some valid channel root, made once (the AEAD properties do not depend
+/// on which root).
+fn fixed_root() -> &'static ChannelRoot {
+    static ROOT: OnceLock<ChannelRoot> = OnceLock::new();
+    ROOT.get_or_init(|| some_root(1))
+}
+
+/// Authority A before and after losing every device, and its peer B.
+/// A is 3-of-6: devices 1–3 and guardians 4–6. After the loss the
+/// guardians reshare to themselves and a new device 7 (3-of-4): the group
+/// key is the same, every share is new.
+struct Lifecycle {
+    before: Vec<AuthorityKeyShare>,
+    after: Vec<AuthorityKeyShare>,
+    peer: Vec<AuthorityKeyShare>,
+}
+
+fn lifecycle() -> &'static Lifecycle {
+    static LIFE: OnceLock<Lifecycle> = OnceLock::new();
+    LIFE.get_or_init(|| {
+        let before = run_dkg(6, 3, 301);
+        let guardians: Vec<AuthorityKeyShare> = before[3..].to_vec();
+        let after = reshare_ok(&reshare_config(30, [4, 5, 6], 4..=7, 3), &guardians, 302);
+        Lifecycle {
+            before,
+            after,
+            peer: run_dkg(3, 2, 303),
+        }
+    })
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -37,21 +71,21 @@ proptest! {
         generation in 0..=2 * W,
     ) {
         let mut r = rng(seed);
-        let root = AuthorityRoot::generate(0, &mut r);
+        let root = fixed_root();
         let key = VerifyingKey::from(&SigningKey::new(&mut r));
         let state = reduce(&[], CTX, CHAN, W, &key).unwrap();
         let mut tx = ChannelSender::new(DeviceId(seed % 4));
         let mut sealed = None;
         for _ in 0..=generation {
-            sealed = Some(tx.seal(&state, &root, &plaintext, &mut r).unwrap());
+            sealed = Some(tx.seal(&state, root, &plaintext, &mut r).unwrap());
         }
         let bytes = sealed.unwrap().message.to_bytes();
         // Sanity: the untouched message opens.
-        prop_assert_eq!(ChannelReceiver::new().open_bytes(&state, &root, &bytes).unwrap(), plaintext);
+        prop_assert_eq!(ChannelReceiver::new().open_bytes(&state, root, &bytes).unwrap(), plaintext);
         let i = bit.index(bytes.len() * 8);
         let mut flipped = bytes.clone();
         flipped[i / 8] ^= 1 << (i % 8);
-        prop_assert!(ChannelReceiver::new().open_bytes(&state, &root, &flipped).is_err());
+        prop_assert!(ChannelReceiver::new().open_bytes(&state, root, &flipped).is_err());
     }
 }
 
@@ -62,10 +96,9 @@ proptest! {
     #[test]
     fn arbitrary_bytes_are_rejected_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let mut r = rng(1);
-        let root = AuthorityRoot::generate(0, &mut r);
         let key = VerifyingKey::from(&SigningKey::new(&mut r));
         let state = reduce(&[], CTX, CHAN, W, &key).unwrap();
-        prop_assert!(ChannelReceiver::new().open_bytes(&state, &root, &bytes).is_err());
+        prop_assert!(ChannelReceiver::new().open_bytes(&state, fixed_root(), &bytes).is_err());
     }
 }
 
@@ -116,7 +149,7 @@ fn live_history(
     seed: u64,
     signing: &SigningKey,
     key: &VerifyingKey,
-    root: &AuthorityRoot,
+    root: &ChannelRoot,
 ) -> (Vec<AmpFact>, ChannelState, Vec<Sent>) {
     let mut r = rng(seed);
     let mut facts: Vec<AmpFact> = Vec::new();
@@ -198,26 +231,31 @@ fn live_history(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// A fresh device holding only the journal (shuffled, with duplicates)
-    /// and the authority root rederives exactly the keys the original
-    /// devices used for every message still inside an accepted window, and
-    /// opens those messages.
+    /// Authority A loses every device. Its guardians reshare to a new
+    /// device; any 3 of the new holders recompute the channel root with
+    /// their new shares. The fresh device, holding only that root and the
+    /// journal (shuffled, with duplicates), rederives exactly the keys the
+    /// original devices used for every message still inside an accepted
+    /// window, and opens those messages.
     #[test]
-    fn fresh_device_rederives_the_keys_the_original_used(
+    fn keys_rederived_after_losing_every_device_equal_the_originals(
         ops in proptest::collection::vec(op(), 1..40),
         seed in any::<u64>(),
+        holders_before in proptest::sample::subsequence(vec![1u16, 2, 3, 4, 5, 6], 3),
+        holders_after in proptest::sample::subsequence(vec![4u16, 5, 6, 7], 3),
     ) {
+        let life = lifecycle();
         let mut r = rng(seed);
         let signing = SigningKey::new(&mut r);
         let key = VerifyingKey::from(&signing);
-        let secret = { let mut b = [0u8; 32]; rand::RngCore::fill_bytes(&mut r, &mut b); b };
-        let root = AuthorityRoot::from_bytes(0, secret);
+        let root = root_between(&life.before, &holders_before, &life.peer[0], seed);
         let (facts, live_state, sent) = live_history(&ops, seed, &signing, &key, &root);
+        drop(root);
 
         let mut journal = facts.clone();
         journal.extend(facts.iter().step_by(2).cloned());
         journal.shuffle(&mut r);
-        let fresh_root = AuthorityRoot::from_bytes(0, secret);
+        let fresh_root = root_between(&life.after, &holders_after, &life.peer[0], !seed);
         let fresh = recover(&journal, &fresh_root, &key, CTX, CHAN, W).unwrap();
         prop_assert_eq!(fresh.state(), &live_state);
 

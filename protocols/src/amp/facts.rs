@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::keys::{ChannelEpoch, ChannelId, ContextId, DeviceId};
+use super::seal::AmpHeader;
 use super::window::Window;
 use crate::error::{Error, Rejection, Result, Usage};
 use crate::signing::{CommitStatement, UnverifiedCertificate};
@@ -133,6 +134,11 @@ pub enum AmpFact {
         /// Which certified proposal.
         proposal: ProposalId,
     },
+    /// A device of the receiving authority accepted (opened) the message
+    /// with this header. Appended together with the open, so a device that
+    /// recovers after losing every device rebuilds the replay set from the
+    /// journal and refuses replays of messages accepted before the loss.
+    Accepted(AmpHeader),
 }
 
 /// What the facts say about one channel.

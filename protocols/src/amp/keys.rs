@@ -1,13 +1,13 @@
-//! The AMP key hierarchy: authority root → channel base key → message key.
+//! The AMP key hierarchy: channel root → channel base key → message key.
 
 use std::fmt;
 
 use hkdf::Hkdf;
-use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::root::ChannelRoot;
 use crate::error::{Error, Result};
 
 const CHANNEL_SALT: &[u8] = b"aura/amp/v1/channel";
@@ -29,50 +29,6 @@ pub struct DeviceId(pub u64);
 /// A channel epoch; bumps go from `e` to `e + 1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChannelEpoch(pub u64);
-
-/// The authority's ratchet root for one authority epoch: the only secret
-/// a device needs (with the journal) to rederive every channel key. It is
-/// symmetric and held by the authority's devices — not by guardians, whose
-/// threshold shares only sign. A recovery grant delivers it to a new device.
-pub struct AuthorityRoot {
-    epoch: u64,
-    secret: Zeroizing<[u8; 32]>,
-}
-
-impl fmt::Debug for AuthorityRoot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthorityRoot")
-            .field("epoch", &self.epoch)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AuthorityRoot {
-    /// Wrap existing secret bytes.
-    pub fn from_bytes(epoch: u64, secret: [u8; 32]) -> Self {
-        AuthorityRoot {
-            epoch,
-            secret: Zeroizing::new(secret),
-        }
-    }
-
-    /// A fresh random root.
-    pub fn generate<R: RngCore + CryptoRng>(epoch: u64, rng: &mut R) -> Self {
-        let mut secret = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(secret.as_mut_slice());
-        AuthorityRoot { epoch, secret }
-    }
-
-    /// Authority epoch.
-    pub fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
-    /// Export the secret (for delivering it in a recovery grant).
-    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        self.secret.clone()
-    }
-}
 
 /// `K(c, e)`: one per channel epoch.
 pub struct ChannelBaseKey(Zeroizing<[u8; 32]>);
@@ -107,21 +63,27 @@ impl MessageKey {
     }
 }
 
-/// `K(c, e) = HKDF-SHA256(salt, root_a, context ‖ channel ‖ a ‖ e)`.
+/// `K(c, e) = HKDF-SHA256(salt = "aura/amp/v1/channel", ikm = root point,
+/// info = Y_low ‖ Y_high ‖ context ‖ channel ‖ e)`, where `Y_low ≤ Y_high`
+/// are the two authorities' group keys (so both sides derive the same key)
+/// and `e` is the channel epoch (big-endian u64).
 pub fn channel_base_key(
-    root: &AuthorityRoot,
+    root: &ChannelRoot,
     context: &ContextId,
     channel: &ChannelId,
     epoch: ChannelEpoch,
 ) -> Result<ChannelBaseKey> {
-    let hk = Hkdf::<Sha256>::new(Some(CHANNEL_SALT), root.secret.as_slice());
-    let mut info = [0u8; 80];
-    let (ctx, rest) = info.split_at_mut(32);
+    let hk = Hkdf::<Sha256>::new(Some(CHANNEL_SALT), root.secret().as_slice());
+    let (low, high) = root.pair();
+    let mut info = [0u8; 136];
+    let (l, rest) = info.split_at_mut(32);
+    l.copy_from_slice(low);
+    let (h, rest) = rest.split_at_mut(32);
+    h.copy_from_slice(high);
+    let (ctx, rest) = rest.split_at_mut(32);
     ctx.copy_from_slice(&context.0);
-    let (chan, rest) = rest.split_at_mut(32);
+    let (chan, e) = rest.split_at_mut(32);
     chan.copy_from_slice(&channel.0);
-    let (a, e) = rest.split_at_mut(8);
-    a.copy_from_slice(&root.epoch.to_be_bytes());
     e.copy_from_slice(&epoch.0.to_be_bytes());
     let mut okm = Zeroizing::new([0u8; 32]);
     hk.expand(&info, okm.as_mut_slice())

@@ -1,7 +1,9 @@
-//! Recovery from facts: a fresh device with the journal and the authority
-//! root rederives every message key in the window. There is no device-local
-//! ratchet state to restore — the original device's key cache is exactly
-//! what [`recover`] recomputes.
+//! Recovery from facts: a fresh device with the journal and the channel
+//! root (recomputed by threshold DH from the authority's current shares,
+//! see [`super::root`]) rederives every message key in the window. There is
+//! no device-local ratchet state to restore — the original device's key
+//! cache is exactly what [`recover`] recomputes, and its replay set is the
+//! set of [`AmpFact::Accepted`] headers in the journal.
 
 use std::collections::BTreeMap;
 
@@ -9,22 +11,25 @@ use frost_ed25519::VerifyingKey;
 
 use super::facts::{reduce, AmpFact, ChannelState};
 use super::keys::{
-    channel_base_key, message_key, AuthorityRoot, ChannelBaseKey, ChannelEpoch, ChannelId,
-    ContextId, DeviceId, MessageKey,
+    channel_base_key, message_key, ChannelBaseKey, ChannelEpoch, ChannelId, ContextId, DeviceId,
+    MessageKey,
 };
+use super::root::ChannelRoot;
+use super::seal::{AmpHeader, ChannelReceiver};
 use crate::error::Result;
 
 /// A channel rebuilt from the journal.
 #[derive(Debug)]
 pub struct RecoveredChannel {
     state: ChannelState,
+    accepted: Vec<AmpHeader>,
     bases: BTreeMap<ChannelEpoch, ChannelBaseKey>,
 }
 
 /// Reduce the facts and derive the base key of every accepted epoch.
 pub fn recover<'a, I>(
     facts: I,
-    root: &AuthorityRoot,
+    root: &ChannelRoot,
     authority: &VerifyingKey,
     context: ContextId,
     channel: ChannelId,
@@ -33,16 +38,34 @@ pub fn recover<'a, I>(
 where
     I: IntoIterator<Item = &'a AmpFact>,
 {
-    let state = reduce(facts, context, channel, width, authority)?;
+    let facts: Vec<&AmpFact> = facts.into_iter().collect();
+    let state = reduce(facts.iter().copied(), context, channel, width, authority)?;
+    let accepted = facts
+        .iter()
+        .filter_map(|f| match f {
+            AmpFact::Accepted(h) if h.context == context && h.channel == channel => Some(*h),
+            _ => None,
+        })
+        .collect();
     let bases = state
         .accepted_epochs()
         .into_iter()
         .map(|e| Ok((e, channel_base_key(root, &context, &channel, e)?)))
         .collect::<Result<_>>()?;
-    Ok(RecoveredChannel { state, bases })
+    Ok(RecoveredChannel {
+        state,
+        accepted,
+        bases,
+    })
 }
 
 impl RecoveredChannel {
+    /// A receiver whose replay set holds every message the authority
+    /// accepted before (from the journal), so a replay of one is refused.
+    pub fn receiver(&self) -> ChannelReceiver {
+        ChannelReceiver::with_accepted(&self.accepted)
+    }
+
     /// The reduced state.
     pub fn state(&self) -> &ChannelState {
         &self.state

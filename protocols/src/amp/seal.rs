@@ -20,9 +20,10 @@ use rand::{CryptoRng, RngCore};
 
 use super::facts::ChannelState;
 use super::keys::{
-    channel_base_key, message_key, AuthorityRoot, ChannelBaseKey, ChannelEpoch, ChannelId,
-    ContextId, DeviceId, MessageKey,
+    channel_base_key, message_key, ChannelBaseKey, ChannelEpoch, ChannelId, ContextId, DeviceId,
+    MessageKey,
 };
+use super::root::ChannelRoot;
 use crate::error::{Error, Rejection, Result, Usage};
 
 /// Length of the encoded header.
@@ -30,7 +31,9 @@ pub const HEADER_LEN: usize = 32 + 32 + 8 + 8 + 8;
 const NONCE_LEN: usize = 24;
 
 /// The authenticated header of an AMP message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct AmpHeader {
     /// Context.
     pub context: ContextId,
@@ -164,7 +167,7 @@ struct BaseKeys(BTreeMap<ChannelEpoch, ChannelBaseKey>);
 impl BaseKeys {
     fn key(
         &mut self,
-        root: &AuthorityRoot,
+        root: &ChannelRoot,
         context: &ContextId,
         channel: &ChannelId,
         epoch: ChannelEpoch,
@@ -223,7 +226,7 @@ impl ChannelSender {
     pub fn seal<R: RngCore + CryptoRng>(
         &mut self,
         state: &ChannelState,
-        root: &AuthorityRoot,
+        root: &ChannelRoot,
         plaintext: &[u8],
         rng: &mut R,
     ) -> Result<Sealed> {
@@ -276,11 +279,23 @@ impl ChannelReceiver {
         Self::default()
     }
 
+    /// A receiver that refuses the messages already accepted: the headers
+    /// come from the journal's [`AmpFact::Accepted`](super::AmpFact::Accepted) facts.
+    pub fn with_accepted<'a>(accepted: impl IntoIterator<Item = &'a AmpHeader>) -> Self {
+        ChannelReceiver {
+            seen: accepted
+                .into_iter()
+                .map(|h| (h.epoch, h.sender, h.generation))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
     /// Parse and open wire bytes.
     pub fn open_bytes(
         &mut self,
         state: &ChannelState,
-        root: &AuthorityRoot,
+        root: &ChannelRoot,
         bytes: &[u8],
     ) -> Result<Vec<u8>> {
         let message = AmpMessage::from_bytes(bytes)?;
@@ -291,7 +306,7 @@ impl ChannelReceiver {
     pub fn open(
         &mut self,
         state: &ChannelState,
-        root: &AuthorityRoot,
+        root: &ChannelRoot,
         message: &AmpMessage,
     ) -> Result<Vec<u8>> {
         let h = &message.header;

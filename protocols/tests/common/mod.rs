@@ -327,3 +327,34 @@ pub fn reshare_ok(
         .map(|r| r.unwrap())
         .collect()
 }
+
+/// The channel root between two authorities, computed by threshold DH:
+/// holders `holders` of `a` each send a partial toward `b`'s group key.
+pub fn root_between(
+    a: &[AuthorityKeyShare],
+    holders: &[u16],
+    b: &AuthorityKeyShare,
+    seed: u64,
+) -> aura_protocols::amp::ChannelRoot {
+    use aura_protocols::amp::root;
+    let mut r = rng(seed);
+    let partials = a
+        .iter()
+        .filter(|s| holders.contains(&s.participant().0))
+        .map(|s| {
+            (
+                s.participant(),
+                root::partial(s, &b.group_key(), &mut r).unwrap(),
+            )
+        })
+        .collect();
+    root::combine(a[0].public_key_package(), &b.group_key(), &partials).unwrap()
+}
+
+/// A channel root for tests that only need some valid root: two fresh
+/// 2-of-3 authorities, seeded.
+pub fn some_root(seed: u64) -> aura_protocols::amp::ChannelRoot {
+    let a = run_dkg(3, 2, seed);
+    let b = run_dkg(3, 2, seed ^ 0x5eed);
+    root_between(&a, &[1, 2], &b[0], seed)
+}
