@@ -103,6 +103,7 @@ mod error;
 /// Endpoints generated from `choreo/*.choreo` (see [`generated`]).
 pub mod generated;
 mod group;
+pub mod journal_sync;
 mod pairwise;
 pub mod reshare;
 mod roster;

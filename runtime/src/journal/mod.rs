@@ -27,6 +27,9 @@ mod store;
 pub mod sync;
 
 pub use durable::DurableStore;
+/// The Ed25519 key type facts are signed with (re-exported so callers need
+/// no version-matched `ed25519-dalek` of their own).
+pub use ed25519_dalek::SigningKey;
 pub use error::{FactError, JournalError};
 pub use fact::{
     author_of, AuthorKey, Fact, FactBody, FactId, ScopeId, SignedFact, VerifiedFact, FACT_FORMAT,
