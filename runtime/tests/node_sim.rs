@@ -150,3 +150,50 @@ fn a_crashed_peer_fails_the_receive_after_the_patience_instead_of_hanging() {
     );
     assert!(lost_at - crashed_at >= c.node.link.patience);
 }
+
+/// Two nodes in a session, both waiting on each other forever (the
+/// application is idle, the nodes are healthy), cut apart at 2 s.
+#[test]
+fn a_silent_partition_is_detected_within_the_suspicion_bound() {
+    let config = SimConfig {
+        drop: 0.05,
+        ..SimConfig::default()
+    };
+    let link = config.node.link;
+    for seed in 0..50 {
+        let mut sim = Sim::new(seed, config.clone());
+        let (na, nb) = (sim.add_node(), sim.add_node());
+        let mut s = sim
+            .open_sessions(SID, &PROTO, &roster(), &[na, nb])
+            .unwrap()
+            .into_iter();
+        let (mut a, mut b) = (s.next().unwrap(), s.next().unwrap());
+        let _ha = sim.spawn(na, async move { a.recv::<u64>(B, PONG).await });
+        let _hb = sim.spawn(nb, async move { b.recv::<u64>(A, PING).await });
+        let start = Time::ZERO + Duration::from_secs(2);
+        sim.run_until(start);
+        assert!(
+            sim.events().is_empty(),
+            "seed {seed}: false alarm on a healthy idle link: {:?}",
+            sim.events()
+        );
+        sim.partition(&[na], &[nb]);
+        sim.run_until(start + Duration::from_secs(6));
+        for node in [na, nb] {
+            let detected = sim
+                .events()
+                .iter()
+                .find_map(|(t, n, e)| {
+                    (*n == node && matches!(e, NodeEvent::PeerUnresponsive { .. })).then_some(*t)
+                })
+                .unwrap_or_else(|| panic!("seed {seed}: node {node} never noticed"));
+            // Reported exactly suspect_after after the last frame heard,
+            // which is no later than the cut: so within suspect_after of
+            // the cut, and (no false alarm above) after it.
+            assert!(
+                detected > start && detected <= start + link.suspect_after,
+                "seed {seed}: detected at {detected}, cut at {start}"
+            );
+        }
+    }
+}
