@@ -146,7 +146,7 @@ fn main() -> ExitCode {
                 failed.push(seed);
             }
         }
-        if (k as u64 + 1) % step == 0 {
+        if (k as u64 + 1).is_multiple_of(step) {
             eprintln!("  {} / {} runs", k + 1, args.seeds);
         }
     }

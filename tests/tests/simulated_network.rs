@@ -116,7 +116,9 @@ fn seeds() -> u64 {
 fn generated_rally_completes_under_faults_and_a_healing_partition_for_every_seed() {
     let mut failed = Vec::new();
     for seed in 0..seeds() {
-        let partition = (seed % 2 == 0).then_some(Duration::from_millis(1500));
+        let partition = seed
+            .is_multiple_of(2)
+            .then_some(Duration::from_millis(1500));
         let (outcome, _) = rally(seed, faults(), partition);
         if outcome != Ok(EXPECTED) {
             eprintln!("seed {seed} failed: {outcome:?} (rerun this seed to replay)");
