@@ -13,7 +13,7 @@ fi
 cargo test --workspace --locked --doc
 
 echo "== choreo check protocols/choreo/*.choreo"
-cargo run --quiet --locked -p choreo-lang --bin choreo -- check protocols/choreo/*.choreo
+cargo run --quiet --locked -p choreo-cli -- check protocols/choreo/*.choreo
 
 echo "== choreo verify protocols/choreo/*.choreo"
-cargo run --quiet --locked -p choreo-lang --bin choreo -- verify protocols/choreo/*.choreo > /dev/null
+cargo run --quiet --locked -p choreo-cli -- verify protocols/choreo/*.choreo > /dev/null

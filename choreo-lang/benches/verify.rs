@@ -6,7 +6,7 @@
 //! `CARGO_TARGET_DIR=… cargo bench -p choreo-lang --bench verify`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use choreo_lang::driver::{compile_with, Compilation, Source};
+use choreo_lang::driver::{compile_with, load_beside, Compilation, Source};
 use choreo_lang::verify::{verify_compilation, VerifyOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -14,16 +14,10 @@ use std::path::{Path, PathBuf};
 
 fn compile_file(path: &Path) -> Compilation {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    compile_with(
-        vec![Source::from_path_text(path.display().to_string(), text)],
-        &mut |module, _| {
-            let stem = module.rsplit('.').next().unwrap_or(module);
-            let sibling = dir.join(format!("{stem}.choreo"));
-            let text = std::fs::read_to_string(&sibling).ok()?;
-            Some(Source::from_path_text(sibling.display().to_string(), text))
-        },
-    )
+    let root = Source::from_path_text(path.display().to_string(), text);
+    compile_with(vec![root], &mut |module, user| {
+        load_beside(module, user, &mut |p| std::fs::read_to_string(p).ok())
+    })
 }
 
 fn mission_files() -> Vec<PathBuf> {

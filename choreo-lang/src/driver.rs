@@ -3,6 +3,7 @@
 //! caller-supplied loader (the CLI reads sibling files; tests use a map).
 
 use crate::{
+    ast,
     check::{self, ParsedFile},
     diagnostic::{has_errors, Diagnostic},
     global::{CheckedProgram, GlobalProtocol},
@@ -19,6 +20,7 @@ pub struct Source {
     pub name: String,
     /// Module name when the text has no `module` declaration: the file stem.
     pub default_module: String,
+    /// The text; empty for a token stream (`choreography! { … }`).
     pub text: String,
 }
 
@@ -77,52 +79,124 @@ pub fn compile_with(
     load_module: &mut dyn FnMut(&str, &str) -> Option<Source>,
 ) -> Compilation {
     let mut comp = Compilation::default();
-    let mut queue = roots;
-    let mut requested: Vec<String> = Vec::new();
-    loop {
-        for source in std::mem::take(&mut queue) {
-            let id = FileId(u32::try_from(comp.sources.len()).unwrap_or(u32::MAX));
-            let (ast, diagnostics) = syntax::parse_source(&source.text, id);
-            comp.diagnostics.extend(diagnostics);
-            comp.files.push(ParsedFile {
-                file: id,
-                default_module: source.default_module.clone(),
-                ast,
-            });
-            comp.sources.push(source);
-        }
-        let declared: Vec<String> = comp.files.iter().map(module_name).collect();
-        for (file, source) in comp.files.iter().zip(&comp.sources) {
-            for used in &file.ast.uses {
-                let name = used.path.dotted();
-                if declared.contains(&name) || requested.contains(&name) {
-                    continue;
-                }
-                requested.push(name.clone());
-                if let Some(found) = load_module(&name, &source.name) {
-                    queue.push(found);
-                }
-            }
-        }
-        if queue.is_empty() {
-            break;
-        }
+    for source in roots {
+        comp.add_text(source);
+    }
+    comp.finish(load_module)
+}
+
+/// Compiles the body of one `choreography! { … }` invocation, lexed by
+/// [`syntax::parse_token_stream`]. Its diagnostics' spans in `FileId(0)`
+/// number tokens: the returned side table maps token `i` (span `i..i+1`)
+/// back to its `proc_macro2::Span`. The source's `text` is empty.
+pub fn compile_token_stream(
+    name: &str,
+    tokens: proc_macro2::TokenStream,
+) -> (Compilation, Vec<proc_macro2::Span>) {
+    let mut comp = Compilation::default();
+    let (ast, diagnostics, spans) = syntax::parse_token_stream(tokens, FileId(0));
+    comp.add_parsed(
+        Source {
+            name: name.to_string(),
+            default_module: "main".into(),
+            text: String::new(),
+        },
+        ast,
+        diagnostics,
+    );
+    (comp.finish(&mut |_, _| None), spans)
+}
+
+/// Finds a used module beside the file that uses it, the one lookup rule
+/// of both the `choreo` command and `choreography!(file = …)`: for
+/// `use a.b.c;` in `dir/user.choreo`, `dir/c.choreo`, then
+/// `dir/a/b/c.choreo`. `read` does the I/O (the library does none): it
+/// returns a candidate path's text, or `None` when there is no such file.
+pub fn load_beside(
+    module: &str,
+    user: &str,
+    read: &mut dyn FnMut(&std::path::Path) -> Option<String>,
+) -> Option<Source> {
+    let dir = std::path::Path::new(user)
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new(""));
+    let segments: Vec<&str> = module.split('.').collect();
+    let stem = segments.last().copied().unwrap_or(module);
+    let candidates = [
+        dir.join(format!("{stem}.choreo")),
+        dir.join(format!("{}.choreo", segments.join("/"))),
+    ];
+    candidates.iter().find_map(|candidate| {
+        let text = read(candidate)?;
+        Some(Source::from_path_text(
+            candidate.display().to_string(),
+            text,
+        ))
+    })
+}
+
+impl Compilation {
+    fn next_file(&self) -> FileId {
+        FileId(u32::try_from(self.sources.len()).unwrap_or(u32::MAX))
     }
 
-    let (program, diagnostics) = check::check_program(&comp.files);
-    comp.diagnostics.extend(diagnostics);
-    for protocol in program.protocols() {
-        match project::project_protocol(&program, protocol) {
-            Ok(locals) => comp.projections.push(Projected {
-                module: protocol.module.clone(),
-                protocol: protocol.name.clone(),
-                locals,
-            }),
-            Err(diagnostics) => comp.diagnostics.extend(diagnostics),
-        }
+    fn add_text(&mut self, source: Source) {
+        let (ast, diagnostics) = syntax::parse_source(&source.text, self.next_file());
+        self.add_parsed(source, ast, diagnostics);
     }
-    comp.program = program;
-    comp
+
+    fn add_parsed(&mut self, source: Source, ast: ast::File, diagnostics: Vec<Diagnostic>) {
+        let file = self.next_file();
+        self.diagnostics.extend(diagnostics);
+        self.files.push(ParsedFile {
+            file,
+            default_module: source.default_module.clone(),
+            ast,
+        });
+        self.sources.push(source);
+    }
+
+    /// Loads every used module not yet present, then checks and projects.
+    fn finish(mut self, load_module: &mut dyn FnMut(&str, &str) -> Option<Source>) -> Self {
+        let mut requested: Vec<String> = Vec::new();
+        loop {
+            let declared: Vec<String> = self.files.iter().map(module_name).collect();
+            let mut queue = Vec::new();
+            for (file, source) in self.files.iter().zip(&self.sources) {
+                for used in &file.ast.uses {
+                    let name = used.path.dotted();
+                    if declared.contains(&name) || requested.contains(&name) {
+                        continue;
+                    }
+                    requested.push(name.clone());
+                    if let Some(found) = load_module(&name, &source.name) {
+                        queue.push(found);
+                    }
+                }
+            }
+            if queue.is_empty() {
+                break;
+            }
+            for source in queue {
+                self.add_text(source);
+            }
+        }
+
+        let (program, diagnostics) = check::check_program(&self.files);
+        self.diagnostics.extend(diagnostics);
+        for protocol in program.protocols() {
+            match project::project_protocol(&program, protocol) {
+                Ok(locals) => self.projections.push(Projected {
+                    module: protocol.module.clone(),
+                    protocol: protocol.name.clone(),
+                    locals,
+                }),
+                Err(diagnostics) => self.diagnostics.extend(diagnostics),
+            }
+        }
+        self.program = program;
+        self
+    }
 }
 
 /// Compiles self-contained sources (no loader).

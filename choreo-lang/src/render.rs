@@ -24,6 +24,26 @@ pub fn render_all(
         .collect()
 }
 
+/// One diagnostic without source excerpts: `CODE: message` and one
+/// `= note:` / `= help:` line per label and hint. For hosts that draw the
+/// excerpt themselves, such as rustc under `choreography! { … }`, whose
+/// sources are token streams with no text.
+pub fn render_summary(diagnostic: &Diagnostic) -> String {
+    let mut out = format!("{}: {}", diagnostic.code, diagnostic.message);
+    let notes = std::iter::once(&diagnostic.primary)
+        .chain(&diagnostic.secondary)
+        .filter(|label| !label.message.is_empty());
+    for label in notes {
+        out.push_str("\n  = note: ");
+        out.push_str(&label.message);
+    }
+    if let Some(hint) = &diagnostic.hint {
+        out.push_str("\n  = help: ");
+        out.push_str(hint);
+    }
+    out
+}
+
 /// Renders one diagnostic against its sources (`sources[i]` is `FileId(i)`).
 pub fn render(diagnostic: &Diagnostic, sources: &[Source], options: RenderOptions) -> String {
     let name_of = |file: crate::span::FileId| -> String {

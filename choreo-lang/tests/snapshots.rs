@@ -10,23 +10,23 @@
 //! diagnostic. Adding a test means adding a file.
 
 use choreo_lang::{
-    driver::{compile_with, Source},
+    driver::{compile_with, load_beside, Source},
     project::print_local,
     render::{render_all, RenderOptions},
     Severity,
 };
 use std::path::Path;
 
-/// Sibling files are loadable by `use`, as the CLI does.
+/// Sibling files are loadable by `use`, as the CLI does. Names are
+/// relative to the data folder, and so is the lookup.
 fn compile_file(path: &Path) -> choreo_lang::Compilation {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = Source::from_path_text(display_name(path), text);
-    compile_with(vec![root], &mut |module, _| {
-        let stem = module.rsplit('.').next().unwrap_or(module);
-        let sibling = dir.join(format!("{stem}.choreo"));
-        let text = std::fs::read_to_string(&sibling).ok()?;
-        Some(Source::from_path_text(display_name(&sibling), text))
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    compile_with(vec![root], &mut |module, user| {
+        load_beside(module, user, &mut |p| {
+            std::fs::read_to_string(data.join(p)).ok()
+        })
     })
 }
 

@@ -10,19 +10,15 @@
     clippy::indexing_slicing
 )]
 
-use choreo_lang::driver::{compile_with, Compilation, Source};
+use choreo_lang::driver::{compile_with, load_beside, Compilation, Source};
 use choreo_lang::verify::{verify_compilation, Verdict, VerifyOptions};
 use std::path::{Path, PathBuf};
 
 fn compile_file(path: &Path) -> Compilation {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = Source::from_path_text(path.display().to_string(), text);
-    compile_with(vec![root], &mut |module, _| {
-        let stem = module.rsplit('.').next().unwrap_or(module);
-        let sibling = dir.join(format!("{stem}.choreo"));
-        let text = std::fs::read_to_string(&sibling).ok()?;
-        Some(Source::from_path_text(sibling.display().to_string(), text))
+    compile_with(vec![root], &mut |module, user| {
+        load_beside(module, user, &mut |p| std::fs::read_to_string(p).ok())
     })
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Two forms:
 //! - inline, `choreography! { protocol PingPong { roles A, B; A -> B : Ping(u64); } }`;
-//!   errors underline the exact offending tokens;
+//!   lexed from the token stream by `choreo_lang::syntax::parse_token_stream`,
+//!   so errors underline the exact offending tokens;
 //! - file, `choreography!(file = "choreo/dkg.choreo")`, the path relative to
 //!   the crate root (`CARGO_MANIFEST_DIR`); modules it `use`s are loaded from
 //!   beside it; errors carry the ariadne-rendered report with file and line,
@@ -15,16 +16,16 @@
 //! Architecture invariant: this crate only adapts token streams and files
 //! to `choreo_lang`; every language decision is made there.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use choreo_lang::{
     codegen,
-    driver::compile_with,
-    render::{render_all, RenderOptions},
-    Diagnostic, FileId, Source,
+    driver::{compile_token_stream, compile_with, load_beside},
+    render::{render_all, render_summary, RenderOptions},
+    FileId, Source,
 };
 use proc_macro::TokenStream;
-use proc_macro2::{Delimiter, Spacing, Span, TokenStream as Tokens, TokenTree};
+use proc_macro2::{Span, TokenStream as Tokens, TokenTree};
 use quote::quote;
 
 /// Compiles a choreography (inline, or `file = "path"`) into endpoint modules.
@@ -66,155 +67,24 @@ fn file_form(input: &Tokens) -> Option<syn::Result<(String, Span)>> {
     }
 }
 
-/// The macro input as `.choreo` text, with each token's byte range and span.
-#[derive(Default)]
-struct Text {
-    text: String,
-    spans: Vec<(usize, usize, Span)>,
-}
-
-impl Text {
-    fn push(&mut self, s: &str, span: Span) {
-        let start = self.text.len();
-        self.text.push_str(s);
-        self.spans.push((start, self.text.len(), span));
-    }
-
-    /// Writes tokens as text. Recurses only over groups (nesting).
-    fn stream(&mut self, tokens: Tokens) {
-        let mut iter = tokens.into_iter().peekable();
-        while let Some(tt) = iter.next() {
-            match tt {
-                TokenTree::Group(g) => {
-                    let (open, close) = match g.delimiter() {
-                        Delimiter::Parenthesis => ("(", ")"),
-                        Delimiter::Brace => ("{", "}"),
-                        Delimiter::Bracket => ("[", "]"),
-                        Delimiter::None => ("", ""),
-                    };
-                    self.push(open, g.span_open());
-                    self.text.push(' ');
-                    self.stream(g.stream());
-                    self.push(close, g.span_close());
-                    self.text.push(' ');
-                }
-                TokenTree::Punct(p) if p.as_char() == '#' => {
-                    // `///` doc comments arrive as `#[doc = "…"]`.
-                    let doc = match iter.peek() {
-                        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => {
-                            doc_text(&g.stream())
-                        }
-                        _ => None,
-                    };
-                    match doc {
-                        Some(doc) => {
-                            iter.next();
-                            self.push(&format!("///{}", doc.replace('\n', " ")), p.span());
-                            self.text.push('\n');
-                        }
-                        None => {
-                            self.push("#", p.span());
-                            self.text.push(' ');
-                        }
-                    }
-                }
-                TokenTree::Punct(p) => {
-                    self.push(&p.as_char().to_string(), p.span());
-                    if p.spacing() == Spacing::Alone {
-                        self.text.push(' ');
-                    }
-                }
-                TokenTree::Ident(i) => {
-                    self.push(&i.to_string(), i.span());
-                    self.text.push(' ');
-                }
-                TokenTree::Literal(l) => {
-                    self.push(&l.to_string(), l.span());
-                    self.text.push(' ');
-                }
-            }
-        }
-    }
-
-    /// The spans of the first and last token overlapping `start..end`.
-    fn locate(&self, start: usize, end: usize) -> (Span, Span) {
-        let end = end.max(start + 1);
-        let hits: Vec<Span> = self
-            .spans
-            .iter()
-            .filter(|(s, e, _)| *s < end && *e > start)
-            .map(|(_, _, span)| *span)
-            .collect();
-        match (hits.first(), hits.last()) {
-            (Some(a), Some(b)) => (*a, *b),
-            _ => {
-                let before = self
-                    .spans
-                    .iter()
-                    .rev()
-                    .find(|(s, _, _)| *s <= start)
-                    .or(self.spans.last());
-                let span = before.map(|(_, _, s)| *s).unwrap_or_else(Span::call_site);
-                (span, span)
-            }
-        }
-    }
-}
-
-fn doc_text(attr: &Tokens) -> Option<String> {
-    let tokens: Vec<TokenTree> = attr.clone().into_iter().collect();
-    match tokens.as_slice() {
-        [TokenTree::Ident(i), TokenTree::Punct(eq), TokenTree::Literal(lit)]
-            if i == "doc" && eq.as_char() == '=' =>
-        {
-            syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into())
-                .ok()
-                .map(|s| s.value())
-        }
-        _ => None,
-    }
-}
-
-fn message(d: &Diagnostic) -> String {
-    let mut m = format!("{}: {}", d.code, d.message);
-    if !d.primary.message.is_empty() {
-        m.push_str(&format!("\n  = note: {}", d.primary.message));
-    }
-    for label in &d.secondary {
-        m.push_str(&format!("\n  = note: {}", label.message));
-    }
-    if let Some(hint) = &d.hint {
-        m.push_str(&format!("\n  = help: {hint}"));
-    }
-    m
-}
-
 fn expand_inline(input: Tokens) -> Tokens {
-    let mut text = Text::default();
-    text.stream(input);
-    let source = Source {
-        name: "<choreography!>".into(),
-        default_module: "main".into(),
-        text: text.text.clone(),
-    };
-    let comp = compile_with(vec![source], &mut |_, _| None);
+    let (comp, spans) = compile_token_stream("<choreography!>", input);
     match codegen::generate_tokens(&comp, &[FileId(0)]) {
         Ok(tokens) => tokens,
         Err(diags) => {
             let mut errors: Option<syn::Error> = None;
             for d in diags.iter().filter(|d| d.is_error()) {
                 let e = if d.primary.file == FileId(0) {
-                    let (first, last) =
-                        text.locate(d.primary.span.start as usize, d.primary.span.end as usize);
+                    let (first, last) = token_spans(&spans, d.primary.span);
                     let pair: Tokens = [
                         TokenTree::Ident(proc_macro2::Ident::new("a", first)),
                         TokenTree::Ident(proc_macro2::Ident::new("b", last)),
                     ]
                     .into_iter()
                     .collect();
-                    syn::Error::new_spanned(pair, message(d))
+                    syn::Error::new_spanned(pair, render_summary(d))
                 } else {
-                    syn::Error::new(Span::call_site(), message(d))
+                    syn::Error::new(Span::call_site(), render_summary(d))
                 };
                 match errors.as_mut() {
                     Some(all) => all.combine(e),
@@ -226,6 +96,20 @@ fn expand_inline(input: Tokens) -> Tokens {
                 .to_compile_error()
         }
     }
+}
+
+/// The first and last token a diagnostic span covers (token `i` has span
+/// `i..i+1`); a span past the end (the end of input) is the last token.
+fn token_spans(spans: &[Span], span: choreo_lang::Span) -> (Span, Span) {
+    let at = |i: u32| {
+        spans
+            .get(i as usize)
+            .or(spans.last())
+            .copied()
+            .unwrap_or_else(Span::call_site)
+    };
+    let last = span.end.max(span.start + 1) - 1;
+    (at(span.start), at(last))
 }
 
 fn expand_file(path: &str, span: Span) -> Tokens {
@@ -242,7 +126,7 @@ fn expand_file(path: &str, span: Span) -> Tokens {
     };
     let comp = compile_with(
         vec![Source::from_path_text(full.display().to_string(), text)],
-        &mut |module, user| load_beside(module, user),
+        &mut |module, user| load_module(module, user),
     );
     let tracked = comp.sources.iter().map(|s| {
         let p = s.name.as_str();
@@ -261,22 +145,7 @@ fn expand_file(path: &str, span: Span) -> Tokens {
     }
 }
 
-/// Loads a used module from beside its user: `<dir>/<last segment>.choreo`
-/// or `<dir>/<a/b/c>.choreo` (as the `choreo` command does).
-fn load_beside(module: &str, user: &str) -> Option<Source> {
-    let dir = Path::new(user).parent().unwrap_or_else(|| Path::new("."));
-    let segments: Vec<&str> = module.split('.').collect();
-    let stem = segments.last().copied().unwrap_or(module);
-    [
-        dir.join(format!("{stem}.choreo")),
-        dir.join(format!("{}.choreo", segments.join("/"))),
-    ]
-    .iter()
-    .find_map(|candidate| {
-        let text = std::fs::read_to_string(candidate).ok()?;
-        Some(Source::from_path_text(
-            candidate.display().to_string(),
-            text,
-        ))
-    })
+/// Reads a used module from beside its user ([`load_beside`]).
+fn load_module(module: &str, user: &str) -> Option<Source> {
+    load_beside(module, user, &mut |path| std::fs::read_to_string(path).ok())
 }

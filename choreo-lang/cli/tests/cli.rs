@@ -18,7 +18,7 @@ fn choreo(args: &[&str]) -> Output {
 }
 
 fn mission_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocols/choreo")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../protocols/choreo")
 }
 
 fn mission_files() -> Vec<PathBuf> {

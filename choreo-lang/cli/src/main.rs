@@ -5,7 +5,7 @@
 //! errors.
 
 use choreo_lang::{
-    driver::{compile_with, module_name, Compilation, Source},
+    driver::{compile_with, load_beside, module_name, Compilation, Source},
     local::LocalProtocol,
     render::{render_all, RenderOptions},
 };
@@ -197,20 +197,10 @@ fn compile_paths(paths: &[PathBuf]) -> Result<Compilation, Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     tracing::debug!(files = roots.len(), "compiling");
     Ok(compile_with(roots, &mut |module, user| {
-        let dir = Path::new(user).parent().unwrap_or_else(|| Path::new("."));
-        let segments: Vec<&str> = module.split('.').collect();
-        let stem = segments.last().copied().unwrap_or(module);
-        let candidates = [
-            dir.join(format!("{stem}.choreo")),
-            dir.join(format!("{}.choreo", segments.join("/"))),
-        ];
-        candidates.iter().find_map(|candidate| {
-            let text = std::fs::read_to_string(candidate).ok()?;
-            tracing::debug!(module, path = %candidate.display(), "loaded used module");
-            Some(Source::from_path_text(
-                candidate.display().to_string(),
-                text,
-            ))
+        load_beside(module, user, &mut |path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            tracing::debug!(module, path = %path.display(), "loaded used module");
+            Some(text)
         })
     }))
 }
