@@ -20,7 +20,7 @@ pub struct Source {
     pub name: String,
     /// Module name when the text has no `module` declaration: the file stem.
     pub default_module: String,
-    /// The text; empty for a token stream (`choreography! { … }`).
+    /// The text (for `choreography! { … }`, its tokens laid out as text).
     pub text: String,
 }
 
@@ -86,25 +86,25 @@ pub fn compile_with(
 }
 
 /// Compiles the body of one `choreography! { … }` invocation, lexed by
-/// [`syntax::parse_token_stream`]. Its diagnostics' spans in `FileId(0)`
-/// number tokens: the returned side table maps token `i` (span `i..i+1`)
-/// back to its `proc_macro2::Span`. The source's `text` is empty.
+/// [`syntax::parse_token_stream`]: `FileId(0)`'s text is the tokens laid
+/// out as text, and the returned map takes a diagnostic's span back to the
+/// tokens it covers.
 pub fn compile_token_stream(
     name: &str,
     tokens: proc_macro2::TokenStream,
-) -> (Compilation, Vec<proc_macro2::Span>) {
+) -> (Compilation, syntax::token_stream::TokenMap) {
     let mut comp = Compilation::default();
-    let (ast, diagnostics, spans) = syntax::parse_token_stream(tokens, FileId(0));
+    let (ast, diagnostics, map) = syntax::parse_token_stream(tokens, FileId(0));
     comp.add_parsed(
         Source {
             name: name.to_string(),
             default_module: "main".into(),
-            text: String::new(),
+            text: map.text.clone(),
         },
         ast,
         diagnostics,
     );
-    (comp.finish(&mut |_, _| None), spans)
+    (comp.finish(&mut |_, _| None), map)
 }
 
 /// Finds a used module beside the file that uses it, the one lookup rule

@@ -68,14 +68,16 @@ fn file_form(input: &Tokens) -> Option<syn::Result<(String, Span)>> {
 }
 
 fn expand_inline(input: Tokens) -> Tokens {
-    let (comp, spans) = compile_token_stream("<choreography!>", input);
+    let (comp, map) = compile_token_stream("<choreography!>", input);
     match codegen::generate_tokens(&comp, &[FileId(0)]) {
         Ok(tokens) => tokens,
         Err(diags) => {
             let mut errors: Option<syn::Error> = None;
             for d in diags.iter().filter(|d| d.is_error()) {
-                let e = if d.primary.file == FileId(0) {
-                    let (first, last) = token_spans(&spans, d.primary.span);
+                let located = (d.primary.file == FileId(0))
+                    .then(|| map.locate(d.primary.span))
+                    .flatten();
+                let e = if let Some((first, last)) = located {
                     let pair: Tokens = [
                         TokenTree::Ident(proc_macro2::Ident::new("a", first)),
                         TokenTree::Ident(proc_macro2::Ident::new("b", last)),
@@ -96,20 +98,6 @@ fn expand_inline(input: Tokens) -> Tokens {
                 .to_compile_error()
         }
     }
-}
-
-/// The first and last token a diagnostic span covers (token `i` has span
-/// `i..i+1`); a span past the end (the end of input) is the last token.
-fn token_spans(spans: &[Span], span: choreo_lang::Span) -> (Span, Span) {
-    let at = |i: u32| {
-        spans
-            .get(i as usize)
-            .or(spans.last())
-            .copied()
-            .unwrap_or_else(Span::call_site)
-    };
-    let last = span.end.max(span.start + 1) - 1;
-    (at(span.start), at(last))
 }
 
 fn expand_file(path: &str, span: Span) -> Tokens {

@@ -44,6 +44,7 @@ enum Command {
     },
     /// Print the canonical local type of every role (LANGUAGE.md §5).
     Project {
+        /// The .choreo file whose protocols to project (modules it `use`s are loaded from beside it).
         file: PathBuf,
         /// Only this protocol.
         #[arg(long)]
@@ -55,11 +56,16 @@ enum Command {
     /// Print a diagram: the global protocol as a sequence diagram, or with
     /// --role the state machine of that role's local type.
     Graph {
+        /// The .choreo file that declares the protocol.
         file: PathBuf,
+        /// The protocol to draw; may be omitted when FILE declares only one.
         #[arg(long)]
-        protocol: String,
+        protocol: Option<String>,
+        /// Draw this role's local state machine (its states are named as the
+        /// generated typestates) instead of the global sequence diagram.
         #[arg(long)]
         role: Option<String>,
+        /// Output format: mermaid (paste into a ```mermaid block) or dot (Graphviz).
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
@@ -67,9 +73,11 @@ enum Command {
     ///
     /// A file with syntax errors is left untouched and its errors printed.
     Fmt {
+        /// The .choreo files to rewrite in place.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Do not write; exit 1 if any file is not already formatted.
+        /// Do not write; print a unified diff of each change and exit 1 if
+        /// any file is not already formatted.
         #[arg(long)]
         check: bool,
     },
@@ -82,6 +90,7 @@ enum Command {
     /// exits 1. Each file is verified on its own (modules it uses are
     /// loaded, but only its own protocols are verified).
     Verify {
+        /// The .choreo files whose protocols to verify.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Only this protocol.
@@ -97,13 +106,17 @@ enum Command {
         /// Value of every quorum parameter; default: every value from 1 to the family size.
         #[arg(long)]
         quorum: Option<u64>,
-        /// Stop a run after this many states (the verdict is then partial, exit 1).
+        /// Stop a run after this many states (the verdict is then
+        /// "incomplete", not a proof; exit 1).
         #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
     },
     /// Print the generated session-typed Rust of every protocol in FILE
     /// (what `choreography!(file = …)` expands to), pretty-printed.
-    Gen { file: PathBuf },
+    Gen {
+        /// The .choreo file whose protocols to generate.
+        file: PathBuf,
+    },
     /// Explain a diagnostic code, e.g. `choreo explain E0401`.
     Explain {
         /// The code; omit to list every code.
@@ -140,7 +153,7 @@ fn main() -> ExitCode {
             protocol,
             role,
             format,
-        } => graph(&file, &protocol, role.as_deref(), format),
+        } => graph(&file, protocol.as_deref(), role.as_deref(), format),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Gen { file } => gen(&file),
         Command::Verify {
@@ -304,17 +317,42 @@ fn project(file: &Path, protocol: Option<&str>, role: Option<&str>) -> Result<()
 
 fn graph(
     file: &Path,
-    protocol: &str,
+    protocol: Option<&str>,
     role: Option<&str>,
     format: GraphFormat,
 ) -> Result<(), Failure> {
     let comp = compile_paths(&[file.to_path_buf()])?;
     report(&comp)?;
     let own = comp.files.first().map(module_name).unwrap_or_default();
+    let declared: Vec<&str> = comp
+        .program
+        .modules
+        .iter()
+        .filter(|m| m.name == own)
+        .flat_map(|m| m.protocols.iter().map(|p| p.name.as_str()))
+        .collect();
+    let protocol = match (protocol, declared.as_slice()) {
+        (Some(name), _) => name,
+        (None, [only]) => only,
+        (None, []) => {
+            return Err(Failure::Usage(format!(
+                "`{}` declares no protocol",
+                file.display()
+            )))
+        }
+        (None, several) => {
+            return Err(Failure::Usage(format!(
+                "`{}` declares several protocols ({}): choose one with --protocol",
+                file.display(),
+                several.join(", ")
+            )))
+        }
+    };
     let Some(global) = comp.program.protocol(&own, protocol) else {
         return Err(Failure::Usage(format!(
-            "no protocol `{protocol}` in `{}`",
-            file.display()
+            "no protocol `{protocol}` in `{}` (it has: {})",
+            file.display(),
+            declared.join(", ")
         )));
     };
     let text = match role {
@@ -366,7 +404,15 @@ fn fmt(files: &[PathBuf], check_only: bool) -> Result<(), Failure> {
             continue;
         }
         if check_only {
-            eprintln!("would reformat `{}`", path.display());
+            let name = path.display().to_string();
+            let diff = similar::TextDiff::from_lines(&source.text, &formatted);
+            let patch = diff
+                .unified_diff()
+                .context_radius(2)
+                .header(&name, &format!("{name} (formatted)"))
+                .to_string();
+            write_stdout(&patch)?;
+            eprintln!("would reformat `{name}`");
             unformatted.push(path);
         } else {
             std::fs::write(path, formatted)
@@ -435,6 +481,7 @@ fn verify(
     }
     let mut failed = false;
     let mut verified = 0usize;
+    let mut incomplete = 0usize;
     for file in files {
         let comp = compile_paths(std::slice::from_ref(file))?;
         if report(&comp).is_err() {
@@ -451,7 +498,11 @@ fn verify(
         }
         eprintln!("verifying {} …", file.display());
         for report in choreo_lang::verify::verify_compilation(&comp, protocol, options) {
-            verified += 1;
+            match report.verdict {
+                choreo_lang::verify::Verdict::Safe => verified += 1,
+                choreo_lang::verify::Verdict::Partial { .. } => incomplete += 1,
+                choreo_lang::verify::Verdict::Violation(_) => {}
+            }
             let mut text = report.render_text();
             if let Some(diagram) = report.render_mermaid() {
                 text.push_str("\ncounterexample as a sequence diagram:\n");
@@ -463,7 +514,14 @@ fn verify(
             }
         }
     }
-    eprintln!("verified {verified} protocol(s)");
+    if incomplete == 0 {
+        eprintln!("verified {verified} protocol(s)");
+    } else {
+        eprintln!(
+            "verified {verified} protocol(s); {incomplete} incomplete: the state cap stopped \
+             the search before it covered every state (raise --max-states)"
+        );
+    }
     if failed {
         Err(Failure::Rejected)
     } else {

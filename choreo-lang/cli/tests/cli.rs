@@ -240,3 +240,101 @@ fn verify_rejects_nonsense_options_as_usage_errors() {
     );
     assert_eq!(choreo(&["verify", file]).status.code(), Some(0));
 }
+
+#[test]
+fn graph_needs_no_protocol_flag_when_the_file_has_one_protocol() {
+    let path = temp_file(
+        "graphone",
+        "protocol P {\n    roles A, B;\n    A -> B : M;\n}\n",
+    );
+    let file = path.to_str().unwrap_or_default();
+    let out = choreo(&["graph", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sequenceDiagram\n"));
+    let two = temp_file(
+        "graphtwo",
+        "protocol P {\n    roles A, B;\n    A -> B : M;\n}\n\nprotocol Q {\n    roles C, D;\n    C -> D : N;\n}\n",
+    );
+    let out = choreo(&["graph", two.to_str().unwrap_or_default()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("P, Q") && stderr.contains("--protocol"),
+        "{stderr}"
+    );
+}
+
+/// Every argument and option of every subcommand explains itself in `--help`.
+#[test]
+fn every_cli_argument_has_help_text() {
+    for sub in [
+        "check", "project", "graph", "fmt", "verify", "gen", "explain",
+    ] {
+        let out = choreo(&[sub, "-h"]);
+        assert_eq!(out.status.code(), Some(0), "{sub} -h");
+        let help = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut in_list = false;
+        for line in help.lines() {
+            if line == "Arguments:" || line == "Options:" {
+                in_list = true;
+                continue;
+            }
+            if line.is_empty() || !line.starts_with("  ") {
+                in_list = false;
+                continue;
+            }
+            // An entry line is `  NAME  text`; a name alone has no help.
+            let entry = line.trim_start();
+            if in_list
+                && (entry.starts_with('-') || entry.starts_with('<') || entry.starts_with('['))
+            {
+                let name_end = entry.find("  ").unwrap_or(entry.len());
+                assert!(
+                    !entry.get(name_end..).unwrap_or_default().trim().is_empty(),
+                    "`choreo {sub}`: `{entry}` has no help text:\n{help}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fmt_check_prints_a_diff_and_leaves_the_file_alone() {
+    let text = "protocol P { roles A, B; A -> B : M; }\n";
+    let path = temp_file("fmtcheck", text);
+    let file = path.to_str().unwrap_or_default();
+    let out = choreo(&["fmt", "--check", file]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains("-protocol P { roles A, B; A -> B : M; }")
+            && stdout.contains("+    A -> B : M;")
+            && stdout.contains("@@"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn verify_stopped_by_the_state_cap_says_incomplete_not_verified() {
+    let path = temp_file(
+        "verifycap",
+        "protocol P {\n    roles A, B, C;\n    A -> B : M;\n    B -> C : N;\n    C -> A : O;\n}\n",
+    );
+    let file = path.to_str().unwrap_or_default();
+    let out = choreo(&["verify", file, "--max-states", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("verdict: INCOMPLETE"), "{stdout}");
+    assert!(!stdout.contains("safe"), "{stdout}");
+    assert!(
+        stderr.contains("verified 0 protocol(s); 1 incomplete"),
+        "{stderr}"
+    );
+}

@@ -27,7 +27,7 @@ pub mod names;
 
 use std::collections::HashMap;
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::diagnostic::Diagnostic;
@@ -35,7 +35,7 @@ use crate::driver::Compilation;
 use crate::global::{CheckedProgram, GlobalProtocol, Label, Size};
 use crate::local::{LocalProtocol, Peer, Target};
 use crate::span::FileId;
-use machine::{Machine, Message, Op, StateId, END};
+use machine::{Machine, Message, Op, State, StateId, END};
 use names::{ident, snake};
 
 /// The generated Rust of every protocol declared in the first source
@@ -451,7 +451,7 @@ fn role_module(
         ))
     })?;
     let order = machine.order();
-    let mut names: HashMap<StateId, proc_macro2::Ident> = HashMap::new();
+    let mut names: HashMap<StateId, Ident> = HashMap::new();
     for (n, id) in order.iter().enumerate() {
         let name = if *id == END {
             format_ident!("End")
@@ -460,13 +460,13 @@ fn role_module(
         };
         names.insert(*id, name);
     }
-    let name_of = |id: StateId| {
-        names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format_ident!("End"))
+    let mut emitter = Emitter {
+        program,
+        protocol,
+        labels,
+        names: &names,
+        enum_names: HashMap::new(),
     };
-
     let mod_name = ident(&module_name(&local.target));
     let (role_name, index) = match &local.target {
         Target::Role(r) => (r, quote!(Some(None))),
@@ -477,26 +477,17 @@ fn role_module(
         }
     };
     let role_ix = role_index(protocol, role_name);
-    let entry = name_of(machine.entry);
+    let entry = emitter.state(machine.entry);
     let doc = format!(" The endpoints of {} in `{}`.", local.target, protocol.name);
     let mut items = Vec::new();
-    let mut enum_names: HashMap<String, usize> = HashMap::new();
     for id in &order {
         let Some(state) = machine.states.get(*id) else {
             continue;
         };
-        let name = name_of(*id);
-        let (doc, methods, extra) = state_items(
-            program,
-            protocol,
-            labels,
-            &machine,
-            *id,
-            &name_of,
-            &mut enum_names,
-        );
+        let name = emitter.state(*id);
+        let (doc, methods, extra) = emitter.emit(state);
         let abandon = state.abandon.map(|h| {
-            let h = name_of(h);
+            let h = emitter.state(h);
             quote! {
                 /// Abandons the timeout's body (as when its deadline passes) and runs this role's part of the handler.
                 pub fn abandon(self) -> #h<T> {
@@ -543,45 +534,80 @@ fn role_module(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn state_items(
-    program: &CheckedProgram,
-    protocol: &GlobalProtocol,
-    labels: &Labels,
-    machine: &Machine,
-    id: StateId,
-    name_of: &dyn Fn(StateId) -> proc_macro2::Ident,
-    enum_names: &mut HashMap<String, usize>,
-) -> (String, TokenStream, TokenStream) {
-    let Some(state) = machine.states.get(id) else {
-        return (String::new(), TokenStream::new(), TokenStream::new());
-    };
-    let lbl = |m: &Message| {
-        let ty = labels.rust(&m.label);
-        let wire = labels.wire(&m.label);
+/// What one state contributes: its doc line, the methods of its
+/// typestate, and any item beside it (a `branch` state's enum).
+type StateItems = (String, TokenStream, TokenStream);
+
+/// Emits the typestates of one role module: one method per operation of
+/// the machine ([`Op`]), each returning that state's [`StateItems`].
+struct Emitter<'a> {
+    program: &'a CheckedProgram,
+    protocol: &'a GlobalProtocol,
+    labels: &'a Labels,
+    /// The type name of every reachable state (`S0`, `S1`, …, `End`).
+    names: &'a HashMap<StateId, Ident>,
+    /// Branch enum names used so far in this module (a repeated name gets a number).
+    enum_names: HashMap<String, usize>,
+}
+
+impl Emitter<'_> {
+    /// The type name of a state.
+    fn state(&self, id: StateId) -> Ident {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format_ident!("End"))
+    }
+
+    /// A message's label type and its wire number.
+    fn label(&self, m: &Message) -> (TokenStream, TokenStream) {
+        let ty = self.labels.rust(&m.label);
+        let wire = self.labels.wire(&m.label);
         (quote!(super::labels::#ty), quote!(rt::Label(#wire)))
-    };
-    let quorum = |q: &Option<Size>| match q {
-        None => quote!(None),
-        Some(s) => {
-            let s = size_tokens(s, quote!(chan.params));
-            quote!(Some((#s) as usize))
+    }
+
+    fn emit(&mut self, state: &State) -> StateItems {
+        // Inside a `timeout` body, receives also race the deadline.
+        let handler = state.abandon.map(|h| self.state(h));
+        let handler = handler.as_ref();
+        match &state.op {
+            Op::End | Op::Goto(_) => self.end(),
+            Op::Send { to, msg, next } => self.send(to, msg, next),
+            Op::Recv { from, msg, next } => self.recv(from, msg, next, handler),
+            Op::SendAll { family, msg, next } => self.send_all(family, msg, next),
+            Op::RecvAll {
+                family,
+                msg,
+                quorum,
+                next,
+            } => self.recv_all(family, msg, quorum, next, handler),
+            Op::Exchange {
+                family,
+                msg,
+                quorum,
+                next,
+            } => self.exchange(family, msg, quorum, next),
+            Op::Select { branches } => self.select(branches),
+            Op::Branch { from, arms } => self.branch(from, arms, handler),
+            Op::Link {
+                module,
+                protocol,
+                args_text,
+            } => self.link(module, protocol, args_text),
+            Op::DelegateTo { to } => self.delegate(to),
+            Op::AcceptFrom { from, next } => self.accept(from, next),
+            Op::Timeout {
+                millis,
+                text,
+                body,
+                handler,
+            } => self.timeout(millis, text, body, handler),
         }
-    };
-    let family_ix = |f: &str| role_index(protocol, f);
-    // Inside a `timeout` body, receives also race the deadline.
-    let handler = state.abandon.map(name_of);
-    let expired = |h: &proc_macro2::Ident| {
-        quote! {
-            None => {
-                let phase = chan.session.phase() + 1;
-                chan.session.enter_phase(phase);
-                Ok(rt::typestate::Timed::Expired(#h { chan }))
-            }
-        }
-    };
-    match &state.op {
-        Op::End | Op::Goto(_) => (
+    }
+
+    /// `End`: the role has finished; `finish` closes the session.
+    fn end(&self) -> StateItems {
+        (
             " The protocol is complete for this role: call `finish`.".into(),
             quote! {
                 /// Ends the session, checking that no peer sent anything the protocol does not account for.
@@ -590,334 +616,365 @@ fn state_items(
                 }
             },
             TokenStream::new(),
-        ),
-        Op::Send { to, msg, next } => {
-            let (ty, wire) = lbl(msg);
-            let peer = peer_tokens(protocol, to);
-            let next = name_of(*next);
-            let value = if msg.payload.is_unit() {
-                quote!(&())
-            } else {
-                quote!(&m.0)
-            };
-            (
-                format!(" Next: send {} to {to}.", describe_message(msg)),
-                quote! {
-                    pub async fn send(self, m: #ty) -> Result<#next<T>, rt::Error> {
-                        let mut chan = self.chan;
-                        let _ = &m;
-                        chan.session.send(#peer, #wire, #value).await?;
-                        Ok(#next { chan })
-                    }
-                },
-                TokenStream::new(),
-            )
-        }
-        Op::Recv { from, msg, next } => {
-            let (ty, wire) = lbl(msg);
-            let peer = peer_tokens(protocol, from);
-            let next = name_of(*next);
-            let build = if msg.payload.is_unit() {
-                quote! { let () = chan.session.recv(#peer, #wire).await?; #ty }
-            } else {
-                quote! { #ty(chan.session.recv(#peer, #wire).await?) }
-            };
-            let timed = handler.as_ref().map(|h| {
-                let expired = expired(h);
-                let wrap = if msg.payload.is_unit() {
-                    quote! { { let () = v?; #ty } }
-                } else {
-                    quote! { #ty(v?) }
-                };
-                quote! {
-                    /// `recv`, or the handler's state if `deadline` passes first.
-                    pub async fn recv_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(#ty, #next<T>), #h<T>>, rt::Error> {
-                        let mut chan = self.chan;
-                        match rt::typestate::until(deadline, chan.session.recv(#peer, #wire)).await {
-                            Some(v) => Ok(rt::typestate::Timed::Done((#wrap, #next { chan }))),
-                            #expired
-                        }
-                    }
+        )
+    }
+
+    /// `send B L(T)`: `send` and go on.
+    fn send(&self, to: &Peer, msg: &Message, next: &StateId) -> StateItems {
+        let (ty, wire) = self.label(msg);
+        let peer = peer_tokens(self.protocol, to);
+        let next = self.state(*next);
+        let value = if msg.payload.is_unit() {
+            quote!(&())
+        } else {
+            quote!(&m.0)
+        };
+        (
+            format!(" Next: send {} to {to}.", describe_message(msg)),
+            quote! {
+                pub async fn send(self, m: #ty) -> Result<#next<T>, rt::Error> {
+                    let mut chan = self.chan;
+                    let _ = &m;
+                    chan.session.send(#peer, #wire, #value).await?;
+                    Ok(#next { chan })
                 }
-            });
-            (
-                format!(" Next: receive {} from {from}.", describe_message(msg)),
-                quote! {
-                    pub async fn recv(self) -> Result<(#ty, #next<T>), rt::Error> {
-                        let mut chan = self.chan;
-                        let m = { #build };
-                        Ok((m, #next { chan }))
-                    }
-                    #timed
-                },
-                TokenStream::new(),
-            )
-        }
-        Op::SendAll { family, msg, next } => {
-            let (ty, wire) = lbl(msg);
-            let fam = family_ix(family);
-            let next = name_of(*next);
-            let (all, each) = if msg.payload.is_unit() {
-                (
-                    quote!(&()),
-                    quote!(|i| {
-                        let _ = f(i);
-                    }),
-                )
-            } else {
-                (quote!(&m.0), quote!(|i| f(i).0))
-            };
-            (
-                format!(
-                    " Next: send {} to every member of {family}.",
-                    describe_message(msg)
-                ),
-                quote! {
-                    /// Sends the same value to every member (encoded once).
-                    pub async fn send_all(self, m: #ty) -> Result<#next<T>, rt::Error> {
-                        let mut chan = self.chan;
-                        let _ = &m;
-                        chan.session.send_all(rt::Role(#fam), #wire, #all).await?;
-                        Ok(#next { chan })
-                    }
-                    /// Sends `f(i)` to member `i`, for every member in index order.
-                    pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#next<T>, rt::Error> {
-                        let mut chan = self.chan;
-                        chan.session.send_each(rt::Role(#fam), #wire, #each).await?;
-                        Ok(#next { chan })
-                    }
-                },
-                TokenStream::new(),
-            )
-        }
-        Op::RecvAll {
-            family,
-            msg,
-            quorum: q,
-            next,
-        } => {
-            let (ty, wire) = lbl(msg);
-            let fam = family_ix(family);
-            let next = name_of(*next);
-            let q_tokens = quorum(q);
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `recv A L(T)`: `recv`, and `recv_until` inside a `timeout` body.
+    fn recv(
+        &self,
+        from: &Peer,
+        msg: &Message,
+        next: &StateId,
+        handler: Option<&Ident>,
+    ) -> StateItems {
+        let (ty, wire) = self.label(msg);
+        let peer = peer_tokens(self.protocol, from);
+        let next = self.state(*next);
+        let build = if msg.payload.is_unit() {
+            quote! { let () = chan.session.recv(#peer, #wire).await?; #ty }
+        } else {
+            quote! { #ty(chan.session.recv(#peer, #wire).await?) }
+        };
+        let timed = handler.map(|h| {
+            let expired = expired(h);
             let wrap = if msg.payload.is_unit() {
-                quote!(|(i, ())| (i, #ty))
+                quote! { { let () = v?; #ty } }
             } else {
-                quote!(|(i, v)| (i, #ty(v)))
+                quote! { #ty(v?) }
             };
-            let q_text = q
-                .as_ref()
-                .map(|q| format!(" (quorum {q})"))
-                .unwrap_or_default();
-            let timed = handler.as_ref().map(|h| {
-                let expired = expired(h);
-                quote! {
-                    /// `recv_all`, or the handler's state if `deadline` passes first.
-                    pub async fn recv_all_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(Vec<(u32, #ty)>, #next<T>), #h<T>>, rt::Error> {
-                        let mut chan = self.chan;
-                        let q: Option<usize> = #q_tokens;
-                        match rt::typestate::until(deadline, chan.session.recv_all(rt::Role(#fam), #wire, q)).await {
-                            Some(got) => Ok(rt::typestate::Timed::Done((got?.into_iter().map(#wrap).collect(), #next { chan }))),
-                            #expired
-                        }
+            quote! {
+                /// `recv`, or the handler's state if `deadline` passes first.
+                pub async fn recv_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(#ty, #next<T>), #h<T>>, rt::Error> {
+                    let mut chan = self.chan;
+                    match rt::typestate::until(deadline, chan.session.recv(#peer, #wire)).await {
+                        Some(v) => Ok(rt::typestate::Timed::Done((#wrap, #next { chan }))),
+                        #expired
                     }
                 }
-            });
+            }
+        });
+        (
+            format!(" Next: receive {} from {from}.", describe_message(msg)),
+            quote! {
+                pub async fn recv(self) -> Result<(#ty, #next<T>), rt::Error> {
+                    let mut chan = self.chan;
+                    let m = { #build };
+                    Ok((m, #next { chan }))
+                }
+                #timed
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `send all W L(T)`: `send_all` (one value) and `send_each` (one per member).
+    fn send_all(&self, family: &str, msg: &Message, next: &StateId) -> StateItems {
+        let (ty, wire) = self.label(msg);
+        let fam = role_index(self.protocol, family);
+        let next = self.state(*next);
+        let (all, each) = if msg.payload.is_unit() {
             (
-                format!(
-                    " Next: receive {} from every member of {family}{q_text}.",
-                    describe_message(msg)
-                ),
-                quote! {
-                    /// Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.
-                    pub async fn recv_all(self) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
-                        let mut chan = self.chan;
-                        let q: Option<usize> = #q_tokens;
-                        let got = chan.session.recv_all(rt::Role(#fam), #wire, q).await?;
-                        Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
-                    }
-                    #timed
-                },
-                TokenStream::new(),
+                quote!(&()),
+                quote!(|i| {
+                    let _ = f(i);
+                }),
             )
-        }
-        Op::Exchange {
-            family,
-            msg,
-            quorum: q,
-            next,
-        } => {
-            let (ty, wire) = lbl(msg);
-            let fam = family_ix(family);
-            let next = name_of(*next);
-            let q_tokens = quorum(q);
-            let (each, wrap) = if msg.payload.is_unit() {
-                (
-                    quote!(|i| {
-                        let _ = f(i);
-                    }),
-                    quote!(|(i, ())| (i, #ty)),
-                )
-            } else {
-                (quote!(|i| f(i).0), quote!(|(i, v)| (i, #ty(v))))
-            };
-            let q_text = q
-                .as_ref()
-                .map(|q| format!(" (quorum {q})"))
-                .unwrap_or_default();
-            (
-                format!(
-                    " Next: exchange {} with every other member of {family}{q_text}.",
-                    describe_message(msg)
-                ),
-                quote! {
-                    /// Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.
-                    pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
-                        let mut chan = self.chan;
-                        let q: Option<usize> = #q_tokens;
-                        let got = chan.session.exchange(rt::Role(#fam), #wire, #each, q).await?;
-                        Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
-                    }
-                },
-                TokenStream::new(),
-            )
-        }
-        Op::Select { branches } => {
-            let methods = branches.iter().map(|(branch, next)| {
-                let m = format_ident!("select_{}", snake(branch));
-                let next = name_of(*next);
-                let doc = format!(" Chooses branch `{branch}`; its first send tells the peers.");
-                quote! {
-                    #[doc = #doc]
-                    pub fn #m(self) -> #next<T> {
-                        #next { chan: self.chan }
+        } else {
+            (quote!(&m.0), quote!(|i| f(i).0))
+        };
+        (
+            format!(
+                " Next: send {} to every member of {family}.",
+                describe_message(msg)
+            ),
+            quote! {
+                /// Sends the same value to every member (encoded once).
+                pub async fn send_all(self, m: #ty) -> Result<#next<T>, rt::Error> {
+                    let mut chan = self.chan;
+                    let _ = &m;
+                    chan.session.send_all(rt::Role(#fam), #wire, #all).await?;
+                    Ok(#next { chan })
+                }
+                /// Sends `f(i)` to member `i`, for every member in index order.
+                pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#next<T>, rt::Error> {
+                    let mut chan = self.chan;
+                    chan.session.send_each(rt::Role(#fam), #wire, #each).await?;
+                    Ok(#next { chan })
+                }
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `recv all W L(T) quorum q`: `recv_all`, and `recv_all_until` inside a `timeout` body.
+    fn recv_all(
+        &self,
+        family: &str,
+        msg: &Message,
+        q: &Option<Size>,
+        next: &StateId,
+        handler: Option<&Ident>,
+    ) -> StateItems {
+        let (ty, wire) = self.label(msg);
+        let fam = role_index(self.protocol, family);
+        let next = self.state(*next);
+        let q_tokens = quorum_tokens(q);
+        let wrap = if msg.payload.is_unit() {
+            quote!(|(i, ())| (i, #ty))
+        } else {
+            quote!(|(i, v)| (i, #ty(v)))
+        };
+        let q_text = q
+            .as_ref()
+            .map(|q| format!(" (quorum {q})"))
+            .unwrap_or_default();
+        let timed = handler.map(|h| {
+            let expired = expired(h);
+            quote! {
+                /// `recv_all`, or the handler's state if `deadline` passes first.
+                pub async fn recv_all_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(Vec<(u32, #ty)>, #next<T>), #h<T>>, rt::Error> {
+                    let mut chan = self.chan;
+                    let q: Option<usize> = #q_tokens;
+                    match rt::typestate::until(deadline, chan.session.recv_all(rt::Role(#fam), #wire, q)).await {
+                        Some(got) => Ok(rt::typestate::Timed::Done((got?.into_iter().map(#wrap).collect(), #next { chan }))),
+                        #expired
                     }
                 }
-            });
-            let names: Vec<&str> = branches.iter().map(|(b, _)| b.as_str()).collect();
+            }
+        });
+        (
+            format!(
+                " Next: receive {} from every member of {family}{q_text}.",
+                describe_message(msg)
+            ),
+            quote! {
+                /// Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.
+                pub async fn recv_all(self) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
+                    let mut chan = self.chan;
+                    let q: Option<usize> = #q_tokens;
+                    let got = chan.session.recv_all(rt::Role(#fam), #wire, q).await?;
+                    Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
+                }
+                #timed
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `exchange W L(T) quorum q`: `exchange`.
+    fn exchange(
+        &self,
+        family: &str,
+        msg: &Message,
+        q: &Option<Size>,
+        next: &StateId,
+    ) -> StateItems {
+        let (ty, wire) = self.label(msg);
+        let fam = role_index(self.protocol, family);
+        let next = self.state(*next);
+        let q_tokens = quorum_tokens(q);
+        let (each, wrap) = if msg.payload.is_unit() {
             (
-                format!(
-                    " Next: choose one of {} (this role decides).",
-                    names.join(", ")
-                ),
-                quote!(#(#methods)*),
-                TokenStream::new(),
+                quote!(|i| {
+                    let _ = f(i);
+                }),
+                quote!(|(i, ())| (i, #ty)),
             )
-        }
-        Op::Branch { from, arms } => {
-            let peer = peer_tokens(protocol, from);
-            let base: Vec<String> = arms
-                .iter()
-                .map(|(m, _)| labels.rust(&m.label).to_string())
-                .collect();
-            let base = base.join("Or");
-            let count = enum_names.entry(base.clone()).or_insert(0);
-            *count += 1;
-            let enum_name = if *count == 1 {
-                format_ident!("{}", base)
+        } else {
+            (quote!(|i| f(i).0), quote!(|(i, v)| (i, #ty(v))))
+        };
+        let q_text = q
+            .as_ref()
+            .map(|q| format!(" (quorum {q})"))
+            .unwrap_or_default();
+        (
+            format!(
+                " Next: exchange {} with every other member of {family}{q_text}.",
+                describe_message(msg)
+            ),
+            quote! {
+                /// Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.
+                pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
+                    let mut chan = self.chan;
+                    let q: Option<usize> = #q_tokens;
+                    let got = chan.session.exchange(rt::Role(#fam), #wire, #each, q).await?;
+                    Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
+                }
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `select { … }`: one `select_<branch>` per branch.
+    fn select(&self, branches: &[(String, StateId)]) -> StateItems {
+        let methods = branches.iter().map(|(branch, next)| {
+            let m = format_ident!("select_{}", snake(branch));
+            let next = self.state(*next);
+            let doc = format!(" Chooses branch `{branch}`; its first send tells the peers.");
+            quote! {
+                #[doc = #doc]
+                pub fn #m(self) -> #next<T> {
+                    #next { chan: self.chan }
+                }
+            }
+        });
+        let names: Vec<&str> = branches.iter().map(|(b, _)| b.as_str()).collect();
+        (
+            format!(
+                " Next: choose one of {} (this role decides).",
+                names.join(", ")
+            ),
+            quote!(#(#methods)*),
+            TokenStream::new(),
+        )
+    }
+
+    /// `branch A { … }`: `branch` returns an enum of the arms (named after their labels).
+    fn branch(
+        &mut self,
+        from: &Peer,
+        arms: &[(Message, StateId)],
+        handler: Option<&Ident>,
+    ) -> StateItems {
+        let peer = peer_tokens(self.protocol, from);
+        let base: Vec<String> = arms
+            .iter()
+            .map(|(m, _)| self.labels.rust(&m.label).to_string())
+            .collect();
+        let base = base.join("Or");
+        let count = self.enum_names.entry(base.clone()).or_insert(0);
+        *count += 1;
+        let enum_name = if *count == 1 {
+            format_ident!("{}", base)
+        } else {
+            format_ident!("{}{}", base, *count)
+        };
+        let wires: Vec<TokenStream> = arms.iter().map(|(m, _)| self.label(m).1).collect();
+        let variants = arms.iter().map(|(m, next)| {
+            let (ty, _) = self.label(m);
+            let v = self.labels.rust(&m.label);
+            let next = self.state(*next);
+            quote!(#v(#ty, #next<T>))
+        });
+        let cases = arms.iter().enumerate().map(|(i, (m, next))| {
+            let (ty, _) = self.label(m);
+            let v = self.labels.rust(&m.label);
+            let next = self.state(*next);
+            let build = if m.payload.is_unit() {
+                quote! { { let () = b.decode()?; #ty } }
             } else {
-                format_ident!("{}{}", base, *count)
+                quote! { #ty(b.decode()?) }
             };
-            let wires: Vec<TokenStream> = arms.iter().map(|(m, _)| lbl(m).1).collect();
-            let variants = arms.iter().map(|(m, next)| {
-                let (ty, _) = lbl(m);
-                let v = labels.rust(&m.label);
-                let next = name_of(*next);
-                quote!(#v(#ty, #next<T>))
+            quote!(#i => Ok(#enum_name::#v(#build, #next { chan })))
+        });
+        let cases: Vec<TokenStream> = cases.collect();
+        let timed = handler.map(|h| {
+            let expired = expired(h);
+            let timed_cases = cases.iter().map(|case| {
+                // `i => Ok(E::V(..))` → `i => Ok(Timed::Done(E::V(..)))`
+                let mut out = TokenStream::new();
+                let mut toks: Vec<proc_macro2::TokenTree> = case.clone().into_iter().collect();
+                if let Some(proc_macro2::TokenTree::Group(g)) = toks.pop() {
+                    let inner = g.stream();
+                    out.extend(toks);
+                    out.extend(quote!((rt::typestate::Timed::Done(#inner))));
+                }
+                out
             });
-            let cases = arms.iter().enumerate().map(|(i, (m, next))| {
-                let (ty, _) = lbl(m);
-                let v = labels.rust(&m.label);
-                let next = name_of(*next);
-                let build = if m.payload.is_unit() {
-                    quote! { { let () = b.decode()?; #ty } }
-                } else {
-                    quote! { #ty(b.decode()?) }
-                };
-                quote!(#i => Ok(#enum_name::#v(#build, #next { chan })))
-            });
-            let cases: Vec<TokenStream> = cases.collect();
-            let timed = handler.as_ref().map(|h| {
-                let expired = expired(h);
-                let timed_cases = cases.iter().map(|case| {
-                    // `i => Ok(E::V(..))` → `i => Ok(Timed::Done(E::V(..)))`
-                    let mut out = TokenStream::new();
-                    let mut toks: Vec<proc_macro2::TokenTree> = case.clone().into_iter().collect();
-                    if let Some(proc_macro2::TokenTree::Group(g)) = toks.pop() {
-                        let inner = g.stream();
-                        out.extend(toks);
-                        out.extend(quote!((rt::typestate::Timed::Done(#inner))));
-                    }
-                    out
-                });
-                quote! {
-                    /// `branch`, or the handler's state if `deadline` passes first.
-                    pub async fn branch_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<#enum_name<T>, #h<T>>, rt::Error> {
-                        let mut chan = self.chan;
-                        match rt::typestate::until(deadline, chan.session.recv_branch(#peer, &[#(#wires),*])).await {
-                            Some(b) => {
-                                let b = b?;
-                                match b.index {
-                                    #(#timed_cases,)*
-                                    _ => Err(b.unexpected()),
-                                }
+            quote! {
+                /// `branch`, or the handler's state if `deadline` passes first.
+                pub async fn branch_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<#enum_name<T>, #h<T>>, rt::Error> {
+                    let mut chan = self.chan;
+                    match rt::typestate::until(deadline, chan.session.recv_branch(#peer, &[#(#wires),*])).await {
+                        Some(b) => {
+                            let b = b?;
+                            match b.index {
+                                #(#timed_cases,)*
+                                _ => Err(b.unexpected()),
                             }
-                            #expired
                         }
+                        #expired
                     }
                 }
-            });
-            let names: Vec<String> = arms.iter().map(|(m, _)| describe_message(m)).collect();
-            let enum_doc = format!(" What {from} may send here: match on it.");
-            (
-                format!(" Next: {from} picks one of {}.", names.join(", ")),
-                quote! {
-                    pub async fn branch(self) -> Result<#enum_name<T>, rt::Error> {
-                        let mut chan = self.chan;
-                        let b = chan.session.recv_branch(#peer, &[#(#wires),*]).await?;
-                        match b.index {
-                            #(#cases,)*
-                            _ => Err(b.unexpected()),
-                        }
+            }
+        });
+        let names: Vec<String> = arms.iter().map(|(m, _)| describe_message(m)).collect();
+        let enum_doc = format!(" What {from} may send here: match on it.");
+        (
+            format!(" Next: {from} picks one of {}.", names.join(", ")),
+            quote! {
+                pub async fn branch(self) -> Result<#enum_name<T>, rt::Error> {
+                    let mut chan = self.chan;
+                    let b = chan.session.recv_branch(#peer, &[#(#wires),*]).await?;
+                    match b.index {
+                        #(#cases,)*
+                        _ => Err(b.unexpected()),
                     }
-                    #timed
-                },
-                quote! {
-                    #[doc = #enum_doc]
-                    pub enum #enum_name<T: rt::Transport> {
-                        #(#variants,)*
+                }
+                #timed
+            },
+            quote! {
+                #[doc = #enum_doc]
+                pub enum #enum_name<T: rt::Transport> {
+                    #(#variants,)*
+                }
+            },
+        )
+    }
+
+    /// `link P(…)`: `link` hands the session over.
+    fn link(&self, module: &str, sub: &str, args_text: &str) -> StateItems {
+        let fp = self
+            .program
+            .protocol(module, sub)
+            .map(crate::project::print::fingerprint)
+            .unwrap_or([0; 32]);
+        let fp = fp.iter().map(|b| Literal::u8_unsuffixed(*b));
+        (
+            format!(" Next: link to {module}.{sub}({args_text})."),
+            quote! {
+                /// Hands the session over to the linked protocol (check its fingerprint with [`LinkPoint::check`]).
+                pub fn link(self) -> LinkPoint<T> {
+                    LinkPoint {
+                        session: self.chan.session,
+                        module: #module,
+                        protocol: #sub,
+                        args: #args_text,
+                        fingerprint: [#(#fp),*],
                     }
-                },
-            )
-        }
-        Op::Link {
-            module,
-            protocol: sub,
-            args_text,
-        } => {
-            let fp = program
-                .protocol(module, sub)
-                .map(crate::project::print::fingerprint)
-                .unwrap_or([0; 32]);
-            let fp = fp.iter().map(|b| Literal::u8_unsuffixed(*b));
-            (
-                format!(" Next: link to {module}.{sub}({args_text})."),
-                quote! {
-                    /// Hands the session over to the linked protocol (check its fingerprint with [`LinkPoint::check`]).
-                    pub fn link(self) -> LinkPoint<T> {
-                        LinkPoint {
-                            session: self.chan.session,
-                            module: #module,
-                            protocol: #sub,
-                            args: #args_text,
-                            fingerprint: [#(#fp),*],
-                        }
-                    }
-                },
-                TokenStream::new(),
-            )
-        }
-        Op::DelegateTo { to } => (
+                }
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `delegate to S`: `delegate` gives the session up.
+    fn delegate(&self, to: &Peer) -> StateItems {
+        (
             format!(" Next: delegate this role to {to}: hand the endpoint over."),
             quote! {
                 /// Gives up this role: returns the session so it can be handed to the delegate's holder.
@@ -926,49 +983,71 @@ fn state_items(
                 }
             },
             TokenStream::new(),
-        ),
-        Op::AcceptFrom { from, next } => {
-            let next = name_of(*next);
-            (
-                format!(" Next: accept {from}'s part by delegation."),
-                quote! {
-                    /// Takes over the delegating role's remaining part.
-                    pub fn accept(self) -> #next<T> {
-                        #next { chan: self.chan }
-                    }
-                },
-                TokenStream::new(),
-            )
+        )
+    }
+
+    /// `accept from R`: `accept` takes the delegated part over.
+    fn accept(&self, from: &Peer, next: &StateId) -> StateItems {
+        let next = self.state(*next);
+        (
+            format!(" Next: accept {from}'s part by delegation."),
+            quote! {
+                /// Takes over the delegating role's remaining part.
+                pub fn accept(self) -> #next<T> {
+                    #next { chan: self.chan }
+                }
+            },
+            TokenStream::new(),
+        )
+    }
+
+    /// `timeout d { … } else { … }`: `body` or `handler`.
+    fn timeout(&self, millis: &u64, text: &str, body: &StateId, handler: &StateId) -> StateItems {
+        let body = self.state(*body);
+        let handler = self.state(*handler);
+        (
+            format!(" Next: `timeout {text}`: run the body, or the handler."),
+            quote! {
+                /// The body's deadline, measured from when the body starts.
+                pub fn duration(&self) -> ::core::time::Duration {
+                    ::core::time::Duration::from_millis(#millis)
+                }
+                /// Runs the body (its states can `abandon` to the handler).
+                pub fn body(self) -> #body<T> {
+                    #body { chan: self.chan }
+                }
+                /// Skips the body and runs this role's part of the handler.
+                pub fn handler(self) -> #handler<T> {
+                    let mut chan = self.chan;
+                    let phase = chan.session.phase() + 1;
+                    chan.session.enter_phase(phase);
+                    #handler { chan }
+                }
+            },
+            TokenStream::new(),
+        )
+    }
+}
+
+/// A quorum parameter as a runtime `Option<usize>`.
+fn quorum_tokens(q: &Option<Size>) -> TokenStream {
+    match q {
+        None => quote!(None),
+        Some(s) => {
+            let s = size_tokens(s, quote!(chan.params));
+            quote!(Some((#s) as usize))
         }
-        Op::Timeout {
-            millis,
-            text,
-            body,
-            handler,
-        } => {
-            let body = name_of(*body);
-            let handler = name_of(*handler);
-            (
-                format!(" Next: `timeout {text}`: run the body, or the handler."),
-                quote! {
-                    /// The body's deadline, measured from when the body starts.
-                    pub fn duration(&self) -> ::core::time::Duration {
-                        ::core::time::Duration::from_millis(#millis)
-                    }
-                    /// Runs the body (its states can `abandon` to the handler).
-                    pub fn body(self) -> #body<T> {
-                        #body { chan: self.chan }
-                    }
-                    /// Skips the body and runs this role's part of the handler.
-                    pub fn handler(self) -> #handler<T> {
-                        let mut chan = self.chan;
-                        let phase = chan.session.phase() + 1;
-                        chan.session.enter_phase(phase);
-                        #handler { chan }
-                    }
-                },
-                TokenStream::new(),
-            )
+    }
+}
+
+/// The arm a `…_until` method takes when the deadline passes first: the
+/// handler's phase and state.
+fn expired(h: &Ident) -> TokenStream {
+    quote! {
+        None => {
+            let phase = chan.session.phase() + 1;
+            chan.session.enter_phase(phase);
+            Ok(rt::typestate::Timed::Expired(#h { chan }))
         }
     }
 }

@@ -53,6 +53,8 @@ pub(super) struct Projector<'a> {
     /// Statement indexes shared by the walks of every target.
     shared: &'a mut Shared,
     target: Target,
+    /// The protocol's label namespace (for labels that hints propose).
+    namespace: String,
     diagnostics: Vec<Diagnostic>,
     /// Knowledge-of-choice errors with their choice: dropped when the
     /// chooser of that choice already fails to start a branch by sending
@@ -87,6 +89,7 @@ pub(super) fn project_target(
     let mut p = Projector {
         shared,
         target: target.clone(),
+        namespace: protocol.name.clone(),
         diagnostics: Vec::new(),
         knowledge: Vec::new(),
         failed_choices: Vec::new(),
@@ -642,15 +645,16 @@ impl Projector<'_> {
                     .iter()
                     .take(i)
                     .enumerate()
-                    .find_map(|(j, b)| merge::merge(b, &block).err().map(|c| (j, c)))
+                    .find_map(|(j, b)| merge::merge(b, &block).err().map(|c| (j, c, b)))
                     .or_else(|| {
                         merge::merge(&acc, &block).err().map(|c| {
                             let j = branch_containing(branches, c.left).unwrap_or(0);
-                            (j, c)
+                            (j, c, &acc)
                         })
                     });
-                if let Some((j, conflict)) = found {
-                    self.knowledge_of_choice(chooser, branches, choice, (j, i), &conflict);
+                if let Some((j, conflict, left)) = found {
+                    let hint = self.informing_hint(chooser, branches, (j, i), (left, &block));
+                    self.knowledge_of_choice(chooser, branches, choice, (j, i), &conflict, hint);
                 }
                 return (first(acc, originals), first_size);
             };
@@ -860,6 +864,65 @@ impl Projector<'_> {
         );
     }
 
+    /// A fix for an E0401 that is known to work: messages from the chooser
+    /// to this role, labelled with the branch name, at the start of one
+    /// branch or of both. Each candidate is tried on this role's projections
+    /// of the two branches (`left`, `right`) and the first whose merge
+    /// succeeds is named, preferring one added message to two.
+    fn informing_hint(
+        &self,
+        chooser: &Participant,
+        branches: &[GBranch],
+        (left, right): (usize, usize),
+        (left_block, right_block): (&LocalBlock, &LocalBlock),
+    ) -> String {
+        let me = self.target.to_string();
+        let to = match &self.target {
+            Target::Family(w) => format!("{w}[*]"),
+            t => t.to_string(),
+        };
+        let (Some(lb), Some(rb)) = (branches.get(left), branches.get(right)) else {
+            return format!("let `{chooser}` tell `{me}` which branch it chose");
+        };
+        let from = match chooser {
+            Participant::Role(r) | Participant::All(r) => Peer::Role(r.clone()),
+            Participant::Member(r, i) => Peer::Member(r.clone(), *i),
+        };
+        let informed = |block: &LocalBlock, branch: &GBranch| -> LocalBlock {
+            let mut out = Vec::with_capacity(block.len() + 1);
+            out.push(LocalAction::Recv {
+                from: from.clone(),
+                label: crate::global::Label {
+                    name: branch.name.clone(),
+                    namespace: self.namespace.clone(),
+                },
+                payload: crate::global::Payload::unit(),
+                loc: branch.loc,
+            });
+            out.extend(block.iter().cloned());
+            out
+        };
+        let add = |b: &GBranch| {
+            format!(
+                "`{chooser} -> {to} : {};` at the start of branch `{}`",
+                b.name, b.name
+            )
+        };
+        let learns = format!("so `{me}` learns the choice");
+        if merge::merge(&informed(left_block, lb), right_block).is_ok() {
+            format!("add {} {learns}", add(lb))
+        } else if merge::merge(left_block, &informed(right_block, rb)).is_ok() {
+            format!("add {} {learns}", add(rb))
+        } else if merge::merge(&informed(left_block, lb), &informed(right_block, rb)).is_ok() {
+            format!("add {} and {} {learns}", add(lb), add(rb))
+        } else {
+            format!(
+                "`{me}` must be told which branch `{chooser}` chose before it acts: start both \
+                 branches with a message from `{chooser}` to `{to}`, with a different label in each"
+            )
+        }
+    }
+
     fn knowledge_of_choice(
         &mut self,
         chooser: &Participant,
@@ -867,6 +930,7 @@ impl Projector<'_> {
         choice: Loc,
         (left, right): (usize, usize),
         conflict: &MergeConflict,
+        hint: String,
     ) {
         let me = self.target.to_string();
         let (Some(lb), Some(rb)) = (branches.get(left), branches.get(right)) else {
@@ -879,10 +943,6 @@ impl Projector<'_> {
         };
         // Primary: the later branch; secondary: the earlier one.
         let (p, s) = (place(conflict.right, rb), place(conflict.left, lb));
-        let to = match &self.target {
-            Target::Family(w) => format!("{w}[*]"),
-            t => t.to_string(),
-        };
         self.knowledge.push((
             choice,
             Diagnostic::error(
@@ -896,34 +956,8 @@ impl Projector<'_> {
                 label(conflict.right, rb, &conflict.right_does),
             )
             .with_secondary(s.file, s.span, label(conflict.left, lb, &conflict.left_does))
-            .with_hint(informing_hint(chooser, &to, &me, (lb, rb), conflict)),
+            .with_hint(hint),
         ));
-    }
-}
-
-/// Where to add a message so `me` learns the choice: in the branch where
-/// it does not already receive something, or in both when neither does.
-fn informing_hint(
-    chooser: &Participant,
-    to: &str,
-    me: &str,
-    (left, right): (&GBranch, &GBranch),
-    conflict: &MergeConflict,
-) -> String {
-    match (conflict.left_receives, conflict.right_receives) {
-        (false, false) => format!(
-            "add `{chooser} -> {to} : {};` at the start of branch `{}` and `{chooser} -> {to} : {};` \
-             at the start of branch `{}` so `{me}` learns the choice",
-            left.name, left.name, right.name, right.name
-        ),
-        (false, true) => format!(
-            "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
-            left.name
-        ),
-        _ => format!(
-            "add `{chooser} -> {to} : …` at the start of branch `{}` so `{me}` learns the choice",
-            right.name
-        ),
     }
 }
 

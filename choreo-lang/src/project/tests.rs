@@ -343,7 +343,10 @@ fn merge_rejects_uninformed_third_party() {
 }
 
 #[test]
-fn knowledge_of_choice_hint_names_the_branch_where_the_role_learns_nothing() {
+/// C does nothing in `Left` and hears from B in `Right`: a message from A
+/// in `Left` alone would leave C waiting on A in one branch and on B in the
+/// other, so the hint informs C in both branches.
+fn knowledge_of_choice_hint_names_a_fix_that_merges() {
     let p = proto(
         "P",
         &[],
@@ -365,7 +368,10 @@ fn knowledge_of_choice_hint_names_the_branch_where_the_role_learns_nothing() {
     let d = single_error(&p, codes::KNOWLEDGE_OF_CHOICE);
     assert_eq!(
         d.hint.as_deref(),
-        Some("add `A -> C : …` at the start of branch `Left` so `C` learns the choice")
+        Some(
+            "add `A -> C : Left;` at the start of branch `Left` and `A -> C : Right;` \
+             at the start of branch `Right` so `C` learns the choice"
+        )
     );
 }
 

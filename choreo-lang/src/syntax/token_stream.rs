@@ -1,10 +1,12 @@
 //! The `proc_macro2::TokenStream` lexer, for `choreography! { … }`.
 //!
-//! Token `i` gets the synthetic span `i..i + 1`; the returned side table
-//! maps index `i` back to the token's `proc_macro2::Span`, so the macro can
-//! underline exact tokens. Entries past the last token belong to input
-//! that produced no token (a rejected literal), so every diagnostic span
-//! start indexes the side table.
+//! The tokens are laid out as text, one space apart (a doc comment on its
+//! own line), and each token's span is its range in that text, so spans
+//! behave as in a file (a name's span is as long as the name) and the text
+//! can be rendered like a file's. The returned [`TokenMap`] holds the text
+//! and maps every position back to its token's `proc_macro2::Span`, so the
+//! macro can underline exact tokens. Input that produces no token (a
+//! rejected literal) is laid out too, so its diagnostic has a place.
 //!
 //! Differences from text, all resolved here so the parser sees the same
 //! tokens: `500ms` is an integer literal with suffix `ms`; `/// doc`
@@ -19,60 +21,89 @@ use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, Span};
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
+/// The laid-out text of a token stream and where each token came from.
+#[derive(Clone, Debug, Default)]
+pub struct TokenMap {
+    /// The tokens as text: what a diagnostic's span indexes.
+    pub text: String,
+    /// `(start, span)` of every laid-out token, by increasing start.
+    starts: Vec<(u32, proc_macro2::Span)>,
+}
+
+impl TokenMap {
+    /// The span of the token at or before text position `at`.
+    fn token_at(&self, at: u32) -> Option<proc_macro2::Span> {
+        let i = self.starts.partition_point(|(start, _)| *start <= at);
+        i.checked_sub(1)
+            .and_then(|i| self.starts.get(i))
+            .or(self.starts.first())
+            .map(|(_, span)| *span)
+    }
+
+    /// The spans of the first and last token that `span` covers (a span at
+    /// the end of the text is the last token). `None` for empty input.
+    pub fn locate(&self, span: Span) -> Option<(proc_macro2::Span, proc_macro2::Span)> {
+        let last = span.end.max(span.start + 1) - 1;
+        Some((self.token_at(span.start)?, self.token_at(last)?))
+    }
+
+    /// How many tokens were laid out.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
 struct Out {
     tokens: Vec<(Token, Span)>,
-    spans: Vec<proc_macro2::Span>,
-    extra: Vec<proc_macro2::Span>,
+    map: TokenMap,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Out {
-    fn push(&mut self, token: Token, span: proc_macro2::Span) {
-        let i = self.tokens.len();
-        self.tokens.push((token, Span::new(i, i + 1)));
-        self.spans.push(span);
+    /// Lays `text` out and returns its range.
+    fn lay_out(&mut self, text: &str, span: proc_macro2::Span) -> Span {
+        let start = self.map.text.len();
+        self.map.text.push_str(text);
+        let range = Span::new(start, self.map.text.len());
+        self.map.starts.push((range.start, span));
+        self.map
+            .text
+            .push(if text.starts_with("///") { '\n' } else { ' ' });
+        range
+    }
+
+    fn push(&mut self, token: Token, text: &str, span: proc_macro2::Span) {
+        let range = self.lay_out(text, span);
+        self.tokens.push((token, range));
     }
 }
 
 /// Lexes a token stream. See the module docs for the span convention.
-pub fn lex_token_stream(
-    ts: TokenStream,
-) -> (Vec<(Token, Span)>, Vec<proc_macro2::Span>, Vec<Diagnostic>) {
+pub fn lex_token_stream(ts: TokenStream) -> (Vec<(Token, Span)>, TokenMap, Vec<Diagnostic>) {
     let mut out = Out {
         tokens: Vec::new(),
-        spans: Vec::new(),
-        extra: Vec::new(),
+        map: TokenMap::default(),
         diagnostics: Vec::new(),
     };
     lex_stream(ts, &mut out);
-    // Diagnostics about input without a token point into `extra`, which
-    // follows the token spans in the side table.
-    let n = out.tokens.len();
-    for d in &mut out.diagnostics {
-        if d.primary.span.start >= u32::MAX / 2 {
-            let k = (d.primary.span.start - u32::MAX / 2) as usize;
-            d.primary.span = Span::new(n + k, n + k + 1);
-        }
-    }
-    let mut spans = out.spans;
-    spans.extend(out.extra);
-    (out.tokens, spans, out.diagnostics)
+    (out.tokens, out.map, out.diagnostics)
 }
 
 /// Lexes and parses the body of one `choreography!` invocation.
-pub fn parse_token_stream(
-    ts: TokenStream,
-    file: FileId,
-) -> (ast::File, Vec<Diagnostic>, Vec<proc_macro2::Span>) {
-    let (tokens, spans, mut diagnostics) = lex_token_stream(ts);
+pub fn parse_token_stream(ts: TokenStream, file: FileId) -> (ast::File, Vec<Diagnostic>, TokenMap) {
+    let (tokens, map, mut diagnostics) = lex_token_stream(ts);
     for d in &mut diagnostics {
         d.primary.file = file;
     }
-    let n = tokens.len();
-    let (ast, parse_diags) = super::parse_lexed(tokens, Span::new(n, n), file);
+    let end = map.text.len();
+    let (ast, parse_diags) = super::parse_lexed(tokens, Span::new(end, end), file);
     diagnostics.extend(parse_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
-    (ast, diagnostics, spans)
+    (ast, diagnostics, map)
 }
 
 fn lex_stream(ts: TokenStream, out: &mut Out) {
@@ -83,21 +114,22 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                 let text = id.to_string();
                 // `r#name` is `name`, as in text (keywords stay reserved).
                 let token = word_token(text.strip_prefix("r#").unwrap_or(&text));
-                out.push(token, id.span());
+                out.push(token, &text, id.span());
             }
             TokenTree::Group(g) => {
-                let (open, close) = match g.delimiter() {
-                    Delimiter::Parenthesis => (Some(Token::LParen), Some(Token::RParen)),
-                    Delimiter::Bracket => (Some(Token::LBracket), Some(Token::RBracket)),
-                    Delimiter::Brace => (Some(Token::LBrace), Some(Token::RBrace)),
-                    Delimiter::None => (None, None),
+                let delimiters = match g.delimiter() {
+                    Delimiter::Parenthesis => Some(((Token::LParen, "("), (Token::RParen, ")"))),
+                    Delimiter::Bracket => Some(((Token::LBracket, "["), (Token::RBracket, "]"))),
+                    Delimiter::Brace => Some(((Token::LBrace, "{"), (Token::RBrace, "}"))),
+                    Delimiter::None => None,
                 };
-                if let Some(open) = open {
-                    out.push(open, g.span_open());
+                let (open, close) = delimiters.unzip();
+                if let Some((token, text)) = open {
+                    out.push(token, text, g.span_open());
                 }
                 lex_stream(g.stream(), out);
-                if let Some(close) = close {
-                    out.push(close, g.span_close());
+                if let Some((token, text)) = close {
+                    out.push(token, text, g.span_close());
                 }
             }
             TokenTree::Punct(p) => {
@@ -107,7 +139,8 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                         if g.delimiter() == Delimiter::Bracket {
                             if let Some(doc) = doc_attribute(g.stream()) {
                                 let span = p.span().join(g.span()).unwrap_or_else(|| p.span());
-                                out.push(Token::Doc(doc), span);
+                                let text = format!("///{}", doc.replace('\n', " "));
+                                out.push(Token::Doc(doc), &text, span);
                                 iter.next();
                                 continue;
                             }
@@ -139,12 +172,12 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                     _ => None,
                 };
                 let pair = match (c, next_char) {
-                    ('-', Some('>')) => Some(Token::Arrow),
-                    ('=', Some('>')) => Some(Token::FatArrow),
-                    (':', Some(':')) => Some(Token::PathSep),
+                    ('-', Some('>')) => Some((Token::Arrow, "->")),
+                    ('=', Some('>')) => Some((Token::FatArrow, "=>")),
+                    (':', Some(':')) => Some((Token::PathSep, "::")),
                     _ => None,
                 };
-                if let Some(token) = pair {
+                if let Some((token, text)) = pair {
                     let second = iter.next();
                     let span = match second {
                         Some(TokenTree::Punct(q)) => {
@@ -152,7 +185,7 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                         }
                         _ => p.span(),
                     };
-                    out.push(token, span);
+                    out.push(token, text, span);
                     continue;
                 }
                 let token = match c {
@@ -170,6 +203,7 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                     '\'' => {
                         bad_input(
                             out,
+                            "'",
                             p.span(),
                             codes::BAD_CHAR,
                             "unexpected `'` outside a string literal",
@@ -179,20 +213,25 @@ fn lex_stream(ts: TokenStream, out: &mut Out) {
                     }
                     other => Token::Other(other),
                 };
-                out.push(token, p.span());
+                out.push(token, &c.to_string(), p.span());
             }
             TokenTree::Literal(lit) => lex_literal(&lit, out),
         }
     }
 }
 
-fn bad_input(out: &mut Out, span: proc_macro2::Span, code: &'static str, msg: &str, hint: &str) {
-    let k = out.extra.len();
-    out.extra.push(span);
-    let at = (u32::MAX / 2) as usize + k;
-    out.diagnostics.push(
-        Diagnostic::error(code, msg, FileId(0), Span::new(at, at + 1), "here").with_hint(hint),
-    );
+/// Reports input that yields no token (laid out, so the report has a place).
+fn bad_input(
+    out: &mut Out,
+    text: &str,
+    span: proc_macro2::Span,
+    code: &'static str,
+    msg: &str,
+    hint: &str,
+) {
+    let at = out.lay_out(text, span);
+    out.diagnostics
+        .push(Diagnostic::error(code, msg, FileId(0), at, "here").with_hint(hint));
 }
 
 /// `doc = "text"` inside `#[…]`: the doc text.
@@ -238,7 +277,7 @@ fn lex_literal(lit: &proc_macro2::Literal, out: &mut Out) {
     let text = lit.to_string();
     if text.starts_with('r') {
         if let Some(token) = string_value(&text) {
-            out.push(token, lit.span());
+            out.push(token, &text, lit.span());
             return;
         }
     }
@@ -247,16 +286,23 @@ fn lex_literal(lit: &proc_macro2::Literal, out: &mut Out) {
     if let Some(d) = diags.into_iter().next() {
         let msg = d.message.clone();
         let hint = d.hint.clone().unwrap_or_default();
-        bad_input(out, lit.span(), d.code, &msg, &hint);
-        // Keep the tokens the text lexer recovered (e.g. `2sec` → `2s`).
-        if tokens.len() == 1 {
-            if let Some((t, _)) = tokens.into_iter().next() {
-                out.push(t, lit.span());
+        match <[_; 1]>::try_from(tokens) {
+            // Keep the token the text lexer recovered (e.g. `2sec` → `2s`),
+            // and report at it.
+            Ok([(t, _)]) => {
+                out.push(t, &text, lit.span());
+                let at = out.tokens.last().map(|(_, s)| *s).unwrap_or_default();
+                out.diagnostics
+                    .push(Diagnostic::error(d.code, msg, FileId(0), at, "here").with_hint(hint));
             }
+            Err(_) => bad_input(out, &text, lit.span(), d.code, &msg, &hint),
         }
         return;
     }
-    for (t, _) in tokens {
-        out.push(t, lit.span());
+    for (t, span) in tokens {
+        let part = text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or(&text);
+        out.push(t, part, lit.span());
     }
 }

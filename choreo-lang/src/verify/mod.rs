@@ -246,7 +246,7 @@ impl VerifyReport {
                 self.states_explored
             )),
             Verdict::Partial { reason } => out.push_str(&format!(
-                "verdict: partial ({} states explored): {reason}\n",
+                "verdict: INCOMPLETE ({} states explored, not a proof): {reason}\n",
                 self.states_explored
             )),
             Verdict::Violation(v) => {
