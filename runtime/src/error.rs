@@ -50,6 +50,12 @@ pub enum Error {
         #[source]
         source: TransportError,
     },
+
+    /// The guard chain refused the send (capability, flow budget, journal
+    /// coupling or leakage budget): nothing was sent, appended or charged.
+    /// Local policy, not the peer's fault.
+    #[error("send refused by the guard chain: {0}")]
+    Denied(Box<crate::guard::Denial>),
 }
 
 impl From<Box<Error>> for Error {

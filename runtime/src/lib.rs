@@ -157,6 +157,7 @@
 
 mod envelope;
 mod error;
+pub mod guard;
 mod ids;
 pub mod journal;
 pub mod memory;
