@@ -24,6 +24,10 @@
 //!   the local type asks for them. A message from the right sender with an
 //!   unexpected label, a malformed or foreign envelope, or an undecodable
 //!   payload is a [`Error::ProtocolViolation`] naming the peer.
+//! - **Transports**: [`memory`] (one process), [`node`] (a sans-I/O node
+//!   host: many sessions over peer connections with reliable links, driven
+//!   by a network driver) and [`sim`] (the node host on a deterministic
+//!   simulated network, for tests).
 //! - **Errors** are grouped by who is at fault: [`Error::Usage`] (the local
 //!   program), [`Error::ProtocolViolation`] (the peer), [`Error::Transport`]
 //!   (the network, or a peer that went away). No operation panics on input

@@ -197,3 +197,63 @@ fn a_silent_partition_is_detected_within_the_suspicion_bound() {
         }
     }
 }
+
+/// A crash loses the node's sessions: its peer's receive fails after the
+/// patience even though the node came back (the restarted node knows
+/// neither the old session nor the peer, so it neither acks nor heartbeats
+/// it), and a new session between the same nodes then runs to completion.
+#[test]
+fn a_restarted_node_starts_empty_and_serves_new_sessions() {
+    let mut sim = Sim::new(8, lossy());
+    let (na, nb) = (sim.add_node(), sim.add_node());
+    let mut s = sim
+        .open_sessions(SID, &PROTO, &roster(), &[na, nb])
+        .unwrap()
+        .into_iter();
+    let (mut a, b) = (s.next().unwrap(), s.next().unwrap());
+    let old = sim.spawn(na, async move {
+        a.send(B, PING, &1u64).await?;
+        a.recv::<u64>(B, PONG).await
+    });
+    let _b = sim.spawn(nb, async move {
+        std::future::pending::<()>().await;
+        drop(b);
+    });
+    sim.run_until(Time::ZERO + Duration::from_millis(500));
+    sim.crash(nb);
+    sim.restart(nb);
+    let restarted = sim.node(nb).unwrap().with(|n| n.stats());
+    assert_eq!((restarted.sessions, restarted.frames_in), (0, 0));
+    sim.run().unwrap();
+    assert!(
+        matches!(old.take().unwrap(), Err(Error::Transport { .. })),
+        "the old session must fail, not hang"
+    );
+    // The restarted node knows neither the session nor A: A's heartbeats
+    // for the old session are violations by an unknown node.
+    let a_id = sim.node_id(na).unwrap();
+    assert!(sim.events().iter().any(
+        |(_, n, e)| *n == nb && matches!(e, NodeEvent::Violation { peer, .. } if *peer == a_id)
+    ));
+
+    let fresh = SessionId([4; 16]);
+    let mut s = sim
+        .open_sessions(fresh, &PROTO, &roster(), &[na, nb])
+        .unwrap()
+        .into_iter();
+    let (mut a, mut b) = (s.next().unwrap(), s.next().unwrap());
+    let ha = sim.spawn(na, async move {
+        a.send(B, PING, &20u64).await?;
+        let n = a.recv::<u64>(B, PONG).await?;
+        a.finish()?;
+        Ok::<u64, Error>(n)
+    });
+    let hb = sim.spawn(nb, async move {
+        let n: u64 = b.recv(A, PING).await?;
+        b.send(A, PONG, &(n + 1)).await?;
+        b.finish()
+    });
+    sim.run().unwrap();
+    hb.take().unwrap().unwrap();
+    assert_eq!(ha.take().unwrap().unwrap(), 21);
+}
