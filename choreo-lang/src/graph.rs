@@ -2,40 +2,42 @@
 //! diagram or a Graphviz flow graph, and a local type as a state machine
 //! (a [`petgraph::Graph`]) rendered as a mermaid `stateDiagram-v2` or DOT.
 //!
-//! The state machine is also an API: [`local_state_machine`] returns
-//! states ([`LocalState`]) and transitions ([`Transition`]) that other tools
-//! (a model checker, a visualiser) can walk. Its shape:
+//! The local state machine is a view of the [`crate::machine`] phase, the
+//! automaton code generation reads: its states are the generated typestates
+//! and carry their names (`S0`, `S1`, …, `End`), and its transitions are
+//! their methods. [`local_state_machine`] returns states ([`LocalState`])
+//! and transitions ([`Transition`]) that other tools can walk. Its shape:
 //!
-//! - one [`StateKind::Start`] and one [`StateKind::End`] state;
+//! - the entry state is [`StateKind::Start`], `End` is [`StateKind::End`]
+//!   (one state when the role does nothing);
 //! - every communication (`send`, `recv`, `send all`, …) is one transition;
 //! - `select` has one [`Transition::Select`] per branch, `branch` one
 //!   [`Transition::Recv`] per arm; the arms rejoin at the state after the
 //!   block;
 //! - `rec X` marks the state where its body starts (`LocalState::loops`);
-//!   the last transition before `continue X` goes back to that state;
-//! - `par` forks with one [`Transition::Fork`] per branch; the branches
-//!   rejoin at the state after it (a model checker must interleave them,
-//!   the graph does not);
-//! - `timeout` runs its body from the current state; a
-//!   [`Transition::Deadline`] from that same state leads to the handler
-//!   (the deadline may fire anywhere in the body; the graph draws it once);
-//! - [`Transition::Skip`] is an internal step with no communication, used
-//!   only where a block is empty (`rec` with an empty body, and so on).
-//!
-//! Builders iterate over sequences and recurse only into nested blocks.
+//!   the transition before `continue X` goes back to that state;
+//! - `par` branches follow one another in source order, as the generated
+//!   code runs them;
+//! - a `timeout` state has a [`Transition::TimeoutBody`] into its body and a
+//!   [`Transition::Deadline`] to the handler (every state of the body may
+//!   also `abandon` to the handler; those edges are not drawn);
+//! - `link` and `delegate to` lead to `End`: the role's part ends there.
 
 use std::fmt::{self, Write as _};
+
+use std::collections::HashMap;
 
 use petgraph::graph::{Graph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::global::{GStmt, GlobalProtocol, Label, Participant, Payload, Size};
-use crate::local::{LocalAction, LocalProtocol, Peer};
+use crate::local::{LocalProtocol, Peer};
+use crate::machine::{Machine, Message, Op, StateId, END};
 
 /// What a state of a local state machine is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StateKind {
-    /// Where the role starts (exactly one).
+    /// Where the role starts (exactly one; also `End` when it does nothing).
     Start,
     /// An intermediate state.
     Step,
@@ -46,13 +48,15 @@ pub enum StateKind {
 /// A state of a local state machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalState {
+    /// The generated typestate's name (`S0`, …, `End`).
+    pub name: String,
     pub kind: StateKind,
     /// The `rec` loops whose body starts here (their `continue`s come back).
     pub loops: Vec<String>,
 }
 
-/// A transition of a local state machine: one local action, or a
-/// structural step (`Fork`, `Deadline`, `Skip`).
+/// A transition of a local state machine: one local action, or the choice
+/// between a `timeout`'s body and its handler.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transition {
     Send {
@@ -96,16 +100,14 @@ pub enum Transition {
     AcceptFrom {
         from: Peer,
     },
-    /// Start of branch `branch` (0-based) of a `par`.
-    Fork {
-        branch: usize,
+    /// A `timeout`'s body starts.
+    TimeoutBody {
+        text: String,
     },
     /// The `timeout` deadline passed (or a handler message arrived).
     Deadline {
         text: String,
     },
-    /// Internal step, no communication.
-    Skip,
 }
 
 fn message(label: &Label, payload: &Payload) -> String {
@@ -166,9 +168,8 @@ impl fmt::Display for Transition {
             } => write!(f, "link {protocol}({args_text})"),
             Transition::DelegateTo { to } => write!(f, "delegate to {to}"),
             Transition::AcceptFrom { from } => write!(f, "accept from {from}"),
-            Transition::Fork { branch } => write!(f, "par branch {}", branch + 1),
+            Transition::TimeoutBody { text } => write!(f, "timeout {text}: body"),
             Transition::Deadline { text } => write!(f, "timeout {text} elapsed"),
-            Transition::Skip => f.write_str("skip"),
         }
     }
 }
@@ -176,214 +177,184 @@ impl fmt::Display for Transition {
 /// A local type's state machine.
 pub type LocalStateMachine = Graph<LocalState, Transition>;
 
-/// Builds the state machine of a local type (see the module docs).
+/// The state machine of a local type (see the module docs): the
+/// [`Machine`] code generation reads, as a graph. A local type the machine
+/// phase rejects (a `continue` with no `rec`, which the checker already
+/// refuses) draws as a role that does nothing.
 pub fn local_state_machine(local: &LocalProtocol) -> LocalStateMachine {
-    let mut b = LocalBuilder {
-        g: Graph::new(),
-        recs: Vec::new(),
-    };
-    let start = b.g.add_node(LocalState {
-        kind: StateKind::Start,
+    let machine = Machine::build(&local.body).unwrap_or_else(|_| Machine {
+        states: Vec::new(),
+        entry: END,
         loops: Vec::new(),
     });
-    let end = b.g.add_node(LocalState {
-        kind: StateKind::End,
-        loops: Vec::new(),
-    });
-    if local.body.is_empty() {
-        b.g.add_edge(start, end, Transition::Skip);
-    } else {
-        b.walk(&local.body, start, end);
-    }
-    b.g
+    machine_graph(&machine)
 }
 
-struct LocalBuilder {
-    g: LocalStateMachine,
-    recs: Vec<(String, NodeIndex)>,
-}
-
-impl LocalBuilder {
-    fn step(&mut self) -> NodeIndex {
-        self.g.add_node(LocalState {
-            kind: StateKind::Step,
-            loops: Vec::new(),
-        })
-    }
-
-    fn rec_state(&self, name: &str) -> Option<NodeIndex> {
-        self.recs
+/// Draws a [`Machine`]: one node per reachable state, in [`Machine::order`].
+pub fn machine_graph(machine: &Machine) -> LocalStateMachine {
+    let mut g = LocalStateMachine::new();
+    let mut nodes: HashMap<StateId, NodeIndex> = HashMap::new();
+    for (id, name) in machine.state_names() {
+        let kind = if id == END {
+            StateKind::End
+        } else if id == machine.entry {
+            StateKind::Start
+        } else {
+            StateKind::Step
+        };
+        let loops = machine
+            .loops
             .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, i)| *i)
+            .filter(|(_, at)| *at == id)
+            .map(|(rec, _)| rec.clone())
+            .collect();
+        nodes.insert(id, g.add_node(LocalState { name, kind, loops }));
     }
-
-    /// Where a block starting after a transition should begin: `exit` when
-    /// empty, the loop state when it is a `continue`, else a fresh state.
-    fn entry(&mut self, block: &[LocalAction], exit: NodeIndex) -> NodeIndex {
-        match block.first() {
-            None => exit,
-            Some(LocalAction::Continue { name, .. }) => match self.rec_state(name) {
-                Some(s) => s,
-                None => self.step(),
-            },
-            Some(_) => self.step(),
+    if machine.entry == END {
+        if let Some(state) = nodes.get(&END).and_then(|n| g.node_weight_mut(*n)) {
+            state.kind = StateKind::Start;
         }
     }
-
-    fn walk(&mut self, block: &[LocalAction], entry: NodeIndex, exit: NodeIndex) {
-        let mut cur = entry;
-        for (k, action) in block.iter().enumerate() {
-            let rest = block.get(k + 1..).unwrap_or_default();
-            if let LocalAction::Continue { name, .. } = action {
-                let target = self.rec_state(name).unwrap_or(exit);
-                if target != cur {
-                    self.g.add_edge(cur, target, Transition::Skip);
-                }
-                return;
+    let msg = |m: &Message| (m.label.clone(), m.payload.clone());
+    for (id, from) in machine
+        .state_names()
+        .into_iter()
+        .filter_map(|(id, _)| nodes.get(&id).map(|n| (id, *n)))
+    {
+        let Some(state) = machine.state(id) else {
+            continue;
+        };
+        let mut edges: Vec<(StateId, Transition)> = Vec::new();
+        match &state.op {
+            Op::End | Op::Goto(_) => {}
+            Op::Send { to, msg: m, next } => {
+                let (label, payload) = msg(m);
+                edges.push((
+                    *next,
+                    Transition::Send {
+                        to: to.clone(),
+                        label,
+                        payload,
+                    },
+                ));
             }
-            let next = self.entry(rest, exit);
-            self.action(action, cur, next);
-            cur = next;
-        }
-    }
-
-    fn action(&mut self, action: &LocalAction, cur: NodeIndex, next: NodeIndex) {
-        let simple = match action {
-            LocalAction::Send {
-                to, label, payload, ..
-            } => Transition::Send {
-                to: to.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-            },
-            LocalAction::Recv {
-                from,
-                label,
-                payload,
-                ..
-            } => Transition::Recv {
-                from: from.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-            },
-            LocalAction::SendAll {
+            Op::Recv { from, msg: m, next } => {
+                let (label, payload) = msg(m);
+                edges.push((
+                    *next,
+                    Transition::Recv {
+                        from: from.clone(),
+                        label,
+                        payload,
+                    },
+                ));
+            }
+            Op::SendAll {
                 family,
-                label,
-                payload,
-                ..
-            } => Transition::SendAll {
-                family: family.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-            },
-            LocalAction::RecvAll {
+                msg: m,
+                next,
+            } => {
+                let (label, payload) = msg(m);
+                edges.push((
+                    *next,
+                    Transition::SendAll {
+                        family: family.clone(),
+                        label,
+                        payload,
+                    },
+                ));
+            }
+            Op::RecvAll {
                 family,
-                label,
-                payload,
+                msg: m,
                 quorum,
-                ..
-            } => Transition::RecvAll {
-                family: family.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-                quorum: quorum.clone(),
-            },
-            LocalAction::Exchange {
+                next,
+            } => {
+                let (label, payload) = msg(m);
+                edges.push((
+                    *next,
+                    Transition::RecvAll {
+                        family: family.clone(),
+                        label,
+                        payload,
+                        quorum: quorum.clone(),
+                    },
+                ));
+            }
+            Op::Exchange {
                 family,
-                label,
-                payload,
+                msg: m,
                 quorum,
-                ..
-            } => Transition::Exchange {
-                family: family.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-                quorum: quorum.clone(),
-            },
-            LocalAction::Link {
+                next,
+            } => {
+                let (label, payload) = msg(m);
+                edges.push((
+                    *next,
+                    Transition::Exchange {
+                        family: family.clone(),
+                        label,
+                        payload,
+                        quorum: quorum.clone(),
+                    },
+                ));
+            }
+            Op::Select { branches } => {
+                for (branch, next) in branches {
+                    edges.push((
+                        *next,
+                        Transition::Select {
+                            branch: branch.clone(),
+                        },
+                    ));
+                }
+            }
+            Op::Branch { from, arms } => {
+                for (m, next) in arms {
+                    let (label, payload) = msg(m);
+                    edges.push((
+                        *next,
+                        Transition::Recv {
+                            from: from.clone(),
+                            label,
+                            payload,
+                        },
+                    ));
+                }
+            }
+            Op::Link {
                 protocol,
                 args_text,
                 ..
-            } => Transition::Link {
-                protocol: protocol.clone(),
-                args_text: args_text.clone(),
-            },
-            LocalAction::DelegateTo { to, .. } => Transition::DelegateTo { to: to.clone() },
-            LocalAction::AcceptFrom { from, .. } => Transition::AcceptFrom { from: from.clone() },
-            LocalAction::Select { branches, .. } => {
-                for (name, body) in branches {
-                    let e = self.entry(body, next);
-                    self.g.add_edge(
-                        cur,
-                        e,
-                        Transition::Select {
-                            branch: name.clone(),
-                        },
-                    );
-                    self.walk(body, e, next);
-                }
-                return;
+            } => {
+                edges.push((
+                    END,
+                    Transition::Link {
+                        protocol: protocol.clone(),
+                        args_text: args_text.clone(),
+                    },
+                ));
             }
-            LocalAction::Branch { from, arms, .. } => {
-                for arm in arms {
-                    let e = self.entry(&arm.body, next);
-                    self.g.add_edge(
-                        cur,
-                        e,
-                        Transition::Recv {
-                            from: from.clone(),
-                            label: arm.label.clone(),
-                            payload: arm.payload.clone(),
-                        },
-                    );
-                    self.walk(&arm.body, e, next);
-                }
-                return;
+            Op::DelegateTo { to } => edges.push((END, Transition::DelegateTo { to: to.clone() })),
+            Op::AcceptFrom { from, next } => {
+                edges.push((*next, Transition::AcceptFrom { from: from.clone() }));
             }
-            LocalAction::Rec { name, body, .. } => {
-                if let Some(state) = self.g.node_weight_mut(cur) {
-                    state.loops.push(name.clone());
-                }
-                self.recs.push((name.clone(), cur));
-                if body.is_empty() {
-                    self.g.add_edge(cur, next, Transition::Skip);
-                } else {
-                    self.walk(body, cur, next);
-                }
-                self.recs.pop();
-                return;
-            }
-            LocalAction::Par { branches, .. } => {
-                for (i, branch) in branches.iter().enumerate() {
-                    let e = self.entry(branch, next);
-                    self.g.add_edge(cur, e, Transition::Fork { branch: i });
-                    self.walk(branch, e, next);
-                }
-                return;
-            }
-            LocalAction::Timeout {
+            Op::Timeout {
                 text,
                 body,
                 handler,
                 ..
             } => {
-                if body.is_empty() {
-                    self.g.add_edge(cur, next, Transition::Skip);
-                } else {
-                    self.walk(body, cur, next);
-                }
-                let h = self.entry(handler, next);
-                self.g
-                    .add_edge(cur, h, Transition::Deadline { text: text.clone() });
-                self.walk(handler, h, next);
-                return;
+                edges.push((*body, Transition::TimeoutBody { text: text.clone() }));
+                edges.push((*handler, Transition::Deadline { text: text.clone() }));
             }
-            LocalAction::Continue { .. } => return, // handled by `walk`
-        };
-        self.g.add_edge(cur, next, simple);
+        }
+        for (to, t) in edges {
+            if let Some(to) = nodes.get(&to) {
+                g.add_edge(from, *to, t);
+            }
+        }
     }
+    g
 }
 
 /// Escapes text for a mermaid label (entity codes for the characters
@@ -432,24 +403,22 @@ pub fn local_mermaid(local: &LocalProtocol) -> String {
     let g = local_state_machine(local);
     let mut out = String::from("stateDiagram-v2\n");
     let _ = writeln!(out, "  %% {}", local_title(local));
+    let name = |i: NodeIndex| g.node_weight(i).map_or("?", |s| s.name.as_str());
     for i in g.node_indices() {
         let Some(state) = g.node_weight(i) else {
             continue;
         };
-        match state.kind {
-            StateKind::Start => {
-                let _ = writeln!(out, "  [*] --> s{}", i.index());
-            }
-            StateKind::End => {
-                let _ = writeln!(out, "  s{} --> [*]", i.index());
-            }
-            StateKind::Step => {}
+        if state.kind == StateKind::Start {
+            let _ = writeln!(out, "  [*] --> {}", state.name);
+        }
+        if state.name == "End" {
+            let _ = writeln!(out, "  End --> [*]");
         }
         if !state.loops.is_empty() {
             let _ = writeln!(
                 out,
-                "  s{} : {}",
-                i.index(),
+                "  {} : {}",
+                state.name,
                 mermaid_text(&format!("rec {}", state.loops.join(", rec ")))
             );
         }
@@ -457,9 +426,9 @@ pub fn local_mermaid(local: &LocalProtocol) -> String {
     for e in g.edge_references() {
         let _ = writeln!(
             out,
-            "  s{} --> s{} : {}",
-            e.source().index(),
-            e.target().index(),
+            "  {} --> {} : {}",
+            name(e.source()),
+            name(e.target()),
             mermaid_text(&e.weight().to_string())
         );
     }
@@ -470,17 +439,21 @@ pub fn local_mermaid(local: &LocalProtocol) -> String {
 pub fn local_dot(local: &LocalProtocol) -> String {
     let g = local_state_machine(local);
     let mut out = format!("digraph \"{}\" {{\n", dot_text(&local_title(local)));
-    out.push_str("  rankdir=LR;\n  node [shape=circle, label=\"\"];\n");
+    out.push_str("  rankdir=LR;\n  node [shape=circle];\n");
+    let name = |i: NodeIndex| g.node_weight(i).map_or("?", |s| s.name.as_str());
     for i in g.node_indices() {
         let Some(state) = g.node_weight(i) else {
             continue;
         };
-        let shape = match state.kind {
-            StateKind::Start => "point",
-            StateKind::Step => "circle",
-            StateKind::End => "doublecircle",
+        let shape = if state.name == "End" {
+            "doublecircle"
+        } else {
+            "circle"
         };
-        let _ = write!(out, "  s{} [shape={shape}", i.index());
+        if state.kind == StateKind::Start {
+            let _ = writeln!(out, "  start [shape=point];\n  start -> {};", state.name);
+        }
+        let _ = write!(out, "  {} [shape={shape}", state.name);
         if !state.loops.is_empty() {
             let _ = write!(
                 out,
@@ -493,9 +466,9 @@ pub fn local_dot(local: &LocalProtocol) -> String {
     for e in g.edge_references() {
         let _ = writeln!(
             out,
-            "  s{} -> s{} [label=\"{}\"];",
-            e.source().index(),
-            e.target().index(),
+            "  {} -> {} [label=\"{}\"];",
+            name(e.source()),
+            name(e.target()),
             dot_text(&e.weight().to_string())
         );
     }
@@ -869,7 +842,7 @@ mod tests {
 
     use super::*;
     use crate::global::Loc;
-    use crate::local::{Arm, Target};
+    use crate::local::{Arm, LocalAction, Target};
 
     fn label(name: &str) -> Label {
         Label {
@@ -979,8 +952,10 @@ mod tests {
         let text = local_mermaid(&looping());
         assert!(text.starts_with("stateDiagram-v2\n  %% local B in P\n"));
         assert!(text.contains("send A Done(Vec#lt;u8#gt;)"), "{text}");
-        assert!(text.contains("[*] --> s0"));
-        assert!(text.contains("s1 --> [*]"));
+        assert!(text.contains("[*] --> S0"), "{text}");
+        assert!(text.contains("End --> [*]"), "{text}");
+        assert!(text.contains("S0 : rec X"), "{text}");
+        assert!(text.contains("S1 --> S0 : recv A More"), "{text}");
     }
 
     #[test]

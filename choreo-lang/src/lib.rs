@@ -20,6 +20,7 @@ pub mod fmt;
 pub mod global;
 pub mod graph;
 pub mod local;
+pub mod machine;
 pub mod project;
 pub mod render;
 pub mod span;

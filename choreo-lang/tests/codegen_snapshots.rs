@@ -97,3 +97,36 @@ fn long_sequences_generate_linear_flat_code() {
         .unwrap();
     assert!(len < 3_000_000, "generated {len} bytes");
 }
+
+/// `choreo graph --role` draws the states the generated code has: every
+/// state in a role's diagram is a typestate of that role's module with the
+/// same name, and the module has no other states.
+#[test]
+fn diagram_state_names_are_the_generated_type_names() {
+    let text = "protocol Adder { roles Client, Server; rec Loop { choice at Client {
+        More => { Client -> Server : Add((i64, i64)); Server -> Client : Sum(i64); continue Loop; }
+        Done => { Client -> Server : Bye; Server -> Client : Ack; } } } }";
+    let comp = compile(vec![Source::from_path_text("adder.choreo", text)]);
+    let code = codegen::generate_program(&comp).unwrap();
+    for local in &comp.projections[0].locals {
+        let module = format!("pub mod {} {{", local.target.to_string().to_lowercase());
+        let body = &code[code.find(&module).unwrap()..];
+        let body = &body[..body[1..]
+            .find("\n    pub mod ")
+            .map_or(body.len(), |i| i + 1)];
+        let mut generated: Vec<String> = body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub struct "))
+            .map(|l| l.split('<').next().unwrap().to_string())
+            .collect();
+        let diagram = choreo_lang::graph::local_state_machine(local);
+        let mut drawn: Vec<String> = diagram
+            .node_weights()
+            .map(|state| state.name.clone())
+            .collect();
+        generated.sort();
+        drawn.sort();
+        assert_eq!(drawn, generated, "{}", local.target);
+        assert!(drawn.len() >= 4, "{drawn:?}");
+    }
+}

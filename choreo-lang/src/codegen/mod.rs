@@ -9,7 +9,7 @@
 //! - `labels`: one type per message label, wrapping its payload
 //!   (`Ping(pub u64)`, or a unit struct when there is no payload);
 //! - per role (or family, or named family member) a module with one
-//!   typestate struct per state of its local type ([`machine`]), `open`
+//!   typestate struct per state of its local type ([`crate::machine`]), `open`
 //!   (the entry point on a runtime `Session`) and `End`.
 //!
 //! Every operation consumes the state and returns the next one, so using a
@@ -22,7 +22,6 @@
 //! tokens; it does no I/O.
 
 pub mod codes;
-pub mod machine;
 pub mod names;
 
 use std::collections::HashMap;
@@ -34,8 +33,8 @@ use crate::diagnostic::Diagnostic;
 use crate::driver::Compilation;
 use crate::global::{CheckedProgram, GlobalProtocol, Label, Size};
 use crate::local::{LocalProtocol, Peer, Target};
+use crate::machine::{Machine, Message, Op, State, StateId};
 use crate::span::FileId;
-use machine::{Machine, Message, Op, State, StateId, END};
 use names::{ident, snake};
 
 /// The generated Rust of every protocol declared in the first source
@@ -450,16 +449,11 @@ fn role_module(
             "this continue",
         ))
     })?;
-    let order = machine.order();
-    let mut names: HashMap<StateId, Ident> = HashMap::new();
-    for (n, id) in order.iter().enumerate() {
-        let name = if *id == END {
-            format_ident!("End")
-        } else {
-            format_ident!("S{}", n)
-        };
-        names.insert(*id, name);
-    }
+    let state_names = machine.state_names();
+    let names: HashMap<StateId, Ident> = state_names
+        .iter()
+        .map(|(id, name)| (*id, format_ident!("{}", name)))
+        .collect();
     let mut emitter = Emitter {
         program,
         protocol,
@@ -480,8 +474,8 @@ fn role_module(
     let entry = emitter.state(machine.entry);
     let doc = format!(" The endpoints of {} in `{}`.", local.target, protocol.name);
     let mut items = Vec::new();
-    for id in &order {
-        let Some(state) = machine.states.get(*id) else {
+    for (id, _) in &state_names {
+        let Some(state) = machine.state(*id) else {
             continue;
         };
         let name = emitter.state(*id);

@@ -1,4 +1,7 @@
-//! Local type → flat state machine.
+//! The `machine` phase: a local type as a flat state machine, the one
+//! automaton that code generation and the local diagrams (`choreo graph
+//! --role`) both read, so a diagram's state `S2` is the generated type
+//! `S2` ([`Machine::state_names`]).
 //!
 //! Every action of a local type becomes one numbered state; `rec X` is not a
 //! state of its own but an alias of its body's first state, and `continue X`
@@ -18,11 +21,23 @@
 use crate::global::{Label, Loc, Payload, Size};
 use crate::local::{LocalAction, LocalBlock, Peer};
 
-/// Index into [`Machine::states`].
-pub type StateId = usize;
+/// A state of one [`Machine`] (an index into [`Machine::states`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateId(u32);
+
+impl StateId {
+    /// The position in [`Machine::states`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    fn from_index(i: usize) -> StateId {
+        StateId(u32::try_from(i).unwrap_or(u32::MAX))
+    }
+}
 
 /// The terminal state of every machine.
-pub const END: StateId = 0;
+pub const END: StateId = StateId(0);
 
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -102,6 +117,9 @@ pub struct State {
 pub struct Machine {
     pub states: Vec<State>,
     pub entry: StateId,
+    /// Each `rec`, by name, with the state its body starts at (where its
+    /// `continue`s come back), in source order.
+    pub loops: Vec<(String, StateId)>,
 }
 
 /// A `continue` that names no enclosing `rec` (the checker rejects these;
@@ -121,12 +139,14 @@ impl Machine {
                 abandon: None,
             }],
             recs: Vec::new(),
+            loops: Vec::new(),
             abandon: Vec::new(),
         };
         let entry = b.block(body, END)?;
         let mut m = Machine {
             states: b.states,
             entry,
+            loops: b.loops,
         };
         m.resolve_gotos();
         Ok(m)
@@ -135,7 +155,7 @@ impl Machine {
     /// Follows `Goto` chains (bounded, so a malformed cycle ends at `END`).
     pub fn resolve(&self, mut id: StateId) -> StateId {
         for _ in 0..=self.states.len() {
-            match self.states.get(id).map(|s| &s.op) {
+            match self.state(id).map(|s| &s.op) {
                 Some(Op::Goto(target)) => id = *target,
                 Some(_) => return id,
                 None => return END,
@@ -145,8 +165,10 @@ impl Machine {
     }
 
     fn resolve_gotos(&mut self) {
-        let resolved: Vec<StateId> = (0..self.states.len()).map(|i| self.resolve(i)).collect();
-        let r = |id: &mut StateId| *id = resolved.get(*id).copied().unwrap_or(END);
+        let resolved: Vec<StateId> = (0..self.states.len())
+            .map(|i| self.resolve(StateId::from_index(i)))
+            .collect();
+        let r = |id: &mut StateId| *id = resolved.get(id.index()).copied().unwrap_or(END);
         for state in &mut self.states {
             if let Some(a) = state.abandon.as_mut() {
                 r(a)
@@ -167,12 +189,36 @@ impl Machine {
                 }
             }
         }
-        self.entry = resolved.get(self.entry).copied().unwrap_or(END);
+        self.entry = resolved.get(self.entry.index()).copied().unwrap_or(END);
+        self.loops.iter_mut().for_each(|(_, s)| r(s));
+    }
+
+    /// One state.
+    pub fn state(&self, id: StateId) -> Option<&State> {
+        self.states.get(id.index())
+    }
+
+    /// Every reachable state in [`Machine::order`] with its name: `S0`,
+    /// `S1`, … in that order, and `End`. The generated typestates and the
+    /// local diagrams both use these names.
+    pub fn state_names(&self) -> Vec<(StateId, String)> {
+        self.order()
+            .into_iter()
+            .enumerate()
+            .map(|(n, id)| {
+                let name = if id == END {
+                    "End".to_string()
+                } else {
+                    format!("S{n}")
+                };
+                (id, name)
+            })
+            .collect()
     }
 
     /// Successors of a state, in source order.
     pub fn successors(&self, id: StateId) -> Vec<StateId> {
-        let Some(state) = self.states.get(id) else {
+        let Some(state) = self.state(id) else {
             return Vec::new();
         };
         let mut out: Vec<StateId> = match &state.op {
@@ -200,10 +246,10 @@ impl Machine {
         let mut out = Vec::new();
         let mut stack = vec![self.entry];
         while let Some(id) = stack.pop() {
-            if id == END || seen.get(id).copied().unwrap_or(true) {
+            if id == END || seen.get(id.index()).copied().unwrap_or(true) {
                 continue;
             }
-            if let Some(s) = seen.get_mut(id) {
+            if let Some(s) = seen.get_mut(id.index()) {
                 *s = true;
             }
             out.push(id);
@@ -217,6 +263,7 @@ impl Machine {
 struct Builder {
     states: Vec<State>,
     recs: Vec<(String, StateId)>,
+    loops: Vec<(String, StateId)>,
     abandon: Vec<StateId>,
 }
 
@@ -227,7 +274,7 @@ impl Builder {
             loc,
             abandon: self.abandon.last().copied(),
         });
-        self.states.len() - 1
+        StateId::from_index(self.states.len() - 1)
     }
 
     /// Back to front: each action is built knowing its successor.
@@ -340,10 +387,11 @@ impl Builder {
             LocalAction::Rec { name, body, loc } => {
                 let head = self.push(Op::Goto(END), *loc);
                 self.recs.push((name.clone(), head));
+                self.loops.push((name.clone(), head));
                 let entry = self.block(body, next);
                 self.recs.pop();
                 let entry = entry?;
-                if let Some(s) = self.states.get_mut(head) {
+                if let Some(s) = self.states.get_mut(head.index()) {
                     s.op = Op::Goto(entry);
                 }
                 head
