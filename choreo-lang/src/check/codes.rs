@@ -88,7 +88,7 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
     ("E0307", "Two branches of one `choice` have the same name. Branch names become the variants of the chooser's selection enum and must be distinct."),
     ("E0308", "A `choice` without branches. Give it at least one `Name => { … }` branch, or remove it."),
     ("E0309", "The chooser of a `choice` (and the roles of `delegate`) must be one participant: a single role or one family member (`W[0]`, `W[i]` inside `for`), never `W[*]` or a bare family."),
-    ("E0310", "`continue` is not the last statement of its block. A `continue` jumps back to its `rec`, so anything after it in the same block could never run."),
+    ("E0310", "`continue` is not in tail position: statements follow it in its block, or follow the `choice` it sits in. A `continue` jumps back to its `rec`, so whatever follows would be skipped on that path (or never run at all). End each path with its `continue`: move the statements that follow into the branches that need them."),
     ("E0311", "A `rec` reuses the name of an enclosing `rec`. Shadowing would make `continue` ambiguous to the reader; pick another name."),
     ("E0312", "Unguarded recursion: some path through the `rec` body reaches its own `continue` without any interaction (message, `link` or `delegate`), so the loop would spin forever without progress. Add a message on that path."),
     ("E0313", "A statement can never be reached: it follows a `rec` or `choice` every path of which continues a `rec` (or a loop that never exits). Remove it or move it before the loop."),

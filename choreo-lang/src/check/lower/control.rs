@@ -21,6 +21,7 @@ impl Lowering<'_, '_> {
         let mut passes = false;
         let mut all_jump = !branches.is_empty();
         let mut terminal = None;
+        let mut continues = Vec::new();
         for b in branches {
             if let Some(&first) = names.get(b.name.name.as_str()) {
                 self.duplicate_branch(&b.name, first);
@@ -32,6 +33,7 @@ impl Lowering<'_, '_> {
             passes |= s.passes;
             all_jump &= s.jumps.is_some();
             terminal = terminal.or(s.terminal);
+            add_continues(&mut continues, s.continues);
             lowered.push(GBranch {
                 name: b.name.name.clone(),
                 body,
@@ -50,6 +52,7 @@ impl Lowering<'_, '_> {
             passes,
             jumps: all_jump.then_some(self.loc(head_span(stmt))),
             terminal,
+            continues,
         }
     }
 
@@ -93,6 +96,11 @@ impl Lowering<'_, '_> {
             passes: s.passes,
             jumps: s.jumps.map(|_| self.loc(head_span(stmt))),
             terminal: s.terminal,
+            continues: s
+                .continues
+                .into_iter()
+                .filter(|(target, _)| *target != name.name)
+                .collect(),
         }
     }
 
@@ -162,6 +170,7 @@ impl Lowering<'_, '_> {
                     passes: false,
                     jumps: Some(loc),
                     terminal: None,
+                    continues: vec![(name.name.clone(), loc)],
                 }
             }
         }
@@ -228,6 +237,8 @@ impl Lowering<'_, '_> {
             passes,
             jumps,
             terminal: None,
+            // A `continue` cannot leave a `par` (E0327).
+            continues: Vec::new(),
         }
     }
 
@@ -343,6 +354,7 @@ impl Lowering<'_, '_> {
             sum.passes = sum.passes && s.passes;
             sum.jumps = sum.jumps.or(s.jumps);
             sum.terminal = s.terminal;
+            add_continues(&mut sum.continues, s.continues);
         }
         sum
     }
@@ -370,11 +382,14 @@ impl Lowering<'_, '_> {
         let head = self.loc(head_span(stmt));
         let mut reach = bs.reach;
         reach.extend(hs.reach);
+        let mut continues = bs.continues;
+        add_continues(&mut continues, hs.continues);
         Summary {
             reach,
             passes: bs.passes || hs.passes,
             jumps: bs.jumps.and(hs.jumps).map(|_| head),
             terminal: Some((head, Terminal::Timeout)),
+            continues,
         }
     }
 

@@ -332,6 +332,8 @@ impl Lowering<'_, '_> {
             jumps: s.jumps.map(|_| loc),
             // Keeps the callee's own link/timeout for the secondary label.
             terminal: s.terminal,
+            // The callee's `continue`s name its own `rec`s.
+            continues: Vec::new(),
         }
     }
 }

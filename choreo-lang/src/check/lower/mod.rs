@@ -55,6 +55,20 @@ pub(crate) struct Summary {
     pub jumps: Option<Loc>,
     /// It ends with a `link` or `timeout` (which must be last in a block).
     pub terminal: Option<(Loc, Terminal)>,
+    /// `continue`s on some of its paths that leave it (to a `rec` it does
+    /// not declare): (rec, place), the first per rec. Whatever follows it in
+    /// its block would be skipped on those paths, so they are not in tail
+    /// position (LANGUAGE.md §3.3).
+    pub continues: Vec<(String, Loc)>,
+}
+
+/// Adds `more` to `into`, keeping the first place per `rec`.
+fn add_continues(into: &mut Vec<(String, Loc)>, more: Vec<(String, Loc)>) {
+    for (name, at) in more {
+        if !into.iter().any(|(n, _)| *n == name) {
+            into.push((name, at));
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +84,7 @@ impl Summary {
             passes: true,
             jumps: None,
             terminal: None,
+            continues: Vec::new(),
         }
     }
 
@@ -496,7 +511,15 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 // "Must be last" already points at what follows; saying
                 // "unreachable" too would report it twice.
                 unreachable_reported = true;
+            } else if !is_last && s.jumps.is_none() && !unreachable_reported {
+                if let (Some((name, at)), Some(next)) =
+                    (s.continues.first(), block.stmts.get(i + 1))
+                {
+                    self.continue_not_tail_in(stmt, name, *at, next);
+                    unreachable_reported = true;
+                }
             }
+            add_continues(&mut sum.continues, s.continues.clone());
             if sum.passes {
                 sum.reach.extend(s.reach);
             }
@@ -526,6 +549,35 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 "execution never gets past this: every path through it continues a `rec`",
             )
             .with_hint("remove the statement, or move it before the loop");
+        self.emit(d);
+    }
+
+    /// A `continue` on some path through `stmt` (a `choice`, …) skips the
+    /// statements after `stmt`: it is not in tail position.
+    #[inline(never)]
+    fn continue_not_tail_in(&mut self, stmt: &Stmt, name: &str, at: Loc, next: &Stmt) {
+        let what = match &stmt.kind {
+            StmtKind::Choice { .. } => "choice",
+            StmtKind::Rec { .. } => "rec",
+            StmtKind::For { .. } => "for",
+            StmtKind::Timeout { .. } => "timeout",
+            _ => "statement",
+        };
+        let d = Diagnostic::error(
+            codes::CONTINUE_NOT_TAIL,
+            format!("`continue {name}` is not in tail position"),
+            at.file,
+            at.span,
+            format!("jumps back to `rec {name}` here, from inside a `{what}`"),
+        )
+        .with_secondary(
+            self.file,
+            next.span,
+            format!("but this follows the `{what}`, so the jump would skip it"),
+        )
+        .with_hint(format!(
+            "a `continue` must end its path: move the statements after the `{what}` into each of its branches (before the `continue`), or end the `rec` after the `{what}`"
+        ));
         self.emit(d);
     }
 
