@@ -11,36 +11,12 @@ use serde::{Deserialize, Serialize};
 /// A 32-byte hash (SHA-256 or a domain-separated digest).
 pub type Hash32 = [u8; 32];
 
-/// A participant of a threshold group, by its frost identifier (1-based).
-pub type Participant = u16;
+pub use crate::error::ParticipantId;
 
 // ---------- DKG ----------
-
-/// FROST DKG round-1 package (commitments + proof of knowledge) and the
-/// participant's ephemeral key for the pairwise channels.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DkgRound1 {
-    pub from: Participant,
-    /// Serialized `frost::keys::dkg::round1::Package`.
-    pub package: Vec<u8>,
-    /// X25519 public key for sealing round-2 packages to this participant.
-    pub ephemeral_key: Hash32,
-}
-
-/// Hash of the round-1 set a participant saw, echoed so no one runs part 3
-/// on a different transcript.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TranscriptHash(pub Hash32);
-
-/// A round-2 package sealed (AEAD) under the pairwise key of sender and
-/// recipient.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealedDkgRound2 {
-    pub from: Participant,
-    pub to: Participant,
-    pub nonce: [u8; 12],
-    pub ciphertext: Vec<u8>,
-}
+//
+// Rounds 1–3 carry the core's own messages (`dkg::Round1Message`,
+// `dkg::TranscriptEcho`, `dkg::Round2Message`); only the outcome lives here.
 
 /// What a participant concluded from part 3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,105 +25,24 @@ pub enum DkgOutcome {
     Success { group_key: Vec<u8> },
     /// The participant whose package failed verification; no key kept.
     Blame {
-        culprit: Participant,
+        culprit: ParticipantId,
         reason: String,
     },
 }
 
-// ---------- Resharing ----------
-
-/// Proposal of a new committee and threshold for the same group key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReshareProposal {
-    pub epoch: u64,
-    pub group_key: Vec<u8>,
-    pub dealers: Vec<Participant>,
-    pub new_holders: Vec<Participant>,
-    pub new_threshold: u16,
-}
-
-/// One dealer's sub-share for one new holder, sealed, with the dealer's
-/// VSS commitments.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealedReshareDeal {
-    pub dealer: Participant,
-    pub holder: Participant,
-    pub commitments: Vec<u8>,
-    pub nonce: [u8; 12],
-    pub ciphertext: Vec<u8>,
-}
-
-/// A new holder's confirmation: its share verified and the group key is
-/// unchanged.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReshareAck {
-    pub holder: Participant,
-    pub epoch: u64,
-    pub group_key_hash: Hash32,
-}
-
-/// The new epoch is committed; old shares stop signing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReshareCommit {
-    pub epoch: u64,
-    pub transcript: Hash32,
-}
-
-// ---------- Consensus ----------
-
-/// An operation bound to an explicit prestate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal {
-    pub consensus_id: Hash32,
-    pub prestate_hash: Hash32,
-    pub operation: Vec<u8>,
-}
-
-/// The signing package (proposal + the nonce commitments it uses).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SigningRequest {
-    pub proposal: Proposal,
-    /// Serialized `frost::SigningPackage`.
-    pub signing_package: Vec<u8>,
-}
-
-/// A witness's fresh nonce commitment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NonceCommitment {
-    pub witness: Participant,
-    pub commitment: Vec<u8>,
-}
-
-/// A witness's signature share, with its next pre-committed nonce.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WitnessShare {
-    pub witness: Participant,
-    pub share: Vec<u8>,
-    pub next_nonce: Option<Vec<u8>>,
-}
-
-/// The commit fact: a threshold signature over (consensus id, prestate
-/// hash, operation hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitFact {
-    pub consensus_id: Hash32,
-    pub prestate_hash: Hash32,
-    pub operation_hash: Hash32,
-    pub signature: Vec<u8>,
-}
+// ---------- Resharing and consensus ----------
+//
+// Reshare carries `reshare::{JoinMessage, JoinEcho, DealerCommitment,
+// EncryptedShare, ReshareEcho}`; consensus carries
+// `signing::{CommitStatement, Precommitment, UnverifiedCertificate}` and
+// `witness::{ConsensusRequest, WitnessShare, FallbackProposal,
+// FallbackVote, FallbackOutcome}`.
 
 /// Why a run was abandoned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbortReason {
     pub code: u16,
     pub detail: String,
-}
-
-/// What a fallback witness holds: the proposal plus a fresh nonce commitment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FallbackProposal {
-    pub proposal: Proposal,
-    pub nonce: NonceCommitment,
 }
 
 // ---------- Guardians and recovery ----------
@@ -170,7 +65,7 @@ pub struct GuardianCommitment(pub Hash32);
 pub struct BindingOutcome {
     pub proposal: BindingProposal,
     pub guardian: GuardianCommitment,
-    pub commit: CommitFact,
+    pub commit: crate::signing::UnverifiedCertificate,
 }
 
 /// A new device asks for recovery.
@@ -184,7 +79,7 @@ pub struct RecoveryRequest {
 /// A guardian's signed approval, bound to the prestate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryApproval {
-    pub guardian: Participant,
+    pub guardian: ParticipantId,
     pub prestate_hash: Hash32,
     pub signature: Vec<u8>,
 }
@@ -219,22 +114,15 @@ pub struct HandoffCertificate {
 }
 
 // ---------- AMP epoch bump ----------
-
-/// A proposed successor of a channel epoch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BumpProposal {
-    pub channel: Hash32,
-    pub parent_epoch: u64,
-    pub base_generation: u64,
-    pub emergency: bool,
-}
+//
+// Proposals are `amp::BumpProposal`.
 
 /// The successor epoch is final (with its commit fact).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpochFinalized {
     pub channel: Hash32,
     pub epoch: u64,
-    pub commit: CommitFact,
+    pub commit: crate::signing::UnverifiedCertificate,
 }
 
 /// The bump was abandoned; the parent epoch stays.

@@ -433,3 +433,94 @@ impl From<Refusal> for Error {
         Error::Refused(r)
     }
 }
+
+/// What a witness contributes to a fallback attempt: the statement it
+/// holds and a fresh nonce commitment for this attempt's package.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FallbackProposal {
+    /// Attempt number (0 for the first fallback session).
+    pub attempt: u32,
+    /// The statement this witness would sign.
+    pub statement: CommitStatement,
+    /// Key epoch of the nonce.
+    pub epoch: KeyEpoch,
+    /// A fresh nonce commitment.
+    pub nonce: Precommitment,
+}
+
+/// A witness's vote in a fallback attempt: its share if the attempt's
+/// package names it, otherwise nothing to sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
+pub enum FallbackVote {
+    /// Named in the package it derived: its share.
+    Share(WitnessShare),
+    /// Not named (or refused): no share.
+    NotNamed {
+        /// Attempt number.
+        attempt: u32,
+    },
+}
+
+/// The end of a fallback attempt for one witness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FallbackOutcome {
+    /// It holds a verified certificate (re-verified by every receiver).
+    Committed(crate::signing::UnverifiedCertificate),
+    /// It holds none; the attempt will be retried.
+    NoCommit,
+}
+
+/// The signing package of fallback attempt `attempt`, chosen
+/// deterministically from the proposals held (keyed by the participant
+/// each arrived authenticated from), so that witnesses holding the same
+/// proposals choose the same package regardless of arrival order:
+///
+/// 1. drop proposals of other attempts or key epochs and of `excluded`
+///    witnesses (proven equivocators);
+/// 2. the statement with most supporters wins, ties broken by the smaller
+///    statement (byte order);
+/// 3. its supporters, sorted by id, rotated left by `attempt`; the first
+///    `threshold` are the signers, each with the nonce it proposed.
+///
+/// `None` if fewer than `threshold` witnesses support any statement.
+pub fn choose_package(
+    attempt: u32,
+    proposals: &BTreeMap<ParticipantId, FallbackProposal>,
+    excluded: &BTreeSet<ParticipantId>,
+    threshold: u16,
+    epoch: KeyEpoch,
+) -> Option<ConsensusRequest> {
+    let mut support: BTreeMap<CommitStatement, Vec<(ParticipantId, Precommitment)>> =
+        BTreeMap::new();
+    for (p, proposal) in proposals {
+        if proposal.attempt == attempt
+            && proposal.epoch == epoch
+            && proposal.nonce.id.epoch == epoch
+            && !excluded.contains(p)
+        {
+            support
+                .entry(proposal.statement)
+                .or_default()
+                .push((*p, proposal.nonce));
+        }
+    }
+    // `max_by_key` keeps the last maximum; iterate in reverse so ties go
+    // to the smallest statement.
+    let (statement, mut supporters) = support.into_iter().rev().max_by_key(|(_, s)| s.len())?;
+    let t = usize::from(threshold);
+    if supporters.len() < t {
+        return None;
+    }
+    let shift = usize::try_from(attempt).unwrap_or(0) % supporters.len();
+    supporters.rotate_left(shift);
+    supporters.truncate(t);
+    Some(ConsensusRequest {
+        statement,
+        signing: SigningRequest {
+            epoch,
+            message: statement.message(),
+            signers: supporters.into_iter().collect(),
+        },
+    })
+}

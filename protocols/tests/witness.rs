@@ -255,3 +255,158 @@ fn a_share_is_blamed_on_the_link_it_arrived_on() {
         other => panic!("expected 2 blamed, got {other}"),
     }
 }
+
+use aura_protocols::witness::{choose_package, FallbackProposal};
+use std::collections::BTreeSet;
+
+/// Each witness's fallback proposal for `attempt`: the statement it holds
+/// and a fresh nonce.
+fn propose(
+    ws: &mut Witnesses,
+    who: &[u16],
+    statement_of: impl Fn(u16) -> CommitStatement,
+    attempt: u32,
+) -> BTreeMap<ParticipantId, FallbackProposal> {
+    let mut r = rng(u64::from(attempt) + 50);
+    who.iter()
+        .map(|p| {
+            let w = ws.get_mut(p).unwrap();
+            let nonce = w.precommit(1, &mut r).unwrap()[0];
+            let proposal = FallbackProposal {
+                attempt,
+                statement: statement_of(*p),
+                epoch: w.share().epoch(),
+                nonce,
+            };
+            (ParticipantId(*p), proposal)
+        })
+        .collect()
+}
+
+/// Run one fallback attempt: every live witness derives the package from
+/// the proposals, the named live signers sign, every live witness collects.
+/// Returns the certificate each live witness ends with.
+fn attempt(
+    ws: &mut Witnesses,
+    shares: &[AuthorityKeyShare],
+    proposals: &BTreeMap<ParticipantId, FallbackProposal>,
+    live: &[u16],
+    attempt: u32,
+) -> BTreeMap<u16, Option<aura_protocols::signing::CommitCertificate>> {
+    let epoch = shares[0].epoch();
+    let packages: Vec<_> = live
+        .iter()
+        .map(|_| choose_package(attempt, proposals, &BTreeSet::new(), 3, epoch))
+        .collect();
+    assert!(
+        packages.windows(2).all(|w| w[0] == w[1]),
+        "witnesses chose different packages"
+    );
+    let package = packages[0].clone().unwrap();
+    let votes: Vec<_> = live
+        .iter()
+        .filter(|p| package.signing.signers.contains_key(&ParticipantId(**p)))
+        .map(|p| (*p, sign(ws, *p, &package).unwrap()))
+        .collect();
+    live.iter()
+        .map(|me| {
+            let mut c = ShareCollector::new(shares[0].public_key_package().clone(), epoch);
+            let mut cert = None;
+            for (p, v) in &votes {
+                if let Collected::Committed(done) = c.add(ParticipantId(*p), v.clone()).unwrap() {
+                    cert = Some(*done);
+                }
+            }
+            (*me, cert)
+        })
+        .collect()
+}
+
+/// The fast path was split: witnesses 1–2 hold the initiator's request A,
+/// 3–5 a conflicting request B. The fallback's deterministic choice makes
+/// every witness pick the same package (B, most support) and all commit
+/// the same certificate: not each its own first `t` proposals.
+#[test]
+fn fallback_converges_on_one_package_from_split_views() {
+    let shares = run_dkg(5, 3, 131);
+    let mut ws = witnesses(&shares);
+    let live = [1, 2, 3, 4, 5];
+    let proposals = propose(
+        &mut ws,
+        &live,
+        |p| statement(if p <= 2 { 0xA } else { 0xB }),
+        0,
+    );
+    let outcome = attempt(&mut ws, &shares, &proposals, &live, 0);
+    let certs: BTreeSet<_> = outcome
+        .values()
+        .map(|c| {
+            c.as_ref()
+                .expect("every witness commits")
+                .statement()
+                .operation
+        })
+        .collect();
+    assert_eq!(certs, [[0xB; 32]].into_iter().collect());
+}
+
+/// A signer crashes after proposing: attempt 0 stalls (nobody holds a
+/// certificate); attempt 1 rotates the signers past it and commits.
+#[test]
+fn fallback_retry_rotates_past_a_stalled_signer() {
+    let shares = run_dkg(5, 3, 132);
+    let mut ws = witnesses(&shares);
+    let everyone = [1, 2, 3, 4, 5];
+    let proposals = propose(&mut ws, &everyone, |_| statement(0xA), 0);
+    let package = choose_package(0, &proposals, &BTreeSet::new(), 3, shares[0].epoch()).unwrap();
+    assert!(package.signing.signers.contains_key(&ParticipantId(2)));
+    let live = [1, 3, 4, 5];
+    let stalled = attempt(&mut ws, &shares, &proposals, &live, 0);
+    assert!(stalled.values().all(Option::is_none));
+    // Attempt 1: the crashed witness no longer proposes.
+    let proposals = propose(&mut ws, &live, |_| statement(0xA), 1);
+    let done = attempt(&mut ws, &shares, &proposals, &live, 1);
+    assert!(done
+        .values()
+        .all(|c| c.as_ref().is_some_and(|c| c.statement() == &statement(0xA))));
+}
+
+#[test]
+fn package_choice_skips_equivocators_other_attempts_and_ties_deterministically() {
+    let shares = run_dkg(5, 3, 133);
+    let mut ws = witnesses(&shares);
+    let epoch = shares[0].epoch();
+    // Two statements with equal support: the smaller one wins.
+    let tie = propose(
+        &mut ws,
+        &[1, 2, 3, 4],
+        |p| statement(if p % 2 == 0 { 0xA } else { 0xB }),
+        0,
+    );
+    let chosen = choose_package(0, &tie, &BTreeSet::new(), 2, epoch).unwrap();
+    assert_eq!(chosen.statement, statement(0xA));
+    assert_eq!(
+        chosen
+            .signing
+            .signers
+            .keys()
+            .map(|p| p.0)
+            .collect::<Vec<_>>(),
+        [2, 4]
+    );
+    // Below the threshold nothing is chosen.
+    assert!(choose_package(0, &tie, &BTreeSet::new(), 3, epoch).is_none());
+    let mut more = tie.clone();
+    more.extend(propose(&mut ws, &[5], |_| statement(0xB), 0));
+    assert_eq!(
+        choose_package(0, &more, &BTreeSet::new(), 3, epoch)
+            .unwrap()
+            .statement,
+        statement(0xB)
+    );
+    // An excluded equivocator's proposal does not count.
+    let excluded: BTreeSet<_> = [ParticipantId(5)].into_iter().collect();
+    assert!(choose_package(0, &more, &excluded, 3, epoch).is_none());
+    // Proposals of another attempt do not count.
+    assert!(choose_package(1, &more, &BTreeSet::new(), 3, epoch).is_none());
+}
