@@ -34,7 +34,7 @@
 //! and calls [`Session::send_guarded`](crate::Session::send_guarded)
 //! instead of `send`:
 //!
-//! ```ignore
+//! ```text
 //! const ANN_INVITE: choreo_runtime::guard::Annotations<'static> = choreo_runtime::guard::Annotations {
 //!     guard: Some("guardian:invite"),
 //!     cost: 1,

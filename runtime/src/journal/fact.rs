@@ -74,8 +74,14 @@ pub struct ScopeId(pub [u8; 32]);
 
 /// The Ed25519 public key that signs a fact: the authoring device's node
 /// identity, or a threshold group's verifying key (commit facts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AuthorKey(pub [u8; 32]);
+
+impl fmt::Debug for AuthorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthorKey({}…)", hex(self.0.get(..8).unwrap_or(&self.0)))
+    }
+}
 
 /// A payload type that can travel in a fact. `KIND` names it (stable, at
 /// most [`MAX_KIND_LEN`] bytes, e.g. `"aura.epoch-bump"`), `VERSION` is its
