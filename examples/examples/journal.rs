@@ -69,8 +69,9 @@ fn main() -> Result<(), JournalError> {
     )?
     .sign(&phone)?;
     let mut forged = honest.signed().clone();
-    let last = forged.content.len() - 1;
-    forged.content[last] ^= 1;
+    if let Some(byte) = forged.content.last_mut() {
+        *byte ^= 1; // the last byte of the name
+    }
     match journal.accept(SignedFact::new(forged.content, forged.signature)) {
         Err(e) => println!("forged fact refused: {e}"),
         Ok(_) => unreachable!("a forged fact must not verify"),

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 const SCOPE: ScopeId = ScopeId([1; 32]);
 
 #[derive(Serialize, Deserialize)]
-struct Entry(u64, [u8; 64]);
+struct Entry(u64, [[u8; 32]; 2]);
 impl FactBody for Entry {
     const KIND: &'static str = "bench.entry";
     const VERSION: u16 = 1;
@@ -35,7 +35,7 @@ fn facts(n: u64, offset: u64) -> Vec<VerifiedFact> {
     let key = SigningKey::from_bytes(&[7; 32]);
     (offset..offset + n)
         .map(|i| {
-            Fact::new(SCOPE, author_of(&key), &Entry(i, [i as u8; 64]))
+            Fact::new(SCOPE, author_of(&key), &Entry(i, [[i as u8; 32]; 2]))
                 .unwrap()
                 .sign(&key)
                 .unwrap()

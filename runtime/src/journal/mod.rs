@@ -115,8 +115,9 @@ impl Journal {
             self.check_scope(f)?;
         }
         let mut new: Vec<VerifiedFact> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for f in facts {
-            if !self.facts.contains(&f.id()) && !new.iter().any(|n| n.id() == f.id()) {
+            if !self.facts.contains(&f.id()) && seen.insert(f.id()) {
                 new.push(f);
             } else {
                 // Same id: only the signature join can change, and that
@@ -176,7 +177,7 @@ impl Journal {
     /// The id lists to send, given both summaries (validates the peer's).
     pub fn id_lists(&self, mine: &Summary, theirs: &Summary) -> Result<IdLists, JournalError> {
         theirs.validate()?;
-        Ok(IdLists::of(&self.facts, &mine.differing(theirs)))
+        Ok(IdLists::of(&self.facts, &mine.buckets_to_list(theirs)))
     }
 
     /// The facts the peer lacks, given its id lists (validates them).

@@ -2,7 +2,8 @@
 //! `protocols/choreo/journal_sync.choreo` and what each side computes.
 //!
 //! One round, both ways: exchange [`Summary`]s (a digest per id bucket),
-//! then the ids of the buckets whose digests differ ([`IdLists`]), then
+//! then the ids of the buckets whose digests differ and where the peer
+//! holds something ([`IdLists`]; see [`Summary::buckets_to_list`]), then
 //! the facts the other side lacks ([`FactBatch`]). Every message has a hard
 //! bound, checked on receipt; a peer that exceeds one is a
 //! [`JournalError::SyncViolation`] before anything of it is used.
@@ -121,6 +122,18 @@ impl Summary {
             return Err(violation("summary buckets are not strictly increasing"));
         }
         Ok(())
+    }
+
+    /// The buckets whose ids `self`'s side sends to `other`'s side: those
+    /// where the two disagree and `other` holds at least one fact (the
+    /// peer needs our ids only to work out what it has that we lack; where
+    /// it holds nothing, it has nothing to offer, and what it lacks there
+    /// we find from its empty list).
+    pub fn buckets_to_list(&self, other: &Summary) -> Vec<u8> {
+        self.differing(other)
+            .into_iter()
+            .filter(|b| other.buckets.iter().any(|d| d.bucket == *b && d.count > 0))
+            .collect()
     }
 
     /// Buckets where `self` and `other` disagree, in order.
