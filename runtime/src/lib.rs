@@ -166,6 +166,8 @@ mod ids;
 pub mod journal;
 pub mod memory;
 pub mod node;
+#[cfg(feature = "net")]
+pub mod net;
 mod ops;
 mod par;
 mod roster;

@@ -1,0 +1,661 @@
+//! The libp2p host: one swarm (TCP + Noise + Yamux, QUIC, optional mDNS),
+//! a dedicated task accepting inbound frame streams, one reader task per
+//! inbound stream and one writer task per peer.
+//!
+//! The host moves opaque frames; it knows nothing of sessions. The node
+//! driver ([`super::NetNode`]) feeds what arrives into the node core and
+//! hands the core's transmits to [`NetHost::send`].
+//!
+//! Each direction between two peers uses its own stream: a node writes to
+//! a peer on a stream it opened itself and reads what the peer sends on
+//! streams the peer opened. Streams are opened on demand and re-opened
+//! after a failure; frames lost with a broken stream are the reliability
+//! layer's to resend, so the host never buffers beyond one bounded queue
+//! per peer.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{ConnectionError, DialError, ListenError, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    identity::Keypair, mdns, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::framing::{encode_frame, read_frame, write_frames, FrameReadError};
+use super::gate::{AllowPeer, Gate};
+
+/// The stream protocol that carries choreo frames.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/choreo/frames/1");
+
+/// Default largest frame accepted from a peer: 1 MiB.
+pub const DEFAULT_MAX_FRAME_LEN: usize = 1 << 20;
+
+/// How often connections of peers that are no longer allowed are closed.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Bytes gathered from a peer's queue into one write.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+/// Host settings.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// The node's identity; its `PeerId` is what peers allow.
+    pub keypair: Keypair,
+    /// Addresses to listen on, e.g. `/ip4/127.0.0.1/tcp/0` or
+    /// `/ip4/127.0.0.1/udp/0/quic-v1`. Empty for a node that only dials.
+    pub listen: Vec<Multiaddr>,
+    /// Largest frame accepted from a peer (default 1 MiB). A larger length
+    /// prefix closes the stream; nothing is allocated for it.
+    pub max_frame_len: usize,
+    /// Discover peers on the local network with mDNS (default off).
+    /// Discovery only learns addresses: a discovered peer still has to be
+    /// allowed to connect.
+    pub mdns: bool,
+    /// A connection with no open stream is closed after this long (default 60 s).
+    pub idle_connection_timeout: Duration,
+    /// Frames waiting per peer for its stream (default 1024); further frames
+    /// are dropped and counted, and the reliability layer resends them.
+    pub outbound_queue: usize,
+    /// Frames read from peers waiting for the driver (default 1024);
+    /// readers wait when it is full, which back-pressures the peers.
+    pub inbound_queue: usize,
+}
+
+impl NetConfig {
+    /// Defaults for `keypair`: no listen address, 1 MiB frames, no mDNS.
+    pub fn new(keypair: Keypair) -> Self {
+        NetConfig {
+            keypair,
+            listen: Vec::new(),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            mdns: false,
+            idle_connection_timeout: Duration::from_secs(60),
+            outbound_queue: 1024,
+            inbound_queue: 1024,
+        }
+    }
+}
+
+/// Setting up or running the host failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The transport or a behaviour could not be built.
+    #[error("could not set up the libp2p host: {0}")]
+    Setup(String),
+    /// A listen address was refused.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen {
+        /// The address asked for.
+        address: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The host's tasks have stopped (it was shut down).
+    #[error("the network host has stopped")]
+    Stopped,
+}
+
+/// Something that happened on the network, for the driver and for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostEvent {
+    /// A listener is up on this address.
+    Listening(Multiaddr),
+    /// A connection to `peer` was established.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Whether we dialed.
+        dialer: bool,
+    },
+    /// The last connection to `peer` closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// We dialed `peer`, it authenticated, and then it closed the
+    /// connection before opening a single stream to us: it does not allow
+    /// our `PeerId` (or crashed at that very moment).
+    Refused {
+        /// The peer that refused us.
+        peer: PeerId,
+    },
+    /// We closed a connection (or refused a stream) of a peer that is not
+    /// allowed.
+    Denied {
+        /// The peer we refused.
+        peer: PeerId,
+    },
+    /// Dialing `peer` failed (unreachable, wrong identity, not allowed).
+    DialFailed {
+        /// The peer, if the dial named one.
+        peer: Option<PeerId>,
+        /// libp2p's reason.
+        reason: String,
+    },
+    /// A stream to `peer` could not be opened; the frames waiting for it
+    /// were dropped.
+    OpenFailed {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// `peer` broke the framing (a length prefix above the maximum); its
+    /// stream was closed.
+    Violation {
+        /// The peer at fault.
+        peer: PeerId,
+        /// What it did.
+        reason: String,
+    },
+    /// mDNS found `peer` at `address`.
+    Discovered {
+        /// The peer.
+        peer: PeerId,
+        /// Where.
+        address: Multiaddr,
+    },
+}
+
+/// What the host delivers to its driver.
+#[derive(Debug)]
+pub enum Inbound {
+    /// One frame from an allowed, authenticated peer.
+    Frame {
+        /// The sender, as authenticated by Noise (TCP) or TLS (QUIC).
+        from: PeerId,
+        /// The frame without its length prefix.
+        bytes: Vec<u8>,
+    },
+    /// A network event.
+    Event(HostEvent),
+}
+
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+struct Behaviour {
+    // First, so a denied connection never reaches the stream behaviour.
+    gate: Gate,
+    stream: libp2p_stream::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    AddAddress(PeerId, Multiaddr),
+    HeardFrom(PeerId),
+}
+
+/// A running libp2p host. Dropping it stops its tasks and closes every
+/// connection.
+pub struct NetHost {
+    local_peer_id: PeerId,
+    max_frame_len: usize,
+    outbound_queue: usize,
+    commands: mpsc::UnboundedSender<Command>,
+    control: libp2p_stream::Control,
+    writers: HashMap<PeerId, Writer>,
+    frames: mpsc::Receiver<(PeerId, Vec<u8>)>,
+    events: mpsc::Receiver<HostEvent>,
+    event_sender: mpsc::Sender<HostEvent>,
+    dropped_frames: u64,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Writer {
+    queue: mpsc::Sender<Vec<u8>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for NetHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetHost")
+            .field("local_peer_id", &self.local_peer_id)
+            .field("writers", &self.writers.len())
+            .field("dropped_frames", &self.dropped_frames)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetHost {
+    /// Builds the swarm, starts listening (waiting until every listen
+    /// address is bound, so [`Self::listen_addrs`] is complete) and spawns
+    /// the host's tasks on the current tokio runtime. `allow` decides which
+    /// peers may connect and open streams.
+    pub async fn start(config: NetConfig, allow: AllowPeer) -> Result<NetHost, NetError> {
+        let mut swarm = build_swarm(&config, allow.clone())?;
+        let mut control = swarm.behaviour().stream.new_control();
+        let incoming = control
+            .accept(PROTOCOL)
+            .map_err(|e| NetError::Setup(e.to_string()))?;
+        let (event_sender, events) = mpsc::channel(256);
+        listen_all(&mut swarm, &config.listen, &event_sender).await?;
+
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (frame_sender, frames) = mpsc::channel(config.inbound_queue.max(1));
+        let local_peer_id = *swarm.local_peer_id();
+        let swarm_task = tokio::spawn(run_swarm(swarm, command_rx, event_sender.clone()));
+        let accept_task = tokio::spawn(accept_streams(
+            incoming,
+            allow,
+            config.max_frame_len,
+            commands.clone(),
+            frame_sender,
+            event_sender.clone(),
+        ));
+        Ok(NetHost {
+            local_peer_id,
+            max_frame_len: config.max_frame_len,
+            outbound_queue: config.outbound_queue.max(1),
+            commands,
+            control,
+            writers: HashMap::new(),
+            frames,
+            events,
+            event_sender,
+            dropped_frames: 0,
+            tasks: vec![swarm_task, accept_task],
+        })
+    }
+
+    /// This node's `PeerId`.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// The largest frame this host accepts.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+
+    /// The addresses the host listens on now.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::ListenAddrs(reply))
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Remembers that `peer` can be dialed at `address` (without a
+    /// `/p2p/…` suffix).
+    pub fn add_address(&self, peer: PeerId, address: Multiaddr) -> Result<(), NetError> {
+        self.commands
+            .send(Command::AddAddress(peer, address))
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Queues `frame` for `to`, opening a stream (and dialing) if needed.
+    /// Never waits: when the peer's queue is full the frame is dropped and
+    /// counted ([`Self::dropped_frames`]), as a lossy network would.
+    pub fn send(&mut self, to: PeerId, frame: Vec<u8>) {
+        let frame = match self.writer(to).queue.try_send(frame) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped_frames += 1;
+                tracing::debug!(peer = %to, "outbound queue full, frame dropped");
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(frame)) => frame,
+        };
+        // The writer ended (it only does when the host stops, or it
+        // panicked): start a fresh one for this frame.
+        self.writers.remove(&to);
+        if self.writer(to).queue.try_send(frame).is_err() {
+            self.dropped_frames += 1;
+        }
+    }
+
+    fn writer(&mut self, peer: PeerId) -> &mut Writer {
+        let (control, events, capacity) = (
+            self.control.clone(),
+            self.event_sender.clone(),
+            self.outbound_queue,
+        );
+        self.writers.entry(peer).or_insert_with(|| {
+            let (queue, rx) = mpsc::channel(capacity);
+            let task = tokio::spawn(write_to_peer(peer, control, rx, events));
+            Writer { queue, task }
+        })
+    }
+
+    /// Frames dropped because a peer's outbound queue was full.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    /// The next frame or event; `None` once the host has stopped. Frames
+    /// come first when both are ready.
+    pub async fn recv(&mut self) -> Option<Inbound> {
+        tokio::select! {
+            biased;
+            Some((from, bytes)) = self.frames.recv() => Some(Inbound::Frame { from, bytes }),
+            Some(event) = self.events.recv() => Some(Inbound::Event(event)),
+            else => None,
+        }
+    }
+
+    /// Stops every task and closes every connection.
+    pub fn shutdown(&mut self) {
+        for writer in self.writers.drain().map(|(_, w)| w) {
+            writer.task.abort();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for NetHost {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn build_swarm(config: &NetConfig, allow: AllowPeer) -> Result<Swarm<Behaviour>, NetError> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let mdns = if config.mdns {
+        let local = config.keypair.public().to_peer_id();
+        Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local).map_err(|e| setup(&e))?)
+    } else {
+        None
+    };
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::new().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_quic()
+        .with_behaviour(|_key| Behaviour {
+            gate: Gate::new(allow),
+            stream: libp2p_stream::Behaviour::new(),
+            mdns: Toggle::from(mdns),
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts every listener and waits until each has bound an address (or
+/// failed), so callers can print where the node listens.
+async fn listen_all(
+    swarm: &mut Swarm<Behaviour>,
+    addresses: &[Multiaddr],
+    events: &mpsc::Sender<HostEvent>,
+) -> Result<(), NetError> {
+    let mut waiting = HashMap::new();
+    for address in addresses {
+        let id = swarm
+            .listen_on(address.clone())
+            .map_err(|e| NetError::Listen {
+                address: address.clone(),
+                reason: e.to_string(),
+            })?;
+        waiting.insert(id, address.clone());
+    }
+    while !waiting.is_empty() {
+        let event = tokio::time::timeout(Duration::from_secs(10), swarm.select_next_some())
+            .await
+            .map_err(|_| NetError::Setup("listeners did not come up within 10 s".into()))?;
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                waiting.remove(&listener_id);
+                let _ = events.try_send(HostEvent::Listening(address));
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(address) = waiting.remove(&listener_id) {
+                    return Err(NetError::Listen {
+                        address,
+                        reason: format!("{reason:?}"),
+                    });
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some(address) = waiting.remove(&listener_id) {
+                    return Err(NetError::Listen {
+                        address,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Drives the swarm: answers commands, reports connections, detects
+/// refusals, and closes connections of peers that stopped being allowed.
+async fn run_swarm(
+    mut swarm: Swarm<Behaviour>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<HostEvent>,
+) {
+    // Peers that opened a stream to us on their current connections. A
+    // peer we dialed that closes before doing so has refused us.
+    let mut heard: HashSet<PeerId> = HashSet::new();
+    let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let report = |event: HostEvent| {
+        tracing::debug!(?event, "network event");
+        if events.try_send(event).is_err() {
+            tracing::debug!("network event dropped: the driver is behind");
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                None => break,
+                Some(Command::ListenAddrs(reply)) => {
+                    let _ = reply.send(swarm.listeners().cloned().collect());
+                }
+                Some(Command::AddAddress(peer, address)) => {
+                    swarm.behaviour_mut().gate.add_address(peer, address);
+                }
+                Some(Command::HeardFrom(peer)) => {
+                    if swarm.is_connected(&peer) {
+                        heard.insert(peer);
+                    }
+                }
+            },
+            event = swarm.select_next_some() => {
+                if let Some(event) = host_event(event, &mut heard) {
+                    report(event);
+                }
+            }
+            _ = sweep.tick() => {
+                let gate = &swarm.behaviour().gate;
+                let unwelcome: Vec<PeerId> =
+                    swarm.connected_peers().filter(|p| !gate.allows(p)).copied().collect();
+                for peer in unwelcome {
+                    tracing::info!(%peer, "closing connection: peer is no longer allowed");
+                    let _ = swarm.disconnect_peer_id(peer);
+                }
+            }
+        }
+    }
+}
+
+fn host_event(event: SwarmEvent<BehaviourEvent>, heard: &mut HashSet<PeerId>) -> Option<HostEvent> {
+    match event {
+        SwarmEvent::NewListenAddr { address, .. } => Some(HostEvent::Listening(address)),
+        SwarmEvent::ConnectionEstablished {
+            peer_id, endpoint, ..
+        } => Some(HostEvent::Connected {
+            peer: peer_id,
+            dialer: endpoint.is_dialer(),
+        }),
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            endpoint,
+            num_established,
+            cause,
+            ..
+        } => {
+            if num_established > 0 {
+                return None;
+            }
+            let was_heard = heard.remove(&peer_id);
+            let closed_by_peer = matches!(cause, Some(ConnectionError::IO(_)));
+            Some(if endpoint.is_dialer() && closed_by_peer && !was_heard {
+                HostEvent::Refused { peer: peer_id }
+            } else {
+                HostEvent::Disconnected { peer: peer_id }
+            })
+        }
+        SwarmEvent::IncomingConnectionError {
+            peer_id: Some(peer),
+            error: ListenError::Denied { .. },
+            ..
+        } => Some(HostEvent::Denied { peer }),
+        SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            // A dial that found the peer already connected is not a failure.
+            if matches!(error, DialError::DialPeerConditionFalse(_)) {
+                return None;
+            }
+            Some(HostEvent::DialFailed {
+                peer: peer_id,
+                reason: error.to_string(),
+            })
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+            let (peer, address) = found.into_iter().next()?;
+            Some(HostEvent::Discovered { peer, address })
+        }
+        _ => None,
+    }
+}
+
+/// Accepts inbound frame streams in a task of its own: libp2p-stream drops
+/// inbound streams whenever this loop is not ready to take them.
+async fn accept_streams(
+    mut incoming: libp2p_stream::IncomingStreams,
+    allow: AllowPeer,
+    max_frame_len: usize,
+    commands: mpsc::UnboundedSender<Command>,
+    frames: mpsc::Sender<(PeerId, Vec<u8>)>,
+    events: mpsc::Sender<HostEvent>,
+) {
+    while let Some((peer, stream)) = incoming.next().await {
+        if !allow(&peer) {
+            tracing::info!(%peer, "refused a stream from a peer that is not allowed");
+            drop(stream);
+            let _ = events.try_send(HostEvent::Denied { peer });
+            continue;
+        }
+        let _ = commands.send(Command::HeardFrom(peer));
+        tokio::spawn(read_stream(
+            peer,
+            stream,
+            max_frame_len,
+            frames.clone(),
+            events.clone(),
+        ));
+    }
+}
+
+/// Reads frames off one inbound stream until it ends or breaks the framing.
+async fn read_stream(
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    max_frame_len: usize,
+    frames: mpsc::Sender<(PeerId, Vec<u8>)>,
+    events: mpsc::Sender<HostEvent>,
+) {
+    loop {
+        let mut frame = Vec::new();
+        match read_frame(&mut stream, max_frame_len, &mut frame).await {
+            Ok(true) => {
+                if frames.send((peer, frame)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(false) => return,
+            Err(error @ FrameReadError::Oversized { .. }) => {
+                tracing::warn!(%peer, %error, "closing stream: framing violation");
+                let _ = events.try_send(HostEvent::Violation {
+                    peer,
+                    reason: error.to_string(),
+                });
+                // Dropping the stream resets it; the bytes behind the
+                // prefix are never read.
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%peer, %error, "inbound stream ended");
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `peer`'s queued frames on a stream of our own, batching what is
+/// queued, opening the stream on demand and once more after a failure.
+async fn write_to_peer(
+    peer: PeerId,
+    mut control: libp2p_stream::Control,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<HostEvent>,
+) {
+    let mut stream: Option<libp2p::Stream> = None;
+    let mut batch = Vec::new();
+    while let Some(first) = queue.recv().await {
+        batch.clear();
+        let mut next = Some(first);
+        while let Some(frame) = next.take() {
+            if let Err(error) = encode_frame(&frame, &mut batch) {
+                tracing::warn!(%peer, %error, "frame not sent");
+            }
+            if batch.len() < WRITE_BATCH_BYTES {
+                next = queue.try_recv().ok();
+            }
+        }
+        let mut attempts = 0;
+        loop {
+            let open = match stream.as_mut() {
+                Some(open) => open,
+                None => match control.open_stream(peer, PROTOCOL).await {
+                    Ok(opened) => stream.insert(opened),
+                    Err(error) => {
+                        let reason = error.to_string();
+                        tracing::debug!(%peer, %reason, "could not open a stream");
+                        let _ = events.try_send(HostEvent::OpenFailed { peer, reason });
+                        // Whatever queued meanwhile would only hammer the
+                        // dialer; the reliability layer resends it.
+                        while queue.try_recv().is_ok() {}
+                        break;
+                    }
+                },
+            };
+            match write_frames(open, &batch).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "stream broke");
+                    stream = None;
+                    attempts += 1;
+                    if attempts == 2 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The libp2p host on 127.0.0.1: frames travel over TCP and QUIC, peers
+//! that are not allowed are refused at the connection, and a peer breaking
+//! the framing loses its stream without hurting anyone else.
+#![cfg(feature = "net")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use choreo_runtime::net::{
+    generate_keypair, HostEvent, Inbound, Keypair, Libp2pPeerId as PeerId, Multiaddr, NetConfig,
+    NetHost, PROTOCOL,
+};
+use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
+
+/// Every wait in these tests ends; a hang is a failure, not a stuck CI.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Allowed(Arc<Mutex<HashSet<PeerId>>>);
+
+impl Allowed {
+    fn of(peers: &[PeerId]) -> Self {
+        Allowed(Arc::new(Mutex::new(peers.iter().copied().collect())))
+    }
+    fn rule(&self) -> choreo_runtime::net::AllowPeer {
+        let set = self.0.clone();
+        Arc::new(move |p: &PeerId| set.lock().unwrap().contains(p))
+    }
+}
+
+async fn host(key: Keypair, listen: &str, allowed: &Allowed) -> NetHost {
+    let mut config = NetConfig::new(key);
+    if !listen.is_empty() {
+        config.listen = vec![listen.parse().unwrap()];
+    }
+    config.max_frame_len = 1024;
+    NetHost::start(config, allowed.rule()).await.unwrap()
+}
+
+async fn next_frame(host: &mut NetHost) -> (PeerId, Vec<u8>) {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match host.recv().await.expect("host stopped") {
+                Inbound::Frame { from, bytes } => return (from, bytes),
+                Inbound::Event(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("no frame arrived")
+}
+
+async fn next_event(host: &mut NetHost, want: impl Fn(&HostEvent) -> bool) -> HostEvent {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match host.recv().await.expect("host stopped") {
+                Inbound::Event(e) if want(&e) => return e,
+                Inbound::Frame { from, .. } => panic!("unexpected frame from {from}"),
+                Inbound::Event(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the awaited event never came")
+}
+
+async fn frames_travel_both_ways(listen: &str) {
+    let (server_key, client_key) = (generate_keypair(), generate_keypair());
+    let (server_id, client_id) = (
+        server_key.public().to_peer_id(),
+        client_key.public().to_peer_id(),
+    );
+    let mut server = host(server_key, listen, &Allowed::of(&[client_id])).await;
+    let mut client = host(client_key, "", &Allowed::of(&[server_id])).await;
+    let address = server.listen_addrs().await.unwrap().remove(0);
+    client.add_address(server_id, address).unwrap();
+
+    for i in 0..50u8 {
+        client.send(server_id, vec![i; usize::from(i) * 20]);
+    }
+    for i in 0..50u8 {
+        let (from, bytes) = next_frame(&mut server).await;
+        assert_eq!(from, client_id);
+        assert_eq!(
+            bytes,
+            vec![i; usize::from(i) * 20],
+            "frames arrive whole and in order"
+        );
+    }
+    server.send(client_id, b"pong".to_vec());
+    assert_eq!(next_frame(&mut client).await, (server_id, b"pong".to_vec()));
+}
+
+#[tokio::test]
+async fn frames_travel_in_order_over_tcp() {
+    frames_travel_both_ways("/ip4/127.0.0.1/tcp/0").await;
+}
+
+#[tokio::test]
+async fn frames_travel_in_order_over_quic() {
+    frames_travel_both_ways("/ip4/127.0.0.1/udp/0/quic-v1").await;
+}
+
+#[tokio::test]
+async fn a_peer_that_is_not_allowed_is_refused_and_delivers_nothing() {
+    let (server_key, client_key) = (generate_keypair(), generate_keypair());
+    let (server_id, client_id) = (
+        server_key.public().to_peer_id(),
+        client_key.public().to_peer_id(),
+    );
+    let someone_else = generate_keypair().public().to_peer_id();
+    let mut server = host(
+        server_key,
+        "/ip4/127.0.0.1/tcp/0",
+        &Allowed::of(&[someone_else]),
+    )
+    .await;
+    let mut client = host(client_key, "", &Allowed::of(&[server_id])).await;
+    let address = server.listen_addrs().await.unwrap().remove(0);
+    client.add_address(server_id, address).unwrap();
+
+    client.send(server_id, b"let me in".to_vec());
+    let refused = next_event(&mut client, |e| matches!(e, HostEvent::Refused { .. })).await;
+    assert_eq!(refused, HostEvent::Refused { peer: server_id });
+    let denied = next_event(&mut server, |e| matches!(e, HostEvent::Denied { .. })).await;
+    assert_eq!(denied, HostEvent::Denied { peer: client_id });
+}
+
+#[tokio::test]
+async fn an_oversized_length_prefix_closes_that_stream_and_the_peer_can_go_on() {
+    let (server_key, raw_key) = (generate_keypair(), generate_keypair());
+    let (server_id, raw_id) = (
+        server_key.public().to_peer_id(),
+        raw_key.public().to_peer_id(),
+    );
+    let mut server = host(server_key, "/ip4/127.0.0.1/tcp/0", &Allowed::of(&[raw_id])).await;
+    let address: Multiaddr = server.listen_addrs().await.unwrap().remove(0);
+
+    // A bare libp2p-stream peer that can write anything on the stream.
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(raw_key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::new(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .unwrap()
+        .build();
+    let mut control = swarm.behaviour().new_control();
+    swarm.dial(address.with_p2p(server_id).unwrap()).unwrap();
+    let driver = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+
+    let mut evil = control.open_stream(server_id, PROTOCOL).await.unwrap();
+    // Announce 4 GiB - 1 bytes (server max: 1 KiB), then some bytes.
+    evil.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    evil.write_all(&[0u8; 64]).await.unwrap();
+    evil.flush().await.unwrap();
+    let violation = next_event(&mut server, |e| matches!(e, HostEvent::Violation { .. })).await;
+    assert!(matches!(violation, HostEvent::Violation { peer, .. } if peer == raw_id));
+    // The server reset the stream: reading from it ends (EOF or error).
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, evil.read_to_end(&mut rest))
+        .await
+        .expect("the stream stayed open");
+    assert!(read.is_err() || rest.is_empty());
+
+    // A well-framed stream from the same peer still gets through.
+    let mut good = control.open_stream(server_id, PROTOCOL).await.unwrap();
+    good.write_all(&5u32.to_be_bytes()).await.unwrap();
+    good.write_all(b"hello").await.unwrap();
+    good.flush().await.unwrap();
+    assert_eq!(next_frame(&mut server).await, (raw_id, b"hello".to_vec()));
+    driver.abort();
+}
