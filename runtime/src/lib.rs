@@ -165,9 +165,9 @@ pub mod guard;
 mod ids;
 pub mod journal;
 pub mod memory;
-pub mod node;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod node;
 mod ops;
 mod par;
 mod roster;

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use libp2p::identity::{ed25519, Keypair, PublicKey};
 use libp2p::PeerId;
 
+use crate::node::NodeId;
+
 /// A key file could not be written or read, or a `PeerId` has no Ed25519 key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -52,6 +54,11 @@ pub enum KeyError {
     /// 32 bytes that are not a valid Ed25519 public key.
     #[error("{0:02x?} is not a valid Ed25519 public key")]
     InvalidPublicKey([u8; 32]),
+}
+
+/// The node id of `keypair`: its Ed25519 public key.
+pub fn local_node_id(keypair: &Keypair) -> Result<NodeId, KeyError> {
+    node_id_of(&keypair.public().to_peer_id())
 }
 
 /// Generates a fresh Ed25519 identity.
@@ -109,8 +116,8 @@ fn keypair_from_bytes(bytes: &[u8]) -> Result<Keypair, String> {
         .map_err(|e| format!("not an Ed25519 key: {e}"))
 }
 
-/// The 32 Ed25519 public-key bytes embedded in `peer`.
-pub fn public_key_of(peer: &PeerId) -> Result<[u8; 32], KeyError> {
+/// The node id (Ed25519 public key) embedded in `peer`.
+pub fn node_id_of(peer: &PeerId) -> Result<NodeId, KeyError> {
     const IDENTITY_MULTIHASH: u64 = 0;
     let hash = peer.as_ref();
     if hash.code() != IDENTITY_MULTIHASH {
@@ -119,14 +126,14 @@ pub fn public_key_of(peer: &PeerId) -> Result<[u8; 32], KeyError> {
     PublicKey::try_decode_protobuf(hash.digest())
         .ok()
         .and_then(|key| key.try_into_ed25519().ok())
-        .map(|key| key.to_bytes())
+        .map(|key| NodeId(key.to_bytes()))
         .ok_or(KeyError::NotEd25519(*peer))
 }
 
-/// The `PeerId` of the Ed25519 public key `bytes`.
-pub fn peer_id_of(bytes: [u8; 32]) -> Result<PeerId, KeyError> {
-    let key = ed25519::PublicKey::try_from_bytes(&bytes)
-        .map_err(|_| KeyError::InvalidPublicKey(bytes))?;
+/// The `PeerId` of node `id` (fails for 32 bytes that are no Ed25519 point).
+pub fn peer_id_of(id: &NodeId) -> Result<PeerId, KeyError> {
+    let key =
+        ed25519::PublicKey::try_from_bytes(&id.0).map_err(|_| KeyError::InvalidPublicKey(id.0))?;
     Ok(PublicKey::from(key).to_peer_id())
 }
 
@@ -190,10 +197,11 @@ mod tests {
     fn peer_id_and_public_key_convert_both_ways() {
         let key = generate_keypair();
         let peer = key.public().to_peer_id();
-        let bytes = public_key_of(&peer).unwrap();
+        let id = node_id_of(&peer).unwrap();
         let ed = key.public().try_into_ed25519().unwrap();
-        assert_eq!(bytes, ed.to_bytes());
-        assert_eq!(peer_id_of(bytes).unwrap(), peer);
+        assert_eq!(id, NodeId(ed.to_bytes()));
+        assert_eq!(peer_id_of(&id).unwrap(), peer);
+        assert_eq!(local_node_id(&key).unwrap(), id);
     }
 
     #[test]
@@ -201,6 +209,6 @@ mod tests {
         // A random PeerId is an identity multihash of 32 random bytes: not a
         // protobuf-encoded public key.
         let peer = PeerId::random();
-        assert!(matches!(public_key_of(&peer), Err(KeyError::NotEd25519(p)) if p == peer));
+        assert!(matches!(node_id_of(&peer), Err(KeyError::NotEd25519(p)) if p == peer));
     }
 }

@@ -1,0 +1,403 @@
+//! [`NetNode`]: a [`Node`] driven over libp2p by a tokio task.
+//!
+//! The driver task owns the [`NetHost`] and shares the node core with the
+//! sessions' transports ([`SharedNode`]). Its loop:
+//!
+//! 1. put every frame the core wants to send on the host (per-peer
+//!    streams, opened on demand);
+//! 2. forward the core's events;
+//! 3. wait for whichever comes first: a frame or network event from the
+//!    host, the core's next timeout, a session waking the driver (it queued
+//!    a send or closed), or a command;
+//! 4. feed that into the core, with the current time.
+//!
+//! Time is microseconds since the node was spawned ([`Time`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::Wake;
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::host::{HostEvent, Inbound, NetConfig, NetError, NetHost};
+use super::identity::{local_node_id, node_id_of, peer_id_of};
+use crate::error::Error;
+use crate::ids::SessionId;
+use crate::node::{
+    Node, NodeConfig, NodeEvent, NodeId, NodeTransport, SessionSpec, SharedNode, Time,
+};
+use crate::session::Session;
+
+/// Everything a [`NetNode`] needs.
+#[derive(Debug, Clone)]
+pub struct NetNodeConfig {
+    /// Identity, listen addresses, mDNS. Its `max_frame_len` is replaced by
+    /// `node.max_frame_len`: one limit for both layers.
+    pub net: NetConfig,
+    /// The node core: frame limit, links, the configured peer list.
+    pub node: NodeConfig,
+}
+
+impl NetNodeConfig {
+    /// Defaults for `keypair`.
+    pub fn new(keypair: libp2p::identity::Keypair) -> Self {
+        NetNodeConfig {
+            net: NetConfig::new(keypair),
+            node: NodeConfig::default(),
+        }
+    }
+}
+
+/// What a [`NetNode`] reports to its application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NetEvent {
+    /// A peer sent frames for a session this node has not opened. Open it
+    /// with [`NetNode::open_session`] to take part (the frames wait within
+    /// the node's pending limits), or ignore it.
+    SessionRequested {
+        /// The session id the frames carry.
+        session: SessionId,
+        /// Their protocol fingerprint.
+        fingerprint: [u8; 32],
+        /// The node that sent them.
+        from: NodeId,
+        /// Its libp2p identity.
+        peer: PeerId,
+    },
+    /// We dialed `peer` and it closed the connection before opening a
+    /// stream: it does not allow this node.
+    Refused {
+        /// The refusing peer.
+        peer: PeerId,
+    },
+    /// Any other event of the node core (violations, unresponsive or lost
+    /// peers).
+    Node(NodeEvent),
+    /// Any other network event.
+    Network(HostEvent),
+}
+
+enum Command {
+    AddAddress(PeerId, Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    ListenAddrs(oneshot::Sender<Result<Vec<Multiaddr>, NetError>>),
+}
+
+/// A node on the network: sessions opened on it talk to their peers over
+/// libp2p. Dropping it (or [`NetNode::shutdown`]) stops the driver and
+/// closes every connection; sessions still open then fail with
+/// [`Error::Transport`] once their peers' patience runs out.
+#[derive(Debug)]
+pub struct NetNode {
+    node: SharedNode,
+    local_peer_id: PeerId,
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::Receiver<NetEvent>,
+    driver: Option<JoinHandle<()>>,
+}
+
+/// Wakes the driver task through a [`Notify`] (a wake with no waiter
+/// leaves a permit, so none is lost).
+struct DriverWaker(Arc<Notify>);
+
+impl Wake for DriverWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.notify_one();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.notify_one();
+    }
+}
+
+impl NetNode {
+    /// Starts the host (listening on `config.net.listen`) and the driver on
+    /// the current tokio runtime.
+    pub async fn spawn(config: NetNodeConfig) -> Result<NetNode, NetError> {
+        let NetNodeConfig { mut net, node } = config;
+        let me = local_node_id(&net.keypair).map_err(|e| NetError::Setup(e.to_string()))?;
+        net.max_frame_len = node.max_frame_len;
+        let shared = SharedNode::new(Node::new(me, node));
+        let allow_node = shared.clone();
+        let allow = Arc::new(move |peer: &PeerId| {
+            node_id_of(peer).is_ok_and(|id| allow_node.with(|n| n.is_allowed(&id)))
+        });
+        let host = NetHost::start(net, allow).await?;
+        let local_peer_id = host.local_peer_id();
+        let wake = Arc::new(Notify::new());
+        shared.set_driver_waker(Arc::new(DriverWaker(wake.clone())).into());
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_sender, events) = mpsc::channel(1024);
+        let driver = Driver {
+            node: shared.clone(),
+            host,
+            epoch: Instant::now(),
+            wake,
+            events: event_sender,
+            peer_ids: HashMap::new(),
+            node_ids: HashMap::new(),
+        };
+        let driver = tokio::spawn(driver.run(command_rx));
+        Ok(NetNode {
+            node: shared,
+            local_peer_id,
+            commands,
+            events,
+            driver: Some(driver),
+        })
+    }
+
+    /// This node's libp2p identity.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// This node's id in session rosters (its Ed25519 public key).
+    pub fn local_node_id(&self) -> NodeId {
+        self.node.with(|n| n.id())
+    }
+
+    /// The node core, e.g. for [`Node::stats`].
+    pub fn shared(&self) -> &SharedNode {
+        &self.node
+    }
+
+    /// Addresses the node listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::ListenAddrs(reply))
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Remembers where `peer` can be dialed. `address` may end in
+    /// `/p2p/<peer>` (it is stripped).
+    pub async fn add_address(&self, peer: PeerId, address: Multiaddr) -> Result<(), NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::AddAddress(peer, address, reply))
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Opens one participant's session; see [`SharedNode::open_session`].
+    pub fn open_session(&self, spec: SessionSpec) -> Result<Session<NodeTransport>, Error> {
+        self.node.open_session(spec)
+    }
+
+    /// The next event; `None` once the node stopped.
+    pub async fn next_event(&mut self) -> Option<NetEvent> {
+        self.events.recv().await
+    }
+
+    /// The next session a peer asks for, logging and skipping other events;
+    /// `None` once the node stopped.
+    pub async fn incoming_session(&mut self) -> Option<(SessionId, [u8; 32], NodeId)> {
+        loop {
+            match self.next_event().await? {
+                NetEvent::SessionRequested {
+                    session,
+                    fingerprint,
+                    from,
+                    ..
+                } => return Some((session, fingerprint, from)),
+                other => tracing::debug!(event = ?other, "event while waiting for sessions"),
+            }
+        }
+    }
+
+    /// Waits until every session on this node has closed and settled (all
+    /// its frames acknowledged, its linger over), or `max_wait` passed.
+    /// Returns whether it settled. Call it after the last `finish()` before
+    /// exiting a process, so the last frames are not lost with it.
+    pub async fn settle(&self, max_wait: Duration) -> bool {
+        let deadline = Instant::now() + max_wait;
+        // Polled: the node core has no settle notification (yet).
+        while self.node.with(|n| n.stats().sessions) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Stops the driver and closes every connection.
+    pub async fn shutdown(mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+            let _ = driver.await;
+        }
+    }
+}
+
+impl Drop for NetNode {
+    fn drop(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+        }
+    }
+}
+
+/// Mappings kept at most (the allowed peers of a node are far fewer).
+const ID_CACHE: usize = 4096;
+
+struct Driver {
+    node: SharedNode,
+    host: NetHost,
+    epoch: Instant,
+    wake: Arc<Notify>,
+    events: mpsc::Sender<NetEvent>,
+    peer_ids: HashMap<NodeId, PeerId>,
+    node_ids: HashMap<PeerId, NodeId>,
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        let micros = self.epoch.elapsed().as_micros();
+        Time::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            self.transmit();
+            self.forward_node_events();
+            let deadline = self
+                .node
+                .with(|n| n.poll_timeout())
+                .map(|t| self.epoch + t.since_epoch());
+            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command).await,
+                    None => break,
+                },
+                inbound = self.host.recv() => match inbound {
+                    Some(Inbound::Frame { from, bytes }) => self.frame(from, &bytes),
+                    Some(Inbound::Event(event)) => self.network_event(event),
+                    None => break,
+                },
+                () = self.wake.notified() => {}
+                () = sleep, if deadline.is_some() => {
+                    let now = self.now();
+                    self.node.with(|n| n.handle_timeout(now));
+                }
+            }
+        }
+        tracing::debug!("node driver stopped");
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::AddAddress(peer, mut address, reply) => {
+                if matches!(
+                    address.iter().last(),
+                    Some(libp2p::multiaddr::Protocol::P2p(_))
+                ) {
+                    address.pop();
+                }
+                let _ = reply.send(self.host.add_address(peer, address));
+            }
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.host.listen_addrs().await);
+            }
+        }
+    }
+
+    fn transmit(&mut self) {
+        loop {
+            let now = self.now();
+            let Some(transmit) = self.node.with(|n| n.poll_transmit(now)) else {
+                return;
+            };
+            match self.peer_id(transmit.to) {
+                Some(peer) => self.host.send(peer, transmit.frame),
+                None => {
+                    tracing::warn!(to = %transmit.to, "frame for a node id that is no Ed25519 key dropped")
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, from: PeerId, bytes: &[u8]) {
+        // The host only delivers frames of allowed peers, which have node
+        // ids; anything else is dropped here.
+        let Some(id) = self.node_id(from) else {
+            return;
+        };
+        let now = self.now();
+        self.node.with(|n| n.handle_frame(now, id, bytes));
+    }
+
+    fn forward_node_events(&mut self) {
+        while let Some(event) = self.node.with(|n| n.poll_event()) {
+            let event = match event {
+                NodeEvent::SessionRequested {
+                    session,
+                    fingerprint,
+                    from,
+                } => match self.peer_id(from) {
+                    Some(peer) => NetEvent::SessionRequested {
+                        session,
+                        fingerprint,
+                        from,
+                        peer,
+                    },
+                    None => continue,
+                },
+                other => NetEvent::Node(other),
+            };
+            self.emit(event);
+        }
+    }
+
+    fn network_event(&mut self, event: HostEvent) {
+        let event = match event {
+            HostEvent::Refused { peer } => {
+                tracing::warn!(%peer, "refused by peer: it closed our connection before opening a stream");
+                NetEvent::Refused { peer }
+            }
+            other => NetEvent::Network(other),
+        };
+        self.emit(event);
+    }
+
+    fn emit(&self, event: NetEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            tracing::debug!(?event, "event dropped: nobody is reading the node's events");
+        }
+    }
+
+    fn peer_id(&mut self, id: NodeId) -> Option<PeerId> {
+        if let Some(peer) = self.peer_ids.get(&id) {
+            return Some(*peer);
+        }
+        let peer = peer_id_of(&id).ok()?;
+        if self.peer_ids.len() >= ID_CACHE {
+            self.peer_ids.clear();
+        }
+        self.peer_ids.insert(id, peer);
+        Some(peer)
+    }
+
+    fn node_id(&mut self, peer: PeerId) -> Option<NodeId> {
+        if let Some(id) = self.node_ids.get(&peer) {
+            return Some(*id);
+        }
+        let id = node_id_of(&peer).ok()?;
+        if self.node_ids.len() >= ID_CACHE {
+            self.node_ids.clear();
+        }
+        self.node_ids.insert(peer, id);
+        Some(id)
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}
