@@ -98,6 +98,25 @@ pub enum TypeKind {
     Array { element: Box<TypeExpr>, len: String },
     /// `[u8]`
     Slice(Box<TypeExpr>),
+    /// `&T`, `&mut T` (no lifetimes: the token rules have no `'`).
+    Ref { mutable: bool, inner: Box<TypeExpr> },
+    /// `*const T`, `*mut T`.
+    Ptr { mutable: bool, inner: Box<TypeExpr> },
+    /// `!`
+    Never,
+    /// `fn(u64, &str) -> bool`; `ret` is `None` without `->`.
+    FnPtr {
+        params: Vec<TypeExpr>,
+        ret: Option<Box<TypeExpr>>,
+    },
+    /// `dyn std::error::Error + Send + Sync`: the bounds are paths.
+    TraitObject(Vec<TypeExpr>),
+    /// `<T as Trait>::Name` (`<T>::Name` without `as`).
+    Qualified {
+        self_ty: Box<TypeExpr>,
+        as_trait: Option<Box<TypeExpr>>,
+        rest: Vec<TypeSegment>,
+    },
     /// Malformed type syntax, already reported.
     Error,
 }

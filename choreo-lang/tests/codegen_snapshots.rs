@@ -130,3 +130,25 @@ fn diagram_state_names_are_the_generated_type_names() {
         assert!(drawn.len() >= 4, "{drawn:?}");
     }
 }
+
+/// Function pointers, trait objects with bounds, references, raw pointers
+/// and qualified paths reach the generated label types as written.
+#[test]
+fn payloads_use_all_of_rusts_type_syntax() {
+    let code = generate(
+        "types",
+        "protocol Types { roles A, B;
+            A -> B : Callback(fn(u64) -> bool);
+            A -> B : Failure(Box<dyn std::error::Error + Send + Sync>);
+            A -> B : Item(<Vec<u8> as IntoIterator>::Item);
+            A -> B : Raw(*const u8); }",
+    );
+    for field in [
+        "pub struct Callback(pub fn(u64) -> bool);",
+        "pub struct Failure(pub Box<dyn std::error::Error + Send + Sync>);",
+        "pub struct Item(pub <Vec<u8> as IntoIterator>::Item);",
+        "pub struct Raw(pub *const u8);",
+    ] {
+        assert!(code.contains(field), "missing `{field}` in:\n{code}");
+    }
+}

@@ -51,8 +51,27 @@ pub(crate) fn mentioned_names(ty: &TypeExpr, out: &mut Vec<String>) {
             }
         }
         TypeKind::Tuple(items) => items.iter().for_each(|t| mentioned_names(t, out)),
-        TypeKind::Array { element, .. } | TypeKind::Slice(element) => mentioned_names(element, out),
-        TypeKind::Error => {}
+        TypeKind::Array { element, .. }
+        | TypeKind::Slice(element)
+        | TypeKind::Ref { inner: element, .. }
+        | TypeKind::Ptr { inner: element, .. } => mentioned_names(element, out),
+        TypeKind::FnPtr { params, ret } => {
+            params.iter().for_each(|t| mentioned_names(t, out));
+            if let Some(ret) = ret {
+                mentioned_names(ret, out);
+            }
+        }
+        // Bounds name traits, never payload aliases (they are printed unexpanded).
+        TypeKind::TraitObject(_) => {}
+        TypeKind::Qualified {
+            self_ty, as_trait, ..
+        } => {
+            mentioned_names(self_ty, out);
+            if let Some(t) = as_trait {
+                mentioned_names(t, out);
+            }
+        }
+        TypeKind::Never | TypeKind::Error => {}
     }
 }
 
@@ -118,6 +137,77 @@ fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool 
             out.push('[');
             let ok = print(element, aliases, out);
             out.push(']');
+            ok
+        }
+        TypeKind::Ref { mutable, inner } => {
+            out.push('&');
+            if *mutable {
+                out.push_str("mut ");
+            }
+            print(inner, aliases, out)
+        }
+        TypeKind::Ptr { mutable, inner } => {
+            out.push_str(if *mutable { "*mut " } else { "*const " });
+            print(inner, aliases, out)
+        }
+        TypeKind::Never => {
+            out.push('!');
+            true
+        }
+        TypeKind::FnPtr { params, ret } => {
+            out.push_str("fn(");
+            let mut ok = true;
+            for (i, p) in params.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                ok &= print(p, aliases, out);
+            }
+            out.push(')');
+            if let Some(ret) = ret {
+                out.push_str(" -> ");
+                ok &= print(ret, aliases, out);
+            }
+            ok
+        }
+        TypeKind::TraitObject(bounds) => {
+            out.push_str("dyn ");
+            let mut ok = true;
+            for (i, b) in bounds.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" + ");
+                }
+                // A bound names a trait, never a payload alias.
+                ok &= print(b, None, out);
+            }
+            ok
+        }
+        TypeKind::Qualified {
+            self_ty,
+            as_trait,
+            rest,
+        } => {
+            out.push('<');
+            let mut ok = print(self_ty, aliases, out);
+            if let Some(t) = as_trait {
+                out.push_str(" as ");
+                ok &= print(t, None, out);
+            }
+            out.push('>');
+            for segment in rest {
+                out.push_str("::");
+                out.push_str(&segment.name.name);
+                if !segment.generics.is_empty() {
+                    out.push('<');
+                    for (j, g) in segment.generics.iter().enumerate() {
+                        if j > 0 {
+                            out.push_str(", ");
+                        }
+                        ok &= print(g, aliases, out);
+                    }
+                    out.push('>');
+                }
+            }
             ok
         }
         TypeKind::Error => false,

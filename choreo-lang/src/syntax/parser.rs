@@ -317,7 +317,10 @@ fn role_ref<'t>() -> impl Parser<'t, In<'t>, RoleRef, Ex<'t>> + Clone {
         })
 }
 
-/// Rust type syntax: paths with generics, tuples, arrays, slices.
+/// Rust type syntax as far as the token rules allow (no lifetimes): paths
+/// with generics, tuples, arrays, slices, references, raw pointers, `!`,
+/// function pointers, `dyn` trait objects with `+` bounds and qualified
+/// paths (`<T as Trait>::Name`).
 pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clone {
     recursive(|ty| {
         let generics = ty
@@ -336,6 +339,7 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
             .or_not()
             .then(
                 segment
+                    .clone()
                     .separated_by(just(Token::PathSep))
                     .at_least(1)
                     .collect::<Vec<_>>(),
@@ -371,6 +375,7 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
         }
         .labelled("an array length");
         let array = ty
+            .clone()
             .then(just(Token::Semi).ignore_then(len).or_not())
             .delimited_by(just(Token::LBracket), just(Token::RBracket))
             .map_with(|(element, len), e| TypeExpr {
@@ -383,7 +388,93 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
                 },
                 span: sp(e.span()),
             });
-        choice((path, tuple, array)).labelled("a type")
+        let mut_kw = select! { Token::Ident(s) if s == "mut" => () };
+        let const_kw = select! { Token::Ident(s) if s == "const" => () };
+        let reference = just(Token::Other('&'))
+            .ignore_then(mut_kw.or_not())
+            .then(ty.clone())
+            .map_with(|(mutable, inner), e| TypeExpr {
+                kind: TypeKind::Ref {
+                    mutable: mutable.is_some(),
+                    inner: Box::new(inner),
+                },
+                span: sp(e.span()),
+            });
+        let pointer = just(Token::Star)
+            .ignore_then(choice((mut_kw.to(true), const_kw.to(false))))
+            .then(ty.clone())
+            .map_with(|(mutable, inner), e| TypeExpr {
+                kind: TypeKind::Ptr {
+                    mutable,
+                    inner: Box::new(inner),
+                },
+                span: sp(e.span()),
+            });
+        let never = just(Token::Other('!')).map_with(|_, e| TypeExpr {
+            kind: TypeKind::Never,
+            span: sp(e.span()),
+        });
+        let fn_ptr = select! { Token::Ident(s) if s == "fn" => () }
+            .ignore_then(
+                ty.clone()
+                    .separated_by(just(Token::Comma))
+                    .allow_trailing()
+                    .collect::<Vec<_>>()
+                    .delimited_by(just(Token::LParen), just(Token::RParen)),
+            )
+            .then(just(Token::Arrow).ignore_then(ty.clone()).or_not())
+            .map_with(|(params, ret), e| TypeExpr {
+                kind: TypeKind::FnPtr {
+                    params,
+                    ret: ret.map(Box::new),
+                },
+                span: sp(e.span()),
+            });
+        let trait_object = select! { Token::Ident(s) if s == "dyn" => () }
+            .ignore_then(
+                path.clone()
+                    .separated_by(just(Token::Plus))
+                    .at_least(1)
+                    .collect::<Vec<_>>(),
+            )
+            .map_with(|bounds, e| TypeExpr {
+                kind: TypeKind::TraitObject(bounds),
+                span: sp(e.span()),
+            });
+        let as_kw = select! { Token::Ident(s) if s == "as" => () };
+        let qualified = ty
+            .clone()
+            .then(as_kw.ignore_then(path.clone()).or_not())
+            .delimited_by(just(Token::Lt), just(Token::Gt))
+            .then(
+                just(Token::PathSep).ignore_then(
+                    segment
+                        .clone()
+                        .separated_by(just(Token::PathSep))
+                        .at_least(1)
+                        .collect::<Vec<_>>(),
+                ),
+            )
+            .map_with(|((self_ty, as_trait), rest), e| TypeExpr {
+                kind: TypeKind::Qualified {
+                    self_ty: Box::new(self_ty),
+                    as_trait: as_trait.map(Box::new),
+                    rest,
+                },
+                span: sp(e.span()),
+            });
+        choice((
+            fn_ptr,
+            trait_object,
+            path,
+            tuple,
+            array,
+            reference,
+            pointer,
+            never,
+            qualified,
+        ))
+        .labelled("a type")
     })
 }
 
@@ -1146,8 +1237,6 @@ fn convert_error(err: PErr<'_>, tokens: &[(Token, SimpleSpan)], file: FileId) ->
                 d = d.with_hint(
                     "a role is a name (`Server`) or a family member (`W[0]`, `W[*]`, `W[i+1]`)",
                 );
-            } else if matches!(found_tok, Some(Token::Other('&' | '\''))) {
-                d = d.with_hint("payloads are owned Rust types: references are not allowed");
             }
             if let Some((ctx, ctx_span)) = err.contexts().next() {
                 d = d.with_secondary(
