@@ -110,6 +110,12 @@ pub enum Usage {
     /// A key or certificate of another authority.
     #[error("the new share or its commit certificate belongs to another group key")]
     WrongAuthority,
+    /// A binding's recovery delay outside [1 h, 30 days].
+    #[error("recovery delay {secs} s is outside the allowed range of 1 hour to 30 days")]
+    RecoveryDelayOutOfRange {
+        /// Requested delay.
+        secs: u64,
+    },
     /// Participant ids start at 1.
     #[error("participant id 0 is reserved; number participants from 1")]
     ZeroParticipant,

@@ -9,6 +9,8 @@
 //!   while keeping the authority's group verifying key.
 //! * [`signing`] — threshold signing with pre-committed single-use nonces
 //!   and commit certificates that exist only after verification.
+//! * [`recovery`] — a guardian's side of social recovery: the delay from
+//!   the binding, cancels, declines, and when it may sign the grant.
 //! * [`witness`] — what a consensus witness checks before signing, its
 //!   durable signing record, equivocation proofs, and the share collector.
 //! * [`amp`] — the channel ratchet: key hierarchy, dual window, epoch bump
@@ -105,6 +107,7 @@ pub mod generated;
 mod group;
 pub mod journal_sync;
 mod pairwise;
+pub mod recovery;
 pub mod reshare;
 mod roster;
 mod share;

@@ -123,6 +123,17 @@ pub enum Refusal {
     /// The witness already signed another operation for this slot.
     #[error("already signed another operation for this consensus id and prestate")]
     AlreadySigned,
+    /// A routine channel-epoch bump before half a window has passed, by
+    /// this witness's own journal.
+    #[error("routine bump refused: the journal shows generation {generation}, less than half a window ({half}) past checkpoint {checkpoint}")]
+    BumpTooEarly {
+        /// Highest generation the witness's journal shows accepted.
+        generation: u64,
+        /// Checkpoint `G`.
+        checkpoint: u64,
+        /// `W/2`.
+        half: u64,
+    },
     /// The request is for a key epoch that a later reshare retired; the
     /// old share is gone.
     #[error("the request is for a retired key epoch")]

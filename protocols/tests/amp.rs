@@ -314,3 +314,47 @@ fn messages_for_another_channel_are_rejected() {
         "{err}"
     );
 }
+
+fn accepted(epoch: u64, generation: u64) -> AmpFact {
+    AmpFact::Accepted(aura_protocols::amp::AmpHeader {
+        context: CTX,
+        channel: CHAN,
+        epoch: ChannelEpoch(epoch),
+        generation,
+        sender: DeviceId(9),
+    })
+}
+
+/// The proposer claims half a window has passed; the witness's own
+/// journal (checkpoint and accepted-message facts) says otherwise, so the
+/// witness refuses the routine bump. A compromise bump is always allowed;
+/// once the journal shows the traffic, the same proposal passes; after a
+/// new checkpoint it names a stale `G` and is refused.
+#[test]
+fn witness_checks_the_spacing_rule_against_its_journal_not_the_proposers_figures() {
+    use aura_protocols::witness::Refusal;
+
+    let a = authority(61);
+    let mut facts = vec![accepted(0, 2)];
+    let state = a.state(&facts);
+    let lying = state
+        .propose_bump(DeviceId(1), 6, BumpReason::Routine)
+        .unwrap();
+    match state.check_bump(&lying) {
+        Err(Error::Refused(Refusal::BumpTooEarly { generation, .. })) => assert_eq!(generation, 2),
+        other => panic!("expected the witness to refuse, got {other:?}"),
+    }
+    let urgent = state
+        .propose_bump(DeviceId(1), 0, BumpReason::SuspectedCompromise)
+        .unwrap();
+    state.check_bump(&urgent).unwrap();
+    facts.push(accepted(0, 4));
+    let state = a.state(&facts);
+    state.check_bump(&lying).unwrap();
+    facts.push(state.checkpoint(ChannelEpoch(0), 3));
+    let moved = a.state(&facts);
+    assert!(matches!(
+        moved.check_bump(&lying),
+        Err(Error::Refused(Refusal::WrongPrestate))
+    ));
+}

@@ -158,6 +158,8 @@ pub struct ChannelState {
     pub conflict: bool,
     /// `G` per epoch (absent = 0).
     pub checkpoints: BTreeMap<ChannelEpoch, u64>,
+    /// Highest generation accepted per epoch, from `Accepted` facts.
+    pub highest_accepted: BTreeMap<ChannelEpoch, u64>,
 }
 
 impl ChannelState {
@@ -234,6 +236,44 @@ impl ChannelState {
         Ok(proposal)
     }
 
+    /// A witness's check of a bump proposal against its *own* reduced
+    /// journal (checkpoint and `Accepted` facts, each of which the journal
+    /// admitted only with a valid signature), never against the figures
+    /// the proposer wrote: the proposal must name this state's stable epoch,
+    /// its checkpoint `G` and width, no successor may be pending or in
+    /// conflict, and a routine bump needs `h − G ≥ W/2`, `h` being the
+    /// highest generation the journal shows accepted in the stable epoch.
+    /// A bump for suspected compromise is allowed at any generation.
+    pub fn check_bump(&self, proposal: &BumpProposal) -> Result<()> {
+        let window = self.window(self.stable)?;
+        let same = proposal.context == self.context
+            && proposal.channel == self.channel
+            && proposal.parent == self.stable
+            && proposal.checkpoint == window.base
+            && proposal.window == self.width
+            && self.pending.is_none()
+            && !self.conflict;
+        if !same {
+            return Err(crate::witness::Refusal::WrongPrestate.into());
+        }
+        if proposal.reason == BumpReason::Routine {
+            let seen = self
+                .highest_accepted
+                .get(&self.stable)
+                .copied()
+                .unwrap_or(0);
+            if !window.routine_bump_allowed(seen) {
+                return Err(crate::witness::Refusal::BumpTooEarly {
+                    generation: seen,
+                    checkpoint: window.base,
+                    half: self.width / 2,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// A checkpoint fact moving `epoch`'s window to `base`.
     pub fn checkpoint(&self, epoch: ChannelEpoch, base: u64) -> AmpFact {
         AmpFact::Checkpoint {
@@ -264,8 +304,13 @@ where
     let mut checkpoints: BTreeMap<ChannelEpoch, u64> = BTreeMap::new();
     let mut certified: BTreeMap<ChannelEpoch, BTreeSet<ProposalId>> = BTreeMap::new();
     let mut finalized: BTreeSet<(ChannelEpoch, ProposalId)> = BTreeSet::new();
+    let mut highest_accepted: BTreeMap<ChannelEpoch, u64> = BTreeMap::new();
     for fact in facts {
         match fact {
+            AmpFact::Accepted(h) if ours(&h.context, &h.channel) => {
+                let e = highest_accepted.entry(h.epoch).or_insert(0);
+                *e = (*e).max(h.generation);
+            }
             AmpFact::Checkpoint {
                 context: c,
                 channel: ch,
@@ -330,5 +375,6 @@ where
         pending,
         conflict,
         checkpoints,
+        highest_accepted,
     })
 }
