@@ -9,7 +9,8 @@
 //! the direction in `info` makes the two directions use different keys.
 //! Each key encrypts exactly one package, so a fixed all-zero nonce is
 //! safe. Authenticity of `E_i` rests on the round-1 broadcast being
-//! authenticated (DESIGN §4), exactly as frost assumes for its packages.
+//! authenticated: every message is attributed to the node its link is
+//! authenticated to (`roster.rs`), exactly as frost assumes for its packages.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
