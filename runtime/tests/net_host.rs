@@ -103,19 +103,23 @@ async fn frames_travel_in_order_over_quic() {
 }
 
 #[tokio::test]
-async fn a_peer_that_is_not_allowed_is_refused_and_delivers_nothing() {
+async fn a_peer_that_is_not_allowed_is_refused_over_tcp_and_delivers_nothing() {
+    refused_over("/ip4/127.0.0.1/tcp/0").await;
+}
+
+#[tokio::test]
+async fn a_peer_that_is_not_allowed_is_refused_over_quic_and_delivers_nothing() {
+    refused_over("/ip4/127.0.0.1/udp/0/quic-v1").await;
+}
+
+async fn refused_over(listen: &str) {
     let (server_key, client_key) = (generate_keypair(), generate_keypair());
     let (server_id, client_id) = (
         server_key.public().to_peer_id(),
         client_key.public().to_peer_id(),
     );
     let someone_else = generate_keypair().public().to_peer_id();
-    let mut server = host(
-        server_key,
-        "/ip4/127.0.0.1/tcp/0",
-        &Allowed::of(&[someone_else]),
-    )
-    .await;
+    let mut server = host(server_key, listen, &Allowed::of(&[someone_else])).await;
     let mut client = host(client_key, "", &Allowed::of(&[server_id])).await;
     let address = server.listen_addrs().await.unwrap().remove(0);
     client.add_address(server_id, address).unwrap();
@@ -125,6 +129,94 @@ async fn a_peer_that_is_not_allowed_is_refused_and_delivers_nothing() {
     assert_eq!(refused, HostEvent::Refused { peer: server_id });
     let denied = next_event(&mut server, |e| matches!(e, HostEvent::Denied { .. })).await;
     assert_eq!(denied, HostEvent::Denied { peer: client_id });
+}
+
+/// A bare libp2p-stream peer that can write anything on its streams.
+fn raw_peer(
+    key: Keypair,
+    address: Multiaddr,
+    server: PeerId,
+) -> (libp2p_stream::Control, tokio::task::JoinHandle<()>) {
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::new(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .unwrap()
+        .build();
+    let control = swarm.behaviour().new_control();
+    swarm.dial(address.with_p2p(server).unwrap()).unwrap();
+    let driver = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    (control, driver)
+}
+
+#[tokio::test]
+async fn a_peer_opening_too_many_streams_at_once_is_refused_the_extra_ones() {
+    let (server_key, raw_key) = (generate_keypair(), generate_keypair());
+    let (server_id, raw_id) = (
+        server_key.public().to_peer_id(),
+        raw_key.public().to_peer_id(),
+    );
+    let mut server = host(server_key, "/ip4/127.0.0.1/tcp/0", &Allowed::of(&[raw_id])).await;
+    let address: Multiaddr = server.listen_addrs().await.unwrap().remove(0);
+    let (mut control, driver) = raw_peer(raw_key, address, server_id);
+    let limit = choreo_runtime::net::host::MAX_INBOUND_STREAMS_PER_PEER;
+    let mut open = Vec::new();
+    for i in 0..=limit {
+        let mut s = control.open_stream(server_id, PROTOCOL).await.unwrap();
+        // One frame each, so every stream reaches the server's accept loop.
+        // The extra stream may already be reset when we write to it.
+        let written = async {
+            s.write_all(&[0, 0, 0, 1, i as u8]).await?;
+            s.flush().await
+        }
+        .await;
+        assert!(written.is_ok() || i == limit, "stream {i}: {written:?}");
+        open.push(s);
+    }
+    let violation =
+        next_event_skipping_frames(&mut server, |e| matches!(e, HostEvent::Violation { .. })).await;
+    assert!(
+        matches!(&violation, HostEvent::Violation { peer, reason } if *peer == raw_id && reason.contains("inbound streams")),
+        "{violation:?}"
+    );
+    // The streams within the limit still deliver.
+    let first = open.first_mut().unwrap();
+    first.write_all(&[0, 0, 0, 2, 42, 43]).await.unwrap();
+    first.flush().await.unwrap();
+    loop {
+        let (from, bytes) = next_frame(&mut server).await;
+        assert_eq!(from, raw_id);
+        if bytes == [42, 43] {
+            break;
+        }
+    }
+    driver.abort();
+}
+
+async fn next_event_skipping_frames(
+    host: &mut NetHost,
+    want: impl Fn(&HostEvent) -> bool,
+) -> HostEvent {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Inbound::Event(e) = host.recv().await.expect("host stopped") {
+                if want(&e) {
+                    return e;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the awaited event never came")
 }
 
 #[tokio::test]
@@ -137,26 +229,7 @@ async fn an_oversized_length_prefix_closes_that_stream_and_the_peer_can_go_on() 
     let mut server = host(server_key, "/ip4/127.0.0.1/tcp/0", &Allowed::of(&[raw_id])).await;
     let address: Multiaddr = server.listen_addrs().await.unwrap().remove(0);
 
-    // A bare libp2p-stream peer that can write anything on the stream.
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(raw_key)
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::new(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .build();
-    let mut control = swarm.behaviour().new_control();
-    swarm.dial(address.with_p2p(server_id).unwrap()).unwrap();
-    let driver = tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-
+    let (mut control, driver) = raw_peer(raw_key, address, server_id);
     let mut evil = control.open_stream(server_id, PROTOCOL).await.unwrap();
     // Announce 4 GiB - 1 bytes (server max: 1 KiB), then some bytes.
     evil.write_all(&u32::MAX.to_be_bytes()).await.unwrap();

@@ -8,6 +8,9 @@
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// Bytes reserved for a frame body before any of it has arrived.
+const FIRST_RESERVATION: usize = 16 * 1024;
+
 /// Bytes of the length prefix in front of every frame.
 pub const LENGTH_PREFIX_LEN: usize = 4;
 
@@ -38,7 +41,8 @@ pub enum FrameReadError {
 
 /// Reads one frame of at most `max_len` bytes into `buf` (cleared first, so
 /// one buffer serves a whole stream). Returns `Ok(false)` when the stream
-/// ended cleanly between two frames.
+/// ended cleanly between two frames. Memory grows with the bytes received,
+/// never with the length announced.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_len: usize,
@@ -63,9 +67,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             announced: u64::from(announced),
             max: max_len,
         })?;
+    // Grow with what actually arrives (a peer announcing 1 MiB and sending
+    // 10 bytes costs 10 bytes plus the first reservation, not 1 MiB).
     buf.clear();
-    buf.resize(len, 0);
-    let got = read_up_to(reader, buf).await?;
+    buf.reserve(len.min(FIRST_RESERVATION));
+    let got = (&mut *reader)
+        .take(u64::from(announced))
+        .read_to_end(buf)
+        .await?;
     if got < len {
         return Err(FrameReadError::Truncated { got, expected: len });
     }
@@ -160,6 +169,23 @@ mod tests {
             "nothing may be allocated for an oversized frame"
         );
         assert_eq!(r.position(), 4, "nothing past the prefix may be read");
+    }
+
+    #[test]
+    fn an_announced_length_allocates_only_as_the_bytes_arrive() {
+        // 1 MiB announced (allowed), 10 bytes sent, then the stream ends.
+        let mut wire = (1u32 << 20).to_be_bytes().to_vec();
+        wire.extend_from_slice(&[1u8; 10]);
+        let mut buf = Vec::new();
+        let err = block_on(read_frame(&mut Cursor::new(wire), 1 << 20, &mut buf)).unwrap_err();
+        assert!(
+            matches!(err, FrameReadError::Truncated { got: 10, expected } if expected == 1 << 20)
+        );
+        assert!(
+            buf.capacity() <= FIRST_RESERVATION,
+            "capacity {} for 10 bytes",
+            buf.capacity()
+        );
     }
 
     #[test]

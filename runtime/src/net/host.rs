@@ -14,6 +14,7 @@
 //! per peer.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -36,6 +37,11 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 1 << 20;
 
 /// How often connections of peers that are no longer allowed are closed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Inbound streams read at once per peer. A node opens one stream per
+/// direction (and a new one after a failure), so this only stops a peer
+/// from multiplying the per-stream buffers.
+pub const MAX_INBOUND_STREAMS_PER_PEER: usize = 4;
 
 /// Bytes gathered from a peer's queue into one write.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
@@ -60,8 +66,11 @@ pub struct NetConfig {
     /// Frames waiting per peer for its stream (default 1024); further frames
     /// are dropped and counted, and the reliability layer resends them.
     pub outbound_queue: usize,
-    /// Frames read from peers waiting for the driver (default 1024);
-    /// readers wait when it is full, which back-pressures the peers.
+    /// Frames read from peers waiting for the driver (default 128);
+    /// readers wait when it is full, which back-pressures the peers. With
+    /// the per-stream buffers this bounds the memory peers can make the
+    /// host hold: at most `(inbound_queue + 4 × connected peers) ×
+    /// max_frame_len` bytes of frames.
     pub inbound_queue: usize,
 }
 
@@ -75,7 +84,7 @@ impl NetConfig {
             mdns: false,
             idle_connection_timeout: Duration::from_secs(60),
             outbound_queue: 1024,
-            inbound_queue: 1024,
+            inbound_queue: 128,
         }
     }
 }
@@ -476,11 +485,18 @@ async fn run_swarm(
                     }
                 }
             },
-            event = swarm.select_next_some() => {
-                if let Some(event) = host_event(event, &mut heard) {
-                    report(event);
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                    for (peer, address) in found {
+                        report(HostEvent::Discovered { peer, address });
+                    }
                 }
-            }
+                event => {
+                    if let Some(event) = host_event(event, &mut heard) {
+                        report(event);
+                    }
+                }
+            },
             _ = sweep.tick() => {
                 let gate = &swarm.behaviour().gate;
                 let unwelcome: Vec<PeerId> =
@@ -536,10 +552,6 @@ fn host_event(event: SwarmEvent<BehaviourEvent>, heard: &mut HashSet<PeerId>) ->
                 reason: error.to_string(),
             })
         }
-        SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-            let (peer, address) = found.into_iter().next()?;
-            Some(HostEvent::Discovered { peer, address })
-        }
         _ => None,
     }
 }
@@ -554,11 +566,25 @@ async fn accept_streams(
     frames: mpsc::Sender<(PeerId, Vec<u8>)>,
     events: mpsc::Sender<HostEvent>,
 ) {
+    // One token per peer; each reader holds a clone, so the count of
+    // clones is the number of streams being read.
+    let mut readers: HashMap<PeerId, Arc<()>> = HashMap::new();
     while let Some((peer, stream)) = incoming.next().await {
         if !allow(&peer) {
             tracing::info!(%peer, "refused a stream from a peer that is not allowed");
             drop(stream);
             let _ = events.try_send(HostEvent::Denied { peer });
+            continue;
+        }
+        readers.retain(|_, token| Arc::strong_count(token) > 1);
+        let token = readers.entry(peer).or_default();
+        if Arc::strong_count(token) > MAX_INBOUND_STREAMS_PER_PEER {
+            tracing::warn!(%peer, "refused a stream: too many open streams from this peer");
+            drop(stream);
+            let _ = events.try_send(HostEvent::Violation {
+                peer,
+                reason: format!("more than {MAX_INBOUND_STREAMS_PER_PEER} inbound streams at once"),
+            });
             continue;
         }
         let _ = commands.send(Command::HeardFrom(peer));
@@ -568,6 +594,7 @@ async fn accept_streams(
             max_frame_len,
             frames.clone(),
             events.clone(),
+            token.clone(),
         ));
     }
 }
@@ -579,6 +606,7 @@ async fn read_stream(
     max_frame_len: usize,
     frames: mpsc::Sender<(PeerId, Vec<u8>)>,
     events: mpsc::Sender<HostEvent>,
+    _reading: Arc<()>,
 ) {
     loop {
         let mut frame = Vec::new();
