@@ -116,15 +116,25 @@ fn run(seed: u64, args: &Args) -> Result<u64, String> {
         sim.run_until(start + Duration::from_secs(2));
         sim.heal();
     }
-    sim.run().map_err(|e| e.to_string())?;
-    ponger
-        .take()
-        .ok_or("the ponger did not finish")?
-        .map_err(|e| e.to_string())?;
-    pinger
-        .take()
-        .ok_or("the pinger did not finish")?
-        .map_err(|e| e.to_string())
+    let outcome = sim.run().map_err(|e| e.to_string()).and_then(|()| {
+        ponger
+            .take()
+            .ok_or("the ponger did not finish")?
+            .map_err(|e| format!("ponger: {e}"))?;
+        pinger
+            .take()
+            .ok_or("the pinger did not finish")?
+            .map_err(|e| format!("pinger: {e}"))
+    });
+    outcome.map_err(|e| {
+        // What the nodes noticed, for the failure report.
+        let events: Vec<String> = sim
+            .events()
+            .iter()
+            .map(|(t, node, e)| format!("    {t} node {node}: {e:?}"))
+            .collect();
+        format!("{e}\n  node events:\n{}", events.join("\n"))
+    })
 }
 
 fn main() -> ExitCode {

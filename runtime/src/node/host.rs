@@ -250,7 +250,13 @@ impl Node {
                     &link_config,
                 ),
                 FrameKind::Close => link.on_sequenced(frame.seq, Item::Close, &link_config),
-                FrameKind::Ack | FrameKind::Heartbeat => Received::Accepted,
+                FrameKind::Heartbeat => {
+                    // A heartbeat is a probe: answer it at once, so the
+                    // prober hears us even if our own heartbeats are lost.
+                    link.answer_heartbeat(now, &link_config);
+                    Received::Accepted
+                }
+                FrameKind::Ack => Received::Accepted,
             };
             Ok((peer.0, received))
         })();

@@ -164,6 +164,16 @@ impl Link {
         Ok(())
     }
 
+    /// A heartbeat arrived: answer it with an ack, unless we sent something
+    /// in the last eighth of a heartbeat interval (that frame already tells
+    /// the prober we are alive; without this, two sides whose heartbeat
+    /// timers fire together would answer each other's heartbeats too).
+    pub(crate) fn answer_heartbeat(&mut self, now: Time, config: &LinkConfig) {
+        if !self.lost && now - self.last_sent >= config.heartbeat / 8 {
+            self.ack_due = true;
+        }
+    }
+
     /// Any valid frame from the peer: it is alive.
     pub(crate) fn heard(&mut self, now: Time) {
         self.last_heard = self.last_heard.max(now);
@@ -318,7 +328,7 @@ impl Link {
             self.last_sent = now;
             self.ack_due = false;
         }
-        if self.watches_peer() && now - self.last_sent >= config.heartbeat {
+        if self.watches_peer() && now - self.last_sent >= self.heartbeat(config) {
             out.push(NodeFrame::encode_control(
                 FrameKind::Heartbeat,
                 header,
@@ -329,6 +339,19 @@ impl Link {
             self.ack_due = false;
         }
         fired
+    }
+
+    /// The heartbeat interval: [`LinkConfig::heartbeat`], or a quarter of
+    /// it while the peer is unresponsive. Every heartbeat is answered with
+    /// an ack, so probing faster keeps a lossy but live link from being
+    /// declared lost: that takes every probe or its answer to be lost,
+    /// dozens of times in a row.
+    fn heartbeat(&self, config: &LinkConfig) -> Duration {
+        if self.suspected {
+            config.heartbeat / 4
+        } else {
+            config.heartbeat
+        }
     }
 
     /// Heartbeats and suspicion matter while the peer may still send to
@@ -362,7 +385,7 @@ impl Link {
             if !self.suspected {
                 t = t.min(self.last_heard + config.suspect_after);
             }
-            t = t.min(self.last_sent + config.heartbeat);
+            t = t.min(self.last_sent + self.heartbeat(config));
         }
         Some(t)
     }

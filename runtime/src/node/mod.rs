@@ -164,7 +164,8 @@ pub struct LinkConfig {
     /// Largest retransmission timeout (default 2 s).
     pub max_rto: Duration,
     /// An idle link sends a heartbeat after this long without sending
-    /// anything (default 1 s).
+    /// anything (default 1 s); a quarter of it while the peer is
+    /// unresponsive, to tell a lossy link from a dead one.
     pub heartbeat: Duration,
     /// A peer not heard from for this long is reported unresponsive
     /// (default 3 s = three heartbeats).
