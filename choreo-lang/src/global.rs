@@ -2,7 +2,7 @@
 //!
 //! Names are resolved, `call`s are inlined, `for` loops are unrolled, index
 //! arithmetic is evaluated, payload aliases are expanded for comparison,
-//! and every static check of LANGUAGE.md §4 that does not need projection
+//! and every static check of the language contract §4 that does not need projection
 //! has passed. Spans survive (with their file, since inlined statements may
 //! come from another file) so projection can still point at source.
 //!

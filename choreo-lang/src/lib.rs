@@ -2,7 +2,7 @@
 //!
 //! Pipeline (one type per phase):
 //! `source text | TokenStream` → [`syntax`] (tokens → [`ast::File`], never
-//! fails) → [`check`] (resolution + LANGUAGE.md §4 → [`global::CheckedProgram`])
+//! fails) → [`check`] (resolution + the language contract §4 → [`global::CheckedProgram`])
 //! → [`project`] (§5 → [`local::LocalProtocol`]) → code generation (later).
 //!
 //! Architecture invariant: this library does no I/O. It takes source text

@@ -1,6 +1,6 @@
 //! Local types: one role's view of a protocol, produced by projection.
 //!
-//! Printing follows LANGUAGE.md §5's canonical form (see
+//! Printing follows the language contract §5's canonical form (see
 //! [`crate::project::print`]). Code generation and the model checker read
 //! these types and nothing earlier.
 

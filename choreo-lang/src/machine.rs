@@ -12,7 +12,7 @@
 //! recurses.
 //!
 //! `par` is sequentialised: its branches run one after the other, in source
-//! order, at every role. This is sound because LANGUAGE.md §3.4 forbids two
+//! order, at every role. This is sound because the language contract §3.4 forbids two
 //! branches from sharing an ordered (sender, receiver) pair and sends never
 //! block: each branch on its own is a deadlock-free protocol whose messages
 //! no receive of another branch can claim, so every role can finish branch

@@ -4,7 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! Laws of the full merge (LANGUAGE.md §5) and robustness of projection.
+//! Laws of the full merge (the language contract §5) and robustness of projection.
 //!
 //! - idempotence: `merge(a, a) == a`, exactly (locations included);
 //! - commutativity *up to arm order and locations*: merged `branch` arms

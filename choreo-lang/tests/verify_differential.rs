@@ -176,7 +176,7 @@ impl Gen {
                 // Only as the last statement of the protocol, not nested:
                 // a participant that finished a body and moved on (to a
                 // later statement, or into a `link`) cannot answer the
-                // handler, which LANGUAGE.md §3.8 leaves open and the
+                // handler, which the language contract §3.8 leaves open and the
                 // compiler accepts; see verify_regressions.rs.
                 self.line("timeout 1s {");
                 self.depth += 1;

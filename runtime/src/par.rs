@@ -25,7 +25,7 @@ pub struct ParScope<'s, T: Transport> {
 /// One branch's handle on a shared session. It has the operations of
 /// [`Session`](crate::Session).
 /// Branches of one `par` never use the same ordered pair of role instances
-/// (LANGUAGE.md §3.4), so each handle reads its own peers' queues; the
+/// (the language contract §3.4), so each handle reads its own peers' queues; the
 /// shared state is locked for one synchronous step at a time, never across
 /// an `.await`.
 pub struct Par<'p, 's, T: Transport> {

@@ -1,4 +1,4 @@
-//! `@guard`, `@cost`, `@journal`, `@leak`: names and arguments (LANGUAGE.md §3.9).
+//! `@guard`, `@cost`, `@journal`, `@leak`: names and arguments (the language contract §3.9).
 
 use super::codes;
 use super::suggest::did_you_mean;

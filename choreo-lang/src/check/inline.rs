@@ -1,5 +1,5 @@
 //! `call` inlining: the callee's checked body with its roles and
-//! parameters replaced by the caller's arguments (LANGUAGE.md §3.6).
+//! parameters replaced by the caller's arguments (the language contract §3.6).
 //! Labels keep the callee's namespace; locations keep pointing into the
 //! callee's source.
 

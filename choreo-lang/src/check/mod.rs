@@ -1,5 +1,5 @@
 //! Resolution (modules, `use`, `call`, `link`) and the static checks of
-//! LANGUAGE.md §4 that do not need projection. Produces the
+//! the language contract §4 that do not need projection. Produces the
 //! [`global::CheckedProgram`].
 //!
 //! How it runs: [`check_program`] builds the module table (protocols and

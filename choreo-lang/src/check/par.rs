@@ -1,5 +1,5 @@
 //! `par` branches must not share an ordered (sender, receiver) pair of role
-//! instances (LANGUAGE.md §3.4). Runs on lowered branches, so `for` is
+//! instances (the language contract §3.4). Runs on lowered branches, so `for` is
 //! unrolled and `call`s are inlined.
 
 use std::collections::{HashMap, HashSet};

@@ -1,5 +1,5 @@
 //! Payload types: printing with rustfmt spacing and alias expansion
-//! (LANGUAGE.md §2: two payloads are the same when their token sequences
+//! (the language contract §2: two payloads are the same when their token sequences
 //! are equal after aliases are expanded).
 
 use std::collections::HashMap;

@@ -23,7 +23,7 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
          `choice` but receives nothing that tells it which branch was taken \
          (knowledge of choice). Its projections of the branches must be equal, or \
          start by receiving messages with different labels from the same sender \
-         (full merge, LANGUAGE.md §5). Fix: have the chooser (or a role that knows) \
+         (full merge, the language contract §5). Fix: have the chooser (or a role that knows) \
          send the role a distinct message at the start of each branch, e.g. \
          `A -> C : Right;` in branch `Right`.",
     ),

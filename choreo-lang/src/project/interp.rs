@@ -1,5 +1,5 @@
 //! The projection interpreter: walks the global protocol once per target
-//! and emits that target's local actions (LANGUAGE.md §5), reporting the
+//! and emits that target's local actions (the language contract §5), reporting the
 //! projection-based checks as it goes.
 //!
 //! Iterates over statement sequences; recurses only into nested blocks.

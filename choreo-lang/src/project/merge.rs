@@ -1,4 +1,4 @@
-//! Full merge of local types (LANGUAGE.md §5) and structural equivalence.
+//! Full merge of local types (the language contract §5) and structural equivalence.
 //!
 //! The merge walks two blocks side by side. Equivalent actions (equal up to
 //! source locations) are kept once. At the first difference:

@@ -1,4 +1,4 @@
-//! Projection (LANGUAGE.md §5): global protocol → one local type per role,
+//! Projection (the language contract §5): global protocol → one local type per role,
 //! with full merge, plus the checks that need projection (knowledge of
 //! choice, the chooser acting first, handlers that start by sending, roles
 //! still active at a `link`, `delegate` to a role that acts later).
@@ -190,7 +190,7 @@ pub(crate) fn head(loc: global::Loc, len: usize) -> global::Loc {
     }
 }
 
-/// LANGUAGE.md §3.2: a local type starts by sending when its first action
+/// the language contract §3.2: a local type starts by sending when its first action
 /// is a `send`, `send all`, `select`, `exchange` or `link`, or a
 /// `rec`/`timeout` whose body starts by sending, or a `par` whose branches
 /// all do. An empty type does not.

@@ -1,6 +1,6 @@
 //! Canonical printed forms.
 //!
-//! - [`print_local`]: a local type exactly as LANGUAGE.md §5 shows it (what
+//! - [`print_local`]: a local type exactly as the language contract §5 shows it (what
 //!   `choreo project` prints and snapshots store).
 //! - [`print_global`]: the canonical text of a checked global protocol, and
 //!   [`fingerprint`], the SHA-256 of that text, which `link` joins compare at
@@ -17,7 +17,7 @@ use crate::local::{Arm, LocalAction, LocalBlock, LocalProtocol};
 
 const INDENT: &str = "  ";
 
-/// Canonical printed form of a local type (LANGUAGE.md §5), ending in a newline.
+/// Canonical printed form of a local type (the language contract §5), ending in a newline.
 pub fn print_local(local: &LocalProtocol) -> String {
     let mut out = String::new();
     let _ = write!(out, "local {} in {}", local.target, local.protocol);

@@ -1,4 +1,4 @@
-//! The token set: Rust's tokens (LANGUAGE.md §1), so the same text lexes
+//! The token set: Rust's tokens (the language contract §1), so the same text lexes
 //! from a `.choreo` file and from inside `choreography! { … }`.
 
 use crate::ast::DurationUnit;
@@ -30,7 +30,7 @@ pub enum Keyword {
 }
 
 impl Keyword {
-    /// Every keyword, in LANGUAGE.md order.
+    /// Every keyword, in the language contract order.
     pub const ALL: [Keyword; 20] = [
         Keyword::Module,
         Keyword::Use,

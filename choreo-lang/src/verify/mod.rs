@@ -1,6 +1,6 @@
 //! `choreo verify`: a bounded model checker over projected systems.
 //!
-//! The promise of LANGUAGE.md is that an accepted protocol runs, through its
+//! The promise of the language contract is that an accepted protocol runs, through its
 //! projections, without deadlock, orphan messages or unexpected receptions.
 //! This module checks that promise mechanically: it instantiates the local
 //! types into concrete participants (families at small sizes), composes them

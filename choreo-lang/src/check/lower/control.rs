@@ -493,7 +493,7 @@ impl Lowering<'_, '_> {
 /// The first `timeout` or `link` in `block`, looking through nested
 /// statements (and so through inlined `call`s). Either one hands roles
 /// over (to a handler or to another protocol) at a point the other
-/// branches of a `par` cannot see, which LANGUAGE.md leaves undefined and
+/// branches of a `par` cannot see, which the language contract leaves undefined and
 /// the model checker shows can orphan messages or deadlock.
 fn first_handover(block: &[GStmt]) -> Option<(&'static str, crate::global::Loc)> {
     block.iter().find_map(|stmt| match stmt {

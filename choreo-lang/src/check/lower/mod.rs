@@ -58,7 +58,7 @@ pub(crate) struct Summary {
     /// `continue`s on some of its paths that leave it (to a `rec` it does
     /// not declare): (rec, place), the first per rec. Whatever follows it in
     /// its block would be skipped on those paths, so they are not in tail
-    /// position (LANGUAGE.md §3.3).
+    /// position (the language contract §3.3).
     pub continues: Vec<(String, Loc)>,
 }
 
