@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{TypeExpr, TypeKind};
+use crate::ast::{TypeExpr, TypeKind, TypeSegment};
 
 /// Expanded (canonical) text of each alias of one module, by alias name.
 pub(crate) type AliasTexts = HashMap<String, String>;
@@ -96,29 +96,13 @@ fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool 
                 if i > 0 {
                     out.push_str("::");
                 }
-                out.push_str(&segment.name.name);
-                if !segment.generics.is_empty() {
-                    out.push('<');
-                    for (j, g) in segment.generics.iter().enumerate() {
-                        if j > 0 {
-                            out.push_str(", ");
-                        }
-                        ok &= print(g, aliases, out);
-                    }
-                    out.push('>');
-                }
+                ok &= print_segment(segment, aliases, out);
             }
             ok
         }
         TypeKind::Tuple(items) => {
             out.push('(');
-            let mut ok = true;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                ok &= print(item, aliases, out);
-            }
+            let ok = print_separated(items, ", ", aliases, out);
             if items.len() == 1 {
                 out.push(',');
             }
@@ -156,13 +140,7 @@ fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool 
         }
         TypeKind::FnPtr { params, ret } => {
             out.push_str("fn(");
-            let mut ok = true;
-            for (i, p) in params.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                ok &= print(p, aliases, out);
-            }
+            let mut ok = print_separated(params, ", ", aliases, out);
             out.push(')');
             if let Some(ret) = ret {
                 out.push_str(" -> ");
@@ -172,15 +150,8 @@ fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool 
         }
         TypeKind::TraitObject(bounds) => {
             out.push_str("dyn ");
-            let mut ok = true;
-            for (i, b) in bounds.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(" + ");
-                }
-                // A bound names a trait, never a payload alias.
-                ok &= print(b, None, out);
-            }
-            ok
+            // A bound names a trait, never a payload alias.
+            print_separated(bounds, " + ", None, out)
         }
         TypeKind::Qualified {
             self_ty,
@@ -196,22 +167,41 @@ fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool 
             out.push('>');
             for segment in rest {
                 out.push_str("::");
-                out.push_str(&segment.name.name);
-                if !segment.generics.is_empty() {
-                    out.push('<');
-                    for (j, g) in segment.generics.iter().enumerate() {
-                        if j > 0 {
-                            out.push_str(", ");
-                        }
-                        ok &= print(g, aliases, out);
-                    }
-                    out.push('>');
-                }
+                ok &= print_segment(segment, aliases, out);
             }
             ok
         }
         TypeKind::Error => false,
     }
+}
+
+/// `Name` or `Name<G1, G2>`; false when a generic argument has an error node.
+fn print_segment(segment: &TypeSegment, aliases: Option<&AliasTexts>, out: &mut String) -> bool {
+    out.push_str(&segment.name.name);
+    if segment.generics.is_empty() {
+        return true;
+    }
+    out.push('<');
+    let ok = print_separated(&segment.generics, ", ", aliases, out);
+    out.push('>');
+    ok
+}
+
+/// The types joined by `separator`; false when one has an error node.
+fn print_separated(
+    types: &[TypeExpr],
+    separator: &str,
+    aliases: Option<&AliasTexts>,
+    out: &mut String,
+) -> bool {
+    let mut ok = true;
+    for (i, ty) in types.iter().enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        ok &= print(ty, aliases, out);
+    }
+    ok
 }
 
 #[cfg(test)]
