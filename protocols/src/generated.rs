@@ -4,7 +4,7 @@
 //!
 //! One module per protocol: `dkg`, `reshare`, `refresh`, `consensus`,
 //! `fast_path`, `consensus_fallback`, `guardian_binding`, `recovery`,
-//! `recovery_grant`, `guardian_handoff`, `epoch_bump`.
+//! `recovery_cancel`, `recovery_grant`, `guardian_handoff`, `epoch_bump`.
 
 use choreo_macros::choreography;
 

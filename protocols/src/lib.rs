@@ -13,6 +13,8 @@
 //!   the binding, cancels, declines, and when it may sign the grant.
 //! * [`witness`] — what a consensus witness checks before signing, its
 //!   durable signing record, equivocation proofs, and the share collector.
+//! * [`lifecycle`] — role logic of guardian binding, recovery, AMP
+//!   channel messaging and epoch bumps on the generated endpoints.
 //! * [`amp`] — the channel ratchet: key hierarchy, dual window, epoch bump
 //!   facts and their reducer, seal/open, and recovery from facts.
 //!
@@ -106,6 +108,7 @@ mod error;
 pub mod generated;
 mod group;
 pub mod journal_sync;
+pub mod lifecycle;
 mod pairwise;
 pub mod recovery;
 pub mod reshare;

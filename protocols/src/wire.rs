@@ -47,26 +47,8 @@ pub struct AbortReason {
 
 // ---------- Guardians and recovery ----------
 
-/// The account's binding proposal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BindingProposal {
-    pub account_commitment: Hash32,
-    /// Recovery delay in seconds (default 24 h, allowed 1 h to 30 days).
-    pub recovery_delay_secs: u64,
-    pub notify_guardian: bool,
-}
-
-/// The guardian's commitment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuardianCommitment(pub Hash32);
-
-/// The binding fact with its consensus proof.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BindingOutcome {
-    pub proposal: BindingProposal,
-    pub guardian: GuardianCommitment,
-    pub commit: crate::signing::UnverifiedCertificate,
-}
+// Guardian binding carries `lifecycle::binding::{BindingProposal,
+// GuardianAcceptance, BindingRequest, BindingOutcome}`.
 
 /// A new device asks for recovery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
