@@ -4,7 +4,8 @@
 //!
 //! One module per protocol: `dkg`, `reshare`, `refresh`, `consensus`,
 //! `fast_path`, `consensus_fallback`, `guardian_binding`, `recovery`,
-//! `recovery_cancel`, `recovery_grant`, `guardian_handoff`, `epoch_bump`.
+//! `recovery_cancel`, `recovery_grant`, `guardian_handoff`, `epoch_bump`, `channel_root`,
+//! `channel_stream`.
 
 use choreo_macros::choreography;
 
@@ -15,3 +16,4 @@ choreography!(file = "choreo/consensus_fallback.choreo");
 choreography!(file = "choreo/guardian_binding.choreo");
 choreography!(file = "choreo/recovery.choreo");
 choreography!(file = "choreo/epoch_bump.choreo");
+choreography!(file = "choreo/amp_channel.choreo");

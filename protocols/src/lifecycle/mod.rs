@@ -1,5 +1,6 @@
 //! The account lifecycle as role logic on generated endpoints: binding
-//! guardians ([`binding`]), social recovery ([`recovery`]), and the consensus fast path the lifecycle
+//! guardians ([`binding`]), social recovery ([`recovery`]), AMP channel
+//! messaging ([`channel`]), channel epoch bumps ([`epoch`]), and the consensus fast path the lifecycle
 //! protocols inline ([`fast_path`]).
 //!
 //! Each protocol's roles are `async fn`s that take a `choreo_runtime`
@@ -16,6 +17,8 @@
 //! ([`SignerIds`]), never by a field the sender wrote.
 
 pub mod binding;
+pub mod channel;
+pub mod epoch;
 pub mod fast_path;
 pub mod recovery;
 
