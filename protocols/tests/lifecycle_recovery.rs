@@ -19,7 +19,8 @@ use std::sync::Mutex;
 use aura_protocols::generated::{recovery, recovery_cancel, recovery_grant};
 use aura_protocols::lifecycle::binding;
 use aura_protocols::lifecycle::recovery::{
-    self as rec, GrantOutcome, GuardianDesk, RecoveryRequest, RequestOutcome, WindowVerdict,
+    self as rec, GrantOutcome, GrantServed, GuardianDesk, RecoveryRequest, RequestOutcome,
+    WindowVerdict,
 };
 use aura_protocols::lifecycle::{Clock, SignerIds};
 use aura_protocols::recovery::Canceller;
@@ -120,58 +121,51 @@ async fn cancel_to_all(w: &World, desks: &[GuardianDesk], clock: &ManualClock, k
     }
 }
 
-/// The grant with guardians 1 and 2 (participants 4, 5) as signers.
+/// The grant with guardians 1 and 2 (participants 4, 5) named as
+/// signers; guardian 3 witnesses.
 async fn run_grant(
     w: &World,
     desks: &[GuardianDesk],
     clock: &ManualClock,
     prestate: [u8; 32],
     device_journal: &Mutex<Journal>,
-) -> (GrantOutcome, Vec<Result<(), String>>) {
-    let params = recovery_grant::Params { t: 2, g: 3 };
+) -> (GrantOutcome, Vec<GrantServed>) {
+    let params = recovery_grant::Params { g: 3 };
     let mut s = recovery_grant::sessions(&params, SessionId([70; 16]))
         .unwrap()
         .into_iter();
     let sn = s.next().unwrap();
-    let (x0, x1) = (s.next().unwrap(), s.next().unwrap());
     let (g0, g1, g2) = (s.next().unwrap(), s.next().unwrap(), s.next().unwrap());
-    let (mut c0, mut c1) = (w.core(4), w.core(5));
-    let (mut r0, mut r1) = (common::rng(30), common::rng(31));
-    let signers = SignerIds(vec![ParticipantId(4), ParticipantId(5)]);
-    let (out, a, b, _, _, _) = tokio::join!(
+    let mut cores = [w.core(4), w.core(5), w.core(6)];
+    let [c0, c1, c2] = &mut cores;
+    let (mut r0, mut r1, mut r2) = (common::rng(30), common::rng(31), common::rng(32));
+    let ids = SignerIds(vec![ParticipantId(4), ParticipantId(5), ParticipantId(6)]);
+    let named = [ParticipantId(4), ParticipantId(5)].into_iter().collect();
+    let serve = |k: usize| {
+        (
+            &desks[k],
+            &w.guardian_journals[k],
+            ParticipantId(4 + k as u16),
+        )
+    };
+    let ((d0, j0, p0), (d1, j1, p1), (d2, j2, p2)) = (serve(0), serve(1), serve(2));
+    let (out, a, b, c) = tokio::join!(
         rec::grant(
             sn,
             params,
             request_of(w),
             prestate,
             w.shares[3].public_key_package(),
-            &signers,
+            &ids,
+            &named,
             w.shares[3].epoch(),
             device_journal,
         ),
-        rec::sign_grant(
-            x0,
-            params,
-            &desks[0],
-            &w.guardian_journals[0],
-            &mut c0,
-            clock,
-            &mut r0
-        ),
-        rec::sign_grant(
-            x1,
-            params,
-            &desks[1],
-            &w.guardian_journals[1],
-            &mut c1,
-            clock,
-            &mut r1
-        ),
-        rec::witness_grant(g0, params, &desks[0], &w.guardian_journals[0]),
-        rec::witness_grant(g1, params, &desks[1], &w.guardian_journals[1]),
-        rec::witness_grant(g2, params, &desks[2], &w.guardian_journals[2]),
+        rec::serve_grant(g0, params, d0, j0, c0, p0, clock, &mut r0),
+        rec::serve_grant(g1, params, d1, j1, c1, p1, clock, &mut r1),
+        rec::serve_grant(g2, params, d2, j2, c2, p2, clock, &mut r2),
     );
-    (out.unwrap(), vec![a.unwrap(), b.unwrap()])
+    (out.unwrap(), vec![a.unwrap(), b.unwrap(), c.unwrap()])
 }
 
 fn prestate_of(out: &RequestOutcome) -> [u8; 32] {
@@ -202,7 +196,14 @@ async fn after_the_window_the_grant_commits_and_the_new_device_rebuilds_the_jour
     }
     let device_journal = journal();
     let (grant, signed) = run_grant(&w, &desks, &clock, prestate_of(&out), &device_journal).await;
-    assert!(signed.iter().all(|s| s.is_ok()));
+    assert_eq!(
+        signed,
+        [
+            GrantServed::Signed,
+            GrantServed::Signed,
+            GrantServed::Witnessed
+        ]
+    );
     let GrantOutcome::Granted { certificate, facts } = grant else {
         panic!("grant refused: {grant:?}");
     };
@@ -244,7 +245,9 @@ async fn approvals_before_the_delay_are_refused() {
         }
         GrantOutcome::Granted { .. } => panic!("granted before the delay"),
     }
-    assert!(signed.iter().all(|s| s.is_err()));
+    assert!(signed[..2]
+        .iter()
+        .all(|s| matches!(s, GrantServed::Refused(_))));
     assert!(binding::guardians(&device_journal, &w.account())
         .unwrap()
         .is_empty());

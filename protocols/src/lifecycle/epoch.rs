@@ -154,6 +154,7 @@ pub async fn propose<T: Transport>(
         match a {
             NonceAnswer::Nonce(n) => nonces.push((i, n)),
             NonceAnswer::Refused(why) => refused.push((i, why)),
+            NonceAnswer::NotNamed => refused.push((i, "answered not named".into())),
         }
     }
     if !refused.is_empty() {

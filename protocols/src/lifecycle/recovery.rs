@@ -11,9 +11,8 @@
 //! * [`cancel`] (any account device or guardian) and [`take_cancel`]
 //!   (guardian) run `RecoveryCancel`, straight to every guardian, on their
 //!   own sessions — a cancel never passes through the requesting device.
-//! * [`grant`] (new device), [`sign_grant`] (signing guardian) and
-//!   [`witness_grant`] (every guardian) run `RecoveryGrant`: a signer
-//!   answers with a nonce only if its window allows the grant (so an
+//! * [`grant`] (new device) and [`serve_grant`] (every guardian) run
+//!   `RecoveryGrant`: a named signer answers with a nonce only if its window allows the grant (so an
 //!   approval before the delay is refused), signs only the statement it
 //!   derived itself, and every guardian records the grant and sends the
 //!   journal facts the new device rebuilds its state from.
@@ -44,7 +43,7 @@ use crate::recovery::{Canceller, GrantRefusal, GuardianAnswer, GuardianWindow};
 use crate::roster::NodeId;
 use crate::signing::{CommitCertificate, CommitStatement, Precommitment, UnverifiedCertificate};
 use crate::wire::{AbortReason, JournalDelta, RecoveryApproval, RecoveryNotice};
-use crate::witness::{SigningRecord, Witness};
+use crate::witness::{ConsensusRequest, SigningRecord, Witness, WitnessShare};
 
 /// Most cancels a guardian remembers for requests it has not seen yet.
 pub const MAX_EARLY_CANCELS: usize = 1024;
@@ -109,6 +108,8 @@ pub enum NonceAnswer {
     Nonce(Precommitment),
     /// It refuses (delay not over, cancelled, declined, no window).
     Refused(String),
+    /// It is not a signer of this run.
+    NotNamed,
 }
 
 /// Journal fact: consensus granted the recovery.
@@ -533,6 +534,36 @@ pub async fn take_cancel<T: Transport, C: Clock>(
     Ok(by)
 }
 
+/// The grant's prepare: the request and the guardians named to sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantPrepare {
+    /// The request.
+    pub request: RecoveryRequest,
+    /// The signers the package will name.
+    pub signers: Vec<ParticipantId>,
+}
+
+/// The grant's execute: the signing request for a named signer, nothing
+/// to sign for the others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
+pub enum GrantExecute {
+    /// Sign this.
+    Sign(ConsensusRequest),
+    /// Not named: only witness the commit.
+    Witness,
+}
+
+/// A guardian's answer to the execute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
+pub enum GrantShare {
+    /// The named signer's share.
+    Share(WitnessShare),
+    /// Not named (or refused since the prepare): no share.
+    NotNamed,
+}
+
 /// How the grant ended for the new device.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
@@ -545,15 +576,16 @@ pub enum GrantOutcome {
         /// New facts stored in the new device's journal.
         facts: usize,
     },
-    /// A signer refused (by index) and the run was aborted.
+    /// A named signer refused (by index) and the run was aborted.
     Refused(Vec<(u32, String)>),
 }
 
-/// The new device runs the grant: `public` is the account's public key
-/// package (as the guardians hold it; the certificate must verify under the
-/// account key), `prestate` the approvals', `signers` the participant ids
-/// of `Signer[i]`. On commit, the facts the guardians send go through
-/// [`Journal::accept`] (each verified) into `journal`.
+/// The new device runs the grant. `public` is the account's public key
+/// package (as the guardians hold it; the certificate must verify under
+/// the account key), `prestate` the approvals', `guardians` maps
+/// `Guardian[i]` to its participant id, `named` are the signers. On commit
+/// the facts the guardians send go through [`Journal::accept`] (each
+/// verified) into `journal`.
 #[allow(clippy::too_many_arguments)]
 pub async fn grant<T: Transport>(
     session: Session<T>,
@@ -561,49 +593,64 @@ pub async fn grant<T: Transport>(
     request: RecoveryRequest,
     prestate: [u8; 32],
     public: &PublicKeyPackage,
-    signers: &SignerIds,
+    guardians: &SignerIds,
+    named: &BTreeSet<ParticipantId>,
     epoch: crate::share::KeyEpoch,
     journal: &Mutex<Journal>,
 ) -> LResult<GrantOutcome> {
     let statement = grant_statement(&request, &prestate)?;
     let (answers, s) = recovery_grant::new_device::open(session, params)?
-        .send_all(recovery_grant::Prepare(request))
+        .send_all(recovery_grant::Prepare(GrantPrepare {
+            request,
+            signers: named.iter().copied().collect(),
+        }))
         .await?
         .recv_all()
         .await?;
     let mut nonces = Vec::new();
     let mut refused = Vec::new();
     for (i, recovery_grant::Nonces(a)) in answers {
+        let named_here = named.contains(&guardians.get(i)?);
         match a {
-            NonceAnswer::Nonce(n) => nonces.push((i, n)),
-            NonceAnswer::Refused(why) => refused.push((i, why)),
+            NonceAnswer::Nonce(n) if named_here => nonces.push((i, n)),
+            NonceAnswer::Refused(why) if named_here => refused.push((i, why)),
+            NonceAnswer::NotNamed if !named_here => {}
+            _ => refused.push((i, "answered out of turn".into())),
         }
     }
-    if !refused.is_empty() {
+    if !refused.is_empty() || nonces.len() != named.len() {
         let reason = AbortReason {
             code: 13,
-            detail: format!("{} signer(s) refused", refused.len()),
+            detail: format!("{} named signer(s) refused", refused.len()),
         };
         s.select_abort()
-            .send_all(recovery_grant::Abort(reason.clone()))
-            .await?
             .send_all(recovery_grant::Abort(reason))
             .await?
             .finish()?;
         return Ok(GrantOutcome::Refused(refused));
     }
-    let consensus = fast_path::request_from_nonces(statement, epoch, nonces, signers)?;
-    let (shares, s) = s
+    let signer_index: BTreeSet<u32> = nonces.iter().map(|(i, _)| *i).collect();
+    let consensus = fast_path::request_from_nonces(statement, epoch, nonces, guardians)?;
+    let (answers, s) = s
         .select_sign()
-        .send_all(recovery_grant::Execute(consensus.clone()))
+        .send_each(|i| {
+            recovery_grant::Execute(if signer_index.contains(&i) {
+                GrantExecute::Sign(consensus.clone())
+            } else {
+                GrantExecute::Witness
+            })
+        })
         .await?
         .recv_all()
         .await?;
-    let shares = shares
+    let shares = answers
         .into_iter()
-        .map(|(i, recovery_grant::Share(x))| (i, x))
+        .filter_map(|(i, recovery_grant::Share(x))| match x {
+            GrantShare::Share(share) => Some((i, share)),
+            GrantShare::NotNamed => None,
+        })
         .collect();
-    let certificate = fast_path::certify(public, &consensus, shares, signers)?;
+    let certificate = fast_path::certify(public, &consensus, shares, guardians)?;
     let (deltas, end) = s
         .send_all(recovery_grant::Commit(certificate.to_unverified()?))
         .await?
@@ -622,83 +669,87 @@ pub async fn grant<T: Transport>(
     Ok(GrantOutcome::Granted { certificate, facts })
 }
 
-/// A signing guardian: a nonce only if its window allows the grant now;
-/// a share only for the statement it derived (request, own prestate),
-/// checked again at signing time (a cancel may have arrived meanwhile).
-pub async fn sign_grant<T: Transport, R: SigningRecord, G: RngCore + CryptoRng, C: Clock>(
+/// What one guardian did in a grant run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantServed {
+    /// It signed (named), and recorded the committed grant.
+    Signed,
+    /// Not named; it recorded the committed grant.
+    Witnessed,
+    /// It refused to sign (named, but its window does not allow it).
+    Refused(String),
+    /// The new device aborted.
+    Aborted,
+}
+
+/// A guardian's side of the grant. `core` is its witness core (its share
+/// of the account key), `me` its participant id. Named, it answers with a
+/// nonce only if its window allows the grant now and signs only the
+/// statement it derived (request, own prestate), checked again at signing
+/// time (a cancel may have arrived meanwhile). On the commit, checked
+/// against the same statement, it records the grant and sends the journal
+/// facts (signed, as stored) to the new device.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_grant<T: Transport, R: SigningRecord, G: RngCore + CryptoRng, C: Clock>(
     session: Session<T>,
     params: recovery_grant::Params,
     desk: &GuardianDesk,
     journal: &Mutex<Journal>,
     core: &mut Witness<R>,
+    me: ParticipantId,
     clock: &C,
     rng: &mut G,
-) -> LResult<Result<(), String>> {
-    let (recovery_grant::Prepare(request), s) = recovery_grant::signer::open(session, params)?
+) -> LResult<GrantServed> {
+    let (recovery_grant::Prepare(prepare), s) = recovery_grant::guardian::open(session, params)?
         .recv()
         .await?;
-    let hash = request.hash()?;
+    let hash = prepare.request.hash()?;
     let prestate = desk.prestate(journal)?;
-    let expected = grant_statement(&request, &prestate)?;
+    let expected = grant_statement(&prepare.request, &prestate)?;
+    let named = prepare.signers.contains(&me);
     let verdict = desk.may_sign(&hash, clock.now_secs())?;
-    let answer = match &verdict {
-        Ok(()) => NonceAnswer::Nonce(
+    let answer = match (&verdict, named) {
+        (_, false) => NonceAnswer::NotNamed,
+        (Ok(()), true) => NonceAnswer::Nonce(
             core.precommit(1, rng)?
                 .pop()
                 .ok_or_else(|| crate::Error::Crypto("no nonce produced".into()))?,
         ),
-        Err(why) => NonceAnswer::Refused(why.clone()),
+        (Err(why), true) => NonceAnswer::Refused(why.clone()),
     };
     let s = s.send(recovery_grant::Nonces(answer)).await?;
-    match s.branch().await? {
-        recovery_grant::signer::ExecuteOrAbort::Abort(_, end) => {
+    let (execute, s) = match s.branch().await? {
+        recovery_grant::guardian::ExecuteOrAbort::Abort(_, end) => {
             end.finish()?;
-            Ok(verdict.and(Err("the grant was aborted".into())))
+            return Ok(match verdict {
+                Err(why) if named => GrantServed::Refused(why),
+                _ => GrantServed::Aborted,
+            });
         }
-        recovery_grant::signer::ExecuteOrAbort::Execute(recovery_grant::Execute(consensus), s) => {
+        recovery_grant::guardian::ExecuteOrAbort::Execute(recovery_grant::Execute(e), s) => (e, s),
+    };
+    let share = match execute {
+        GrantExecute::Sign(consensus) if named => {
             if let Err(why) = desk.may_sign(&hash, clock.now_secs())? {
-                return Ok(Err(why));
+                return Ok(GrantServed::Refused(why));
             }
-            let share = fast_path::sign_agreed(core, &consensus, &expected, &prestate, rng)?;
-            s.send(recovery_grant::Share(share)).await?.finish()?;
-            Ok(Ok(()))
+            GrantShare::Share(fast_path::sign_agreed(
+                core, &consensus, &expected, &prestate, rng,
+            )?)
         }
-    }
-}
-
-/// Every guardian: on a commit for a request whose window it holds,
-/// checked against the statement it derives itself, it records the grant
-/// and sends the journal facts (signed, as stored) to the new device.
-pub async fn witness_grant<T: Transport>(
-    session: Session<T>,
-    params: recovery_grant::Params,
-    desk: &GuardianDesk,
-    journal: &Mutex<Journal>,
-) -> LResult<Option<RecoveryGranted>> {
-    let s = recovery_grant::guardian::open(session, params)?;
-    let (commit, s) = match s.branch().await? {
-        recovery_grant::guardian::CommitOrAbort::Abort(_, end) => {
-            end.finish()?;
-            return Ok(None);
-        }
-        recovery_grant::guardian::CommitOrAbort::Commit(recovery_grant::Commit(c), s) => (c, s),
+        _ => GrantShare::NotNamed,
     };
-    let request = desk
-        .windows()?
-        .requests
-        .get(&commit.statement.operation)
-        .cloned()
-        .ok_or(LifecycleError::Invalid {
-            peer: "the new device".into(),
-            what: "grant commit (for a request with no window here)",
-        })?;
-    let expected = grant_statement(&request, &desk.prestate(journal)?)?;
+    let (recovery_grant::Commit(commit), s) =
+        s.send(recovery_grant::Share(share)).await?.recv().await?;
     fast_path::check_commit(&commit, &expected, &desk.account)?;
-    let granted = RecoveryGranted {
-        request,
-        certificate: commit,
-    };
-    record(journal, &desk.key, &granted)?;
+    record(
+        journal,
+        &desk.key,
+        &RecoveryGranted {
+            request: prepare.request,
+            certificate: commit,
+        },
+    )?;
     let facts = lock(journal)?
         .facts()
         .iter()
@@ -707,5 +758,9 @@ pub async fn witness_grant<T: Transport>(
     s.send(recovery_grant::Facts(JournalDelta { facts }))
         .await?
         .finish()?;
-    Ok(Some(granted))
+    Ok(if named {
+        GrantServed::Signed
+    } else {
+        GrantServed::Witnessed
+    })
 }
