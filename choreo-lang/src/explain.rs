@@ -18,3 +18,21 @@ pub fn explain(code: &str) -> Option<&'static str> {
         .find(|(c, _)| c.eq_ignore_ascii_case(code))
         .map(|(_, text)| text)
 }
+
+#[cfg(test)]
+mod tests {
+    /// `choreo explain` knows every code of every phase, each exactly once.
+    #[test]
+    fn every_code_is_explained_once() {
+        let all = super::all();
+        for window in all.windows(2) {
+            if let [(a, _), (b, _)] = window {
+                assert_ne!(a, b, "{a} is explained twice");
+            }
+        }
+        for code in ["E0101", "E0201", "E0301", "E0401"] {
+            assert!(super::explain(code).is_some(), "{code}");
+            assert!(super::explain(&code.to_lowercase()).is_some(), "{code}");
+        }
+    }
+}

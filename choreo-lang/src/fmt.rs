@@ -266,6 +266,26 @@ mod tests {
     use crate::syntax::parse_source;
     use crate::FileId;
 
+    /// A protocol written inside `choreography! { … }` (a token stream)
+    /// parses to the same tree as the same text in a file, up to spans
+    /// and ordinary comments (token streams have none).
+    #[test]
+    fn token_stream_and_text_parse_to_the_same_protocol() {
+        let text = "module aura.consensus; use aura.types;\n\
+            /// Single-shot agreement.\n\
+            protocol Consensus(n, t) { roles Initiator, Witness[n];\n\
+            @guard(\"consensus:initiate\") @cost(100)\n\
+            Initiator -> Witness[*] : Execute(Vec<Vec<u8>>) quorum t;\n\
+            choice at Initiator { Commit => { Initiator -> Witness[*] : C(::std::string::String); } Abort => { } }\n\
+            for i in Witness { Witness[i] -> Witness[i+1] : T((u32, [u8; 32])); }\n\
+            timeout 500ms { call Sub(Initiator, Witness; t); } else { link x.Fallback(Witness); }\n\
+            delegate Initiator to Witness[0]; }";
+        let ts: proc_macro2::TokenStream = text.parse().unwrap();
+        let (from_stream, diags, _) = crate::syntax::parse_token_stream(ts, FileId(0));
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(format_file(&from_stream), fmt(text));
+    }
+
     fn fmt(text: &str) -> String {
         let (file, diags) = parse_source(text, FileId(0));
         assert!(diags.is_empty(), "{diags:#?}");

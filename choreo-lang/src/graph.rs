@@ -182,11 +182,7 @@ pub type LocalStateMachine = Graph<LocalState, Transition>;
 /// phase rejects (a `continue` with no `rec`, which the checker already
 /// refuses) draws as a role that does nothing.
 pub fn local_state_machine(local: &LocalProtocol) -> LocalStateMachine {
-    let machine = Machine::build(&local.body).unwrap_or_else(|_| Machine {
-        states: Vec::new(),
-        entry: END,
-        loops: Vec::new(),
-    });
+    let machine = Machine::build(&local.body).unwrap_or_else(|_| Machine::idle());
     machine_graph(&machine)
 }
 
@@ -226,7 +222,8 @@ pub fn machine_graph(machine: &Machine) -> LocalStateMachine {
         };
         let mut edges: Vec<(StateId, Transition)> = Vec::new();
         match &state.op {
-            Op::End | Op::Goto(_) => {}
+            // `Par` and `Stuck` exist only in the model checker's shape.
+            Op::End | Op::Goto(_) | Op::Par { .. } | Op::Stuck => {}
             Op::Send { to, msg: m, next } => {
                 let (label, payload) = msg(m);
                 edges.push((

@@ -11,15 +11,51 @@
 //! front, so every action already knows its successor); only nesting
 //! recurses.
 //!
-//! `par` is sequentialised: its branches run one after the other, in source
+//! A machine has one of two [`Shape`]s. Code generation and the diagrams
+//! read the [`Shape::Sequential`] one, the model checker the
+//! [`Shape::Interleaved`] one; both come from the same builder, so they
+//! cannot disagree about what a local type means.
+//!
+//! In the sequential shape `par` is sequentialised: its branches run one after the other, in source
 //! order, at every role. This is sound because the language contract §3.4 forbids two
 //! branches from sharing an ordered (sender, receiver) pair and sends never
 //! block: each branch on its own is a deadlock-free protocol whose messages
 //! no receive of another branch can claim, so every role can finish branch
 //! 1 and then branch 2.
+//!
+//! The model checker must not rely on that argument (it checks the
+//! projections, it does not trust them), so the interleaved shape keeps the
+//! structure that its semantics needs: a `par` is an [`Op::Par`] fork whose
+//! branches each end at `END`, a `timeout` body ends at `END` too and the
+//! machine records where the timeout continues and where its handler
+//! starts when nothing else is left ([`TimeoutExits`]), and a `continue`
+//! that names no `rec` (or a loop with no action in it) is an
+//! [`Op::Stuck`] state instead of an error.
 
 use crate::global::{Label, Loc, Payload, Size};
 use crate::local::{LocalAction, LocalBlock, Peer};
+use std::collections::BTreeMap;
+
+/// Which automaton a local type becomes (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `par` sequentialised, every `timeout` part continues with what
+    /// follows it: the typestates of code generation and the diagrams.
+    Sequential,
+    /// `par` as a fork, `timeout` parts end at `END` with their exits
+    /// recorded: the model checker's automaton.
+    Interleaved,
+}
+
+/// Where an interleaved `timeout` goes after its parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeoutExits {
+    /// What follows the `timeout` (after its body, or its handler).
+    pub next: StateId,
+    /// The handler on its own, ending at `END`: how a role that has
+    /// finished everything else still answers a late handler message.
+    pub handler_alone: StateId,
+}
 
 /// A state of one [`Machine`] (an index into [`Machine::states`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,6 +138,15 @@ pub enum Op {
         body: StateId,
         handler: StateId,
     },
+    /// Interleaved shape only: the branches of a `par` (each ending at
+    /// `END`) run interleaved, then `next`.
+    Par {
+        branches: Vec<StateId>,
+        next: StateId,
+    },
+    /// Interleaved shape only: not final and no way on (a `continue` that
+    /// names no `rec`, or a loop without an action).
+    Stuck,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +156,9 @@ pub struct State {
     /// The handler entry of the innermost `timeout` whose body this state
     /// belongs to: the state may abandon the body for it.
     pub abandon: Option<StateId>,
+    /// Who performs this state's action when it is not the machine's own
+    /// role: after `accept from R;` the rest of the block acts as `R`.
+    pub actor: Option<Peer>,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +168,8 @@ pub struct Machine {
     /// Each `rec`, by name, with the state its body starts at (where its
     /// `continue`s come back), in source order.
     pub loops: Vec<(String, StateId)>,
+    /// Interleaved shape only: the exits of every `timeout` state.
+    pub timeout_exits: BTreeMap<StateId, TimeoutExits>,
 }
 
 /// A `continue` that names no enclosing `rec` (the checker rejects these;
@@ -131,29 +181,82 @@ pub struct UnboundContinue {
 }
 
 impl Machine {
+    /// The sequential machine of a local type (code generation, diagrams).
     pub fn build(body: &LocalBlock) -> Result<Machine, UnboundContinue> {
+        Machine::build_shaped(body, Shape::Sequential)
+    }
+
+    /// A machine that has ended before it started (what a role does whose
+    /// local type cannot be built).
+    pub fn idle() -> Machine {
+        Machine {
+            states: vec![State::new(Op::End, Loc::default())],
+            entry: END,
+            loops: Vec::new(),
+            timeout_exits: BTreeMap::new(),
+        }
+    }
+
+    /// The interleaved machine of a local type (the model checker). Never
+    /// fails: what the sequential shape reports as an error is a
+    /// [`Op::Stuck`] state here, for the model checker to find.
+    pub fn build_interleaved(body: &LocalBlock) -> Machine {
+        match Machine::build_shaped(body, Shape::Interleaved) {
+            Ok(m) => m,
+            // Unreachable: the interleaved builder turns unbound `continue`s
+            // into `Stuck` states; a machine that is stuck at once is the
+            // honest answer if it ever happened.
+            Err(_) => Machine {
+                states: vec![
+                    State::new(Op::End, Loc::default()),
+                    State::new(Op::Stuck, Loc::default()),
+                ],
+                entry: StateId(1),
+                loops: Vec::new(),
+                timeout_exits: BTreeMap::new(),
+            },
+        }
+    }
+
+    fn build_shaped(body: &LocalBlock, shape: Shape) -> Result<Machine, UnboundContinue> {
         let mut b = Builder {
-            states: vec![State {
-                op: Op::End,
-                loc: Loc::default(),
-                abandon: None,
-            }],
+            shape,
+            states: vec![State::new(Op::End, Loc::default())],
             recs: Vec::new(),
             loops: Vec::new(),
             abandon: Vec::new(),
+            actor: None,
+            stuck: None,
+            timeout_exits: BTreeMap::new(),
         };
         let entry = b.block(body, END)?;
+        let stuck = b.stuck;
         let mut m = Machine {
             states: b.states,
             entry,
             loops: b.loops,
+            timeout_exits: b.timeout_exits,
         };
-        m.resolve_gotos();
+        // A loop with no action in it goes nowhere: `END` for the
+        // sequential shape (the checker has rejected it already), a stuck
+        // state for the model checker.
+        let on_cycle = match shape {
+            Shape::Sequential => END,
+            Shape::Interleaved => stuck.unwrap_or_else(|| {
+                m.states.push(State::new(Op::Stuck, Loc::default()));
+                StateId::from_index(m.states.len() - 1)
+            }),
+        };
+        m.resolve_gotos(on_cycle);
         Ok(m)
     }
 
     /// Follows `Goto` chains (bounded, so a malformed cycle ends at `END`).
-    pub fn resolve(&self, mut id: StateId) -> StateId {
+    pub fn resolve(&self, id: StateId) -> StateId {
+        self.resolve_or(id, END)
+    }
+
+    fn resolve_or(&self, mut id: StateId, on_cycle: StateId) -> StateId {
         for _ in 0..=self.states.len() {
             match self.state(id).map(|s| &s.op) {
                 Some(Op::Goto(target)) => id = *target,
@@ -161,12 +264,12 @@ impl Machine {
                 None => return END,
             }
         }
-        END
+        on_cycle
     }
 
-    fn resolve_gotos(&mut self) {
+    fn resolve_gotos(&mut self, on_cycle: StateId) {
         let resolved: Vec<StateId> = (0..self.states.len())
-            .map(|i| self.resolve(StateId::from_index(i)))
+            .map(|i| self.resolve_or(StateId::from_index(i), on_cycle))
             .collect();
         let r = |id: &mut StateId| *id = resolved.get(id.index()).copied().unwrap_or(END);
         for state in &mut self.states {
@@ -174,7 +277,7 @@ impl Machine {
                 r(a)
             }
             match &mut state.op {
-                Op::End | Op::Goto(_) | Op::Link { .. } | Op::DelegateTo { .. } => {}
+                Op::End | Op::Goto(_) | Op::Link { .. } | Op::DelegateTo { .. } | Op::Stuck => {}
                 Op::Send { next, .. }
                 | Op::Recv { next, .. }
                 | Op::SendAll { next, .. }
@@ -187,10 +290,18 @@ impl Machine {
                     r(body);
                     r(handler)
                 }
+                Op::Par { branches, next } => {
+                    branches.iter_mut().for_each(r);
+                    r(next)
+                }
             }
         }
         self.entry = resolved.get(self.entry.index()).copied().unwrap_or(END);
         self.loops.iter_mut().for_each(|(_, s)| r(s));
+        self.timeout_exits.values_mut().for_each(|e| {
+            r(&mut e.next);
+            r(&mut e.handler_alone)
+        });
     }
 
     /// One state.
@@ -222,7 +333,7 @@ impl Machine {
             return Vec::new();
         };
         let mut out: Vec<StateId> = match &state.op {
-            Op::End | Op::Link { .. } | Op::DelegateTo { .. } => Vec::new(),
+            Op::End | Op::Link { .. } | Op::DelegateTo { .. } | Op::Stuck => Vec::new(),
             Op::Goto(t) => vec![*t],
             Op::Send { next, .. }
             | Op::Recv { next, .. }
@@ -233,6 +344,11 @@ impl Machine {
             Op::Select { branches } => branches.iter().map(|(_, s)| *s).collect(),
             Op::Branch { arms, .. } => arms.iter().map(|(_, s)| *s).collect(),
             Op::Timeout { body, handler, .. } => vec![*body, *handler],
+            Op::Par { branches, next } => {
+                let mut v = branches.clone();
+                v.push(*next);
+                v
+            }
         };
         out.extend(state.abandon);
         out
@@ -260,11 +376,28 @@ impl Machine {
     }
 }
 
+impl State {
+    fn new(op: Op, loc: Loc) -> State {
+        State {
+            op,
+            loc,
+            abandon: None,
+            actor: None,
+        }
+    }
+}
+
 struct Builder {
+    shape: Shape,
     states: Vec<State>,
     recs: Vec<(String, StateId)>,
     loops: Vec<(String, StateId)>,
     abandon: Vec<StateId>,
+    /// Who acts at the current position (`None`: the machine's own role).
+    actor: Option<Peer>,
+    /// The interleaved shape's one `Stuck` state, once needed.
+    stuck: Option<StateId>,
+    timeout_exits: BTreeMap<StateId, TimeoutExits>,
 }
 
 impl Builder {
@@ -273,15 +406,49 @@ impl Builder {
             op,
             loc,
             abandon: self.abandon.last().copied(),
+            actor: self.actor.clone(),
         });
         StateId::from_index(self.states.len() - 1)
     }
 
+    fn stuck(&mut self) -> StateId {
+        if let Some(s) = self.stuck {
+            return s;
+        }
+        let s = self.push(Op::Stuck, Loc::default());
+        self.stuck = Some(s);
+        s
+    }
+
     /// Back to front: each action is built knowing its successor.
     fn block(&mut self, block: &[LocalAction], k: StateId) -> Result<StateId, UnboundContinue> {
+        let outer = self.actor.clone();
+        // `accept from R;` makes the rest of this block act as `R` (the
+        // accept itself is still the block's own role receiving the handoff).
+        let actors: Option<Vec<Option<Peer>>> = block
+            .iter()
+            .any(|a| matches!(a, LocalAction::AcceptFrom { .. }))
+            .then(|| {
+                let mut cur = outer.clone();
+                block
+                    .iter()
+                    .map(|a| {
+                        let here = cur.clone();
+                        if let LocalAction::AcceptFrom { from, .. } = a {
+                            cur = Some(from.clone());
+                        }
+                        here
+                    })
+                    .collect()
+            });
         let mut next = k;
-        for action in block.iter().rev() {
-            next = self.action(action, next)?;
+        for (i, action) in block.iter().enumerate().rev() {
+            if let Some(actor) = actors.as_ref().and_then(|a| a.get(i)) {
+                self.actor = actor.clone();
+            }
+            let built = self.action(action, next);
+            self.actor = outer.clone();
+            next = built?;
         }
         Ok(next)
     }
@@ -396,23 +563,46 @@ impl Builder {
                 }
                 head
             }
-            LocalAction::Continue { name, loc } => self
-                .recs
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, head)| *head)
-                .ok_or_else(|| UnboundContinue {
-                    name: name.clone(),
-                    loc: *loc,
-                })?,
-            LocalAction::Par { branches, .. } => {
-                let mut k = next;
-                for branch in branches.iter().rev() {
-                    k = self.block(branch, k)?;
+            LocalAction::Continue { name, loc } => {
+                let head = self
+                    .recs
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, head)| *head);
+                match (head, self.shape) {
+                    (Some(head), _) => head,
+                    (None, Shape::Interleaved) => self.stuck(),
+                    (None, Shape::Sequential) => {
+                        return Err(UnboundContinue {
+                            name: name.clone(),
+                            loc: *loc,
+                        })
+                    }
                 }
-                k
             }
+            LocalAction::Par { branches, loc } => match self.shape {
+                Shape::Sequential => {
+                    let mut k = next;
+                    for branch in branches.iter().rev() {
+                        k = self.block(branch, k)?;
+                    }
+                    k
+                }
+                Shape::Interleaved => {
+                    let mut starts = Vec::with_capacity(branches.len());
+                    for branch in branches {
+                        starts.push(self.block(branch, END)?);
+                    }
+                    self.push(
+                        Op::Par {
+                            branches: starts,
+                            next,
+                        },
+                        *loc,
+                    )
+                }
+            },
             LocalAction::Link {
                 module,
                 protocol,
@@ -443,12 +633,23 @@ impl Builder {
                 handler,
                 loc,
             } => {
-                let handler = self.block(handler, next)?;
+                let (handler_block, body_block) = (handler, body);
+                let handler = self.block(handler_block, next)?;
+                // Interleaved: the body ends at `END` (the model checker
+                // knows where the timeout continues from its exits).
+                let body_end = match self.shape {
+                    Shape::Sequential => next,
+                    Shape::Interleaved => END,
+                };
                 self.abandon.push(handler);
-                let body = self.block(body, next);
+                let body = self.block(body_block, body_end);
                 self.abandon.pop();
                 let body = body?;
-                self.push(
+                let handler_alone = match self.shape {
+                    Shape::Sequential => None,
+                    Shape::Interleaved => Some(self.block(handler_block, END)?),
+                };
+                let id = self.push(
                     Op::Timeout {
                         millis: *millis,
                         text: text.clone(),
@@ -456,7 +657,17 @@ impl Builder {
                         handler,
                     },
                     *loc,
-                )
+                );
+                if let Some(handler_alone) = handler_alone {
+                    self.timeout_exits.insert(
+                        id,
+                        TimeoutExits {
+                            next,
+                            handler_alone,
+                        },
+                    );
+                }
+                id
             }
         })
     }

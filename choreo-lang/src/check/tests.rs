@@ -491,10 +491,6 @@ fn every_checker_code_has_one_explanation_in_its_range() {
                 .any(|p| code.starts_with(p)),
             "{code}"
         );
-        assert!(
-            crate::explain::explain(code).is_some(),
-            "{code} not registered"
-        );
     }
     assert_eq!(explained.len(), all.len());
 }

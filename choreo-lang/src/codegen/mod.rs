@@ -565,7 +565,8 @@ impl Emitter<'_> {
         let handler = state.abandon.map(|h| self.state(h));
         let handler = handler.as_ref();
         match &state.op {
-            Op::End | Op::Goto(_) => self.end(),
+            // `Par` and `Stuck` exist only in the model checker's shape.
+            Op::End | Op::Goto(_) | Op::Par { .. } | Op::Stuck => self.end(),
             Op::Send { to, msg, next } => self.send(to, msg, next),
             Op::Recv { from, msg, next } => self.recv(from, msg, next, handler),
             Op::SendAll { family, msg, next } => self.send_all(family, msg, next),

@@ -1418,7 +1418,10 @@ fn every_projection_code_is_explained() {
         codes::PROJECTION_TOO_LARGE,
     ] {
         assert!(code.starts_with("E04"), "{code}");
-        let text = crate::explain::explain(code).unwrap_or_default();
+        let text = codes::EXPLANATIONS
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or("", |(_, t)| t);
         assert!(text.len() > 80, "{code} has no explanation");
     }
 }

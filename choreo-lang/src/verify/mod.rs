@@ -37,6 +37,7 @@ mod model;
 
 use crate::global::{CheckedProgram, GlobalProtocol, Size};
 use crate::local::{LocalAction, LocalBlock, LocalProtocol, Peer, Target};
+use crate::machine::Machine;
 use model::{Instance, World};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -586,9 +587,14 @@ fn run_all(
         verdict: Verdict::Safe,
     };
     let mut capped: Vec<String> = Vec::new();
+    let machines: Vec<Machine> = locals
+        .iter()
+        .map(|l| Machine::build_interleaved(&l.body))
+        .collect();
+    let roles: Vec<(&LocalProtocol, &Machine)> = locals.iter().zip(&machines).collect();
     for inst in instances {
         let described = inst.describe();
-        let mut world = World::build(locals, inst, global);
+        let mut world = World::build(&roles, inst, global);
         let bound = options.bound.max(1);
         let cap = options.max_states.max(1);
         let mut outcome = explore::explore(&mut world, bound, cap, options.reduce);

@@ -11,7 +11,8 @@
 //! interned state are computed once and cached.
 
 use crate::global::{Loc, Size};
-use crate::local::{LocalAction, LocalProtocol, Peer, Target};
+use crate::local::{LocalProtocol, Peer, Target};
+use crate::machine::{Machine, Op, State, StateId, END as MACHINE_END};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A role instance that can send and receive: `Initiator`, `Witness[1]`.
@@ -220,14 +221,24 @@ pub(crate) struct World {
 }
 
 struct Cx {
-    recs: Vec<(String, u32)>,
     /// Enclosing timeouts: (phase id, timeout node, inside its body).
     timeouts: Vec<(u32, u32, bool)>,
 }
 
+/// One participant's machine being instantiated: which world node each
+/// machine state became (`u32::MAX`: not yet), and who the participant is.
+struct Inst<'m> {
+    machine: &'m Machine,
+    me: u32,
+    nodes: Vec<u32>,
+}
+
 impl World {
+    /// The system of `roles` (each local type with its interleaved
+    /// [`Machine`]) in one instance: every family member gets its own copy of
+    /// its local type's machine, with concrete peers.
     pub fn build(
-        locals: &[LocalProtocol],
+        roles: &[(&LocalProtocol, &Machine)],
         instance: Instance,
         global: Option<&crate::global::GlobalProtocol>,
     ) -> World {
@@ -250,14 +261,14 @@ impl World {
             trans: Vec::new(),
         };
         // `Target::Family` stands for every member without its own local type.
-        let named: HashSet<(String, u64)> = locals
+        let named: HashSet<(String, u64)> = roles
             .iter()
-            .filter_map(|l| match &l.target {
+            .filter_map(|(l, _)| match &l.target {
                 Target::Member(f, i) => Some((f.clone(), *i)),
                 _ => None,
             })
             .collect();
-        for local in locals {
+        for (local, machine) in roles {
             let members: Vec<Ident> = match &local.target {
                 Target::Role(r) => vec![Ident {
                     role: r.clone(),
@@ -277,12 +288,16 @@ impl World {
             };
             for member in members {
                 let me = w.ident(member);
+                let mut inst = Inst {
+                    machine,
+                    me,
+                    nodes: vec![u32::MAX; machine.states.len()],
+                };
                 let mut cx = Cx {
-                    recs: Vec::new(),
                     timeouts: Vec::new(),
                 };
                 let mut idents = vec![me];
-                let start = w.block(&local.body, END, me, &mut cx, &mut idents);
+                let start = w.state(&mut inst, machine.entry, &mut cx, &mut idents);
                 w.participants.push(Participant {
                     ident: me,
                     idents,
@@ -436,133 +451,166 @@ impl World {
     pub fn node(&self, n: u32) -> &Node {
         self.nodes.get(n as usize).unwrap_or(&Node::Stuck)
     }
-
-    /// Compiles a block whose continuation is `k`; returns its entry node.
-    /// Sequences are iterated; only nesting recurses.
-    fn block(
-        &mut self,
-        actions: &[LocalAction],
-        k: u32,
-        me: u32,
-        cx: &mut Cx,
-        idents: &mut Vec<u32>,
-    ) -> u32 {
-        // Who acts at each position: `accept from R` makes the rest act as R.
-        let mut mes = Vec::with_capacity(actions.len());
-        let mut cur = me;
-        for action in actions {
-            mes.push(cur);
-            if let LocalAction::AcceptFrom { from, .. } = action {
-                cur = self.peer(from);
-                if !idents.contains(&cur) {
-                    idents.push(cur);
-                }
-            }
+    /// Who performs a machine state's action in this participant.
+    fn actor(&mut self, inst: &Inst<'_>, state: &State) -> u32 {
+        match &state.actor {
+            Some(peer) => self.peer(peer),
+            None => inst.me,
         }
-        let mut next = k;
-        for (action, &me) in actions.iter().zip(&mes).rev() {
-            next = self.action(action, next, me, cx, idents);
-        }
-        next
     }
 
-    fn action(
+    /// The world node of machine state `id` in this participant, built on
+    /// first use. A run of simple states (sends, receives, collectives) is
+    /// walked iteratively: every state of it gets its node number first and
+    /// its content once its successor is known, so a 10,000-message
+    /// sequence needs no stack; only nesting (choices, `par`, `timeout`)
+    /// recurses. A `timeout`'s continuation is built before its parts, in
+    /// the enclosing phase, as what follows it belongs to that phase.
+    fn state(
         &mut self,
-        action: &LocalAction,
-        k: u32,
-        me: u32,
+        inst: &mut Inst<'_>,
+        id: StateId,
         cx: &mut Cx,
         idents: &mut Vec<u32>,
     ) -> u32 {
-        match action {
-            LocalAction::Send {
-                to, label, payload, ..
-            } => {
+        let machine = inst.machine;
+        let mut chain: Vec<StateId> = Vec::new();
+        let mut cur = id;
+        loop {
+            if cur == MACHINE_END {
+                break;
+            }
+            if inst.nodes.get(cur.index()).is_none_or(|&n| n != u32::MAX) {
+                break;
+            }
+            let Some(state) = machine.state(cur) else {
+                break;
+            };
+            let placeholder = self.push(Node::Stuck);
+            if let Some(slot) = inst.nodes.get_mut(cur.index()) {
+                *slot = placeholder;
+            }
+            match &state.op {
+                Op::Send { next, .. }
+                | Op::Recv { next, .. }
+                | Op::SendAll { next, .. }
+                | Op::RecvAll { next, .. }
+                | Op::Exchange { next, .. }
+                | Op::AcceptFrom { next, .. } => {
+                    chain.push(cur);
+                    cur = *next;
+                }
+                _ => {
+                    self.nested(inst, cur, placeholder, cx, idents);
+                    break;
+                }
+            }
+        }
+        for &sid in chain.iter().rev() {
+            self.simple(inst, sid, cx, idents);
+        }
+        self.node_of(inst, id)
+    }
+
+    fn node_of(&self, inst: &Inst<'_>, id: StateId) -> u32 {
+        if id == MACHINE_END {
+            return END;
+        }
+        inst.nodes.get(id.index()).copied().unwrap_or(STUCK)
+    }
+
+    fn set(&mut self, n: u32, node: Node) {
+        if let Some(slot) = self.nodes.get_mut(n as usize) {
+            *slot = node;
+        }
+    }
+
+    /// Fills in a simple state whose successor is already numbered.
+    fn simple(&mut self, inst: &Inst<'_>, id: StateId, cx: &Cx, idents: &mut Vec<u32>) {
+        let Some(state) = inst.machine.state(id) else {
+            return;
+        };
+        let at = self.node_of(inst, id);
+        let me = self.actor(inst, state);
+        match &state.op {
+            Op::Send { to, msg, next } => {
                 let to = self.peer(to);
-                let msg = self.phase_msg(label, payload, cx);
-                self.push(Node::Send {
-                    from: me,
-                    to,
-                    msg,
-                    next: k,
-                })
+                let msg = self.phase_msg(&msg.label, &msg.payload, cx);
+                let next = self.node_of(inst, *next);
+                self.set(
+                    at,
+                    Node::Send {
+                        from: me,
+                        to,
+                        msg,
+                        next,
+                    },
+                );
             }
-            LocalAction::Recv {
-                from,
-                label,
-                payload,
-                ..
-            } => {
+            Op::Recv { from, msg, next } => {
                 let from = self.peer(from);
-                let msg = self.phase_msg(label, payload, cx);
-                self.push(Node::Recv {
-                    to: me,
-                    arms: vec![(from, msg, k)],
-                })
+                let msg = self.phase_msg(&msg.label, &msg.payload, cx);
+                let next = self.node_of(inst, *next);
+                self.set(
+                    at,
+                    Node::Recv {
+                        to: me,
+                        arms: vec![(from, msg, next)],
+                    },
+                );
             }
-            LocalAction::Branch { from, arms, .. } => {
-                let from = self.peer(from);
-                let mut compiled = Vec::with_capacity(arms.len());
-                for arm in arms {
-                    let msg = self.phase_msg(&arm.label, &arm.payload, cx);
-                    let start = self.block(&arm.body, k, me, cx, idents);
-                    compiled.push((from, msg, start));
-                }
-                self.push(Node::Recv {
-                    to: me,
-                    arms: compiled,
-                })
-            }
-            LocalAction::SendAll {
-                family,
-                label,
-                payload,
-                ..
-            } => {
-                let msg = self.phase_msg(label, payload, cx);
-                let mut next = k;
-                for to in self.members(family).into_iter().rev() {
-                    if to != me {
-                        next = self.push(Node::Send {
-                            from: me,
-                            to,
-                            msg,
-                            next,
-                        });
+            Op::SendAll { family, msg, next } => {
+                let msg = self.phase_msg(&msg.label, &msg.payload, cx);
+                let mut next = self.node_of(inst, *next);
+                let recipients = self.other_members(family, me);
+                // One send per recipient, in member order; the first is `at`.
+                for (i, &to) in recipients.iter().enumerate().rev() {
+                    let node = Node::Send {
+                        from: me,
+                        to,
+                        msg,
+                        next,
+                    };
+                    if i == 0 {
+                        self.set(at, node);
+                        return;
                     }
+                    next = self.push(node);
                 }
-                next
+                self.set(at, Node::Skip { next });
             }
-            LocalAction::RecvAll {
+            Op::RecvAll {
                 family,
-                label,
-                payload,
+                msg,
                 quorum,
-                ..
+                next,
             } => {
-                let msg = self.phase_msg(label, payload, cx);
+                let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let senders = self.other_members(family, me);
                 let all = senders.len() as u64;
                 let q = quorum
                     .as_ref()
                     .map_or(all, |q| self.size_value(q).clamp(1, all.max(1)))
                     .min(all);
-                self.push(Node::Gather {
-                    to: me,
-                    senders,
-                    msg,
-                    quorum: u32::try_from(q).unwrap_or(u32::MAX),
-                    next: k,
-                })
+                let next = self.node_of(inst, *next);
+                self.set(
+                    at,
+                    Node::Gather {
+                        to: me,
+                        senders,
+                        msg,
+                        quorum: u32::try_from(q).unwrap_or(u32::MAX),
+                        next,
+                    },
+                );
             }
-            LocalAction::Exchange {
+            Op::Exchange {
                 family,
-                label,
-                payload,
+                msg,
                 quorum,
-                ..
+                next,
             } => {
-                let msg = self.phase_msg(label, payload, cx);
+                let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let others = self.other_members(family, me);
                 let all = others.len() as u64;
                 // `quorum q` counts the member's own value.
@@ -570,85 +618,128 @@ impl World {
                     .as_ref()
                     .map_or(all, |q| self.size_value(q).max(1).saturating_sub(1))
                     .min(all);
-                let mut next = self.push(Node::Gather {
+                let gather = Node::Gather {
                     to: me,
                     senders: others.clone(),
                     msg,
                     quorum: u32::try_from(need).unwrap_or(u32::MAX),
-                    next: k,
-                });
-                for &to in others.iter().rev() {
-                    next = self.push(Node::Send {
+                    next: self.node_of(inst, *next),
+                };
+                if others.is_empty() {
+                    self.set(at, gather);
+                    return;
+                }
+                let mut next = self.push(gather);
+                for (i, &to) in others.iter().enumerate().rev() {
+                    let node = Node::Send {
                         from: me,
                         to,
                         msg,
                         next,
-                    });
+                    };
+                    if i == 0 {
+                        self.set(at, node);
+                        return;
+                    }
+                    next = self.push(node);
                 }
-                next
             }
-            LocalAction::Select { branches, .. } => {
-                let mut arms = Vec::with_capacity(branches.len());
-                for (name, body) in branches {
-                    let start = self.block(body, k, me, cx, idents);
-                    arms.push((name.clone(), start));
+            Op::AcceptFrom { from, next } => {
+                let from = self.peer(from);
+                if !idents.contains(&from) {
+                    idents.push(from);
                 }
-                self.push(Node::Select { arms })
+                let msg = self.handoff_msg();
+                let next = self.node_of(inst, *next);
+                self.set(
+                    at,
+                    Node::Recv {
+                        to: me,
+                        arms: vec![(from, msg, next)],
+                    },
+                );
             }
-            LocalAction::Rec { name, body, .. } => {
-                let entry = self.push(Node::Skip { next: STUCK });
-                cx.recs.push((name.clone(), entry));
-                let start = self.block(body, k, me, cx, idents);
-                cx.recs.pop();
-                if let Some(node) = self.nodes.get_mut(entry as usize) {
-                    *node = Node::Skip { next: start };
-                }
-                entry
+            _ => {}
+        }
+    }
+
+    /// Builds a state with nested parts (or none) into node `at`.
+    fn nested(
+        &mut self,
+        inst: &mut Inst<'_>,
+        id: StateId,
+        at: u32,
+        cx: &mut Cx,
+        idents: &mut Vec<u32>,
+    ) {
+        let machine = inst.machine;
+        let Some(state) = machine.state(id) else {
+            return;
+        };
+        let me = self.actor(inst, state);
+        match &state.op {
+            Op::End => self.set(at, Node::Skip { next: END }),
+            Op::Stuck => {}
+            Op::Goto(target) => {
+                let next = self.state(inst, machine.resolve(*target), cx, idents);
+                self.set(at, Node::Skip { next });
             }
-            LocalAction::Continue { name, .. } => {
-                let target = cx
-                    .recs
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .map_or(STUCK, |&(_, e)| e);
-                self.push(Node::Skip { next: target })
-            }
-            LocalAction::Par { branches, .. } => {
-                let mut starts = Vec::with_capacity(branches.len());
-                for b in branches {
-                    starts.push(self.block(b, END, me, cx, idents));
-                }
-                self.push(Node::Par { starts, next: k })
-            }
-            LocalAction::Link { .. } => self.push(Node::Linked),
-            LocalAction::DelegateTo { to, .. } => {
+            Op::Link { .. } => self.set(at, Node::Linked),
+            Op::DelegateTo { to } => {
                 let to = self.peer(to);
                 let msg = self.handoff_msg();
                 let done = self.push(Node::Delegated);
-                self.push(Node::Send {
-                    from: me,
-                    to,
-                    msg,
-                    next: done,
-                })
+                self.set(
+                    at,
+                    Node::Send {
+                        from: me,
+                        to,
+                        msg,
+                        next: done,
+                    },
+                );
             }
-            LocalAction::AcceptFrom { from, .. } => {
+            Op::Select { branches } => {
+                let mut arms = Vec::with_capacity(branches.len());
+                for (name, start) in branches {
+                    arms.push((name.clone(), self.state(inst, *start, cx, idents)));
+                }
+                self.set(at, Node::Select { arms });
+            }
+            Op::Branch { from, arms } => {
                 let from = self.peer(from);
-                let msg = self.handoff_msg();
-                self.push(Node::Recv {
-                    to: me,
-                    arms: vec![(from, msg, k)],
-                })
+                let mut compiled = Vec::with_capacity(arms.len());
+                for (msg, start) in arms {
+                    let msg = self.phase_msg(&msg.label, &msg.payload, cx);
+                    let start = self.state(inst, *start, cx, idents);
+                    compiled.push((from, msg, start));
+                }
+                self.set(
+                    at,
+                    Node::Recv {
+                        to: me,
+                        arms: compiled,
+                    },
+                );
             }
-            LocalAction::Timeout {
+            Op::Par { branches, next } => {
+                let next = self.state(inst, *next, cx, idents);
+                let mut starts = Vec::with_capacity(branches.len());
+                for b in branches {
+                    starts.push(self.state(inst, *b, cx, idents));
+                }
+                self.set(at, Node::Par { starts, next });
+            }
+            Op::Timeout {
                 millis,
                 text,
                 body,
                 handler,
-                loc,
             } => {
-                let key = (*loc, text.clone(), *millis);
+                let Some(exits) = machine.timeout_exits.get(&id).copied() else {
+                    return;
+                };
+                let key = (state.loc, text.clone(), *millis);
                 let t = match self.timeout_index.get(&key) {
                     Some(&t) => t,
                     None => {
@@ -661,28 +752,35 @@ impl World {
                         t
                     }
                 };
-                let node = self.push(Node::Stuck);
                 if let Some(&(_, parent, true)) = cx.timeouts.last() {
-                    self.parent_timeout.insert(node, parent);
+                    self.parent_timeout.insert(at, parent);
                 }
-                cx.timeouts.push((t, node, true));
-                let body = self.block(body, END, me, cx, idents);
+                let next = self.state(inst, exits.next, cx, idents);
+                cx.timeouts.push((t, at, true));
+                let body = self.state(inst, *body, cx, idents);
                 cx.timeouts.pop();
-                cx.timeouts.push((t, node, false));
-                let handler_alone = self.block(handler, END, me, cx, idents);
-                let handler = self.block(handler, k, me, cx, idents);
+                cx.timeouts.push((t, at, false));
+                let handler_alone = self.state(inst, exits.handler_alone, cx, idents);
+                let handler = self.state(inst, *handler, cx, idents);
                 cx.timeouts.pop();
-                if let Some(slot) = self.nodes.get_mut(node as usize) {
-                    *slot = Node::Timeout {
+                self.set(
+                    at,
+                    Node::Timeout {
                         t,
                         body,
                         handler,
                         handler_alone,
-                        next: k,
-                    };
-                }
-                node
+                        next,
+                    },
+                );
             }
+            // Simple states are built by `simple`.
+            Op::Send { .. }
+            | Op::Recv { .. }
+            | Op::SendAll { .. }
+            | Op::RecvAll { .. }
+            | Op::Exchange { .. }
+            | Op::AcceptFrom { .. } => {}
         }
     }
 
