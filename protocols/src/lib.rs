@@ -112,6 +112,7 @@ pub mod lifecycle;
 mod pairwise;
 pub mod recovery;
 pub mod reshare;
+pub mod roles;
 mod roster;
 mod share;
 pub mod signing;
