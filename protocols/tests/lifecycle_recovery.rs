@@ -22,12 +22,13 @@ use aura_protocols::lifecycle::recovery::{
     self as rec, GrantOutcome, GrantServed, GuardianDesk, RecoveryRequest, RequestOutcome,
     WindowVerdict,
 };
+use aura_protocols::lifecycle::ManualClock;
 use aura_protocols::lifecycle::{Clock, SignerIds};
 use aura_protocols::recovery::Canceller;
 use aura_protocols::ParticipantId;
 use choreo_runtime::journal::{Journal, SigningKey};
 use choreo_runtime::SessionId;
-use lifecycle_support::{journal, settle, world, ManualClock, World};
+use lifecycle_support::{journal, settle, world, World};
 
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;

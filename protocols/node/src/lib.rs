@@ -8,7 +8,9 @@
 //!   with faults and the invariants each protocol must keep.
 
 pub mod cli;
+pub mod demo;
 pub mod sim;
+pub mod trace;
 
 /// Errors of the binary, by who is at fault.
 #[derive(Debug, thiserror::Error)]

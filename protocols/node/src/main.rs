@@ -31,6 +31,12 @@ enum Command {
     /// Run N seeded simulations of a protocol with faults; print
     /// `seeds: N, violations: V, committed: C/N` last (exit 1 if V > 0).
     Sim(SimArgs),
+    /// The whole account lifecycle: DKG, guardians, an AMP channel with
+    /// epoch bumps, loss of every device, recovery; ends with
+    /// `lifecycle complete: …` (exit 0) or the first failure (exit 1).
+    Demo(aura_node::demo::DemoArgs),
+    /// Print the sequence diagram of a simulated lifecycle run.
+    Trace(aura_node::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,7 +44,7 @@ fn main() -> ExitCode {
     // Simulations inject faults on purpose: the runtime's warnings about
     // lost peers are expected there, so only errors are shown by default.
     let default_filter = match cli.command {
-        Command::Sim(_) => "error",
+        Command::Sim(_) | Command::Demo(_) | Command::Trace(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => aura_node::cli::keygen(&args),
         Command::Run(args) => aura_node::cli::run(&args),
         Command::Sim(args) => aura_node::cli::sim(&args),
+        Command::Demo(args) => aura_node::demo::demo(&args),
+        Command::Trace(args) => aura_node::trace::trace(&args),
     };
     match result {
         Ok(code) => code,

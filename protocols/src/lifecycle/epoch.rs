@@ -62,6 +62,25 @@ impl BumpCommitted {
     ) -> LResult<()> {
         let expected = bump_statement(&self.proposal)?;
         fast_path::check_commit(&self.certificate, &expected, &spec.authority)?;
+        // A certified bump of parent `p` was signed only by signers that
+        // saw `p` stable: so the transition into `p` is over. Record that
+        // here too, or a member that never receives on the channel would
+        // stay in the transition and never follow a second bump.
+        let st = state(journal, spec)?;
+        if let Some((pending, proposal)) = st.pending {
+            if pending == self.proposal.parent {
+                record(
+                    journal,
+                    device,
+                    &ChannelFact(AmpFact::BumpFinalized {
+                        context: spec.context,
+                        channel: spec.channel,
+                        parent: st.stable,
+                        proposal,
+                    }),
+                )?;
+            }
+        }
         record(
             journal,
             device,

@@ -70,6 +70,59 @@ pub trait Clock {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
 }
 
+/// A virtual [`Clock`] moved by hand: sleepers wake when it passes their
+/// deadline. For tests and the simulated demo (no wall clock, no timers).
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    now: std::cell::Cell<u64>,
+    sleepers: std::cell::RefCell<Vec<std::task::Waker>>,
+}
+
+impl ManualClock {
+    /// Move the clock forward to `secs` (never backwards) and wake every
+    /// sleeper so it can check its deadline.
+    pub fn advance_to(&self, secs: u64) {
+        self.now.set(self.now.get().max(secs));
+        for w in self.sleepers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_secs(&self) -> u64 {
+        self.now.get()
+    }
+
+    fn sleep_until(
+        &self,
+        secs: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        Box::pin(std::future::poll_fn(move |cx| {
+            if self.now.get() >= secs {
+                std::task::Poll::Ready(())
+            } else {
+                self.sleepers.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }))
+    }
+}
+
+/// A shared clock is a clock (the demo hands one `Rc` to every guardian).
+impl<C: Clock> Clock for std::rc::Rc<C> {
+    fn now_secs(&self) -> u64 {
+        (**self).now_secs()
+    }
+
+    fn sleep_until(
+        &self,
+        secs: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        (**self).sleep_until(secs)
+    }
+}
+
 pub(crate) type LResult<T> = std::result::Result<T, LifecycleError>;
 
 pub(crate) fn lock(journal: &Mutex<Journal>) -> LResult<MutexGuard<'_, Journal>> {

@@ -9,17 +9,13 @@
     dead_code
 )]
 
-use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::{Poll, Waker};
 
 use aura_protocols::generated::guardian_binding;
 use aura_protocols::lifecycle::binding::{self, AccountSide, BindingProposal, WitnessSide};
 use aura_protocols::lifecycle::recovery::GuardianDesk;
-use aura_protocols::lifecycle::{Clock, SignerIds};
+use aura_protocols::lifecycle::SignerIds;
 use aura_protocols::witness::{MemorySigningRecord, Witness};
 use aura_protocols::{AuthorityKeyShare, ParticipantId};
 use choreo_runtime::journal::{Journal, MemoryStore, ScopeId, SigningKey};
@@ -29,39 +25,6 @@ pub const SCOPE: ScopeId = ScopeId([3; 32]);
 
 pub fn journal() -> Mutex<Journal> {
     Mutex::new(Journal::open(SCOPE, MemoryStore::new()).unwrap())
-}
-
-/// A virtual clock the test moves by hand: sleepers wake when it passes
-/// their deadline (no wall-clock time, no tokio timers).
-#[derive(Default)]
-pub struct ManualClock {
-    now: Cell<u64>,
-    sleepers: RefCell<Vec<Waker>>,
-}
-
-impl ManualClock {
-    pub fn advance_to(&self, secs: u64) {
-        self.now.set(self.now.get().max(secs));
-        for w in self.sleepers.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_secs(&self) -> u64 {
-        self.now.get()
-    }
-    fn sleep_until(&self, secs: u64) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        Box::pin(std::future::poll_fn(move |cx| {
-            if self.now.get() >= secs {
-                Poll::Ready(())
-            } else {
-                self.sleepers.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        }))
-    }
 }
 
 /// Let the other futures of a `join!` run until `done()` holds.
