@@ -41,7 +41,7 @@ pub(crate) struct Conformance {
     pub pairs: Vec<(Ident, Ident)>,
     subsets: Vec<Vec<u32>>,
     subset_index: HashMap<Vec<u32>, u32>,
-    steps: HashMap<(u32, u32, u32), u32>,
+    steps: HashMap<(u32, u32, u32), u32, super::hash::Fast>,
     start: u32,
 }
 

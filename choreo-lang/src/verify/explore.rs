@@ -30,98 +30,117 @@ pub(crate) struct Outcome {
     pub violation: Option<RawViolation>,
 }
 
-type Chans = Vec<(u32, Vec<u32>)>;
+/// The non-empty channels of a state, flat: `(channel, length, messages…)`
+/// for each, in channel order (the tail of the state encoding).
+type Chans = [u32];
 
-fn decode(state: &[u32], p: usize) -> (Vec<u32>, Chans) {
-    let locals = state.get(..p).map(<[u32]>::to_vec).unwrap_or_default();
-    let mut chans = Vec::new();
-    let mut rest = state.get(p..).unwrap_or_default();
-    while let [c, len, tail @ ..] = rest {
+/// The channels of a flat encoding with their messages, in channel order.
+fn channels(chans: &Chans) -> impl Iterator<Item = (u32, &[u32])> {
+    let mut rest = chans;
+    std::iter::from_fn(move || {
+        let [c, len, tail @ ..] = rest else {
+            return None;
+        };
         let n = (*len as usize).min(tail.len());
         let (msgs, after) = tail.split_at(n);
-        chans.push((*c, msgs.to_vec()));
         rest = after;
-    }
-    (locals, chans)
+        Some((*c, msgs))
+    })
 }
 
-fn encode(locals: &[u32], chans: &Chans) -> Rc<[u32]> {
-    let mut v = Vec::with_capacity(locals.len() + chans.len() * 3);
-    v.extend_from_slice(locals);
-    for (c, msgs) in chans {
-        if !msgs.is_empty() {
-            v.push(*c);
-            v.push(u32::try_from(msgs.len()).unwrap_or(u32::MAX));
-            v.extend_from_slice(msgs);
-        }
-    }
-    Rc::from(v)
+fn channel(chans: &Chans, c: u32) -> &[u32] {
+    channels(chans)
+        .take_while(|(k, _)| *k <= c)
+        .find(|(k, _)| *k == c)
+        .map_or(&[], |(_, m)| m)
 }
 
 fn head(chans: &Chans, c: u32) -> Option<u32> {
-    chans
-        .binary_search_by_key(&c, |(k, _)| *k)
-        .ok()
-        .and_then(|i| chans.get(i))
-        .and_then(|(_, m)| m.first().copied())
+    channel(chans, c).first().copied()
 }
 
 fn len(chans: &Chans, c: u32) -> usize {
-    chans
-        .binary_search_by_key(&c, |(k, _)| *k)
-        .ok()
-        .and_then(|i| chans.get(i))
-        .map_or(0, |(_, m)| m.len())
+    channel(chans, c).len()
 }
 
-fn push(chans: &Chans, c: u32, msg: u32) -> Chans {
-    let mut out = chans.clone();
-    match out.binary_search_by_key(&c, |(k, _)| *k) {
-        Ok(i) => {
-            if let Some((_, m)) = out.get_mut(i) {
-                m.push(msg);
-            }
-        }
-        Err(i) => out.insert(i, (c, vec![msg])),
+fn put(out: &mut Vec<u32>, c: u32, msgs: &[u32]) {
+    if !msgs.is_empty() {
+        out.push(c);
+        out.push(u32::try_from(msgs.len()).unwrap_or(u32::MAX));
+        out.extend_from_slice(msgs);
     }
-    out
 }
 
-fn pop(chans: &Chans, c: u32) -> Chans {
-    let mut out = chans.clone();
-    if let Ok(i) = out.binary_search_by_key(&c, |(k, _)| *k) {
-        if let Some((_, m)) = out.get_mut(i) {
-            if !m.is_empty() {
-                m.remove(0);
+/// Writes `chans` with `msg` appended to channel `c` to `out`.
+fn push_into(chans: &Chans, c: u32, msg: u32, out: &mut Vec<u32>) {
+    let mut done = false;
+    for (k, msgs) in channels(chans) {
+        if !done && k >= c {
+            done = true;
+            if k == c {
+                out.push(k);
+                out.push(u32::try_from(msgs.len() + 1).unwrap_or(u32::MAX));
+                out.extend_from_slice(msgs);
+                out.push(msg);
+                continue;
             }
-            if m.is_empty() {
-                out.remove(i);
-            }
+            put(out, c, &[msg]);
+        }
+        put(out, k, msgs);
+    }
+    if !done {
+        put(out, c, &[msg]);
+    }
+}
+
+/// Writes `chans` without the head of channel `c` to `out`.
+fn pop_into(chans: &Chans, c: u32, out: &mut Vec<u32>) {
+    for (k, msgs) in channels(chans) {
+        if k == c {
+            put(out, k, msgs.get(1..).unwrap_or_default());
+        } else {
+            put(out, k, msgs);
         }
     }
-    out
 }
 
+type Visited = HashMap<Rc<[u32]>, u32, super::hash::Fast>;
+
+#[derive(Clone, Copy)]
 struct Edge {
     parent: u32,
     participant: u32,
     trans: u32,
 }
 
+/// An enabled move of the state being expanded.
+struct Move {
+    act: LAct,
+    next_local: u32,
+    /// The conformance slot and value this send moves to.
+    pair_update: Option<(usize, u32)>,
+    edge: Edge,
+}
+
 /// Applies the runtime's discards eagerly: a channel head that its reader
 /// drops (a late quorum message, a message of a timeout body it abandoned)
-/// is removed as soon as it is at the head.
+/// is removed as soon as it is at the head. Most states have no
+/// participant that could discard anything; they leave at once.
 fn settle(
     world: &mut World,
     readers: &[Vec<usize>],
     ni: u32,
     locals: &mut [u32],
-    chans: &mut Chans,
+    chans: &mut Vec<u32>,
 ) {
+    if chans.is_empty() || !locals.iter().any(|&l| world.may_discard(l)) {
+        return;
+    }
     let ni = ni.max(1);
+    let mut open: Vec<(u32, Vec<u32>)> = channels(chans).map(|(c, m)| (c, m.to_vec())).collect();
     loop {
         let mut changed = false;
-        for (c, msgs) in chans.iter_mut() {
+        for (c, msgs) in open.iter_mut() {
             let from = *c / ni;
             let to = *c % ni;
             while let Some(&h) = msgs.first() {
@@ -142,10 +161,13 @@ fn settle(
                 changed = true;
             }
         }
-        chans.retain(|(_, m)| !m.is_empty());
         if !changed {
             break;
         }
+    }
+    chans.clear();
+    for (c, msgs) in &open {
+        put(chans, *c, msgs);
     }
 }
 
@@ -168,15 +190,20 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             }
         }
     }
+    let idents_of: Vec<Vec<u32>> = world
+        .participants
+        .iter()
+        .map(|x| x.idents.clone())
+        .collect();
     let mut init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
     if let Some(c) = world.conform.as_mut() {
         init.extend(c.initial());
     }
     let head_len = init.len();
     let mut states: Vec<Rc<[u32]>> = Vec::new();
-    let mut index: HashMap<Rc<[u32]>, u32> = HashMap::new();
+    let mut index = Visited::default();
     let mut edges: Vec<Edge> = Vec::new();
-    let first = encode(&init, &Vec::new());
+    let first: Rc<[u32]> = Rc::from(init);
     states.push(first.clone());
     index.insert(first, 0);
     edges.push(Edge {
@@ -185,24 +212,30 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         trans: 0,
     });
     let mut out = Outcome::default();
+    // The enabled moves of the current state, then (for the moves to
+    // follow) their successors, encoded one after the other in `arena`
+    // (reused: no allocation per successor unless it is new).
+    let mut moves: Vec<Move> = Vec::new();
+    let mut arena: Vec<u32> = Vec::new();
+    let mut built: Vec<(usize, usize)> = Vec::new();
+    let mut nl: Vec<u32> = Vec::new();
+    let mut nc: Vec<u32> = Vec::new();
     let mut cursor = 0usize;
     while let Some(state) = states.get(cursor).cloned() {
         let here = u32::try_from(cursor).unwrap_or(u32::MAX);
         cursor += 1;
-        let (locals, chans) = decode(&state, head_len);
-        let mut all: Vec<(Rc<[u32]>, Edge)> = Vec::new();
-        let mut ample: Option<(usize, usize)> = None; // (start in `all`, count)
+        let locals = state.get(..head_len).unwrap_or_default();
+        let chans = state.get(head_len..).unwrap_or_default();
+        moves.clear();
+        let mut ample: Option<(usize, usize)> = None; // (start in `moves`, count)
         let mut blocked = false;
+        // Which moves are enabled (cheap: no successor is built yet).
         for (pi, &l) in locals.iter().enumerate().take(p) {
             let trans = world.transitions(l);
-            let idents = world
-                .participants
-                .get(pi)
-                .map(|x| x.idents.clone())
-                .unwrap_or_default();
+            let idents = idents_of.get(pi).map_or(&[][..], Vec::as_slice);
             // Unexpected reception: a channel head the participant waits on
             // and can never take.
-            if let Some(v) = unexpected(world, l, &trans, &chans, &chan) {
+            if let Some(v) = unexpected(world, l, &trans, chans, &chan) {
                 out.states = states.len() as u64;
                 out.violation = Some(RawViolation {
                     kind: ViolationKind::UnexpectedReception,
@@ -212,16 +245,16 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 return out;
             }
             let pi32 = u32::try_from(pi).unwrap_or(u32::MAX);
-            let begin = all.len();
+            let begin = moves.len();
             let mut stable = true;
             for (ti, &(act, l2)) in trans.iter().enumerate() {
                 let ti32 = u32::try_from(ti).unwrap_or(u32::MAX);
                 let mut pair_update: Option<(usize, u32)> = None;
-                let new_chans = match act {
+                let enabled = match act {
                     LAct::Send { from, to, msg } => {
                         let c = chan(from, to);
-                        if len(&chans, c) < bound {
-                            match conform_step(world, &locals, p, from, to, msg) {
+                        if len(chans, c) < bound {
+                            match conform_step(world, locals, p, from, to, msg) {
                                 Ok(update) => pair_update = update,
                                 Err(message) => {
                                     out.states = states.len() as u64;
@@ -241,72 +274,56 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                                     return out;
                                 }
                             }
-                            Some(push(&chans, c, msg))
+                            true
                         } else {
                             blocked = true;
                             stable = false;
-                            None
+                            false
                         }
                     }
-                    LAct::Recv { from, to, msg } => {
-                        let c = chan(from, to);
-                        match head(&chans, c) {
-                            Some(h) if h == msg => Some(pop(&chans, c)),
-                            Some(_) => None,
-                            None => {
-                                stable = false;
-                                None
-                            }
+                    LAct::Recv { from, to, msg } => match head(chans, chan(from, to)) {
+                        Some(h) => h == msg,
+                        None => {
+                            stable = false;
+                            false
                         }
-                    }
-                    LAct::Choose { .. } | LAct::Abandon { .. } | LAct::Proceed => {
-                        Some(chans.clone())
-                    }
+                    },
+                    LAct::Choose { .. } | LAct::Abandon { .. } | LAct::Proceed => true,
                     LAct::Switch { t } => {
-                        let arrived = chans.iter().any(|(c, m)| {
+                        let arrived = channels(chans).any(|(c, m)| {
                             idents.iter().any(|&me| c % ni == me)
                                 && m.first()
                                     .is_some_and(|&h| world.phase(h) == Phase::Handler(t))
                         });
-                        if arrived {
-                            Some(chans.clone())
-                        } else {
+                        if !arrived {
                             stable = false;
-                            None
                         }
+                        arrived
                     }
                 };
-                if let Some(mut nc) = new_chans {
-                    let mut nl = locals.clone();
-                    if let Some(slot) = nl.get_mut(pi) {
-                        *slot = l2;
-                    }
-                    if let Some((k, v)) = pair_update {
-                        if let Some(slot) = nl.get_mut(k) {
-                            *slot = v;
-                        }
-                    }
-                    settle(world, &readers, ni, &mut nl, &mut nc);
-                    all.push((
-                        encode(&nl, &nc),
-                        Edge {
+                if enabled {
+                    moves.push(Move {
+                        act,
+                        next_local: l2,
+                        pair_update,
+                        edge: Edge {
                             parent: here,
                             participant: pi32,
                             trans: ti32,
                         },
-                    ));
+                    });
                 }
             }
-            let count = all.len() - begin;
+            let count = moves.len() - begin;
             if reduce && stable && count > 0 && ample.is_none_or(|(_, n)| count < n) {
                 ample = Some((begin, count));
             }
         }
-        out.transitions += all.len() as u64;
-        if all.is_empty() {
+        out.transitions += moves.len() as u64;
+        if moves.is_empty() {
             if blocked {
                 out.bound_hit = true;
-            } else if let Some(v) = stuck(world, locals.get(..p).unwrap_or_default(), &chans, ni) {
+            } else if let Some(v) = stuck(world, locals.get(..p).unwrap_or_default(), chans, ni) {
                 out.states = states.len() as u64;
                 out.violation = Some(RawViolation {
                     kind: v.0,
@@ -318,22 +335,64 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         } else if blocked {
             out.bound_hit = true;
         }
-        if let Some((begin, count)) = ample {
-            let chosen = all.get(begin..begin + count).unwrap_or_default();
+        // The successors of `range`, built into `arena`/`built`.
+        let mut build = |range: std::ops::Range<usize>,
+                         world: &mut World,
+                         arena: &mut Vec<u32>,
+                         built: &mut Vec<(usize, usize)>| {
+            arena.clear();
+            built.clear();
+            for m in moves.get(range).unwrap_or_default() {
+                nc.clear();
+                match m.act {
+                    LAct::Send { from, to, msg } => push_into(chans, chan(from, to), msg, &mut nc),
+                    LAct::Recv { from, to, .. } => pop_into(chans, chan(from, to), &mut nc),
+                    _ => nc.extend_from_slice(chans),
+                }
+                nl.clear();
+                nl.extend_from_slice(locals);
+                if let Some(slot) = nl.get_mut(m.edge.participant as usize) {
+                    *slot = m.next_local;
+                }
+                if let Some((k, v)) = m.pair_update {
+                    if let Some(slot) = nl.get_mut(k) {
+                        *slot = v;
+                    }
+                }
+                settle(world, &readers, ni, &mut nl, &mut nc);
+                let start = arena.len();
+                arena.extend_from_slice(&nl);
+                arena.extend_from_slice(&nc);
+                built.push((start, arena.len()));
+            }
+        };
+        let mut chosen = 0..moves.len();
+        if let Some((begin, count)) = ample.filter(|&(_, count)| count < moves.len()) {
             // Cycle proviso: every cycle of the reduced graph has an edge to
             // a state discovered no later than its source (BFS order), so a
             // state whose ample successors are all discovered after it may
             // be reduced; any other is fully expanded.
-            if count < all.len()
-                && chosen
-                    .iter()
-                    .all(|(s, _)| index.get(s).is_none_or(|&i| i > here))
-            {
-                all = all.into_iter().skip(begin).take(count).collect();
+            build(begin..begin + count, world, &mut arena, &mut built);
+            let reducible = built.iter().all(|(s, e)| {
+                arena
+                    .get(*s..*e)
+                    .and_then(|key| index.get(key))
+                    .is_none_or(|&i| i > here)
+            });
+            if reducible {
+                chosen = begin..begin + count;
+            } else {
+                build(0..moves.len(), world, &mut arena, &mut built);
             }
+        } else {
+            build(0..moves.len(), world, &mut arena, &mut built);
         }
-        for (s, e) in all {
-            if index.contains_key(&s) {
+        let edges_of = moves.get(chosen).unwrap_or_default();
+        for (&(s, e), m) in built.iter().zip(edges_of) {
+            let Some(key) = arena.get(s..e) else {
+                continue;
+            };
+            if index.contains_key(key) {
                 continue;
             }
             if states.len() >= max_states {
@@ -341,9 +400,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 continue;
             }
             let id = u32::try_from(states.len()).unwrap_or(u32::MAX);
-            states.push(s.clone());
-            index.insert(s, id);
-            edges.push(e);
+            let key: Rc<[u32]> = Rc::from(key);
+            states.push(key.clone());
+            index.insert(key, id);
+            edges.push(m.edge);
         }
         if out.capped && cursor >= states.len() {
             break;
@@ -366,17 +426,20 @@ fn conform_step(
     if world.conform.is_none() {
         return Ok(None);
     }
-    let pair = world.pair_index.get(&(from, to)).copied();
+    let pair = world.pair(from, to);
     let label = world.conform_label(msg);
-    let what = format!(
-        "{} sends {} to {}",
-        world.ident_name(from),
-        world.msg_label(msg),
-        world.ident_name(to)
-    );
+    let what = |world: &World| {
+        format!(
+            "{} sends {} to {}",
+            world.ident_name(from),
+            world.msg_label(msg),
+            world.ident_name(to)
+        )
+    };
     let Some(k) = pair else {
         return Err(format!(
-            "{what}, but the global protocol has no message from {} to {}",
+            "{}, but the global protocol has no message from {} to {}",
+            what(world),
             world.ident_name(from),
             world.ident_name(to)
         ));
@@ -398,7 +461,8 @@ fn conform_step(
             "no further message".to_string()
         } else {
             expected.join(" or ")
-        }
+        },
+        what = what(world),
     ))
 }
 
@@ -492,8 +556,7 @@ fn stuck(
         ));
     }
     if !chans.is_empty() {
-        let left: Vec<String> = chans
-            .iter()
+        let left: Vec<String> = channels(chans)
             .map(|(c, m)| {
                 let from = c / ni.max(1);
                 let to = c % ni.max(1);
@@ -527,8 +590,11 @@ fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -
         let Some(parent) = states.get(e.parent as usize) else {
             break;
         };
-        let (locals, _) = decode(parent, p);
-        let l = locals.get(e.participant as usize).copied().unwrap_or(0);
+        let l = parent
+            .get(..p)
+            .and_then(|locals| locals.get(e.participant as usize))
+            .copied()
+            .unwrap_or(0);
         let trans = world.transitions(l);
         if let Some(&(act, _)) = trans.get(e.trans as usize) {
             let me = world

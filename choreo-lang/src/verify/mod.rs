@@ -33,6 +33,7 @@
 
 mod conform;
 mod explore;
+mod hash;
 mod model;
 
 use crate::global::{CheckedProgram, GlobalProtocol, Size};

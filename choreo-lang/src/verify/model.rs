@@ -213,10 +213,14 @@ pub(crate) struct World {
     pub conform: Option<super::conform::Conformance>,
     /// (from, to) identity → index of the pair in `conform.pairs`.
     pub pair_index: HashMap<(u32, u32), u32>,
+    /// `pair_index` as a dense table (`from · idents + to`; `u32::MAX`: none).
+    pair_table: Vec<u32>,
+    /// `conform_label` of every message (`u32::MAX`: none).
+    conform_labels: Vec<u32>,
     handoff: Option<u32>,
     // Interned local states and their cached transitions.
     locals: Vec<LocalState>,
-    local_index: HashMap<LocalState, u32>,
+    local_index: HashMap<LocalState, u32, super::hash::Fast>,
     trans: Vec<Option<Transitions>>,
 }
 
@@ -255,9 +259,11 @@ impl World {
             instance,
             conform: None,
             pair_index: HashMap::new(),
+            pair_table: Vec::new(),
+            conform_labels: Vec::new(),
             handoff: None,
             locals: Vec::new(),
-            local_index: HashMap::new(),
+            local_index: HashMap::default(),
             trans: Vec::new(),
         };
         // `Target::Family` stands for every member without its own local type.
@@ -315,13 +321,56 @@ impl World {
             }
             w.conform = Some(conform);
         }
+        // Dense look-up tables for the explorer's hot path (every send
+        // asks for its pair and label).
+        let ni = w.idents.len();
+        let mut table = vec![u32::MAX; ni * ni];
+        for (&(x, y), &k) in &w.pair_index {
+            if let Some(slot) = table.get_mut((x as usize) * ni + y as usize) {
+                *slot = k;
+            }
+        }
+        w.pair_table = table;
+        w.conform_labels = (0..w.msgs.len())
+            .map(|m| {
+                let label = w
+                    .msgs
+                    .get(m)
+                    .and_then(|info| w.conform.as_ref()?.label_of(&info.key));
+                label.unwrap_or(u32::MAX)
+            })
+            .collect();
         w
     }
 
     /// The conformance label of a message, if the global protocol has it.
     pub fn conform_label(&self, msg: u32) -> Option<u32> {
-        let info = self.msgs.get(msg as usize)?;
-        self.conform.as_ref()?.label_of(&info.key)
+        match self.conform_labels.get(msg as usize) {
+            Some(&l) => (l != u32::MAX).then_some(l),
+            None => {
+                let info = self.msgs.get(msg as usize)?;
+                self.conform.as_ref()?.label_of(&info.key)
+            }
+        }
+    }
+
+    /// The index of the conformance pair `from → to`, if the global
+    /// protocol has messages on it.
+    pub fn pair(&self, from: u32, to: u32) -> Option<u32> {
+        let ni = self.idents.len();
+        match self.pair_table.get((from as usize) * ni + to as usize) {
+            Some(&k) => (k != u32::MAX).then_some(k),
+            None => self.pair_index.get(&(from, to)).copied(),
+        }
+    }
+
+    /// True when the participant in interned state `local` might discard
+    /// a message (it has late quorum messages pending or abandoned a
+    /// timeout body): only then must a new state be settled.
+    pub fn may_discard(&self, local: u32) -> bool {
+        self.locals
+            .get(local as usize)
+            .is_some_and(|s| !s.drops.is_empty() || !s.abandoned.is_empty())
     }
 
     fn family_size(&self, family: &str) -> u64 {
