@@ -55,6 +55,5 @@ impl std::hash::Hasher for WordHasher {
     }
 }
 
-
 /// `HashMap`s keyed by the model checker's own numbers use this.
 pub(crate) type Fast = std::hash::BuildHasherDefault<WordHasher>;
