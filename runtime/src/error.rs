@@ -56,6 +56,29 @@ pub enum Error {
     /// Local policy, not the peer's fault.
     #[error("send refused by the guard chain: {0}")]
     Denied(Box<crate::guard::Denial>),
+
+    /// Not a failure: the operation was inside a `timeout` body that is
+    /// over for this participant ([`Interrupt`] says why), so it did not
+    /// happen. Run the body's handler; generated endpoints do that
+    /// themselves (their body operations return `Timed::Expired` with the
+    /// handler's state instead of this error).
+    #[error("the timeout body was abandoned: {0}; run its handler")]
+    Interrupted(Interrupt),
+}
+
+/// Why a `timeout` body ended before the participant finished its part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Interrupt {
+    /// The body's deadline passed (on the transport's clock).
+    #[error("its deadline passed")]
+    Deadline,
+    /// A peer sent a message of the handler: it has abandoned the body.
+    #[error("{from} started the handler")]
+    HandlerMessage {
+        /// The role instance whose handler message arrived.
+        from: String,
+    },
 }
 
 impl From<Box<Error>> for Error {

@@ -99,9 +99,13 @@
 //!   position in the slice passed in.
 //! - Messages are FIFO per ordered pair of role instances; nothing else is
 //!   ordered. A loop (`rec`) is a plain Rust `loop` over typestates.
-//! - Timeout blocks: [`Session::enter_phase`] moves to the handler's phase;
-//!   messages of earlier phases are then dropped as late (the deadline
-//!   itself is the generated code's or the caller's `tokio::time::timeout`).
+//! - Timeout blocks: [`Session::start_body`] starts a timeout instance and
+//!   its deadline on the transport's clock ([`Transport::now`]); inside it
+//!   an operation that would wait past the deadline returns
+//!   [`Error::Interrupted`] ([`typestate::timed`] sorts it out);
+//!   [`Session::end_body`] leaves a completed body and
+//!   [`Session::start_handler`] enters the handler's phase, after which
+//!   messages of earlier phases are dropped as late.
 //! - Dropping a session before [`Session::finish`] logs a `tracing` warning
 //!   and closes its links; every peer waiting on it gets
 //!   [`Error::Transport`]. `finish` reports messages that arrived but that
@@ -173,6 +177,7 @@ mod par;
 mod roster;
 mod session;
 pub mod sim;
+mod time;
 mod transport;
 pub mod typestate;
 mod value;
@@ -181,11 +186,12 @@ pub use envelope::{
     DecodeError, Envelope, Frame, Header, Message, Payload, PayloadError, HEADER_LEN,
     INLINE_PAYLOAD, WIRE_VERSION,
 };
-pub use error::{Error, TransportError, UsageError};
+pub use error::{Error, Interrupt, TransportError, UsageError};
 pub use ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 pub use memory::{MemoryConfig, MemoryTransport};
 pub use par::{join, try_join, Par, ParScope};
 pub use roster::{RoleShape, Roster};
 pub use session::{Branch, Session, SessionConfig};
+pub use time::{ManualTimer, Time, Timer};
 pub use transport::Transport;
 pub use value::{TypedMessage, Value};

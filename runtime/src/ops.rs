@@ -96,12 +96,17 @@ fn push<T: Transport>(
 /// future registers the real one when polled). Runs inside `with`.
 #[inline(always)]
 fn try_now<T: Transport>(
-    core: &Core,
+    core: &mut Core,
     t: &mut T,
     peer: PeerId,
     label: Label,
     msg: Outgoing,
 ) -> Result<Option<Box<Error>>, (PeerId, Outgoing)> {
+    if !core.bodies.is_empty() {
+        if let Some(e) = core.interrupted_now(t) {
+            return Ok(Some(e));
+        }
+    }
     let mut cx = Context::from_waker(Waker::noop());
     match t.poll_ready(&mut cx, peer) {
         Poll::Ready(Ok(())) => Ok(push(core, t, peer, msg)
@@ -152,13 +157,8 @@ pub(crate) fn send<'a, A: Access, M: Serialize + ?Sized>(
             Ok(p) => p,
             Err(e) => return Ok(Some(Box::new(e))),
         };
-        try_now(
-            core,
-            t,
-            peer,
-            label,
-            Outgoing::Bytes(core.message(label, payload)),
-        )
+        let msg = Outgoing::Bytes(core.message(label, payload));
+        try_now(core, t, peer, label, msg)
     });
     op(a, label, r)
 }
@@ -339,7 +339,8 @@ impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
             // expected label and no stragglers pending; everything else goes
             // through the general (out-of-line) validation.
             let frame = match t.poll_recv(cx, peer) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
+                Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
                 Poll::Ready(Ok(frame)) => frame,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, &[label], e))),
             };
@@ -598,7 +599,11 @@ async fn gather<A: Access, M: DeserializeOwned>(
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(*e)),
                     }
                 }
-                Poll::Pending
+                if core.bodies.is_empty() {
+                    Poll::Pending
+                } else {
+                    core.poll_interrupt(transport, cx).map(|e| Err(*e))
+                }
             })
         })
         .await?;

@@ -9,11 +9,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::envelope::{Envelope, Frame, Header, Message, Payload};
-use crate::error::{Error, TransportError, UsageError};
+use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{short_hex, Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 use crate::ops;
 use crate::par::ParScope;
 use crate::roster::{RoleShape, Roster};
+use crate::time::Time;
 use crate::transport::Transport;
 use crate::value::Value;
 
@@ -66,6 +67,19 @@ pub(crate) struct Core {
     pub(crate) skips: Vec<VecDeque<(Label, u32)>>,
     /// Total length of `skips`, so the common case checks one integer.
     pub(crate) pending_skips: usize,
+    /// Timeout instances entered so far (instance `k` runs its body in
+    /// phase `2k - 1` and its handler in phase `2k`).
+    pub(crate) timeouts: u32,
+    /// The timeout bodies this endpoint is inside, innermost last.
+    pub(crate) bodies: Vec<ActiveBody>,
+}
+
+/// A timeout body in progress: its deadline on the transport's clock and
+/// its phase.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ActiveBody {
+    pub(crate) deadline: Time,
+    pub(crate) phase: u32,
 }
 
 /// The result of [`Session::recv_branch`]: which of the offered labels
@@ -480,6 +494,39 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Inside a timeout body: is the body over for this endpoint? Ready
+    /// with the reason if so; otherwise `cx` is woken when the earliest
+    /// deadline passes. Only called when [`Core::bodies`] is not empty.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn poll_interrupt<T: Transport>(
+        &mut self,
+        t: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Box<Error>> {
+        let Some(deadline) = self.bodies.iter().map(|b| b.deadline).min() else {
+            return Poll::Pending;
+        };
+        match t.poll_deadline(cx, deadline) {
+            Poll::Ready(()) => Poll::Ready(Box::new(Error::Interrupted(Interrupt::Deadline))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// [`poll_interrupt`](Self::poll_interrupt) without waiting: before a
+    /// send inside a body.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn interrupted_now<T: Transport>(&mut self, t: &mut T) -> Option<Box<Error>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_interrupt(t, &mut cx) {
+            Poll::Ready(e) => Some(e),
+            Poll::Pending => None,
+        }
+    }
+}
+
 /// Poll `peer`'s stream until a frame is delivered, fails, or nothing is
 /// ready. Discarded frames (late quorum messages, abandoned phases) are
 /// skipped here.
@@ -493,7 +540,8 @@ pub(crate) fn poll_next<T: Transport>(
 ) -> Poll<Result<(usize, Incoming), Box<Error>>> {
     loop {
         let frame = match transport.poll_recv(cx, peer) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
+            Poll::Pending => return core.poll_interrupt(transport, cx).map(Err),
             Poll::Ready(Ok(frame)) => frame,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(core.closed(peer, labels, e))),
         };
@@ -556,6 +604,8 @@ impl<T: Transport> Session<T> {
                     phase: 0,
                     skips,
                     pending_skips: 0,
+                    timeouts: 0,
+                    bodies: Vec::new(),
                 },
                 transport,
                 finished: false,
@@ -600,6 +650,45 @@ impl<T: Transport> Session<T> {
     pub fn enter_phase(&mut self, phase: u32) {
         let core = &mut self.inner.core;
         core.phase = core.phase.max(phase);
+    }
+
+    /// Now, on the transport's clock (virtual time in the simulator).
+    pub fn now(&self) -> Time {
+        self.inner.transport.now()
+    }
+
+    /// Enter a `timeout` body whose deadline is `duration` from now (on
+    /// the transport's clock): a new timeout instance, whose body phase
+    /// this endpoint's messages carry from now on. Until
+    /// [`end_body`](Self::end_body) or [`start_handler`](Self::start_handler),
+    /// an operation that would wait past the deadline returns
+    /// [`Error::Interrupted`] instead, and so does a send after it.
+    pub fn start_body(&mut self, duration: std::time::Duration) {
+        let deadline = self.now() + duration;
+        let core = &mut self.inner.core;
+        core.timeouts = core.timeouts.saturating_add(1);
+        core.phase = core
+            .phase
+            .max(core.timeouts.saturating_mul(2).saturating_sub(1));
+        core.bodies.push(ActiveBody {
+            deadline,
+            phase: core.phase,
+        });
+    }
+
+    /// This endpoint finished its part of the innermost timeout body.
+    pub fn end_body(&mut self) {
+        self.inner.core.bodies.pop();
+    }
+
+    /// Abandon the innermost timeout body and enter its handler's phase:
+    /// the body's late messages are dropped from now on, and sends carry
+    /// the handler's phase.
+    pub fn start_handler(&mut self) {
+        let core = &mut self.inner.core;
+        if let Some(body) = core.bodies.pop() {
+            core.phase = core.phase.max(body.phase.saturating_add(1));
+        }
     }
 
     /// The transport (for transport-specific controls such as fault

@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use crate::envelope::{Frame, Header, Message};
 use crate::error::TransportError;
 use crate::ids::PeerId;
+use crate::time::Time;
 use crate::value::TypedMessage;
 
 /// Moves envelopes between the peers of one session.
@@ -101,4 +102,25 @@ pub trait Transport: Send {
     /// this endpoint get `TransportError::Closed` after draining what was
     /// sent before.
     fn close(&mut self);
+
+    /// The session's clock: now, in the time of whoever drives this
+    /// transport (the node host's driver, virtual in the simulator; a
+    /// [`Timer`](crate::Timer) in memory). Timeout bodies measure their
+    /// deadlines on it. The default is a clock that stands still at
+    /// [`Time::ZERO`].
+    #[inline]
+    fn now(&self) -> Time {
+        Time::ZERO
+    }
+
+    /// Ready once `deadline` has passed on [`now`](Self::now)'s clock;
+    /// otherwise arranges for `cx`'s waker to be woken when it passes. The
+    /// default never lets a deadline pass: a transport without a clock
+    /// ends timeout bodies only by `abandon()` and handler messages.
+    /// Wrapping transports must forward both methods.
+    #[inline]
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
+        let _ = (cx, deadline);
+        Poll::Pending
+    }
 }

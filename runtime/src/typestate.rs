@@ -1,28 +1,35 @@
 //! Helpers the generated typestates call (owned by code generation; the
 //! session core does not use them).
 //!
-//! `timeout d { body } else { handler }`: every receive inside a body also
-//! has a `*_until(deadline)` form that races the deadline and, when it
-//! passes first, hands back the handler's state instead of the message.
+//! `timeout d { body } else { handler }`: entering the body starts its
+//! deadline on the session's clock ([`Session::start_body`](crate::Session::start_body):
+//! the transport's time, so virtual time in the simulator). Every operation
+//! of a body state returns [`Timed`]: `Done` with the next state, or
+//! `Expired` with the handler's state when the body is over for this
+//! participant (its deadline passed, or a peer started the handler).
 
-use std::future::Future;
+pub use crate::time::Time;
+use crate::Error;
 
-/// The clock deadlines are measured on (tokio's, so paused test time works).
-pub use tokio::time::Instant;
-
-/// The outcome of a receive raced against a `timeout` deadline.
+/// The outcome of an operation inside a `timeout` body.
 #[derive(Debug)]
-#[must_use = "either the message arrived or the handler must run"]
+#[must_use = "either the operation completed or the handler must run"]
 pub enum Timed<T, H> {
-    /// The message arrived before the deadline.
+    /// The operation completed inside the body.
     Done(T),
-    /// The deadline passed first: run the handler (already in its phase).
+    /// The body is over for this participant: run the handler (already in
+    /// its phase).
     Expired(H),
 }
 
-/// Runs `f` until `deadline`; `None` if the deadline passed first. The
-/// session's receives are cancel-safe: a message is consumed only in the
-/// poll that returns it.
-pub async fn until<F: Future>(deadline: Instant, f: F) -> Option<F::Output> {
-    tokio::time::timeout_at(deadline, f).await.ok()
+/// Sorts the result of a session operation inside a timeout body: the
+/// value, `None` if the body was interrupted ([`Error::Interrupted`]), or
+/// any other error.
+#[inline]
+pub fn timed<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::Interrupted(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -393,7 +393,7 @@ choreography! {
 /// Runs `Deadline`; the server answers after `delay`. Returns whether the
 /// client got the reply (`Some`) or ran the handler (`None`).
 async fn deadline_run(delay: Duration) -> Option<u32> {
-    use choreo_runtime::typestate::{Instant, Timed};
+    use choreo_runtime::typestate::Timed;
     use deadline::*;
     let params = Params::default();
     let mut s = sessions(&params, SessionId([10; 16])).unwrap();
@@ -401,9 +401,11 @@ async fn deadline_run(delay: Duration) -> Option<u32> {
     let cl = s.pop().unwrap();
     let client = async {
         let ep = client::open(cl, params)?;
-        let deadline = Instant::now() + ep.duration();
-        let ep = ep.body().send(Request(20)).await?;
-        match ep.recv_until(deadline).await? {
+        assert_eq!(ep.duration(), Duration::from_millis(100));
+        let Timed::Done(ep) = ep.body().send(Request(20)).await? else {
+            panic!("the deadline cannot pass before the first send");
+        };
+        match ep.recv().await? {
             Timed::Done((Reply(v), end)) => {
                 end.finish()?;
                 Ok::<_, Error>(Some(v))
@@ -418,13 +420,23 @@ async fn deadline_run(delay: Duration) -> Option<u32> {
     };
     let server = async {
         let ep = server::open(sv, params)?;
-        let (Request(v), ep) = ep.body().recv().await?;
+        let Timed::Done((Request(v), ep)) = ep.body().recv().await? else {
+            panic!("the request arrives at once");
+        };
         tokio::time::sleep(delay).await;
         if delay < Duration::from_millis(100) {
-            ep.send(Reply(v + 1)).await?.finish()?;
+            match ep.send(Reply(v + 1)).await? {
+                Timed::Done(end) => end.finish()?,
+                Timed::Expired(_) => panic!("the server's deadline passed before {delay:?}"),
+            }
         } else {
-            // Past the deadline: the server abandons the body too.
-            let _link = ep.abandon().link();
+            // Past the deadline: the send does not happen, the handler runs.
+            match ep.send(Reply(v + 1)).await? {
+                Timed::Done(_) => panic!("a send after the deadline went out"),
+                Timed::Expired(handler) => {
+                    let _link = handler.link();
+                }
+            }
         }
         Ok::<_, Error>(())
     };

@@ -165,3 +165,146 @@ fn a_partition_longer_than_the_suspicion_threshold_is_reported_and_the_run_still
         .iter()
         .all(|(_, _, e)| !matches!(e, NodeEvent::PeerLost { .. })));
 }
+
+choreography! {
+    protocol Fallback {
+        roles C, S;
+        C -> S : Retry;
+    }
+
+    /// One question under a deadline; the handler hands over to `Fallback`.
+    protocol Lookup {
+        roles Client, Server;
+        timeout 500ms {
+            Client -> Server : Query(u64);
+            Server -> Client : Answer(u64);
+        } else {
+            link Fallback(Client, Server);
+        }
+    }
+}
+
+use choreo_runtime::typestate::Timed;
+use lookup::{Answer, Query};
+
+/// How a participant's part of `Lookup` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The body completed (the client got this answer; the server sent it).
+    Body(u64),
+    /// The handler ran, this long (virtual time) after the body started.
+    Handler(Duration),
+}
+
+const LOOKUP_DEADLINE: Duration = Duration::from_millis(500);
+
+/// The handler of `Lookup` for either side: the link to `Fallback`, whose
+/// fingerprint must match; then the session ends here.
+fn handed_over<T: choreo_runtime::Transport>(
+    link: lookup::LinkPoint<T>,
+    started: Time,
+) -> Result<Ended, Error> {
+    link.check(&fallback::FINGERPRINT)?;
+    let waited = link.session.now() - started;
+    link.session.finish()?;
+    Ok(Ended::Handler(waited))
+}
+
+/// One run of `Lookup` between node 0 (client) and node 1 (server); with
+/// `stall`, the nodes are cut apart from 5 ms for that long.
+fn lookup_run(seed: u64, stall: Option<Duration>) -> Result<(Ended, Ended), String> {
+    let mut sim = Sim::new(seed, faults());
+    let (n0, n1) = (sim.add_node(), sim.add_node());
+    let params = lookup::Params::default();
+    let roster = lookup::roster(&params).unwrap();
+    let mut s = sim
+        .open_sessions(SessionId([6; 16]), &lookup::PROTOCOL, &roster, &[n0, n1])
+        .unwrap()
+        .into_iter();
+    let (c, v) = (s.next().unwrap(), s.next().unwrap());
+    let client = sim.spawn(n0, async move {
+        let ep = lookup::client::open(c, params)?.body();
+        let started = ep.session().now();
+        let ep = match ep.send(Query(7)).await? {
+            Timed::Done(ep) => ep,
+            Timed::Expired(h) => return handed_over(h.link(), started),
+        };
+        match ep.recv().await? {
+            Timed::Done((Answer(a), end)) => {
+                end.finish()?;
+                Ok(Ended::Body(a))
+            }
+            Timed::Expired(h) => handed_over(h.link(), started),
+        }
+    });
+    let server = sim.spawn(n1, async move {
+        let ep = lookup::server::open(v, params)?.body();
+        let started = ep.session().now();
+        let (Query(q), ep) = match ep.recv().await? {
+            Timed::Done(got) => got,
+            Timed::Expired(h) => return handed_over(h.link(), started),
+        };
+        match ep.send(Answer(q * 6)).await? {
+            Timed::Done(end) => {
+                end.finish()?;
+                Ok(Ended::Body(q * 6))
+            }
+            Timed::Expired(h) => handed_over(h.link(), started),
+        }
+    });
+    if let Some(length) = stall {
+        let start = Time::ZERO + Duration::from_millis(5);
+        sim.run_until(start);
+        sim.partition(&[n0], &[n1]);
+        sim.run_until(start + length);
+        sim.heal();
+    }
+    sim.run().map_err(|e| e.to_string())?;
+    let c = client.take().unwrap().map_err(|e| e.to_string())?;
+    let s = server.take().unwrap().map_err(|e| e.to_string())?;
+    Ok((c, s))
+}
+
+#[test]
+fn timeout_deadlines_run_on_the_simulators_clock_for_every_seed() {
+    // CI: 300 seeds (well under a second); CHOREO_SIM_SEEDS for more.
+    let seeds = std::env::var("CHOREO_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300u64);
+    let (mut answered, mut handled) = (0, 0);
+    for seed in 0..seeds {
+        // Every third run the server is cut off for 2 s: far past the
+        // deadline, so both sides must run the handler at 500 ms of virtual
+        // time, while the test itself takes microseconds.
+        let stall = seed.is_multiple_of(3).then_some(Duration::from_secs(2));
+        let outcome = lookup_run(seed, stall);
+        let ok = match outcome {
+            Ok((Ended::Body(42), Ended::Body(42))) => {
+                answered += 1;
+                stall.is_none()
+            }
+            // The client may give up while the answer is still being
+            // retransmitted; whoever runs the handler does so exactly at
+            // its deadline (the simulator wakes it then).
+            Ok((Ended::Handler(c), server)) => {
+                handled += 1;
+                c == LOOKUP_DEADLINE
+                    && match server {
+                        Ended::Handler(s) => s == LOOKUP_DEADLINE,
+                        Ended::Body(a) => a == 42 && stall.is_none(),
+                    }
+            }
+            _ => false,
+        };
+        assert!(
+            ok,
+            "seed {seed} (stall {stall:?}): {outcome:?}; rerun the seed to replay"
+        );
+    }
+    eprintln!("{seeds} seeds: {answered} answered in the body, {handled} ran the handler");
+    assert!(
+        answered > 0 && handled >= seeds / 3,
+        "{answered} answered, {handled} handled"
+    );
+}

@@ -454,12 +454,15 @@ fn role_module(
         .iter()
         .map(|(id, name)| (*id, format_ident!("{}", name)))
         .collect();
+    let depths = body_depths(&machine);
     let mut emitter = Emitter {
         program,
         protocol,
         labels,
         names: &names,
         enum_names: HashMap::new(),
+        depths: &depths,
+        depth: 0,
     };
     let mod_name = ident(&module_name(&local.target));
     let (role_name, index) = match &local.target {
@@ -479,15 +482,14 @@ fn role_module(
             continue;
         };
         let name = emitter.state(*id);
-        let (doc, methods, extra) = emitter.emit(state);
+        let (doc, methods, extra) = emitter.emit(*id, state);
         let abandon = state.abandon.map(|h| {
             let h = emitter.state(h);
             quote! {
                 /// Abandons the timeout's body (as when its deadline passes) and runs this role's part of the handler.
                 pub fn abandon(self) -> #h<T> {
                     let mut chan = self.chan;
-                    let phase = chan.session.phase() + 1;
-                    chan.session.enter_phase(phase);
+                    chan.session.start_handler();
                     #h { chan }
                 }
             }
@@ -542,6 +544,68 @@ struct Emitter<'a> {
     names: &'a HashMap<StateId, Ident>,
     /// Branch enum names used so far in this module (a repeated name gets a number).
     enum_names: HashMap<String, usize>,
+    /// How many `timeout` bodies each state is inside ([`body_depths`]).
+    depths: &'a HashMap<StateId, usize>,
+    /// The depth of the state being emitted.
+    depth: usize,
+}
+
+/// How many `timeout` bodies each state is inside: a body state's
+/// `abandon` handler is one level out.
+fn body_depths(machine: &Machine) -> HashMap<StateId, usize> {
+    let mut depths = HashMap::new();
+    for id in machine.order() {
+        let mut depth = 0;
+        let mut at = machine.state(id).and_then(|s| s.abandon);
+        while let Some(h) = at {
+            depth += 1;
+            if depth > machine.states.len() {
+                break;
+            }
+            at = machine.state(h).and_then(|s| s.abandon);
+        }
+        depths.insert(id, depth);
+    }
+    depths
+}
+
+/// What an operation's method looks like in a `timeout` body (`Some`:
+/// the handler's state) or outside one.
+struct Timing(Option<Ident>);
+
+impl Timing {
+    /// The method's success type.
+    fn ret(&self, r: TokenStream) -> TokenStream {
+        match &self.0 {
+            None => r,
+            Some(h) => quote!(rt::typestate::Timed<#r, #h<T>>),
+        }
+    }
+
+    /// Awaits a session operation; in a body, an interrupted operation
+    /// returns the handler's state.
+    fn call(&self, op: TokenStream) -> TokenStream {
+        match &self.0 {
+            None => quote!(#op.await?),
+            Some(h) => quote! {
+                match rt::typestate::timed(#op.await)? {
+                    Some(v) => v,
+                    None => {
+                        chan.session.start_handler();
+                        return Ok(rt::typestate::Timed::Expired(#h { chan }));
+                    }
+                }
+            },
+        }
+    }
+
+    /// The method's success value.
+    fn done(&self, v: TokenStream) -> TokenStream {
+        match &self.0 {
+            None => v,
+            Some(_) => quote!(rt::typestate::Timed::Done(#v)),
+        }
+    }
 }
 
 impl Emitter<'_> {
@@ -553,6 +617,32 @@ impl Emitter<'_> {
             .unwrap_or_else(|| format_ident!("End"))
     }
 
+    /// `#next { chan }`, leaving the timeout bodies that `next` is not in
+    /// (the body is complete for this participant).
+    fn goto(&self, next: StateId) -> TokenStream {
+        let name = self.state(next);
+        let to = self.depths.get(&next).copied().unwrap_or(0);
+        if to >= self.depth {
+            return quote!(#name { chan });
+        }
+        let ends = (to..self.depth).map(|_| quote!(chan.session.end_body();));
+        quote!({ #(#ends)* #name { chan } })
+    }
+
+    /// [`goto`](Self::goto) for a method that has not taken `self.chan` yet.
+    fn goto_self(&self, next: StateId) -> TokenStream {
+        let to = self.depths.get(&next).copied().unwrap_or(0);
+        if to >= self.depth {
+            let name = self.state(next);
+            return quote!(#name { chan: self.chan });
+        }
+        let goto = self.goto(next);
+        quote! {
+            let mut chan = self.chan;
+            #goto
+        }
+    }
+
     /// A message's label type and its wire number.
     fn label(&self, m: &Message) -> (TokenStream, TokenStream) {
         let ty = self.labels.rust(&m.label);
@@ -560,30 +650,32 @@ impl Emitter<'_> {
         (quote!(super::labels::#ty), quote!(rt::Label(#wire)))
     }
 
-    fn emit(&mut self, state: &State) -> StateItems {
-        // Inside a `timeout` body, receives also race the deadline.
-        let handler = state.abandon.map(|h| self.state(h));
-        let handler = handler.as_ref();
+    fn emit(&mut self, id: StateId, state: &State) -> StateItems {
+        // Inside a `timeout` body, every operation may hand over the
+        // handler's state instead (deadline passed, handler started).
+        self.depth = self.depths.get(&id).copied().unwrap_or(0);
+        let timing = Timing(state.abandon.map(|h| self.state(h)));
+        let t = &timing;
         match &state.op {
             // `Par` and `Stuck` exist only in the model checker's shape.
             Op::End | Op::Goto(_) | Op::Par { .. } | Op::Stuck => self.end(),
-            Op::Send { to, msg, next } => self.send(to, msg, next),
-            Op::Recv { from, msg, next } => self.recv(from, msg, next, handler),
-            Op::SendAll { family, msg, next } => self.send_all(family, msg, next),
+            Op::Send { to, msg, next } => self.send(to, msg, next, t),
+            Op::Recv { from, msg, next } => self.recv(from, msg, next, t),
+            Op::SendAll { family, msg, next } => self.send_all(family, msg, next, t),
             Op::RecvAll {
                 family,
                 msg,
                 quorum,
                 next,
-            } => self.recv_all(family, msg, quorum, next, handler),
+            } => self.recv_all(family, msg, quorum, next, t),
             Op::Exchange {
                 family,
                 msg,
                 quorum,
                 next,
-            } => self.exchange(family, msg, quorum, next),
+            } => self.exchange(family, msg, quorum, next, t),
             Op::Select { branches } => self.select(branches),
-            Op::Branch { from, arms } => self.branch(from, arms, handler),
+            Op::Branch { from, arms } => self.branch(from, arms, t),
             Op::Link {
                 module,
                 protocol,
@@ -615,82 +707,65 @@ impl Emitter<'_> {
     }
 
     /// `send B L(T)`: `send` and go on.
-    fn send(&self, to: &Peer, msg: &Message, next: &StateId) -> StateItems {
+    fn send(&self, to: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, to);
-        let next = self.state(*next);
+        let next_ty = self.state(*next);
+        let ret = t.ret(quote!(#next_ty<T>));
         let value = if msg.payload.is_unit() {
             quote!(&())
         } else {
             quote!(&m.0)
         };
+        let call = t.call(quote!(chan.session.send(#peer, #wire, #value)));
+        let done = t.done(self.goto(*next));
         (
             format!(" Next: send {} to {to}.", describe_message(msg)),
             quote! {
-                pub async fn send(self, m: #ty) -> Result<#next<T>, rt::Error> {
+                pub async fn send(self, m: #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let _ = &m;
-                    chan.session.send(#peer, #wire, #value).await?;
-                    Ok(#next { chan })
+                    #call;
+                    Ok(#done)
                 }
             },
             TokenStream::new(),
         )
     }
 
-    /// `recv A L(T)`: `recv`, and `recv_until` inside a `timeout` body.
-    fn recv(
-        &self,
-        from: &Peer,
-        msg: &Message,
-        next: &StateId,
-        handler: Option<&Ident>,
-    ) -> StateItems {
+    /// `recv A L(T)`: `recv`.
+    fn recv(&self, from: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, from);
-        let next = self.state(*next);
+        let next_ty = self.state(*next);
+        let ret = t.ret(quote!((#ty, #next_ty<T>)));
+        let call = t.call(quote!(chan.session.recv(#peer, #wire)));
         let build = if msg.payload.is_unit() {
-            quote! { let () = chan.session.recv(#peer, #wire).await?; #ty }
+            quote! { let () = #call; #ty }
         } else {
-            quote! { #ty(chan.session.recv(#peer, #wire).await?) }
+            quote! { #ty(#call) }
         };
-        let timed = handler.map(|h| {
-            let expired = expired(h);
-            let wrap = if msg.payload.is_unit() {
-                quote! { { let () = v?; #ty } }
-            } else {
-                quote! { #ty(v?) }
-            };
-            quote! {
-                /// `recv`, or the handler's state if `deadline` passes first.
-                pub async fn recv_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(#ty, #next<T>), #h<T>>, rt::Error> {
-                    let mut chan = self.chan;
-                    match rt::typestate::until(deadline, chan.session.recv(#peer, #wire)).await {
-                        Some(v) => Ok(rt::typestate::Timed::Done((#wrap, #next { chan }))),
-                        #expired
-                    }
-                }
-            }
-        });
+        let goto = self.goto(*next);
+        let done = t.done(quote!((m, #goto)));
         (
             format!(" Next: receive {} from {from}.", describe_message(msg)),
             quote! {
-                pub async fn recv(self) -> Result<(#ty, #next<T>), rt::Error> {
+                pub async fn recv(self) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let m = { #build };
-                    Ok((m, #next { chan }))
+                    Ok(#done)
                 }
-                #timed
             },
             TokenStream::new(),
         )
     }
 
     /// `send all W L(T)`: `send_all` (one value) and `send_each` (one per member).
-    fn send_all(&self, family: &str, msg: &Message, next: &StateId) -> StateItems {
+    fn send_all(&self, family: &str, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
-        let next = self.state(*next);
+        let next_ty = self.state(*next);
+        let ret = t.ret(quote!(#next_ty<T>));
         let (all, each) = if msg.payload.is_unit() {
             (
                 quote!(&()),
@@ -701,6 +776,9 @@ impl Emitter<'_> {
         } else {
             (quote!(&m.0), quote!(|i| f(i).0))
         };
+        let call_all = t.call(quote!(chan.session.send_all(rt::Role(#fam), #wire, #all)));
+        let call_each = t.call(quote!(chan.session.send_each(rt::Role(#fam), #wire, #each)));
+        let done = t.done(self.goto(*next));
         (
             format!(
                 " Next: send {} to every member of {family}.",
@@ -708,35 +786,36 @@ impl Emitter<'_> {
             ),
             quote! {
                 /// Sends the same value to every member (encoded once).
-                pub async fn send_all(self, m: #ty) -> Result<#next<T>, rt::Error> {
+                pub async fn send_all(self, m: #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let _ = &m;
-                    chan.session.send_all(rt::Role(#fam), #wire, #all).await?;
-                    Ok(#next { chan })
+                    #call_all;
+                    Ok(#done)
                 }
                 /// Sends `f(i)` to member `i`, for every member in index order.
-                pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#next<T>, rt::Error> {
+                pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
-                    chan.session.send_each(rt::Role(#fam), #wire, #each).await?;
-                    Ok(#next { chan })
+                    #call_each;
+                    Ok(#done)
                 }
             },
             TokenStream::new(),
         )
     }
 
-    /// `recv all W L(T) quorum q`: `recv_all`, and `recv_all_until` inside a `timeout` body.
+    /// `recv all W L(T) quorum q`: `recv_all`.
     fn recv_all(
         &self,
         family: &str,
         msg: &Message,
         q: &Option<Size>,
         next: &StateId,
-        handler: Option<&Ident>,
+        t: &Timing,
     ) -> StateItems {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
-        let next = self.state(*next);
+        let next_ty = self.state(*next);
+        let ret = t.ret(quote!((Vec<(u32, #ty)>, #next_ty<T>)));
         let q_tokens = quorum_tokens(q);
         let wrap = if msg.payload.is_unit() {
             quote!(|(i, ())| (i, #ty))
@@ -747,20 +826,9 @@ impl Emitter<'_> {
             .as_ref()
             .map(|q| format!(" (quorum {q})"))
             .unwrap_or_default();
-        let timed = handler.map(|h| {
-            let expired = expired(h);
-            quote! {
-                /// `recv_all`, or the handler's state if `deadline` passes first.
-                pub async fn recv_all_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<(Vec<(u32, #ty)>, #next<T>), #h<T>>, rt::Error> {
-                    let mut chan = self.chan;
-                    let q: Option<usize> = #q_tokens;
-                    match rt::typestate::until(deadline, chan.session.recv_all(rt::Role(#fam), #wire, q)).await {
-                        Some(got) => Ok(rt::typestate::Timed::Done((got?.into_iter().map(#wrap).collect(), #next { chan }))),
-                        #expired
-                    }
-                }
-            }
-        });
+        let call = t.call(quote!(chan.session.recv_all(rt::Role(#fam), #wire, q)));
+        let goto = self.goto(*next);
+        let done = t.done(quote!((got.into_iter().map(#wrap).collect(), #goto)));
         (
             format!(
                 " Next: receive {} from every member of {family}{q_text}.",
@@ -768,13 +836,12 @@ impl Emitter<'_> {
             ),
             quote! {
                 /// Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.
-                pub async fn recv_all(self) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
+                pub async fn recv_all(self) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let q: Option<usize> = #q_tokens;
-                    let got = chan.session.recv_all(rt::Role(#fam), #wire, q).await?;
-                    Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
+                    let got = #call;
+                    Ok(#done)
                 }
-                #timed
             },
             TokenStream::new(),
         )
@@ -787,10 +854,12 @@ impl Emitter<'_> {
         msg: &Message,
         q: &Option<Size>,
         next: &StateId,
+        t: &Timing,
     ) -> StateItems {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
-        let next = self.state(*next);
+        let next_ty = self.state(*next);
+        let ret = t.ret(quote!((Vec<(u32, #ty)>, #next_ty<T>)));
         let q_tokens = quorum_tokens(q);
         let (each, wrap) = if msg.payload.is_unit() {
             (
@@ -806,6 +875,9 @@ impl Emitter<'_> {
             .as_ref()
             .map(|q| format!(" (quorum {q})"))
             .unwrap_or_default();
+        let call = t.call(quote!(chan.session.exchange(rt::Role(#fam), #wire, #each, q)));
+        let goto = self.goto(*next);
+        let done = t.done(quote!((got.into_iter().map(#wrap).collect(), #goto)));
         (
             format!(
                 " Next: exchange {} with every other member of {family}{q_text}.",
@@ -813,11 +885,11 @@ impl Emitter<'_> {
             ),
             quote! {
                 /// Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.
-                pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<(Vec<(u32, #ty)>, #next<T>), rt::Error> {
+                pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let q: Option<usize> = #q_tokens;
-                    let got = chan.session.exchange(rt::Role(#fam), #wire, #each, q).await?;
-                    Ok((got.into_iter().map(#wrap).collect(), #next { chan }))
+                    let got = #call;
+                    Ok(#done)
                 }
             },
             TokenStream::new(),
@@ -828,12 +900,13 @@ impl Emitter<'_> {
     fn select(&self, branches: &[(String, StateId)]) -> StateItems {
         let methods = branches.iter().map(|(branch, next)| {
             let m = format_ident!("select_{}", snake(branch));
-            let next = self.state(*next);
+            let next_ty = self.state(*next);
+            let goto = self.goto_self(*next);
             let doc = format!(" Chooses branch `{branch}`; its first send tells the peers.");
             quote! {
                 #[doc = #doc]
-                pub fn #m(self) -> #next<T> {
-                    #next { chan: self.chan }
+                pub fn #m(self) -> #next_ty<T> {
+                    #goto
                 }
             }
         });
@@ -849,12 +922,7 @@ impl Emitter<'_> {
     }
 
     /// `branch A { … }`: `branch` returns an enum of the arms (named after their labels).
-    fn branch(
-        &mut self,
-        from: &Peer,
-        arms: &[(Message, StateId)],
-        handler: Option<&Ident>,
-    ) -> StateItems {
+    fn branch(&mut self, from: &Peer, arms: &[(Message, StateId)], t: &Timing) -> StateItems {
         let peer = peer_tokens(self.protocol, from);
         let base: Vec<String> = arms
             .iter()
@@ -878,59 +946,30 @@ impl Emitter<'_> {
         let cases = arms.iter().enumerate().map(|(i, (m, next))| {
             let (ty, _) = self.label(m);
             let v = self.labels.rust(&m.label);
-            let next = self.state(*next);
+            let goto = self.goto(*next);
             let build = if m.payload.is_unit() {
                 quote! { { let () = b.decode()?; #ty } }
             } else {
                 quote! { #ty(b.decode()?) }
             };
-            quote!(#i => Ok(#enum_name::#v(#build, #next { chan })))
+            let done = t.done(quote!(#enum_name::#v(#build, #goto)));
+            quote!(#i => Ok(#done))
         });
-        let cases: Vec<TokenStream> = cases.collect();
-        let timed = handler.map(|h| {
-            let expired = expired(h);
-            let timed_cases = cases.iter().map(|case| {
-                // `i => Ok(E::V(..))` → `i => Ok(Timed::Done(E::V(..)))`
-                let mut out = TokenStream::new();
-                let mut toks: Vec<proc_macro2::TokenTree> = case.clone().into_iter().collect();
-                if let Some(proc_macro2::TokenTree::Group(g)) = toks.pop() {
-                    let inner = g.stream();
-                    out.extend(toks);
-                    out.extend(quote!((rt::typestate::Timed::Done(#inner))));
-                }
-                out
-            });
-            quote! {
-                /// `branch`, or the handler's state if `deadline` passes first.
-                pub async fn branch_until(self, deadline: rt::typestate::Instant) -> Result<rt::typestate::Timed<#enum_name<T>, #h<T>>, rt::Error> {
-                    let mut chan = self.chan;
-                    match rt::typestate::until(deadline, chan.session.recv_branch(#peer, &[#(#wires),*])).await {
-                        Some(b) => {
-                            let b = b?;
-                            match b.index {
-                                #(#timed_cases,)*
-                                _ => Err(b.unexpected()),
-                            }
-                        }
-                        #expired
-                    }
-                }
-            }
-        });
+        let ret = t.ret(quote!(#enum_name<T>));
+        let call = t.call(quote!(chan.session.recv_branch(#peer, &[#(#wires),*])));
         let names: Vec<String> = arms.iter().map(|(m, _)| describe_message(m)).collect();
         let enum_doc = format!(" What {from} may send here: match on it.");
         (
             format!(" Next: {from} picks one of {}.", names.join(", ")),
             quote! {
-                pub async fn branch(self) -> Result<#enum_name<T>, rt::Error> {
+                pub async fn branch(self) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
-                    let b = chan.session.recv_branch(#peer, &[#(#wires),*]).await?;
+                    let b = #call;
                     match b.index {
                         #(#cases,)*
                         _ => Err(b.unexpected()),
                     }
                 }
-                #timed
             },
             quote! {
                 #[doc = #enum_doc]
@@ -983,13 +1022,14 @@ impl Emitter<'_> {
 
     /// `accept from R`: `accept` takes the delegated part over.
     fn accept(&self, from: &Peer, next: &StateId) -> StateItems {
+        let goto = self.goto_self(*next);
         let next = self.state(*next);
         (
             format!(" Next: accept {from}'s part by delegation."),
             quote! {
                 /// Takes over the delegating role's remaining part.
                 pub fn accept(self) -> #next<T> {
-                    #next { chan: self.chan }
+                    #goto
                 }
             },
             TokenStream::new(),
@@ -1007,15 +1047,17 @@ impl Emitter<'_> {
                 pub fn duration(&self) -> ::core::time::Duration {
                     ::core::time::Duration::from_millis(#millis)
                 }
-                /// Runs the body (its states can `abandon` to the handler).
+                /// Runs the body: its deadline starts now, on the session's clock. Its operations return the handler's state instead when the deadline passes or a peer starts the handler; its states can also `abandon` to the handler.
                 pub fn body(self) -> #body<T> {
-                    #body { chan: self.chan }
+                    let mut chan = self.chan;
+                    chan.session.start_body(::core::time::Duration::from_millis(#millis));
+                    #body { chan }
                 }
                 /// Skips the body and runs this role's part of the handler.
                 pub fn handler(self) -> #handler<T> {
                     let mut chan = self.chan;
-                    let phase = chan.session.phase() + 1;
-                    chan.session.enter_phase(phase);
+                    chan.session.start_body(::core::time::Duration::from_millis(#millis));
+                    chan.session.start_handler();
                     #handler { chan }
                 }
             },
@@ -1031,18 +1073,6 @@ fn quorum_tokens(q: &Option<Size>) -> TokenStream {
         Some(s) => {
             let s = size_tokens(s, quote!(chan.params));
             quote!(Some((#s) as usize))
-        }
-    }
-}
-
-/// The arm a `…_until` method takes when the deadline passes first: the
-/// handler's phase and state.
-fn expired(h: &Ident) -> TokenStream {
-    quote! {
-        None => {
-            let phase = chan.session.phase() + 1;
-            chan.session.enter_phase(phase);
-            Ok(rt::typestate::Timed::Expired(#h { chan }))
         }
     }
 }

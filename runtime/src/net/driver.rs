@@ -131,10 +131,13 @@ impl NetNode {
         shared.set_driver_waker(Arc::new(DriverWaker(wake.clone())).into());
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_sender, events) = mpsc::channel(1024);
+        let epoch = Instant::now();
+        // Sessions measure timeout deadlines on the driver's clock.
+        shared.set_clock(Arc::new(move || time_since(epoch)));
         let driver = Driver {
             node: shared.clone(),
             host,
-            epoch: Instant::now(),
+            epoch,
             wake,
             events: event_sender,
             peer_ids: HashMap::new(),
@@ -258,8 +261,7 @@ struct Driver {
 
 impl Driver {
     fn now(&self) -> Time {
-        let micros = self.epoch.elapsed().as_micros();
-        Time::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+        time_since(self.epoch)
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -396,6 +398,11 @@ impl Driver {
         self.node_ids.insert(peer, id);
         Some(id)
     }
+}
+
+/// The driver's [`Time`]: microseconds since `epoch`.
+fn time_since(epoch: Instant) -> Time {
+    Time::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
 }
 
 fn far_future() -> Instant {

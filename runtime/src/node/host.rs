@@ -44,6 +44,9 @@ struct Hosted {
     patience: Duration,
     closed: bool,
     settled_at: Option<Time>,
+    /// Timeout-body deadlines the session's endpoint waits for, woken by
+    /// [`Node::handle_timeout`] (at most [`crate::time::MAX_WAITERS`]).
+    deadlines: Vec<(Time, Waker)>,
 }
 
 impl Hosted {
@@ -353,6 +356,7 @@ impl Node {
                     .iter()
                     .flatten()
                     .filter_map(|l| l.next_timeout(h.patience, link))
+                    .chain(h.deadlines.iter().map(|(t, _)| *t))
                     .min()
             };
             next = match (next, t) {
@@ -374,6 +378,13 @@ impl Node {
         let mut events = Vec::new();
         let mut remove = Vec::new();
         for (&session, h) in &mut self.sessions {
+            if h.deadlines.iter().any(|(t, _)| *t <= now) {
+                let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut h.deadlines)
+                    .into_iter()
+                    .partition(|(t, _)| *t <= now);
+                h.deadlines = keep;
+                due.into_iter().for_each(|(_, w)| w.wake());
+            }
             for (peer, link) in h.links.iter_mut().enumerate() {
                 let Some(link) = link else { continue };
                 let mut frames = Vec::new();
@@ -493,6 +504,7 @@ impl Node {
                 patience,
                 closed: false,
                 settled_at: None,
+                deadlines: Vec::new(),
             },
         );
         for held in self.pending.take(id) {
@@ -560,6 +572,32 @@ impl Node {
         }
     }
 
+    /// Ready once `deadline` has passed (`now` is the session clock's
+    /// reading); otherwise `waker` is woken by the
+    /// [`handle_timeout`](Self::handle_timeout) call at or after it
+    /// ([`poll_timeout`](Self::poll_timeout) includes it).
+    pub(crate) fn poll_deadline(
+        &mut self,
+        session: SessionId,
+        now: Time,
+        deadline: Time,
+        waker: &Waker,
+    ) -> Poll<()> {
+        self.tick(now);
+        if self.now >= deadline {
+            return Poll::Ready(());
+        }
+        match self.sessions.get_mut(&session) {
+            Some(h) if !h.closed => {
+                crate::time::register(&mut h.deadlines, deadline, waker);
+                Poll::Pending
+            }
+            // A closed session's operations fail on their own; do not hold
+            // its caller here.
+            _ => Poll::Ready(()),
+        }
+    }
+
     /// The local endpoint of `session` closed: send a close on every link,
     /// keep retransmitting until acknowledged, then forget the session.
     pub(crate) fn close(&mut self, session: SessionId) {
@@ -570,6 +608,8 @@ impl Node {
             return;
         }
         h.closed = true;
+        // Nobody waits on the session's deadlines any more.
+        h.deadlines.clear();
         let n = h.links.len();
         for link in h.links.iter_mut().flatten() {
             link.close_local();

@@ -47,14 +47,15 @@ mod shared;
 pub mod wire;
 
 use std::fmt;
-use std::ops::{Add, Sub};
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::ids::SessionId;
 
+/// Re-exported: the node's time is the session clock's [`Time`](crate::Time).
+pub use crate::time::Time;
 pub use host::Node;
-pub use shared::{NodeTransport, SessionSpec, SharedNode};
+pub use shared::{ClockFn, NodeTransport, SessionSpec, SharedNode};
 
 /// A node's identity: its Ed25519 public key. Network drivers derive their
 /// own peer ids from it (libp2p's `PeerId`); the core never names libp2p.
@@ -73,62 +74,6 @@ impl fmt::Debug for NodeId {
         write!(f, "NodeId(")?;
         crate::ids::hex(f, &self.0)?;
         write!(f, ")")
-    }
-}
-
-/// A point in the driver's monotonic time, in microseconds since an epoch
-/// the driver chooses (virtual in the simulator, an `Instant` offset in
-/// production).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Time(u64);
-
-impl Time {
-    /// The epoch.
-    pub const ZERO: Time = Time(0);
-
-    /// `micros` microseconds after the epoch.
-    pub const fn from_micros(micros: u64) -> Self {
-        Self(micros)
-    }
-
-    /// Microseconds since the epoch.
-    pub const fn as_micros(self) -> u64 {
-        self.0
-    }
-
-    /// Time since the epoch.
-    pub fn since_epoch(self) -> Duration {
-        Duration::from_micros(self.0)
-    }
-
-    /// `self - earlier`, or zero if `earlier` is later.
-    pub fn saturating_since(self, earlier: Time) -> Duration {
-        Duration::from_micros(self.0.saturating_sub(earlier.0))
-    }
-}
-
-impl Add<Duration> for Time {
-    type Output = Time;
-    /// Saturates at the end of time.
-    fn add(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-        )
-    }
-}
-
-impl Sub<Time> for Time {
-    type Output = Duration;
-    /// Saturating: an earlier minus a later time is zero.
-    fn sub(self, earlier: Time) -> Duration {
-        self.saturating_since(earlier)
-    }
-}
-
-impl fmt::Display for Time {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::{Node, NodeId};
+use super::{Node, NodeId, Time};
 use crate::envelope::{Frame, Header, Message};
 use crate::error::{Error, TransportError};
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
@@ -41,10 +41,21 @@ pub struct SharedNode {
     inner: Arc<Shared>,
 }
 
-#[derive(Debug)]
+/// Where the sessions of a node read the time: set by the driver.
+pub type ClockFn = Arc<dyn Fn() -> Time + Send + Sync>;
+
 struct Shared {
     node: Mutex<Node>,
     driver: Mutex<Option<Waker>>,
+    clock: Mutex<Option<ClockFn>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,6 +72,7 @@ impl SharedNode {
             inner: Arc::new(Shared {
                 node: Mutex::new(node),
                 driver: Mutex::new(None),
+                clock: Mutex::new(None),
             }),
         }
     }
@@ -77,6 +89,23 @@ impl SharedNode {
     /// `poll_transmit` until `None` and re-reads `poll_timeout`.
     pub fn set_driver_waker(&self, waker: Waker) {
         *lock(&self.inner.driver) = Some(waker);
+    }
+
+    /// Register the driver's clock: the time sessions on this node measure
+    /// their timeout deadlines on, in the driver's [`Time`] (the same the
+    /// driver passes to `handle_frame`/`handle_timeout`). Without one,
+    /// sessions read the latest time the driver passed in.
+    pub fn set_clock(&self, clock: ClockFn) {
+        *lock(&self.inner.clock) = Some(clock);
+    }
+
+    /// Now, on the driver's clock (see [`set_clock`](Self::set_clock)).
+    pub fn now(&self) -> Time {
+        let clock = lock(&self.inner.clock).clone();
+        match clock {
+            Some(clock) => clock(),
+            None => self.with(|n| n.now()),
+        }
     }
 
     fn wake_driver(&self) {
@@ -195,5 +224,22 @@ impl Transport for NodeTransport {
     fn close(&mut self) {
         self.node.with(|n| n.close(self.session));
         self.node.wake_driver();
+    }
+
+    fn now(&self) -> Time {
+        self.node.now()
+    }
+
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
+        let now = self.node.now();
+        let poll = self
+            .node
+            .with(|n| n.poll_deadline(self.session, now, deadline, cx.waker()));
+        if poll.is_pending() {
+            // The driver sleeps until the node's next timeout, which may
+            // now be this deadline.
+            self.node.wake_driver();
+        }
+        poll
     }
 }

@@ -25,6 +25,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -164,6 +166,9 @@ pub struct Sim {
     seed: u64,
     rng: ChaCha8Rng,
     now: Time,
+    /// `now` in microseconds, read by every node's sessions as their clock
+    /// (so timeout deadlines are virtual time too).
+    clock: Arc<AtomicU64>,
     config: SimConfig,
     nodes: Vec<SimNode>,
     in_flight: BinaryHeap<Reverse<InFlight>>,
@@ -195,6 +200,7 @@ impl Sim {
             seed,
             rng: ChaCha8Rng::seed_from_u64(seed),
             now: Time::ZERO,
+            clock: Arc::new(AtomicU64::new(0)),
             config,
             nodes: Vec::new(),
             in_flight: BinaryHeap::new(),
@@ -227,12 +233,29 @@ impl Sim {
             *b = u8::try_from((index + 1 + i * 7) % 256).unwrap_or(0);
         }
         let id = NodeId(id);
+        let shared = self.new_node(id);
         self.nodes.push(SimNode {
             id,
-            shared: SharedNode::new(Node::new(id, self.config.node.clone())),
+            shared,
             up: true,
         });
         index
+    }
+
+    /// A fresh node core whose sessions read the virtual clock.
+    fn new_node(&self, id: NodeId) -> SharedNode {
+        let shared = SharedNode::new(Node::new(id, self.config.node.clone()));
+        let clock = Arc::clone(&self.clock);
+        shared.set_clock(Arc::new(move || {
+            Time::from_micros(clock.load(Ordering::Relaxed))
+        }));
+        shared
+    }
+
+    /// Move virtual time to `t` (never backwards).
+    fn advance(&mut self, t: Time) {
+        self.now = self.now.max(t);
+        self.clock.store(self.now.as_micros(), Ordering::Relaxed);
     }
 
     /// The identity of node `index`.
@@ -321,9 +344,12 @@ impl Sim {
 
     /// Restart node `index` with a fresh [`Node`] (same identity, no state).
     pub fn restart(&mut self, index: usize) {
-        let config = self.config.node.clone();
+        let Some(id) = self.node_id(index) else {
+            return;
+        };
+        let shared = self.new_node(id);
         if let Some(n) = self.nodes.get_mut(index) {
-            n.shared = SharedNode::new(Node::new(n.id, config));
+            n.shared = shared;
             n.up = true;
         }
         self.record(TraceKind::Restart, index, index, 0, 0);
@@ -492,11 +518,11 @@ impl Sim {
             let next = match self.next_deadline() {
                 Some(t) if t <= deadline => t,
                 _ => {
-                    self.now = self.now.max(deadline);
+                    self.advance(deadline);
                     return false;
                 }
             };
-            self.now = self.now.max(next);
+            self.advance(next);
             self.step();
         }
     }
@@ -511,11 +537,11 @@ impl Sim {
             self.collect_events();
             match self.next_deadline() {
                 Some(t) if t <= deadline => {
-                    self.now = self.now.max(t);
+                    self.advance(t);
                     self.step();
                 }
                 _ => {
-                    self.now = deadline;
+                    self.advance(deadline);
                     return;
                 }
             }
