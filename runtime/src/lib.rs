@@ -192,6 +192,6 @@ pub use memory::{MemoryConfig, MemoryTransport};
 pub use par::{join, try_join, Par, ParScope};
 pub use roster::{RoleShape, Roster};
 pub use session::{Branch, Session, SessionConfig};
-pub use time::{ManualTimer, Time, Timer};
+pub use time::{ManualTimer, ThreadTimer, Time, Timer};
 pub use transport::Transport;
 pub use value::{TypedMessage, Value};

@@ -1,20 +1,17 @@
 //! In-memory transport over tokio channels, for tests, examples and
 //! benchmarks.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use tokio::time::{Instant, Sleep};
 
 use crate::envelope::{Envelope, Frame, Header, Message};
 use crate::error::{Error, TransportError};
 use crate::ids::{PeerId, ProtocolInfo, SessionId};
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
-use crate::time::{Time, Timer};
+use crate::time::{ThreadTimer, Time, Timer};
 use crate::transport::Transport;
 use crate::value::TypedMessage;
 
@@ -43,12 +40,9 @@ pub struct MemoryTransport {
     tx: Vec<Option<UnboundedSender<Frame>>>,
     /// `rx[p]`: from peer `p` (`None` for self and after close).
     rx: Vec<Option<UnboundedReceiver<Frame>>>,
-    /// Deadlines: a caller-provided timer, or tokio's clock (microseconds
-    /// since `epoch`, the network's creation) with one sleep per deadline
-    /// being waited for.
-    timer: Option<Arc<dyn Timer>>,
-    epoch: Instant,
-    sleeps: Vec<(Time, Pin<Box<Sleep>>)>,
+    /// The clock of timeout deadlines ([`ThreadTimer`] unless the caller
+    /// sets another).
+    timer: Arc<dyn Timer>,
 }
 
 #[cold]
@@ -60,7 +54,7 @@ fn dropped(me: PeerId, to: PeerId) {
 /// Build a fully connected in-memory network of `peers` endpoints; element
 /// `i` of the result is peer `i`.
 pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
-    let epoch = Instant::now();
+    let timer: Arc<dyn Timer> = ThreadTimer::global();
     let mut nodes: Vec<MemoryTransport> = (0..peers)
         .map(|i| MemoryTransport {
             me: PeerId(u32::try_from(i).unwrap_or(u32::MAX)),
@@ -68,9 +62,7 @@ pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
             config,
             tx: (0..peers).map(|_| None).collect(),
             rx: (0..peers).map(|_| None).collect(),
-            timer: None,
-            epoch,
-            sleeps: Vec::new(),
+            timer: Arc::clone(&timer),
         })
         .collect();
     for from in 0..peers {
@@ -155,38 +147,11 @@ impl MemoryTransport {
         self.close();
     }
 
-    /// Measure deadlines on `timer` instead of tokio's clock (e.g. a
-    /// [`ManualTimer`](crate::ManualTimer) in a test). Without one,
-    /// timeout bodies need a tokio runtime with its time driver enabled.
+    /// Measure timeout deadlines on `timer` (e.g. a
+    /// [`ManualTimer`](crate::ManualTimer) in a test) instead of the
+    /// process clock ([`ThreadTimer`]).
     pub fn set_timer(&mut self, timer: Arc<dyn Timer>) {
-        self.timer = Some(timer);
-        self.sleeps.clear();
-    }
-
-    #[cold]
-    fn poll_tokio_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
-        let now = self.now();
-        // Sleeps of deadlines that passed are done; keep the others.
-        self.sleeps.retain(|(t, _)| *t > now);
-        if now >= deadline {
-            return Poll::Ready(());
-        }
-        let at = self.epoch + deadline.since_epoch();
-        let index = match self.sleeps.iter().position(|(t, _)| *t == deadline) {
-            Some(i) => i,
-            None => {
-                if self.sleeps.len() >= crate::time::MAX_WAITERS {
-                    drop(self.sleeps.remove(0));
-                }
-                self.sleeps
-                    .push((deadline, Box::pin(tokio::time::sleep_until(at))));
-                self.sleeps.len() - 1
-            }
-        };
-        match self.sleeps.get_mut(index) {
-            Some((_, sleep)) => sleep.as_mut().poll(cx),
-            None => Poll::Pending,
-        }
+        self.timer = timer;
     }
 }
 
@@ -259,20 +224,11 @@ impl Transport for MemoryTransport {
     }
 
     fn now(&self) -> Time {
-        match &self.timer {
-            Some(timer) => timer.now(),
-            None => {
-                let micros = self.epoch.elapsed().as_micros();
-                Time::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
-            }
-        }
+        self.timer.now()
     }
 
     fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
-        match &self.timer {
-            Some(timer) => timer.poll_until(cx, deadline),
-            None => self.poll_tokio_deadline(cx, deadline),
-        }
+        self.timer.poll_until(cx, deadline)
     }
 
     fn close(&mut self) {

@@ -7,12 +7,12 @@
 //! ([`Transport::poll_deadline`](crate::Transport::poll_deadline)). So
 //! whoever drives the transport decides what time it is: the node host's
 //! driver (virtual time in the simulator, the process clock on a network),
-//! or, in memory, a [`Timer`] (tokio's clock unless the caller provides
-//! another).
+//! or, in memory, a [`Timer`] (the process clock with a timer thread,
+//! [`ThreadTimer`], unless the caller provides another).
 
 use std::fmt;
 use std::ops::{Add, Sub};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -139,6 +139,85 @@ impl Timer for ManualTimer {
             return Poll::Ready(());
         }
         register(&mut s.waiting, deadline, cx.waker());
+        Poll::Pending
+    }
+}
+
+/// The process's monotonic clock with one background thread that wakes
+/// deadline waiters: the in-memory transport's default [`Timer`]. It works
+/// under any executor (no tokio time driver needed). The thread starts on
+/// the first deadline that has to be waited for.
+#[derive(Debug)]
+pub struct ThreadTimer {
+    epoch: std::time::Instant,
+    waiting: Mutex<Vec<(Time, Waker)>>,
+    changed: Condvar,
+}
+
+impl ThreadTimer {
+    /// The process-wide instance.
+    pub fn global() -> Arc<ThreadTimer> {
+        static GLOBAL: OnceLock<Arc<ThreadTimer>> = OnceLock::new();
+        Arc::clone(GLOBAL.get_or_init(|| {
+            let timer = Arc::new(ThreadTimer {
+                epoch: std::time::Instant::now(),
+                waiting: Mutex::new(Vec::new()),
+                changed: Condvar::new(),
+            });
+            let worker = Arc::clone(&timer);
+            if let Err(e) = std::thread::Builder::new()
+                .name("choreo-timer".into())
+                .spawn(move || worker.run())
+            {
+                tracing::error!(error = %e, "cannot start the timer thread: in-memory deadlines will not pass");
+            }
+            timer
+        }))
+    }
+
+    fn run(&self) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let now = self.now();
+            let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut *waiting)
+                .into_iter()
+                .partition(|(t, _)| *t <= now);
+            *waiting = keep;
+            due.into_iter().for_each(|(_, w)| w.wake());
+            waiting = match waiting.iter().map(|(t, _)| *t).min() {
+                None => self
+                    .changed
+                    .wait(waiting)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(next) => {
+                    self.changed
+                        .wait_timeout(waiting, next - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+impl Timer for ThreadTimer {
+    fn now(&self) -> Time {
+        Time::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn poll_until(&self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
+        if self.now() >= deadline {
+            return Poll::Ready(());
+        }
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        match waiting
+            .iter_mut()
+            .find(|(t, w)| *t == deadline && w.will_wake(cx.waker()))
+        {
+            Some(slot) => slot.1.clone_from(cx.waker()),
+            None => waiting.push((deadline, cx.waker().clone())),
+        }
+        self.changed.notify_one();
         Poll::Pending
     }
 }

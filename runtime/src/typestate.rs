@@ -22,6 +22,19 @@ pub enum Timed<T, H> {
     Expired(H),
 }
 
+impl<T, H> Timed<T, H> {
+    /// The completed operation's result, or [`Error::Interrupted`] if the
+    /// body is over. The handler's state is dropped (its session closes,
+    /// and peers waiting on it fail): only for code that does not run the
+    /// handler.
+    pub fn into_done(self) -> Result<T, Error> {
+        match self {
+            Timed::Done(v) => Ok(v),
+            Timed::Expired(_) => Err(Error::Interrupted(crate::Interrupt::Deadline)),
+        }
+    }
+}
+
 /// Sorts the result of a session operation inside a timeout body: the
 /// value, `None` if the body was interrupted ([`Error::Interrupted`]), or
 /// any other error.

@@ -368,11 +368,11 @@ pub async fn propose<T: Transport>(
         .select_fresh_nonces()
         .send_all(Prepare(statement))
         .await?;
-    let (nonces, s) = s.recv_all().await?;
+    let (nonces, s) = s.into_done()?.recv_all().await?.into_done()?;
     let nonces = nonces.into_iter().map(|(i, Nonces(n))| (i, n)).collect();
     let consensus = fast_path::request_from_nonces(statement, side.epoch, nonces, &side.signers)?;
     let s = s.send_all(Execute(consensus.clone())).await?;
-    let (shares, s) = s.recv_all().await?;
+    let (shares, s) = s.into_done()?.recv_all().await?.into_done()?;
     let shares = shares.into_iter().map(|(i, Share(x))| (i, x)).collect();
     let certificate = match fast_path::certify(side.public, &consensus, shares, &side.signers) {
         Ok(c) => c.to_unverified()?,
@@ -384,8 +384,10 @@ pub async fn propose<T: Transport>(
             s.select_abort()
                 .send_all(Abort(reason.clone()))
                 .await?
+                .into_done()?
                 .send(Outcome(BindingOutcome::Aborted(reason)))
                 .await?
+                .into_done()?
                 .finish()?;
             return Err(e);
         }
@@ -399,8 +401,10 @@ pub async fn propose<T: Transport>(
     s.select_commit()
         .send_all(Commit(certificate))
         .await?
+        .into_done()?
         .send(Outcome(BindingOutcome::Bound(bound.clone())))
         .await?
+        .into_done()?
         .finish()?;
     Ok(Some(bound))
 }
@@ -440,7 +444,8 @@ pub async fn guard<T: Transport>(
         .await?
         .body()
         .recv()
-        .await?;
+        .await?
+        .into_done()?;
     s.finish()?;
     match outcome {
         BindingOutcome::Aborted(_) => Ok(None),
@@ -494,7 +499,7 @@ pub async fn watch<T: Transport>(
             request.check(&side.authority)?;
             let prestate = guardians(side.journal, &side.authority)?.prestate(&side.authority)?;
             let expected = binding_statement(&request, &prestate)?;
-            match s.body().branch().await? {
+            match s.body().branch().await?.into_done()? {
                 witness::CommitOrAbort::Abort(Abort(_), end) => {
                     end.finish()?;
                     return Ok(None);
@@ -537,7 +542,7 @@ pub async fn sign<T: Transport, R: SigningRecord, G: RngCore + CryptoRng>(
     request.check(&side.authority)?;
     let prestate = guardians(side.journal, &side.authority)?.prestate(&side.authority)?;
     let expected = binding_statement(&request, &prestate)?;
-    let (Execute(consensus), s) = match s.body().branch().await? {
+    let (Execute(consensus), s) = match s.body().branch().await?.into_done()? {
         signer::ExecuteOrPrepare::Execute(m, s) => (m, s),
         signer::ExecuteOrPrepare::Prepare(Prepare(statement), s) => {
             if statement != expected {
@@ -550,10 +555,15 @@ pub async fn sign<T: Transport, R: SigningRecord, G: RngCore + CryptoRng>(
                 .precommit(1, rng)?
                 .pop()
                 .ok_or_else(|| crate::Error::Crypto("no nonce produced".into()))?;
-            s.send(Nonces(nonce)).await?.recv().await?
+            s.send(Nonces(nonce))
+                .await?
+                .into_done()?
+                .recv()
+                .await?
+                .into_done()?
         }
     };
     let share = fast_path::sign_agreed(core, &consensus, &expected, &prestate, rng)?;
-    s.send(Share(share)).await?.finish()?;
+    s.send(Share(share)).await?.into_done()?.finish()?;
     Ok(true)
 }

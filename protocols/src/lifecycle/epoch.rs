@@ -155,6 +155,7 @@ pub async fn propose<T: Transport>(
             s.select_routine()
                 .send_all(Propose(proposal.clone()))
                 .await?
+                .into_done()?
                 .send_all(Propose(proposal.clone()))
                 .await?
         }
@@ -162,11 +163,12 @@ pub async fn propose<T: Transport>(
             s.select_compromise()
                 .send_all(Emergency(proposal.clone()))
                 .await?
+                .into_done()?
                 .send_all(Emergency(proposal.clone()))
                 .await?
         }
     };
-    let (answers, s) = s.recv_all().await?;
+    let (answers, s) = s.into_done()?.recv_all().await?.into_done()?;
     let mut nonces = Vec::new();
     let mut refused = Vec::new();
     for (i, Nonces(a)) in answers {
@@ -184,13 +186,16 @@ pub async fn propose<T: Transport>(
         s.select_abort()
             .send_all(Abort(reason.clone()))
             .await?
+            .into_done()?
             .send_all(Abort(reason))
             .await?
+            .into_done()?
             .send_all(Stay(EpochStable {
                 channel: side.spec.channel.0,
                 epoch: proposal.parent.0,
             }))
             .await?
+            .into_done()?
             .finish()?;
         return Ok(BumpOutcome::Refused(refused));
     }
@@ -199,8 +204,10 @@ pub async fn propose<T: Transport>(
         .select_commit()
         .send_all(Execute(request.clone()))
         .await?
+        .into_done()?
         .recv_all()
-        .await?;
+        .await?
+        .into_done()?;
     let shares = shares.into_iter().map(|(i, Share(x))| (i, x)).collect();
     let certificate = fast_path::certify(side.public, &request, shares, &side.signers)?;
     let committed = BumpCommitted {
@@ -210,8 +217,10 @@ pub async fn propose<T: Transport>(
     committed.check_and_record(&side.spec, side.journal, side.device)?;
     s.send_all(Commit(committed.clone()))
         .await?
+        .into_done()?
         .send_all(NewEpoch(committed.clone()))
         .await?
+        .into_done()?
         .finish()?;
     Ok(BumpOutcome::Committed(committed))
 }
@@ -251,7 +260,12 @@ pub async fn sign<T: Transport, R: SigningRecord, G: RngCore + CryptoRng>(
     core: &Mutex<Witness<R>>,
     rng: &mut G,
 ) -> LResult<Result<(), String>> {
-    let (proposal, emergency, s) = match signer::open(session, params)?.body().branch().await? {
+    let (proposal, emergency, s) = match signer::open(session, params)?
+        .body()
+        .branch()
+        .await?
+        .into_done()?
+    {
         signer::ProposeOrEmergency::Propose(Propose(p), s) => (p, false, s),
         signer::ProposeOrEmergency::Emergency(Emergency(p), s) => (p, true, s),
     };
@@ -272,7 +286,14 @@ pub async fn sign<T: Transport, R: SigningRecord, G: RngCore + CryptoRng>(
         ),
         Err(why) => NonceAnswer::Refused(why.clone()),
     };
-    match s.send(Nonces(answer)).await?.branch().await? {
+    match s
+        .send(Nonces(answer))
+        .await?
+        .into_done()?
+        .branch()
+        .await?
+        .into_done()?
+    {
         signer::ExecuteOrAbort::Abort(_, end) => {
             end.finish()?;
             Ok(verdict.and(Err("the bump was aborted".into())))
@@ -285,7 +306,7 @@ pub async fn sign<T: Transport, R: SigningRecord, G: RngCore + CryptoRng>(
                 let mut core = lock_core(core)?;
                 fast_path::sign_agreed(&mut core, &request, &statement, &statement.prestate, rng)?
             };
-            s.send(Share(share)).await?.finish()?;
+            s.send(Share(share)).await?.into_done()?.finish()?;
             Ok(Ok(()))
         }
     }
@@ -305,11 +326,16 @@ pub async fn watch<T: Transport>(
     params: Params,
     side: PeerSide<'_>,
 ) -> LResult<Option<BumpCommitted>> {
-    let (proposal, s) = match witness::open(session, params)?.body().branch().await? {
+    let (proposal, s) = match witness::open(session, params)?
+        .body()
+        .branch()
+        .await?
+        .into_done()?
+    {
         witness::ProposeOrEmergency::Propose(Propose(p), s) => (p, s),
         witness::ProposeOrEmergency::Emergency(Emergency(p), s) => (p, s),
     };
-    match s.branch().await? {
+    match s.branch().await?.into_done()? {
         witness::CommitOrAbort::Abort(_, end) => {
             end.finish()?;
             Ok(None)
@@ -336,7 +362,12 @@ pub async fn learn<T: Transport>(
     params: Params,
     side: PeerSide<'_>,
 ) -> LResult<Option<BumpCommitted>> {
-    match member::open(session, params)?.body().branch().await? {
+    match member::open(session, params)?
+        .body()
+        .branch()
+        .await?
+        .into_done()?
+    {
         member::NewEpochOrStay::Stay(_, end) => {
             end.finish()?;
             Ok(None)
