@@ -56,6 +56,10 @@ pub enum Error {
     /// A cryptographic operation failed on locally produced values.
     #[error("cryptographic failure: {0}")]
     Crypto(String),
+    /// The local durable store (e.g. a witness's signing record) failed;
+    /// nothing was signed.
+    #[error("local storage failure: {0}")]
+    Storage(String),
 }
 
 impl Error {

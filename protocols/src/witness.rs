@@ -379,6 +379,13 @@ impl ShareCollector {
         &self.excluded
     }
 
+    /// The first share of each witness per slot that this collector
+    /// verified: evidence to forward, so that a witness that signs two
+    /// results for one slot is caught wherever its second share lands.
+    pub fn held(&self) -> impl Iterator<Item = (ParticipantId, &WitnessShare)> + '_ {
+        self.first.iter().map(|((p, _), share)| (*p, share))
+    }
+
     /// Exclude the witness a verified proof names (e.g. a proof fact read
     /// from the journal).
     pub fn exclude(&mut self, proof: &EquivocationProof) -> Result<()> {
@@ -445,41 +452,61 @@ impl From<Refusal> for Error {
     }
 }
 
+/// A witness's answer to a signing request (fast path or fallback): its
+/// share if the request names it, otherwise a fresh nonce commitment so
+/// the next request can name it, or why it refused. Only named signers are
+/// ever asked for a share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
+pub enum WitnessVote {
+    /// Named in the request: its share (which carries its next nonce).
+    Share(WitnessShare),
+    /// Not named: a fresh nonce commitment for the next request.
+    NotNamed {
+        /// The witness's next pre-committed nonce.
+        next_nonce: Precommitment,
+    },
+    /// It declined (wrong prestate, already signed another result); it
+    /// starts the fallback at once.
+    Refused {
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
 /// What a witness contributes to a fallback attempt: the statement it
-/// holds and a fresh nonce commitment for this attempt's package.
+/// holds, a fresh nonce commitment for this attempt's package, a commit
+/// certificate if it already holds one, and the shares of other witnesses
+/// it holds for this slot (evidence: each verifies under its signer's
+/// verifying share, so relaying it cannot frame anyone, and two of one
+/// witness over different results make an [`EquivocationProof`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FallbackProposal {
     /// Attempt number (0 for the first fallback session).
     pub attempt: u32,
-    /// The statement this witness would sign.
-    pub statement: CommitStatement,
+    /// The statement this witness would sign, if it learned one.
+    pub statement: Option<CommitStatement>,
     /// Key epoch of the nonce.
     pub epoch: KeyEpoch,
     /// A fresh nonce commitment.
     pub nonce: Precommitment,
+    /// A certificate this witness already holds for the slot.
+    pub commit: Option<crate::signing::UnverifiedCertificate>,
+    /// Shares of other witnesses it holds for the slot, with the witness
+    /// each claims to be from (checked by share verification; receivers
+    /// read at most the committee size).
+    pub evidence: Vec<(ParticipantId, WitnessShare)>,
 }
 
-/// A witness's vote in a fallback attempt: its share if the attempt's
-/// package names it, otherwise nothing to sign.
+/// What the aggregator of a fallback attempt tells every witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(clippy::large_enum_variant)]
-pub enum FallbackVote {
-    /// Named in the package it derived: its share.
-    Share(WitnessShare),
-    /// Not named (or refused): no share.
-    NotNamed {
-        /// Attempt number.
-        attempt: u32,
-    },
-}
-
-/// The end of a fallback attempt for one witness.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FallbackOutcome {
-    /// It holds a verified certificate (re-verified by every receiver).
-    Committed(crate::signing::UnverifiedCertificate),
-    /// It holds none; the attempt will be retried.
-    NoCommit,
+pub struct FallbackOutcome {
+    /// The verified certificate (re-verified by every receiver), or none:
+    /// the attempt failed and the next one starts.
+    pub commit: Option<crate::signing::UnverifiedCertificate>,
+    /// Equivocation proofs the aggregator holds: every receiver verifies
+    /// them and excludes the witnesses they name.
+    pub proofs: Vec<EquivocationProof>,
 }
 
 /// The signing package of fallback attempt `attempt`, chosen
@@ -505,13 +532,16 @@ pub fn choose_package(
     let mut support: BTreeMap<CommitStatement, Vec<(ParticipantId, Precommitment)>> =
         BTreeMap::new();
     for (p, proposal) in proposals {
+        let Some(statement) = proposal.statement else {
+            continue;
+        };
         if proposal.attempt == attempt
             && proposal.epoch == epoch
             && proposal.nonce.id.epoch == epoch
             && !excluded.contains(p)
         {
             support
-                .entry(proposal.statement)
+                .entry(statement)
                 .or_default()
                 .push((*p, proposal.nonce));
         }

@@ -274,9 +274,11 @@ fn propose(
             let nonce = w.precommit(1, &mut r).unwrap()[0];
             let proposal = FallbackProposal {
                 attempt,
-                statement: statement_of(*p),
+                statement: Some(statement_of(*p)),
                 epoch: w.share().epoch(),
                 nonce,
+                commit: None,
+                evidence: Vec::new(),
             };
             (ParticipantId(*p), proposal)
         })

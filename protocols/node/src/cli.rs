@@ -88,10 +88,12 @@ pub fn keygen(args: &KeygenArgs) -> Result<ExitCode, NodeError> {
 
 /// Run one node from its config file.
 pub fn run(args: &RunArgs) -> Result<ExitCode, NodeError> {
-    Err(NodeError::Usage(format!(
-        "`aura-node run --config {}` is not implemented yet in this build",
-        args.config.display()
-    )))
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::net::run(&args.config))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Run the simulations and print the summary line last.

@@ -9,6 +9,8 @@
 
 pub mod cli;
 pub mod demo;
+pub mod net;
+pub mod record;
 pub mod sim;
 pub mod trace;
 

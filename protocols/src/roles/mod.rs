@@ -14,9 +14,14 @@
 //! cores attribute it through their [`Roster`]: blame follows the link,
 //! never a field the sender wrote.
 //!
-//! * [`dkg`] — every participant of a DKG run.
+//! * [`dkg`] — every participant of a DKG run;
+//! * [`consensus`] — the witnesses of one consensus instance (fast path and
+//!   fallback);
+//! * [`reshare`] — the dealers and new holders of a reshare.
 
+pub mod consensus;
 pub mod dkg;
+pub mod reshare;
 
 use choreo_runtime::node;
 
@@ -39,6 +44,11 @@ pub enum RoleError {
     /// authenticated link carried it), or failed locally.
     #[error(transparent)]
     Protocol(#[from] crate::Error),
+    /// Consensus ended without a commit because no operation ever reached
+    /// this witness or any witness it heard from (the initiator failed
+    /// before proposing): there was nothing to agree on.
+    #[error("no operation was proposed to this witness or the witnesses it heard from")]
+    NothingProposed,
     /// A peer reported that the run failed on its side.
     #[error("{reporter} aborted the run: {reason}")]
     PeerAborted {

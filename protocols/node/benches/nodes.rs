@@ -1,0 +1,240 @@
+//! The protocols as nodes against their bare-crypto floors, each pair
+//! measured in the same run:
+//!
+//! * `consensus_n7_t5/fast_path` — one consensus instance with
+//!   pre-committed nonces among 7 witness nodes (generated endpoints, node
+//!   host, links; a simulated network with zero latency, so only CPU is
+//!   measured) vs `consensus_n7_t5/frost_floor` — bare frost
+//!   `commit`/`sign`/`aggregate` of 5 signers on the same message;
+//! * `dkg_n10_t7/runtime` — the DKG role logic of 10 participants over
+//!   in-memory sessions vs `dkg_n10_t7/frost_floor` — bare frost
+//!   `part1`/`part2`/`part3`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aura_node::sim::consensus::committee_keys;
+use aura_node::sim::dkg::committee;
+use aura_protocols::dkg::DkgConfig;
+use aura_protocols::generated::dkg as dkg_ep;
+use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
+use aura_protocols::roles::dkg::run_dkg;
+use aura_protocols::witness::{MemorySigningRecord, Witness};
+use aura_protocols::{NodeId, ParticipantId, Roster};
+use choreo_runtime::sim::{Sim, SimConfig};
+use choreo_runtime::SessionId;
+use criterion::{criterion_group, criterion_main, Criterion};
+use frost_ed25519 as frost;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+fn consensus_once(keys: &[aura_protocols::AuthorityKeyShare], round: u64) {
+    let mut config = SimConfig::default();
+    config.latency = Duration::ZERO;
+    config.jitter = Duration::ZERO;
+    let mut sim = Sim::new(round, config);
+    for _ in 0..keys.len() {
+        sim.add_node();
+    }
+    let dkg = committee(&sim, keys.len(), 5, [7; 32]).unwrap();
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&round.to_le_bytes());
+    let config = ConsensusConfig::new(id, dkg.roster, 5, ParticipantId(1));
+    let mut rng = ChaCha20Rng::seed_from_u64(round);
+    let states: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            Arc::new(Mutex::new(WitnessState::new(Witness::new(
+                k.clone(),
+                MemorySigningRecord::default(),
+            ))))
+        })
+        .collect();
+    // Pre-committed nonces: the initiator holds one of every witness.
+    for (i, s) in states.iter().enumerate().skip(1) {
+        let pre = s.lock().unwrap().precommit(1, &mut rng).unwrap()[0];
+        states[0]
+            .lock()
+            .unwrap()
+            .learn_nonce(ParticipantId(i as u16 + 1), pre);
+    }
+    let op: [u8; 32] = rng.gen();
+    let tasks: Vec<_> = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let node = sim.node(i).unwrap().clone();
+            let (config, s) = (config.clone(), s.clone());
+            let mut rng = ChaCha20Rng::seed_from_u64(round + i as u64);
+            sim.spawn(i, async move {
+                run_consensus(
+                    &node,
+                    &config,
+                    &s,
+                    [1; 32],
+                    (i == 0).then_some(op),
+                    &mut rng,
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    sim.run().unwrap();
+    for t in tasks {
+        black_box(t.take().unwrap());
+    }
+}
+
+fn frost_sign_floor(keys: &[aura_protocols::AuthorityKeyShare], rng: &mut ChaCha20Rng) {
+    let signers = &keys[..5];
+    let mut nonces = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
+    for k in signers {
+        let (n, c) = frost::round1::commit(k.key_package().signing_share(), rng);
+        let id = *k.key_package().identifier();
+        nonces.insert(id, n);
+        commitments.insert(id, c);
+    }
+    let package = frost::SigningPackage::new(commitments, b"aura/consensus/commit/v1:message");
+    let mut shares = BTreeMap::new();
+    for k in signers {
+        let id = *k.key_package().identifier();
+        shares.insert(
+            id,
+            frost::round2::sign(&package, &nonces[&id], k.key_package()).unwrap(),
+        );
+    }
+    black_box(frost::aggregate(&package, &shares, keys[0].public_key_package()).unwrap());
+}
+
+fn dkg_runtime(rt: &tokio::runtime::Runtime, round: u64) {
+    let config = DkgConfig {
+        session: [round as u8; 32],
+        threshold: 7,
+        roster: Roster::new((1..=10u16).map(|p| (ParticipantId(p), NodeId([p as u8; 32]))))
+            .unwrap(),
+    };
+    let params = dkg_ep::Params { n: 10, t: 7 };
+    let sessions = dkg_ep::sessions(&params, SessionId([round as u8; 16])).unwrap();
+    rt.block_on(async {
+        let runs = sessions.into_iter().enumerate().map(|(i, s)| {
+            let config = config.clone();
+            async move {
+                let mut rng = ChaCha20Rng::seed_from_u64(round * 100 + i as u64);
+                run_dkg(s, config, &mut rng).await.unwrap()
+            }
+        });
+        black_box(futures_join(runs).await);
+    });
+}
+
+async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = fs.map(|f| Box::pin(f)).collect();
+    let mut out = Vec::new();
+    // Poll all together on the current thread.
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, res) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *res = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}
+
+fn frost_dkg_floor(rng: &mut ChaCha20Rng) {
+    use frost::keys::dkg;
+    let ids: Vec<frost::Identifier> = (1..=10u16).map(|i| i.try_into().unwrap()).collect();
+    let mut secrets1 = BTreeMap::new();
+    let mut round1 = BTreeMap::new();
+    for id in &ids {
+        let (s, p) = dkg::part1(*id, 10, 7, &mut *rng).unwrap();
+        secrets1.insert(*id, s);
+        round1.insert(*id, p);
+    }
+    let mut secrets2 = BTreeMap::new();
+    let mut round2: BTreeMap<frost::Identifier, BTreeMap<frost::Identifier, dkg::round2::Package>> =
+        BTreeMap::new();
+    for id in &ids {
+        let others: BTreeMap<_, _> = round1
+            .iter()
+            .filter(|(k, _)| *k != id)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let (s, out) = dkg::part2(secrets1.remove(id).unwrap(), &others).unwrap();
+        secrets2.insert(*id, s);
+        for (to, p) in out {
+            round2.entry(to).or_default().insert(*id, p);
+        }
+    }
+    for id in &ids {
+        let others: BTreeMap<_, _> = round1
+            .iter()
+            .filter(|(k, _)| *k != id)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        black_box(dkg::part3(&secrets2[id], &others, &round2[id]).unwrap());
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let keys = committee_keys(7, 5).unwrap();
+    let mut g = c.benchmark_group("consensus_n7_t5");
+    let mut round = 0u64;
+    g.bench_function("fast_path", |b| {
+        b.iter(|| {
+            round += 1;
+            consensus_once(&keys, round)
+        })
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    g.bench_function("frost_floor", |b| {
+        b.iter(|| frost_sign_floor(&keys, &mut rng))
+    });
+    g.finish();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("dkg_n10_t7");
+    g.sample_size(10);
+    let mut round = 0u64;
+    g.bench_function("runtime", |b| {
+        b.iter(|| {
+            round += 1;
+            dkg_runtime(&rt, round)
+        })
+    });
+    g.bench_function("frost_floor", |b| b.iter(|| frost_dkg_floor(&mut rng)));
+    g.finish();
+}
+
+criterion_group!(group, benches);
+criterion_main!(group);
