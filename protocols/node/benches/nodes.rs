@@ -38,9 +38,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 fn consensus_once(keys: &[aura_protocols::AuthorityKeyShare], round: u64) {
-    let mut config = SimConfig::default();
-    config.latency = Duration::ZERO;
-    config.jitter = Duration::ZERO;
+    let config = SimConfig {
+        latency: Duration::ZERO,
+        jitter: Duration::ZERO,
+        ..Default::default()
+    };
     let mut sim = Sim::new(round, config);
     for _ in 0..keys.len() {
         sim.add_node();

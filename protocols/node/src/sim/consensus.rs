@@ -38,9 +38,12 @@ use super::{network, Fault, Faults, SeedReport, SimOptions};
 type State = Arc<Mutex<WitnessState<MemorySigningRecord>>>;
 type Outcome = Result<Committed, String>;
 
+/// Key shares per (n, t) committee shape.
+type KeyCache = BTreeMap<(u16, u16), Rc<Vec<AuthorityKeyShare>>>;
+
 thread_local! {
     /// Key shares per (n, t): a DKG is run once per committee shape.
-    static KEYS: RefCell<BTreeMap<(u16, u16), Rc<Vec<AuthorityKeyShare>>>> = RefCell::new(BTreeMap::new());
+    static KEYS: RefCell<KeyCache> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// The committee's key shares (participant i + 1 on sim node i): a DKG on
@@ -72,9 +75,11 @@ pub fn fault_free(
     precommitted: bool,
     seed: u64,
 ) -> Result<Vec<Committed>, String> {
-    let mut config = choreo_runtime::sim::SimConfig::default();
-    config.latency = Duration::ZERO;
-    config.jitter = Duration::ZERO;
+    let config = choreo_runtime::sim::SimConfig {
+        latency: Duration::ZERO,
+        jitter: Duration::ZERO,
+        ..Default::default()
+    };
     let mut sim = Sim::new(seed, config);
     for _ in 0..keys.len() {
         sim.add_node();
@@ -285,7 +290,10 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
             }
         }
         // Committed witnesses answer the fallback sessions laggards open.
-        let events: Vec<(usize, choreo_runtime::SessionId)> = sim.events()[seen_events..]
+        let events: Vec<(usize, choreo_runtime::SessionId)> = sim
+            .events()
+            .get(seen_events..)
+            .unwrap_or_default()
             .iter()
             .filter_map(|(_, i, e)| match e {
                 NodeEvent::SessionRequested { session, .. } => Some((*i, *session)),

@@ -32,7 +32,7 @@ type State = Arc<Mutex<WitnessState<MemorySigningRecord>>>;
 #[derive(Debug)]
 enum Ended {
     /// The new epoch committed: the new share (if a new holder).
-    Committed(Option<AuthorityKeyShare>),
+    Committed(Option<Box<AuthorityKeyShare>>),
     /// The run failed (an abort): why.
     Aborted(String),
 }
@@ -191,7 +191,7 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
                 Ok::<_, RoleError>(done.map(|(s, _)| s))
             };
             match run.await {
-                Ok(share) => Ended::Committed(share),
+                Ok(share) => Ended::Committed(share.map(Box::new)),
                 Err(e) => Ended::Aborted(e.to_string()),
             }
         }));
@@ -221,7 +221,7 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         match task.take() {
             Some(Ended::Committed(share)) => {
                 committed_members += 1;
-                new_shares.extend(share);
+                new_shares.extend(share.map(|s| *s));
             }
             Some(Ended::Aborted(e)) => aborted.push(format!("node {i}: {e}")),
             None => aborted.push(format!("node {i}: no result")),
