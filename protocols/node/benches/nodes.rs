@@ -19,83 +19,17 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use aura_node::sim::consensus::committee_keys;
-use aura_node::sim::dkg::committee;
+use aura_node::sim::consensus::{committee_keys, fault_free};
 use aura_protocols::dkg::DkgConfig;
 use aura_protocols::generated::dkg as dkg_ep;
-use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
 use aura_protocols::roles::dkg::run_dkg;
-use aura_protocols::witness::{MemorySigningRecord, Witness};
 use aura_protocols::{NodeId, ParticipantId, Roster};
-use choreo_runtime::sim::{Sim, SimConfig};
 use choreo_runtime::SessionId;
 use criterion::{criterion_group, criterion_main, Criterion};
 use frost_ed25519 as frost;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-
-fn consensus_once(keys: &[aura_protocols::AuthorityKeyShare], round: u64) {
-    let config = SimConfig {
-        latency: Duration::ZERO,
-        jitter: Duration::ZERO,
-        ..Default::default()
-    };
-    let mut sim = Sim::new(round, config);
-    for _ in 0..keys.len() {
-        sim.add_node();
-    }
-    let dkg = committee(&sim, keys.len(), 5, [7; 32]).unwrap();
-    let mut id = [0u8; 32];
-    id[..8].copy_from_slice(&round.to_le_bytes());
-    let config = ConsensusConfig::new(id, dkg.roster, 5, ParticipantId(1));
-    let mut rng = ChaCha20Rng::seed_from_u64(round);
-    let states: Vec<_> = keys
-        .iter()
-        .map(|k| {
-            Arc::new(Mutex::new(WitnessState::new(Witness::new(
-                k.clone(),
-                MemorySigningRecord::default(),
-            ))))
-        })
-        .collect();
-    // Pre-committed nonces: the initiator holds one of every witness.
-    for (i, s) in states.iter().enumerate().skip(1) {
-        let pre = s.lock().unwrap().precommit(1, &mut rng).unwrap()[0];
-        states[0]
-            .lock()
-            .unwrap()
-            .learn_nonce(ParticipantId(i as u16 + 1), pre);
-    }
-    let op: [u8; 32] = rng.gen();
-    let tasks: Vec<_> = states
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let node = sim.node(i).unwrap().clone();
-            let (config, s) = (config.clone(), s.clone());
-            let mut rng = ChaCha20Rng::seed_from_u64(round + i as u64);
-            sim.spawn(i, async move {
-                run_consensus(
-                    &node,
-                    &config,
-                    &s,
-                    [1; 32],
-                    (i == 0).then_some(op),
-                    &mut rng,
-                )
-                .await
-                .unwrap()
-            })
-        })
-        .collect();
-    sim.run().unwrap();
-    for t in tasks {
-        black_box(t.take().unwrap());
-    }
-}
 
 fn frost_sign_floor(keys: &[aura_protocols::AuthorityKeyShare], rng: &mut ChaCha20Rng) {
     let signers = &keys[..5];
@@ -212,7 +146,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("fast_path", |b| {
         b.iter(|| {
             round += 1;
-            consensus_once(&keys, round)
+            black_box(fault_free(&keys, 5, true, round).unwrap())
         })
     });
     let mut rng = ChaCha20Rng::seed_from_u64(1);
