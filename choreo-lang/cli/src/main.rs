@@ -42,7 +42,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the canonical local type of every role (the language contract §5).
+    /// Print the canonical local type of every role (see the book's Projection chapter).
     Project {
         /// The .choreo file whose protocols to project (modules it `use`s are loaded from beside it).
         file: PathBuf,
