@@ -175,9 +175,22 @@ pub struct Block {
     pub span: Span,
 }
 
+/// The layout an author chose around a statement, which `fmt` keeps: a
+/// blank line before it, and comments after it on its last line. Only the
+/// text lexer sees layout; a token stream gives the default.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// A blank line separates the statement from the previous one (never
+    /// set on the first statement of a block, where `fmt` prints none).
+    pub blank_line_before: bool,
+    /// Comments after the statement on the same line, verbatim.
+    pub end_of_line: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stmt {
     pub leading: Leading,
+    pub layout: Layout,
     /// `@name(args)` written before the statement. The parser accepts them
     /// anywhere; the checker rejects them on anything but a message.
     pub annotations: Vec<Annotation>,

@@ -194,6 +194,13 @@ impl Compilation {
                 Err(diagnostics) => self.diagnostics.extend(diagnostics),
             }
         }
+        // One run reports every error it can: a protocol whose check errors
+        // were recovered still gets projection's verdict (and no code).
+        for protocol in &program.recovered {
+            if let Err(diagnostics) = project::project_protocol(&program, protocol) {
+                self.diagnostics.extend(diagnostics);
+            }
+        }
         self.program = program;
         self
     }

@@ -7,9 +7,10 @@
 //! statement per line; a statement's comments, then its doc comments, then
 //! its annotations (on one line) on the lines before it; an empty block is
 //! `{}`. Payload types print in rustfmt spacing (`Vec<u8>`,
-//! `(u32, String)`). Comments inside a statement move before it; a comment
-//! after a statement on the same line moves to the line before the next
-//! statement. Error nodes (the parser skipped text there) print nothing,
+//! `(u32, String)`). Comments inside a statement move before it; comments
+//! after a statement on the same line stay there, one space after it; a
+//! blank line (or several) between two statements stays one blank line.
+//! Error nodes (the parser skipped text there) print nothing,
 //! so callers must not format a file with syntax errors.
 
 use crate::ast::{
@@ -133,7 +134,10 @@ fn role_decl(r: &RoleDecl) -> String {
 
 /// The statements and trailing comments of a block, at `depth`.
 fn block_body(out: &mut String, b: &Block, depth: usize) {
-    for s in &b.stmts {
+    for (i, s) in b.stmts.iter().enumerate() {
+        if i > 0 && s.layout.blank_line_before {
+            out.push('\n');
+        }
         stmt(out, s, depth);
     }
     for c in &b.trailing_comments {
@@ -256,6 +260,10 @@ fn stmt(out: &mut String, s: &Stmt, depth: usize) {
         }
         StmtKind::Error => {}
     }
+    for comment in &s.layout.end_of_line {
+        out.push(' ');
+        out.push_str(comment);
+    }
     out.push('\n');
 }
 
@@ -295,7 +303,7 @@ mod tests {
     const MESSY: &str = "// header comment\nmodule   aura.consensus ;use aura.types;\n\
         type Share=frost_ed25519::round2::SignatureShare;\n\n\n\
         /// Single-shot agreement.\nprotocol Consensus( n,t ){roles Initiator,Witness[ n ];\n\
-        @guard(\"consensus:initiate\")   @cost( 100 )\nInitiator->Witness[*]:Execute(Proposal);// trailing\n\
+        @guard(\"consensus:initiate\")   @cost( 100 )\nInitiator->Witness[*]:Execute(Proposal);// trailing\n\n\n\
         Witness[*]->Initiator:Share(Vec < u8 >)quorum t;\n\
         choice at Initiator{Commit=>{Initiator->Witness[*]:Commit((u32,String));}Abort=>{}}\n\
         rec Loop{ /* inside */ Initiator->Witness[*]:Ping;continue Loop;}\n\
@@ -317,8 +325,8 @@ protocol Consensus(n, t) {
     roles Initiator, Witness[n];
 
     @guard(\"consensus:initiate\") @cost(100)
-    Initiator -> Witness[*] : Execute(Proposal);
-    // trailing
+    Initiator -> Witness[*] : Execute(Proposal); // trailing
+
     Witness[*] -> Initiator : Share(Vec<u8>) quorum t;
     choice at Initiator {
         Commit => {
@@ -360,6 +368,21 @@ protocol Consensus(n, t) {
     #[test]
     fn formatting_is_idempotent() {
         assert_eq!(fmt(CANONICAL), CANONICAL);
+    }
+
+    /// A user's layout survives: comments at the end of a line stay there
+    /// (after a message, after a block's `}`, before a closing `}`), and
+    /// runs of blank lines between statements become one.
+    #[test]
+    fn keeps_end_of_line_comments_and_blank_lines() {
+        let text = "protocol P {\n    roles A, B;\n\n    A -> B : Ping; // first\n\n\n\n    \
+            choice at A { // who decides\n        Go => {\n            A -> B : Go; /* go */ // on\n        }\n    } // chosen\n\
+            \n    // a comment of its own\n    B -> A : Done;\n}\n";
+        let expected = "protocol P {\n    roles A, B;\n\n    A -> B : Ping; // first\n\n    \
+            choice at A {\n        // who decides\n        Go => {\n            A -> B : Go; /* go */ // on\n        }\n    } // chosen\n\
+            \n    // a comment of its own\n    B -> A : Done;\n}\n";
+        assert_eq!(fmt(text), expected);
+        assert_eq!(fmt(expected), expected);
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //!
 //! Names are resolved, `call`s are inlined, `for` loops are unrolled, index
 //! arithmetic is evaluated, payload aliases are expanded for comparison,
-//! and every static check of the language contract §4 that does not need projection
-//! has passed. Spans survive (with their file, since inlined statements may
+//! and every static check that does not need projection has passed. Spans survive (with their file, since inlined statements may
 //! come from another file) so projection can still point at source.
 //!
 //! Architecture invariant: this IR does not mention the AST. Projection
@@ -22,6 +21,12 @@ pub struct Loc {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct CheckedProgram {
     pub modules: Vec<CheckedModule>,
+    /// Protocols with errors that were all recovered in place (an
+    /// undeclared role read as its likely meaning, a bad annotation left
+    /// off): their bodies say what the author wrote, so the driver projects
+    /// them to report projection's errors in the same run. They are not in
+    /// `modules`, so nothing is generated or verified from them.
+    pub recovered: Vec<GlobalProtocol>,
 }
 
 impl CheckedProgram {

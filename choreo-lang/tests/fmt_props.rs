@@ -94,6 +94,23 @@ fn leading() -> impl Strategy<Value = Leading> + Clone {
         .prop_map(|(docs, comments)| Leading { docs, comments })
 }
 
+/// A blank line before, and comments at the end of the line (a `//`
+/// comment, if any, last: it runs to the end of the line).
+fn layout() -> impl Strategy<Value = Layout> + Clone {
+    (
+        any::<bool>(),
+        prop::collection::vec("[a-z ]{0,12}".prop_map(|t| format!("/* {t} */")), 0..2),
+        prop::option::of("[a-z ]{0,12}".prop_map(|t| format!("// {t}"))),
+    )
+        .prop_map(|(blank_line_before, mut end_of_line, line)| {
+            end_of_line.extend(line);
+            Layout {
+                blank_line_before,
+                end_of_line,
+            }
+        })
+}
+
 fn size() -> impl Strategy<Value = Size> + Clone {
     prop_oneof![
         (1u64..20).prop_map(|value| Size::Literal { value, span: S }),
@@ -197,14 +214,19 @@ fn invocation() -> impl Strategy<Value = Invocation> + Clone {
 }
 
 fn stmt_with(kind: impl Strategy<Value = StmtKind> + Clone) -> impl Strategy<Value = Stmt> + Clone {
-    (leading(), prop::collection::vec(annotation(), 0..2), kind).prop_map(
-        |(leading, annotations, kind)| Stmt {
+    (
+        leading(),
+        layout(),
+        prop::collection::vec(annotation(), 0..2),
+        kind,
+    )
+        .prop_map(|(leading, layout, annotations, kind)| Stmt {
             leading,
+            layout,
             annotations,
             kind,
             span: S,
-        },
-    )
+        })
 }
 
 fn block_of(stmt: impl Strategy<Value = Stmt> + Clone) -> impl Strategy<Value = Block> + Clone {
@@ -212,10 +234,16 @@ fn block_of(stmt: impl Strategy<Value = Stmt> + Clone) -> impl Strategy<Value = 
         prop::collection::vec(stmt, 0..4),
         prop::collection::vec(comment(), 0..2),
     )
-        .prop_map(|(stmts, trailing_comments)| Block {
-            stmts,
-            trailing_comments,
-            span: S,
+        .prop_map(|(mut stmts, trailing_comments)| {
+            // A block's first statement has no blank line before it.
+            if let Some(first) = stmts.first_mut() {
+                first.layout.blank_line_before = false;
+            }
+            Block {
+                stmts,
+                trailing_comments,
+                span: S,
+            }
         })
 }
 

@@ -470,8 +470,10 @@ impl<'a> Program<'a> {
     }
 
     /// The checked program: every module in input order with the protocols
-    /// that passed.
+    /// that passed, and apart the protocols whose errors were all recovered
+    /// in place (for projection's diagnostics only).
     pub fn output(&self, results: Vec<Option<Lowered>>) -> global::CheckedProgram {
+        let mut recovered = Vec::new();
         let mut modules: Vec<global::CheckedModule> = self
             .modules
             .iter()
@@ -484,7 +486,13 @@ impl<'a> Program<'a> {
             .collect();
         for (proto, result) in self.protos.iter().zip(results) {
             let Some(lowered) = result else { continue };
-            if !lowered.ok || proto.duplicate {
+            if proto.duplicate {
+                continue;
+            }
+            if !lowered.ok {
+                if lowered.faithful {
+                    recovered.extend(lowered.protocol);
+                }
                 continue;
             }
             if let (Some(module), Some(protocol)) =
@@ -493,7 +501,7 @@ impl<'a> Program<'a> {
                 module.protocols.push(protocol);
             }
         }
-        global::CheckedProgram { modules }
+        global::CheckedProgram { modules, recovered }
     }
 }
 

@@ -3,17 +3,23 @@
 //! follows it, or to the end of the enclosing block. A comment in the
 //! middle of a statement moves before that statement (or into the next
 //! nested block), which is where `fmt` prints it.
+//!
+//! With the source text at hand (the text lexer), it also records each
+//! statement's [`Layout`](crate::ast::Layout): comments on the statement's last line stay at
+//! its end, and a blank line before it is kept.
 
 use super::token::Token;
 use crate::ast::{Block, File, Item, Leading, Stmt, StmtKind};
 use crate::span::Span;
 
-struct Trivia {
+struct Trivia<'s> {
     items: Vec<(Token, Span)>,
     pos: usize,
+    /// The source text, when the tokens came from text.
+    source: Option<&'s str>,
 }
 
-impl Trivia {
+impl Trivia<'_> {
     /// Every remaining comment that starts before `offset`.
     fn take_before(&mut self, offset: u32) -> Vec<Token> {
         let mut out = Vec::new();
@@ -29,6 +35,55 @@ impl Trivia {
 
     fn rest(&mut self) -> Vec<Token> {
         self.take_before(u32::MAX)
+    }
+
+    /// The source between two offsets, if known and in range.
+    fn text(&self, from: u32, to: u32) -> Option<&str> {
+        self.source?.get(from as usize..to as usize)
+    }
+
+    /// Comments that start on the line where a statement ends at `end`,
+    /// with only spaces between them and it (a comment after a closing `}`
+    /// of the enclosing block is not the statement's).
+    fn take_end_of_line(&mut self, end: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut from = end;
+        while let Some((token, span)) = self.items.get(self.pos) {
+            let same_line = self
+                .text(from, span.start)
+                .is_some_and(|gap| gap.chars().all(|c| c.is_whitespace() && c != '\n'));
+            match token {
+                Token::Comment(c) if same_line => out.push(c.clone()),
+                _ => break,
+            }
+            from = span.end;
+            self.pos += 1;
+        }
+        out
+    }
+
+    /// Whether a blank line lies between offsets `from` and `to`, outside
+    /// the comments there.
+    fn blank_line_between(&self, from: u32, to: u32) -> bool {
+        let first = self.items.partition_point(|(_, s)| s.start < from);
+        let mut gap_start = from;
+        let comments = self
+            .items
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|(_, s)| s.start < to)
+            .map(|(_, s)| *s);
+        for span in comments.chain(std::iter::once(Span::new(to as usize, to as usize))) {
+            let newlines = self
+                .text(gap_start, span.start)
+                .map_or(0, |gap| gap.matches('\n').count());
+            if newlines >= 2 {
+                return true;
+            }
+            gap_start = span.end;
+        }
+        false
     }
 }
 
@@ -53,11 +108,14 @@ fn add_verbatim(out: &mut Vec<String>, tokens: Vec<Token>) {
 }
 
 /// Attaches `trivia` (comment tokens, in source order) to `file`.
-pub fn attach(file: &mut File, mut trivia: Vec<(Token, Span)>) {
+/// `source` is the text the tokens were lexed from (`None` for a token
+/// stream, which has no layout to keep).
+pub fn attach(file: &mut File, mut trivia: Vec<(Token, Span)>, source: Option<&str>) {
     trivia.sort_by_key(|(_, s)| s.start);
     let mut tv = Trivia {
         items: trivia,
         pos: 0,
+        source,
     };
     let header_end = file
         .uses
@@ -90,9 +148,17 @@ pub fn attach(file: &mut File, mut trivia: Vec<(Token, Span)>) {
     add_verbatim(&mut file.trailing_comments, tv.rest());
 }
 
-fn attach_block(block: &mut Block, tv: &mut Trivia) {
+fn attach_block(block: &mut Block, tv: &mut Trivia<'_>) {
+    let mut previous_end = None;
     for stmt in &mut block.stmts {
+        if let Some(end) = previous_end {
+            stmt.layout.blank_line_before = tv.blank_line_between(end, stmt.span.start);
+        }
         attach_stmt(stmt, tv);
+        if !matches!(stmt.kind, StmtKind::Error) {
+            stmt.layout.end_of_line = tv.take_end_of_line(stmt.span.end);
+        }
+        previous_end = Some(stmt.span.end);
     }
     let rest = tv.take_before(block.span.end);
     add_verbatim(&mut block.trailing_comments, rest);
@@ -100,7 +166,7 @@ fn attach_block(block: &mut Block, tv: &mut Trivia) {
 
 /// Comments before `block` (but after the previous part of its statement)
 /// go to its first statement, or to its end when it is empty.
-fn attach_inner_block(block: &mut Block, tv: &mut Trivia) {
+fn attach_inner_block(block: &mut Block, tv: &mut Trivia<'_>) {
     let before = tv.take_before(block.span.start);
     match block.stmts.first_mut() {
         Some(first) => add_leading(&mut first.leading, before),
@@ -109,7 +175,7 @@ fn attach_inner_block(block: &mut Block, tv: &mut Trivia) {
     attach_block(block, tv);
 }
 
-fn attach_stmt(stmt: &mut Stmt, tv: &mut Trivia) {
+fn attach_stmt(stmt: &mut Stmt, tv: &mut Trivia<'_>) {
     let header_end = match &stmt.kind {
         // Comments between the chooser and the first branch belong to
         // that branch.

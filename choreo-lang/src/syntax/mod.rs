@@ -38,7 +38,7 @@ pub fn parse_source(text: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
         .filter(|(t, _)| !t.is_trivia())
         .map(|(_, s)| s.end)
         .collect();
-    let (ast, mut parse_diags) = parse_lexed(tokens, eoi, file);
+    let (ast, mut parse_diags) = parse_tokens_with_layout(tokens, eoi, file, Some(text));
     parse_diags.retain(|d| {
         let at = d.primary.span.start;
         let prev_end = ends
@@ -70,9 +70,20 @@ pub fn parse_lexed(
     eoi: Span,
     file: FileId,
 ) -> (ast::File, Vec<Diagnostic>) {
+    parse_tokens_with_layout(tokens, eoi, file, None)
+}
+
+/// [`parse_lexed`], keeping the layout (blank lines, end-of-line comments)
+/// that `source`, the text the tokens came from, shows.
+fn parse_tokens_with_layout(
+    tokens: Vec<(Token, Span)>,
+    eoi: Span,
+    file: FileId,
+    source: Option<&str>,
+) -> (ast::File, Vec<Diagnostic>) {
     let (trivia, significant): (Vec<_>, Vec<_>) =
         tokens.into_iter().partition(|(t, _)| t.is_trivia());
     let (mut ast, diagnostics) = parser::parse_tokens(&significant, eoi, file);
-    comments::attach(&mut ast, trivia);
+    comments::attach(&mut ast, trivia, source);
     (ast, diagnostics)
 }

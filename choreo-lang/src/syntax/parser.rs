@@ -19,8 +19,8 @@ use super::codes;
 use super::token::{Keyword, Token};
 use crate::ast::{
     Annotation, AnnotationArg, Block, ChoiceBranch, DurationLit, DurationUnit, File, Ident,
-    Invocation, Item, Leading, Message, ModulePath, Protocol, RoleDecl, RoleIndex, RoleRef, Size,
-    Stmt, StmtKind, TypeAlias, TypeExpr, TypeKind, TypeSegment, Use,
+    Invocation, Item, Layout, Leading, Message, ModulePath, Protocol, RoleDecl, RoleIndex, RoleRef,
+    Size, Stmt, StmtKind, TypeAlias, TypeExpr, TypeKind, TypeSegment, Use,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
@@ -866,12 +866,14 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
             .then(kind)
             .map_with(|(annotations, kind), e| Stmt {
                 leading: Leading::default(),
+                layout: Layout::default(),
                 annotations,
                 kind,
                 span: sp(e.span()),
             })
             .recover_with(via_parser(skip_stmt().map(|span| Stmt {
                 leading: Leading::default(),
+                layout: Layout::default(),
                 annotations: Vec::new(),
                 kind: StmtKind::Error,
                 span: sp(span),

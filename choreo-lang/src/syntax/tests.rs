@@ -302,7 +302,7 @@ fn payload_types_print_in_rustfmt_spacing() {
 }
 
 #[test]
-fn comments_attach_to_the_following_statement() {
+fn comments_attach_to_the_following_statement_or_the_end_of_their_line() {
     let file = parse_ok(
         "protocol P {\n roles A, B;\n // first\n /// doc\n A -> B : X; // trailing\n B -> A : Y;\n // end\n}\n// eof",
     );
@@ -311,7 +311,8 @@ fn comments_attach_to_the_following_statement() {
     };
     assert_eq!(p.body.stmts[0].leading.comments, vec!["// first"]);
     assert_eq!(p.body.stmts[0].leading.docs, vec![" doc"]);
-    assert_eq!(p.body.stmts[1].leading.comments, vec!["// trailing"]);
+    assert_eq!(p.body.stmts[0].layout.end_of_line, vec!["// trailing"]);
+    assert!(p.body.stmts[1].leading.comments.is_empty());
     assert_eq!(p.body.trailing_comments, vec!["// end"]);
     assert_eq!(file.trailing_comments, vec!["// eof"]);
 }

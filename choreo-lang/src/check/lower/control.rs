@@ -265,7 +265,8 @@ impl Lowering<'_, '_> {
             return Summary::interaction();
         }
         let Some(&index) = self.role_index.get(&family.name) else {
-            self.undeclared(family);
+            let _ = self.undeclared(family);
+            self.lossy = true;
             return Summary::interaction();
         };
         let (size, decl_span) = match self.roles.get_mut(index) {

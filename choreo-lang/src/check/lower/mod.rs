@@ -28,6 +28,10 @@ mod roles;
 pub(crate) struct Lowered {
     /// No error in this protocol or anything it calls.
     pub ok: bool,
+    /// Every error was recovered in place: the body is what the author
+    /// wrote, so projection's diagnostics about it are worth reporting
+    /// (the protocol still gets no code).
+    pub faithful: bool,
     pub protocol: Option<GlobalProtocol>,
     pub summary: Summary,
     /// Statements in the lowered body, nested ones included.
@@ -162,6 +166,14 @@ struct Lowering<'p, 'a> {
     /// Left out without a diagnostic of its own (parse error, or a callee
     /// with errors).
     silent: bool,
+    /// An error made the lowered body differ from the source (a statement
+    /// dropped); errors that are recovered in place (an undeclared role
+    /// read as its likely meaning, a bad annotation left off) do not set
+    /// it, so the body still says what the author wrote.
+    lossy: bool,
+    /// Undeclared single roles read as roles of their own, in first-use
+    /// order (see `undeclared`).
+    stand_ins: Vec<(String, Span)>,
 }
 
 /// Lowers and checks protocol `id`. Every callee must already have a result.
@@ -174,6 +186,7 @@ pub(crate) fn lower_protocol(
     let Some(proto) = program.protos.get(id) else {
         return Lowered {
             ok: false,
+            faithful: false,
             protocol: None,
             summary: Summary::empty(),
             size: 0,
@@ -204,6 +217,8 @@ pub(crate) fn lower_protocol(
         max_depth: 0,
         too_large: false,
         silent: proto.duplicate,
+        lossy: false,
+        stand_ins: Vec::new(),
     };
     cx.declarations();
     let (body, summary) = cx.block(&proto.ast.body);
@@ -229,6 +244,14 @@ pub(crate) fn lower_protocol(
                     span: r.span,
                 },
             })
+            .chain(cx.stand_ins.iter().map(|(name, span)| RoleInfo {
+                name: name.clone(),
+                family: None,
+                loc: Loc {
+                    file: cx.file,
+                    span: *span,
+                },
+            }))
             .collect(),
         body,
         loc: Loc {
@@ -239,6 +262,7 @@ pub(crate) fn lower_protocol(
     diags.append(&mut cx.diags);
     Lowered {
         ok: !cx.errors && !cx.silent,
+        faithful: !cx.lossy && !cx.silent && !cx.too_large,
         protocol: Some(protocol),
         summary,
         size: cx.produced,
@@ -257,6 +281,14 @@ impl<'p, 'a> Lowering<'p, 'a> {
     fn emit(&mut self, d: Diagnostic) {
         if d.is_error() {
             self.errors = true;
+            let recovered_in_place = [
+                codes::UNDECLARED_ROLE,
+                codes::UNKNOWN_ANNOTATION,
+                codes::ANNOTATION_ARGS,
+            ];
+            if !recovered_in_place.contains(&d.code) {
+                self.lossy = true;
+            }
         }
         if self.seen.insert((d.code, d.primary.file, d.primary.span)) {
             self.diags.push(d);

@@ -3,14 +3,33 @@
 use super::*;
 
 impl Lowering<'_, '_> {
-    pub(super) fn undeclared(&mut self, id: &ast::Ident) {
+    /// Reports an undeclared role and returns the single role to read it
+    /// as, so that the rest of the protocol is still checked as written:
+    /// the declared single role it is a likely typo of, or else a role of
+    /// its own (a *stand-in*, added to the protocol's roles). `None` when
+    /// there is no good reading (no roles at all, or the likely meaning is
+    /// a family).
+    pub(super) fn undeclared(&mut self, id: &ast::Ident) -> Option<String> {
         self.undeclared_seen = true;
         if self.no_roles {
             // Reported once for the protocol.
             self.errors = true;
-            return;
+            return None;
         }
         let suggestion = did_you_mean(&id.name, self.roles.iter().map(|r| r.name.as_str()));
+        let reading = match &suggestion {
+            Some(s) => self
+                .roles
+                .iter()
+                .find(|r| &r.name == s && r.size.is_none())
+                .map(|r| r.name.clone()),
+            None => {
+                if !self.stand_ins.iter().any(|(n, _)| n == &id.name) {
+                    self.stand_ins.push((id.name.clone(), id.span));
+                }
+                Some(id.name.clone())
+            }
+        };
         let name = self.name().to_string();
         let mut d = self.error(
             codes::UNDECLARED_ROLE,
@@ -26,13 +45,22 @@ impl Lowering<'_, '_> {
             None => format!("add `{}` to the `roles` declaration", id.name),
         });
         self.emit(d);
+        reading
     }
 
     /// Resolves a role reference in the current `for` environment.
     pub(super) fn role_ref(&mut self, r: &RoleRef, place: RefPlace) -> Option<Participant> {
         let Some(&index) = self.role_index.get(&r.role.name) else {
-            self.undeclared(&r.role);
-            return None;
+            let reading = self.undeclared(&r.role);
+            return match (reading, &r.index, place) {
+                (Some(name), None, RefPlace::Endpoint | RefPlace::One(_)) => {
+                    Some(Participant::Role(name))
+                }
+                _ => {
+                    self.lossy = true;
+                    None
+                }
+            };
         };
         let (name, size, decl_span) = {
             let entry = self.roles.get_mut(index)?;
