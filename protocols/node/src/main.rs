@@ -14,7 +14,9 @@ use aura_node::cli::{KeygenArgs, RunArgs, SimArgs};
     long_about = "Threshold key generation, resharing and consensus as running nodes.\n\n\
         keygen  writes a node's Ed25519 identity key and prints its PeerId.\n\
         run     runs one node as its own process over libp2p (config file lists the peers).\n\
-        sim     runs many seeded simulations with faults and checks the protocol invariants.\n\n\
+        sim     runs many seeded simulations with faults and checks the protocol invariants.\n\
+        demo    the whole account lifecycle, ten nodes over libp2p on 127.0.0.1 (or --transport sim).\n\
+        trace   the sequence diagram of a simulated lifecycle run.\n\n\
         Logs go to stderr; set RUST_LOG=debug for more."
 )]
 struct Cli {
@@ -31,9 +33,10 @@ enum Command {
     /// Run N seeded simulations of a protocol with faults; print
     /// `seeds: N, violations: V, committed: C/N` last (exit 1 if V > 0).
     Sim(SimArgs),
-    /// The whole account lifecycle: DKG, guardians, an AMP channel with
-    /// epoch bumps, loss of every device, recovery; ends with
-    /// `lifecycle complete: …` (exit 0) or the first failure (exit 1).
+    /// The whole account lifecycle over libp2p on 127.0.0.1 (or the
+    /// simulator): DKG, guardians, an AMP channel with epoch bumps, loss of
+    /// every device, recovery; ends with `lifecycle complete: …` (exit 0)
+    /// or the first failure (exit 1).
     Demo(aura_node::demo::DemoArgs),
     /// Print the sequence diagram of a simulated lifecycle run.
     Trace(aura_node::trace::TraceArgs),

@@ -88,6 +88,8 @@ pub fn trace(args: &TraceArgs) -> Result<ExitCode, NodeError> {
         faults: args.faults,
         keep_trace: true,
         window: crate::demo::run::WINDOW,
+        transport: crate::demo::DemoTransport::Sim,
+        real_delay: crate::demo::run::REAL_DELAY,
     };
     let mut steps = Vec::new();
     let (result, events) = run_traced(&config, &mut |s: &Step| steps.push(s.clone()));

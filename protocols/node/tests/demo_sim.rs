@@ -9,7 +9,8 @@
 
 use std::process::Command;
 
-use aura_node::demo::run::{run, DemoConfig};
+use aura_node::demo::run::{run, DemoConfig, REAL_DELAY};
+use aura_node::demo::DemoTransport;
 
 fn small(seed: u64) -> DemoConfig {
     DemoConfig {
@@ -19,6 +20,8 @@ fn small(seed: u64) -> DemoConfig {
         faults: true,
         keep_trace: false,
         window: 8,
+        transport: DemoTransport::Sim,
+        real_delay: REAL_DELAY,
     }
 }
 

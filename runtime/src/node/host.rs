@@ -105,7 +105,8 @@ impl Node {
         s
     }
 
-    fn tick(&mut self, now: Time) {
+    /// Move the node's idea of now forward (never back).
+    pub(crate) fn tick(&mut self, now: Time) {
         self.now = self.now.max(now);
     }
 

@@ -133,7 +133,13 @@ impl SharedNode {
             sender: me,
         };
         let count = roster.len();
+        // A node that was idle has not been told the time for a while; its
+        // new links must count a peer's silence from now, not from the
+        // last time the driver passed in (or the session would find peers
+        // "lost" the moment it opens).
+        let now = self.now();
         let local = self.with(|n| {
+            n.tick(now);
             let patience = patience.unwrap_or(n.config().link.patience);
             n.open(header, protocol, roster.clone(), peers, patience)
         })?;

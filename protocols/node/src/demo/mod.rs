@@ -3,10 +3,12 @@
 //! Authority A (3 devices) generates its key, binds 3 guardians, receives
 //! N messages from authority B over an AMP channel whose epochs are bumped
 //! by consensus, loses every device, and a new device recovers through the
-//! guardians and reads the old messages. [`run::run`] does the work on the
-//! deterministic simulator and reports [`Step`]s; this module parses the
-//! arguments and prints the timeline.
+//! guardians and reads the old messages. [`run::run`] does the work on a
+//! [`cluster::Cluster`] (libp2p nodes on 127.0.0.1 or the deterministic
+//! simulator) and reports [`Step`]s; this module parses the arguments and
+//! prints the timeline.
 
+pub mod cluster;
 pub mod run;
 
 use std::io::Write;
@@ -21,20 +23,21 @@ pub use run::{run, DemoConfig, Step, Summary};
 /// How the nodes talk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DemoTransport {
+    /// Every node its own libp2p endpoint (QUIC) on 127.0.0.1, all in
+    /// this process; real time.
+    Net,
     /// The deterministic simulator (virtual time; the same run per seed).
     Sim,
-    /// Every node its own libp2p endpoint on 127.0.0.1 (not wired yet).
-    Net,
-    /// In-memory channels (not wired yet).
+    /// In-memory channels: not available (the runtime's in-memory
+    /// transport has no node host); exits with a usage error.
     Memory,
 }
 
 /// Arguments of `aura-node demo`.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Transport between the nodes. Only `sim` runs today; `net` and
-    /// `memory` exit with a usage error saying so.
-    #[arg(long, value_enum, default_value = "sim")]
+    /// Transport between the nodes.
+    #[arg(long, value_enum, default_value = "net")]
     pub transport: DemoTransport,
     /// Run every node as its own OS process (needs `--transport net`; not
     /// wired yet).
@@ -44,13 +47,20 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Recovery delay the guardians are bound with: `90m`, `24h`, `7d` or
-    /// seconds; allowed 1 h to 30 d. It passes on a virtual clock.
+    /// seconds; allowed 1 h to 30 d. On `sim` it passes on the virtual
+    /// clock; on `net` the guardians' clock is sped up so that it passes
+    /// in `--real-delay` of real time.
     #[arg(long, default_value = "24h", value_parser = parse_delay)]
     pub recovery_delay: u64,
+    /// On `net`: the real time in which the recovery delay passes (the
+    /// guardians' clock runs recovery-delay / real-delay times faster than
+    /// real time). Seconds, or with a unit (`500ms` is not accepted).
+    #[arg(long, default_value = "2", value_parser = parse_delay)]
+    pub real_delay: u64,
     /// Messages B sends to A before A loses its devices.
     #[arg(long, default_value_t = 600)]
     pub messages: u32,
-    /// Inject network faults (2% drop, 1% duplicate, 2% reorder).
+    /// On `sim`: inject network faults (2% drop, 1% duplicate, 2% reorder).
     #[arg(long)]
     pub faults: bool,
 }
@@ -94,11 +104,23 @@ fn show_time(at: Duration) -> String {
 /// Run the demo and print its timeline on stdout. Exit 0 with
 /// `lifecycle complete: …`, or 1 with the first failure.
 pub fn demo(args: &DemoArgs) -> Result<ExitCode, NodeError> {
-    if args.transport != DemoTransport::Sim || args.processes {
+    if args.processes {
         return Err(NodeError::Usage(
-            "only `--transport sim` is wired so far (net, memory and --processes are not); run `aura-node demo --transport sim`"
-                .into(),
+            "--processes is not wired yet; run `aura-node demo` (all nodes over libp2p in one process)".into(),
         ));
+    }
+    if args.transport == DemoTransport::Memory {
+        return Err(NodeError::Usage(
+            "--transport memory is not available: the runtime's in-memory transport connects sessions, not nodes; use net or sim".into(),
+        ));
+    }
+    if args.faults && args.transport != DemoTransport::Sim {
+        return Err(NodeError::Usage(
+            "--faults injects faults in the simulator; use it with --transport sim".into(),
+        ));
+    }
+    if args.real_delay == 0 {
+        return Err(NodeError::Usage("--real-delay must be at least 1 s".into()));
     }
     let config = DemoConfig {
         seed: args.seed,
@@ -107,20 +129,11 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, NodeError> {
         faults: args.faults,
         keep_trace: false,
         window: run::WINDOW,
+        transport: args.transport,
+        real_delay: Duration::from_secs(args.real_delay),
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "aura lifecycle demo — transport sim, seed {}, {} messages, recovery delay {}{}",
-        config.seed,
-        config.messages,
-        show_delay(config.recovery_delay_secs),
-        if config.faults {
-            ", with network faults"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(out, "{}", header(&config));
     let result = run(&config, &mut |step: &Step| {
         let _ = writeln!(out, "[{}] {}", show_time(step.at), step.text);
     });
@@ -134,4 +147,32 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, NodeError> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The first line of the timeline: what runs where, and how time passes.
+fn header(config: &DemoConfig) -> String {
+    let delay = show_delay(config.recovery_delay_secs);
+    let (transport, time) = match config.transport {
+        DemoTransport::Sim => (
+            "sim (deterministic simulator, virtual time)".to_string(),
+            format!("recovery delay {delay} (virtual clock)"),
+        ),
+        _ => (
+            "net (10 libp2p nodes on 127.0.0.1 over QUIC, one process)".to_string(),
+            format!(
+                "recovery delay {delay} (scaled clock: {} s real)",
+                config.real_delay.as_secs()
+            ),
+        ),
+    };
+    format!(
+        "aura lifecycle demo — transport {transport}, seed {}, {} messages, {time}{}",
+        config.seed,
+        config.messages,
+        if config.faults {
+            ", with network faults"
+        } else {
+            ""
+        }
+    )
 }

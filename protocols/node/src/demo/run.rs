@@ -38,12 +38,16 @@ use aura_protocols::lifecycle::recovery::{
     self as rec, GrantOutcome, GuardianDesk, RecoveryRequest, RequestOutcome, WindowVerdict,
 };
 use aura_protocols::lifecycle::{Clock, ManualClock, SignerIds};
+
+use super::cluster::{Cluster, NetCluster, RecoveryClock, SimCluster, Slot};
+use super::DemoTransport;
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::{MemorySigningRecord, Witness};
 use aura_protocols::{AuthorityKeyShare, ParticipantId, Roster};
 use choreo_runtime::journal::{Journal, MemoryStore, ScopeId, SigningKey};
 use choreo_runtime::node::NodeTransport;
-use choreo_runtime::sim::{Sim, SimConfig, TaskHandle};
+use choreo_runtime::node::SessionSpec;
+use choreo_runtime::sim::{Sim, SimConfig};
 use choreo_runtime::{ProtocolInfo, Session, SessionId};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -75,7 +79,31 @@ pub struct DemoConfig {
     pub keep_trace: bool,
     /// Window width `W` of the channel (even; default [`WINDOW`]).
     pub window: u64,
+    /// Where the nodes run.
+    pub transport: DemoTransport,
+    /// On a real transport, the real time in which the recovery delay
+    /// passes on the guardians' sped-up clock ([`RecoveryClock::scaled`]).
+    pub real_delay: Duration,
 }
+
+impl DemoConfig {
+    /// The defaults of `aura-node demo` on `transport`.
+    pub fn new(transport: DemoTransport, seed: u64) -> Self {
+        DemoConfig {
+            seed,
+            recovery_delay_secs: 86_400,
+            messages: 600,
+            faults: false,
+            keep_trace: false,
+            window: WINDOW,
+            transport,
+            real_delay: REAL_DELAY,
+        }
+    }
+}
+
+/// Real time in which the recovery delay passes on a real transport.
+pub const REAL_DELAY: Duration = Duration::from_secs(2);
 
 /// One line of the timeline.
 #[derive(Clone, Debug)]
@@ -101,8 +129,10 @@ pub struct Summary {
     pub read: usize,
     /// Epoch bumps certified.
     pub bumps: u32,
-    /// The recovery delay that passed (seconds, virtual).
+    /// The recovery delay that passed (seconds on the guardians' clock).
     pub delay_secs: u64,
+    /// How long that took in real time (`None`: the clock was virtual).
+    pub delay_real: Option<Duration>,
     /// Frames delivered by the network.
     pub frames: u64,
     /// The old channel root equals the recomputed one.
@@ -115,11 +145,15 @@ impl Summary {
     /// The `lifecycle complete: …` text.
     pub fn line(&self) -> String {
         format!(
-            "seed {}, 3 devices + 3 guardians, {} messages over {} epoch bump(s), recovery after {} (virtual), new device read {}/{} messages, channel root recomputed: {}, replay refused: {}, {} frames",
+            "seed {}, 3 devices + 3 guardians, {} messages over {} epoch bump(s), recovery after {} ({}), new device read {}/{} messages, channel root recomputed: {}, replay refused: {}, {} frames",
             self.seed,
             self.messages,
             self.bumps,
             super::show_delay(self.delay_secs),
+            match self.delay_real {
+                None => "virtual".to_string(),
+                Some(real) => format!("scaled clock, {:.1} s real", real.as_secs_f64()),
+            },
             self.read,
             self.messages,
             if self.root_recovered { "yes" } else { "no" },
@@ -148,7 +182,7 @@ type Shared<T> = Rc<T>;
 type Core = Rc<RefCell<Option<Witness<MemorySigningRecord>>>>;
 
 struct World<'a> {
-    sim: Sim,
+    cluster: Box<dyn Cluster>,
     seed: u64,
     next_session: u64,
     journals: Vec<Shared<Mutex<Journal>>>,
@@ -172,12 +206,12 @@ fn scope_of(tag: &[u8]) -> ScopeId {
 impl World<'_> {
     fn begin(&mut self, phase: &'static str) {
         self.phase = phase;
-        self.trace_from = self.sim.trace().len();
+        self.trace_from = self.cluster.trace().len();
     }
 
     fn say(&mut self, text: String) {
         let step = Step {
-            at: Duration::from_micros(self.sim.now().as_micros()),
+            at: self.cluster.now(),
             phase: self.phase,
             text,
             trace_from: self.trace_from,
@@ -214,14 +248,53 @@ impl World<'_> {
     ) -> Result<Vec<Session<NodeTransport>>, Failure> {
         let roster = roster.map_err(|e| self.err(e))?;
         let id = self.session_id();
-        self.sim
-            .open_sessions(id, protocol, &roster, nodes)
-            .map_err(|e| self.err(e))
+        let peers = nodes
+            .iter()
+            .map(|&n| self.cluster.node_id(n))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.err("a roster names a node the cluster does not have"))?;
+        // Instance `i` of the roster on node `nodes[i]`.
+        let mut sessions = Vec::with_capacity(nodes.len());
+        for (&me, &n) in roster.instances().iter().zip(nodes) {
+            let node = self
+                .cluster
+                .node(n)
+                .ok_or_else(|| self.err(format!("{} is down", NODE_NAMES[n])))?;
+            let spec = SessionSpec {
+                id,
+                protocol,
+                me,
+                roster: roster.clone(),
+                peers: peers.clone(),
+                patience: None,
+            };
+            sessions.push(node.open_session(spec).map_err(|e| self.err(e))?);
+        }
+        Ok(sessions)
+    }
+
+    /// Run `future` as a task of node `node`; its output is in the slot
+    /// after the next settle.
+    fn spawn<T: 'static>(
+        &mut self,
+        node: usize,
+        future: impl std::future::Future<Output = T> + 'static,
+    ) -> Slot<T> {
+        let slot: Slot<T> = Rc::new(RefCell::new(None));
+        let out = slot.clone();
+        self.cluster.spawn(
+            node,
+            Box::pin(async move {
+                let value = future.await;
+                *out.borrow_mut() = Some(value);
+            }),
+        );
+        slot
     }
 
     /// Run until every task finished; `Stuck` is a failure.
     fn settle(&mut self) -> Result<(), Failure> {
-        self.sim.run().map_err(|e| self.err(e))
+        self.cluster.settle().map_err(|e| self.err(e))
     }
 
     fn journal(&self, node: usize) -> Shared<Mutex<Journal>> {
@@ -243,13 +316,13 @@ impl World<'_> {
                 return Err(self.err("journal sync roster has two roles"));
             };
             let (ji, jr) = (self.journal(from), self.journal(t));
-            let a = self.sim.spawn(from, async move {
+            let a = self.spawn(from, async move {
                 journal_sync::initiate(si, &ji, SyncConfig::default())
                     .await
                     .map(|r| r.sent)
                     .map_err(|e| e.to_string())
             });
-            let b = self.sim.spawn(t, async move {
+            let b = self.spawn(t, async move {
                 journal_sync::respond(sr, &jr)
                     .await
                     .map(|_| 0)
@@ -267,10 +340,9 @@ impl World<'_> {
     }
 }
 
-fn take<T>(handle: TaskHandle<Result<T, String>>) -> Result<T, String> {
-    handle
-        .take()
-        .ok_or_else(|| "a task did not finish".to_string())?
+fn take<T>(slot: Slot<Result<T, String>>) -> Result<T, String> {
+    let value = slot.borrow_mut().take();
+    value.ok_or_else(|| "a task did not finish".to_string())?
 }
 
 fn key_bytes(key: &frost_ed25519::VerifyingKey) -> Result<[u8; 32], String> {
@@ -304,26 +376,41 @@ fn run_inner(
 ) -> Result<Summary, Failure> {
     aura_protocols::recovery::RecoveryDelay::from_secs(config.recovery_delay_secs)
         .map_err(|e| fail("setup", e))?;
-    let sim_config = SimConfig {
-        drop: if config.faults { 0.02 } else { 0.0 },
-        duplicate: if config.faults { 0.01 } else { 0.0 },
-        reorder: if config.faults { 0.02 } else { 0.0 },
-        keep_trace: config.keep_trace,
-        time_limit: Duration::from_secs(3_600),
-        ..SimConfig::default()
-    };
-    let mut sim = Sim::new(config.seed, sim_config);
-    for _ in 0..10 {
-        sim.add_node();
-    }
-    let keys: Vec<SigningKey> = (0..10u8)
+    // Every node's Ed25519 identity: its journal signing key and, on a
+    // real transport, its libp2p identity.
+    let secrets: Vec<[u8; 32]> = (0..10u8)
         .map(|i| {
             let mut seed = [0u8; 32];
             let mut rng = ChaCha20Rng::seed_from_u64(config.seed ^ (u64::from(i) << 56));
             rng.fill_bytes(&mut seed);
-            SigningKey::from_bytes(&seed)
+            seed
         })
         .collect();
+    let keys: Vec<SigningKey> = secrets.iter().map(SigningKey::from_bytes).collect();
+    let cluster: Box<dyn Cluster> = match config.transport {
+        DemoTransport::Sim => {
+            let sim_config = SimConfig {
+                drop: if config.faults { 0.02 } else { 0.0 },
+                duplicate: if config.faults { 0.01 } else { 0.0 },
+                reorder: if config.faults { 0.02 } else { 0.0 },
+                keep_trace: config.keep_trace,
+                time_limit: Duration::from_secs(3_600),
+                ..SimConfig::default()
+            };
+            let mut sim = Sim::new(config.seed, sim_config);
+            for _ in 0..10 {
+                sim.add_node();
+            }
+            Box::new(SimCluster(sim))
+        }
+        DemoTransport::Net => Box::new(NetCluster::start(&secrets).map_err(|e| fail("setup", e))?),
+        DemoTransport::Memory => {
+            return Err(fail(
+                "setup",
+                "the in-memory transport has no node host to run the demo's nodes on; use --transport net or sim",
+            ))
+        }
+    };
     let journal =
         |scope: ScopeId| Journal::open(scope, MemoryStore::new()).map(|j| Rc::new(Mutex::new(j)));
     let a_scope = scope_of(b"aura demo: authority A");
@@ -338,7 +425,7 @@ fn run_inner(
         journals.push(journal(scope).map_err(|e| fail("setup", e))?);
     }
     let mut w = World {
-        sim,
+        cluster,
         seed: config.seed,
         next_session: 0,
         journals,
@@ -349,7 +436,7 @@ fn run_inner(
     };
     let result = lifecycle(&mut w, config, a_scope);
     if config.keep_trace {
-        *trace = w.sim.trace().to_vec();
+        *trace = w.cluster.trace().to_vec();
     }
     result
 }
@@ -357,6 +444,20 @@ fn run_inner(
 fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result<Summary, Failure> {
     let journal =
         |scope: ScopeId| Journal::open(scope, MemoryStore::new()).map(|j| Rc::new(Mutex::new(j)));
+
+    let ports = w.cluster.ports();
+    if !ports.is_empty() {
+        let listing: Vec<String> = ports
+            .iter()
+            .zip(NODE_NAMES)
+            .map(|(port, name)| format!("{name} :{port}"))
+            .collect();
+        w.say(format!(
+            "{} libp2p nodes on 127.0.0.1, each its own Ed25519 identity, allowing only the others: {}",
+            ports.len(),
+            listing.join(" ")
+        ));
+    }
 
     // ---------------------------------------------------------------- DKG
     w.begin("dkg");
@@ -473,7 +574,7 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
     // ---------------------------------------------------------------- loss
     w.begin("loss");
     for &d in &A_DEVICES {
-        w.sim.crash(d);
+        w.cluster.crash(d);
         if let Some(j) = w.journals.get_mut(d) {
             *j = journal(a_scope).map_err(|e| fail("loss", e))?;
         }
@@ -486,7 +587,11 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
 
     // ------------------------------------------------------------ recovery
     w.begin("recovery");
-    let clock = Rc::new(ManualClock::default());
+    let clock = Rc::new(if w.cluster.is_virtual() {
+        RecoveryClock::Virtual(ManualClock::default())
+    } else {
+        RecoveryClock::scaled(config.recovery_delay_secs, config.real_delay)
+    });
     let devices: BTreeSet<[u8; 32]> = A_DEVICES
         .iter()
         .map(|&d| w.keys[d].verifying_key().to_bytes())
@@ -525,6 +630,7 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
         &clock,
         &request,
         config.recovery_delay_secs,
+        config.real_delay,
         &hash,
     )?;
     let new_journal = w.journal(NEW_DEVICE);
@@ -589,7 +695,8 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
         read: read.len(),
         bumps,
         delay_secs: config.recovery_delay_secs,
-        frames: w.sim.delivered(),
+        delay_real: (!w.cluster.is_virtual()).then_some(config.real_delay),
+        frames: w.cluster.frames(),
         root_recovered,
         replay_refused,
     })
@@ -621,7 +728,7 @@ fn dkg(
         .enumerate()
         .map(|(i, &n)| {
             let p = ParticipantId(u16::try_from(i + 1).unwrap_or(u16::MAX));
-            w.sim.node_id(n).map(|id| (p, from_host(id)))
+            w.cluster.node_id(n).map(|id| (p, from_host(id)))
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| w.err("missing node"))?;
@@ -636,14 +743,14 @@ fn dkg(
         let spec = roles::dkg::session_spec(id, &config, p).map_err(|e| w.err(e))?;
         let node = nodes[i];
         let s = w
-            .sim
+            .cluster
             .node(node)
             .ok_or_else(|| w.err("missing node"))?
             .open_session(spec)
             .map_err(|e| w.err(e))?;
         let mut rng = w.rng(i as u64);
         let config = config.clone();
-        tasks.push(w.sim.spawn(node, async move {
+        tasks.push(w.spawn(node, async move {
             roles::dkg::run_dkg(s, config, &mut rng)
                 .await
                 .map_err(|e| e.to_string())
@@ -681,7 +788,7 @@ fn bind(
     let public = shares[0].public_key_package().clone();
     let epoch = shares[0].epoch();
     let (j0, k0) = (w.journal(0), w.keys[0].clone());
-    let a = w.sim.spawn(0, async move {
+    let a = w.spawn(0, async move {
         binding::propose(
             sa,
             params,
@@ -698,7 +805,7 @@ fn bind(
         .map_err(|e| e.to_string())
     });
     let (jg, kg) = (w.journal(node), w.keys[node].clone());
-    let gt = w.sim.spawn(node, async move {
+    let gt = w.spawn(node, async move {
         binding::guard(sg, params, &kg, &jg, |_| Ok(()))
             .await
             .map_err(|e| e.to_string())
@@ -707,7 +814,7 @@ fn bind(
     for (session, d) in [(s1, 1usize), (s2, 2usize)] {
         let (j, k, core) = (w.journal(d), w.keys[d].clone(), cores[d].clone());
         let mut rng = w.rng(100 + d as u64);
-        signers.push(w.sim.spawn(d, async move {
+        signers.push(w.spawn(d, async move {
             let mut c = core
                 .borrow_mut()
                 .take()
@@ -767,7 +874,7 @@ fn ask_root(
             .map(|&n| ParticipantId(participant(n) as u16 + 1))
             .collect(),
     );
-    let root = w.sim.spawn(device, async move {
+    let root = w.spawn(device, async move {
         channel::ask_root(sd, params, &public, &peer, &ids)
             .await
             .map_err(|e| e.to_string())
@@ -776,7 +883,7 @@ fn ask_root(
     for (session, n) in [(h0, holders[0]), (h1, holders[1])] {
         let share = shares[participant(n)].clone();
         let mut rng = w.rng(200 + n as u64);
-        gives.push(w.sim.spawn(n, async move {
+        gives.push(w.spawn(n, async move {
             channel::give_root_partial(session, params, &share, &mut rng)
                 .await
                 .map_err(|e| e.to_string())
@@ -813,12 +920,12 @@ fn stream(
     let (js, jr, kr) = (w.journal(from), w.journal(0), w.keys[0].clone());
     let mut rng = w.rng(300 + from as u64);
     let r1 = root_bytes.clone();
-    let send = w.sim.spawn(from, async move {
+    let send = w.spawn(from, async move {
         let mut sender = sender;
         let r = channel::send_messages(ss, &mut sender, &spec, &js, &r1, &texts, &mut rng).await;
         r.map(|_| sender).map_err(|e| e.to_string())
     });
-    let recv = w.sim.spawn(0, async move {
+    let recv = w.spawn(0, async move {
         let mut rx = receiver;
         channel::receive_messages(sr, &mut rx, &spec, &jr, &kr, &root_bytes)
             .await
@@ -847,7 +954,7 @@ fn bump(
     let public = shares[0].public_key_package().clone();
     let epoch_ = shares[0].epoch();
     let (j0, k0) = (w.journal(0), w.keys[0].clone());
-    let p = w.sim.spawn(0, async move {
+    let p = w.spawn(0, async move {
         epoch::propose(
             sp,
             params,
@@ -869,7 +976,7 @@ fn bump(
         let session = s.next().ok_or_else(|| w.err("bump roster"))?;
         let (j, k, core) = (w.journal(d), w.keys[d].clone(), cores[d].clone());
         let mut rng = w.rng(400 + d as u64);
-        others.push(w.sim.spawn(d, async move {
+        others.push(w.spawn(d, async move {
             let c = core
                 .borrow_mut()
                 .take()
@@ -898,7 +1005,7 @@ fn bump(
     for &n in &GUARDIANS {
         let session = s.next().ok_or_else(|| w.err("bump roster"))?;
         let (j, k) = (w.journal(n), w.keys[n].clone());
-        others.push(w.sim.spawn(n, async move {
+        others.push(w.spawn(n, async move {
             epoch::watch(
                 session,
                 params,
@@ -916,7 +1023,7 @@ fn bump(
     for &n in &B_DEVICES {
         let session = s.next().ok_or_else(|| w.err("bump roster"))?;
         let (j, k) = (w.journal(n), w.keys[n].clone());
-        others.push(w.sim.spawn(n, async move {
+        others.push(w.spawn(n, async move {
             epoch::learn(
                 session,
                 params,
@@ -944,9 +1051,10 @@ fn bump(
 fn window(
     w: &mut World<'_>,
     desks: &[Rc<GuardianDesk>],
-    clock: &Rc<ManualClock>,
+    clock: &Rc<RecoveryClock>,
     request: &RecoveryRequest,
     delay: u64,
+    real_delay: Duration,
     hash: &[u8; 32],
 ) -> Result<[u8; 32], Failure> {
     let params = recovery::Params { g: 3 };
@@ -962,7 +1070,7 @@ fn window(
         .map(|&g| w.keys[g].verifying_key().to_bytes())
         .collect();
     let req = request.clone();
-    let out = w.sim.spawn(NEW_DEVICE, async move {
+    let out = w.spawn(NEW_DEVICE, async move {
         rec::request(sn, params, req, &keys, 2)
             .await
             .map_err(|e| e.to_string())
@@ -971,13 +1079,15 @@ fn window(
     for (i, &g) in GUARDIANS.iter().enumerate() {
         let session = s.next().ok_or_else(|| w.err("recovery roster"))?;
         let (desk, j, c) = (desks[i].clone(), w.journal(g), clock.clone());
-        answers.push(w.sim.spawn(g, async move {
+        answers.push(w.spawn(g, async move {
             rec::answer(session, params, &desk, &j, &c, true)
                 .await
                 .map_err(|e| e.to_string())
         }));
     }
-    w.sim.run_for(Duration::from_secs(2));
+    w.cluster.run_while_waiting(Duration::from_secs(2), &|| {
+        desks.iter().all(|d| d.has_window(hash))
+    });
     if !desks.iter().all(|d| d.has_window(hash)) {
         return Err(w.err("the guardians did not open the recovery window"));
     }
@@ -988,12 +1098,12 @@ fn window(
     let early = desks
         .iter()
         .filter(|d| {
-            d.may_sign(hash, clock.now_secs().saturating_add(delay / 2))
+            d.may_sign(hash, clock.now_secs())
                 .map(|v| v.is_err())
                 .unwrap_or(false)
         })
         .count();
-    w.say(format!("  … halfway through the window {early}/3 guardians would refuse to sign the grant (delay not over); no cancel arrives"));
+    w.say(format!("  … asked now, {early}/3 guardians would refuse to sign the grant (the delay is not over on their clocks); no cancel arrives"));
     clock.advance_to(delay);
     w.settle()?;
     let verdicts: Vec<WindowVerdict> = answers
@@ -1002,8 +1112,13 @@ fn window(
         .collect::<Result<_, _>>()?;
     let outcome = take(out).map_err(|e| w.err(e))?;
     w.say(format!(
-        "  … {} passed (virtual clock): {}/3 guardians ready to sign",
+        "  … {} passed ({}): {}/3 guardians ready to sign",
         super::show_delay(delay),
+        match clock.as_ref() {
+            RecoveryClock::Virtual(_) => "virtual clock".to_string(),
+            RecoveryClock::Scaled { .. } =>
+                format!("scaled clock: {:.1} s real", real_delay.as_secs_f64()),
+        },
         verdicts
             .iter()
             .filter(|v| matches!(v, WindowVerdict::Ready { .. }))
@@ -1021,7 +1136,7 @@ fn grant(
     shares: &[AuthorityKeyShare],
     cores: &[Core],
     desks: &[Rc<GuardianDesk>],
-    clock: &Rc<ManualClock>,
+    clock: &Rc<RecoveryClock>,
     request: &RecoveryRequest,
     prestate: [u8; 32],
     new_journal: Shared<Mutex<Journal>>,
@@ -1037,7 +1152,7 @@ fn grant(
     let public = shares[3].public_key_package().clone();
     let epoch_ = shares[3].epoch();
     let req = request.clone();
-    let out = w.sim.spawn(NEW_DEVICE, async move {
+    let out = w.spawn(NEW_DEVICE, async move {
         let ids = SignerIds(vec![ParticipantId(4), ParticipantId(5), ParticipantId(6)]);
         let named: BTreeSet<ParticipantId> =
             [ParticipantId(4), ParticipantId(5)].into_iter().collect();
@@ -1065,7 +1180,7 @@ fn grant(
             cores[g].clone(),
         );
         let mut rng = w.rng(500 + g as u64);
-        served.push(w.sim.spawn(g, async move {
+        served.push(w.spawn(g, async move {
             let mut k = core
                 .borrow_mut()
                 .take()
