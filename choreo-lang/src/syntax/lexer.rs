@@ -176,7 +176,7 @@ impl<'a> Lexer<'a> {
                 Some(len) => {
                     let body = self.slice(body_start, body_start + len).to_string();
                     self.pos = body_start + len + close.len();
-                    self.push(Token::Str(body), start);
+                    self.push(Token::Str(body.into()), start);
                 }
                 None => {
                     self.pos = self.text.len();
@@ -353,7 +353,7 @@ impl<'a> Lexer<'a> {
                 Some(c) => value.push(c),
             }
         }
-        self.push(Token::Str(value), start);
+        self.push(Token::Str(value.into()), start);
     }
 }
 

@@ -224,7 +224,8 @@ fn kw<'t>(k: Keyword) -> impl Parser<'t, In<'t>, Token, Ex<'t>> + Clone {
 }
 
 fn ident<'t>() -> impl Parser<'t, In<'t>, Ident, Ex<'t>> + Clone {
-    select! { Token::Ident(name) = e => Ident { name, span: sp(e.span()) } }.labelled("name")
+    select! { Token::Ident(name) = e => Ident { name: name.to_string(), span: sp(e.span()) } }
+        .labelled("name")
 }
 
 fn upper_camel(word: &str) -> String {
@@ -264,7 +265,7 @@ fn name<'t>(what: &'static str) -> impl Parser<'t, In<'t>, Ident, Ex<'t>> + Clon
 fn size<'t>() -> impl Parser<'t, In<'t>, Size, Ex<'t>> + Clone {
     select! {
         Token::Int(value) = e => Size::Literal { value, span: sp(e.span()) },
-        Token::Ident(name) = e => Size::Param(Ident { name, span: sp(e.span()) }),
+        Token::Ident(name) = e => Size::Param(Ident { name: name.to_string(), span: sp(e.span()) }),
     }
     .labelled("a size (integer or parameter)")
 }
@@ -371,7 +372,7 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
             });
         let len = select! {
             Token::Int(v) => v.to_string(),
-            Token::Ident(name) => name,
+            Token::Ident(name) => name.to_string(),
         }
         .labelled("an array length");
         let array = ty
@@ -388,8 +389,8 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
                 },
                 span: sp(e.span()),
             });
-        let mut_kw = select! { Token::Ident(s) if s == "mut" => () };
-        let const_kw = select! { Token::Ident(s) if s == "const" => () };
+        let mut_kw = select! { Token::Ident(s) if &*s == "mut" => () };
+        let const_kw = select! { Token::Ident(s) if &*s == "const" => () };
         let reference = just(Token::Other('&'))
             .ignore_then(mut_kw.or_not())
             .then(ty.clone())
@@ -414,7 +415,7 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
             kind: TypeKind::Never,
             span: sp(e.span()),
         });
-        let fn_ptr = select! { Token::Ident(s) if s == "fn" => () }
+        let fn_ptr = select! { Token::Ident(s) if &*s == "fn" => () }
             .ignore_then(
                 ty.clone()
                     .separated_by(just(Token::Comma))
@@ -430,7 +431,7 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
                 },
                 span: sp(e.span()),
             });
-        let trait_object = select! { Token::Ident(s) if s == "dyn" => () }
+        let trait_object = select! { Token::Ident(s) if &*s == "dyn" => () }
             .ignore_then(
                 path.clone()
                     .separated_by(just(Token::Plus))
@@ -441,7 +442,7 @@ pub(crate) fn type_expr<'t>() -> impl Parser<'t, In<'t>, TypeExpr, Ex<'t>> + Clo
                 kind: TypeKind::TraitObject(bounds),
                 span: sp(e.span()),
             });
-        let as_kw = select! { Token::Ident(s) if s == "as" => () };
+        let as_kw = select! { Token::Ident(s) if &*s == "as" => () };
         let qualified = ty
             .clone()
             .then(as_kw.ignore_then(path.clone()).or_not())
@@ -826,9 +827,9 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
             .boxed();
 
         let arg = select! {
-            Token::Str(value) = e => AnnotationArg::Str { value, span: sp(e.span()) },
+            Token::Str(value) = e => AnnotationArg::Str { value: value.to_string(), span: sp(e.span()) },
             Token::Int(value) = e => AnnotationArg::Int { value, span: sp(e.span()) },
-            Token::Ident(name) = e => AnnotationArg::Ident(Ident { name, span: sp(e.span()) }),
+            Token::Ident(name) = e => AnnotationArg::Ident(Ident { name: name.to_string(), span: sp(e.span()) }),
         }
         .labelled("an annotation argument (string, integer or name)");
         let annotation = just(Token::At)
@@ -846,7 +847,10 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
                 span: sp(e.span()),
             });
 
+        // Messages first: they are most statements, and every alternative
+        // tried before the one that matches records what it expected.
         let kind = choice((
+            message,
             choice_stmt,
             rec,
             continue_stmt,
@@ -856,7 +860,6 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
             link,
             delegate,
             timeout,
-            message,
         ))
         .labelled("a statement");
 

@@ -1,5 +1,7 @@
-//! The token set: Rust's tokens (the language contract §1), so the same text lexes
+//! The token set: Rust's tokens, so the same text lexes
 //! from a `.choreo` file and from inside `choreography! { … }`.
+
+use std::sync::Arc;
 
 use crate::ast::DurationUnit;
 use std::fmt;
@@ -87,13 +89,16 @@ impl Keyword {
 
 /// One token. Comments are tokens too (the parser drops them and `fmt`
 /// re-attaches them to the statement they precede).
+///
+/// Names and strings are shared (`Arc<str>`): the parser looks at a token
+/// once per alternative it tries, and each look clones it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Token {
-    Ident(String),
+    Ident(Arc<str>),
     Kw(Keyword),
     Int(u64),
     /// A string literal, escapes resolved.
-    Str(String),
+    Str(Arc<str>),
     Duration(u64, DurationUnit),
     /// `/// text`: the text after the three slashes.
     Doc(String),
@@ -214,6 +219,6 @@ pub fn duration_unit(suffix: &str) -> Option<DurationUnit> {
 pub fn word_token(word: &str) -> Token {
     match Keyword::from_word(word) {
         Some(k) => Token::Kw(k),
-        None => Token::Ident(word.to_string()),
+        None => Token::Ident(word.into()),
     }
 }

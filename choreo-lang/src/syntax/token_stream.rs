@@ -253,7 +253,7 @@ fn doc_attribute(ts: TokenStream) -> Option<String> {
         return None;
     }
     match string_value(&lit.to_string())? {
-        Token::Str(s) => Some(s),
+        Token::Str(s) => Some(s.to_string()),
         _ => None,
     }
 }
@@ -264,7 +264,7 @@ fn string_value(text: &str) -> Option<Token> {
         let hashes = raw.len() - raw.trim_start_matches('#').len();
         let body = raw.get(hashes..raw.len().checked_sub(hashes)?)?;
         let body = body.strip_prefix('"')?.strip_suffix('"')?;
-        return Some(Token::Str(body.to_string()));
+        return Some(Token::Str(body.into()));
     }
     let (tokens, diags) = lexer::lex(text, FileId(0));
     match (tokens.as_slice(), diags.is_empty()) {
