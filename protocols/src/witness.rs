@@ -337,7 +337,7 @@ pub enum Collected {
 #[derive(Debug)]
 struct Bucket {
     request: ConsensusRequest,
-    shares: BTreeMap<ParticipantId, SignatureShare>,
+    shares: BTreeMap<ParticipantId, WitnessShare>,
 }
 
 /// Gathers shares (fast path at the initiator, or any witness in the
@@ -394,6 +394,20 @@ impl ShareCollector {
         Ok(())
     }
 
+    /// The shares of every package held, fullest package first (evidence
+    /// to forward: a witness that holds the rest of a package aggregates it,
+    /// so shares made in an attempt whose votes came too late still count
+    /// in the next one), at most `limit`.
+    pub fn package_shares(&self, limit: usize) -> Vec<(ParticipantId, WitnessShare)> {
+        let mut buckets: Vec<&Bucket> = self.buckets.values().collect();
+        buckets.sort_by_key(|b| std::cmp::Reverse(b.shares.len()));
+        buckets
+            .into_iter()
+            .flat_map(|b| b.shares.iter().map(|(p, s)| (*p, s.clone())))
+            .take(limit)
+            .collect()
+    }
+
     /// Add a share from `sender` (the participant its link is
     /// authenticated to). An invalid share is a violation naming `sender`.
     pub fn add(&mut self, sender: ParticipantId, share: WitnessShare) -> Result<Collected> {
@@ -402,6 +416,16 @@ impl ShareCollector {
         }
         if share.request.signing.epoch != self.epoch {
             return Err(Error::violation(sender, Violation::Unexpected));
+        }
+        let key = bucket_key(&share.request)?;
+        if self
+            .buckets
+            .get(&key)
+            .and_then(|b| b.shares.get(&sender))
+            .is_some_and(|held| held.share == share.share)
+        {
+            // Already verified and counted (forwarded evidence repeats).
+            return Ok(Collected::Pending);
         }
         verify_share(&self.public, sender, &share)?;
         let slot = Slot::from(&share.request.statement);
@@ -423,12 +447,11 @@ impl ShareCollector {
                 self.first.insert((sender, slot), share.clone());
             }
         }
-        let key = bucket_key(&share.request)?;
         let bucket = self.buckets.entry(key).or_insert_with(|| Bucket {
             request: share.request.clone(),
             shares: BTreeMap::new(),
         });
-        bucket.shares.insert(sender, share.share);
+        bucket.shares.insert(sender, share);
         let named: BTreeSet<ParticipantId> =
             bucket.request.signing.signers.keys().copied().collect();
         if named.iter().any(|p| self.excluded.contains(p))
@@ -436,11 +459,13 @@ impl ShareCollector {
         {
             return Ok(Collected::Pending);
         }
+        let shares: BTreeMap<ParticipantId, SignatureShare> =
+            bucket.shares.iter().map(|(p, s)| (*p, s.share)).collect();
         let certificate = aggregate(
             &self.public,
             &bucket.request.signing,
             bucket.request.statement,
-            &bucket.shares,
+            &shares,
         )?;
         Ok(Collected::Committed(Box::new(certificate)))
     }

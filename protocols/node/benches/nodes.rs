@@ -8,7 +8,11 @@
 //!   `commit`/`sign`/`aggregate` of 5 signers on the same message;
 //! * `dkg_n10_t7/runtime` — the DKG role logic of 10 participants over
 //!   in-memory sessions vs `dkg_n10_t7/frost_floor` — bare frost
-//!   `part1`/`part2`/`part3`.
+//!   `part1`/`part2`/`part3`;
+//! * `consensus_n7_t5_libp2p/commit` — the same consensus among 7 nodes,
+//!   each a `NetNode` (libp2p over TCP on 127.0.0.1, one process, one
+//!   current-thread runtime): latency per commit, nonces pre-committed by
+//!   the previous instance's votes as a running committee has them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -20,11 +24,17 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
+use std::sync::Mutex;
+
 use aura_node::sim::consensus::{committee_keys, fault_free};
 use aura_protocols::dkg::DkgConfig;
 use aura_protocols::generated::dkg as dkg_ep;
+use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
 use aura_protocols::roles::dkg::run_dkg;
+use aura_protocols::roles::from_host;
+use aura_protocols::witness::{MemorySigningRecord, Witness};
 use aura_protocols::{NodeId, ParticipantId, Roster};
+use choreo_runtime::net::{generate_keypair, local_node_id, NetNode, NetNodeConfig};
 use choreo_runtime::SessionId;
 use criterion::{criterion_group, criterion_main, Criterion};
 use frost_ed25519 as frost;
@@ -139,6 +149,59 @@ fn frost_dkg_floor(rng: &mut ChaCha20Rng) {
     }
 }
 
+/// Seven libp2p nodes on 127.0.0.1 that know each other's addresses.
+async fn loopback_committee(n: usize) -> Vec<NetNode> {
+    let keypairs: Vec<_> = (0..n).map(|_| generate_keypair()).collect();
+    let ids: Vec<_> = keypairs.iter().map(|k| local_node_id(k).unwrap()).collect();
+    let mut nodes = Vec::new();
+    for k in keypairs {
+        let mut config = NetNodeConfig::new(k);
+        config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.node.peers = ids.clone();
+        nodes.push(NetNode::spawn(config).await.unwrap());
+    }
+    let mut addresses = Vec::new();
+    for node in &nodes {
+        let addr = node.listen_addrs().await.unwrap().remove(0);
+        addresses.push((node.local_peer_id(), addr));
+    }
+    for node in &nodes {
+        for (peer, addr) in &addresses {
+            if *peer != node.local_peer_id() {
+                node.add_address(*peer, addr.clone()).await.unwrap();
+            }
+        }
+    }
+    nodes
+}
+
+/// One consensus instance among `nodes` (participant 1 initiates).
+async fn commit_over_libp2p(
+    nodes: &[NetNode],
+    states: &[Mutex<WitnessState<MemorySigningRecord>>],
+    roster: &Roster,
+    round: u64,
+) {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&round.to_le_bytes());
+    let config = ConsensusConfig::new(id, roster.clone(), 5, ParticipantId(1));
+    let runs = nodes
+        .iter()
+        .zip(states)
+        .enumerate()
+        .map(|(i, (node, state))| {
+            let config = config.clone();
+            async move {
+                let mut rng = ChaCha20Rng::seed_from_u64(round * 100 + i as u64);
+                let operation = (i == 0).then_some([round as u8; 32]);
+                run_consensus(node.shared(), &config, state, [1; 32], operation, &mut rng)
+                    .await
+                    .unwrap()
+            }
+        });
+    black_box(futures_join(runs).await);
+}
+
 fn benches(c: &mut Criterion) {
     let keys = committee_keys(7, 5).unwrap();
     let mut g = c.benchmark_group("consensus_n7_t5");
@@ -170,6 +233,42 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("frost_floor", |b| b.iter(|| frost_dkg_floor(&mut rng)));
     g.finish();
+
+    let nodes = rt.block_on(loopback_committee(7));
+    let roster = Roster::new(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (ParticipantId(i as u16 + 1), from_host(n.local_node_id()))),
+    )
+    .unwrap();
+    let states: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            Mutex::new(WitnessState::new(Witness::new(
+                k.clone(),
+                MemorySigningRecord::default(),
+            )))
+        })
+        .collect();
+    let mut round = 1u64 << 32;
+    // The first instance connects the nodes and hands the initiator every
+    // witness's next nonce.
+    rt.block_on(commit_over_libp2p(&nodes, &states, &roster, round));
+    let mut g = c.benchmark_group("consensus_n7_t5_libp2p");
+    g.sample_size(20);
+    g.bench_function("commit", |b| {
+        b.iter(|| {
+            round += 1;
+            rt.block_on(commit_over_libp2p(&nodes, &states, &roster, round))
+        })
+    });
+    g.finish();
+    rt.block_on(async {
+        for node in nodes {
+            node.shutdown().await;
+        }
+    });
 }
 
 criterion_group!(group, benches);

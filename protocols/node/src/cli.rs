@@ -149,6 +149,18 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode, NodeError> {
         );
     }
     eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
+    if summary.unproposed > 0 {
+        println!(
+            "not proposed: {} (the initiator crashed before its request left it; every live witness reported that, none committed)",
+            summary.unproposed
+        );
+    }
+    if summary.caught > 0 {
+        println!(
+            "equivocator caught (named in a verified proof held by an honest witness): {}",
+            summary.caught
+        );
+    }
     println!(
         "seeds: {}, violations: {}, committed: {}/{}",
         summary.seeds, summary.violations, summary.committed, summary.seeds

@@ -349,13 +349,12 @@ struct Instance {
     signers: Option<BTreeSet<ParticipantId>>,
     committee: usize,
     sent: u32,
-    /// The latest fallback proposal seen from each witness (any attempt):
-    /// its nonce stays usable until that witness signs with it, so an
-    /// aggregator can name a witness whose proposal of this attempt came
-    /// after the quorum.
-    proposals: BTreeMap<ParticipantId, FallbackProposal>,
     /// Set when the operation reached this witness at all.
     learned: bool,
+    /// A statement for another prestate (or a conflicting request) this
+    /// witness refused: proposed in the fallback, it tells the aggregator
+    /// that this witness cannot sign, so it is not counted as a supporter.
+    foreign: Option<CommitStatement>,
 }
 
 impl Instance {
@@ -380,8 +379,8 @@ impl Instance {
             signers: None,
             committee: config.committee.participants().count(),
             sent: 0,
-            proposals: BTreeMap::new(),
             learned: false,
+            foreign: None,
         })
     }
 
@@ -469,13 +468,33 @@ impl Instance {
             .saturating_add(u32::try_from(k).unwrap_or(u32::MAX));
     }
 
+    /// Shares to forward in a proposal: the first share of every other
+    /// witness (so an equivocator is caught wherever its second share
+    /// lands) and the shares of the packages held, fullest first, this
+    /// witness's own included (so a package whose votes came too late in
+    /// one attempt completes in the next).
     fn evidence(&self) -> Vec<(ParticipantId, WitnessShare)> {
-        self.collector
+        let mut out: Vec<(ParticipantId, WitnessShare)> = self
+            .collector
             .held()
             .filter(|(p, _)| *p != self.me)
             .map(|(p, s)| (p, s.clone()))
             .take(self.committee)
-            .collect()
+            .collect();
+        for (p, share) in self.collector.package_shares(self.evidence_limit()) {
+            if out.len() >= self.evidence_limit() {
+                break;
+            }
+            if !out.iter().any(|(q, s)| *q == p && s.share == share.share) {
+                out.push((p, share));
+            }
+        }
+        out
+    }
+
+    /// The most evidence entries a proposal carries (and a receiver reads).
+    fn evidence_limit(&self) -> usize {
+        self.committee.saturating_mul(3)
     }
 
     fn done(&self, state: &WitnessState<impl SigningRecord>, path: Path) -> Option<Committed> {
@@ -844,9 +863,13 @@ async fn answer<R: SigningRecord, G: RngCore + CryptoRng>(
             if !instance.acceptable(config, &statement) {
                 // A wrong prestate: start the fallback now.
                 tracing::info!(me = %instance.me, "prepare for another prestate: fallback");
+                instance.foreign = Some(statement);
                 drop(ep.abandon().link());
                 return Ok(());
             }
+            // The operation reached this witness: if the initiator stops
+            // here, the fallback proposes it.
+            instance.statement = Some(statement);
             let nonce = lock(state)?
                 .witness
                 .precommit(1, rng)?
@@ -870,6 +893,7 @@ async fn answer<R: SigningRecord, G: RngCore + CryptoRng>(
         let mut s = lock(state)?;
         vote(&mut s, instance, &request, rng)?
     } else {
+        instance.foreign = Some(request.statement);
         WitnessVote::Refused {
             reason: Refusal::WrongPrestate.to_string(),
         }
@@ -921,7 +945,7 @@ fn my_proposal<R: SigningRecord, G: RngCore + CryptoRng>(
 ) -> Result<FallbackProposal, RoleError> {
     Ok(FallbackProposal {
         attempt,
-        statement: instance.statement,
+        statement: instance.statement.or(instance.foreign),
         epoch: state.witness.share().epoch(),
         nonce: fresh_nonce(state, rng)?,
         commit: instance
@@ -952,14 +976,13 @@ fn take_proposals<R: SigningRecord>(
             if let Some(uc) = &p.commit {
                 instance.take_certificate(config, &key, uc);
             }
-            for (signer, share) in p.evidence.iter().take(instance.committee) {
+            for (signer, share) in p.evidence.iter().take(instance.evidence_limit()) {
                 instance.add_share(&mut s, *signer, share.clone())?;
             }
         }
         if p.statement.is_some() {
             instance.learned = true;
         }
-        instance.proposals.insert(from, p.clone());
         held.insert(from, p);
     }
     Ok(held)
@@ -1023,12 +1046,10 @@ fn choose<R: SigningRecord>(
     instance: &Instance,
     held: BTreeMap<ParticipantId, FallbackProposal>,
 ) -> Result<Option<ConsensusRequest>, RoleError> {
-    // This attempt's proposals, then the latest earlier one of every
-    // other witness.
+    // Only this attempt's proposals: their senders answered just now, and
+    // their nonces are fresh (an earlier proposal's sender may have crashed
+    // since, or used that nonce already).
     let mut held = held;
-    for (p, proposal) in &instance.proposals {
-        held.entry(*p).or_insert_with(|| proposal.clone());
-    }
     // Only statements for this witness's own prestate can be signed here.
     held.retain(|_, p| {
         p.statement.is_none_or(|s| {
@@ -1083,6 +1104,9 @@ fn fallback_vote<R: SigningRecord, G: RngCore + CryptoRng>(
         .iter()
         .any(|p| request.signing.signers.contains_key(p));
     if !instance.acceptable(config, &request.statement) || names_excluded {
+        if !instance.acceptable(config, &request.statement) {
+            instance.foreign.get_or_insert(request.statement);
+        }
         return Ok(WitnessVote::Refused {
             reason: Refusal::WrongPrestate.to_string(),
         });
@@ -1242,6 +1266,14 @@ async fn propose<R: SigningRecord, G: RngCore + CryptoRng>(
     let (n, t) = config.sizes()?;
     let order = config.fallback_order(attempt);
     let ep = fallback::witness::open(session, fallback::Params { n, t })?.body();
+    let aggregator = order.first().map(|(p, _)| *p);
+    let excluded = lock(state)?.excluded();
+    if instance.commit.is_none() && aggregator.is_some_and(|a| excluded.contains(&a)) {
+        // A proven equivocator would aggregate: skip its turn at once.
+        tracing::info!(me = %instance.me, attempt, "the aggregator is a proven equivocator: next attempt");
+        drop(ep.abandon().link());
+        return Ok(());
+    }
     let own = my_proposal(&mut *lock(state)?, instance, attempt, rng)?;
     instance.count(true);
     let (got, ep) = match ep.exchange(|_| fallback::Propose(own.clone())).await? {

@@ -80,7 +80,36 @@ pub fn fault_free(
         jitter: Duration::ZERO,
         ..Default::default()
     };
-    let mut sim = Sim::new(seed, config);
+    run_together(keys, threshold, precommitted, seed, config, None)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// One consensus instance on a fault-free simulated network (default
+/// 10–15 ms links) where witness `diverged` (a sim node index, not the
+/// initiator) holds another reduced state than the others, so it refuses
+/// the initiator's request. Returns every witness's result and the virtual
+/// time at which it ended.
+pub fn with_diverged_witness(
+    keys: &[AuthorityKeyShare],
+    threshold: u16,
+    diverged: usize,
+    seed: u64,
+) -> Result<Vec<(Outcome, Duration)>, String> {
+    let config = choreo_runtime::sim::SimConfig::default();
+    run_together(keys, threshold, true, seed, config, Some(diverged))
+}
+
+fn run_together(
+    keys: &[AuthorityKeyShare],
+    threshold: u16,
+    precommitted: bool,
+    seed: u64,
+    sim_config: choreo_runtime::sim::SimConfig,
+    diverged: Option<usize>,
+) -> Result<Vec<(Outcome, Duration)>, String> {
+    let mut sim = Sim::new(seed, sim_config);
     for _ in 0..keys.len() {
         sim.add_node();
     }
@@ -108,32 +137,40 @@ pub fn fault_free(
         }
     }
     let operation: [u8; 32] = rng.gen();
-    let tasks: Vec<TaskHandle<Outcome>> = states
+    let tasks: Vec<TaskHandle<(Outcome, Duration)>> = states
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let node = sim.node(i).cloned();
             let (config, s) = (config.clone(), s.clone());
             let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_add(i as u64 + 1));
+            let prestate = if diverged == Some(i) {
+                [2; 32]
+            } else {
+                [1; 32]
+            };
             sim.spawn(i, async move {
-                let node = node.ok_or("no node")?;
-                run_consensus(
+                let Some(node) = node else {
+                    return (Err("no node".to_string()), Duration::ZERO);
+                };
+                let result = run_consensus(
                     &node,
                     &config,
                     &s,
-                    [1; 32],
+                    prestate,
                     (i == 0).then_some(operation),
                     &mut rng,
                 )
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string());
+                (result, node.now().since_epoch())
             })
         })
         .collect();
     sim.run().map_err(|e| e.to_string())?;
     tasks
         .iter()
-        .map(|t| t.take().ok_or_else(|| "unfinished".to_string())?)
+        .map(|t| t.take().ok_or_else(|| "unfinished".to_string()))
         .collect()
 }
 
@@ -169,7 +206,8 @@ fn plan(faults: &Faults, rng: &mut ChaCha20Rng, n: usize, f: usize) -> Plan {
         }
         budget -= 1;
         match kind {
-            Fault::InitiatorCrash => p.initiator_crash = Some(rng.gen_range(0..80)),
+            // Anywhere from before its request leaves to mid-fallback.
+            Fault::InitiatorCrash => p.initiator_crash = Some(rng.gen_range(0..3000)),
             Fault::WitnessCrash => {
                 let w = others.remove(rng.gen_range(0..others.len()));
                 p.witness_crash = Some((w, rng.gen_range(0..3000)));
@@ -396,6 +434,7 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         && statements.is_empty()
         && live_uncommitted.iter().all(|m| m.contains(nothing))
     {
+        report.unproposed = true;
         return Ok(());
     }
     if faulty <= f && !live_uncommitted.is_empty() {

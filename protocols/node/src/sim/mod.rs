@@ -71,6 +71,10 @@ pub struct SeedReport {
     /// Consensus: an equivocating witness was named in a verified proof
     /// held by an honest witness.
     pub equivocator_caught: bool,
+    /// Consensus: the initiator crashed before its request reached any
+    /// other witness, so there was nothing to commit (every live witness
+    /// said so; checked).
+    pub unproposed: bool,
 }
 
 /// The totals over many seeds.
@@ -86,6 +90,9 @@ pub struct Summary {
     pub failures: Vec<SeedReport>,
     /// Seeds whose equivocating witness was caught.
     pub caught: u64,
+    /// Seeds where nothing was proposed (the initiator crashed before its
+    /// request left it).
+    pub unproposed: u64,
 }
 
 /// Run one seed.
@@ -110,6 +117,7 @@ pub fn run_seeds(
     let bad = AtomicU64::new(0);
     let committed = AtomicUsize::new(0);
     let caught = AtomicUsize::new(0);
+    let unproposed = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
@@ -124,6 +132,9 @@ pub fn run_seeds(
                 }
                 if report.equivocator_caught {
                     caught.fetch_add(1, Ordering::Relaxed);
+                }
+                if report.unproposed {
+                    unproposed.fetch_add(1, Ordering::Relaxed);
                 }
                 if !report.violations.is_empty() {
                     bad.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +157,7 @@ pub fn run_seeds(
         committed: committed.into_inner() as u64,
         failures,
         caught: caught.into_inner() as u64,
+        unproposed: unproposed.into_inner() as u64,
     }
 }
 
