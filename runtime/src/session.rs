@@ -72,6 +72,9 @@ pub(crate) struct Core {
     pub(crate) timeouts: u32,
     /// The timeout bodies this endpoint is inside, innermost last.
     pub(crate) bodies: Vec<ActiveBody>,
+    /// Messages of an abandoned phase (a timeout body this endpoint left)
+    /// that arrived afterwards and were dropped, never delivered.
+    pub(crate) late_dropped: u64,
 }
 
 /// A timeout body in progress: its deadline on the transport's clock and
@@ -458,6 +461,7 @@ impl Core {
     ) -> Verdict {
         if msg.phase < self.phase {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
+            self.late_dropped = self.late_dropped.saturating_add(1);
             return Verdict::Discard;
         }
         if let Some(queue) = self.skips.get_mut(peer.as_usize()) {
@@ -606,6 +610,7 @@ impl<T: Transport> Session<T> {
                     pending_skips: 0,
                     timeouts: 0,
                     bodies: Vec::new(),
+                    late_dropped: 0,
                 },
                 transport,
                 finished: false,
@@ -642,6 +647,13 @@ impl<T: Transport> Session<T> {
     /// The current timeout phase (0 until a timeout handler is entered).
     pub fn phase(&self) -> u32 {
         self.inner.core.phase
+    }
+
+    /// How many messages of a phase this endpoint had already left (a
+    /// timeout body it abandoned) arrived afterwards and were dropped.
+    /// They are never delivered, to the handler or anything after it.
+    pub fn late_messages_dropped(&self) -> u64 {
+        self.inner.core.late_dropped
     }
 
     /// Enter timeout phase `phase` (must not go backwards; a smaller value

@@ -122,6 +122,12 @@ async fn owned_values_are_fifo_per_pair_and_late_phases_are_dropped() {
     a.enter_phase(1);
     a.send_owned(B, PONG, 6u64).await.unwrap();
     assert_eq!(guard(b.recv_owned::<u64>(A, PONG)).await.unwrap(), 6);
+    assert_eq!(
+        b.late_messages_dropped(),
+        1,
+        "the phase-0 PING was dropped, and counted"
+    );
+    assert_eq!(a.late_messages_dropped(), 0);
     a.finish().unwrap();
     b.finish().unwrap();
     finish_all(ws);
