@@ -32,7 +32,7 @@
 //! that names no `rec` (or a loop with no action in it) is an
 //! [`Op::Stuck`] state instead of an error.
 
-use crate::global::{Label, Loc, Payload, Size};
+use crate::global::{Annotation, Label, Loc, Payload, Size};
 use crate::local::{LocalAction, LocalBlock, Peer};
 use std::collections::BTreeMap;
 
@@ -79,6 +79,10 @@ pub const END: StateId = StateId(0);
 pub struct Message {
     pub label: Label,
     pub payload: Payload,
+    /// The statement's `@guard`/`@cost`/`@journal`/`@leak`, in source
+    /// order: what the guard chain checks before the send (empty on the
+    /// receiving side).
+    pub annotations: Vec<Annotation>,
 }
 
 #[derive(Clone, Debug)]
@@ -327,6 +331,17 @@ impl Machine {
             .collect()
     }
 
+    /// True if some send of this machine carries annotations: the role's
+    /// endpoints then run on a guarded transport (the guard chain).
+    pub fn is_guarded(&self) -> bool {
+        self.states.iter().any(|s| match &s.op {
+            Op::Send { msg, .. } | Op::SendAll { msg, .. } | Op::Exchange { msg, .. } => {
+                !msg.annotations.is_empty()
+            }
+            _ => false,
+        })
+    }
+
     /// Successors of a state, in source order.
     pub fn successors(&self, id: StateId) -> Vec<StateId> {
         let Some(state) = self.state(id) else {
@@ -457,18 +472,23 @@ impl Builder {
         let msg = |label: &Label, payload: &Payload| Message {
             label: label.clone(),
             payload: payload.clone(),
+            annotations: Vec::new(),
+        };
+        let sent = |label: &Label, payload: &Payload, annotations: &[Annotation]| Message {
+            annotations: annotations.to_vec(),
+            ..msg(label, payload)
         };
         Ok(match action {
             LocalAction::Send {
                 to,
                 label,
                 payload,
+                annotations,
                 loc,
-                ..
             } => self.push(
                 Op::Send {
                     to: to.clone(),
-                    msg: msg(label, payload),
+                    msg: sent(label, payload, annotations),
                     next,
                 },
                 *loc,
@@ -490,12 +510,12 @@ impl Builder {
                 family,
                 label,
                 payload,
+                annotations,
                 loc,
-                ..
             } => self.push(
                 Op::SendAll {
                     family: family.clone(),
-                    msg: msg(label, payload),
+                    msg: sent(label, payload, annotations),
                     next,
                 },
                 *loc,
@@ -520,12 +540,12 @@ impl Builder {
                 label,
                 payload,
                 quorum,
+                annotations,
                 loc,
-                ..
             } => self.push(
                 Op::Exchange {
                     family: family.clone(),
-                    msg: msg(label, payload),
+                    msg: sent(label, payload, annotations),
                     quorum: quorum.clone(),
                     next,
                 },

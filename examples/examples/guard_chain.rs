@@ -33,9 +33,9 @@ const GUARDIAN_KEY: PeerKey = PeerKey([0xB; 32]);
 /// What the generator emits for
 /// `@guard("guardian:invite") @cost(4) @journal("invited") @leak(relationship, 8)`.
 const INVITE_ANNOTATIONS: Annotations<'static> = Annotations {
-    guard: Some("guardian:invite"),
+    guard: &["guardian:invite"],
     cost: 4,
-    journal: Some("invited"),
+    journal: &["invited"],
     leak: &[(ObserverClass::Relationship, 8)],
 };
 
@@ -114,7 +114,7 @@ async fn main() -> Result<(), Error> {
         ..INVITE_ANNOTATIONS
     };
     let not_held = Annotations {
-        guard: Some("guardian:remove"),
+        guard: &["guardian:remove"],
         ..INVITE_ANNOTATIONS
     };
     for (what, ann) in [

@@ -26,9 +26,9 @@ const A: RoleId = RoleId::single(Role(0));
 const B: RoleId = RoleId::single(Role(1));
 const MSG: Label = Label(0);
 const ANN: Annotations<'static> = Annotations {
-    guard: Some("send"),
+    guard: &["send"],
     cost: 1,
-    journal: None,
+    journal: &[],
     leak: &[(ObserverClass::Relationship, 1)],
 };
 

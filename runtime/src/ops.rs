@@ -517,31 +517,7 @@ pub(crate) async fn exchange<A: Access, M: Serialize + DeserializeOwned>(
     mut value: impl FnMut(u32) -> M,
     quorum: Option<usize>,
 ) -> Result<Vec<(u32, M)>, Error> {
-    let (own_index, need) = a.with(|core, _| -> Result<_, Error> {
-        let size = core.family_size(family)? as usize;
-        let own_index = match core.me.index {
-            Some(i) if core.me.role == family => i,
-            _ => {
-                return Err(UsageError::NotAMember {
-                    me: core.name(core.me),
-                    family: core.protocol.family_name(family),
-                }
-                .into())
-            }
-        };
-        let need = match quorum {
-            None => size,
-            Some(q) if (1..=size).contains(&q) => q,
-            Some(q) => {
-                return Err(UsageError::QuorumOutOfRange {
-                    quorum: q,
-                    max: size,
-                }
-                .into())
-            }
-        };
-        Ok((own_index, need))
-    })?;
+    let (own_index, need) = a.with(|core, _| exchange_plan(core, family, quorum))?;
     let own = value(own_index);
     send_each(a, family, label, &mut value).await?;
     let senders = a.with(|core, _| core.others_in(family))?;
@@ -559,7 +535,39 @@ pub(crate) async fn exchange<A: Access, M: Serialize + DeserializeOwned>(
     Ok(values)
 }
 
-async fn gather<A: Access, M: DeserializeOwned>(
+/// An exchange's own index in `family` and how many values (own included)
+/// it needs.
+pub(crate) fn exchange_plan(
+    core: &Core,
+    family: Role,
+    quorum: Option<usize>,
+) -> Result<(u32, usize), Error> {
+    let size = core.family_size(family)? as usize;
+    let own_index = match core.me.index {
+        Some(i) if core.me.role == family => i,
+        _ => {
+            return Err(UsageError::NotAMember {
+                me: core.name(core.me),
+                family: core.protocol.family_name(family),
+            }
+            .into())
+        }
+    };
+    let need = match quorum {
+        None => size,
+        Some(q) if (1..=size).contains(&q) => q,
+        Some(q) => {
+            return Err(UsageError::QuorumOutOfRange {
+                quorum: q,
+                max: size,
+            }
+            .into())
+        }
+    };
+    Ok((own_index, need))
+}
+
+pub(crate) async fn gather<A: Access, M: DeserializeOwned>(
     a: &mut A,
     family: Role,
     mut pending: Vec<(u32, PeerId)>,

@@ -709,6 +709,12 @@ impl<T: Transport> Session<T> {
         &mut self.inner.transport
     }
 
+    /// Core and transport, for operations written outside this module
+    /// (the guarded sends).
+    pub(crate) fn inner_mut(&mut self) -> &mut Inner<T> {
+        &mut self.inner
+    }
+
     /// Run `par` branches: returns a scope whose [`ParScope::branch`]
     /// handles each act on this session concurrently (use them inside
     /// [`join`](crate::join)/[`try_join`](crate::try_join)). The branches of a

@@ -160,9 +160,9 @@ fn small_budgets() -> GuardConfig {
 }
 
 const JOURNALED: Annotations<'static> = Annotations {
-    guard: Some("send"),
+    guard: &["send"],
     cost: 3,
-    journal: Some("sent"),
+    journal: &["sent"],
     leak: &[(ObserverClass::Group, 4)],
 };
 
@@ -334,7 +334,7 @@ async fn an_attenuated_capability_set_cannot_regain_a_capability() {
         &CapabilitySet::grant(["admin"])
     );
     let ann = Annotations {
-        guard: Some("send"),
+        guard: &["send"],
         ..Annotations::NONE
     };
     let err = a.send_guarded(B, MSG, &1u8, &ann).await.unwrap_err();

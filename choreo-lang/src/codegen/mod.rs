@@ -31,7 +31,7 @@ use quote::{format_ident, quote};
 
 use crate::diagnostic::Diagnostic;
 use crate::driver::Compilation;
-use crate::global::{CheckedProgram, GlobalProtocol, Label, Size};
+use crate::global::{Annotation, CheckedProgram, GlobalProtocol, Label, LeakClass, Size};
 use crate::local::{LocalProtocol, Peer, Target};
 use crate::machine::{Machine, Message, Op, State, StateId};
 use crate::span::FileId;
@@ -463,6 +463,7 @@ fn role_module(
         enum_names: HashMap::new(),
         depths: &depths,
         depth: 0,
+        current: machine.entry,
     };
     let mod_name = ident(&module_name(&local.target));
     let (role_name, index) = match &local.target {
@@ -515,15 +516,30 @@ fn role_module(
             #extra
         });
     }
+    // A role with annotated sends opens only on a guarded transport: the
+    // caller supplies the guard context (capabilities, budgets, journal)
+    // with the session, and no annotated send can skip the chain.
+    let open = if machine.is_guarded() {
+        quote! {
+            /// Opens this role's endpoint on `session` (which must be for this protocol and this role). Its sends carry guard annotations, so the session runs on a guarded transport: build it with `rt::guard::Guard::wrap` (capabilities, budgets and journal of this node).
+            pub fn open<T: rt::Transport>(session: rt::Session<rt::guard::GuardedTransport<T>>, params: Params) -> Result<#entry<rt::guard::GuardedTransport<T>>, rt::Error> {
+                Ok(#entry { chan: Chan::open(session, params, #role_ix, #index)? })
+            }
+        }
+    } else {
+        quote! {
+            /// Opens this role's endpoint on `session` (which must be for this protocol and this role).
+            pub fn open<T: rt::Transport>(session: rt::Session<T>, params: Params) -> Result<#entry<T>, rt::Error> {
+                Ok(#entry { chan: Chan::open(session, params, #role_ix, #index)? })
+            }
+        }
+    };
     Ok(quote! {
         #[doc = #doc]
         pub mod #mod_name {
             use super::{rt, Chan, LinkPoint, Params};
 
-            /// Opens this role's endpoint on `session` (which must be for this protocol and this role).
-            pub fn open<T: rt::Transport>(session: rt::Session<T>, params: Params) -> Result<#entry<T>, rt::Error> {
-                Ok(#entry { chan: Chan::open(session, params, #role_ix, #index)? })
-            }
+            #open
 
             #(#items)*
         }
@@ -548,6 +564,8 @@ struct Emitter<'a> {
     depths: &'a HashMap<StateId, usize>,
     /// The depth of the state being emitted.
     depth: usize,
+    /// The state being emitted.
+    current: StateId,
 }
 
 /// How many `timeout` bodies each state is inside: a body state's
@@ -576,9 +594,15 @@ struct Timing(Option<Ident>);
 impl Timing {
     /// The method's success type.
     fn ret(&self, r: TokenStream) -> TokenStream {
+        self.ret_on(r, &quote!(T))
+    }
+
+    /// [`ret`](Self::ret) for a method whose states run on transport `tp`
+    /// (a guarded send's impl names the transport inside the guard `T`).
+    fn ret_on(&self, r: TokenStream, tp: &TokenStream) -> TokenStream {
         match &self.0 {
             None => r,
-            Some(h) => quote!(rt::typestate::Timed<#r, #h<T>>),
+            Some(h) => quote!(rt::typestate::Timed<#r, #h<#tp>>),
         }
     }
 
@@ -651,6 +675,7 @@ impl Emitter<'_> {
     }
 
     fn emit(&mut self, id: StateId, state: &State) -> StateItems {
+        self.current = id;
         // Inside a `timeout` body, every operation may hand over the
         // handler's state instead (deadline passed, handler started).
         self.depth = self.depths.get(&id).copied().unwrap_or(0);
@@ -711,15 +736,22 @@ impl Emitter<'_> {
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, to);
         let next_ty = self.state(*next);
-        let ret = t.ret(quote!(#next_ty<T>));
         let value = if msg.payload.is_unit() {
             quote!(&())
         } else {
             quote!(&m.0)
         };
-        let call = t.call(quote!(chan.session.send(#peer, #wire, #value)));
+        let tp = transport_param(msg);
+        let ret = t.ret_on(quote!(#next_ty<#tp>), &tp);
+        let send = match guard_chain(&msg.annotations) {
+            Some(ann) => quote!(chan.session.send_guarded(#peer, #wire, #value, &#ann)),
+            None => quote!(chan.session.send(#peer, #wire, #value)),
+        };
+        let call = t.call(send);
         let done = t.done(self.goto(*next));
-        (
+        guarded(
+            msg,
+            self.state(self.current),
             format!(" Next: send {} to {to}.", describe_message(msg)),
             quote! {
                 pub async fn send(self, m: #ty) -> Result<#ret, rt::Error> {
@@ -729,7 +761,6 @@ impl Emitter<'_> {
                     Ok(#done)
                 }
             },
-            TokenStream::new(),
         )
     }
 
@@ -765,7 +796,6 @@ impl Emitter<'_> {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
         let next_ty = self.state(*next);
-        let ret = t.ret(quote!(#next_ty<T>));
         let (all, each) = if msg.payload.is_unit() {
             (
                 quote!(&()),
@@ -776,10 +806,24 @@ impl Emitter<'_> {
         } else {
             (quote!(&m.0), quote!(|i| f(i).0))
         };
-        let call_all = t.call(quote!(chan.session.send_all(rt::Role(#fam), #wire, #all)));
-        let call_each = t.call(quote!(chan.session.send_each(rt::Role(#fam), #wire, #each)));
+        let tp = transport_param(msg);
+        let ret = t.ret_on(quote!(#next_ty<#tp>), &tp);
+        let (send_all, send_each) = match guard_chain(&msg.annotations) {
+            Some(ann) => (
+                quote!(chan.session.send_all_guarded(rt::Role(#fam), #wire, #all, &#ann)),
+                quote!(chan.session.send_each_guarded(rt::Role(#fam), #wire, #each, &#ann)),
+            ),
+            None => (
+                quote!(chan.session.send_all(rt::Role(#fam), #wire, #all)),
+                quote!(chan.session.send_each(rt::Role(#fam), #wire, #each)),
+            ),
+        };
+        let call_all = t.call(send_all);
+        let call_each = t.call(send_each);
         let done = t.done(self.goto(*next));
-        (
+        guarded(
+            msg,
+            self.state(self.current),
             format!(
                 " Next: send {} to every member of {family}.",
                 describe_message(msg)
@@ -799,7 +843,6 @@ impl Emitter<'_> {
                     Ok(#done)
                 }
             },
-            TokenStream::new(),
         )
     }
 
@@ -859,7 +902,6 @@ impl Emitter<'_> {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
         let next_ty = self.state(*next);
-        let ret = t.ret(quote!((Vec<(u32, #ty)>, #next_ty<T>)));
         let q_tokens = quorum_tokens(q);
         let (each, wrap) = if msg.payload.is_unit() {
             (
@@ -875,10 +917,18 @@ impl Emitter<'_> {
             .as_ref()
             .map(|q| format!(" (quorum {q})"))
             .unwrap_or_default();
-        let call = t.call(quote!(chan.session.exchange(rt::Role(#fam), #wire, #each, q)));
+        let tp = transport_param(msg);
+        let ret = t.ret_on(quote!((Vec<(u32, #ty)>, #next_ty<#tp>)), &tp);
+        let exchange = match guard_chain(&msg.annotations) {
+            Some(ann) => quote!(chan.session.exchange_guarded(rt::Role(#fam), #wire, #each, q, &#ann)),
+            None => quote!(chan.session.exchange(rt::Role(#fam), #wire, #each, q)),
+        };
+        let call = t.call(exchange);
         let goto = self.goto(*next);
         let done = t.done(quote!((got.into_iter().map(#wrap).collect(), #goto)));
-        (
+        guarded(
+            msg,
+            self.state(self.current),
             format!(
                 " Next: exchange {} with every other member of {family}{q_text}.",
                 describe_message(msg)
@@ -892,7 +942,6 @@ impl Emitter<'_> {
                     Ok(#done)
                 }
             },
-            TokenStream::new(),
         )
     }
 
@@ -1075,4 +1124,79 @@ fn quorum_tokens(q: &Option<Size>) -> TokenStream {
             quote!(Some((#s) as usize))
         }
     }
+}
+
+/// The guard chain's constant for a statement's annotations
+/// (`rt::guard::Annotations`), or `None` for a statement without any: its
+/// send stays a plain send, so unannotated protocols cost nothing extra.
+fn guard_chain(annotations: &[Annotation]) -> Option<TokenStream> {
+    if annotations.is_empty() {
+        return None;
+    }
+    let mut guards = Vec::new();
+    let mut cost: u64 = 0;
+    let mut journal = Vec::new();
+    let mut leak = Vec::new();
+    for a in annotations {
+        match a {
+            Annotation::Guard { capability } => guards.push(Literal::string(capability)),
+            Annotation::Cost { amount } => cost = cost.saturating_add(*amount),
+            Annotation::Journal { fact } => journal.push(Literal::string(fact)),
+            Annotation::Leak { class, bits } => {
+                let class = match class {
+                    LeakClass::Relationship => quote!(Relationship),
+                    LeakClass::Group => quote!(Group),
+                    LeakClass::Neighbor => quote!(Neighbor),
+                    LeakClass::External => quote!(External),
+                };
+                let bits = Literal::u64_unsuffixed(*bits);
+                leak.push(quote!((rt::guard::ObserverClass::#class, #bits)));
+            }
+        }
+    }
+    let cost = Literal::u64_unsuffixed(cost);
+    Some(quote! {
+        rt::guard::Annotations {
+            guard: &[#(#guards),*],
+            cost: #cost,
+            journal: &[#(#journal),*],
+            leak: &[#(#leak),*],
+        }
+    })
+}
+
+/// The transport type of the states an (annotated) send returns: the
+/// guarded impl binds `T` to the transport inside the guard.
+fn transport_param(msg: &Message) -> TokenStream {
+    if msg.annotations.is_empty() {
+        quote!(T)
+    } else {
+        quote!(rt::guard::GuardedTransport<T>)
+    }
+}
+
+/// A send state's items. With annotations, its methods exist only on a
+/// guarded transport (`impl … for State<rt::guard::GuardedTransport<T>>`),
+/// so an annotated send cannot bypass the guard chain: it does not compile
+/// on a plain transport.
+fn guarded(msg: &Message, state: Ident, doc: String, methods: TokenStream) -> StateItems {
+    if msg.annotations.is_empty() {
+        return (doc, methods, TokenStream::new());
+    }
+    let written = msg
+        .annotations
+        .iter()
+        .map(crate::project::print::annotation)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let doc = format!("{doc} Guarded: `{written}` (the guard chain runs before the send; a denial is `Error::Denied` and nothing is sent, appended or charged).");
+    (
+        doc,
+        TokenStream::new(),
+        quote! {
+            impl<T: rt::Transport> #state<rt::guard::GuardedTransport<T>> {
+                #methods
+            }
+        },
+    )
 }

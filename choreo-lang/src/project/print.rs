@@ -261,22 +261,29 @@ fn global_label(protocol: &GlobalProtocol, label: &Label) -> String {
     }
 }
 
+/// One annotation as written in the canonical global type
+/// (`@guard("cap")`, `@cost(3)`, `@journal("fact")`, `@leak(group, 1)`).
+pub fn annotation(a: &Annotation) -> String {
+    match a {
+        Annotation::Guard { capability } => format!("@guard({capability:?})"),
+        Annotation::Cost { amount } => format!("@cost({amount})"),
+        Annotation::Journal { fact } => format!("@journal({fact:?})"),
+        Annotation::Leak { class, bits } => {
+            let class = match class {
+                LeakClass::Relationship => "relationship",
+                LeakClass::Group => "group",
+                LeakClass::Neighbor => "neighbor",
+                LeakClass::External => "external",
+            };
+            format!("@leak({class}, {bits})")
+        }
+    }
+}
+
 fn global_message(out: &mut String, protocol: &GlobalProtocol, m: &GMessage) {
     for a in &m.annotations {
-        let _ = match a {
-            Annotation::Guard { capability } => write!(out, "@guard({capability:?}) "),
-            Annotation::Cost { amount } => write!(out, "@cost({amount}) "),
-            Annotation::Journal { fact } => write!(out, "@journal({fact:?}) "),
-            Annotation::Leak { class, bits } => {
-                let class = match class {
-                    LeakClass::Relationship => "relationship",
-                    LeakClass::Group => "group",
-                    LeakClass::Neighbor => "neighbor",
-                    LeakClass::External => "external",
-                };
-                write!(out, "@leak({class}, {bits}) ")
-            }
-        };
+        out.push_str(&annotation(a));
+        out.push(' ');
     }
     let _ = write!(
         out,

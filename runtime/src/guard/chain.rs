@@ -1,7 +1,6 @@
 //! The guard chain and the guard-wrapped transport.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -10,44 +9,53 @@ use super::budget::{
     BudgetPolicy, Clock, ContextId, FlowBudgets, LeakageBudgets, ObserverClass, PeerKey,
 };
 use super::capability::CapabilitySet;
-use crate::envelope::{Frame, Header, Message};
-use crate::error::{Error, TransportError};
-use crate::ids::{Label, PeerId, RoleId};
+use super::transport::GuardedTransport;
+use crate::envelope::Header;
+use crate::ids::Label;
 use crate::journal::{
     author_of, Fact, FactBody, Journal, JournalError, ScopeId, SigningKey, VerifiedFact,
 };
-use crate::session::Session;
 use crate::transport::Transport;
 
 /// The annotations of one message statement, as the code generator emits
-/// them (one `const` per annotated statement):
+/// them (one constant per annotated statement):
 ///
 /// | annotation | field |
 /// |---|---|
-/// | `@guard("cap")` | `guard: Some("cap")` |
-/// | `@cost(n)` | `cost: n` |
-/// | `@journal("fact")` | `journal: Some("fact")` |
+/// | `@guard("cap")` | `guard: &["cap"]` (every `@guard` must be held) |
+/// | `@cost(n)` | `cost: n` (several `@cost`s add up) |
+/// | `@journal("fact")` | `journal: &["fact"]` (one fact per name and frame) |
 /// | `@leak(class, bits)` | `leak: &[(ObserverClass::Class, bits)]` (one entry per `@leak`) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Annotations<'a> {
-    /// Capability the sender must hold.
-    pub guard: Option<&'a str>,
-    /// Flow-budget units charged to (context, receiver).
+    /// Capabilities the sender must hold.
+    pub guard: &'a [&'a str],
+    /// Flow-budget units charged to (context, receiver) per frame.
     pub cost: u64,
-    /// Name of the fact appended atomically with the send.
-    pub journal: Option<&'a str>,
-    /// Bits of metadata charged per observer class.
+    /// Names of the facts appended atomically with each frame.
+    pub journal: &'a [&'a str],
+    /// Bits of metadata charged per observer class per frame.
     pub leak: &'a [(ObserverClass, u64)],
 }
 
 impl Annotations<'static> {
     /// A message statement without annotations.
     pub const NONE: Annotations<'static> = Annotations {
-        guard: None,
+        guard: &[],
         cost: 0,
-        journal: None,
+        journal: &[],
         leak: &[],
     };
+}
+
+impl Annotations<'_> {
+    /// Bits one frame leaks to `class` (several `@leak`s of one class add up).
+    pub fn leak_bits(&self, class: ObserverClass) -> u64 {
+        self.leak
+            .iter()
+            .filter(|(c, _)| *c == class)
+            .fold(0u64, |sum, (_, bits)| sum.saturating_add(*bits))
+    }
 }
 
 /// Why the guard chain refused a send. Nothing was sent, appended or
@@ -162,6 +170,17 @@ impl FactMaker for RecordSends {
     }
 }
 
+/// What one session may do under a node's [`Guard`]: the flow context its
+/// `@cost`s are charged in, and the sender's capability set (`@guard`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The flow context (a channel, a relationship, a home).
+    pub context: ContextId,
+    /// The capabilities this session's sends may use; attenuate with
+    /// [`CapabilitySet::meet`] before granting, never widen.
+    pub capabilities: CapabilitySet,
+}
+
 /// Budget policies of a node's guard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuardConfig {
@@ -191,17 +210,17 @@ impl Default for GuardConfig {
 }
 
 #[derive(Debug)]
-struct Shared {
-    flow: FlowBudgets,
-    leakage: LeakageBudgets,
-    journal: Option<Coupling>,
+pub(super) struct Shared {
+    pub(super) flow: FlowBudgets,
+    pub(super) leakage: LeakageBudgets,
+    pub(super) journal: Option<Coupling>,
 }
 
 /// The journal `@journal` sends append to, and how their facts are made.
 #[derive(Debug)]
-struct Coupling {
-    journal: Arc<Mutex<Journal>>,
-    facts: Box<dyn FactMaker>,
+pub(super) struct Coupling {
+    pub(super) journal: Arc<Mutex<Journal>>,
+    pub(super) facts: Box<dyn FactMaker>,
 }
 
 /// A node's guard: budgets and journal shared by every session it guards.
@@ -209,7 +228,7 @@ struct Coupling {
 #[derive(Clone, Debug)]
 pub struct Guard {
     shared: Arc<Mutex<Shared>>,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Guard {
@@ -249,7 +268,7 @@ impl Guard {
         self
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while holding the lock cannot leave a half-charged
         // budget (charges are single assignments), so the state is usable.
         self.shared
@@ -283,236 +302,6 @@ impl Guard {
         peers: Vec<PeerKey>,
         caps: CapabilitySet,
     ) -> GuardedTransport<T> {
-        GuardedTransport {
-            inner,
-            guard: self.clone(),
-            context,
-            peers,
-            caps,
-            armed: None,
-            denial: None,
-        }
-    }
-}
-
-/// A transport whose every send passes the guard chain first. Sends
-/// without annotations (plain [`Session::send`]) pass with
-/// [`Annotations::NONE`]; annotated sends go through
-/// [`Session::send_guarded`].
-#[derive(Debug)]
-pub struct GuardedTransport<T> {
-    inner: T,
-    guard: Guard,
-    context: ContextId,
-    peers: Vec<PeerKey>,
-    caps: CapabilitySet,
-    armed: Option<Annotations<'static>>,
-    denial: Option<Denial>,
-}
-
-enum Refused {
-    Denied(Denial),
-    Transport(TransportError),
-}
-
-impl<T: Transport> GuardedTransport<T> {
-    /// The sender's capability set.
-    pub fn capabilities(&self) -> &CapabilitySet {
-        &self.caps
-    }
-
-    /// Narrow the sender's capability set (meet). There is no way back.
-    pub fn attenuate(&mut self, other: &CapabilitySet) {
-        self.caps.attenuate(other);
-    }
-
-    /// The wrapped transport.
-    pub fn inner(&self) -> &T {
-        &self.inner
-    }
-
-    fn chain(&mut self, to: PeerId, header: &Header, message: Message) -> Result<(), Refused> {
-        let ann = self.armed.take().unwrap_or(Annotations::NONE);
-        let now = self.guard.clock.now_micros();
-        let guard = self.guard.clone();
-        let mut shared = guard.lock();
-        let shared = &mut *shared;
-
-        // Evaluate every guard, whatever the earlier ones said, so that a
-        // denial does the same work as an allowed send up to this point.
-        let peer = self.peers.get(to.as_usize()).copied();
-        let capability = match ann.guard {
-            Some(cap) if !self.caps.allows(cap) => Some(Denial::Capability {
-                cap: cap.to_owned(),
-            }),
-            _ => None,
-        };
-        let flow = match peer {
-            None => Some(Denial::UnknownPeer(to.0)),
-            Some(p) => {
-                let available = shared.flow.available(self.context, p, now);
-                (available < ann.cost).then_some(Denial::FlowBudget {
-                    cost: ann.cost,
-                    available,
-                })
-            }
-        };
-        let fact = match (ann.journal, &shared.journal, peer) {
-            (None, _, _) => Ok(None),
-            (Some(name), None, _) => Err(Denial::Journal {
-                fact: name.to_owned(),
-                reason: "this guard has no journal (Guard::with_journal)".into(),
-            }),
-            (Some(_), Some(_), None) => Ok(None), // already denied as UnknownPeer
-            (Some(name), Some(coupling), Some(p)) => {
-                let info = SendInfo {
-                    header,
-                    context: self.context,
-                    to: p,
-                    label: message.label,
-                    payload: message.payload.as_bytes(),
-                };
-                coupling
-                    .facts
-                    .make(name, &info)
-                    .map(Some)
-                    .map_err(|e| Denial::Journal {
-                        fact: name.to_owned(),
-                        reason: e.to_string(),
-                    })
-            }
-        };
-        let mut leak = None;
-        for class in ObserverClass::ALL {
-            let bits = ann
-                .leak
-                .iter()
-                .filter(|(c, _)| *c == class)
-                .fold(0u64, |s, (_, b)| s.saturating_add(*b));
-            let available = shared.leakage.available(class, now);
-            if bits > available && leak.is_none() {
-                leak = Some(Denial::Leakage {
-                    class,
-                    bits,
-                    available,
-                });
-            }
-        }
-        let (fact, fact_denial) = match fact {
-            Ok(f) => (f, None),
-            Err(d) => (None, Some(d)),
-        };
-        if let Some(denial) = capability.or(flow).or(fact_denial).or(leak) {
-            return Err(Refused::Denied(denial));
-        }
-        let Some(peer) = peer else {
-            return Err(Refused::Denied(Denial::UnknownPeer(to.0)));
-        };
-
-        // Allowed: charge, then hand over (appending the fact first, so
-        // the message never leaves without it). Every failure refunds.
-        shared.flow.charge(self.context, peer, ann.cost, now);
-        for (class, bits) in ann.leak {
-            shared.leakage.charge(*class, *bits);
-        }
-        let inner = &mut self.inner;
-        let sent = match (fact, &shared.journal) {
-            (Some(fact), Some(coupling)) => {
-                let mut journal = coupling.journal.lock().unwrap_or_else(|p| p.into_inner());
-                let name = ann.journal.unwrap_or_default();
-                journal
-                    .append_coupled(fact, || inner.start_send(to, header, message))
-                    .map_err(|e| {
-                        Refused::Denied(Denial::Journal {
-                            fact: name.to_owned(),
-                            reason: e.to_string(),
-                        })
-                    })
-                    .and_then(|sent| sent.map_err(Refused::Transport))
-            }
-            _ => inner
-                .start_send(to, header, message)
-                .map_err(Refused::Transport),
-        };
-        if sent.is_err() {
-            shared.flow.refund(self.context, peer, ann.cost, now);
-            for (class, bits) in ann.leak {
-                shared.leakage.refund(*class, *bits);
-            }
-        }
-        sent
-    }
-}
-
-impl<T: Transport> Transport for GuardedTransport<T> {
-    fn local(&self) -> PeerId {
-        self.inner.local()
-    }
-
-    fn peer_count(&self) -> usize {
-        self.inner.peer_count()
-    }
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>, to: PeerId) -> Poll<Result<(), TransportError>> {
-        self.inner.poll_ready(cx, to)
-    }
-
-    fn start_send(
-        &mut self,
-        to: PeerId,
-        header: &Header,
-        message: Message,
-    ) -> Result<(), TransportError> {
-        match self.chain(to, header, message) {
-            Ok(()) => Ok(()),
-            Err(Refused::Transport(e)) => Err(e),
-            Err(Refused::Denied(d)) => {
-                tracing::debug!(denial = %d, "guard chain refused a send");
-                self.denial = Some(d);
-                Err(TransportError::Io(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    "send refused by the guard chain",
-                )))
-            }
-        }
-    }
-
-    fn poll_recv(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: PeerId,
-    ) -> Poll<Result<Frame, TransportError>> {
-        self.inner.poll_recv(cx, from)
-    }
-
-    fn close(&mut self) {
-        self.inner.close();
-    }
-}
-
-impl<T: Transport> Session<GuardedTransport<T>> {
-    /// `A -> B : L(T)` with annotations: the guard chain runs (capability,
-    /// flow budget, journal coupling, leakage, in that order) and the
-    /// message is handed to the transport only if every guard allows it.
-    /// The first denial is returned as [`Error::Denied`]; then nothing was
-    /// sent, appended or charged.
-    ///
-    /// Not for `par` branches (they share one transport; a branch's
-    /// annotations could be taken by another branch's send).
-    pub async fn send_guarded<M: Serialize + ?Sized>(
-        &mut self,
-        to: RoleId,
-        label: Label,
-        payload: &M,
-        annotations: &Annotations<'static>,
-    ) -> Result<(), Error> {
-        self.transport_mut().armed = Some(*annotations);
-        let sent = self.send(to, label, payload).await;
-        let transport = self.transport_mut();
-        transport.armed = None;
-        match transport.denial.take() {
-            Some(denial) => Err(Error::Denied(Box::new(denial))),
-            None => sent,
-        }
+        GuardedTransport::new(inner, self.clone(), context, peers, caps)
     }
 }

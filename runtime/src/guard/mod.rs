@@ -30,28 +30,31 @@
 //!
 //! ## Contract for generated code
 //!
-//! For an annotated message statement the generator emits one constant
-//! and calls [`Session::send_guarded`](crate::Session::send_guarded)
-//! instead of `send`:
+//! For an annotated message statement the generator emits the guarded
+//! form of the send with the statement's [`Annotations`]:
 //!
 //! ```text
-//! const ANN_INVITE: choreo_runtime::guard::Annotations<'static> = choreo_runtime::guard::Annotations {
-//!     guard: Some("guardian:invite"),
+//! chan.session.send_guarded(GUARDIAN, INVITE, &m.0, &rt::guard::Annotations {
+//!     guard: &["guardian:invite"],
 //!     cost: 1,
-//!     journal: None,
-//!     leak: &[(choreo_runtime::guard::ObserverClass::Relationship, 8)],
-//! };
-//! s.send_guarded(GUARDIAN, INVITE, &proposal, &ANN_INVITE).await?;
+//!     journal: &[],
+//!     leak: &[(rt::guard::ObserverClass::Relationship, 8)],
+//! }).await?;
 //! ```
 //!
-//! The session's transport must then be a [`GuardedTransport`] (the node
-//! wraps each session's transport with [`Guard::wrap`]); unannotated
-//! statements keep calling `send`, which passes the chain with
-//! [`Annotations::NONE`].
+//! (`send_all_guarded`, `send_each_guarded`, `exchange_guarded` for the
+//! collective forms; a statement's frames pass or fail together). These
+//! exist on `Session<GuardedTransport<T>>` only, and a role with annotated
+//! sends opens only on such a session, so the chain cannot be skipped.
+//! The session's transport is wrapped by [`Guard::wrap`] (or a node's
+//! `open_guarded_session`); unannotated statements keep calling `send`,
+//! which passes straight through.
 
 mod budget;
 mod capability;
 mod chain;
+mod send;
+mod transport;
 
 pub use budget::{
     BudgetPolicy, Clock, ContextId, FlowBudgets, LeakageBudgets, ManualClock, ObserverClass,
@@ -59,6 +62,6 @@ pub use budget::{
 };
 pub use capability::CapabilitySet;
 pub use chain::{
-    Annotations, Denial, FactMaker, Guard, GuardConfig, GuardedTransport, RecordSends, SendInfo,
-    SendRecord,
+    Annotations, Denial, FactMaker, Grant, Guard, GuardConfig, RecordSends, SendInfo, SendRecord,
 };
+pub use transport::GuardedTransport;

@@ -143,28 +143,53 @@ impl Journal {
         self.append(fact)
     }
 
-    /// Append `fact` atomically with `send`: the fact is durable before
-    /// `send` runs, and if `send` fails the fact is taken back (nobody can
-    /// have seen it: the caller holds `&mut self`). A crash between the
-    /// append and the send leaves the fact without the message, never the
-    /// message without the fact. If the fact was already present, only
-    /// `send` runs.
-    pub fn append_coupled<T, E>(
+    /// Append `facts` atomically with `send`, which hands over messages in
+    /// order; each fact comes with the position of the message it is
+    /// coupled to. The facts are durable (one write) before `send` runs. If
+    /// `send` fails after handing over `n` messages (`Err((n, e))`), the
+    /// facts of the messages not handed over are taken back (nobody can
+    /// have seen them: the caller holds `&mut self`). A crash between the
+    /// append and the send leaves facts without their messages, never a
+    /// message without its fact. Facts already present before are neither
+    /// written again nor taken back.
+    pub fn append_coupled<E>(
         &mut self,
-        fact: VerifiedFact,
-        send: impl FnOnce() -> Result<T, E>,
-    ) -> Result<Result<T, E>, JournalError> {
-        self.check_scope(&fact)?;
-        let id = fact.id();
-        if self.facts.contains(&id) {
-            return Ok(send());
+        facts: Vec<(usize, VerifiedFact)>,
+        send: impl FnOnce() -> Result<(), (usize, E)>,
+    ) -> Result<Result<(), (usize, E)>, JournalError> {
+        for (_, f) in &facts {
+            self.check_scope(f)?;
         }
-        self.store.append(&[&fact])?;
-        self.facts.insert(fact);
+        // The earliest message each new fact is coupled to.
+        let mut new: std::collections::BTreeMap<FactId, (usize, VerifiedFact)> =
+            std::collections::BTreeMap::new();
+        for (message, f) in facts {
+            if self.facts.contains(&f.id()) {
+                continue;
+            }
+            match new.get_mut(&f.id()) {
+                Some(entry) => entry.0 = entry.0.min(message),
+                None => {
+                    new.insert(f.id(), (message, f));
+                }
+            }
+        }
+        if !new.is_empty() {
+            let refs: Vec<&VerifiedFact> = new.values().map(|(_, f)| f).collect();
+            self.store.append(&refs)?;
+        }
+        let coupled: Vec<(FactId, usize)> = new.iter().map(|(id, (m, _))| (*id, *m)).collect();
+        for (_, f) in new.into_values() {
+            self.facts.insert(f);
+        }
         let sent = send();
-        if sent.is_err() {
-            self.facts.remove(&id);
-            self.store.retract(&id)?;
+        if let Err((handed, _)) = &sent {
+            for (id, message) in coupled {
+                if message >= *handed {
+                    self.facts.remove(&id);
+                    self.store.retract(&id)?;
+                }
+            }
         }
         Ok(sent)
     }

@@ -14,7 +14,8 @@
 //! Time is microseconds since the node was spawned ([`Time`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::task::Wake;
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ use tokio::time::Instant;
 use super::host::{HostEvent, Inbound, NetConfig, NetError, NetHost};
 use super::identity::{local_node_id, node_id_of, peer_id_of};
 use crate::error::Error;
+use crate::guard::{Grant, Guard, GuardConfig, GuardedTransport, RecordSends, SystemClock};
 use crate::ids::SessionId;
+use crate::journal::{DurableStore, Journal, ScopeId, SigningKey};
 use crate::node::{
     Node, NodeConfig, NodeEvent, NodeId, NodeTransport, SessionSpec, SharedNode, Time,
 };
@@ -40,6 +43,23 @@ pub struct NetNodeConfig {
     pub net: NetConfig,
     /// The node core: frame limit, links, the configured peer list.
     pub node: NodeConfig,
+    /// The node's durable journal. `None` (the default): no journal, and
+    /// `@journal` sends of guarded sessions are denied.
+    pub journal: Option<JournalConfig>,
+    /// Flow and leakage budgets of the node's guard
+    /// ([`NetNode::open_guarded_session`]).
+    pub guard: GuardConfig,
+}
+
+/// Where a node keeps its journal: one encrypted redb file.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// The database file, created if absent (by convention
+    /// `<data dir>/journal.redb`). Its values are sealed under keys derived
+    /// from the node's identity key, so only this node opens it.
+    pub path: PathBuf,
+    /// The journal scope (the authority or home whose facts it holds).
+    pub scope: ScopeId,
 }
 
 impl NetNodeConfig {
@@ -48,6 +68,8 @@ impl NetNodeConfig {
         NetNodeConfig {
             net: NetConfig::new(keypair),
             node: NodeConfig::default(),
+            journal: None,
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -94,10 +116,42 @@ enum Command {
 #[derive(Debug)]
 pub struct NetNode {
     node: SharedNode,
+    guard: Guard,
+    journal: Option<Arc<Mutex<Journal>>>,
     local_peer_id: PeerId,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Receiver<NetEvent>,
     driver: Option<JoinHandle<()>>,
+}
+
+/// The node's guard on the system clock, coupled to its durable journal
+/// when one is configured (facts signed with the node's identity key).
+fn open_guard(
+    keypair: &libp2p::identity::Keypair,
+    journal: Option<&JournalConfig>,
+    budgets: GuardConfig,
+) -> Result<(Guard, Option<Arc<Mutex<Journal>>>), NetError> {
+    let guard = Guard::new(budgets, Arc::new(SystemClock::default()));
+    let Some(config) = journal else {
+        return Ok((guard, None));
+    };
+    let setup = |e: &dyn std::fmt::Display| {
+        NetError::Setup(format!("journal {}: {e}", config.path.display()))
+    };
+    let ed25519 = keypair.clone().try_into_ed25519().map_err(|e| setup(&e))?;
+    let secret = zeroize::Zeroizing::new(
+        <[u8; 32]>::try_from(ed25519.secret().as_ref()).map_err(|e| setup(&e))?,
+    );
+    let key = SigningKey::from_bytes(&secret);
+    let store = DurableStore::open(&config.path, &key).map_err(|e| setup(&e))?;
+    let journal = Arc::new(Mutex::new(
+        Journal::open(config.scope, store).map_err(|e| setup(&e))?,
+    ));
+    let facts = RecordSends {
+        key,
+        scope: config.scope,
+    };
+    Ok((guard.with_journal(journal.clone(), facts), Some(journal)))
 }
 
 /// Wakes the driver task through a [`Notify`] (a wake with no waiter
@@ -117,8 +171,14 @@ impl NetNode {
     /// Starts the host (listening on `config.net.listen`) and the driver on
     /// the current tokio runtime.
     pub async fn spawn(config: NetNodeConfig) -> Result<NetNode, NetError> {
-        let NetNodeConfig { mut net, node } = config;
+        let NetNodeConfig {
+            mut net,
+            node,
+            journal,
+            guard,
+        } = config;
         let me = local_node_id(&net.keypair).map_err(|e| NetError::Setup(e.to_string()))?;
+        let (guard, journal) = open_guard(&net.keypair, journal.as_ref(), guard)?;
         net.max_frame_len = node.max_frame_len;
         let shared = SharedNode::new(Node::new(me, node));
         let allow_node = shared.clone();
@@ -146,6 +206,8 @@ impl NetNode {
         let driver = tokio::spawn(driver.run(command_rx));
         Ok(NetNode {
             node: shared,
+            guard,
+            journal,
             local_peer_id,
             commands,
             events,
@@ -190,6 +252,27 @@ impl NetNode {
     /// Opens one participant's session; see [`SharedNode::open_session`].
     pub fn open_session(&self, spec: SessionSpec) -> Result<Session<NodeTransport>, Error> {
         self.node.open_session(spec)
+    }
+
+    /// Opens one participant's session with its sends behind this node's
+    /// guard (see [`SharedNode::open_guarded_session`]): what generated
+    /// endpoints of a role with annotated sends open on.
+    pub fn open_guarded_session(
+        &self,
+        spec: SessionSpec,
+        grant: Grant,
+    ) -> Result<Session<GuardedTransport<NodeTransport>>, Error> {
+        self.node.open_guarded_session(spec, &self.guard, grant)
+    }
+
+    /// The node's guard (budgets; its journal coupling).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// The node's journal, if [`NetNodeConfig::journal`] named one.
+    pub fn journal(&self) -> Option<&Arc<Mutex<Journal>>> {
+        self.journal.as_ref()
     }
 
     /// The next event; `None` once the node stopped.

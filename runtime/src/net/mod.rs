@@ -20,7 +20,7 @@ pub mod gate;
 pub mod host;
 pub mod identity;
 
-pub use driver::{NetEvent, NetNode, NetNodeConfig};
+pub use driver::{JournalConfig, NetEvent, NetNode, NetNodeConfig};
 pub use gate::{AllowPeer, NotAllowed};
 pub use host::{HostEvent, Inbound, NetConfig, NetError, NetHost, DEFAULT_MAX_FRAME_LEN, PROTOCOL};
 pub use identity::{

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Node, NodeId, Time};
 use crate::envelope::{Frame, Header, Message};
 use crate::error::{Error, TransportError};
+use crate::guard::{Grant, Guard, GuardedTransport, PeerKey};
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
@@ -119,6 +120,35 @@ impl SharedNode {
     /// Frames that arrived for this session before it was opened are
     /// delivered now.
     pub fn open_session(&self, spec: SessionSpec) -> Result<Session<NodeTransport>, Error> {
+        let (config, transport) = self.host_session(spec)?;
+        // On failure the transport is dropped, which closes the hosted
+        // session again.
+        let session = Session::new(config, transport);
+        self.wake_driver();
+        session
+    }
+
+    /// [`open_session`](Self::open_session) with every send behind
+    /// `guard`: the session's annotated statements pass the guard chain
+    /// (capabilities from `grant`, flow budgets per (`grant.context`, peer
+    /// node), the guard's journal and leakage budgets). Each roster peer's
+    /// guard identity is the node bound to it.
+    pub fn open_guarded_session(
+        &self,
+        spec: SessionSpec,
+        guard: &Guard,
+        grant: Grant,
+    ) -> Result<Session<GuardedTransport<NodeTransport>>, Error> {
+        let peers = spec.peers.iter().map(|n| PeerKey(n.0)).collect();
+        let (config, transport) = self.host_session(spec)?;
+        let guarded = guard.wrap(transport, grant.context, peers, grant.capabilities);
+        let session = Session::new(config, guarded);
+        self.wake_driver();
+        session
+    }
+
+    /// Host the session in the node core; its transport and configuration.
+    fn host_session(&self, spec: SessionSpec) -> Result<(SessionConfig, NodeTransport), Error> {
         let SessionSpec {
             id,
             protocol,
@@ -149,19 +179,13 @@ impl SharedNode {
             me: local,
             peers: count,
         };
-        // On failure the transport is dropped, which closes the hosted
-        // session again.
-        let session = Session::new(
-            SessionConfig {
-                id,
-                protocol,
-                me,
-                roster,
-            },
-            transport,
-        );
-        self.wake_driver();
-        session
+        let config = SessionConfig {
+            id,
+            protocol,
+            me,
+            roster,
+        };
+        Ok((config, transport))
     }
 }
 

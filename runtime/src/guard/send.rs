@@ -1,0 +1,176 @@
+//! The guarded session operations: what generated code calls for an
+//! annotated message statement.
+//!
+//! Each builds every frame of the statement first (one per receiver), waits
+//! until every receiver's link can take one, then runs the chain and hands
+//! the frames over in one step ([`GuardedTransport::send_statement`]). So a
+//! statement is all or nothing: a broadcast that the budget allows for two
+//! of three receivers sends nothing.
+
+use std::future::poll_fn;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::chain::Annotations;
+use super::transport::{GuardedTransport, Refused};
+use crate::envelope::Message;
+use crate::error::Error;
+use crate::ids::{Label, PeerId, Role, RoleId};
+use crate::ops;
+use crate::session::{Inner, Session};
+use crate::transport::Transport;
+
+impl<T: Transport> Session<GuardedTransport<T>> {
+    /// `A -> B : L(T)` with annotations: the guard chain runs (capability,
+    /// flow budget, journal coupling, leakage, in that order) and the
+    /// message is handed to the transport only if every guard allows it.
+    /// The first denial is returned as [`Error::Denied`]; then nothing was
+    /// sent, appended or charged.
+    pub async fn send_guarded<M: Serialize + ?Sized>(
+        &mut self,
+        to: RoleId,
+        label: Label,
+        payload: &M,
+        annotations: &Annotations<'static>,
+    ) -> Result<(), Error> {
+        let inner = self.inner_mut();
+        let frame = {
+            let core = &inner.core;
+            let peer = core.other_peer(to)?;
+            (peer, core.message(label, core.payload(label, payload)?))
+        };
+        statement(inner, label, vec![frame], annotations).await
+    }
+
+    /// `A -> W[*] : L(T)` with annotations, one value for everybody: every
+    /// frame passes the chain (each is charged toward its receiver and gets
+    /// its own fact), and either all are sent or none.
+    pub async fn send_all_guarded<M: Serialize + ?Sized>(
+        &mut self,
+        family: Role,
+        label: Label,
+        payload: &M,
+        annotations: &Annotations<'static>,
+    ) -> Result<(), Error> {
+        let inner = self.inner_mut();
+        let frames = {
+            let core = &inner.core;
+            let message = core.message(label, core.payload(label, payload)?);
+            core.others_in(family)?
+                .into_iter()
+                .map(|(_, peer)| (peer, message.clone()))
+                .collect()
+        };
+        statement(inner, label, frames, annotations).await
+    }
+
+    /// `A -> W[*] : L(T)` with annotations and a value per receiver
+    /// (`value(i)` for member `i`, in index order); all or none.
+    pub async fn send_each_guarded<M: Serialize>(
+        &mut self,
+        family: Role,
+        label: Label,
+        value: impl FnMut(u32) -> M,
+        annotations: &Annotations<'static>,
+    ) -> Result<(), Error> {
+        let inner = self.inner_mut();
+        let frames = frames_each(inner, family, label, value)?;
+        statement(inner, label, frames, annotations).await
+    }
+
+    /// `W[*] -> W[*] : L(T) [quorum q]` with annotations: the sending half
+    /// passes the chain as one statement (all or none) before anything is
+    /// received; then as [`Session::exchange`].
+    pub async fn exchange_guarded<M: Serialize + DeserializeOwned>(
+        &mut self,
+        family: Role,
+        label: Label,
+        mut value: impl FnMut(u32) -> M,
+        quorum: Option<usize>,
+        annotations: &Annotations<'static>,
+    ) -> Result<Vec<(u32, M)>, Error> {
+        let inner = self.inner_mut();
+        let (own_index, need) = ops::exchange_plan(&inner.core, family, quorum)?;
+        let own = value(own_index);
+        let frames = frames_each(inner, family, label, &mut value)?;
+        statement(inner, label, frames, annotations).await?;
+        let senders = inner.core.others_in(family)?;
+        let mut values = ops::gather(
+            inner,
+            family,
+            senders,
+            label,
+            need.saturating_sub(1),
+            quorum.is_some(),
+        )
+        .await?;
+        let at = values.partition_point(|(i, _)| *i < own_index);
+        values.insert(at, (own_index, own));
+        Ok(values)
+    }
+}
+
+fn frames_each<T: Transport, M: Serialize>(
+    inner: &Inner<T>,
+    family: Role,
+    label: Label,
+    mut value: impl FnMut(u32) -> M,
+) -> Result<Vec<(PeerId, Message)>, Error> {
+    let core = &inner.core;
+    core.others_in(family)?
+        .into_iter()
+        .map(|(index, peer)| {
+            Ok((
+                peer,
+                core.message(label, core.payload(label, &value(index))?),
+            ))
+        })
+        .collect()
+}
+
+/// Wait until every receiver's link can take a frame, then run the chain
+/// and hand the frames over in one step.
+async fn statement<T: Transport>(
+    inner: &mut Inner<GuardedTransport<T>>,
+    label: Label,
+    frames: Vec<(PeerId, Message)>,
+    annotations: &Annotations<'static>,
+) -> Result<(), Error> {
+    // As a plain send: inside a timeout body whose deadline has passed,
+    // the statement is interrupted before anything is checked or charged.
+    if !inner.core.bodies.is_empty() {
+        let Inner {
+            core, transport, ..
+        } = &mut *inner;
+        if let Some(e) = core.interrupted_now(transport) {
+            return Err(*e);
+        }
+    }
+    for (peer, _) in &frames {
+        let ready = poll_fn(|cx| inner.transport.poll_ready(cx, *peer)).await;
+        if let Err(e) = ready {
+            let what = format!("sending {}", inner.core.protocol.label_name(label));
+            return Err(inner.core.transport_error(*peer, what, e));
+        }
+    }
+    let receivers: Vec<PeerId> = frames.iter().map(|(p, _)| *p).collect();
+    let Inner {
+        core, transport, ..
+    } = inner;
+    match transport.send_statement(&core.header, frames, annotations) {
+        Ok(()) => Ok(()),
+        Err(Refused::Denied(denial)) => {
+            tracing::debug!(%denial, "guard chain refused a send");
+            Err(Error::Denied(Box::new(denial)))
+        }
+        Err(Refused::Transport { index, error }) => {
+            let peer = receivers.get(index).copied().unwrap_or(core.me_peer);
+            Err(core.transport_error(
+                peer,
+                format!("sending {}", core.protocol.label_name(label)),
+                error,
+            ))
+        }
+    }
+}
