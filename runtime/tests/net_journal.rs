@@ -132,12 +132,13 @@ async fn a_node_journals_guarded_sends_in_its_configured_file_and_reopens_it() {
 
     // Spawned again from the same file: the fact is there.
     let writer = NetNode::spawn(writer_config()).await.unwrap();
-    let journal = writer.journal().unwrap().lock().unwrap();
-    assert_eq!(journal.facts().len(), 1);
-    let record: SendRecord = journal.facts().iter().next().unwrap().body().unwrap();
-    assert_eq!(record.name, "noted");
-    assert_eq!(record.to, r.0);
-    drop(journal);
+    {
+        let journal = writer.journal().unwrap().lock().unwrap();
+        assert_eq!(journal.facts().len(), 1);
+        let record: SendRecord = journal.facts().iter().next().unwrap().body().unwrap();
+        assert_eq!(record.name, "noted");
+        assert_eq!(record.to, r.0);
+    }
     writer.shutdown().await;
     reader.shutdown().await;
 }

@@ -238,6 +238,20 @@ pub fn generate_protocol(
         }
     });
     let docs = protocol.docs.iter().map(|d| quote!(#[doc = #d]));
+    let sessions = match guarded_capabilities(locals) {
+        None => quote! {
+            /// One session per role instance, in roster order, over a fresh in-memory network.
+            pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::MemoryTransport>>, rt::Error> {
+                rt::memory::sessions(id, &PROTOCOL, &roster(params)?, rt::MemoryConfig::default())
+            }
+        },
+        Some(caps) => quote! {
+            /// One session per role instance, in roster order, over a fresh in-memory network. This protocol's sends carry guard annotations, so every session runs on a guarded transport: each under its own guard granting every capability the protocol names, with unlimited budgets and an in-memory journal (`rt::guard::memory_sessions`). For tests and examples; a node opens guarded sessions with its own guard.
+            pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::guard::GuardedTransport<rt::MemoryTransport>>>, rt::Error> {
+                rt::guard::memory_sessions(id, &PROTOCOL, &roster(params)?, rt::MemoryConfig::default(), &[#(#caps),*])
+            }
+        },
+    };
 
     // Label types.
     let mut label_items = Vec::new();
@@ -309,10 +323,7 @@ pub fn generate_protocol(
                 rt::Roster::new(&[#(#shapes),*])
             }
 
-            /// One session per role instance, in roster order, over a fresh in-memory network.
-            pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::MemoryTransport>>, rt::Error> {
-                rt::memory::sessions(id, &PROTOCOL, &roster(params)?, rt::MemoryConfig::default())
-            }
+            #sessions
 
             /// A live endpoint: the runtime session plus the parameters.
             pub struct Chan<T: rt::Transport> {
@@ -1163,6 +1174,44 @@ fn guard_chain(annotations: &[Annotation]) -> Option<TokenStream> {
             leak: &[#(#leak),*],
         }
     })
+}
+
+/// `Some(every capability a @guard names)` if some send of the protocol
+/// carries annotations, `None` if none does.
+fn guarded_capabilities(locals: &[LocalProtocol]) -> Option<Vec<Literal>> {
+    use crate::local::LocalAction as A;
+    let mut guarded = false;
+    let mut caps: Vec<String> = Vec::new();
+    let mut stack: Vec<&A> = locals.iter().flat_map(|l| l.body.iter()).collect();
+    while let Some(action) = stack.pop() {
+        match action {
+            A::Send { annotations, .. }
+            | A::SendAll { annotations, .. }
+            | A::Exchange { annotations, .. } => {
+                guarded |= !annotations.is_empty();
+                for a in annotations {
+                    if let Annotation::Guard { capability } = a {
+                        if !caps.contains(capability) {
+                            caps.push(capability.clone());
+                        }
+                    }
+                }
+            }
+            A::Select { branches, .. } => stack.extend(branches.iter().flat_map(|(_, b)| b)),
+            A::Branch { arms, .. } => stack.extend(arms.iter().flat_map(|a| &a.body)),
+            A::Rec { body, .. } => stack.extend(body),
+            A::Par { branches, .. } => stack.extend(branches.iter().flatten()),
+            A::Timeout { body, handler, .. } => stack.extend(body.iter().chain(handler)),
+            A::Recv { .. }
+            | A::RecvAll { .. }
+            | A::Continue { .. }
+            | A::Link { .. }
+            | A::DelegateTo { .. }
+            | A::AcceptFrom { .. } => {}
+        }
+    }
+    caps.sort();
+    guarded.then(|| caps.iter().map(|c| Literal::string(c)).collect())
 }
 
 /// The transport type of the states an (annotated) send returns: the

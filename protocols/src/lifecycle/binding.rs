@@ -18,6 +18,7 @@
 //!    ([`Bindings`]) admits nothing else, so the recovery delay a guardian
 //!    later enforces is one both parties signed.
 
+use choreo_runtime::guard::GuardedTransport;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -332,7 +333,7 @@ impl std::fmt::Debug for AccountSide<'_> {
 /// The account proposes `proposal`. `Ok(Some(_))`: bound, and the fact is
 /// in this device's journal; `Ok(None)`: the guardian declined.
 pub async fn propose<T: Transport>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     params: Params,
     side: AccountSide<'_>,
     proposal: BindingProposal,
@@ -413,7 +414,7 @@ pub async fn propose<T: Transport>(
 /// decline. On `Ok(Some(_))` the binding fact (checked: both signatures)
 /// is in the guardian's own journal, so it can enforce the delay later.
 pub async fn guard<T: Transport>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     params: Params,
     key: &SigningKey,
     journal: &Mutex<Journal>,

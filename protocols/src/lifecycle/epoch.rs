@@ -19,6 +19,7 @@
 //! in the successor arrives (then the transition is finalized,
 //! [`super::channel::receive_messages`]).
 
+use choreo_runtime::guard::GuardedTransport;
 use std::sync::Mutex;
 
 use choreo_runtime::journal::{Journal, SigningKey};
@@ -143,7 +144,7 @@ impl std::fmt::Debug for ProposerSide<'_> {
 
 /// The proposer runs the bump of `proposal`.
 pub async fn propose<T: Transport>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     params: Params,
     side: ProposerSide<'_>,
     proposal: BumpProposal,

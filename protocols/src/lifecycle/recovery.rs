@@ -21,6 +21,7 @@
 //! the signing guardians (the reshare role logic of `aura-node`); this
 //! module ends with the committed grant and the rebuilt journal.
 
+use choreo_runtime::guard::GuardedTransport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -284,7 +285,7 @@ pub enum RequestOutcome {
 /// `Guardian[i]` as the session roster binds it; an approval counts only
 /// with that key's valid signature.
 pub async fn request<T: Transport>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     params: recovery::Params,
     request: RecoveryRequest,
     guardian_keys: &[[u8; 32]],
@@ -459,7 +460,7 @@ pub async fn answer<T: Transport, C: Clock>(
 /// (`key` is an account device's or a guardian's). Returns how many
 /// guardians acknowledged.
 pub async fn cancel<T: Transport>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     params: recovery_cancel::Params,
     key: &SigningKey,
     request_hash: [u8; 32],
@@ -588,7 +589,7 @@ pub enum GrantOutcome {
 /// verified) into `journal`.
 #[allow(clippy::too_many_arguments)]
 pub async fn grant<T: Transport>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     params: recovery_grant::Params,
     request: RecoveryRequest,
     prestate: [u8; 32],

@@ -8,6 +8,7 @@
 //! confirms everyone's outcome (the group key), so a participant that
 //! finished with another key is named.
 
+use choreo_runtime::guard::GuardedTransport;
 use choreo_runtime::node::SessionSpec;
 use choreo_runtime::{Session, SessionId, Transport};
 use rand::{CryptoRng, RngCore};
@@ -75,7 +76,7 @@ pub fn session_spec(
 /// dropped (zeroized) and the error names the participant at fault where
 /// one is known.
 pub async fn run_dkg<T: Transport, R: RngCore + CryptoRng>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     config: DkgConfig,
     rng: &mut R,
 ) -> Result<AuthorityKeyShare, RoleError> {

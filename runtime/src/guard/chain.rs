@@ -276,6 +276,11 @@ impl Guard {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The journal `@journal` sends append to, if any.
+    pub fn journal(&self) -> Option<Arc<Mutex<Journal>>> {
+        self.lock().journal.as_ref().map(|c| c.journal.clone())
+    }
+
     /// Set the flow policy of one (context, peer).
     pub fn set_flow_policy(&self, context: ContextId, peer: PeerKey, policy: BudgetPolicy) {
         self.lock().flow.set_policy(context, peer, policy);

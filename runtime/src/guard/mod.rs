@@ -64,4 +64,5 @@ pub use capability::CapabilitySet;
 pub use chain::{
     Annotations, Denial, FactMaker, Grant, Guard, GuardConfig, RecordSends, SendInfo, SendRecord,
 };
+pub use send::memory_sessions;
 pub use transport::GuardedTransport;

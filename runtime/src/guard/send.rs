@@ -174,3 +174,68 @@ async fn statement<T: Transport>(
         }
     }
 }
+
+/// One guarded session per roster instance over a fresh in-memory network
+/// (element `i` is `roster.instances()[i]`'s), each under its own [`Guard`]:
+/// every capability in `capabilities`, unlimited budgets, and a journal in
+/// memory ([`Guard::journal`]) whose facts instance `i` signs with a key
+/// derived from the session id and `i` (its [`PeerKey`] is that key's
+/// public half). For tests and examples of protocols with annotations; a
+/// node supplies its own guard, budgets and durable journal.
+pub fn memory_sessions(
+    id: crate::ids::SessionId,
+    protocol: &'static crate::ids::ProtocolInfo,
+    roster: &crate::roster::Roster,
+    config: crate::memory::MemoryConfig,
+    capabilities: &[&str],
+) -> Result<Vec<Session<GuardedTransport<crate::memory::MemoryTransport>>>, Error> {
+    use sha2::{Digest, Sha256};
+
+    use super::budget::{BudgetPolicy, ContextId, ManualClock, PeerKey};
+    use super::capability::CapabilitySet;
+    use super::chain::{Guard, GuardConfig, RecordSends};
+    use crate::journal::{author_of, Journal, MemoryStore, ScopeId, SigningKey};
+
+    let keys: Vec<SigningKey> = (0..roster.len())
+        .map(|i| {
+            let seed: [u8; 32] = Sha256::new()
+                .chain_update(b"choreo/guard/memory-session/v1\0")
+                .chain_update(id.0)
+                .chain_update((i as u64).to_le_bytes())
+                .finalize()
+                .into();
+            SigningKey::from_bytes(&seed)
+        })
+        .collect();
+    let peers: Vec<PeerKey> = keys.iter().map(|k| PeerKey(author_of(k).0)).collect();
+    let unlimited = GuardConfig {
+        flow: BudgetPolicy::UNLIMITED,
+        leakage: [BudgetPolicy::UNLIMITED; 4],
+    };
+    let scope = ScopeId(Sha256::digest(id.0).into());
+    crate::memory::network(roster.len(), config)
+        .into_iter()
+        .zip(roster.instances())
+        .zip(keys)
+        .map(|((transport, &me), key)| {
+            let journal = Journal::open(scope, MemoryStore::new())
+                .map_err(|e| crate::error::UsageError::Host(e.to_string()))?;
+            let guard = Guard::new(unlimited, std::sync::Arc::new(ManualClock::default()))
+                .with_journal(
+                    std::sync::Arc::new(std::sync::Mutex::new(journal)),
+                    RecordSends { key, scope },
+                );
+            let caps = CapabilitySet::grant(capabilities.iter().copied());
+            let guarded = guard.wrap(transport, ContextId(scope.0), peers.clone(), caps);
+            Session::new(
+                crate::session::SessionConfig {
+                    id,
+                    protocol,
+                    me,
+                    roster: roster.clone(),
+                },
+                guarded,
+            )
+        })
+        .collect()
+}

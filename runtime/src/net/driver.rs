@@ -117,12 +117,15 @@ enum Command {
 pub struct NetNode {
     node: SharedNode,
     guard: Guard,
-    journal: Option<Arc<Mutex<Journal>>>,
+    journal: Option<SharedJournal>,
     local_peer_id: PeerId,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Receiver<NetEvent>,
     driver: Option<JoinHandle<()>>,
 }
+
+/// A journal shared by the guard and the application.
+type SharedJournal = Arc<Mutex<Journal>>;
 
 /// The node's guard on the system clock, coupled to its durable journal
 /// when one is configured (facts signed with the node's identity key).
@@ -130,7 +133,7 @@ fn open_guard(
     keypair: &libp2p::identity::Keypair,
     journal: Option<&JournalConfig>,
     budgets: GuardConfig,
-) -> Result<(Guard, Option<Arc<Mutex<Journal>>>), NetError> {
+) -> Result<(Guard, Option<SharedJournal>), NetError> {
     let guard = Guard::new(budgets, Arc::new(SystemClock::default()));
     let Some(config) = journal else {
         return Ok((guard, None));
@@ -271,7 +274,7 @@ impl NetNode {
     }
 
     /// The node's journal, if [`NetNodeConfig::journal`] named one.
-    pub fn journal(&self) -> Option<&Arc<Mutex<Journal>>> {
+    pub fn journal(&self) -> Option<&SharedJournal> {
         self.journal.as_ref()
     }
 

@@ -7,11 +7,16 @@
 //! verifies under the group key.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use aura_protocols::dkg::DkgConfig;
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::signing::{self, CommitStatement, NonceStore, SigningRequest};
 use aura_protocols::{AuthorityKeyShare, ParticipantId, Roster};
+use choreo_runtime::guard::{
+    CapabilitySet, ContextId, Grant, Guard, GuardConfig, ManualClock, RecordSends,
+};
+use choreo_runtime::journal::{Journal, MemoryStore, ScopeId, SigningKey};
 use choreo_runtime::sim::Sim;
 use choreo_runtime::SessionId;
 use rand::{Rng, SeedableRng};
@@ -47,10 +52,14 @@ pub fn spawn_dkg(
     let mut tasks = Vec::new();
     for (i, p) in config.participants().into_iter().enumerate() {
         let spec = roles::dkg::session_spec(SessionId(id), config, p).map_err(|e| e.to_string())?;
+        let grant = Grant {
+            context: ContextId(config.session),
+            capabilities: CapabilitySet::grant(["dkg:participate"]),
+        };
         let session = sim
             .node(i)
             .ok_or("no such node")?
-            .open_session(spec)
+            .open_guarded_session(spec, &node_guard(i, config.session)?, grant)
             .map_err(|e| e.to_string())?;
         let config = config.clone();
         let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(1009).wrapping_add(i as u64));
@@ -61,6 +70,19 @@ pub fn spawn_dkg(
         }));
     }
     Ok(tasks)
+}
+
+/// Node `i`'s guard: default budgets on a manual clock (the simulation's
+/// time does not move it), coupled to an in-memory journal whose facts
+/// (`dkg:round1`, `dkg:outcome`) a key of this simulation signs.
+fn node_guard(i: usize, session: [u8; 32]) -> Result<Guard, String> {
+    let scope = ScopeId(session);
+    let journal = Journal::open(scope, MemoryStore::new()).map_err(|e| e.to_string())?;
+    let key = SigningKey::from_bytes(&[u8::try_from(i).unwrap_or(u8::MAX).wrapping_add(1); 32]);
+    Ok(
+        Guard::new(GuardConfig::default(), Arc::new(ManualClock::default()))
+            .with_journal(Arc::new(Mutex::new(journal)), RecordSends { key, scope }),
+    )
 }
 
 /// Sign one statement with the first `t` shares (fast-path signing with
