@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aura_protocols::amp::{
@@ -44,6 +44,10 @@ use super::DemoTransport;
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::{MemorySigningRecord, Witness};
 use aura_protocols::{AuthorityKeyShare, ParticipantId, Roster};
+use choreo_runtime::guard::{
+    CapabilitySet, ContextId as FlowContext, Grant, Guard, GuardConfig, GuardedTransport,
+    ManualClock as GuardClock, RecordSends,
+};
 use choreo_runtime::journal::{Journal, MemoryStore, ScopeId, SigningKey};
 use choreo_runtime::node::NodeTransport;
 use choreo_runtime::node::SessionSpec;
@@ -186,6 +190,10 @@ struct World<'a> {
     seed: u64,
     next_session: u64,
     journals: Vec<Shared<Mutex<Journal>>>,
+    /// Each node's guard: the capabilities the demo's protocols name,
+    /// default budgets, `@journal` records in a journal of its own (so
+    /// the authorities' journals hold only their protocol facts).
+    guards: Vec<Guard>,
     keys: Vec<SigningKey>,
     log: &'a mut dyn FnMut(&Step),
     phase: &'static str,
@@ -198,6 +206,17 @@ fn fail(phase: &'static str, detail: impl fmt::Display) -> Failure {
         detail: detail.to_string(),
     }
 }
+
+/// Every capability a `@guard` of the demo's protocols names.
+const DEMO_CAPABILITIES: [&str; 7] = [
+    "amp:bump",
+    "amp:emergency-bump",
+    "consensus:initiate",
+    "dkg:participate",
+    "guardian:invite",
+    "recovery:request",
+    "reshare:join",
+];
 
 fn scope_of(tag: &[u8]) -> ScopeId {
     ScopeId(Sha256::digest(tag).into())
@@ -245,7 +264,7 @@ impl World<'_> {
         protocol: &'static ProtocolInfo,
         roster: Result<choreo_runtime::Roster, choreo_runtime::Error>,
         nodes: &[usize],
-    ) -> Result<Vec<Session<NodeTransport>>, Failure> {
+    ) -> Result<Vec<Session<GuardedTransport<NodeTransport>>>, Failure> {
         let roster = roster.map_err(|e| self.err(e))?;
         let id = self.session_id();
         let peers = nodes
@@ -268,7 +287,18 @@ impl World<'_> {
                 peers: peers.clone(),
                 patience: None,
             };
-            sessions.push(node.open_session(spec).map_err(|e| self.err(e))?);
+            let guard = self
+                .guards
+                .get(n)
+                .ok_or_else(|| self.err("missing guard"))?;
+            let grant = Grant {
+                context: FlowContext(Sha256::digest(id.0).into()),
+                capabilities: CapabilitySet::grant(DEMO_CAPABILITIES),
+            };
+            sessions.push(
+                node.open_guarded_session(spec, guard, grant)
+                    .map_err(|e| self.err(e))?,
+            );
         }
         Ok(sessions)
     }
@@ -424,11 +454,25 @@ fn run_inner(
         };
         journals.push(journal(scope).map_err(|e| fail("setup", e))?);
     }
+    let mut guards = Vec::new();
+    for key in &keys {
+        let scope = scope_of(b"aura demo: guarded sends");
+        let records = Journal::open(scope, MemoryStore::new()).map_err(|e| fail("setup", e))?;
+        let facts = RecordSends {
+            key: key.clone(),
+            scope,
+        };
+        guards.push(
+            Guard::new(GuardConfig::default(), Arc::new(GuardClock::default()))
+                .with_journal(Arc::new(Mutex::new(records)), facts),
+        );
+    }
     let mut w = World {
         cluster,
         seed: config.seed,
         next_session: 0,
         journals,
+        guards,
         keys,
         log,
         phase: "setup",
@@ -742,11 +786,16 @@ fn dkg(
     for (i, p) in config.participants().into_iter().enumerate() {
         let spec = roles::dkg::session_spec(id, &config, p).map_err(|e| w.err(e))?;
         let node = nodes[i];
+        let grant = Grant {
+            context: FlowContext(config.session),
+            capabilities: CapabilitySet::grant(DEMO_CAPABILITIES),
+        };
+        let guard = w.guards.get(node).ok_or_else(|| w.err("missing guard"))?;
         let s = w
             .cluster
             .node(node)
             .ok_or_else(|| w.err("missing node"))?
-            .open_session(spec)
+            .open_guarded_session(spec, guard, grant)
             .map_err(|e| w.err(e))?;
         let mut rng = w.rng(i as u64);
         let config = config.clone();
