@@ -398,3 +398,115 @@ async fn a_guarded_broadcast_is_all_or_nothing() {
     assert_eq!(flow, vec![97, 97, 97]);
     assert_eq!(leak[1], 100 - 3 * 2);
 }
+
+choreography! {
+    protocol GiveUp {
+        roles A, B;
+        A -> B : Bye;
+    }
+
+    /// A guarded question under a deadline; the handler hands over to
+    /// `GiveUp` when no reply comes.
+    protocol Deadline {
+        roles Asker, Answerer;
+        timeout 500ms {
+            @guard("ask") @cost(1)
+            Asker -> Answerer : Question(u64);
+            Answerer -> Asker : Reply(u64);
+        } else {
+            link GiveUp(Asker, Answerer);
+        }
+    }
+}
+
+/// Poll `f` once with a no-op waker (the manual timer decides when it can
+/// make progress, so the test polls again after moving it).
+fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(f).poll(&mut cx)
+}
+
+#[test]
+fn a_timeout_body_behind_a_guard_runs_its_handler_at_the_deadline() {
+    use choreo_runtime::typestate::Timed;
+    use choreo_runtime::{ManualTimer, Time, Timer};
+    use std::time::Duration;
+
+    let params = deadline::Params {};
+    let roster = deadline::roster(&params).unwrap();
+    let ids = roster.instances().to_vec();
+    let timer = Arc::new(ManualTimer::new());
+    let mut net = memory::network(2, MemoryConfig::default()).into_iter();
+    let config = |i: usize| SessionConfig {
+        id: SessionId([8; 16]),
+        protocol: &deadline::PROTOCOL,
+        me: ids[i],
+        roster: roster.clone(),
+    };
+    let node = Node::new(budgets(100, 100), true);
+    let mut asker_transport = net.next().unwrap();
+    asker_transport.set_timer(timer.clone());
+    let guarded = node.guard.wrap(
+        asker_transport,
+        CTX,
+        vec![key(0), key(1)],
+        CapabilitySet::grant(["ask"]),
+    );
+    let asker = Session::new(config(0), guarded).unwrap();
+    let mut answerer_transport = net.next().unwrap();
+    answerer_transport.set_timer(timer.clone());
+    let answerer = Session::new(config(1), answerer_transport).unwrap();
+
+    // The asker's guarded question passes the chain; the answerer never
+    // replies (it goes straight to its handler part).
+    let mut asker = Box::pin(async move {
+        let ep = deadline::asker::open(asker, params)?.body();
+        let Timed::Done(ep) = ep.send(deadline::Question(7)).await? else {
+            panic!("the deadline passed before the question");
+        };
+        match ep.recv().await? {
+            Timed::Done(_) => panic!("no reply was sent"),
+            Timed::Expired(handler) => {
+                let link = handler.link();
+                link.check(&give_up::FINGERPRINT)?;
+                let expired_at = link.session.now();
+                link.session.finish()?;
+                Ok::<_, Error>(expired_at)
+            }
+        }
+    });
+    let mut answerer = Box::pin(async move {
+        let ep = deadline::answerer::open(answerer, params)?.body();
+        let Timed::Done((deadline::Question(q), ep)) = ep.recv().await? else {
+            panic!("the answerer's deadline passed first");
+        };
+        // The answerer never replies: it abandons its part of the body
+        // (and keeps its session open until the asker is done).
+        Ok::<_, Error>((q, ep.abandon().link()))
+    });
+
+    assert!(poll_once(&mut asker).is_pending());
+    let Poll::Ready(Ok((7, answerer))) = poll_once(&mut answerer) else {
+        panic!("the answerer did not get the question");
+    };
+    assert_eq!(node.observable(1).1, 0, "no @journal on this send");
+    assert_eq!(
+        node.guard.flow_available(CTX, key(1)),
+        99,
+        "the question was charged"
+    );
+    timer.advance(Duration::from_millis(499));
+    assert!(
+        poll_once(&mut asker).is_pending(),
+        "the handler ran before the deadline"
+    );
+    timer.advance(Duration::from_millis(1));
+    // A guard that hid the inner transport's clock would leave the asker
+    // waiting forever here.
+    let Poll::Ready(expired_at) = poll_once(&mut asker) else {
+        panic!("the deadline passed but the guarded body is still waiting");
+    };
+    assert_eq!(expired_at.unwrap(), Time::ZERO + Duration::from_millis(500));
+    assert_eq!(timer.now(), Time::ZERO + Duration::from_millis(500));
+    answerer.session.finish().unwrap();
+}

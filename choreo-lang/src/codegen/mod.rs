@@ -931,7 +931,9 @@ impl Emitter<'_> {
         let tp = transport_param(msg);
         let ret = t.ret_on(quote!((Vec<(u32, #ty)>, #next_ty<#tp>)), &tp);
         let exchange = match guard_chain(&msg.annotations) {
-            Some(ann) => quote!(chan.session.exchange_guarded(rt::Role(#fam), #wire, #each, q, &#ann)),
+            Some(ann) => {
+                quote!(chan.session.exchange_guarded(rt::Role(#fam), #wire, #each, q, &#ann))
+            }
             None => quote!(chan.session.exchange(rt::Role(#fam), #wire, #each, q)),
         };
         let call = t.call(exchange);

@@ -21,7 +21,9 @@
 //! After the DKG the node prints `group key: <hex>`, then signs a check
 //! statement together with the others through consensus (its signing
 //! record lives next to its key file, `<key>.record.redb`) and prints
-//! `commit: operation <hex> signature <hex> verified`.
+//! `commit: operation <hex> signature <hex> verified`. Every send passes
+//! the node's guard; the `@journal` facts of both runs go to the node's
+//! encrypted journal, `<key>.journal.redb`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,8 +33,11 @@ use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessSt
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::Witness;
 use aura_protocols::{ParticipantId, Roster};
+use choreo_runtime::guard::{CapabilitySet, ContextId, Grant};
+use choreo_runtime::journal::ScopeId;
 use choreo_runtime::net::{
-    node_id_of, read_key_file, Libp2pPeerId as PeerId, Multiaddr, NetNode, NetNodeConfig,
+    node_id_of, read_key_file, JournalConfig, Libp2pPeerId as PeerId, Multiaddr, NetNode,
+    NetNodeConfig,
 };
 use choreo_runtime::SessionId;
 use rand::SeedableRng;
@@ -132,6 +137,12 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
         net.node.peers.push(node);
     }
     let roster = Roster::new(bindings).map_err(|e| NodeError::Usage(e.to_string()))?;
+    // The node's journal (the guard's `@journal` facts: DKG rounds,
+    // consensus commits) next to its key file, one scope per run.
+    net.journal = Some(JournalConfig {
+        path: config.key.with_extension("journal.redb"),
+        scope: ScopeId(digest32(b"aura-node/run/scope/v1", &config.run)),
+    });
     let node = NetNode::spawn(net)
         .await
         .map_err(|e| NodeError::Transport(e.to_string()))?;
@@ -165,8 +176,12 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
     id.copy_from_slice(&session_key[..16]);
     let spec = roles::dkg::session_spec(SessionId(id), &dkg, me)
         .map_err(|e| NodeError::Usage(e.to_string()))?;
+    let grant = Grant {
+        context: ContextId(session_key),
+        capabilities: CapabilitySet::grant(["dkg:participate"]),
+    };
     let session = node
-        .open_session(spec)
+        .open_guarded_session(spec, grant)
         .map_err(|e| NodeError::Usage(e.to_string()))?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
     let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
@@ -203,6 +218,7 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
         timeout,
         run_consensus(
             node.shared(),
+            node.guard(),
             &consensus,
             &state,
             prestate,

@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
+use choreo_runtime::guard::{CapabilitySet, ContextId, Grant, Guard, GuardedTransport};
 use choreo_runtime::node::{SessionSpec, SharedNode};
 use choreo_runtime::typestate::Timed;
 use choreo_runtime::SessionId;
@@ -580,6 +581,7 @@ fn equivocate<R: SigningRecord, G: RngCore + CryptoRng>(
 /// this witness's reduced state, never taken from a message.
 pub async fn run_consensus<R: SigningRecord, G: RngCore + CryptoRng>(
     node: &SharedNode,
+    guard: &Guard,
     config: &ConsensusConfig,
     state: &Mutex<WitnessState<R>>,
     own_prestate: [u8; 32],
@@ -589,7 +591,7 @@ pub async fn run_consensus<R: SigningRecord, G: RngCore + CryptoRng>(
     let mut instance = Instance::new(&*lock(state)?, config, own_prestate)?;
     let me = instance.me;
     let spec = config.fast_spec(me)?;
-    let session = node.open_session(spec)?;
+    let session = open(node, guard, config, spec, me)?;
     let fast_path = if me == config.initiator {
         let operation = operation
             .ok_or_else(|| RoleError::Usage("the initiator must propose an operation".into()))?;
@@ -603,7 +605,7 @@ pub async fn run_consensus<R: SigningRecord, G: RngCore + CryptoRng>(
     }
     instance.fast = false;
     for attempt in 0..config.max_attempts {
-        let session = node.open_session(config.fallback_spec(attempt, me)?)?;
+        let session = open(node, guard, config, config.fallback_spec(attempt, me)?, me)?;
         let aggregator = config.fallback_order(attempt).first().map(|(p, _)| *p);
         let result = if aggregator == Some(me) {
             aggregate(session, config, state, &mut instance, attempt, rng).await
@@ -653,6 +655,7 @@ fn survive(me: ParticipantId, what: &str, result: Result<(), RoleError>) -> Resu
 /// already holds (a laggard's attempt after this witness committed).
 pub async fn serve_fallback<R: SigningRecord, G: RngCore + CryptoRng>(
     node: &SharedNode,
+    guard: &Guard,
     config: &ConsensusConfig,
     state: &Mutex<WitnessState<R>>,
     committed: &CommitCertificate,
@@ -664,7 +667,13 @@ pub async fn serve_fallback<R: SigningRecord, G: RngCore + CryptoRng>(
     instance.statement = Some(*committed.statement());
     instance.commit = Some(committed.clone());
     instance.fast = false;
-    let session = node.open_session(config.fallback_spec(attempt, instance.me)?)?;
+    let session = open(
+        node,
+        guard,
+        config,
+        config.fallback_spec(attempt, instance.me)?,
+        instance.me,
+    )?;
     let aggregator = config.fallback_order(attempt).first().map(|(p, _)| *p);
     if aggregator == Some(instance.me) {
         aggregate(session, config, state, &mut instance, attempt, rng).await
@@ -673,7 +682,30 @@ pub async fn serve_fallback<R: SigningRecord, G: RngCore + CryptoRng>(
     }
 }
 
-type Node = choreo_runtime::node::NodeTransport;
+type Node = GuardedTransport<choreo_runtime::node::NodeTransport>;
+
+/// Open one of this witness's sessions behind the node's guard: flow
+/// context = the consensus instance; only the initiator holds
+/// `consensus:initiate` (the fast path's `@guard`), and the
+/// `@journal("consensus:commit")` sends are recorded in the guard's journal.
+fn open(
+    node: &SharedNode,
+    guard: &Guard,
+    config: &ConsensusConfig,
+    spec: SessionSpec,
+    me: ParticipantId,
+) -> Result<choreo_runtime::Session<Node>, RoleError> {
+    let capabilities = if me == config.initiator {
+        CapabilitySet::grant(["consensus:initiate"])
+    } else {
+        CapabilitySet::default()
+    };
+    let grant = Grant {
+        context: ContextId(config.consensus_id),
+        capabilities,
+    };
+    Ok(node.open_guarded_session(spec, guard, grant)?)
+}
 
 fn participant_at(order: &[(ParticipantId, NodeId)], j: u32) -> Option<ParticipantId> {
     order.get(usize::try_from(j).ok()?).map(|(p, _)| *p)

@@ -12,6 +12,7 @@
 //! and certifies this new epoch's public key package. Until then nothing
 //! old is touched: an aborted reshare leaves the old epoch valid.
 
+use choreo_runtime::guard::GuardedTransport;
 use choreo_runtime::node::SessionSpec;
 use choreo_runtime::{Session, SessionId, Transport};
 use frost_ed25519::keys::PublicKeyPackage;
@@ -96,7 +97,7 @@ fn tag<M>(order: &[(ParticipantId, NodeId)], got: Vec<(u32, Option<M>)>) -> Vec<
 /// A reshare dealt and verified, waiting for the epoch commit.
 #[must_use = "finish it with the epoch commit, or drop it to abort the reshare"]
 pub struct Dealt<T: Transport> {
-    ep: ep::member::S4<T>,
+    ep: ep::member::S4<GuardedTransport<T>>,
     new_share: Option<AuthorityKeyShare>,
     old_public: PublicKeyPackage,
 }
@@ -164,7 +165,7 @@ impl<T: Transport> Dealt<T> {
 /// authority's current public key package (public; new members get it
 /// from the journal).
 pub async fn run_reshare<T: Transport, R: RngCore + CryptoRng>(
-    session: Session<T>,
+    session: Session<GuardedTransport<T>>,
     config: &ReshareConfig,
     old_public: &PublicKeyPackage,
     old_share: Option<&AuthorityKeyShare>,

@@ -142,6 +142,7 @@ fn run_together(
         .enumerate()
         .map(|(i, s)| {
             let node = sim.node(i).cloned();
+            let guard = super::dkg::node_guard(i, id);
             let (config, s) = (config.clone(), s.clone());
             let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_add(i as u64 + 1));
             let prestate = if diverged == Some(i) {
@@ -155,6 +156,7 @@ fn run_together(
                 };
                 let result = run_consensus(
                     &node,
+                    &guard?,
                     &config,
                     &s,
                     prestate,
@@ -277,14 +279,18 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         }
     }
 
+    let guards = (0..n)
+        .map(|i| super::dkg::node_guard(i, consensus_id))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut tasks: Vec<TaskHandle<Outcome>> = Vec::new();
     for (i, state) in states.iter().enumerate() {
         let node = sim.node(i).ok_or("no node")?.clone();
+        let guard = guards.get(i).ok_or("no guard")?.clone();
         let (config, state) = (config.clone(), state.clone());
         let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(7919).wrapping_add(i as u64));
         let op = (i == 0).then_some(operation);
         tasks.push(sim.spawn(i, async move {
-            run_consensus(&node, &config, &state, prestate, op, &mut rng)
+            run_consensus(&node, &guard, &config, &state, prestate, op, &mut rng)
                 .await
                 .map_err(|e| e.to_string())
         }));
@@ -351,12 +357,14 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
             };
             served.insert((i, attempt));
             let node = sim.node(i).ok_or("no node")?.clone();
+            let guard = guards.get(i).ok_or("no guard")?.clone();
             let (config, state) = (config.clone(), states.get(i).ok_or("no state")?.clone());
             let mut rng = ChaCha20Rng::seed_from_u64(seed ^ (u64::from(attempt) << 32) ^ i as u64);
             let cert = done.certificate.clone();
             // Its outcome is not needed: it only helps the laggard.
             drop(sim.spawn(i, async move {
-                let _ = serve_fallback(&node, &config, &state, &cert, attempt, &mut rng).await;
+                let _ =
+                    serve_fallback(&node, &guard, &config, &state, &cert, attempt, &mut rng).await;
             }));
         }
         let deadline = sim.now() + step;

@@ -74,8 +74,8 @@ pub fn spawn_dkg(
 
 /// Node `i`'s guard: default budgets on a manual clock (the simulation's
 /// time does not move it), coupled to an in-memory journal whose facts
-/// (`dkg:round1`, `dkg:outcome`) a key of this simulation signs.
-fn node_guard(i: usize, session: [u8; 32]) -> Result<Guard, String> {
+/// (`dkg:round1`, `consensus:commit`, …) a key of this simulation signs.
+pub(crate) fn node_guard(i: usize, session: [u8; 32]) -> Result<Guard, String> {
     let scope = ScopeId(session);
     let journal = Journal::open(scope, MemoryStore::new()).map_err(|e| e.to_string())?;
     let key = SigningKey::from_bytes(&[u8::try_from(i).unwrap_or(u8::MAX).wrapping_add(1); 32]);

@@ -19,6 +19,7 @@ use aura_protocols::roles::{from_host, RoleError};
 use aura_protocols::signing::{CommitStatement, SigningRequest};
 use aura_protocols::witness::{ConsensusRequest, MemorySigningRecord, Refusal, Witness};
 use aura_protocols::{AuthorityKeyShare, KeyEpoch, ParticipantId, Roster};
+use choreo_runtime::guard::{CapabilitySet, ContextId, Grant};
 use choreo_runtime::sim::TaskHandle;
 use choreo_runtime::SessionId;
 use rand::{Rng, SeedableRng};
@@ -150,7 +151,16 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         let p = participant(i);
         let spec = session_spec(SessionId(id), &config, p).map_err(|e| e.to_string())?;
         let node = sim.node(i).ok_or("no node")?.clone();
-        let reshare_session = node.open_session(spec).map_err(|e| e.to_string())?;
+        // One guard per node for both sessions: `reshare:join` for the
+        // reshare's `@guard`, its journal for both protocols' `@journal`s.
+        let guard = super::dkg::node_guard(i, consensus_id)?;
+        let grant = Grant {
+            context: ContextId(session),
+            capabilities: CapabilitySet::grant(["reshare:join"]),
+        };
+        let reshare_session = node
+            .open_guarded_session(spec, &guard, grant)
+            .map_err(|e| e.to_string())?;
         let old_share = old_keys.get(i).filter(|_| dealers.contains(&p)).cloned();
         let state = states.get(i).cloned();
         let (config, consensus, old_public) =
@@ -174,7 +184,7 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
                             None
                         };
                         Some(
-                            run_consensus(&node, &consensus, state, prestate, op, &mut rng)
+                            run_consensus(&node, &guard, &consensus, state, prestate, op, &mut rng)
                                 .await?
                                 .certificate,
                         )
