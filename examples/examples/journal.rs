@@ -1,5 +1,6 @@
-//! The journal in a few steps: sign facts, refuse a forged one, append
-//! durably to an encrypted redb file, reopen it, reduce the facts to state.
+//! The journal in a few steps: sign facts, refuse a forged one and one
+//! from a device the scope does not admit, append durably to an encrypted
+//! redb file, reopen it, reduce the facts to state.
 //!
 //! ```text
 //! cargo run --example journal
@@ -8,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use choreo_runtime::journal::{
-    author_of, DurableStore, Fact, FactBody, Journal, JournalError, Reducer, ScopeId, SignedFact,
-    SigningKey, VerifiedFact,
+    author_of, Authorship, DurableStore, Fact, FactBody, Journal, JournalError, Reducer, ScopeId,
+    SignedFact, SigningKey, VerifiedFact,
 };
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +52,10 @@ fn main() -> Result<(), JournalError> {
         "choreo-journal-example-{}.redb",
         std::process::id()
     ));
-    let mut journal = Journal::open(scope, DurableStore::open(&path, &node)?)?;
+    // The scope's authorship policy: the laptop and the phone may author
+    // facts here, nobody else.
+    let members = || Authorship::members([author_of(&laptop), author_of(&phone)]);
+    let mut journal = Journal::open_with(scope, members(), DurableStore::open(&path, &node)?)?;
 
     for (key, name) in [(&laptop, "laptop"), (&phone, "phone")] {
         let fact =
@@ -76,10 +80,26 @@ fn main() -> Result<(), JournalError> {
         Err(e) => println!("forged fact refused: {e}"),
         Ok(_) => unreachable!("a forged fact must not verify"),
     }
+
+    // A correctly signed fact from a device that is not a member of the
+    // scope is refused too, and never stored.
+    let stranger = SigningKey::from_bytes(&[4; 32]);
+    let intruder = Fact::new(
+        scope,
+        author_of(&stranger),
+        &DeviceName {
+            name: "intruder".into(),
+        },
+    )?
+    .sign(&stranger)?;
+    match journal.append(intruder) {
+        Err(e) => println!("stranger's fact refused: {e}"),
+        Ok(_) => unreachable!("a non-member's fact must not enter"),
+    }
     drop(journal);
 
     // Reopen: facts are read back, decrypted and verified again.
-    let journal = Journal::open(scope, DurableStore::open(&path, &node)?)?;
+    let journal = Journal::open_with(scope, members(), DurableStore::open(&path, &node)?)?;
     println!("after reopening: {} facts", journal.facts().len());
     println!("reduced state: {:?}", journal.reduce(&Names));
 

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use aura_protocols::journal_sync::{self, initiate, respond, Params, SyncConfig, SyncError};
 use choreo_runtime::journal::sync::{BucketDigest, FactBatch, Summary};
 use choreo_runtime::journal::{
-    author_of, Fact, FactBody, FactError, Journal, JournalError, MemoryStore, ScopeId, SigningKey,
-    VerifiedFact,
+    author_of, Authorship, Fact, FactBody, FactError, Journal, JournalError, MemoryStore, ScopeId,
+    SigningKey, VerifiedFact,
 };
 use choreo_runtime::SessionId;
 use serde::{Deserialize, Serialize};
@@ -185,4 +185,30 @@ async fn a_summary_that_is_not_sorted_is_a_violation() {
         ],
     };
     assert!(matches!(s.validate(), Err(JournalError::SyncViolation(_))));
+}
+
+#[tokio::test]
+async fn a_replica_refuses_facts_its_scope_does_not_let_their_author_write() {
+    // Replica `a` admits every author and holds a fact by device 9; `b`'s
+    // scope admits devices 1 and 2 only.
+    let a = journal_with([entry(1, 1), entry(9, 2)]);
+    let members = [1u8, 2].map(|d| author_of(&SigningKey::from_bytes(&[d; 32])));
+    let mut b =
+        Journal::open_with(SCOPE, Authorship::members(members), MemoryStore::new()).unwrap();
+    b.append(entry(2, 3)).unwrap();
+    let b = Mutex::new(b);
+    let mut s = journal_sync::sessions(&Params {}, SessionId([4; 16])).unwrap();
+    let (sb, sa) = (s.pop().unwrap(), s.pop().unwrap());
+    let (_, rb) = tokio::join!(initiate(sa, &a, SyncConfig::default()), respond(sb, &b));
+    let err = rb.unwrap_err();
+    assert!(
+        matches!(err, SyncError::Journal(JournalError::Unauthorised { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a member"), "{err}");
+    assert_eq!(
+        ids(&b),
+        vec![entry(2, 3).id().to_hex()],
+        "nothing of the batch with the outsider's fact is stored"
+    );
 }

@@ -9,14 +9,13 @@
 #[path = "common/journal.rs"]
 mod journal_common;
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use choreo_runtime::journal::{
-    reduce, AuthorKey, Fact, FactError, FactSet, Journal, JournalError, MemoryStore, Reducer,
-    SignedFact, VerifiedFact,
+    reduce, Fact, FactError, FactSet, Journal, JournalError, MemoryStore, Reducer, SignedFact,
+    VerifiedFact,
 };
-use journal_common::{device, note, notes, Note, SCOPE};
+use journal_common::{device, note, notes, FrostGroup, Note, SCOPE};
 use proptest::prelude::*;
 use rand::SeedableRng;
 
@@ -24,52 +23,17 @@ use rand::SeedableRng;
 /// Ed25519 under the group key. Signed twice (FROST signatures are
 /// randomized), giving two different valid signatures of one fact.
 fn threshold_fact_twice() -> (VerifiedFact, VerifiedFact) {
-    use frost_ed25519 as frost;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-    let (shares, public) =
-        frost::keys::generate_with_dealer(3, 2, frost::keys::IdentifierList::Default, &mut rng)
-            .unwrap();
-    let group: [u8; 32] = public
-        .verifying_key()
-        .serialize()
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let mut group = FrostGroup::new(3);
     let fact = Fact::new(
         SCOPE,
-        AuthorKey(group),
+        group.key(),
         &Note {
             n: 99,
             text: "commit".into(),
         },
     )
     .unwrap();
-    let message = fact.signing_message().unwrap();
-    let packages: BTreeMap<_, _> = shares
-        .into_iter()
-        .take(2)
-        .map(|(id, s)| (id, frost::keys::KeyPackage::try_from(s).unwrap()))
-        .collect();
-    let mut sign = || {
-        let mut nonces = BTreeMap::new();
-        let mut commitments = BTreeMap::new();
-        for (id, kp) in &packages {
-            let (n, c) = frost::round1::commit(kp.signing_share(), &mut rng);
-            nonces.insert(*id, n);
-            commitments.insert(*id, c);
-        }
-        let package = frost::SigningPackage::new(commitments, &message);
-        let sig_shares: BTreeMap<_, _> = packages
-            .iter()
-            .map(|(id, kp)| (*id, frost::round2::sign(&package, &nonces[id], kp).unwrap()))
-            .collect();
-        let sig = frost::aggregate(&package, &sig_shares, &public).unwrap();
-        let sig: [u8; 64] = sig.serialize().unwrap().try_into().unwrap();
-        SignedFact::new(fact.encode().unwrap(), sig)
-            .verify()
-            .unwrap()
-    };
-    (sign(), sign())
+    (group.sign(&fact), group.sign(&fact))
 }
 
 /// Facts for the property tests: 20 device facts plus two differently

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use choreo_runtime::guard::{Annotations, CapabilitySet, ContextId, Denial, Grant, SendRecord};
-use choreo_runtime::journal::ScopeId;
+use choreo_runtime::journal::{AuthorKey, Authorship, ScopeId};
 use choreo_runtime::net::{generate_keypair, JournalConfig, NetNode, NetNodeConfig};
 use choreo_runtime::node::{NodeId, SessionSpec};
 use choreo_runtime::{Error, Label, ProtocolInfo, Role, RoleId, RoleShape, Roster, SessionId};
@@ -64,6 +64,10 @@ async fn a_node_journals_guarded_sends_in_its_configured_file_and_reopens_it() {
         c.journal = Some(JournalConfig {
             path: path.clone(),
             scope: SCOPE,
+            // The writer's own records: its node key must be admitted.
+            authorship: Authorship::members([AuthorKey(
+                choreo_runtime::net::local_node_id(&writer_key).unwrap().0,
+            )]),
         });
         c
     };

@@ -27,6 +27,7 @@ use std::hint::black_box;
 use std::sync::Mutex;
 
 use aura_node::sim::consensus::{committee_keys, fault_free};
+use aura_node::sim::dkg::node_guard;
 use aura_protocols::dkg::DkgConfig;
 use aura_protocols::generated::dkg as dkg_ep;
 use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
@@ -191,12 +192,23 @@ async fn commit_over_libp2p(
         .enumerate()
         .map(|(i, (node, state))| {
             let config = config.clone();
+            // Each node's guard with an in-memory journal for the
+            // `consensus:commit` records (no fsync in the measured path).
+            let guard = node_guard(i, id).unwrap();
             async move {
                 let mut rng = ChaCha20Rng::seed_from_u64(round * 100 + i as u64);
                 let operation = (i == 0).then_some([round as u8; 32]);
-                run_consensus(node.shared(), &config, state, [1; 32], operation, &mut rng)
-                    .await
-                    .unwrap()
+                run_consensus(
+                    node.shared(),
+                    &guard,
+                    &config,
+                    state,
+                    [1; 32],
+                    operation,
+                    &mut rng,
+                )
+                .await
+                .unwrap()
             }
         });
     black_box(futures_join(runs).await);

@@ -34,7 +34,7 @@ use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::Witness;
 use aura_protocols::{ParticipantId, Roster};
 use choreo_runtime::guard::{CapabilitySet, ContextId, Grant};
-use choreo_runtime::journal::ScopeId;
+use choreo_runtime::journal::{AuthorKey, Authorship, ScopeId};
 use choreo_runtime::net::{
     node_id_of, read_key_file, JournalConfig, Libp2pPeerId as PeerId, Multiaddr, NetNode,
     NetNodeConfig,
@@ -136,13 +136,15 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
         addresses.push((peer, parse::<Multiaddr>("address", &p.address)?));
         net.node.peers.push(node);
     }
-    let roster = Roster::new(bindings).map_err(|e| NodeError::Usage(e.to_string()))?;
     // The node's journal (the guard's `@journal` facts: DKG rounds,
-    // consensus commits) next to its key file, one scope per run.
+    // consensus commits) next to its key file, one scope per run, in which
+    // the participants (their node keys) may author facts.
     net.journal = Some(JournalConfig {
         path: config.key.with_extension("journal.redb"),
         scope: ScopeId(digest32(b"aura-node/run/scope/v1", &config.run)),
+        authorship: Authorship::members(net.node.peers.iter().map(|n| AuthorKey(n.0))),
     });
+    let roster = Roster::new(bindings).map_err(|e| NodeError::Usage(e.to_string()))?;
     let node = NetNode::spawn(net)
         .await
         .map_err(|e| NodeError::Transport(e.to_string()))?;

@@ -20,11 +20,12 @@
     clippy::indexing_slicing
 )]
 
-use aura_node::sim::dkg::committee;
+use aura_node::sim::dkg::{committee, dkg_grant, node_guard};
 use aura_protocols::dkg::{self as core, DkgConfig, Round1Message, Round2Message, TranscriptEcho};
 use aura_protocols::generated::dkg as ep;
 use aura_protocols::roles::{self, RoleError};
 use aura_protocols::{Authenticated, Error, ParticipantId, Violation};
+use choreo_runtime::guard::GuardedTransport;
 use choreo_runtime::node::NodeTransport;
 use choreo_runtime::sim::{Sim, SimConfig, TaskHandle};
 use choreo_runtime::{Session, SessionId};
@@ -53,7 +54,7 @@ const HOSTILE: usize = 3; // sim node 3 = participant 4 = family index 3
 /// The hostile participant: honest frost values, frames rewritten per
 /// recipient by `attack`, then it waits for round-2 packages.
 async fn hostile(
-    session: Session<NodeTransport>,
+    session: Session<GuardedTransport<NodeTransport>>,
     config: DkgConfig,
     attack: Attack,
     mut rng: ChaCha20Rng,
@@ -133,7 +134,12 @@ fn run(attack: Attack, seed: u64) -> Run {
     let mut loot = None;
     for (i, p) in config.participants().into_iter().enumerate() {
         let spec = roles::dkg::session_spec(id, &config, p).unwrap();
-        let session = sim.node(i).unwrap().open_session(spec).unwrap();
+        let guard = node_guard(i, config.session).unwrap();
+        let session = sim
+            .node(i)
+            .unwrap()
+            .open_guarded_session(spec, &guard, dkg_grant(&config))
+            .unwrap();
         let config = config.clone();
         let rng = ChaCha20Rng::seed_from_u64(seed * 31 + i as u64);
         if i == HOSTILE {

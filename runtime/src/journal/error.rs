@@ -63,6 +63,19 @@ pub enum JournalError {
     /// malformed, wrong scope). Nothing was stored.
     #[error("fact refused: {0}")]
     Refused(#[from] FactError),
+    /// The fact's signature verifies, but the scope's authorship policy
+    /// does not let its author write facts of its kind. Nothing was stored.
+    #[error("fact {fact} of kind `{kind}` by {author:?} is not admitted in this journal scope: {rule}; refused, not stored")]
+    Unauthorised {
+        /// The fact's id (hex).
+        fact: String,
+        /// Its kind.
+        kind: String,
+        /// Its author.
+        author: AuthorKey,
+        /// The rule it broke.
+        rule: &'static str,
+    },
     /// A fact of another journal scope.
     #[error("fact {fact} belongs to another journal scope; refused, not stored")]
     WrongScope {

@@ -12,6 +12,9 @@
 //! - [`Store`]: [`MemoryStore`] for tests, [`DurableStore`] (redb,
 //!   XChaCha20-Poly1305 at rest) for nodes.
 //! - [`sync`]: the messages and computations of the journal sync protocol.
+//! - [`Authorship`]: who may author which kinds of fact in a scope (device
+//!   members, threshold group keys, membership facts), checked at the door
+//!   after the signature.
 //! - [`Journal`]: a scope's fact set in memory over a store; the one place
 //!   facts enter.
 //!
@@ -19,6 +22,7 @@
 //! reducer and sync code; only [`DurableStore`] touches the disk (and the
 //! OS random source, for nonces and the database id).
 
+mod authorship;
 mod durable;
 mod error;
 mod fact;
@@ -26,6 +30,7 @@ mod set;
 mod store;
 pub mod sync;
 
+pub use authorship::{Authorship, ScopeMember};
 pub use durable::DurableStore;
 /// The Ed25519 key type facts are signed with (re-exported so callers need
 /// no version-matched `ed25519-dalek` of their own).
@@ -43,20 +48,42 @@ use sync::{FactBatch, IdLists, Summary};
 /// One journal scope's facts: the set in memory, mirrored in a store.
 ///
 /// Every fact enters through [`append`](Self::append),
-/// [`accept`](Self::accept) or [`receive`](Self::receive), which check the
-/// scope and skip facts already present before touching the store, so the
-/// same facts offered any number of times cost no writes and no memory.
+/// [`accept`](Self::accept), [`receive`](Self::receive) or
+/// [`append_coupled`](Self::append_coupled), which check the scope and the
+/// scope's [`Authorship`] and skip facts already present before touching
+/// the store, so the same facts offered any number of times cost no writes
+/// and no memory, and a fact from an author the policy does not admit is
+/// never stored.
 #[derive(Debug)]
 pub struct Journal {
     scope: ScopeId,
     facts: FactSet,
     store: Box<dyn Store>,
+    authorship: Authorship,
+    /// The devices admitted as authors: the configured members and those
+    /// named by admitted membership facts.
+    members: std::collections::BTreeSet<AuthorKey>,
 }
 
 impl Journal {
     /// Open `scope`'s journal over `store`, loading (and re-verifying)
-    /// every stored fact.
+    /// every stored fact, admitting facts from **every** author whose
+    /// signature verifies ([`Authorship::any`]). For a journal that
+    /// replicates with other nodes use [`open_with`](Self::open_with) and
+    /// the scope's policy.
     pub fn open(scope: ScopeId, store: impl Store + 'static) -> Result<Self, JournalError> {
+        Self::open_with(scope, Authorship::any(), store)
+    }
+
+    /// Open `scope`'s journal over `store` under an authorship policy. A
+    /// stored fact the policy does not admit (the policy was narrowed, or
+    /// the file was swapped) fails the open with
+    /// [`JournalError::Unauthorised`]: the journal never serves such a fact.
+    pub fn open_with(
+        scope: ScopeId,
+        authorship: Authorship,
+        store: impl Store + 'static,
+    ) -> Result<Self, JournalError> {
         let mut facts = FactSet::new();
         for fact in store.load()? {
             if fact.fact().scope != scope {
@@ -67,11 +94,22 @@ impl Journal {
             }
             facts.insert(fact);
         }
+        let members = authorship.members_of(&facts);
+        for fact in facts.iter() {
+            authorship.check(&members, fact)?;
+        }
         Ok(Journal {
             scope,
             facts,
             store: Box::new(store),
+            authorship,
+            members,
         })
+    }
+
+    /// The scope's authorship policy.
+    pub fn authorship(&self) -> &Authorship {
+        &self.authorship
     }
 
     /// The journal's scope.
@@ -114,6 +152,7 @@ impl Journal {
         for f in &facts {
             self.check_scope(f)?;
         }
+        let members = self.authorship.check_batch(&self.members, &facts)?;
         let mut new: Vec<VerifiedFact> = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for f in facts {
@@ -134,6 +173,7 @@ impl Journal {
         for f in new {
             self.facts.insert(f);
         }
+        self.members = members;
         Ok(n)
     }
 
@@ -160,6 +200,9 @@ impl Journal {
         for (_, f) in &facts {
             self.check_scope(f)?;
         }
+        let batch: Vec<VerifiedFact> = facts.iter().map(|(_, f)| f.clone()).collect();
+        self.authorship.check_batch(&self.members, &batch)?;
+        let grants_membership = batch.iter().any(|f| f.fact().kind == ScopeMember::KIND);
         // The earliest message each new fact is coupled to.
         let mut new: std::collections::BTreeMap<FactId, (usize, VerifiedFact)> =
             std::collections::BTreeMap::new();
@@ -191,6 +234,11 @@ impl Journal {
                 }
             }
         }
+        if grants_membership {
+            // Rare (a membership fact coupled to a send): recount from
+            // what stayed.
+            self.members = self.authorship.members_of(&self.facts);
+        }
         Ok(sent)
     }
 
@@ -211,9 +259,10 @@ impl Journal {
         Ok(FactBatch::missing_for(&self.facts, theirs, mine.truncated))
     }
 
-    /// Take a peer's batch: check the bounds, verify every fact and its
-    /// scope, then append them all in one write. A batch with any bad fact
-    /// is refused whole and nothing of it is stored. Returns how many facts
+    /// Take a peer's batch: check the bounds, verify every fact, its scope
+    /// and its author against the scope's [`Authorship`], then append them
+    /// all in one write. A batch with any bad or unauthorised fact is
+    /// refused whole and nothing of it is stored. Returns how many facts
     /// were new.
     pub fn receive(&mut self, batch: FactBatch) -> Result<usize, JournalError> {
         batch.validate()?;

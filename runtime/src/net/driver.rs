@@ -29,7 +29,7 @@ use super::identity::{local_node_id, node_id_of, peer_id_of};
 use crate::error::Error;
 use crate::guard::{Grant, Guard, GuardConfig, GuardedTransport, RecordSends, SystemClock};
 use crate::ids::SessionId;
-use crate::journal::{DurableStore, Journal, ScopeId, SigningKey};
+use crate::journal::{Authorship, DurableStore, Journal, ScopeId, SigningKey};
 use crate::node::{
     Node, NodeConfig, NodeEvent, NodeId, NodeTransport, SessionSpec, SharedNode, Time,
 };
@@ -60,6 +60,9 @@ pub struct JournalConfig {
     pub path: PathBuf,
     /// The journal scope (the authority or home whose facts it holds).
     pub scope: ScopeId,
+    /// Who may author which facts in the scope (the node's own key must be
+    /// admitted for its `@journal` sends to pass).
+    pub authorship: Authorship,
 }
 
 impl NetNodeConfig {
@@ -148,7 +151,8 @@ fn open_guard(
     let key = SigningKey::from_bytes(&secret);
     let store = DurableStore::open(&config.path, &key).map_err(|e| setup(&e))?;
     let journal = Arc::new(Mutex::new(
-        Journal::open(config.scope, store).map_err(|e| setup(&e))?,
+        Journal::open_with(config.scope, config.authorship.clone(), store)
+            .map_err(|e| setup(&e))?,
     ));
     let facts = RecordSends {
         key,

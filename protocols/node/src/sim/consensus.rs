@@ -142,7 +142,7 @@ fn run_together(
         .enumerate()
         .map(|(i, s)| {
             let node = sim.node(i).cloned();
-            let guard = super::dkg::node_guard(i, id);
+            let guard = super::dkg::node_guard(i, id).ok();
             let (config, s) = (config.clone(), s.clone());
             let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_add(i as u64 + 1));
             let prestate = if diverged == Some(i) {
@@ -151,12 +151,12 @@ fn run_together(
                 [1; 32]
             };
             sim.spawn(i, async move {
-                let Some(node) = node else {
-                    return (Err("no node".to_string()), Duration::ZERO);
+                let (Some(node), Some(guard)) = (node, guard) else {
+                    return (Err("no node or guard".to_string()), Duration::ZERO);
                 };
                 let result = run_consensus(
                     &node,
-                    &guard?,
+                    &guard,
                     &config,
                     &s,
                     prestate,

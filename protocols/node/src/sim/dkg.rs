@@ -52,10 +52,7 @@ pub fn spawn_dkg(
     let mut tasks = Vec::new();
     for (i, p) in config.participants().into_iter().enumerate() {
         let spec = roles::dkg::session_spec(SessionId(id), config, p).map_err(|e| e.to_string())?;
-        let grant = Grant {
-            context: ContextId(config.session),
-            capabilities: CapabilitySet::grant(["dkg:participate"]),
-        };
+        let grant = dkg_grant(config);
         let session = sim
             .node(i)
             .ok_or("no such node")?
@@ -72,10 +69,19 @@ pub fn spawn_dkg(
     Ok(tasks)
 }
 
+/// What a DKG participant's session may do: `dkg:participate` (the
+/// round-1 `@guard`), flow charged in the DKG run's context.
+pub fn dkg_grant(config: &DkgConfig) -> Grant {
+    Grant {
+        context: ContextId(config.session),
+        capabilities: CapabilitySet::grant(["dkg:participate"]),
+    }
+}
+
 /// Node `i`'s guard: default budgets on a manual clock (the simulation's
 /// time does not move it), coupled to an in-memory journal whose facts
 /// (`dkg:round1`, `consensus:commit`, …) a key of this simulation signs.
-pub(crate) fn node_guard(i: usize, session: [u8; 32]) -> Result<Guard, String> {
+pub fn node_guard(i: usize, session: [u8; 32]) -> Result<Guard, String> {
     let scope = ScopeId(session);
     let journal = Journal::open(scope, MemoryStore::new()).map_err(|e| e.to_string())?;
     let key = SigningKey::from_bytes(&[u8::try_from(i).unwrap_or(u8::MAX).wrapping_add(1); 32]);
