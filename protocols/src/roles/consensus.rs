@@ -85,6 +85,10 @@ pub struct Committed {
     /// The signers whose shares made the certificate, if this witness
     /// aggregated it (`None` if it received the certificate).
     pub signers: Option<BTreeSet<ParticipantId>>,
+    /// The equivocators this witness held proofs against when it
+    /// aggregated (empty if it received the certificate): none of them is
+    /// among `signers`.
+    pub excluded_when_aggregated: BTreeSet<ParticipantId>,
     /// Protocol messages this witness sent in this instance (a send to
     /// every other witness counts once per recipient).
     pub sent: u32,
@@ -348,6 +352,7 @@ struct Instance {
     collector: ShareCollector,
     commit: Option<CommitCertificate>,
     signers: Option<BTreeSet<ParticipantId>>,
+    excluded_when_aggregated: BTreeSet<ParticipantId>,
     committee: usize,
     sent: u32,
     /// Set when the operation reached this witness at all.
@@ -378,6 +383,7 @@ impl Instance {
             collector,
             commit: None,
             signers: None,
+            excluded_when_aggregated: BTreeSet::new(),
             committee: config.committee.participants().count(),
             sent: 0,
             learned: false,
@@ -408,6 +414,7 @@ impl Instance {
                 if self.commit.is_none() {
                     self.commit = Some(*c);
                     self.signers = Some(signers);
+                    self.excluded_when_aggregated = self.collector.excluded().clone();
                 }
             }
             Ok(Collected::Equivocation(proof)) => {
@@ -500,11 +507,13 @@ impl Instance {
 
     fn done(&self, state: &WitnessState<impl SigningRecord>, path: Path) -> Option<Committed> {
         let (signers, sent) = (self.signers.clone(), self.sent);
+        let excluded_when_aggregated = self.excluded_when_aggregated.clone();
         self.commit.clone().map(|certificate| Committed {
             certificate,
             path,
             proofs: state.proofs.values().cloned().collect(),
             signers,
+            excluded_when_aggregated,
             sent,
         })
     }
@@ -1012,8 +1021,15 @@ fn take_proposals<R: SigningRecord>(
                 instance.add_share(&mut s, *signer, share.clone())?;
             }
         }
-        if p.statement.is_some() {
+        if let Some(statement) = p.statement {
             instance.learned = true;
+            // Adopt a proposed operation for this witness's own prestate:
+            // if its proposer (say, a crashed initiator) stops now, this
+            // witness proposes it onwards. Signing still checks the
+            // prestate and the signing record.
+            if instance.statement.is_none() && instance.acceptable(config, &statement) {
+                instance.statement = Some(statement);
+            }
         }
         held.insert(from, p);
     }

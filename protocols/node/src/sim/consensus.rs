@@ -401,8 +401,9 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
                 }
                 statements.insert(*done.certificate.statement());
                 if let Some(signers) = &done.signers {
-                    let excluded: BTreeSet<ParticipantId> =
-                        done.proofs.iter().map(|p| p.witness).collect();
+                    // Proofs held when it aggregated (one learned later, in
+                    // the same attempt's outcomes, cannot un-count a share).
+                    let excluded = &done.excluded_when_aggregated;
                     if signers.len() != usize::from(t)
                         || signers.iter().any(|s| excluded.contains(s))
                     {
