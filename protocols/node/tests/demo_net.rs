@@ -32,7 +32,7 @@ fn the_demo_over_libp2p_on_localhost_completes_the_lifecycle() {
     let first = text.lines().next().unwrap();
     assert!(first.contains("transport net"), "{first}");
     for expected in [
-        "10 libp2p nodes on 127.0.0.1",
+        "10 libp2p nodes on 127.0.0.1 (TCP)",
         "DKG 2-of-6 → authority A",
         "G3 bound as guardian",
         "channel root B→A by threshold DH",

@@ -23,8 +23,8 @@ pub use run::{run, DemoConfig, Step, Summary};
 /// How the nodes talk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DemoTransport {
-    /// Every node its own libp2p endpoint (QUIC) on 127.0.0.1, all in
-    /// this process; real time.
+    /// Every node its own libp2p endpoint (TCP + Noise + Yamux) on
+    /// 127.0.0.1, all in this process; real time.
     Net,
     /// The deterministic simulator (virtual time; the same run per seed).
     Sim,
@@ -158,7 +158,7 @@ fn header(config: &DemoConfig) -> String {
             format!("recovery delay {delay} (virtual clock)"),
         ),
         _ => (
-            "net (10 libp2p nodes on 127.0.0.1 over QUIC, one process)".to_string(),
+            "net (10 libp2p nodes on 127.0.0.1, TCP + Noise + Yamux, one process)".to_string(),
             format!(
                 "recovery delay {delay} (scaled clock: {} s real)",
                 config.real_delay.as_secs()

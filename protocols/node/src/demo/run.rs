@@ -497,7 +497,7 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
             .map(|(port, name)| format!("{name} :{port}"))
             .collect();
         w.say(format!(
-            "{} libp2p nodes on 127.0.0.1, each its own Ed25519 identity, allowing only the others: {}",
+            "{} libp2p nodes on 127.0.0.1 (TCP), each its own Ed25519 identity, allowing only the others, connected pair by pair: {}",
             ports.len(),
             listing.join(" ")
         ));
