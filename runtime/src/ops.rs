@@ -520,6 +520,19 @@ pub(crate) async fn exchange<A: Access, M: Serialize + DeserializeOwned>(
     let (own_index, need) = a.with(|core, _| exchange_plan(core, family, quorum))?;
     let own = value(own_index);
     send_each(a, family, label, &mut value).await?;
+    gather_exchange(a, family, label, (own_index, own), need, quorum.is_some()).await
+}
+
+/// The receiving half of an exchange: the other members' values (`need`
+/// in all, own included) with `own` put among them in index order.
+pub(crate) async fn gather_exchange<A: Access, M: DeserializeOwned>(
+    a: &mut A,
+    family: Role,
+    label: Label,
+    (own_index, own): (u32, M),
+    need: usize,
+    tolerate_closed: bool,
+) -> Result<Vec<(u32, M)>, Error> {
     let senders = a.with(|core, _| core.others_in(family))?;
     let mut values = gather(
         a,
@@ -527,7 +540,7 @@ pub(crate) async fn exchange<A: Access, M: Serialize + DeserializeOwned>(
         senders,
         label,
         need.saturating_sub(1),
-        quorum.is_some(),
+        tolerate_closed,
     )
     .await?;
     let at = values.partition_point(|(i, _)| *i < own_index);

@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use super::fast_path::SignerIds;
 use super::{lock, LResult, LifecycleError};
 use crate::amp::{
-    self, channel_base_key, message_key, open_with_key, AmpFact, AmpHeader, AmpMessage, ChannelId,
-    ChannelReceiver, ChannelRoot, ChannelSender, ChannelState, ContextId,
+    self, channel_base_key, message_key, open_with_key, AmpFact, AmpHeader, AmpMessage,
+    ChannelEpoch, ChannelId, ChannelReceiver, ChannelRoot, ChannelSender, ChannelState, ContextId,
 };
 use crate::generated::{channel_root, channel_stream};
 use crate::share::AuthorityKeyShare;
@@ -88,6 +88,32 @@ pub fn record<B: FactBody>(
     let mut journal = lock(journal)?;
     let fact = Fact::new(journal.scope(), author_of(author), body)?.sign(author)?;
     Ok(journal.append(fact)?)
+}
+
+/// If `st` is in the transition to epoch `successor`, record that the
+/// transition is final (its parent epoch stops being accepted).
+pub fn finalize_transition_to(
+    journal: &Mutex<Journal>,
+    device: &SigningKey,
+    spec: &ChannelSpec,
+    st: &ChannelState,
+    successor: ChannelEpoch,
+) -> LResult<()> {
+    if let Some((pending, proposal)) = st.pending {
+        if pending == successor {
+            record(
+                journal,
+                device,
+                &ChannelFact(AmpFact::BumpFinalized {
+                    context: spec.context,
+                    channel: spec.channel,
+                    parent: st.stable,
+                    proposal,
+                }),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Every [`AmpFact`] in `journal` (facts that do not decode are skipped:
@@ -232,20 +258,7 @@ pub async fn receive_messages<T: Transport>(
                     Ok((header, plaintext)) => {
                         record(journal, device, &ChannelFact(AmpFact::Accepted(header)))?;
                         record(journal, device, &Inbox(bytes))?;
-                        if let Some((successor, proposal)) = st.pending {
-                            if header.epoch == successor {
-                                record(
-                                    journal,
-                                    device,
-                                    &ChannelFact(AmpFact::BumpFinalized {
-                                        context: spec.context,
-                                        channel: spec.channel,
-                                        parent: st.stable,
-                                        proposal,
-                                    }),
-                                )?;
-                            }
-                        }
+                        finalize_transition_to(journal, device, spec, &st, header.epoch)?;
                         out.opened.push((header, plaintext));
                     }
                     Err(e) => out.refused.push(e.to_string()),

@@ -28,7 +28,7 @@ use frost_ed25519::keys::PublicKeyPackage;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::channel::{record, state, ChannelFact, ChannelSpec};
+use super::channel::{finalize_transition_to, record, state, ChannelFact, ChannelSpec};
 use super::fast_path::{self, SignerIds};
 use super::recovery::NonceAnswer;
 use super::{LResult, LifecycleError};
@@ -68,20 +68,7 @@ impl BumpCommitted {
         // here too, or a member that never receives on the channel would
         // stay in the transition and never follow a second bump.
         let st = state(journal, spec)?;
-        if let Some((pending, proposal)) = st.pending {
-            if pending == self.proposal.parent {
-                record(
-                    journal,
-                    device,
-                    &ChannelFact(AmpFact::BumpFinalized {
-                        context: spec.context,
-                        channel: spec.channel,
-                        parent: st.stable,
-                        proposal,
-                    }),
-                )?;
-            }
-        }
+        finalize_transition_to(journal, device, spec, &st, self.proposal.parent)?;
         record(
             journal,
             device,

@@ -95,19 +95,15 @@ impl<T: Transport> Session<GuardedTransport<T>> {
         let own = value(own_index);
         let frames = frames_each(inner, family, label, &mut value)?;
         statement(inner, label, frames, annotations).await?;
-        let senders = inner.core.others_in(family)?;
-        let mut values = ops::gather(
+        ops::gather_exchange(
             inner,
             family,
-            senders,
             label,
-            need.saturating_sub(1),
+            (own_index, own),
+            need,
             quorum.is_some(),
         )
-        .await?;
-        let at = values.partition_point(|(i, _)| *i < own_index);
-        values.insert(at, (own_index, own));
-        Ok(values)
+        .await
     }
 }
 
