@@ -1,7 +1,7 @@
 //! Crypto benchmarks, each paired with its floor measured in the same run:
 //!
-//! * `dkg_n10_t7/aura` (our state machines: transcript echo, encrypted
-//!   round 2) vs `dkg_n10_t7/frost_floor` (bare `part1/2/3` calls);
+//! * `dkg_n10_t7/aura` (our state machines: signed round 1, echo of the
+//!   signed digests, encrypted round 2) vs `dkg_n10_t7/frost_floor` (bare `part1/2/3` calls);
 //! * `sign_t7/aura` (pre-committed nonces, requests, aggregate + certificate)
 //!   vs `sign_t7/frost_floor` (bare `commit/sign/aggregate`);
 //! * `seal_open_1KiB/aura` (window, replay set, key derivation, XChaCha) vs
@@ -28,7 +28,9 @@ use std::time::Instant;
 use aura_protocols::amp::{reduce, ChannelId, ChannelReceiver, ChannelSender, ContextId, DeviceId};
 use aura_protocols::dkg::{self, DkgConfig};
 use aura_protocols::signing::{self, CommitStatement, NonceStore, SigningRequest};
-use aura_protocols::{Authenticated, AuthorityKeyShare, NodeId, ParticipantId, Roster};
+use aura_protocols::{
+    Authenticated, AuthorityKeyShare, NodeId, NodeIdentity, ParticipantId, Roster,
+};
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
 use criterion::{criterion_group, Criterion};
@@ -39,8 +41,19 @@ use rand_chacha::ChaCha20Rng;
 const N: u16 = 10;
 const T: u16 = 7;
 
+/// Node identity keys, made once (outside the measured part).
+fn identity(p: ParticipantId) -> &'static NodeIdentity {
+    static KEYS: std::sync::OnceLock<Vec<NodeIdentity>> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        (0..=N)
+            .map(|p| NodeIdentity::from_secret([p as u8; 32]))
+            .collect()
+    });
+    &keys[usize::from(p.0)]
+}
+
 fn node(p: ParticipantId) -> NodeId {
-    NodeId([p.0 as u8; 32])
+    identity(p).node_id()
 }
 
 fn config() -> DkgConfig {
@@ -56,7 +69,7 @@ fn aura_dkg(rng: &mut ChaCha20Rng) -> Vec<AuthorityKeyShare> {
     let mut states = Vec::new();
     let mut round1 = Vec::new();
     for p in config.participants() {
-        let (s, m) = dkg::start(config.clone(), p, rng).unwrap();
+        let (s, m) = dkg::start(config.clone(), p, identity(p), rng).unwrap();
         states.push((p, s));
         round1.push(Authenticated::new(node(p), m));
     }

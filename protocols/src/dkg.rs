@@ -11,9 +11,13 @@
 //!   X25519: no extra dependency, and the DH values sit inside the agreed
 //!   transcript; see `pairwise.rs`). The DH secret with every peer is
 //!   computed on receipt and the ephemeral scalar is dropped right away.
-//! * Everyone hashes the sorted round-1 set (their own included) and echoes
-//!   the hash; a participant whose hash differs is named and the run aborts,
-//!   so nobody reaches part3 with a different view of round 1.
+//! * Every round-1 message is signed with its sender's node identity key
+//!   (over a digest binding the run, the sender and every value in it, DH
+//!   key included). Everyone echoes the signed digests it accepted (its
+//!   own included, see `signed.rs`); nobody releases a round-2 share until
+//!   every echo equals its own view. A participant that showed peers two
+//!   different round-1 values is named by everyone (two valid signatures
+//!   are the proof); an echo carrying an unsigned value names the echoer.
 //! * Round-2 packages travel encrypted point to point, to the DH values
 //!   inside the agreed transcript and nowhere else.
 //! * Senders are never taken from the messages: every transition takes
@@ -21,8 +25,9 @@
 //!   a participant through the [`Roster`] in [`DkgConfig`]. The roster
 //!   binding itself is part of the transcript hash. A node that relays a
 //!   peer's package with a swapped DH key sends it as itself, so the run
-//!   aborts naming it (a second package from one sender, or a sender the
-//!   roster does not bind) before anyone releases a round-2 share.
+//!   aborts naming it (a second package from one sender, a signature that
+//!   is not the sender's, or a sender the roster does not bind) before
+//!   anyone releases a round-2 share.
 //! * Every transition consumes the state. On error the state is dropped:
 //!   frost's secret packages and our DH secret are zeroized, so an aborted
 //!   run keeps no key material.
@@ -40,8 +45,10 @@ use crate::group;
 use crate::pairwise::{self, EphemeralSecret, SharedSecret};
 use crate::roster::{collect_from_others, Authenticated, Roster};
 use crate::share::{identifier_index, AuthorityKeyShare, KeyEpoch};
+use crate::signed::{self, EchoedDigests, IdentitySignature, NodeIdentity, SignedDigest};
 
-const TRANSCRIPT_LABEL: &[u8] = b"aura/dkg/transcript/v1";
+const TRANSCRIPT_LABEL: &[u8] = b"aura/dkg/transcript/v2";
+const ROUND1_LABEL: &[u8] = b"aura/dkg/round1/v1";
 const ROUND2_LABEL: &[u8] = b"aura/dkg/round2/v1";
 
 /// Parameters every participant of one DKG run agrees on beforehand.
@@ -90,15 +97,40 @@ pub struct Round1Message {
     pub package: round1::Package,
     /// Ephemeral DH public value for round-2 encryption.
     pub dh_public: [u8; 32],
+    /// The sender's node identity signature over [`round1_digest`] of
+    /// this message.
+    pub signature: IdentitySignature,
 }
 
-/// The sender's hash of the round-1 set, broadcast to everyone.
+/// The round-1 set as the sender accepted it, broadcast to everyone:
+/// every participant's signed round-1 digest (the sender's own included),
+/// in ascending participant order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TranscriptEcho {
     /// Run id.
     pub session: [u8; 32],
-    /// SHA-256 of the roster and the sorted round-1 set.
-    pub hash: [u8; 32],
+    /// One signed digest per participant.
+    pub round1: EchoedDigests,
+}
+
+/// What participant `from` signs in round 1: SHA-256 over a label, the
+/// run, the threshold, the sender, the frost package and the DH value.
+pub fn round1_digest(
+    config: &DkgConfig,
+    from: ParticipantId,
+    package: &round1::Package,
+    dh_public: &[u8; 32],
+) -> Result<[u8; 32]> {
+    let bytes = package.serialize().map_err(Error::crypto)?;
+    let mut h = Sha256::new();
+    h.update(ROUND1_LABEL);
+    h.update(config.session);
+    h.update(config.threshold.to_be_bytes());
+    h.update(from.0.to_be_bytes());
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(&bytes);
+    h.update(dh_public);
+    Ok(h.finalize().into())
 }
 
 /// Round 2, one per ordered pair, encrypted.
@@ -112,20 +144,28 @@ pub struct Round2Message {
     pub ciphertext: Vec<u8>,
 }
 
-/// Begin a DKG run: returns the first state and the message to broadcast.
+/// Begin a DKG run as `me`, signing round 1 with `identity` (the key the
+/// roster binds `me` to): returns the first state and the message to
+/// broadcast.
 pub fn start<R: RngCore + CryptoRng>(
     config: DkgConfig,
     me: ParticipantId,
+    identity: &NodeIdentity,
     rng: &mut R,
 ) -> Result<(ExpectRound1, Round1Message)> {
     let max = config.validate(me)?;
+    if config.roster.node(me) != Some(identity.node_id()) {
+        return Err(Usage::WrongIdentity(me).into());
+    }
     let (secret, package) = dkg::part1(group::identifier(me)?, max, config.threshold, &mut *rng)
         .map_err(Error::crypto)?;
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
+    let signed = identity.sign(round1_digest(&config, me, &package, &dh_public)?);
     let own = Round1Message {
         session: config.session,
         package,
         dh_public,
+        signature: signed.signature,
     };
     let ids = identifier_index(&config.participants())?;
     Ok((
@@ -135,7 +175,7 @@ pub fn start<R: RngCore + CryptoRng>(
             ids,
             secret,
             dh,
-            own: own.clone(),
+            own: signed,
         },
         own,
     ))
@@ -149,7 +189,8 @@ pub struct ExpectRound1 {
     ids: BTreeMap<Identifier, ParticipantId>,
     secret: round1::SecretPackage,
     dh: EphemeralSecret,
-    own: Round1Message,
+    /// Our own signed round-1 digest.
+    own: SignedDigest,
 }
 
 /// Name the first participant whose commitment does not have `threshold`
@@ -171,23 +212,20 @@ fn wrong_degree(others: &BTreeMap<ParticipantId, &Round1Message>, threshold: u16
         })
 }
 
-fn transcript_hash(
-    config: &DkgConfig,
-    round1: &BTreeMap<ParticipantId, &Round1Message>,
-) -> Result<[u8; 32]> {
+/// The transcript round-2 keys and associated data are bound to: the run,
+/// the roster and every participant's round-1 digest (which covers its
+/// package and DH value).
+fn transcript_hash(config: &DkgConfig, view: &BTreeMap<ParticipantId, SignedDigest>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(TRANSCRIPT_LABEL);
     h.update(config.session);
     h.update(config.threshold.to_be_bytes());
     config.roster.hash_into(&mut h);
-    for (id, m) in round1 {
-        let bytes = m.package.serialize().map_err(Error::crypto)?;
+    for (id, signed) in view {
         h.update(id.0.to_be_bytes());
-        h.update((bytes.len() as u64).to_be_bytes());
-        h.update(&bytes);
-        h.update(m.dh_public);
+        h.update(signed.digest);
     }
-    Ok(h.finalize().into())
+    h.finalize().into()
 }
 
 /// The shared plumbing of every DKG state: collect one authenticated
@@ -217,13 +255,23 @@ collect_method!(ExpectTranscripts);
 collect_method!(ExpectRound2);
 
 impl ExpectRound1 {
-    /// Take the round-1 broadcasts (our own may be included), verify them
-    /// and compute the transcript hash to echo.
+    /// Take the round-1 broadcasts (our own may be included), verify their
+    /// identity signatures and packages, and return the signed set to
+    /// echo.
     pub fn receive_round1(
         self,
         messages: &[Authenticated<Round1Message>],
     ) -> Result<(ExpectTranscripts, TranscriptEcho)> {
         let others = self.collect(messages, |m| m.session)?;
+        let mut view = BTreeMap::new();
+        for (id, m) in &others {
+            let digest = round1_digest(&self.config, *id, &m.package, &m.dh_public)?;
+            view.insert(
+                *id,
+                signed::accept_direct(&self.config.roster, *id, digest, m.signature)?,
+            );
+        }
+        view.insert(self.me, self.own);
         let mut frost_round1 = BTreeMap::new();
         let mut shared = BTreeMap::new();
         for (id, m) in &others {
@@ -247,12 +295,10 @@ impl ExpectRound1 {
             }
             other => Error::crypto(other),
         })?;
-        let mut all: BTreeMap<ParticipantId, &Round1Message> = others.clone();
-        all.insert(self.me, &self.own);
-        let transcript = transcript_hash(&self.config, &all)?;
+        let transcript = transcript_hash(&self.config, &view);
         let echo = TranscriptEcho {
             session: self.config.session,
-            hash: transcript,
+            round1: signed::echo_of(&view),
         };
         Ok((
             ExpectTranscripts {
@@ -263,6 +309,7 @@ impl ExpectRound1 {
                 frost_round1,
                 secret: secret2,
                 outgoing,
+                view,
                 transcript,
             },
             echo,
@@ -282,6 +329,8 @@ pub struct ExpectTranscripts {
     frost_round1: BTreeMap<Identifier, round1::Package>,
     secret: round2::SecretPackage,
     outgoing: BTreeMap<Identifier, round2::Package>,
+    /// Every participant's signed round-1 digest as we accepted it.
+    view: BTreeMap<ParticipantId, SignedDigest>,
     transcript: [u8; 32],
 }
 
@@ -306,16 +355,20 @@ impl ExpectTranscripts {
         self.transcript
     }
 
-    /// Compare everyone's echo with ours; on agreement release the
-    /// encrypted round-2 packages (one per other participant).
+    /// Compare everyone's echo with our view; on agreement release the
+    /// encrypted round-2 packages (one per other participant). A split
+    /// view names whoever signed two round-1 values, or the echoer that
+    /// carried a value nobody signed.
     pub fn confirm_transcripts(
         self,
         echoes: &[Authenticated<TranscriptEcho>],
     ) -> Result<(ExpectRound2, Vec<Round2Message>)> {
         let others = self.collect(echoes, |m| m.session)?;
-        if let Some((id, _)) = others.iter().find(|(_, e)| e.hash != self.transcript) {
-            return Err(Error::violation(*id, Violation::TranscriptMismatch));
-        }
+        signed::check_echoes(
+            &self.config.roster,
+            &self.view,
+            others.iter().map(|(p, e)| (*p, e.round1.as_slice())),
+        )?;
         let mut messages = Vec::with_capacity(self.outgoing.len());
         for (to, shared) in &self.shared {
             let package = self
@@ -416,8 +469,12 @@ mod tests {
 
     use super::*;
 
+    fn identity(p: ParticipantId) -> NodeIdentity {
+        NodeIdentity::from_secret([p.0 as u8; 32])
+    }
+
     fn node(p: ParticipantId) -> crate::roster::NodeId {
-        crate::roster::NodeId([p.0 as u8; 32])
+        identity(p).node_id()
     }
 
     fn tag<M: Clone>(from: ParticipantId, m: &M) -> Authenticated<M> {
@@ -438,7 +495,7 @@ mod tests {
         let mut states = Vec::new();
         let mut round1 = Vec::new();
         for p in config.participants() {
-            let (s, m) = start(config.clone(), p, &mut rng).unwrap();
+            let (s, m) = start(config.clone(), p, &identity(p), &mut rng).unwrap();
             states.push(s);
             round1.push(tag(p, &m));
         }

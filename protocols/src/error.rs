@@ -120,6 +120,10 @@ pub enum Usage {
         /// Requested delay.
         secs: u64,
     },
+    /// The identity key given to a run is not the key the roster binds
+    /// the participant to.
+    #[error("{0}'s identity key is not the node key the roster binds it to")]
+    WrongIdentity(ParticipantId),
     /// Participant ids start at 1.
     #[error("participant id 0 is reserved; number participants from 1")]
     ZeroParticipant,
@@ -238,6 +242,19 @@ pub enum Violation {
     /// Its signature share is invalid.
     #[error("invalid signature share")]
     InvalidSignatureShare,
+    /// The node-identity signature on its message does not verify under
+    /// the node key the roster binds it to.
+    #[error("identity signature on its message does not verify")]
+    InvalidSignature,
+    /// It signed two different values for one step of this run (two
+    /// validly signed digests, one shown to us and one echoed by a peer):
+    /// a proof that it showed peers different views.
+    #[error("signed two different values for one step of this run")]
+    Equivocated,
+    /// Its echo carries a value under another participant's name whose
+    /// signature does not verify: it forged or rewrote what it echoes.
+    #[error("echoed a value its named signer did not sign")]
+    ForgedEcho,
 }
 
 /// Why an AMP message was refused.

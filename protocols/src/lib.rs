@@ -26,14 +26,16 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use aura_protocols::{dkg, signing, Authenticated, NodeId, ParticipantId, Roster};
+//! use aura_protocols::{dkg, signing, Authenticated, NodeIdentity, ParticipantId, Roster};
 //! use aura_protocols::amp::{self, ChannelId, ContextId, DeviceId};
 //! use rand::SeedableRng;
 //!
 //! # fn main() -> aura_protocols::Result<()> {
 //! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-//! // Each participant is bound to the node identity its links authenticate.
-//! let node = |p: ParticipantId| NodeId([p.0 as u8; 32]);
+//! // Each participant is bound to the node identity its links authenticate
+//! // (an Ed25519 key; round-1 values are signed with it).
+//! let identity = |p: ParticipantId| NodeIdentity::from_secret([p.0 as u8; 32]);
+//! let node = |p: ParticipantId| identity(p).node_id();
 //! let config = dkg::DkgConfig {
 //!     session: [1; 32],
 //!     threshold: 2,
@@ -43,7 +45,7 @@
 //! // tags every message with the node it came from.
 //! let (mut states, mut round1) = (Vec::new(), Vec::new());
 //! for p in config.participants() {
-//!     let (s, m) = dkg::start(config.clone(), p, &mut rng)?;
+//!     let (s, m) = dkg::start(config.clone(), p, &identity(p), &mut rng)?;
 //!     states.push((p, s));
 //!     round1.push(Authenticated::new(node(p), m));
 //! }
@@ -115,6 +117,7 @@ pub mod reshare;
 pub mod roles;
 mod roster;
 mod share;
+mod signed;
 pub mod signing;
 pub mod wire;
 pub mod witness;
@@ -122,3 +125,4 @@ pub mod witness;
 pub use error::{Error, ParticipantId, Rejection, Result, Usage, Violation};
 pub use roster::{Authenticated, NodeId, Roster};
 pub use share::{AuthorityKeyShare, KeyEpoch};
+pub use signed::{EchoedDigests, IdentitySignature, NodeIdentity, SignedDigest};

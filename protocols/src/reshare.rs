@@ -32,16 +32,19 @@
 //! sender is the participant the [`Roster`] binds to the authenticated
 //! node; no message carries a sender field. The join keys are what the
 //! sub-shares are encrypted to, so they are agreed before anything is
-//! dealt: every new holder hashes the join set it received (its own key
-//! included) with the roster and echoes the hash ([`JoinEcho`]); a dealer
-//! deals only if every new holder's echo equals its own hash of the joins
-//! it received. A relay that swaps a holder's join key makes that holder's
-//! echo differ (or is itself named as the sender of a second join), so no
-//! share is ever encrypted to a key outside the agreed transcript. New
-//! holders then echo a hash of the join transcript and the dealer
-//! commitments they accepted ([`ReshareEcho`]) and only use the new share
-//! once every other new holder reported the same, so the committee cannot
-//! end up with inconsistent public key packages.
+//! dealt: every join is signed with its holder's node identity key, every
+//! new holder echoes the signed joins it accepted (its own included,
+//! [`JoinEcho`]), and a dealer deals only if every new holder's echo
+//! equals its own view of the joins. A holder that shows peers two join
+//! keys is named by both of its signatures; an echo carrying a join its
+//! holder did not sign names the echoer (see `signed.rs`). No share is
+//! ever encrypted to a key outside the agreed transcript. Dealer
+//! commitments are signed the same way; new holders echo the join
+//! transcript and the signed commitments they accepted ([`ReshareEcho`])
+//! and only use the new share once every other new holder reported the
+//! same, so the committee cannot end up with inconsistent public key
+//! packages, and a dealer that showed holders different commitments is
+//! named.
 //!
 //! Nothing here mutates an old share: an aborted reshare leaves the old
 //! epoch fully usable.
@@ -61,6 +64,7 @@ use crate::group::{self, Point, Scalar};
 use crate::pairwise::{self, EphemeralSecret};
 use crate::roster::{collect_from_others, Authenticated, Roster};
 use crate::share::{AuthorityKeyShare, KeyEpoch};
+use crate::signed::{self, EchoedDigests, IdentitySignature, NodeIdentity, SignedDigest};
 
 /// What every dealer and new holder agrees on before a reshare.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +147,8 @@ impl ReshareConfig {
 const SHARE_LABEL: &[u8] = b"aura/reshare/share/v1";
 const TRANSCRIPT_LABEL: &[u8] = b"aura/reshare/transcript/v1";
 const JOINS_LABEL: &[u8] = b"aura/reshare/joins/v1";
+const JOIN_LABEL: &[u8] = b"aura/reshare/join/v1";
+const DEALING_LABEL: &[u8] = b"aura/reshare/dealing/v1";
 
 impl ReshareConfig {
     /// Hash binding every key and transcript of this run to its parameters.
@@ -175,16 +181,56 @@ pub struct JoinMessage {
     pub session: [u8; 32],
     /// Ephemeral DH public value for receiving sub-shares.
     pub dh_public: [u8; 32],
+    /// The holder's node identity signature over [`join_digest`].
+    pub signature: IdentitySignature,
 }
 
-/// A new holder's hash of the join set it received, its own key included
-/// (broadcast to the dealers). Dealers deal only when every echo matches.
+/// The join set a new holder accepted, its own join included (broadcast
+/// to every member; dealers deal only when every echo matches their own
+/// view): each holder's signed join digest, in ascending order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinEcho {
     /// Run id.
     pub session: [u8; 32],
-    /// [`join_transcript`] of what the holder received.
-    pub hash: [u8; 32],
+    /// One signed join digest per new holder.
+    pub joins: EchoedDigests,
+}
+
+/// What new holder `holder` signs when joining: the run's config digest,
+/// the holder and its DH key.
+pub fn join_digest(
+    config: &ReshareConfig,
+    holder: ParticipantId,
+    dh_public: &[u8; 32],
+) -> Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(JOIN_LABEL);
+    h.update(config.digest()?);
+    h.update(holder.0.to_be_bytes());
+    h.update(dh_public);
+    Ok(h.finalize().into())
+}
+
+/// What dealer `dealer` signs with its commitment: the run's config
+/// digest, the dealer, every commitment point and its DH key.
+pub fn dealing_digest(
+    config: &ReshareConfig,
+    dealer: ParticipantId,
+    commitment: &VerifiableSecretSharingCommitment,
+    dh_public: &[u8; 32],
+) -> Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(DEALING_LABEL);
+    h.update(config.digest()?);
+    h.update(dealer.0.to_be_bytes());
+    let points = group::commitment_points(commitment)
+        .map_err(|e| Error::violation(dealer, Violation::Malformed(e.to_string())))?;
+    h.update((points.len() as u64).to_be_bytes());
+    for p in &points {
+        h.update(group::point_bytes(p)?);
+    }
+    h.update(dh_public);
+    Ok(h.finalize().into())
 }
 
 /// A dealer's broadcast commitment to its polynomial.
@@ -196,6 +242,8 @@ pub struct DealerCommitment {
     pub commitment: VerifiableSecretSharingCommitment,
     /// Ephemeral DH public value the sub-shares are encrypted under.
     pub dh_public: [u8; 32],
+    /// The dealer's node identity signature over [`dealing_digest`].
+    pub signature: IdentitySignature,
 }
 
 /// One sub-share `f_i(j)`, encrypted from its (authenticated) dealer to new
@@ -210,14 +258,16 @@ pub struct EncryptedShare {
     pub ciphertext: Vec<u8>,
 }
 
-/// A new holder's hash of the join transcript and the dealer commitments
-/// it accepted (broadcast to the other new holders).
+/// The join transcript and the signed dealer commitments a new holder
+/// accepted (broadcast to the other new holders).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReshareEcho {
     /// Run id.
     pub session: [u8; 32],
-    /// Transcript hash.
-    pub hash: [u8; 32],
+    /// The agreed join transcript ([`join_transcript`]).
+    pub joins: [u8; 32],
+    /// One signed dealing digest per dealer, in ascending order.
+    pub dealings: EchoedDigests,
 }
 
 fn share_aad(
@@ -252,17 +302,45 @@ fn join_transcript(
     Ok(h.finalize().into())
 }
 
-/// Deal this old holder's Lagrange-weighted share to the new committee.
-/// The old share is only read.
+/// Accept the joins received directly: one per new holder, each signed by
+/// its holder. Returns the signed view and the join keys.
+#[allow(clippy::type_complexity)]
+fn accept_joins(
+    config: &ReshareConfig,
+    joins: &BTreeMap<ParticipantId, &JoinMessage>,
+) -> Result<(
+    BTreeMap<ParticipantId, SignedDigest>,
+    BTreeMap<ParticipantId, [u8; 32]>,
+)> {
+    let mut view = BTreeMap::new();
+    let mut keys = BTreeMap::new();
+    for (holder, join) in joins {
+        let digest = join_digest(config, *holder, &join.dh_public)?;
+        view.insert(
+            *holder,
+            signed::accept_direct(&config.roster, *holder, digest, join.signature)?,
+        );
+        group::decode_point(&join.dh_public).map_err(|_| {
+            Error::violation(*holder, Violation::Malformed("DH public value".into()))
+        })?;
+        keys.insert(*holder, join.dh_public);
+    }
+    Ok((view, keys))
+}
+
+/// Deal this old holder's Lagrange-weighted share to the new committee,
+/// signing the commitment with `identity` (the key the roster binds this
+/// dealer to). The old share is only read.
 ///
 /// `joins` must hold one [`JoinMessage`] per new committee member (a
 /// holder that is also this dealer included) and `echoes` one
 /// [`JoinEcho`] per new committee member; nothing is dealt unless every
-/// echo equals this dealer's hash of the joins, so every sub-share goes to
-/// a key the whole new committee agreed on.
+/// echo equals this dealer's view of the signed joins, so every sub-share
+/// goes to a key the whole new committee agreed on.
 pub fn deal<R: RngCore + CryptoRng>(
     config: &ReshareConfig,
     old: &AuthorityKeyShare,
+    identity: &NodeIdentity,
     joins: &[Authenticated<JoinMessage>],
     echoes: &[Authenticated<JoinEcho>],
     rng: &mut R,
@@ -272,6 +350,9 @@ pub fn deal<R: RngCore + CryptoRng>(
     let me = old.participant();
     if !config.dealers.contains(&me) {
         return Err(Usage::NotAMember(me).into());
+    }
+    if config.roster.node(me) != Some(identity.node_id()) {
+        return Err(Usage::WrongIdentity(me).into());
     }
     if old.epoch() != config.old_epoch {
         return Err(Usage::EpochMismatch {
@@ -288,12 +369,7 @@ pub fn deal<R: RngCore + CryptoRng>(
         joins,
         |j| j.session,
     )?;
-    let mut keys = BTreeMap::new();
-    for (to, join) in &joins {
-        group::decode_point(&join.dh_public)
-            .map_err(|_| Error::violation(*to, Violation::Malformed("DH public value".into())))?;
-        keys.insert(*to, join.dh_public);
-    }
+    let (view, keys) = accept_joins(config, &joins)?;
     let agreed = join_transcript(config, &keys)?;
     let echoes = collect_from_others(
         &config.roster,
@@ -303,9 +379,11 @@ pub fn deal<R: RngCore + CryptoRng>(
         echoes,
         |e| e.session,
     )?;
-    if let Some((holder, _)) = echoes.iter().find(|(_, e)| e.hash != agreed) {
-        return Err(Error::violation(*holder, Violation::TranscriptMismatch));
-    }
+    signed::check_echoes(
+        &config.roster,
+        &view,
+        echoes.iter().map(|(p, e)| (*p, e.joins.as_slice())),
+    )?;
     let digest = config.digest()?;
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
     let lambda = group::lagrange_at_zero(me, &config.dealers)?;
@@ -319,6 +397,7 @@ pub fn deal<R: RngCore + CryptoRng>(
     }
     let points: Vec<Point> = coefficients.iter().map(group::base_mul).collect();
     let commitment = group::commitment_from_points(&points)?;
+    let signed = identity.sign(dealing_digest(config, me, &commitment, &dh_public)?);
     let mut shares = Vec::with_capacity(config.new_committee.len());
     for (to, key) in &keys {
         let value = Zeroizing::new(group::evaluate(&coefficients, &group::scalar_of(*to)?));
@@ -339,6 +418,7 @@ pub fn deal<R: RngCore + CryptoRng>(
             session: config.session,
             commitment,
             dh_public,
+            signature: signed.signature,
         },
         shares,
     ))
@@ -352,20 +432,26 @@ pub struct ExpectJoins {
     old_public: PublicKeyPackage,
     dh: EphemeralSecret,
     own: [u8; 32],
+    own_signed: SignedDigest,
 }
 
-/// Join a reshare as a new holder. `old_public` is the old epoch's public
-/// key package (public; from the journal). Broadcast the returned
+/// Join a reshare as new holder `me`, signing the join with `identity`
+/// (the key the roster binds `me` to). `old_public` is the old epoch's
+/// public key package (public; from the journal). Broadcast the returned
 /// [`JoinMessage`] to the dealers and the other new holders.
 pub fn join<R: RngCore + CryptoRng>(
     config: ReshareConfig,
     me: ParticipantId,
+    identity: &NodeIdentity,
     old_public: &PublicKeyPackage,
     rng: &mut R,
 ) -> Result<(ExpectJoins, JoinMessage)> {
     config.validate_new()?;
     if !config.new_committee.contains(&me) {
         return Err(Usage::NotAMember(me).into());
+    }
+    if config.roster.node(me) != Some(identity.node_id()) {
+        return Err(Usage::WrongIdentity(me).into());
     }
     let old_threshold = old_public
         .min_signers()
@@ -382,9 +468,11 @@ pub fn join<R: RngCore + CryptoRng>(
         .collect();
     config.validate_dealers(old_threshold, &old_committee)?;
     let (dh, dh_public) = EphemeralSecret::generate(rng)?;
+    let own_signed = identity.sign(join_digest(&config, me, &dh_public)?);
     let message = JoinMessage {
         session: config.session,
         dh_public,
+        signature: own_signed.signature,
     };
     Ok((
         ExpectJoins {
@@ -393,14 +481,16 @@ pub fn join<R: RngCore + CryptoRng>(
             old_public: old_public.clone(),
             dh,
             own: dh_public,
+            own_signed,
         },
         message,
     ))
 }
 
 impl ExpectJoins {
-    /// Take the other new holders' joins (ours may be included) and echo
-    /// the hash of the whole join set, our own key included, to the dealers.
+    /// Take the other new holders' joins (ours may be included), check
+    /// their signatures and echo the whole signed join set, our own
+    /// included, to the dealers.
     pub fn receive_joins(
         self,
         joins: &[Authenticated<JoinMessage>],
@@ -413,13 +503,13 @@ impl ExpectJoins {
             joins,
             |j| j.session,
         )?;
-        let mut keys: BTreeMap<ParticipantId, [u8; 32]> =
-            others.iter().map(|(p, j)| (*p, j.dh_public)).collect();
+        let (mut view, mut keys) = accept_joins(&self.config, &others)?;
         keys.insert(self.me, self.own);
+        view.insert(self.me, self.own_signed);
         let joins = join_transcript(&self.config, &keys)?;
         let echo = JoinEcho {
             session: self.config.session,
-            hash: joins,
+            joins: signed::echo_of(&view),
         };
         Ok((
             ExpectDealings {
@@ -427,6 +517,7 @@ impl ExpectJoins {
                 me: self.me,
                 old_public: self.old_public,
                 dh: self.dh,
+                join_view: view,
                 joins,
             },
             echo,
@@ -441,11 +532,33 @@ pub struct ExpectDealings {
     me: ParticipantId,
     old_public: PublicKeyPackage,
     dh: EphemeralSecret,
+    /// The signed joins we accepted and echoed.
+    join_view: BTreeMap<ParticipantId, SignedDigest>,
     /// The join transcript we echoed.
     joins: [u8; 32],
 }
 
 impl ExpectDealings {
+    /// Compare the other new holders' join echoes with ours (ours may be
+    /// included): a holder that showed peers two join keys is named by
+    /// its two signatures, an echo carrying an unsigned join names the
+    /// echoer.
+    pub fn check_join_echoes(&self, echoes: &[Authenticated<JoinEcho>]) -> Result<()> {
+        let echoes = collect_from_others(
+            &self.config.roster,
+            &self.config.session,
+            &self.config.new_committee,
+            Some(self.me),
+            echoes,
+            |e| e.session,
+        )?;
+        signed::check_echoes(
+            &self.config.roster,
+            &self.join_view,
+            echoes.iter().map(|(p, e)| (*p, e.joins.as_slice())),
+        )
+    }
+
     /// Decrypt and verify every dealing and derive the new share, held back
     /// until [`ExpectConfirmations::confirm`]. Sub-shares addressed to other
     /// holders are ignored.
@@ -476,7 +589,13 @@ impl ExpectDealings {
         let mut sum_share =
             Zeroizing::new(<frost_ed25519::Ed25519ScalarField as frost_ed25519::Field>::zero());
         let mut sum_points: Vec<Option<Point>> = vec![None; t_new];
+        let mut dealing_view = BTreeMap::new();
         for (dealer, c) in &commitments {
+            let signed_digest = dealing_digest(&self.config, *dealer, &c.commitment, &c.dh_public)?;
+            dealing_view.insert(
+                *dealer,
+                signed::accept_direct(roster, *dealer, signed_digest, c.signature)?,
+            );
             let points = group::commitment_points(&c.commitment)
                 .map_err(|e| Error::violation(*dealer, Violation::Malformed(e.to_string())))?;
             if points.len() != t_new {
@@ -566,10 +685,16 @@ impl ExpectDealings {
             self.config.new_threshold,
         );
         let hash: [u8; 32] = transcript.finalize().into();
-        let echo = ReshareEcho { session, hash };
+        let echo = ReshareEcho {
+            session,
+            joins: self.joins,
+            dealings: signed::echo_of(&dealing_view),
+        };
         Ok((
             ExpectConfirmations {
                 transcript: hash,
+                joins: self.joins,
+                dealing_view,
                 share: AuthorityKeyShare {
                     epoch: KeyEpoch(self.config.old_epoch.0.saturating_add(1)),
                     me: self.me,
@@ -590,6 +715,10 @@ impl ExpectDealings {
 pub struct ExpectConfirmations {
     config: ReshareConfig,
     transcript: [u8; 32],
+    /// The join transcript we dealt on.
+    joins: [u8; 32],
+    /// The signed dealer commitments we accepted.
+    dealing_view: BTreeMap<ParticipantId, SignedDigest>,
     share: AuthorityKeyShare,
 }
 
@@ -599,7 +728,10 @@ impl ExpectConfirmations {
         self.transcript
     }
 
-    /// Check every other new holder's echo; release the new share.
+    /// Check every other new holder's echo; release the new share. A
+    /// dealer that showed holders different commitments is named by its
+    /// two signatures; an echo of another join transcript or an unsigned
+    /// commitment names the echoer.
     pub fn confirm(self, echoes: &[Authenticated<ReshareEcho>]) -> Result<AuthorityKeyShare> {
         let echoes = collect_from_others(
             &self.config.roster,
@@ -609,9 +741,14 @@ impl ExpectConfirmations {
             echoes,
             |e| e.session,
         )?;
-        if let Some((from, _)) = echoes.iter().find(|(_, e)| e.hash != self.transcript) {
+        if let Some((from, _)) = echoes.iter().find(|(_, e)| e.joins != self.joins) {
             return Err(Error::violation(*from, Violation::TranscriptMismatch));
         }
+        signed::check_echoes(
+            &self.config.roster,
+            &self.dealing_view,
+            echoes.iter().map(|(p, e)| (*p, e.dealings.as_slice())),
+        )?;
         Ok(self.share)
     }
 }
@@ -632,8 +769,12 @@ mod tests {
     use crate::dkg::{self, DkgConfig};
     use crate::roster::NodeId;
 
+    fn identity(p: ParticipantId) -> NodeIdentity {
+        NodeIdentity::from_secret([p.0 as u8; 32])
+    }
+
     fn node(p: ParticipantId) -> NodeId {
-        NodeId([p.0 as u8; 32])
+        identity(p).node_id()
     }
 
     fn tag<M: Clone>(from: ParticipantId, m: &M) -> Authenticated<M> {
@@ -653,7 +794,7 @@ mod tests {
         let mut round1 = Vec::new();
         let mut states = Vec::new();
         for p in config.participants() {
-            let (s, m) = dkg::start(config.clone(), p, rng).unwrap();
+            let (s, m) = dkg::start(config.clone(), p, &identity(p), rng).unwrap();
             states.push((p, s));
             round1.push(tag(p, &m));
         }
@@ -693,7 +834,14 @@ mod tests {
         let mut states = Vec::new();
         let mut joins = Vec::new();
         for p in config.new_committee.clone() {
-            let (s, j) = join(config.clone(), p, old[0].public_key_package(), &mut rng).unwrap();
+            let (s, j) = join(
+                config.clone(),
+                p,
+                &identity(p),
+                old[0].public_key_package(),
+                &mut rng,
+            )
+            .unwrap();
             states.push((p, s));
             joins.push(tag(p, &j));
         }
@@ -705,11 +853,30 @@ mod tests {
             waiting.push(s);
         }
         let agreed = waiting[0].joins;
-        let (c1, s1) = deal(&config, &old[0], &joins, &echoes, &mut rng).unwrap();
-        let (mut c2, _) = deal(&config, &old[1], &joins, &echoes, &mut rng).unwrap();
+        let (c1, s1) = deal(
+            &config,
+            &old[0],
+            &identity(ParticipantId(1)),
+            &joins,
+            &echoes,
+            &mut rng,
+        )
+        .unwrap();
+        let (mut c2, _) = deal(
+            &config,
+            &old[1],
+            &identity(ParticipantId(2)),
+            &joins,
+            &echoes,
+            &mut rng,
+        )
+        .unwrap();
         // Dealer 2 keeps its honest commitment but encrypts random values.
         let (dh, dh_public) = EphemeralSecret::generate(&mut rng).unwrap();
         c2.dh_public = dh_public;
+        c2.signature = identity(ParticipantId(2))
+            .sign(dealing_digest(&config, ParticipantId(2), &c2.commitment, &dh_public).unwrap())
+            .signature;
         let digest = config.digest().unwrap();
         let two = ParticipantId(2);
         let s2: Vec<_> = joins

@@ -28,8 +28,12 @@ use std::sync::{Arc, Mutex};
 
 /// Family member `index` of the session is participant `index + 1`, bound
 /// to this node identity.
+fn identity(index: u32) -> aura_protocols::NodeIdentity {
+    aura_protocols::NodeIdentity::from_secret([index as u8 + 1; 32])
+}
+
 fn node(index: u32) -> NodeId {
-    NodeId([index as u8 + 1; 32])
+    identity(index).node_id()
 }
 
 fn tagged<M>(received: Vec<(u32, M)>) -> Vec<Authenticated<M>> {
@@ -64,7 +68,7 @@ async fn generated_dkg_endpoints_run_the_real_dkg_among_all_participants() {
                 let index = ep.session().me().index.unwrap();
                 let me = ParticipantId(index as u16 + 1);
                 let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(index as u64);
-                let (state, round1) = core::start(config, me, &mut rng).unwrap();
+                let (state, round1) = core::start(config, me, &identity(index), &mut rng).unwrap();
                 let (got, ep) = ep.exchange(|_| dkg::Round1(round1.clone())).await.unwrap();
                 let got = tagged(got.into_iter().map(|(j, dkg::Round1(m))| (j, m)).collect());
                 let (state, echo) = state.receive_round1(&got).unwrap();
@@ -176,7 +180,7 @@ async fn a_participant_without_the_dkg_capability_is_refused_before_round_one() 
         roster: Roster::new((0..3).map(|i| (ParticipantId(i as u16 + 1), node(i)))).unwrap(),
     };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
-    let (_, round1) = core::start(config, ParticipantId(1), &mut rng).unwrap();
+    let (_, round1) = core::start(config, ParticipantId(1), &identity(0), &mut rng).unwrap();
     let mut sessions = guarded_sessions(params, &journals, "dkg:observe");
     let ep = dkg::participant::open(sessions.remove(0), params).unwrap();
     let err = match ep.exchange(|_| dkg::Round1(round1.clone())).await {

@@ -86,11 +86,13 @@ fn corrupted_round1_proof_aborts_naming_the_sender() {
                 .message
                 .package
                 .clone();
-            msgs.iter_mut()
+            let four = &mut msgs
+                .iter_mut()
                 .find(|m| m.sender == node(4))
                 .unwrap()
-                .message
-                .package = two;
+                .message;
+            four.package = two;
+            resign_round1(&config(5, 3), 4, four);
         })),
         ..Tamper::default()
     };
@@ -103,14 +105,17 @@ fn round1_commitment_of_wrong_length_aborts_naming_the_sender() {
     // Participant 3's package comes from a 2-of-3 run: wrong degree.
     let mut small = rng(99);
     let (_, foreign) =
-        aura_protocols::dkg::start(config(3, 2), ParticipantId(3), &mut small).unwrap();
+        aura_protocols::dkg::start(config(3, 2), ParticipantId(3), &identity(3), &mut small)
+            .unwrap();
     let tamper = Tamper {
         round1: Some(Box::new(move |msgs| {
-            msgs.iter_mut()
+            let three = &mut msgs
+                .iter_mut()
                 .find(|m| m.sender == node(3))
                 .unwrap()
-                .message
-                .package = foreign.package.clone();
+                .message;
+            three.package = foreign.package.clone();
+            resign_round1(&config(5, 3), 3, three);
         })),
         ..Tamper::default()
     };
@@ -152,27 +157,30 @@ fn corrupted_round2_package_aborts_naming_the_sender() {
 }
 
 #[test]
-fn equivocated_round1_broadcast_aborts_everyone_before_part3() {
+fn equivocated_round1_broadcast_names_the_equivocator_before_part3() {
     // Participant 3 shows participant 1 a different DH key than everyone
-    // else. The transcript echo exposes the split view: nobody releases a
-    // round-2 share.
+    // else, signed with its own key (an authenticated equivocation). The
+    // echo exposes the split view and its two signatures name 3 at every
+    // participant: nobody releases a round-2 share.
     let cfg = config(4, 2);
     let mut r = rng(4);
     let mut states = Vec::new();
     let mut round1 = Vec::new();
     for p in cfg.participants() {
-        let (s, m) = aura_protocols::dkg::start(cfg.clone(), p, &mut r).unwrap();
+        let (s, m) = aura_protocols::dkg::start(cfg.clone(), p, &identity(p.0), &mut r).unwrap();
         states.push((p, s));
         round1.push(from(p, &m));
     }
     let mut forked = round1.clone();
-    let (_, other) = aura_protocols::dkg::start(cfg.clone(), ParticipantId(3), &mut r).unwrap();
-    forked
+    let (_, other) =
+        aura_protocols::dkg::start(cfg.clone(), ParticipantId(3), &identity(3), &mut r).unwrap();
+    let three = &mut forked
         .iter_mut()
         .find(|m| m.sender == node(3))
         .unwrap()
-        .message
-        .dh_public = other.dh_public;
+        .message;
+    three.dh_public = other.dh_public;
+    resign_round1(&cfg, 3, three);
     let mut next = Vec::new();
     let mut echoes = Vec::new();
     for (p, s) in states {
@@ -186,21 +194,68 @@ fn equivocated_round1_broadcast_aborts_everyone_before_part3() {
         echoes.push(from(p, &e));
     }
     for (p, s) in next {
-        let err = s.confirm_transcripts(&echoes).unwrap_err();
-        let blamed = err.culprit().unwrap();
-        if p == ParticipantId(1) {
-            assert_ne!(blamed, ParticipantId(1));
-        } else {
-            assert_eq!(blamed, ParticipantId(1), "{p}");
+        if p == ParticipantId(3) {
+            continue;
         }
-        assert!(matches!(
-            err,
-            Error::ProtocolViolation {
-                violation: Violation::TranscriptMismatch,
-                ..
-            }
-        ));
+        let err = s.confirm_transcripts(&echoes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ProtocolViolation {
+                    participant: ParticipantId(3),
+                    violation: Violation::Equivocated,
+                }
+            ),
+            "{p}: {err}"
+        );
     }
+}
+
+/// A round-1 value that its sender did not sign (here: participant 2's DH
+/// key replaced, the old signature kept) is refused on receipt, naming the
+/// sender its link is authenticated to.
+#[test]
+fn round1_value_without_its_senders_signature_names_the_sender() {
+    let tamper = Tamper {
+        round1: Some(Box::new(|msgs| {
+            let one = msgs.iter().find(|m| m.sender == node(1)).unwrap();
+            let key = one.message.dh_public;
+            let two = &mut msgs
+                .iter_mut()
+                .find(|m| m.sender == node(2))
+                .unwrap()
+                .message;
+            two.dh_public = key;
+        })),
+        ..Tamper::default()
+    };
+    let results = run_dkg_with(&config(3, 2), 21, &tamper);
+    assert_all_blame(&results, 2, Violation::InvalidSignature, &[2]);
+}
+
+/// Participant 3 rewrites participant 1's digest in its echo (a value 1
+/// never signed) to break the run while staying unnamed: every other
+/// participant names 3, the echoer, and releases no round-2 share.
+#[test]
+fn an_echo_carrying_a_value_nobody_signed_names_the_echoer() {
+    let tamper = Tamper {
+        echoes: Some(Box::new(|msgs| {
+            let three = &mut msgs
+                .iter_mut()
+                .find(|m| m.sender == node(3))
+                .unwrap()
+                .message;
+            three.round1[0].1.digest[0] ^= 1;
+        })),
+        ..Tamper::default()
+    };
+    let run = run_dkg_traced(&config(3, 2), 22, &tamper);
+    assert_all_blame(&run.results, 3, Violation::ForgedEcho, &[3]);
+    // Only the echoer itself (which skips its own echo) sealed anything.
+    assert!(
+        run.round2.iter().all(|m| m.sender == node(3)),
+        "an honest participant released a round-2 share"
+    );
 }
 
 #[test]
@@ -216,10 +271,19 @@ fn missing_round1_package_names_the_silent_participant() {
 #[test]
 fn invalid_threshold_is_a_usage_error() {
     let mut r = rng(1);
-    let e = aura_protocols::dkg::start(config(3, 4), ParticipantId(1), &mut r).unwrap_err();
+    let e = aura_protocols::dkg::start(config(3, 4), ParticipantId(1), &identity(1), &mut r)
+        .unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e}");
-    let e = aura_protocols::dkg::start(config(3, 2), ParticipantId(9), &mut r).unwrap_err();
+    let e = aura_protocols::dkg::start(config(3, 2), ParticipantId(9), &identity(9), &mut r)
+        .unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e}");
+    // Another node's key cannot start the run as participant 1.
+    let e = aura_protocols::dkg::start(config(3, 2), ParticipantId(1), &identity(2), &mut r)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Usage(aura_protocols::Usage::WrongIdentity(_))),
+        "{e}"
+    );
 }
 
 #[test]
@@ -232,7 +296,7 @@ fn delivery_order_does_not_change_the_result() {
     let mut states = Vec::new();
     let mut round1 = Vec::new();
     for p in cfg.participants() {
-        let (s, m) = aura_protocols::dkg::start(cfg.clone(), p, &mut r).unwrap();
+        let (s, m) = aura_protocols::dkg::start(cfg.clone(), p, &identity(p.0), &mut r).unwrap();
         states.push((p, s));
         round1.push(from(p, &m));
     }
@@ -276,7 +340,8 @@ fn relay_swapping_a_dh_key_is_named_and_learns_no_share() {
     let cfg = config(4, 3);
     let mut attacker = rng(1234);
     let (_, forged) =
-        aura_protocols::dkg::start(cfg.clone(), ParticipantId(4), &mut attacker).unwrap();
+        aura_protocols::dkg::start(cfg.clone(), ParticipantId(4), &identity(4), &mut attacker)
+            .unwrap();
     let tamper = Tamper {
         round1: Some(Box::new(move |msgs| {
             for m in msgs.iter_mut().filter(|m| m.sender == node(2)) {
@@ -301,7 +366,7 @@ fn relay_rewriting_an_echo_is_named_and_round2_is_never_released() {
     let tamper = Tamper {
         echoes: Some(Box::new(move |msgs| {
             for m in msgs.iter_mut().filter(|m| m.sender == node(3)) {
-                m.message.hash[0] ^= 1;
+                m.message.round1[0].1.digest[0] ^= 1;
                 m.sender = outsider;
             }
         })),

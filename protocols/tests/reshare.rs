@@ -129,11 +129,15 @@ fn aborted_reshare_leaves_old_shares_signing() {
     sign(&[&old[1], &old[2]], &old[0], statement(6), 8).unwrap();
 }
 
+fn config6() -> ReshareConfig {
+    reshare_config(6, [2, 3], 1..=3, 2)
+}
+
 #[test]
 fn dealer_that_deals_someone_elses_weight_is_named() {
     let old = run_dkg(3, 2, 51);
-    let config = reshare_config(6, [2, 3], 1..=3, 2);
-    // Dealer 2 republishes dealer 3's commitment as its own.
+    let config = config6();
+    // Dealer 2 republishes dealer 3's commitment as its own (and signs it).
     let results = run_reshare(&config, &old, 52, |dealt| {
         let three = dealt
             .commitments
@@ -143,13 +147,14 @@ fn dealer_that_deals_someone_elses_weight_is_named() {
             .message
             .commitment
             .clone();
-        dealt
+        let two = &mut dealt
             .commitments
             .iter_mut()
             .find(|c| c.sender == node(2))
             .unwrap()
-            .message
-            .commitment = three;
+            .message;
+        two.commitment = three;
+        resign_dealing(&config6(), 2, two);
     });
     for r in results.values() {
         match r {
@@ -171,7 +176,9 @@ fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
     let mut joined = Vec::new();
     let mut joins = Vec::new();
     for p in &config.new_committee {
-        let (s, j) = aura_protocols::reshare::join(config.clone(), *p, old_public, &mut r).unwrap();
+        let (s, j) =
+            aura_protocols::reshare::join(config.clone(), *p, &identity(p.0), old_public, &mut r)
+                .unwrap();
         joined.push((*p, s));
         joins.push(from(*p, &j));
     }
@@ -183,9 +190,16 @@ fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
         join_echoes.push(from(p, &e));
     }
     let deal = |d: usize, r: &mut rand_chacha::ChaCha20Rng| {
-        let (c, sh) =
-            aura_protocols::reshare::deal(&config, &old[d], &joins, &join_echoes, r).unwrap();
         let who = old[d].participant();
+        let (c, sh) = aura_protocols::reshare::deal(
+            &config,
+            &old[d],
+            &identity(who.0),
+            &joins,
+            &join_echoes,
+            r,
+        )
+        .unwrap();
         (
             from(who, &c),
             sh.iter().map(|m| from(who, m)).collect::<Vec<_>>(),
@@ -213,14 +227,19 @@ fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
         waiting.push(s);
         echoes.push(from(p, &e));
     }
+    // Its two signed commitments name dealer 1 at every holder.
     for s in waiting {
-        assert!(matches!(
-            s.confirm(&echoes),
-            Err(Error::ProtocolViolation {
-                violation: Violation::TranscriptMismatch,
-                ..
-            })
-        ));
+        let result = s.confirm(&echoes);
+        assert!(
+            matches!(
+                result,
+                Err(Error::ProtocolViolation {
+                    participant: ParticipantId(1),
+                    violation: Violation::Equivocated,
+                })
+            ),
+            "{result:?}"
+        );
     }
 }
 
@@ -228,7 +247,8 @@ fn new_holders_with_different_views_of_the_dealings_do_not_switch() {
 fn reshare_needs_exactly_old_threshold_dealers() {
     let old = run_dkg(3, 2, 61);
     let config = reshare_config(6, [1], 1..=3, 2);
-    let err = aura_protocols::reshare::deal(&config, &old[0], &[], &[], &mut rng(1)).unwrap_err();
+    let err = aura_protocols::reshare::deal(&config, &old[0], &identity(1), &[], &[], &mut rng(1))
+        .unwrap_err();
     assert!(matches!(err, Error::Usage(_)), "{err}");
 }
 
@@ -292,6 +312,7 @@ fn relay_swapping_a_join_key_is_named_and_nothing_is_dealt() {
     let (_, forged) = aura_protocols::reshare::join(
         config.clone(),
         ParticipantId(5),
+        &identity(5),
         old[0].public_key_package(),
         &mut attacker,
     )
@@ -317,10 +338,11 @@ fn relay_swapping_a_join_key_is_named_and_nothing_is_dealt() {
     assert!(run.results.values().all(|r| r.is_err()));
 }
 
-/// New holder 4 shows dealer 1 a different join key than it showed the
-/// other new holders (an authenticated equivocation). The join echoes of
-/// the holders disagree with dealer 1's view, so dealer 1 deals nothing:
-/// no sub-share goes to a key outside the agreed join transcript.
+/// New holder 4 shows the dealers a different join key than it showed the
+/// other new holders, signed with its own key (an authenticated
+/// equivocation). The holders' echoes carry its other signed join, so both
+/// dealers deal nothing and name holder 4: no sub-share goes to a key
+/// outside the agreed join transcript.
 #[test]
 fn dealer_deals_nothing_to_a_join_key_the_holders_did_not_echo() {
     let old = run_dkg(3, 2, 93);
@@ -329,6 +351,7 @@ fn dealer_deals_nothing_to_a_join_key_the_holders_did_not_echo() {
     let (_, second) = aura_protocols::reshare::join(
         config.clone(),
         ParticipantId(4),
+        &identity(4),
         old[0].public_key_package(),
         &mut other,
     )
@@ -336,7 +359,7 @@ fn dealer_deals_nothing_to_a_join_key_the_holders_did_not_echo() {
     let transit = ReshareTamper {
         joins_to_dealers: Some(Box::new(move |joins| {
             for j in joins.iter_mut().filter(|j| j.sender == node(4)) {
-                j.message.dh_public = second.dh_public;
+                j.message = second.clone();
             }
         })),
         ..ReshareTamper::default()
@@ -348,8 +371,8 @@ fn dealer_deals_nothing_to_a_join_key_the_holders_did_not_echo() {
             matches!(
                 e,
                 Error::ProtocolViolation {
-                    violation: Violation::TranscriptMismatch,
-                    ..
+                    participant: ParticipantId(4),
+                    violation: Violation::Equivocated,
                 }
             ),
             "{e}"
@@ -367,7 +390,7 @@ fn relay_rewriting_a_join_echo_is_named() {
     let transit = ReshareTamper {
         echoes_to_dealers: Some(Box::new(move |echoes| {
             for e in echoes.iter_mut().filter(|e| e.sender == node(3)) {
-                e.message.hash[0] ^= 1;
+                e.message.joins[0].1.digest[0] ^= 1;
                 e.sender = relay;
             }
         })),

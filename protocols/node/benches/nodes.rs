@@ -34,7 +34,7 @@ use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessSt
 use aura_protocols::roles::dkg::run_dkg;
 use aura_protocols::roles::from_host;
 use aura_protocols::witness::{MemorySigningRecord, Witness};
-use aura_protocols::{NodeId, ParticipantId, Roster};
+use aura_protocols::{NodeIdentity, ParticipantId, Roster};
 use choreo_runtime::net::{generate_keypair, local_node_id, NetNode, NetNodeConfig};
 use choreo_runtime::SessionId;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -64,12 +64,28 @@ fn frost_sign_floor(keys: &[aura_protocols::AuthorityKeyShare], rng: &mut ChaCha
     black_box(frost::aggregate(&package, &shares, keys[0].public_key_package()).unwrap());
 }
 
+/// The ten participants' identity keys (made once, outside the timing).
+fn dkg_identities() -> &'static [NodeIdentity] {
+    static KEYS: std::sync::OnceLock<Vec<NodeIdentity>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        (1..=10u8)
+            .map(|p| NodeIdentity::from_secret([p; 32]))
+            .collect()
+    })
+}
+
 fn dkg_runtime(rt: &tokio::runtime::Runtime, round: u64) {
+    let identities = dkg_identities();
     let config = DkgConfig {
         session: [round as u8; 32],
         threshold: 7,
-        roster: Roster::new((1..=10u16).map(|p| (ParticipantId(p), NodeId([p as u8; 32]))))
-            .unwrap(),
+        roster: Roster::new(
+            identities
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (ParticipantId(i as u16 + 1), k.node_id())),
+        )
+        .unwrap(),
     };
     let params = dkg_ep::Params { n: 10, t: 7 };
     let sessions = dkg_ep::sessions(&params, SessionId([round as u8; 16])).unwrap();
@@ -78,7 +94,7 @@ fn dkg_runtime(rt: &tokio::runtime::Runtime, round: u64) {
             let config = config.clone();
             async move {
                 let mut rng = ChaCha20Rng::seed_from_u64(round * 100 + i as u64);
-                run_dkg(s, config, &mut rng).await.unwrap()
+                run_dkg(s, config, &identities[i], &mut rng).await.unwrap()
             }
         });
         black_box(futures_join(runs).await);

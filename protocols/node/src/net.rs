@@ -32,7 +32,7 @@ use aura_protocols::dkg::DkgConfig;
 use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::Witness;
-use aura_protocols::{ParticipantId, Roster};
+use aura_protocols::{NodeIdentity, ParticipantId, Roster};
 use choreo_runtime::guard::{CapabilitySet, ContextId, Grant};
 use choreo_runtime::journal::{AuthorKey, Authorship, ScopeId};
 use choreo_runtime::net::{
@@ -125,6 +125,17 @@ fn hex(bytes: &[u8]) -> String {
 pub async fn run(path: &Path) -> Result<(), NodeError> {
     let config = RunConfig::load(path)?;
     let keypair = read_key_file(&config.key).map_err(|e| NodeError::Usage(e.to_string()))?;
+    // The same Ed25519 key signs the DKG's round 1 (its public half is
+    // the node id every link is authenticated to).
+    let identity = {
+        let ed = keypair
+            .clone()
+            .try_into_ed25519()
+            .map_err(|e| NodeError::Usage(format!("{}: {e}", config.key.display())))?;
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(ed.secret().as_ref());
+        NodeIdentity::from_secret(secret)
+    };
     let mut net = NetNodeConfig::new(keypair);
     net.net.listen = vec![parse::<Multiaddr>("listen address", &config.listen)?];
     let mut bindings = Vec::new();
@@ -187,10 +198,13 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
         .map_err(|e| NodeError::Usage(e.to_string()))?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
     let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(60));
-    let share = tokio::time::timeout(timeout, roles::dkg::run_dkg(session, dkg, &mut rng))
-        .await
-        .map_err(|_| NodeError::Protocol(format!("the DKG did not finish within {timeout:?}")))?
-        .map_err(|e| NodeError::Protocol(e.to_string()))?;
+    let share = tokio::time::timeout(
+        timeout,
+        roles::dkg::run_dkg(session, dkg, &identity, &mut rng),
+    )
+    .await
+    .map_err(|_| NodeError::Protocol(format!("the DKG did not finish within {timeout:?}")))?
+    .map_err(|e| NodeError::Protocol(e.to_string()))?;
     let key = share
         .group_key()
         .serialize()

@@ -5,14 +5,20 @@
 //! the only frames a hostile node can rewrite are its own — per recipient,
 //! which is what a man in the middle of its links would do.
 //!
-//! * rewriting its transcript echo: every honest node aborts naming the
-//!   hostile node (the participant its authenticated link is bound to —
-//!   the echo carries no sender field at all), and no honest node sends
-//!   it a round-2 package;
-//! * showing one peer another Diffie–Hellman key: the echo exposes the
-//!   split view, every honest node aborts before round 2, and the hostile
-//!   node receives no round-2 package (so no share is ever sealed to the
-//!   key it substituted).
+//! * rewriting its echo (another participant's signed round-1 digest
+//!   replaced): every honest node aborts naming the hostile node — the
+//!   echoed value carries no valid signature of its named author, and the
+//!   echo arrived on the hostile node's authenticated link — and no honest
+//!   node sends it a round-2 package;
+//! * showing one peer another Diffie–Hellman key, signed with its own
+//!   identity key: the echo exposes the split view and the two signed
+//!   round-1 values prove who split it, so every honest node — the victim
+//!   included — aborts before round 2 naming the hostile node, and the
+//!   hostile node receives no round-2 package (so no share is ever sealed
+//!   to the key it substituted);
+//! * showing one peer another DH key without a valid signature: the victim
+//!   refuses it on receipt naming the hostile node; nobody releases
+//!   round 2.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,6 +27,7 @@
 )]
 
 use aura_node::sim::dkg::{committee, dkg_grant, node_guard};
+use aura_node::sim::{add_nodes, node_identity};
 use aura_protocols::dkg::{self as core, DkgConfig, Round1Message, Round2Message, TranscriptEcho};
 use aura_protocols::generated::dkg as ep;
 use aura_protocols::roles::{self, RoleError};
@@ -34,10 +41,13 @@ use rand_chacha::ChaCha20Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Attack {
-    /// Send another transcript hash to every peer.
+    /// Echo participant 1's round-1 digest rewritten, to every peer.
     RewriteEcho,
-    /// Send one peer (family index `victim`) another DH public value.
+    /// Send one peer (family index `victim`) another DH public value,
+    /// signed with the hostile node's identity key.
     RewriteDhKey { victim: u32 },
+    /// Send one peer another DH public value under the old signature.
+    UnsignedDhKey { victim: u32 },
 }
 
 /// What the hostile node saw.
@@ -60,19 +70,29 @@ async fn hostile(
     mut rng: ChaCha20Rng,
 ) -> Result<Loot, String> {
     let me = ParticipantId(HOSTILE as u16 + 1);
+    let identity = node_identity(HOSTILE);
     let order: Vec<ParticipantId> = config.participants().into_iter().collect();
     let params = roles::dkg::params(&config).map_err(|e| e.to_string())?;
     let endpoint = ep::participant::open(session, params).map_err(|e| e.to_string())?;
-    let (state, round1) = core::start(config.clone(), me, &mut rng).map_err(|e| e.to_string())?;
+    let (state, round1) =
+        core::start(config.clone(), me, &identity, &mut rng).map_err(|e| e.to_string())?;
     // A second ephemeral DH value the hostile node also controls.
-    let (_, other) = core::start(config.clone(), me, &mut rng).map_err(|e| e.to_string())?;
-    let forged = Round1Message {
+    let (_, other) =
+        core::start(config.clone(), me, &identity, &mut rng).map_err(|e| e.to_string())?;
+    let unsigned = Round1Message {
         dh_public: other.dh_public,
         ..round1.clone()
     };
+    let digest = core::round1_digest(&config, me, &unsigned.package, &unsigned.dh_public)
+        .map_err(|e| e.to_string())?;
+    let signed = Round1Message {
+        signature: identity.sign(digest).signature,
+        ..unsigned.clone()
+    };
     let (got, endpoint) = endpoint
         .exchange(|j| match attack {
-            Attack::RewriteDhKey { victim } if j == victim => ep::Round1(forged.clone()),
+            Attack::RewriteDhKey { victim } if j == victim => ep::Round1(signed.clone()),
+            Attack::UnsignedDhKey { victim } if j == victim => ep::Round1(unsigned.clone()),
             _ => ep::Round1(round1.clone()),
         })
         .await
@@ -86,14 +106,14 @@ async fn hostile(
         .map(|(j, ep::Round1(m))| Authenticated::new(nodes(j), m))
         .collect();
     let (_, echo) = state.receive_round1(&view).map_err(|e| e.to_string())?;
-    let rewritten = TranscriptEcho {
-        hash: [0xee; 32],
-        ..echo.clone()
-    };
+    let mut rewritten: TranscriptEcho = echo.clone();
+    if let Some((_, first)) = rewritten.round1.first_mut() {
+        first.digest = [0xee; 32];
+    }
     let (_, endpoint) = endpoint
         .exchange(|_| match attack {
             Attack::RewriteEcho => ep::Transcript(rewritten.clone()),
-            Attack::RewriteDhKey { .. } => ep::Transcript(echo.clone()),
+            _ => ep::Transcript(echo.clone()),
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -125,9 +145,7 @@ struct Run {
 
 fn run(attack: Attack, seed: u64) -> Run {
     let mut sim = Sim::new(seed, SimConfig::default());
-    for _ in 0..N {
-        sim.add_node();
-    }
+    add_nodes(&mut sim, N);
     let config = committee(&sim, N, T, [9; 32]).unwrap();
     let id = SessionId([9; 16]);
     let mut honest: Vec<TaskHandle<Result<_, RoleError>>> = Vec::new();
@@ -146,8 +164,9 @@ fn run(attack: Attack, seed: u64) -> Run {
             loot = Some(sim.spawn(i, hostile(session, config, attack, rng)));
         } else {
             let mut rng = rng;
+            let identity = node_identity(i);
             honest.push(sim.spawn(i, async move {
-                roles::dkg::run_dkg(session, config, &mut rng).await
+                roles::dkg::run_dkg(session, config, &identity, &mut rng).await
             }));
         }
     }
@@ -159,27 +178,26 @@ fn run(attack: Attack, seed: u64) -> Run {
     }
 }
 
-fn is_transcript_mismatch(e: &RoleError) -> bool {
-    matches!(
-        e,
+/// Whether `e` names the hostile node for `violation`.
+fn names_hostile(e: &RoleError, violation: &Violation) -> bool {
+    match e {
         RoleError::Protocol(Error::ProtocolViolation {
-            violation: Violation::TranscriptMismatch,
-            ..
-        })
-    )
+            participant,
+            violation: v,
+        }) => *participant == ParticipantId(HOSTILE as u16 + 1) && v == violation,
+        _ => false,
+    }
 }
 
 #[test]
 fn a_node_that_rewrites_its_echo_is_named_by_every_honest_node_and_gets_no_share() {
     for seed in 0..3 {
         let run = run(Attack::RewriteEcho, seed);
-        let hostile = ParticipantId(HOSTILE as u16 + 1);
         for (i, result) in run.honest.iter().enumerate() {
             let e = result
                 .as_ref()
                 .expect_err("an honest node finished a forged run");
-            assert!(is_transcript_mismatch(e), "node {i}: {e}");
-            assert_eq!(e.culprit(), Some(hostile), "node {i}: {e}");
+            assert!(names_hostile(e, &Violation::ForgedEcho), "node {i}: {e}");
         }
         let loot = run.loot.unwrap();
         assert_eq!(loot.round2_packages, 0, "seed {seed}: {loot:?}");
@@ -187,31 +205,43 @@ fn a_node_that_rewrites_its_echo_is_named_by_every_honest_node_and_gets_no_share
 }
 
 #[test]
-fn a_node_that_shows_one_peer_another_dh_key_learns_no_share() {
+fn a_node_that_shows_one_peer_another_dh_key_is_named_by_every_honest_node_and_learns_no_share() {
     for (seed, victim) in [(0, 0), (1, 1), (2, 2)] {
         let run = run(Attack::RewriteDhKey { victim }, seed);
         for (i, result) in run.honest.iter().enumerate() {
             let e = result
                 .as_ref()
                 .expect_err("an honest node finished a split view");
-            // The echo exposes the split view before any share is sealed.
-            assert!(is_transcript_mismatch(e), "node {i}: {e}");
-            // Blame comes from authenticated links only: an honest node
-            // outside the victim names the victim (whose echo differs from
-            // its own view), never itself.
-            let culprit = e.culprit().unwrap();
-            assert_ne!(
-                culprit,
-                ParticipantId(i as u16 + 1),
-                "node {i} blames itself"
-            );
-            if i as u32 != victim {
-                assert_eq!(culprit, ParticipantId(victim as u16 + 1), "node {i}");
-            }
+            // Every honest node — the victim, and those that see the
+            // victim's echo — holds two round-1 values signed by the
+            // hostile node: that proof names it, never the victim.
+            assert!(names_hostile(e, &Violation::Equivocated), "node {i}: {e}");
         }
         // Nobody released round 2: no share was sealed to either of the
         // hostile node's keys, let alone the substituted one.
         let loot = run.loot.unwrap();
         assert_eq!(loot.round2_packages, 0, "seed {seed}: {loot:?}");
+    }
+}
+
+#[test]
+fn a_dh_key_without_its_senders_signature_is_refused_by_its_victim() {
+    for (seed, victim) in [(3, 0), (4, 2)] {
+        let run = run(Attack::UnsignedDhKey { victim }, seed);
+        let e = run.honest[victim as usize]
+            .as_ref()
+            .expect_err("the victim accepted an unsigned DH key");
+        assert!(
+            names_hostile(e, &Violation::InvalidSignature),
+            "victim {victim}: {e}"
+        );
+        // The others cannot finish without the victim; nobody seals a
+        // round-2 share.
+        assert!(run.honest.iter().all(Result::is_err));
+        // The hostile node itself fails while waiting for the victim's
+        // echo, before anyone could send it round 2.
+        if let Ok(loot) = run.loot {
+            assert_eq!(loot.round2_packages, 0, "seed {seed}: {loot:?}");
+        }
     }
 }

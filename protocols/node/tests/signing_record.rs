@@ -21,9 +21,7 @@ use rand::SeedableRng;
 #[test]
 fn a_witness_refuses_a_second_operation_for_one_prestate_after_a_restart() {
     let mut sim = Sim::new(3, SimConfig::default());
-    for _ in 0..3 {
-        sim.add_node();
-    }
+    aura_node::sim::add_nodes(&mut sim, 3);
     let config = dkg::committee(&sim, 3, 2, [9; 32]).unwrap();
     let tasks = dkg::spawn_dkg(&mut sim, &config, 3).unwrap();
     sim.run().unwrap();

@@ -19,6 +19,7 @@ use crate::error::ParticipantId;
 use crate::generated::dkg as ep;
 use crate::roster::{Authenticated, NodeId};
 use crate::share::AuthorityKeyShare;
+use crate::signed::NodeIdentity;
 use crate::wire::DkgOutcome;
 
 /// Tag what family member `j` sent with the node its link is
@@ -71,13 +72,15 @@ pub fn session_spec(
     })
 }
 
-/// Run one participant's DKG on `session` (opened from [`session_spec`]).
-/// Returns its key share; on any failure the run's key material is
-/// dropped (zeroized) and the error names the participant at fault where
-/// one is known.
+/// Run one participant's DKG on `session` (opened from [`session_spec`]),
+/// signing round 1 with the node's `identity` (the key its links are
+/// authenticated to). Returns its key share; on any failure the run's key
+/// material is dropped (zeroized) and the error names the participant at
+/// fault where one is known.
 pub async fn run_dkg<T: Transport, R: RngCore + CryptoRng>(
     session: Session<GuardedTransport<T>>,
     config: DkgConfig,
+    identity: &NodeIdentity,
     rng: &mut R,
 ) -> Result<AuthorityKeyShare, RoleError> {
     let order = ordered(&config.roster);
@@ -87,7 +90,7 @@ pub async fn run_dkg<T: Transport, R: RngCore + CryptoRng>(
         .ok_or_else(|| RoleError::Usage("session index outside the DKG roster".into()))?;
     let ep = ep::participant::open(session, params(&config)?)?;
 
-    let (state, round1) = core::start(config.clone(), me, rng)?;
+    let (state, round1) = core::start(config.clone(), me, identity, rng)?;
     let (got, ep) = ep.exchange(|_| ep::Round1(round1.clone())).await?;
     let (state, echo) = state.receive_round1(&tag(
         &order,

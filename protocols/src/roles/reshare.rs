@@ -25,6 +25,7 @@ use crate::generated::reshare as ep;
 use crate::reshare::{self as core, DealerCommitment, EncryptedShare, ReshareConfig};
 use crate::roster::{Authenticated, NodeId};
 use crate::share::{AuthorityKeyShare, KeyEpoch};
+use crate::signed::NodeIdentity;
 use crate::signing::{CommitCertificate, UnverifiedCertificate};
 
 /// Every member once — the dealers and the new holders — in ascending
@@ -161,18 +162,20 @@ impl<T: Transport> Dealt<T> {
 
 /// Run member `me`'s part of the reshare `config` on `session` (opened
 /// from [`session_spec`]): joins, echoes, dealing (for a dealer, with its
-/// `old_share`), verification and the holders' echo. `old_public` is the
-/// authority's current public key package (public; new members get it
-/// from the journal).
+/// `old_share`), verification and the holders' echo. Joins and dealer
+/// commitments are signed with the node's `identity` (the key its links
+/// are authenticated to). `old_public` is the authority's current public
+/// key package (public; new members get it from the journal).
 pub async fn run_reshare<T: Transport, R: RngCore + CryptoRng>(
     session: Session<GuardedTransport<T>>,
     config: &ReshareConfig,
+    identity: &NodeIdentity,
     old_public: &PublicKeyPackage,
     old_share: Option<&AuthorityKeyShare>,
     rng: &mut R,
 ) -> Result<Dealt<T>, RoleError> {
     let order = members(config)?;
-    let (me, me_node) = *order
+    let (me, _) = *order
         .get(family_index(&session)?)
         .ok_or_else(|| RoleError::Usage("session index outside the members".into()))?;
     let holder = config.new_committee.contains(&me);
@@ -182,7 +185,7 @@ pub async fn run_reshare<T: Transport, R: RngCore + CryptoRng>(
 
     // Joins: the new holders' DH keys.
     let joining = if holder {
-        Some(core::join(config.clone(), me, old_public, rng)?)
+        Some(core::join(config.clone(), me, identity, old_public, rng)?)
     } else {
         None
     };
@@ -206,12 +209,17 @@ pub async fn run_reshare<T: Transport, R: RngCore + CryptoRng>(
         &order,
         got.into_iter().map(|(j, ep::JoinEcho(m))| (j, m)).collect(),
     );
+    // A new holder checks the others' join echoes too, so a holder that
+    // showed peers two join keys is named here as well as by the dealers.
+    if let Some(s) = &dealings {
+        s.check_join_echoes(&echoes)?;
+    }
 
     // Dealing: only on an agreed join transcript.
     let dealt: Option<(DealerCommitment, Vec<EncryptedShare>)> = if dealer {
         let old = old_share
             .ok_or_else(|| RoleError::Usage(format!("{me} deals but holds no old share")))?;
-        Some(core::deal(config, old, &joins, &echoes, rng)?)
+        Some(core::deal(config, old, identity, &joins, &echoes, rng)?)
     } else {
         None
     };
@@ -237,7 +245,6 @@ pub async fn run_reshare<T: Transport, R: RngCore + CryptoRng>(
         commitments.push(Authenticated::new(*node, c));
         shares.push(Authenticated::new(*node, s));
     }
-    let _ = me_node;
 
     // Verify and derive the new share; echo the transcript.
     let (confirming, own_echo) = match dealings {

@@ -16,7 +16,9 @@ use aura_protocols::reshare::{
 use aura_protocols::signing::{
     self, CommitCertificate, CommitStatement, NonceStore, SigningRequest,
 };
-use aura_protocols::{Authenticated, AuthorityKeyShare, NodeId, ParticipantId, Result, Roster};
+use aura_protocols::{
+    Authenticated, AuthorityKeyShare, NodeId, NodeIdentity, ParticipantId, Result, Roster,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -28,11 +30,36 @@ pub fn committee(ids: impl IntoIterator<Item = u16>) -> BTreeSet<ParticipantId> 
     ids.into_iter().map(ParticipantId).collect()
 }
 
-/// The node identity of participant `p` in these tests.
+/// The node identity key of participant `p` in these tests.
+pub fn identity(p: u16) -> NodeIdentity {
+    let mut secret = [0xA0; 32];
+    secret[..2].copy_from_slice(&p.to_be_bytes());
+    NodeIdentity::from_secret(secret)
+}
+
+/// The node id of participant `p` in these tests.
 pub fn node(p: u16) -> NodeId {
-    let mut id = [0xA0; 32];
-    id[..2].copy_from_slice(&p.to_be_bytes());
-    NodeId(id)
+    identity(p).node_id()
+}
+
+/// Re-sign round-1 message `m` as participant `p` (what a hostile `p`
+/// does with a value it made up).
+pub fn resign_round1(config: &DkgConfig, p: u16, m: &mut Round1Message) {
+    let digest = dkg::round1_digest(config, ParticipantId(p), &m.package, &m.dh_public).unwrap();
+    m.signature = identity(p).sign(digest).signature;
+}
+
+/// Re-sign dealer commitment `c` as dealer `p`.
+pub fn resign_dealing(config: &ReshareConfig, p: u16, c: &mut DealerCommitment) {
+    let digest =
+        reshare::dealing_digest(config, ParticipantId(p), &c.commitment, &c.dh_public).unwrap();
+    c.signature = identity(p).sign(digest).signature;
+}
+
+/// Re-sign join `j` as new holder `p`.
+pub fn resign_join(config: &ReshareConfig, p: u16, j: &mut JoinMessage) {
+    let digest = reshare::join_digest(config, ParticipantId(p), &j.dh_public).unwrap();
+    j.signature = identity(p).sign(digest).signature;
 }
 
 /// A roster binding each participant `p` to `node(p)`.
@@ -87,7 +114,7 @@ pub fn run_dkg_traced(config: &DkgConfig, seed: u64, tamper: &Tamper) -> DkgRun 
     let mut states = BTreeMap::new();
     let mut round1 = Vec::new();
     for p in config.participants() {
-        let (s, m) = dkg::start(config.clone(), p, &mut rng).unwrap();
+        let (s, m) = dkg::start(config.clone(), p, &identity(p.0), &mut rng).unwrap();
         states.insert(p, s);
         round1.push(from(p, &m));
     }
@@ -248,7 +275,8 @@ pub fn run_reshare_traced(
     let mut joined = BTreeMap::new();
     let mut joins = Vec::new();
     for p in &config.new_committee {
-        let (s, j) = reshare::join(config.clone(), *p, old_public, &mut rng).unwrap();
+        let (s, j) =
+            reshare::join(config.clone(), *p, &identity(p.0), old_public, &mut rng).unwrap();
         joined.insert(*p, s);
         joins.push(from(*p, &j));
     }
@@ -281,7 +309,14 @@ pub fn run_reshare_traced(
         .iter()
         .filter(|s| config.dealers.contains(&s.participant()))
     {
-        match reshare::deal(config, s, &joins, &join_echoes, &mut rng) {
+        match reshare::deal(
+            config,
+            s,
+            &identity(s.participant().0),
+            &joins,
+            &join_echoes,
+            &mut rng,
+        ) {
             Ok((c, sh)) => {
                 dealt.commitments.push(from(s.participant(), &c));
                 dealt

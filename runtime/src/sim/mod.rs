@@ -232,7 +232,14 @@ impl Sim {
         for (i, b) in id.iter_mut().enumerate() {
             *b = u8::try_from((index + 1 + i * 7) % 256).unwrap_or(0);
         }
-        let id = NodeId(id);
+        self.add_node_with_id(NodeId(id))
+    }
+
+    /// Add a node with identity `id` (distinct from every other node's);
+    /// returns its index. For callers whose protocols sign with the node's
+    /// identity key: `id` is then that key's public half.
+    pub fn add_node_with_id(&mut self, id: NodeId) -> usize {
+        let index = self.nodes.len();
         let shared = self.new_node(id);
         self.nodes.push(SimNode {
             id,

@@ -394,6 +394,13 @@ fn core_of(share: &AuthorityKeyShare) -> Core {
     ))))
 }
 
+/// Node `index`'s identity key (the key its links are authenticated to),
+/// for the protocols that sign with it.
+fn identity_of(keys: &[SigningKey], index: usize) -> Option<aura_protocols::NodeIdentity> {
+    keys.get(index)
+        .map(|k| aura_protocols::NodeIdentity::from_secret(k.to_bytes()))
+}
+
 /// Run the lifecycle; `log` sees every step as it happens.
 pub fn run(config: &DemoConfig, log: &mut dyn FnMut(&Step)) -> Result<Summary, Failure> {
     run_inner(config, log, &mut Vec::new())
@@ -428,8 +435,12 @@ fn run_inner(
                 ..SimConfig::default()
             };
             let mut sim = Sim::new(config.seed, sim_config);
-            for _ in 0..10 {
-                sim.add_node();
+            // Each node's id is its identity key's public half, as on
+            // libp2p, so DKG and reshare can sign with the node's key.
+            for key in &keys {
+                sim.add_node_with_id(choreo_runtime::node::NodeId(
+                    key.verifying_key().to_bytes(),
+                ));
             }
             Box::new(SimCluster(sim))
         }
@@ -799,8 +810,9 @@ fn dkg(
             .map_err(|e| w.err(e))?;
         let mut rng = w.rng(i as u64);
         let config = config.clone();
+        let identity = identity_of(&w.keys, node).ok_or_else(|| w.err("missing key"))?;
         tasks.push(w.spawn(node, async move {
-            roles::dkg::run_dkg(s, config, &mut rng)
+            roles::dkg::run_dkg(s, config, &identity, &mut rng)
                 .await
                 .map_err(|e| e.to_string())
         }));

@@ -110,9 +110,7 @@ fn run_together(
     diverged: Option<usize>,
 ) -> Result<Vec<(Outcome, Duration)>, String> {
     let mut sim = Sim::new(seed, sim_config);
-    for _ in 0..keys.len() {
-        sim.add_node();
-    }
+    super::add_nodes(&mut sim, keys.len());
     let dkg = super::dkg::committee(&sim, keys.len(), threshold, [7; 32]).ok_or("no committee")?;
     let mut id = [0u8; 32];
     id[..8].copy_from_slice(&seed.to_le_bytes());

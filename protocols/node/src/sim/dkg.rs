@@ -60,8 +60,9 @@ pub fn spawn_dkg(
             .map_err(|e| e.to_string())?;
         let config = config.clone();
         let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(1009).wrapping_add(i as u64));
+        let identity = super::node_identity(i);
         tasks.push(sim.spawn(i, async move {
-            roles::dkg::run_dkg(session, config, &mut rng)
+            roles::dkg::run_dkg(session, config, &identity, &mut rng)
                 .await
                 .map_err(|e| e.to_string())
         }));

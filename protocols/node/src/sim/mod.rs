@@ -15,9 +15,11 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use aura_protocols::NodeIdentity;
 use choreo_runtime::sim::{Sim, SimConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
 
 pub use faults::{Fault, Faults};
 
@@ -181,10 +183,27 @@ pub(crate) fn network(faults: &Faults, seed: u64, n: usize) -> (Sim, ChaCha20Rng
         config.jitter = std::time::Duration::from_millis(rng.gen_range(0..200));
     }
     let mut sim = Sim::new(seed, config);
-    for _ in 0..n {
-        sim.add_node();
-    }
+    add_nodes(&mut sim, n);
     (sim, rng)
+}
+
+/// The identity key of simulated node `index`: a fixed Ed25519 key per
+/// index, so protocols that sign with the node's identity (DKG round 1,
+/// reshare joins and dealings) can, and runs stay a function of the seed.
+pub fn node_identity(index: usize) -> NodeIdentity {
+    let mut h = Sha256::new();
+    h.update(b"aura-node/sim/identity/v1");
+    h.update((index as u64).to_be_bytes());
+    NodeIdentity::from_secret(h.finalize().into())
+}
+
+/// Add `n` nodes to `sim`, node `i` with the public key of
+/// [`node_identity`]`(i)` as its id (its links are authenticated to it).
+pub fn add_nodes(sim: &mut Sim, n: usize) {
+    for i in 0..n {
+        let id = node_identity(i).node_id();
+        sim.add_node_with_id(choreo_runtime::node::NodeId(id.0));
+    }
 }
 
 /// If `faults` has a partition: split the nodes in two random groups for

@@ -166,11 +166,13 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         let (config, consensus, old_public) =
             (config.clone(), consensus.clone(), old_public.clone());
         let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(i as u64));
+        let identity = super::node_identity(i);
         tasks.push(sim.spawn(i, async move {
             let run = async {
                 let dealt = run_reshare(
                     reshare_session,
                     &config,
+                    &identity,
                     &old_public,
                     old_share.as_ref(),
                     &mut rng,
