@@ -1,11 +1,14 @@
 //! The protocols as nodes against their bare-crypto floors, each pair
 //! measured in the same run:
 //!
-//! * `consensus_n7_t5/fast_path` — one consensus instance with
-//!   pre-committed nonces among 7 witness nodes (generated endpoints, node
-//!   host, links; a simulated network with zero latency, so only CPU is
-//!   measured) vs `consensus_n7_t5/frost_floor` — bare frost
-//!   `commit`/`sign`/`aggregate` of 5 signers on the same message;
+//! * `consensus_n7_t5/fast_path` — one consensus instance among 7 witness
+//!   nodes (generated endpoints, guard chain with its journal, node hosts
+//!   and links, wired together in memory by `aura_node::memory::MemoryNet`,
+//!   so only CPU is measured), with nonces pre-committed by the previous
+//!   instance's votes as a running committee has them; the nodes, the
+//!   witness states and the guards are made outside the timed part — vs
+//!   `consensus_n7_t5/frost_floor` — bare frost `commit`/`sign`/`aggregate`
+//!   of 5 signers on the same message;
 //! * `dkg_n10_t7/runtime` — the DKG role logic of 10 participants over
 //!   in-memory sessions vs `dkg_n10_t7/frost_floor` — bare frost
 //!   `part1`/`part2`/`part3`;
@@ -26,18 +29,20 @@ use std::hint::black_box;
 
 use std::sync::Mutex;
 
-use aura_node::sim::consensus::{committee_keys, fault_free};
+use aura_node::memory::MemoryNet;
+use aura_node::sim::consensus::committee_keys;
 use aura_node::sim::dkg::node_guard;
+use aura_node::sim::node_identity;
 use aura_protocols::dkg::DkgConfig;
 use aura_protocols::generated::dkg as dkg_ep;
-use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
+use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, Path, WitnessState};
 use aura_protocols::roles::dkg::run_dkg;
 use aura_protocols::roles::from_host;
 use aura_protocols::witness::{MemorySigningRecord, Witness};
 use aura_protocols::{NodeIdentity, ParticipantId, Roster};
 use choreo_runtime::net::{generate_keypair, local_node_id, NetNode, NetNodeConfig};
 use choreo_runtime::SessionId;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use frost_ed25519 as frost;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -230,15 +235,95 @@ async fn commit_over_libp2p(
     black_box(futures_join(runs).await);
 }
 
+/// One consensus instance among the in-memory committee; `guards` are
+/// fresh per instance (made outside the timing).
+async fn commit_in_memory(
+    net: &MemoryNet,
+    states: &[Mutex<WitnessState<MemorySigningRecord>>],
+    guards: &[choreo_runtime::guard::Guard],
+    roster: &Roster,
+    round: u64,
+) {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&round.to_le_bytes());
+    let config = ConsensusConfig::new(id, roster.clone(), 5, ParticipantId(1));
+    let runs = states
+        .iter()
+        .zip(guards)
+        .enumerate()
+        .map(|(i, (state, guard))| {
+            let config = config.clone();
+            let node = net.node(i).unwrap().clone();
+            async move {
+                let mut rng = ChaCha20Rng::seed_from_u64(round * 100 + i as u64);
+                let operation = (i == 0).then_some([round as u8; 32]);
+                let done =
+                    run_consensus(&node, guard, &config, state, [1; 32], operation, &mut rng)
+                        .await
+                        .unwrap();
+                assert_eq!(done.path, Path::Fast);
+                done
+            }
+        });
+    black_box(net.run(futures_join(runs)).await);
+}
+
+fn witness_states(
+    keys: &[aura_protocols::AuthorityKeyShare],
+) -> Vec<Mutex<WitnessState<MemorySigningRecord>>> {
+    keys.iter()
+        .map(|k| {
+            Mutex::new(WitnessState::new(Witness::new(
+                k.clone(),
+                MemorySigningRecord::default(),
+            )))
+        })
+        .collect()
+}
+
 fn benches(c: &mut Criterion) {
     let keys = committee_keys(7, 5).unwrap();
-    let mut g = c.benchmark_group("consensus_n7_t5");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let net = MemoryNet::new(
+        &(0..7)
+            .map(|i| choreo_runtime::node::NodeId(node_identity(i).node_id().0))
+            .collect::<Vec<_>>(),
+    );
+    let roster = Roster::new((0..7).map(|i| {
+        (
+            ParticipantId(i as u16 + 1),
+            from_host(net.node_id(i).unwrap()),
+        )
+    }))
+    .unwrap();
+    let states = witness_states(&keys);
+    let guards_for = |round: u64| -> Vec<_> {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&round.to_le_bytes());
+        (0..7).map(|i| node_guard(i, id).unwrap()).collect()
+    };
     let mut round = 0u64;
+    // The first instance hands the initiator every witness's next nonce.
+    rt.block_on(commit_in_memory(
+        &net,
+        &states,
+        &guards_for(0),
+        &roster,
+        round,
+    ));
+    let mut g = c.benchmark_group("consensus_n7_t5");
     g.bench_function("fast_path", |b| {
-        b.iter(|| {
-            round += 1;
-            black_box(fault_free(&keys, 5, true, round).unwrap())
-        })
+        b.iter_batched(
+            || {
+                round += 1;
+                (round, guards_for(round))
+            },
+            |(round, guards)| rt.block_on(commit_in_memory(&net, &states, &guards, &roster, round)),
+            BatchSize::SmallInput,
+        )
     });
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     g.bench_function("frost_floor", |b| {
@@ -246,10 +331,6 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut g = c.benchmark_group("dkg_n10_t7");
     g.sample_size(10);
     let mut round = 0u64;
@@ -270,15 +351,7 @@ fn benches(c: &mut Criterion) {
             .map(|(i, n)| (ParticipantId(i as u16 + 1), from_host(n.local_node_id()))),
     )
     .unwrap();
-    let states: Vec<_> = keys
-        .iter()
-        .map(|k| {
-            Mutex::new(WitnessState::new(Witness::new(
-                k.clone(),
-                MemorySigningRecord::default(),
-            )))
-        })
-        .collect();
+    let states = witness_states(&keys);
     let mut round = 1u64 << 32;
     // The first instance connects the nodes and hands the initiator every
     // witness's next nonce.

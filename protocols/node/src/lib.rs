@@ -5,10 +5,13 @@
 //!
 //! * [`cli`] — the `aura-node` subcommands (`keygen`, `run`, `sim`);
 //! * [`sim`] — seeded simulations of N nodes on `choreo_runtime::sim`,
-//!   with faults and the invariants each protocol must keep.
+//!   with faults and the invariants each protocol must keep;
+//! * [`memory`] — node hosts wired together in process (benchmarks, the
+//!   demo's `--transport memory`).
 
 pub mod cli;
 pub mod demo;
+pub mod memory;
 pub mod net;
 pub mod record;
 pub mod sim;

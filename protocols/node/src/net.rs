@@ -23,13 +23,19 @@
 //! record lives next to its key file, `<key>.record.redb`) and prints
 //! `commit: operation <hex> signature <hex> verified`. Every send passes
 //! the node's guard; the `@journal` facts of both runs go to the node's
-//! encrypted journal, `<key>.journal.redb`.
+//! encrypted journal, `<key>.journal.redb`. After committing, the node
+//! stays to answer laggards: a witness that missed the commit runs
+//! fallback attempts, and for each attempt it opens this node answers
+//! with the certificate (`serve_fallback`), until `serve_ms` passed
+//! without a new request.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aura_protocols::dkg::DkgConfig;
-use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
+use aura_protocols::roles::consensus::{
+    run_consensus, serve_fallback, Committed, ConsensusConfig, Path as CommitPath, WitnessState,
+};
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::Witness;
 use aura_protocols::{NodeIdentity, ParticipantId, Roster};
@@ -73,6 +79,15 @@ pub struct RunConfig {
     /// How long to wait for the others before giving up (seconds, default 60).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// After committing, how long to keep answering laggards' fallback
+    /// attempts with the certificate: the node stays until this long has
+    /// passed without a new request (milliseconds, default 3000).
+    #[serde(default)]
+    pub serve_ms: Option<u64>,
+    /// Join the consensus this long after the DKG (milliseconds, default
+    /// 0): lets a test (or an operator) make this node a laggard.
+    #[serde(default)]
+    pub consensus_delay_ms: Option<u64>,
     /// Every participant, this node included.
     pub peers: Vec<PeerEntry>,
 }
@@ -156,7 +171,7 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
         authorship: Authorship::members(net.node.peers.iter().map(|n| AuthorKey(n.0))),
     });
     let roster = Roster::new(bindings).map_err(|e| NodeError::Usage(e.to_string()))?;
-    let node = NetNode::spawn(net)
+    let mut node = NetNode::spawn(net)
         .await
         .map_err(|e| NodeError::Transport(e.to_string()))?;
     let me_node = from_host(node.local_node_id());
@@ -230,6 +245,9 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
     );
     let prestate = digest32(b"aura-node/run/prestate/v1", &config.run);
     let operation = digest32(b"aura-node/run/operation/v1", &config.run);
+    if let Some(ms) = config.consensus_delay_ms.filter(|ms| *ms > 0) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let committed = tokio::time::timeout(
         timeout,
         run_consensus(
@@ -256,7 +274,58 @@ pub async fn run(path: &Path) -> Result<(), NodeError> {
         hex(&signature),
         committed.path
     );
+    let serve = Duration::from_millis(config.serve_ms.unwrap_or(3_000));
+    let served = serve_laggards(&mut node, &consensus, &state, &committed, serve, &mut rng).await;
+    if served > 0 {
+        println!("answered {served} fallback attempt(s) of laggards with the certificate");
+    }
     node.settle(Duration::from_secs(5)).await;
     node.shutdown().await;
     Ok(())
+}
+
+/// Answer the fallback attempts laggards open (sessions this node did not
+/// run itself) with `committed`'s certificate, until `quiet` passed
+/// without a new request. Returns how many attempts it answered.
+async fn serve_laggards<R: aura_protocols::witness::SigningRecord>(
+    node: &mut NetNode,
+    config: &ConsensusConfig,
+    state: &std::sync::Mutex<WitnessState<R>>,
+    committed: &Committed,
+    quiet: Duration,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> usize {
+    // The attempts this node ran itself are over (their sessions closed).
+    let ran = match committed.path {
+        CommitPath::Fast => None,
+        CommitPath::Fallback(k) => Some(k),
+    };
+    let mut tried = std::collections::BTreeSet::new();
+    let mut answered = 0;
+    while let Ok(Some((session, _, from))) =
+        tokio::time::timeout(quiet, node.incoming_session()).await
+    {
+        let Some(attempt) = config.attempt_of(session) else {
+            continue;
+        };
+        if ran.is_some_and(|k| attempt <= k) || !tried.insert(attempt) {
+            continue;
+        }
+        tracing::info!(%from, attempt, "answering a laggard's fallback attempt");
+        let answer = serve_fallback(
+            node.shared(),
+            node.guard(),
+            config,
+            state,
+            &committed.certificate,
+            attempt,
+            rng,
+        );
+        match tokio::time::timeout(quiet.max(Duration::from_secs(5)), answer).await {
+            Ok(Ok(())) => answered += 1,
+            Ok(Err(e)) => tracing::info!(attempt, error = %e, "answering a laggard failed"),
+            Err(_) => tracing::info!(attempt, "a laggard's attempt did not finish"),
+        }
+    }
+    answered
 }

@@ -2,7 +2,7 @@
 //! default) runs ten nodes on 127.0.0.1 in one process, and the timeline
 //! shows every phase, an epoch bump, the recovery delay refusing an early
 //! grant and then passing on the guardians' sped-up clock, and
-//! `lifecycle complete`.
+//! `lifecycle complete`; and the same over `--transport memory`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -53,13 +53,39 @@ fn the_demo_over_libp2p_on_localhost_completes_the_lifecycle() {
     assert!(last.contains("scaled clock, 1.0 s real"), "{last}");
 }
 
+/// The same lifecycle with the node hosts wired together in memory.
 #[test]
-fn the_in_memory_transport_is_refused_with_a_usage_error() {
+fn the_demo_in_memory_completes_the_lifecycle() {
     let out = Command::new(env!("CARGO_BIN_EXE_aura-node"))
-        .args(["demo", "--transport", "memory"])
+        .args([
+            "demo",
+            "--transport",
+            "memory",
+            "--seed",
+            "4",
+            "--messages",
+            "60",
+            "--recovery-delay",
+            "2h",
+            "--real-delay",
+            "1",
+        ])
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--transport memory is not available"), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.lines().next().unwrap().contains("transport memory"));
+    for expected in [
+        "DKG 2-of-6 → authority A",
+        "N: recovery grant committed by consensus",
+        "N: read 60/60 old messages",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+    }
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("lifecycle complete: seed 4"), "{last}");
 }

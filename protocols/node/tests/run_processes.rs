@@ -1,5 +1,8 @@
 //! DKG over 5 OS processes on 127.0.0.1: each `aura-node run --config`
-//! is its own libp2p node; all end with the same group key.
+//! is its own libp2p node; all end with the same group key, then sign a
+//! statement through consensus. Node 5 joins the consensus late (a
+//! laggard): the others commit without it, and it gets the certificate
+//! from a committed node answering its fallback attempt over libp2p.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +26,8 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together() {
+fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together_laggard_included()
+{
     let dir = tempfile::tempdir().unwrap();
     let n = 5;
     let mut peers = String::new();
@@ -56,8 +60,9 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
             std::fs::write(
                 &config,
                 format!(
-                    "key = \"node{i}.key\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrun = \"test run\"\nprotocol = \"dkg\"\nthreshold = 3\ntimeout_secs = 60\n\n{peers}",
-                    ports[i - 1]
+                    "key = \"node{i}.key\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrun = \"test run\"\nprotocol = \"dkg\"\nthreshold = 3\ntimeout_secs = 60\nserve_ms = 5000\nconsensus_delay_ms = {}\n\n{peers}",
+                    ports[i - 1],
+                    if i == n { LAGGARD_DELAY_MS } else { 0 }
                 ),
             )
             .unwrap();
@@ -72,6 +77,8 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
         .collect();
     let mut keys = Vec::new();
     let mut commits = Vec::new();
+    let mut answered = 0;
+    let mut outputs = String::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -95,6 +102,11 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
             .unwrap()
             .to_string();
         commits.push(commit);
+        outputs.push_str(&stdout);
+        answered += stdout
+            .lines()
+            .filter(|l| l.contains("fallback attempt(s) of laggards"))
+            .count();
     }
     assert_eq!(keys.len(), n);
     assert!(
@@ -109,4 +121,14 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
             .all(|c| *c == commits[0] && c.ends_with("verified")),
         "{commits:?}"
     );
+    // The laggard got its certificate from a node that had committed.
+    assert!(answered > 0, "no node answered the laggard:\n{outputs}");
 }
+
+/// How late node 5 joins the consensus: past the others' commit (their
+/// fast path waits its 2 s deadline for node 5's nonce, then the fallback
+/// commits, at attempt 1 when attempt 0 stalls too), within their
+/// `serve_ms` (5 s) after it. Node 5's attempts of sessions the others
+/// closed fail at once, so its first attempt they never ran is the one
+/// they answer.
+const LAGGARD_DELAY_MS: u64 = 7000;

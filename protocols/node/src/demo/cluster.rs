@@ -12,6 +12,9 @@
 //!   worker threads), the role tasks on its local set. Real time; a settle
 //!   drives the runtime until the tasks finished (or fails after
 //!   [`NET_STALL`]).
+//! - [`MemoryCluster`]: the same node hosts wired together in memory
+//!   ([`MemoryNet`]): no sockets, no faults, real time, one current-thread
+//!   runtime.
 //!
 //! Before the lifecycle starts, the nodes connect pair by pair
 //! ([`connect_in_turn`]). Without that, all ten nodes dial each other at
@@ -33,6 +36,8 @@ use choreo_runtime::node::{NodeId, SessionSpec, SharedNode};
 use choreo_runtime::sim::{Sim, TraceEvent};
 use choreo_runtime::{Label, ProtocolInfo, Role, RoleId, RoleShape, Roster, SessionId};
 use tokio::task::{JoinHandle, LocalSet};
+
+use crate::memory::MemoryNet;
 
 /// A role task: runs on one node, its result is read after a settle.
 pub type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -341,6 +346,101 @@ impl Cluster for NetCluster {
 
     fn ports(&self) -> Vec<u16> {
         self.ports.clone()
+    }
+}
+
+/// Nodes wired together in memory ([`MemoryNet`]): the same node hosts as
+/// on libp2p, no sockets; real time. The role tasks run on one
+/// current-thread runtime with the network's driver.
+#[derive(Debug)]
+pub struct MemoryCluster {
+    runtime: tokio::runtime::Runtime,
+    tasks: LocalSet,
+    net: MemoryNet,
+    running: Vec<(usize, JoinHandle<()>)>,
+    started: Instant,
+}
+
+impl MemoryCluster {
+    /// One node per id.
+    pub fn start(ids: &[NodeId]) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        Ok(MemoryCluster {
+            runtime,
+            tasks: LocalSet::new(),
+            net: MemoryNet::new(ids),
+            running: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+}
+
+impl Cluster for MemoryCluster {
+    fn node_id(&self, index: usize) -> Option<NodeId> {
+        self.net.node_id(index)
+    }
+
+    fn node(&self, index: usize) -> Option<&SharedNode> {
+        self.net.node(index)
+    }
+
+    fn spawn(&mut self, index: usize, task: Task) {
+        let handle = self.tasks.spawn_local(task);
+        self.running.push((index, handle));
+    }
+
+    fn settle(&mut self) -> Result<(), String> {
+        let running: Vec<_> = self.running.drain(..).collect();
+        let count = running.len();
+        let all = async move {
+            for (_, handle) in running {
+                handle
+                    .await
+                    .map_err(|e| format!("a role task failed: {e}"))?;
+            }
+            Ok::<_, String>(())
+        };
+        let net = &self.net;
+        self.tasks.block_on(&self.runtime, async {
+            tokio::time::timeout(NET_STALL, net.run(all))
+                .await
+                .map_err(|_| format!("stuck: {count} task(s) not finished after {NET_STALL:?}"))?
+        })
+    }
+
+    fn run_while_waiting(&mut self, _virtual_for: Duration, done: &dyn Fn() -> bool) {
+        let net = &self.net;
+        self.tasks.block_on(&self.runtime, async {
+            let deadline = Instant::now() + NET_STALL;
+            net.run(async {
+                while !done() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+        });
+    }
+
+    fn crash(&mut self, index: usize) {
+        for (_, handle) in self.running.iter().filter(|(i, _)| *i == index) {
+            handle.abort();
+        }
+        self.net.crash(index);
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn frames(&self) -> u64 {
+        self.net.frames()
+    }
+
+    fn is_virtual(&self) -> bool {
+        false
     }
 }
 

@@ -28,8 +28,8 @@ pub enum DemoTransport {
     Net,
     /// The deterministic simulator (virtual time; the same run per seed).
     Sim,
-    /// In-memory channels: not available (the runtime's in-memory
-    /// transport has no node host); exits with a usage error.
+    /// The same node hosts wired together in memory (no sockets, no
+    /// faults), all in this process; real time.
     Memory,
 }
 
@@ -109,11 +109,6 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, NodeError> {
             "--processes is not wired yet; run `aura-node demo` (all nodes over libp2p in one process)".into(),
         ));
     }
-    if args.transport == DemoTransport::Memory {
-        return Err(NodeError::Usage(
-            "--transport memory is not available: the runtime's in-memory transport connects sessions, not nodes; use net or sim".into(),
-        ));
-    }
     if args.faults && args.transport != DemoTransport::Sim {
         return Err(NodeError::Usage(
             "--faults injects faults in the simulator; use it with --transport sim".into(),
@@ -157,7 +152,14 @@ fn header(config: &DemoConfig) -> String {
             "sim (deterministic simulator, virtual time)".to_string(),
             format!("recovery delay {delay} (virtual clock)"),
         ),
-        _ => (
+        DemoTransport::Memory => (
+            "memory (10 node hosts wired together in memory, one process)".to_string(),
+            format!(
+                "recovery delay {delay} (scaled clock: {} s real)",
+                config.real_delay.as_secs()
+            ),
+        ),
+        DemoTransport::Net => (
             "net (10 libp2p nodes on 127.0.0.1, TCP + Noise + Yamux, one process)".to_string(),
             format!(
                 "recovery delay {delay} (scaled clock: {} s real)",

@@ -39,7 +39,7 @@ use aura_protocols::lifecycle::recovery::{
 };
 use aura_protocols::lifecycle::{Clock, ManualClock, SignerIds};
 
-use super::cluster::{Cluster, NetCluster, RecoveryClock, SimCluster, Slot};
+use super::cluster::{Cluster, MemoryCluster, NetCluster, RecoveryClock, SimCluster, Slot};
 use super::DemoTransport;
 use aura_protocols::roles::{self, from_host};
 use aura_protocols::witness::{MemorySigningRecord, Witness};
@@ -438,18 +438,17 @@ fn run_inner(
             // Each node's id is its identity key's public half, as on
             // libp2p, so DKG and reshare can sign with the node's key.
             for key in &keys {
-                sim.add_node_with_id(choreo_runtime::node::NodeId(
-                    key.verifying_key().to_bytes(),
-                ));
+                sim.add_node_with_id(choreo_runtime::node::NodeId(key.verifying_key().to_bytes()));
             }
             Box::new(SimCluster(sim))
         }
         DemoTransport::Net => Box::new(NetCluster::start(&secrets).map_err(|e| fail("setup", e))?),
         DemoTransport::Memory => {
-            return Err(fail(
-                "setup",
-                "the in-memory transport has no node host to run the demo's nodes on; use --transport net or sim",
-            ))
+            let ids: Vec<_> = keys
+                .iter()
+                .map(|k| choreo_runtime::node::NodeId(k.verifying_key().to_bytes()))
+                .collect();
+            Box::new(MemoryCluster::start(&ids).map_err(|e| fail("setup", e))?)
         }
     };
     let journal =
