@@ -166,6 +166,7 @@
 mod envelope;
 mod error;
 pub mod guard;
+mod handoff;
 mod ids;
 pub mod journal;
 pub mod memory;
@@ -187,6 +188,7 @@ pub use envelope::{
     INLINE_PAYLOAD, WIRE_VERSION,
 };
 pub use error::{Error, Interrupt, TransportError, UsageError};
+pub use handoff::{take_over, Handoff, Handover};
 pub use ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 pub use memory::{MemoryConfig, MemoryTransport};
 pub use par::{join, try_join, Par, ParScope};

@@ -1,14 +1,15 @@
 //! In-memory transport over tokio channels, for tests, examples and
 //! benchmarks.
 
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::envelope::{Envelope, Frame, Header, Message};
-use crate::error::{Error, TransportError};
-use crate::ids::{PeerId, ProtocolInfo, SessionId};
+use crate::error::{Error, TransportError, UsageError};
+use crate::handoff::{Handoff, Handover};
+use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
 use crate::time::{ThreadTimer, Time, Timer};
@@ -43,6 +44,74 @@ pub struct MemoryTransport {
     /// The clock of timeout deadlines ([`ThreadTimer`] unless the caller
     /// sets another).
     timer: Arc<dyn Timer>,
+    /// Endpoints handed from one peer to another (`delegate`), shared by
+    /// the network's endpoints.
+    handoffs: Arc<Mutex<Mailbox>>,
+}
+
+/// Delegated endpoints on their way from one task to another.
+#[derive(Debug, Default)]
+struct Mailbox {
+    /// `(from, to, endpoint)`.
+    parcels: Vec<(PeerId, PeerId, Handoff<MemoryTransport>)>,
+    /// Endpoints waiting for a parcel.
+    waiting: Vec<(PeerId, Waker)>,
+}
+
+impl Handover for MemoryTransport {
+    fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
+        let (mut session, state, params) = handoff.into_parts();
+        let to_peer = session
+            .roster()
+            .peer(to)
+            .ok_or_else(|| UsageError::UnknownRole {
+                role: session.protocol().role_name(to),
+            })?;
+        let transport = session.transport_mut();
+        let (from, mailbox) = (transport.me, Arc::clone(&transport.handoffs));
+        let mut m = mailbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.parcels
+            .push((from, to_peer, Handoff::new(session, state, params)));
+        let (wake, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut m.waiting)
+            .into_iter()
+            .partition(|(p, _)| *p == to_peer);
+        m.waiting = keep;
+        drop(m);
+        wake.into_iter().for_each(|(_, w)| w.wake());
+        Ok(())
+    }
+
+    fn poll_take_over(
+        session: &mut Session<Self>,
+        cx: &mut Context<'_>,
+        from: RoleId,
+    ) -> Poll<Result<Handoff<Self>, Error>> {
+        let Some(from_peer) = session.roster().peer(from) else {
+            return Poll::Ready(Err(UsageError::UnknownRole {
+                role: session.protocol().role_name(from),
+            }
+            .into()));
+        };
+        let transport = session.transport_mut();
+        let me = transport.me;
+        let mut m = transport
+            .handoffs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = m
+            .parcels
+            .iter()
+            .position(|(f, t, _)| *f == from_peer && *t == me)
+        {
+            return Poll::Ready(Ok(m.parcels.swap_remove(i).2));
+        }
+        m.waiting
+            .retain(|(p, w)| *p != me || !w.will_wake(cx.waker()));
+        m.waiting.push((me, cx.waker().clone()));
+        Poll::Pending
+    }
 }
 
 #[cold]
@@ -55,6 +124,7 @@ fn dropped(me: PeerId, to: PeerId) {
 /// `i` of the result is peer `i`.
 pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
     let timer: Arc<dyn Timer> = ThreadTimer::global();
+    let handoffs = Arc::new(Mutex::new(Mailbox::default()));
     let mut nodes: Vec<MemoryTransport> = (0..peers)
         .map(|i| MemoryTransport {
             me: PeerId(u32::try_from(i).unwrap_or(u32::MAX)),
@@ -63,6 +133,7 @@ pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
             tx: (0..peers).map(|_| None).collect(),
             rx: (0..peers).map(|_| None).collect(),
             timer: Arc::clone(&timer),
+            handoffs: Arc::clone(&handoffs),
         })
         .collect();
     for from in 0..peers {

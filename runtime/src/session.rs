@@ -709,6 +709,12 @@ impl<T: Transport> Session<T> {
         &mut self.inner.transport
     }
 
+    /// The endpoint moved to another holder (a handoff): drop it without
+    /// the warning of an endpoint dropped mid-protocol.
+    pub(crate) fn dismiss(mut self) {
+        self.inner.finished = true;
+    }
+
     /// Core and transport, for operations written outside this module
     /// (the guarded sends).
     pub(crate) fn inner_mut(&mut self) -> &mut Inner<T> {

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use super::handoff::{Arrival, Departure, Retired};
 use super::link::{Item, Link, Received, Taken};
 use super::pending::{Held, Hold, Pending};
 use super::wire::{message_of, FrameKind, NodeFrame, FRAME_OVERHEAD};
@@ -16,34 +17,52 @@ use crate::roster::Roster;
 /// The sans-I/O node host (see the [module docs](super)).
 #[derive(Debug)]
 pub struct Node {
-    me: NodeId,
-    config: NodeConfig,
-    now: Time,
-    sessions: BTreeMap<SessionId, Hosted>,
+    pub(super) me: NodeId,
+    pub(super) config: NodeConfig,
+    pub(super) now: Time,
+    /// Hosted endpoints by their key: the session id the frames addressed
+    /// to them carry (the session's id, or a fresh one for an endpoint
+    /// that moved here in a handoff).
+    pub(super) sessions: BTreeMap<SessionId, Hosted>,
     pending: Pending,
     tombstones: VecDeque<SessionId>,
-    tombstone_set: BTreeSet<SessionId>,
+    pub(super) tombstone_set: BTreeSet<SessionId>,
     /// Links with something to transmit, in a deterministic order.
     dirty: BTreeSet<(SessionId, u32)>,
-    outbox: VecDeque<Transmit>,
+    pub(super) outbox: VecDeque<Transmit>,
     events: VecDeque<NodeEvent>,
-    stats: NodeStats,
+    pub(super) stats: NodeStats,
+    /// Handoffs this node's application waits for.
+    pub(super) arrivals: Vec<Arrival>,
 }
 
 /// One hosted session.
 #[derive(Debug)]
-struct Hosted {
-    header: Header,
-    protocol: &'static ProtocolInfo,
-    me: PeerId,
-    roster: Roster,
+pub(super) struct Hosted {
+    /// The session's id (the key differs for an endpoint that moved here).
+    pub(super) session: SessionId,
+    /// Key, fingerprint and local instance.
+    pub(super) header: Header,
+    pub(super) protocol: &'static ProtocolInfo,
+    pub(super) me: PeerId,
+    pub(super) roster: Roster,
     /// `peers[i]`: the node bound to roster peer `i`.
-    peers: Vec<NodeId>,
+    pub(super) peers: Vec<NodeId>,
+    /// `wire[i]`: the key of roster peer `i`'s endpoint on its node, which
+    /// frames to it carry as their session id.
+    pub(super) wire: Vec<SessionId>,
     /// `links[i]`: the link with roster peer `i` (`None` for the local one).
-    links: Vec<Option<Link>>,
-    patience: Duration,
-    closed: bool,
+    pub(super) links: Vec<Option<Link>>,
+    pub(super) patience: Duration,
+    pub(super) closed: bool,
     settled_at: Option<Time>,
+    /// `retired[i]`: the node that held peer `i` before its last handoff.
+    pub(super) retired: Vec<Option<Retired>>,
+    /// Set once the local endpoint was handed to another node.
+    pub(super) departure: Option<Departure>,
+    /// The node this endpoint was handed over from (whose forwards it
+    /// takes), and its key there.
+    pub(super) predecessor: Option<(NodeId, SessionId)>,
     /// Timeout-body deadlines the session's endpoint waits for, woken by
     /// [`Node::handle_timeout`] (at most [`crate::time::MAX_WAITERS`]).
     deadlines: Vec<(Time, Waker)>,
@@ -51,12 +70,51 @@ struct Hosted {
 
 impl Hosted {
     fn settled(&self) -> bool {
-        self.closed && self.links.iter().flatten().all(Link::settled)
+        self.departure.is_none() && self.closed && self.links.iter().flatten().all(Link::settled)
+    }
+
+    /// The envelope header of frames to roster peer `peer`.
+    pub(super) fn header_to(&self, peer: usize) -> Header {
+        Header {
+            session: self.wire.get(peer).copied().unwrap_or(self.header.session),
+            ..self.header
+        }
     }
 }
 
 /// Why a frame for an open session was refused: (expected, got).
 type Refusal = (String, String);
+
+impl Hosted {
+    pub(super) fn new(
+        header: Header,
+        protocol: &'static ProtocolInfo,
+        me: PeerId,
+        roster: Roster,
+        peers: Vec<NodeId>,
+        links: Vec<Option<Link>>,
+        patience: Duration,
+    ) -> Self {
+        let n = peers.len();
+        Self {
+            session: header.session,
+            header,
+            protocol,
+            me,
+            roster,
+            wire: vec![header.session; n],
+            peers,
+            links,
+            patience,
+            closed: false,
+            settled_at: None,
+            retired: (0..n).map(|_| None).collect(),
+            departure: None,
+            predecessor: None,
+            deadlines: Vec::new(),
+        }
+    }
+}
 
 impl Node {
     /// A node with identity `me` and no sessions.
@@ -73,6 +131,7 @@ impl Node {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
+            arrivals: Vec::new(),
         }
     }
 
@@ -114,7 +173,9 @@ impl Node {
     /// [`NodeConfig::peers`] or bound in the roster of a hosted session.
     /// Network drivers refuse connections from anyone else.
     pub fn is_allowed(&self, peer: &NodeId) -> bool {
-        self.config.peers.contains(peer) || self.sessions.values().any(|h| h.peers.contains(peer))
+        self.config.peers.contains(peer)
+            || self.sessions.values().any(|h| h.peers.contains(peer))
+            || self.arrivals.iter().any(|a| a.from == *peer)
     }
 
     /// One frame (already delimited by the transport) from the
@@ -145,8 +206,12 @@ impl Node {
             }
         };
         let session = decoded.envelope.session;
+        if decoded.kind.is_handoff() {
+            self.on_handoff_frame(from, decoded);
+            return;
+        }
         if self.sessions.contains_key(&session) {
-            self.on_session_frame(from, decoded);
+            self.on_session_frame(session, from, decoded, true);
             return;
         }
         if self.tombstone_set.contains(&session) {
@@ -184,10 +249,31 @@ impl Node {
         }
     }
 
-    fn on_session_frame(&mut self, from: NodeId, frame: NodeFrame) {
-        let session = frame.envelope.session;
+    /// A frame for hosted endpoint `session` from node `from`; `direct`:
+    /// it came from `from` itself, not forwarded by a previous holder.
+    pub(super) fn on_session_frame(
+        &mut self,
+        session: SessionId,
+        from: NodeId,
+        frame: NodeFrame,
+        direct: bool,
+    ) {
         let now = self.now;
         let link_config = self.config.link;
+        let Some(h) = self.sessions.get(&session) else {
+            return;
+        };
+        if h.departure.is_some() {
+            self.on_departed_frame(session, from, frame);
+            return;
+        }
+        if let Some(late) = self.late_from_old_holder(session, from, &frame) {
+            match late {
+                Ok(()) => self.stats.late_frames += 1,
+                Err((expected, got)) => self.violation(from, Some(session), expected, got),
+            }
+            return;
+        }
         let Some(h) = self.sessions.get_mut(&session) else {
             return;
         };
@@ -247,6 +333,9 @@ impl Node {
                 ));
             }
             link.heard(now);
+            if direct {
+                link.ungate();
+            }
             let received = match frame.kind {
                 FrameKind::Data => link.on_sequenced(
                     frame.seq,
@@ -261,6 +350,8 @@ impl Node {
                     Received::Accepted
                 }
                 FrameKind::Ack => Received::Accepted,
+                // Routed to `on_handoff_frame` before they get here.
+                _ => Received::Accepted,
             };
             Ok((peer.0, received))
         })();
@@ -277,7 +368,7 @@ impl Node {
         }
     }
 
-    fn mark_if_due(&mut self, session: SessionId, peer: u32) {
+    pub(super) fn mark_if_due(&mut self, session: SessionId, peer: u32) {
         let link_config = self.config.link;
         let due = self
             .sessions
@@ -291,7 +382,7 @@ impl Node {
     }
 
     #[cold]
-    fn violation(
+    pub(super) fn violation(
         &mut self,
         from: NodeId,
         session: Option<SessionId>,
@@ -311,7 +402,7 @@ impl Node {
         });
     }
 
-    fn event(&mut self, event: NodeEvent) {
+    pub(super) fn event(&mut self, event: NodeEvent) {
         if self.events.len() >= self.config.max_events {
             self.stats.events_dropped += 1;
         } else {
@@ -325,6 +416,13 @@ impl Node {
         self.tick(now);
         loop {
             if let Some(t) = self.outbox.pop_front() {
+                if t.to == self.me {
+                    // Between two endpoints of one session on this node
+                    // (a role handed to a node that plays another).
+                    let now = self.now;
+                    self.handle_frame(now, t.to, &t.frame);
+                    continue;
+                }
                 self.stats.frames_out += 1;
                 return Some(t);
             }
@@ -337,8 +435,16 @@ impl Node {
             else {
                 continue;
             };
+            let header = Header {
+                session: h
+                    .wire
+                    .get(peer as usize)
+                    .copied()
+                    .unwrap_or(h.header.session),
+                ..h.header
+            };
             let mut frames = Vec::new();
-            link.transmit(self.now, &h.header, &self.config.link, &mut frames);
+            link.transmit(self.now, &header, &self.config.link, &mut frames);
             self.outbox
                 .extend(frames.into_iter().map(|frame| Transmit { to, frame }));
         }
@@ -350,7 +456,9 @@ impl Node {
         let link = &self.config.link;
         let mut next = self.pending.next_timeout(&self.config.pending);
         for h in self.sessions.values() {
-            let t = if h.settled() {
+            let t = if let Some(d) = &h.departure {
+                Some(d.next_timeout())
+            } else if h.settled() {
                 Some(h.settled_at.map_or(self.now, |t| t + link.linger))
             } else {
                 h.links
@@ -388,8 +496,12 @@ impl Node {
             }
             for (peer, link) in h.links.iter_mut().enumerate() {
                 let Some(link) = link else { continue };
+                let header = Header {
+                    session: h.wire.get(peer).copied().unwrap_or(h.header.session),
+                    ..h.header
+                };
                 let mut frames = Vec::new();
-                let fired = link.on_timeout(now, &h.header, h.patience, &link_config, &mut frames);
+                let fired = link.on_timeout(now, &header, h.patience, &link_config, &mut frames);
                 let to = h.peers.get(peer).copied().unwrap_or(self.me);
                 self.stats.retransmissions += fired.retransmitted;
                 self.outbox
@@ -419,13 +531,14 @@ impl Node {
         for e in events {
             self.event(e);
         }
+        remove.extend(self.departure_timeouts(now));
         for session in remove {
             self.sessions.remove(&session);
             self.tombstone(session);
         }
     }
 
-    fn tombstone(&mut self, session: SessionId) {
+    pub(super) fn tombstone(&mut self, session: SessionId) {
         if self.config.tombstones == 0 {
             return;
         }
@@ -493,28 +606,23 @@ impl Node {
         let links = (0..roster.len())
             .map(|p| (p != me.as_usize()).then(|| Link::new(self.now, &self.config.link)))
             .collect();
-        self.sessions.insert(
-            id,
-            Hosted {
-                header,
-                protocol,
-                me,
-                roster,
-                peers,
-                links,
-                patience,
-                closed: false,
-                settled_at: None,
-                deadlines: Vec::new(),
-            },
-        );
+        self.install(Hosted::new(
+            header, protocol, me, roster, peers, links, patience,
+        ));
+        Ok(me)
+    }
+
+    /// Host an endpoint under its key (`header.session`) and replay the
+    /// frames that arrived for it early.
+    pub(super) fn install(&mut self, hosted: Hosted) {
+        let id = hosted.header.session;
+        self.sessions.insert(id, hosted);
         for held in self.pending.take(id) {
             // Re-validated as if it had just arrived (it was only decoded).
             if let Ok(frame) = NodeFrame::decode(&held.bytes) {
-                self.on_session_frame(held.from, frame);
+                self.on_session_frame(id, held.from, frame, true);
             }
         }
-        Ok(me)
     }
 
     /// Queue a message of a hosted session for roster peer `to`.

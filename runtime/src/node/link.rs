@@ -78,6 +78,14 @@ pub(crate) struct Link {
     pub(crate) lost: bool,
     /// The local endpoint closed: received messages are acknowledged and dropped.
     local_closed: bool,
+    /// A link this node took over in a handoff: it sends nothing (no data,
+    /// acks or heartbeats) until the peer is heard from directly, which it
+    /// is only once the peer has rerouted this role to us (see
+    /// [`super::handoff`]).
+    pub(crate) gated: bool,
+    /// Send a heartbeat at the next transmit: a peer that just rerouted a
+    /// role tells its new holder so at once.
+    probe_due: bool,
     waker: Option<Waker>,
 }
 
@@ -100,8 +108,125 @@ impl Link {
             suspected: false,
             lost: false,
             local_closed: false,
+            gated: false,
+            probe_due: false,
             waker: None,
         }
+    }
+
+    /// The state a handoff carries to the new holder (everything but the
+    /// timers, which restart there). Leaves nothing behind: the old holder
+    /// sends and delivers nothing more on this link.
+    pub(crate) fn export(&mut self) -> LinkState {
+        let item = |i: Item| match i {
+            Item::Message(m) => ItemState::Message {
+                label: m.label.0,
+                phase: m.phase,
+                payload: m.payload.as_bytes().to_vec(),
+            },
+            Item::Close => ItemState::Close,
+        };
+        self.waker = None;
+        LinkState {
+            next_seq: self.next_seq,
+            peer_acked: self.peer_acked,
+            unacked: std::mem::take(&mut self.unacked)
+                .into_iter()
+                .map(|o| (o.seq, item(o.item)))
+                .collect(),
+            delivered: self.delivered,
+            out_of_order: std::mem::take(&mut self.out_of_order)
+                .into_iter()
+                .map(|(seq, i)| (seq, item(i)))
+                .collect(),
+            inbox: std::mem::take(&mut self.inbox)
+                .into_iter()
+                .map(|m| item(Item::Message(m)))
+                .collect(),
+            peer_closed: self.peer_closed,
+            lost: self.lost,
+        }
+    }
+
+    /// A link taken over in a handoff, gated until the peer reroutes.
+    /// `state` was checked by [`LinkState::check`].
+    pub(crate) fn import(now: Time, config: &LinkConfig, state: LinkState) -> Self {
+        let item = |i: ItemState| match i {
+            ItemState::Message {
+                label,
+                phase,
+                payload,
+            } => Item::Message(Message {
+                label: crate::ids::Label(label),
+                phase,
+                payload: crate::envelope::Payload::from_bytes(&payload),
+            }),
+            ItemState::Close => Item::Close,
+        };
+        let mut link = Self::new(now, config);
+        link.next_seq = state.next_seq;
+        link.peer_acked = state.peer_acked;
+        link.unacked = state
+            .unacked
+            .into_iter()
+            .map(|(seq, i)| Outgoing {
+                seq,
+                item: item(i),
+                sent: false,
+            })
+            .collect();
+        link.delivered = state.delivered;
+        link.out_of_order = state
+            .out_of_order
+            .into_iter()
+            .map(|(seq, i)| (seq, item(i)))
+            .collect();
+        link.inbox = state
+            .inbox
+            .into_iter()
+            .filter_map(|i| match item(i) {
+                Item::Message(m) => Some(m),
+                Item::Close => None,
+            })
+            .collect();
+        link.buffered = link
+            .inbox
+            .iter()
+            .map(|m| FRAME_OVERHEAD + m.payload.as_bytes().len())
+            .sum::<usize>()
+            + link.out_of_order.values().map(Item::cost).sum::<usize>();
+        link.peer_closed = state.peer_closed;
+        link.lost = state.lost;
+        link.gated = true;
+        // The peer learns what we hold as soon as we may speak.
+        link.ack_due = true;
+        link
+    }
+
+    /// The peer's side of this link moved to another node: send every
+    /// unacknowledged frame again (to the new holder), announce ourselves
+    /// with a heartbeat, and count its silence from now.
+    pub(crate) fn retarget(&mut self, now: Time) {
+        for o in &mut self.unacked {
+            o.sent = false;
+        }
+        self.retransmit_at = None;
+        self.probe_due = true;
+        self.heard(now);
+    }
+
+    /// Frames arrive directly from the peer on a gated link: it has
+    /// rerouted, so the link may speak.
+    pub(crate) fn ungate(&mut self) {
+        if self.gated {
+            self.gated = false;
+            self.ack_due = true;
+        }
+    }
+
+    /// Our cumulative acknowledgement of the peer's frames.
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered
     }
 
     /// Bytes of received frames held.
@@ -138,8 +263,11 @@ impl Link {
 
     /// True if the link has something to put on the wire now.
     pub(crate) fn wants_transmit(&self, config: &LinkConfig) -> bool {
+        if self.gated {
+            return false;
+        }
         let limit = self.peer_acked.saturating_add(config.window);
-        self.ack_due || self.unacked.iter().any(|o| !o.sent && o.seq <= limit)
+        self.ack_due || self.probe_due || self.unacked.iter().any(|o| !o.sent && o.seq <= limit)
     }
 
     /// Process the ack field of any frame. `Err(sent)` if it acknowledges
@@ -257,7 +385,20 @@ impl Link {
     ) {
         if self.lost {
             self.ack_due = false;
+            self.probe_due = false;
             return;
+        }
+        if self.gated {
+            return;
+        }
+        if std::mem::take(&mut self.probe_due) {
+            out.push(NodeFrame::encode_control(
+                FrameKind::Heartbeat,
+                header,
+                0,
+                self.delivered,
+            ));
+            self.last_sent = now;
         }
         let limit = self.peer_acked.saturating_add(config.window);
         let ack = self.delivered;
@@ -294,6 +435,18 @@ impl Link {
     ) -> Fired {
         let mut fired = Fired::default();
         if self.lost || self.settled() {
+            return fired;
+        }
+        if self.gated {
+            // Only the patience runs while we may not speak.
+            if now - self.last_heard >= patience {
+                self.lost = true;
+                self.unacked.clear();
+                if let Some(w) = self.waker.take() {
+                    w.wake();
+                }
+                fired.lost = true;
+            }
             return fired;
         }
         let silent = now - self.last_heard;
@@ -373,6 +526,9 @@ impl Link {
             return None;
         }
         let mut t = self.last_heard + patience;
+        if self.gated {
+            return Some(t);
+        }
         if !self.unacked.iter().any(|o| o.sent) && self.peer_closed {
             // Only waiting for nothing: no timer but the patience, which
             // cannot matter either.
@@ -404,5 +560,83 @@ fn encode(header: &Header, o: &Outgoing, ack: u64) -> Vec<u8> {
     match &o.item {
         Item::Message(m) => NodeFrame::encode_data(header, o.seq, ack, m),
         Item::Close => NodeFrame::encode_control(FrameKind::Close, header, o.seq, ack),
+    }
+}
+
+/// A sequenced item in a handoff bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum ItemState {
+    Message {
+        label: u16,
+        phase: u32,
+        payload: Vec<u8>,
+    },
+    Close,
+}
+
+/// One link's state in a handoff bundle ([`Link::export`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LinkState {
+    pub(crate) next_seq: u64,
+    pub(crate) peer_acked: u64,
+    /// Sent or queued, not acknowledged: `(seq, item)`, oldest first.
+    pub(crate) unacked: Vec<(u64, ItemState)>,
+    pub(crate) delivered: u64,
+    /// Received beyond `delivered`: `(seq, item)`.
+    pub(crate) out_of_order: Vec<(u64, ItemState)>,
+    /// Delivered to the link, not yet read by the endpoint, in order.
+    pub(crate) inbox: Vec<ItemState>,
+    pub(crate) peer_closed: bool,
+    pub(crate) lost: bool,
+}
+
+impl LinkState {
+    /// Is this a state a link could have been in? `labels`: the protocol's
+    /// label count. Returns what is wrong.
+    pub(crate) fn check(&self, labels: usize, config: &LinkConfig) -> Result<(), String> {
+        let item_ok = |i: &ItemState| match i {
+            ItemState::Message { label, .. } => usize::from(*label) < labels,
+            ItemState::Close => true,
+        };
+        if self.next_seq == 0 || self.peer_acked >= self.next_seq {
+            return Err(format!(
+                "acknowledged frame {} of {} sent",
+                self.peer_acked,
+                self.next_seq.saturating_sub(1)
+            ));
+        }
+        let mut expect = self.peer_acked + 1;
+        for (seq, item) in &self.unacked {
+            if *seq != expect || !item_ok(item) {
+                return Err(format!("unacknowledged frame {seq} where {expect} was due"));
+            }
+            expect += 1;
+        }
+        if expect != self.next_seq && !(self.lost && self.unacked.is_empty()) {
+            return Err("unacknowledged frames that stop short of the last one sent".to_owned());
+        }
+        let mut last = self.delivered;
+        for (seq, item) in &self.out_of_order {
+            if *seq <= last || *seq > self.delivered.saturating_add(config.window) || !item_ok(item)
+            {
+                return Err(format!("received frame {seq} out of place"));
+            }
+            last = *seq;
+        }
+        if self
+            .out_of_order
+            .first()
+            .is_some_and(|(s, _)| *s == self.delivered + 1)
+        {
+            return Err("a received frame in order but not delivered".to_owned());
+        }
+        if !self
+            .inbox
+            .iter()
+            .all(|i| matches!(i, ItemState::Message { .. }) && item_ok(i))
+        {
+            return Err("an undelivered message of no label of the protocol".to_owned());
+        }
+        Ok(())
     }
 }

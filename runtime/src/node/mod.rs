@@ -40,6 +40,7 @@
 //!   [`PendingLimits::max_age`]; at most [`NodeConfig::max_events`] queued
 //!   events; at most [`NodeConfig::tombstones`] remembered closed sessions.
 
+mod handoff;
 mod host;
 mod link;
 mod pending;
@@ -54,6 +55,7 @@ use crate::ids::SessionId;
 
 /// Re-exported: the node's time is the session clock's [`Time`](crate::Time).
 pub use crate::time::Time;
+pub use handoff::BUNDLE_VERSION;
 pub use host::Node;
 pub use shared::{ClockFn, NodeTransport, SessionSpec, SharedNode};
 
@@ -267,4 +269,7 @@ pub struct NodeStats {
     pub sessions: u64,
     /// Bytes of received frames buffered in links, now.
     pub buffered_bytes: u64,
+    /// Frames this node received for an endpoint it had handed off and
+    /// forwarded to the endpoint's new holder.
+    pub forwarded: u64,
 }

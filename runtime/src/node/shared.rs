@@ -9,6 +9,7 @@ use super::{Node, NodeId, Time};
 use crate::envelope::{Frame, Header, Message};
 use crate::error::{Error, TransportError};
 use crate::guard::{Grant, Guard, GuardedTransport, PeerKey};
+use crate::handoff::{CoreState, Handoff, Handover};
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
@@ -178,6 +179,7 @@ impl SharedNode {
             session: id,
             me: local,
             peers: count,
+            taking_over: None,
         };
         let config = SessionConfig {
             id,
@@ -189,18 +191,121 @@ impl SharedNode {
     }
 }
 
+impl SharedNode {
+    /// Move the endpoint `handoff` holds, in its current state, to node
+    /// `to` (device migration: the session goes on from a user's new
+    /// phone). `to` must be waiting for it
+    /// ([`accept_handoff`](Self::accept_handoff)). The bundle and the
+    /// rebind notices go out from this node's driver, retransmitted until
+    /// acknowledged; this returns once they are queued. From now on this
+    /// node neither sends nor delivers anything of the endpoint: frames
+    /// that still reach it are forwarded to `to`, and a frame it sent
+    /// after the handoff would be refused by the peers.
+    ///
+    /// On an error (`to` is this node; the bundle — unacknowledged and
+    /// undelivered traffic — exceeds the maximum frame length) the
+    /// endpoint is closed, as a dropped endpoint is.
+    pub fn hand_off(&self, handoff: Handoff<NodeTransport>, to: NodeId) -> Result<(), Error> {
+        let (mut session, state, params) = handoff.into_parts();
+        let key = session.transport_mut().session;
+        let core = CoreState::capture(&mut session);
+        let result = self.with(|n| n.depart(key, to, core, state, params));
+        if result.is_ok() {
+            session.dismiss();
+        }
+        self.wake_driver();
+        result
+    }
+
+    /// Wait for an endpoint of `protocol` that node `from` hands to this
+    /// node ([`hand_off`](Self::hand_off)). From this call on, `from` may
+    /// connect and send its bundle; the returned endpoint is in the state
+    /// it was handed off in: resume it with the generated `resume` of that
+    /// state. A bundle that does not check out (another protocol, a roster
+    /// that does not bind the endpoint to this node, inconsistent links) is
+    /// refused as a [`NodeEvent::Violation`](super::NodeEvent::Violation)
+    /// naming `from`, and this keeps waiting.
+    pub fn accept_handoff(
+        &self,
+        protocol: &'static ProtocolInfo,
+        from: NodeId,
+    ) -> impl std::future::Future<Output = Result<Handoff<NodeTransport>, Error>> + Send + 'static
+    {
+        let node = self.clone();
+        let id = self.with(|n| n.expect(from, protocol, None, None));
+        async move {
+            let guard = Expecting { node, id: id? };
+            std::future::poll_fn(|cx| guard.poll(cx)).await
+        }
+    }
+
+    /// The endpoint of a landed handoff.
+    fn resume_landed(
+        &self,
+        landed: super::handoff::Landed,
+    ) -> Result<Handoff<NodeTransport>, Error> {
+        let transport = NodeTransport {
+            node: self.clone(),
+            session: landed.key,
+            me: landed.me_peer,
+            peers: landed.roster.len(),
+            taking_over: None,
+        };
+        let config = SessionConfig {
+            id: landed.session,
+            protocol: landed.protocol,
+            me: landed.me,
+            roster: landed.roster,
+        };
+        let mut session = Session::new(config, transport)?;
+        landed.core.restore(&mut session);
+        self.wake_driver();
+        Ok(Handoff::new(session, landed.state, landed.params))
+    }
+}
+
+/// An expected handoff; dropping it stops waiting.
+struct Expecting {
+    node: SharedNode,
+    id: u64,
+}
+
+impl Expecting {
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<Handoff<NodeTransport>, Error>> {
+        match self.node.with(|n| n.poll_arrival(self.id, cx.waker())) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(landed)) => Poll::Ready(self.node.resume_landed(landed)),
+            Poll::Ready(None) => Poll::Ready(Err(crate::error::UsageError::Host(
+                "the expected handoff was cancelled".into(),
+            )
+            .into())),
+        }
+    }
+}
+
+impl Drop for Expecting {
+    fn drop(&mut self) {
+        self.node.with(|n| n.cancel_arrival(self.id));
+    }
+}
+
 /// One session's transport over a [`SharedNode`]: sends queue frames on the
 /// session's reliable links, receives take delivered messages.
 #[derive(Debug)]
 pub struct NodeTransport {
     node: SharedNode,
+    /// The node's key for this endpoint: the session id, or a fresh one
+    /// for an endpoint that moved here in a handoff.
     session: SessionId,
     me: PeerId,
     peers: usize,
+    /// The delegated endpoint this one waits for (`accept`).
+    taking_over: Option<u64>,
 }
 
 impl NodeTransport {
-    /// The session this transport carries.
+    /// The node's key for this endpoint: the session id, unless the
+    /// endpoint moved to this node in a handoff.
     pub fn session(&self) -> SessionId {
         self.session
     }
@@ -208,7 +313,63 @@ impl NodeTransport {
 
 impl Drop for NodeTransport {
     fn drop(&mut self) {
+        if let Some(id) = self.taking_over.take() {
+            self.node.with(|n| n.cancel_arrival(id));
+        }
         self.close();
+    }
+}
+
+impl Handover for NodeTransport {
+    fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
+        let (mut session, state, params) = handoff.into_parts();
+        let t = session.transport_mut();
+        let (node, key) = (t.node.clone(), t.session);
+        let Some(to_node) = node.with(|n| n.bound_node(key, to)) else {
+            return Err(crate::error::UsageError::UnknownRole {
+                role: session.protocol().role_name(to),
+            }
+            .into());
+        };
+        node.hand_off(Handoff::new(session, state, params), to_node)
+    }
+
+    fn poll_take_over(
+        session: &mut Session<Self>,
+        cx: &mut Context<'_>,
+        from: RoleId,
+    ) -> Poll<Result<Handoff<Self>, Error>> {
+        let (protocol, id) = (session.protocol(), session.id());
+        let t = session.transport_mut();
+        let node = t.node.clone();
+        let arrival = match t.taking_over {
+            Some(a) => a,
+            None => {
+                let Some(holder) = node.with(|n| n.bound_node(t.session, from)) else {
+                    return Poll::Ready(Err(crate::error::UsageError::UnknownRole {
+                        role: protocol.role_name(from),
+                    }
+                    .into()));
+                };
+                match node.with(|n| n.expect(holder, protocol, Some(id), Some(from))) {
+                    Ok(a) => *t.taking_over.insert(a),
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+        };
+        match node.with(|n| n.poll_arrival(arrival, cx.waker())) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(landed) => {
+                t.taking_over = None;
+                Poll::Ready(match landed {
+                    Some(l) => node.resume_landed(l),
+                    None => Err(crate::error::UsageError::Host(
+                        "the expected handoff was cancelled".into(),
+                    )
+                    .into()),
+                })
+            }
+        }
     }
 }
 

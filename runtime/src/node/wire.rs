@@ -9,7 +9,7 @@
 //! | bytes  | field |
 //! |--------|-------|
 //! | 0      | link version, [`LINK_VERSION`] |
-//! | 1      | kind: 0 = data, 1 = ack, 2 = heartbeat, 3 = close |
+//! | 1      | kind: 0 = data, 1 = ack, 2 = heartbeat, 3 = close; handoff frames ([`super::handoff`]): 4 = rebind, 5 = rebind ack, 6 = bundle, 7 = bundle ack, 8 = forward |
 //! | 2..10  | seq (u64): data and close frames number 1, 2, 3 … per (session, sender, receiver); 0 for ack and heartbeat |
 //! | 10..18 | ack (u64): cumulative — every frame the receiver of this frame sent with seq ≤ ack has arrived (0: none yet) |
 //! | 18..22 | payload length (u32); the frame is exactly 84 + length bytes |
@@ -17,7 +17,9 @@
 //! | 84..   | payload (postcard) |
 //!
 //! Ack, heartbeat and close frames carry label 0, phase 0 and no payload;
-//! anything else is malformed. Decoding never panics and never allocates
+//! anything else is malformed. Handoff frames carry label 0, phase 0 and
+//! seq 0; rebind, bundle and forward frames have a payload (their layouts
+//! are in [`super::handoff`]), the two acks none. Decoding never panics and never allocates
 //! more than the frame it is given.
 
 use crate::envelope::{encode_into, DecodeError, Envelope, Header, Message};
@@ -44,6 +46,18 @@ pub enum FrameKind {
     /// The sender's endpoint closed: it sends no more data in this session.
     /// Sequenced like data, so it arrives after everything sent before it.
     Close,
+    /// From a role's current holder to a peer: the role now lives on
+    /// another node (a handoff).
+    Rebind,
+    /// The peer rerouted the role: answer to a rebind.
+    RebindAck,
+    /// A handoff bundle, from the old holder to the new.
+    Bundle,
+    /// The new holder installed the bundle.
+    BundleAck,
+    /// A frame the old holder received for a role it handed off, passed on
+    /// to the new holder.
+    Forward,
 }
 
 impl FrameKind {
@@ -53,6 +67,11 @@ impl FrameKind {
             Self::Ack => 1,
             Self::Heartbeat => 2,
             Self::Close => 3,
+            Self::Rebind => 4,
+            Self::RebindAck => 5,
+            Self::Bundle => 6,
+            Self::BundleAck => 7,
+            Self::Forward => 8,
         }
     }
 
@@ -62,6 +81,11 @@ impl FrameKind {
             1 => Self::Ack,
             2 => Self::Heartbeat,
             3 => Self::Close,
+            4 => Self::Rebind,
+            5 => Self::RebindAck,
+            6 => Self::Bundle,
+            7 => Self::BundleAck,
+            8 => Self::Forward,
             _ => return None,
         })
     }
@@ -69,6 +93,22 @@ impl FrameKind {
     /// True for the kinds that carry a sequence number (data and close).
     pub fn is_sequenced(self) -> bool {
         matches!(self, Self::Data | Self::Close)
+    }
+
+    /// True for the frames of a handoff ([`super::handoff`]).
+    pub fn is_handoff(self) -> bool {
+        matches!(
+            self,
+            Self::Rebind | Self::RebindAck | Self::Bundle | Self::BundleAck | Self::Forward
+        )
+    }
+
+    /// True for the kinds that may carry a payload.
+    fn has_payload(self) -> bool {
+        matches!(
+            self,
+            Self::Data | Self::Rebind | Self::Bundle | Self::Forward
+        )
     }
 }
 
@@ -145,6 +185,12 @@ impl NodeFrame {
         encode_frame(kind, seq, ack, header, Label(0), 0, &[])
     }
 
+    /// Encode a handoff frame (rebind, bundle, forward and their acks)
+    /// with its payload.
+    pub fn encode_handoff(kind: FrameKind, header: &Header, payload: &[u8]) -> Vec<u8> {
+        encode_frame(kind, 0, 0, header, Label(0), 0, payload)
+    }
+
     /// Encode.
     pub fn encode(&self) -> Vec<u8> {
         let (header, message) = self.envelope.clone().into_parts();
@@ -187,7 +233,9 @@ impl NodeFrame {
         }
         let envelope = Envelope::decode(envelope)?;
         if kind != FrameKind::Data
-            && (envelope.label != Label(0) || envelope.phase != 0 || actual != 0)
+            && (envelope.label != Label(0)
+                || envelope.phase != 0
+                || (actual != 0 && !kind.has_payload()))
         {
             return Err(FrameError::ControlBody(kind));
         }

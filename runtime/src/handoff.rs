@@ -1,0 +1,228 @@
+//! Moving an endpoint, in its current typestate, to another holder: the
+//! detached endpoint ([`Handoff`]), what of the session core travels with
+//! it ([`CoreState`]), and the transports that can carry it to a
+//! delegate's holder ([`Handover`]).
+//!
+//! Generated code turns any state into a [`Handoff`] (`into_handoff`) and
+//! back (`State::resume`, which checks the protocol, the role and the
+//! state). In one process the handoff is the session itself, moved. On a
+//! node host, [`SharedNode::hand_off`](crate::node::SharedNode::hand_off)
+//! sends it to another node and
+//! [`SharedNode::accept_handoff`](crate::node::SharedNode::accept_handoff)
+//! receives it there (see [`crate::node`]'s handoff protocol); a
+//! `delegate R to S` does the same between R's and S's holders.
+
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, UsageError};
+use crate::ids::{Label, ProtocolInfo, RoleId};
+use crate::session::{ActiveBody, Session};
+use crate::transport::Transport;
+
+/// An endpoint detached from its typestate, to be resumed elsewhere: the
+/// session, the number of the generated state it is in, and the protocol
+/// parameters. Build it with a state's `into_handoff`; turn it back into
+/// that state with the generated `resume`.
+#[derive(Debug)]
+#[must_use = "a handoff holds a live endpoint: resume it or hand it to another node"]
+pub struct Handoff<T: Transport> {
+    session: Session<T>,
+    state: u32,
+    params: Vec<u32>,
+}
+
+impl<T: Transport> Handoff<T> {
+    /// Detach `session`, in generated state number `state`.
+    pub fn new(session: Session<T>, state: u32, params: Vec<u32>) -> Self {
+        Self {
+            session,
+            state,
+            params,
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session<T> {
+        &self.session
+    }
+
+    /// The generated state number.
+    pub fn state(&self) -> u32 {
+        self.state
+    }
+
+    /// The protocol parameters, in declaration order.
+    pub fn params(&self) -> &[u32] {
+        &self.params
+    }
+
+    /// Check that this is `protocol`'s endpoint in state `state` (what a
+    /// generated `resume` calls before rebuilding the typestate), and take
+    /// it apart: the session and the parameters.
+    pub fn into_state(
+        self,
+        protocol: &ProtocolInfo,
+        state: u32,
+        state_name: &str,
+    ) -> Result<(Session<T>, Vec<u32>), Error> {
+        let got = self.session.protocol();
+        if got.fingerprint != protocol.fingerprint {
+            return Err(UsageError::RosterMismatch(format!(
+                "this handoff holds an endpoint of protocol {} (fingerprint {}…), not of {} (fingerprint {}…)",
+                got.name,
+                crate::ids::short_hex(&got.fingerprint),
+                protocol.name,
+                crate::ids::short_hex(&protocol.fingerprint)
+            ))
+            .into());
+        }
+        if self.state != state {
+            return Err(UsageError::RosterMismatch(format!(
+                "this handoff of {} is in state number {}, not in {state_name} (number {state}); resume it as the state it was handed off in",
+                got.role_name(self.session.me()),
+                self.state
+            ))
+            .into());
+        }
+        Ok((self.session, self.params))
+    }
+
+    /// The session and the parameters, unchecked.
+    pub fn into_parts(self) -> (Session<T>, u32, Vec<u32>) {
+        (self.session, self.state, self.params)
+    }
+}
+
+/// Transports that can hand an endpoint to the holder of another role of
+/// the same session (`delegate R to S`): the in-memory one (the session is
+/// passed to S's task) and the node host's (the endpoint moves to S's
+/// node). Generated `delegate`/`accept` methods exist for these.
+pub trait Handover: Transport + Sized {
+    /// Give `handoff` (R's endpoint) to the holder of role instance `to`.
+    fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error>;
+
+    /// On `to`'s endpoint `session`: the endpoint `from` handed over, once
+    /// it has arrived.
+    fn poll_take_over(
+        session: &mut Session<Self>,
+        cx: &mut Context<'_>,
+        from: RoleId,
+    ) -> Poll<Result<Handoff<Self>, Error>>;
+}
+
+/// Wait on `session` (S's endpoint) for the endpoint of `from` (R) that
+/// R's holder handed over with [`Handover::hand_over`]; checks that it is
+/// R's endpoint of this very session, in state `state`.
+pub fn take_over<'a, T: Handover>(
+    session: &'a mut Session<T>,
+    from: RoleId,
+    state: u32,
+) -> impl Future<Output = Result<Handoff<T>, Error>> + Send + use<'a, T> {
+    std::future::poll_fn(move |cx| {
+        let h = match T::poll_take_over(session, cx, from) {
+            Poll::Ready(Ok(h)) => h,
+            other => return other,
+        };
+        let got = h.session();
+        let protocol = session.protocol();
+        let ok = got.id() == session.id()
+            && got.me() == from
+            && got.protocol().fingerprint == protocol.fingerprint
+            && h.state() == state;
+        Poll::Ready(if ok {
+            Ok(h)
+        } else {
+            Err(Error::ProtocolViolation {
+                role: protocol.role_name(from),
+                expected: format!(
+                    "{}'s endpoint of session {} at its delegation (state {state})",
+                    protocol.role_name(from),
+                    session.id()
+                ),
+                got: format!(
+                    "{}'s endpoint of session {} in state {}",
+                    got.protocol().role_name(got.me()),
+                    got.id(),
+                    h.state()
+                ),
+            })
+        })
+    })
+}
+
+/// The session core's part of a handoff bundle: timeout phase, bodies
+/// still running (with the time they had left), quorum stragglers still to
+/// discard, and the late-message count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CoreState {
+    pub(crate) phase: u32,
+    pub(crate) timeouts: u32,
+    /// `(microseconds left, phase)`, outermost first.
+    pub(crate) bodies: Vec<(u64, u32)>,
+    /// Per roster peer: `(label, phase)` of stragglers, oldest first.
+    pub(crate) skips: Vec<Vec<(u16, u32)>>,
+    pub(crate) late_dropped: u64,
+}
+
+impl CoreState {
+    /// A fresh session's core with `peers` roster instances (tests).
+    #[cfg(test)]
+    pub(crate) fn default_for(peers: usize) -> Self {
+        Self {
+            phase: 0,
+            timeouts: 0,
+            bodies: Vec::new(),
+            skips: vec![Vec::new(); peers],
+            late_dropped: 0,
+        }
+    }
+
+    /// Read it from `session` (deadlines relative to its clock's now).
+    pub(crate) fn capture<T: Transport>(session: &mut Session<T>) -> Self {
+        let now = session.now();
+        let core = &session.inner_mut().core;
+        Self {
+            phase: core.phase,
+            timeouts: core.timeouts,
+            bodies: core
+                .bodies
+                .iter()
+                .map(|b| {
+                    let left = b.deadline - now;
+                    (u64::try_from(left.as_micros()).unwrap_or(u64::MAX), b.phase)
+                })
+                .collect(),
+            skips: core
+                .skips
+                .iter()
+                .map(|q| q.iter().map(|(l, p)| (l.0, *p)).collect())
+                .collect(),
+            late_dropped: core.late_dropped,
+        }
+    }
+
+    /// Write it into a freshly opened `session` (deadlines from its clock's
+    /// now).
+    pub(crate) fn restore<T: Transport>(self, session: &mut Session<T>) {
+        let now = session.now();
+        let core = &mut session.inner_mut().core;
+        core.phase = self.phase;
+        core.timeouts = self.timeouts;
+        core.bodies = self
+            .bodies
+            .into_iter()
+            .map(|(left, phase)| ActiveBody {
+                deadline: now + std::time::Duration::from_micros(left),
+                phase,
+            })
+            .collect();
+        for (slot, q) in core.skips.iter_mut().zip(self.skips) {
+            *slot = q.into_iter().map(|(l, p)| (Label(l), p)).collect();
+        }
+        core.pending_skips = core.skips.iter().map(std::collections::VecDeque::len).sum();
+        core.late_dropped = self.late_dropped;
+    }
+}
