@@ -66,7 +66,6 @@ impl<T: Transport> Handoff<T> {
         self,
         protocol: &ProtocolInfo,
         state: u32,
-        state_name: &str,
     ) -> Result<(Session<T>, Vec<u32>), Error> {
         let got = self.session.protocol();
         if got.fingerprint != protocol.fingerprint {
@@ -81,7 +80,7 @@ impl<T: Transport> Handoff<T> {
         }
         if self.state != state {
             return Err(UsageError::RosterMismatch(format!(
-                "this handoff of {} is in state number {}, not in {state_name} (number {state}); resume it as the state it was handed off in",
+                "this handoff of {} was made in state number {}, not in state number {state}; resume it as the state it was handed off in",
                 got.role_name(self.session.me()),
                 self.state
             ))

@@ -103,7 +103,7 @@ fn run(seed: u64, config: SimConfig, before: impl FnOnce(&mut Sim, [usize; 3])) 
     // R on its new node: resume where it stopped.
     let hy = sim.spawn(ny, async move {
         let h = y_node.accept_handoff(&PROTO, x_id).await?;
-        let (mut r, _) = h.into_state(&PROTO, STATE, "S3")?;
+        let (mut r, _) = h.into_state(&PROTO, STATE)?;
         let mut pings = Vec::new();
         for _ in MOVE_AFTER..PINGS {
             let n: u64 = r.recv(A, PING).await?;
@@ -357,7 +357,7 @@ fn resuming_as_another_state_or_protocol_is_a_usage_error() {
         .into_iter();
     let (_a, r) = (s.next().unwrap(), s.next().unwrap());
     let h = Handoff::new(r, STATE, vec![]);
-    let e = h.into_state(&PROTO, STATE + 1, "S4").unwrap_err();
+    let e = h.into_state(&PROTO, STATE + 1).unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e}");
     assert!(e.to_string().contains("state number 3"), "{e}");
 }

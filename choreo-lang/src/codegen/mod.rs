@@ -230,6 +230,7 @@ pub fn generate_protocol(
         }
     });
     let params: Vec<_> = protocol.params.iter().map(|p| ident(p)).collect();
+    let param_count = Literal::usize_unsuffixed(params.len());
     let shapes = protocol.roles.iter().map(|r| match &r.family {
         None => quote!(rt::RoleShape::Single),
         Some(size) => {
@@ -285,9 +286,10 @@ pub fn generate_protocol(
         }
     }
 
+    let delegations = delegate_states(locals);
     let mut role_mods = Vec::new();
     for local in locals {
-        match role_module(program, protocol, local, &labels) {
+        match role_module(program, protocol, local, &labels, &delegations) {
             Ok(tokens) => role_mods.push(tokens),
             Err(d) => diags.push(*d),
         }
@@ -317,6 +319,23 @@ pub fn generate_protocol(
             /// The protocol's parameters, fixed at session start.
             #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
             pub struct Params { #(pub #params: u32,)* }
+
+            impl Params {
+                /// The parameters in declaration order, as a handoff carries them.
+                pub fn to_handoff(&self) -> Vec<u32> {
+                    vec![#(self.#params),*]
+                }
+                /// The parameters from a handoff (declaration order).
+                pub fn from_handoff(values: &[u32]) -> Result<Self, rt::Error> {
+                    match values {
+                        [#(#params),*] => Ok(Params { #(#params: *#params),* }),
+                        _ => Err(rt::UsageError::RosterMismatch(format!(
+                            "a handoff of protocol {} carries {} parameters, the protocol has {}",
+                            PROTOCOL.name, values.len(), #param_count
+                        )).into()),
+                    }
+                }
+            }
 
             /// The roster for these parameters: one shape per role.
             pub fn roster(params: &Params) -> Result<rt::Roster, rt::Error> {
@@ -442,11 +461,57 @@ fn module_name(target: &Target) -> String {
     }
 }
 
+/// The number of each state of a role module (its position in
+/// [`Machine::state_names`]): what a handoff records and `resume` checks.
+fn state_numbers(machine: &Machine) -> HashMap<StateId, u32> {
+    machine
+        .state_names()
+        .iter()
+        .enumerate()
+        .map(|(n, (id, _))| (*id, u32::try_from(n).unwrap_or(u32::MAX)))
+        .collect()
+}
+
+/// The key of a role instance in [`delegate_states`].
+fn peer_key(peer: &Peer) -> String {
+    match peer {
+        Peer::Role(r) => r.clone(),
+        Peer::Member(r, k) => format!("{r}[{k}]"),
+    }
+}
+
+/// For every role that delegates: the number of its state at the
+/// `delegate` (what the delegate's `accept` expects the handoff in).
+fn delegate_states(locals: &[LocalProtocol]) -> HashMap<String, u32> {
+    let mut out = HashMap::new();
+    for local in locals {
+        let Ok(machine) = Machine::build(&local.body) else {
+            continue;
+        };
+        let numbers = state_numbers(&machine);
+        let key = match &local.target {
+            Target::Role(r) => r.clone(),
+            Target::Member(r, i) => format!("{r}[{i}]"),
+            Target::Family(r) => format!("{r}[*]"),
+        };
+        for (id, n) in &numbers {
+            if matches!(
+                machine.state(*id).map(|s| &s.op),
+                Some(Op::DelegateTo { .. })
+            ) {
+                out.insert(key.clone(), *n);
+            }
+        }
+    }
+    out
+}
+
 fn role_module(
     program: &CheckedProgram,
     protocol: &GlobalProtocol,
     local: &LocalProtocol,
     labels: &Labels,
+    delegations: &HashMap<String, u32>,
 ) -> Result<TokenStream, Box<Diagnostic>> {
     let machine = Machine::build(&local.body).map_err(|u| {
         Box::new(Diagnostic::error(
@@ -466,10 +531,13 @@ fn role_module(
         .map(|(id, name)| (*id, format_ident!("{}", name)))
         .collect();
     let depths = body_depths(&machine);
+    let numbers = state_numbers(&machine);
     let mut emitter = Emitter {
         program,
         protocol,
         labels,
+        numbers: &numbers,
+        delegations,
         names: &names,
         enum_names: HashMap::new(),
         depths: &depths,
@@ -494,6 +562,7 @@ fn role_module(
             continue;
         };
         let name = emitter.state(*id);
+        let number = emitter.number(*id);
         let (doc, methods, extra) = emitter.emit(*id, state);
         let abandon = state.abandon.map(|h| {
             let h = emitter.state(h);
@@ -523,6 +592,14 @@ fn role_module(
                 }
                 #methods
                 #abandon
+                /// See [`rt::Handoff`].
+                pub fn into_handoff(self) -> rt::Handoff<T> {
+                    detach(self.chan, #number)
+                }
+                /// See [`rt::Handoff`].
+                pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
+                    attach(h, #number).map(|chan| Self { chan })
+                }
             }
             #extra
         });
@@ -548,9 +625,22 @@ fn role_module(
     Ok(quote! {
         #[doc = #doc]
         pub mod #mod_name {
-            use super::{rt, Chan, LinkPoint, Params};
+            use super::{rt, Chan, LinkPoint, Params, PROTOCOL};
 
             #open
+
+            /// Every state's `into_handoff`: the endpoint detached from its typestate, with the state's number (its position among this module's states: `S<number>`, or `End`) and the parameters. Move it to another task, or to another node with `rt::node::SharedNode::hand_off`.
+            fn detach<T: rt::Transport>(chan: Chan<T>, state: u32) -> rt::Handoff<T> {
+                let params = chan.params.to_handoff();
+                rt::Handoff::new(chan.session, state, params)
+            }
+
+            /// Every state's `resume`: the endpoint of a handoff made in state number `state` of this role; refuses one of another protocol, role or state.
+            fn attach<T: rt::Transport>(handoff: rt::Handoff<T>, state: u32) -> Result<Chan<T>, rt::Error> {
+                let (session, params) = handoff.into_state(&PROTOCOL, state)?;
+                let params = Params::from_handoff(&params)?;
+                Chan::open(session, params, #role_ix, #index)
+            }
 
             #(#items)*
         }
@@ -569,6 +659,10 @@ struct Emitter<'a> {
     labels: &'a Labels,
     /// The type name of every reachable state (`S0`, `S1`, …, `End`).
     names: &'a HashMap<StateId, Ident>,
+    /// The number of every reachable state ([`state_numbers`]).
+    numbers: &'a HashMap<StateId, u32>,
+    /// The state number at which each delegating role delegates.
+    delegations: &'a HashMap<String, u32>,
     /// Branch enum names used so far in this module (a repeated name gets a number).
     enum_names: HashMap<String, usize>,
     /// How many `timeout` bodies each state is inside ([`body_depths`]).
@@ -644,6 +738,11 @@ impl Timing {
 }
 
 impl Emitter<'_> {
+    /// The number of a state (for handoffs).
+    fn number(&self, id: StateId) -> Literal {
+        Literal::u32_unsuffixed(self.numbers.get(&id).copied().unwrap_or(u32::MAX))
+    }
+
     /// The type name of a state.
     fn state(&self, id: StateId) -> Ident {
         self.names
@@ -1068,30 +1167,61 @@ impl Emitter<'_> {
         )
     }
 
-    /// `delegate to S`: `delegate` gives the session up.
+    /// `delegate to S`: `delegate` hands the endpoint, in this state, to
+    /// S's holder.
     fn delegate(&self, to: &Peer) -> StateItems {
+        let peer = peer_tokens(self.protocol, to);
+        let number = self.number(self.current);
+        let doc = format!(" Hands this role's endpoint, in this state, to {to}'s holder, whose `accept` goes on with this role's remaining part: over a node host the endpoint moves to {to}'s node (bundle, rerouting of the peers, forwarding of frames in flight), in memory to {to}'s task. This endpoint can do nothing more.");
         (
             format!(" Next: delegate this role to {to}: hand the endpoint over."),
             quote! {
-                /// Gives up this role: returns the session so it can be handed to the delegate's holder.
-                pub fn delegate(self) -> rt::Session<T> {
-                    self.chan.session
+                #[doc = #doc]
+                pub fn delegate(self) -> Result<(), rt::Error>
+                where
+                    T: rt::Handover,
+                {
+                    let params = self.chan.params.to_handoff();
+                    <T as rt::Handover>::hand_over(rt::Handoff::new(self.chan.session, #number, params), #peer)
                 }
             },
             TokenStream::new(),
         )
     }
 
-    /// `accept from R`: `accept` takes the delegated part over.
+    /// `accept from R`: `accept` takes R's endpoint over and goes on with
+    /// R's remaining part on it.
     fn accept(&self, from: &Peer, next: &StateId) -> StateItems {
-        let goto = self.goto_self(*next);
+        let peer = peer_tokens(self.protocol, from);
+        let key = peer_key(from);
+        let at = self
+            .delegations
+            .get(&key)
+            .or_else(|| match from {
+                Peer::Member(r, _) => self.delegations.get(&format!("{r}[*]")),
+                Peer::Role(_) => None,
+            })
+            .copied()
+            .unwrap_or(u32::MAX);
+        let at = Literal::u32_unsuffixed(at);
+        let goto = self.goto(*next);
         let next = self.state(*next);
+        let doc = format!(" Waits for {from}'s endpoint, which {from}'s holder hands over with `delegate`, and goes on with {from}'s remaining part on it (its messages carry {from}'s name; the peers reroute to this node). This role's own endpoint finishes here.");
         (
             format!(" Next: accept {from}'s part by delegation."),
             quote! {
-                /// Takes over the delegating role's remaining part.
-                pub fn accept(self) -> #next<T> {
-                    #goto
+                #[doc = #doc]
+                pub async fn accept(self) -> Result<#next<T>, rt::Error>
+                where
+                    T: rt::Handover,
+                {
+                    let mut own = self.chan.session;
+                    let params = self.chan.params;
+                    let handoff = rt::take_over(&mut own, #peer, #at).await?;
+                    own.finish()?;
+                    let (session, _, _) = handoff.into_parts();
+                    let mut chan = Chan { session, params };
+                    Ok(#goto)
                 }
             },
             TokenStream::new(),

@@ -215,7 +215,7 @@ pub(crate) struct Retired {
 /// The old holder's side of a handoff in progress.
 #[derive(Debug)]
 pub(crate) struct Departure {
-    to: NodeId,
+    pub(crate) to: NodeId,
     key: SessionId,
     bundle: Vec<u8>,
     bundle_acked: bool,
@@ -783,6 +783,35 @@ impl Node {
             self.stats.late_frames += 1;
             return;
         }
+        let bundle: Option<Bundle> = postcard::from_bytes(frame.envelope.payload.as_bytes()).ok();
+        let delegation = bundle
+            .as_ref()
+            .and_then(|b| self.delegation_from(from, &frame, SessionId(b.session)));
+        if let Some(protocol) = delegation {
+            // A role of a session this node takes part in, handed here by
+            // its holder: a `delegate` to our role. Install it now — the
+            // bundle may hold a message our endpoint waits for before it
+            // reaches `accept` — and keep it for `accept` to claim.
+            let session = bundle.as_ref().map(|b| SessionId(b.session));
+            let sender = frame.envelope.sender;
+            if !self
+                .arrivals
+                .iter()
+                .any(|a| a.landed.is_none() && a.session == session && a.role == Some(sender))
+                && self.arrivals.len() < MAX_ARRIVALS
+            {
+                let id = self.next_arrival_id();
+                self.arrivals.push(Arrival {
+                    from,
+                    id,
+                    protocol,
+                    session,
+                    role: Some(sender),
+                    waker: None,
+                    landed: None,
+                });
+            }
+        }
         if !self.arrivals.iter().any(|a| a.from == from) {
             if self.is_allowed(&from) {
                 // Not expected (yet): the sender retries.
@@ -797,7 +826,10 @@ impl Node {
             }
             return;
         }
-        let bundle: Bundle = match postcard::from_bytes(frame.envelope.payload.as_bytes()) {
+        let bundle: Bundle = match bundle
+            .ok_or(())
+            .or_else(|()| postcard::from_bytes::<Bundle>(frame.envelope.payload.as_bytes()))
+        {
             Ok(b) => b,
             Err(e) => {
                 self.violation(
@@ -910,6 +942,56 @@ impl Node {
         }
     }
 
+    /// Is `frame` (a bundle from `from` for `session`) a delegation to
+    /// this node: does an endpoint here take part in `session`, with the
+    /// moved instance bound to `from`? Its protocol if so.
+    fn delegation_from(
+        &self,
+        from: NodeId,
+        frame: &NodeFrame,
+        session: SessionId,
+    ) -> Option<&'static ProtocolInfo> {
+        let env = &frame.envelope;
+        self.sessions
+            .values()
+            .find(|h| {
+                h.session == session
+                    && h.departure.is_none()
+                    && h.header.fingerprint == env.fingerprint
+                    && h.roster
+                        .peer(env.sender)
+                        .filter(|p| *p != h.me)
+                        .and_then(|p| h.peers.get(p.as_usize()))
+                        == Some(&from)
+            })
+            .map(|h| h.protocol)
+    }
+
+    fn next_arrival_id(&self) -> u64 {
+        self.arrivals.iter().map(|a| a.id + 1).max().unwrap_or(0)
+    }
+
+    /// Expect the endpoint of `role` in `session`, delegated to this node
+    /// by its holder `holder`: the arrival installed already, if the
+    /// bundle came first.
+    pub(crate) fn expect_delegation(
+        &mut self,
+        holder: NodeId,
+        protocol: &'static ProtocolInfo,
+        session: SessionId,
+        role: RoleId,
+    ) -> Result<u64, Error> {
+        let existing = self.arrivals.iter().find(|a| {
+            a.session == Some(session)
+                && a.role == Some(role)
+                && a.protocol.fingerprint == protocol.fingerprint
+        });
+        match existing {
+            Some(a) => Ok(a.id),
+            None => self.expect(holder, protocol, Some(session), Some(role)),
+        }
+    }
+
     /// Expect a handoff from `from` (of `protocol`, and of `session` and
     /// `role` if given). Returns the id to poll.
     pub(crate) fn expect(
@@ -924,7 +1006,7 @@ impl Node {
                 "already waiting for {MAX_ARRIVALS} handoffs; accept or drop some first"
             )));
         }
-        let id = self.arrivals.iter().map(|a| a.id + 1).max().unwrap_or(0);
+        let id = self.next_arrival_id();
         self.arrivals.push(Arrival {
             from,
             id,

@@ -170,11 +170,15 @@ impl Node {
     }
 
     /// May `peer` send frames to this node? True if it is in
-    /// [`NodeConfig::peers`] or bound in the roster of a hosted session.
+    /// [`NodeConfig::peers`], bound in the roster of a hosted session, the
+    /// node an endpoint is being handed to, or one this node expects a
+    /// handoff from.
     /// Network drivers refuse connections from anyone else.
     pub fn is_allowed(&self, peer: &NodeId) -> bool {
         self.config.peers.contains(peer)
-            || self.sessions.values().any(|h| h.peers.contains(peer))
+            || self.sessions.values().any(|h| {
+                h.peers.contains(peer) || h.departure.as_ref().is_some_and(|d| d.to == *peer)
+            })
             || self.arrivals.iter().any(|a| a.from == *peer)
     }
 

@@ -351,7 +351,7 @@ impl Handover for NodeTransport {
                     }
                     .into()));
                 };
-                match node.with(|n| n.expect(holder, protocol, Some(id), Some(from))) {
+                match node.with(|n| n.expect_delegation(holder, protocol, id, from)) {
                     Ok(a) => *t.taking_over.insert(a),
                     Err(e) => return Poll::Ready(Err(e)),
                 }
