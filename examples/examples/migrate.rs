@@ -377,7 +377,13 @@ async fn demo() -> Result<(), BoxError> {
     let old_peer = old_key.public().to_peer_id();
     let new_phone_node = node_with(new_key, Some(tcp.clone()), &[], &[]).await?;
     let new_addr = first_address(&new_phone_node).await?;
-    let service_node = node_with(service_key, Some(tcp), &[old_peer], &[new_addr.clone()]).await?;
+    let service_node = node_with(
+        service_key,
+        Some(tcp),
+        &[old_peer],
+        std::slice::from_ref(&new_addr),
+    )
+    .await?;
     let service_addr = first_address(&service_node).await?;
     let (service_peer, service_at) = split_peer(service_addr.clone())?;
     new_phone_node.add_address(service_peer, service_at).await?;
