@@ -206,9 +206,19 @@ fn handoffs_complete_under_drops_duplicates_and_reordering_for_many_seeds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
+    // HANDOFF_FIRST=S starts at seed S (to replay one).
+    let first: u64 = std::env::var("HANDOFF_FIRST")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut forwarded = 0;
-    for seed in 0..seeds {
+    for seed in first..first + seeds {
         let mut out = run(seed, lossy(), |_, _| {});
+        if out.pongs.is_err() && std::env::var("HANDOFF_DEBUG").is_ok() {
+            for e in out.sim.events() {
+                eprintln!("{e:?}");
+            }
+        }
         assert_eq!(
             out.pongs.as_deref(),
             Ok(&expected_pongs()[..]),
@@ -227,7 +237,10 @@ fn handoffs_complete_under_drops_duplicates_and_reordering_for_many_seeds() {
         let [_, nx, _] = out.nodes;
         forwarded += out.sim.node(nx).unwrap().with(|n| n.stats()).forwarded;
     }
-    assert!(forwarded > 0, "some runs forwarded frames in flight");
+    assert!(
+        seeds < 50 || forwarded > 0,
+        "some runs forwarded frames in flight"
+    );
 }
 
 #[test]
