@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use std::sync::Mutex;
 
@@ -343,6 +344,68 @@ fn benches(c: &mut Criterion) {
     g.bench_function("frost_floor", |b| b.iter(|| frost_dkg_floor(&mut rng)));
     g.finish();
 
+    // Paired ratios: each side in alternating blocks, the median of the
+    // per-round ratios (load that changes during the run hits both sides).
+    let report = |name: &str, (median, q1, q3): (f64, f64, f64)| {
+        println!("paired ratio {name}: {median:.2}x (IQR {q1:.2}x – {q3:.2}x)");
+    };
+    let mut consensus_round = 1u64 << 40;
+    report(
+        "consensus_n7_t5 fast_path/frost_floor",
+        paired(
+            31,
+            20,
+            |count| {
+                // Guards for the block, made before its timer starts.
+                let guards: Vec<_> = (0..count)
+                    .map(|k| guards_for(consensus_round + k as u64))
+                    .collect();
+                let start = Instant::now();
+                for guards in &guards {
+                    consensus_round += 1;
+                    rt.block_on(commit_in_memory(
+                        &net,
+                        &states,
+                        guards,
+                        &roster,
+                        consensus_round,
+                    ));
+                }
+                start.elapsed()
+            },
+            |count| {
+                let start = Instant::now();
+                for _ in 0..count {
+                    frost_sign_floor(&keys, &mut rng);
+                }
+                start.elapsed()
+            },
+        ),
+    );
+    let mut dkg_round = 1u64 << 20;
+    report(
+        "dkg_n10_t7 runtime/frost_floor",
+        paired(
+            15,
+            1,
+            |count| {
+                let start = Instant::now();
+                for _ in 0..count {
+                    dkg_round += 1;
+                    dkg_runtime(&rt, dkg_round);
+                }
+                start.elapsed()
+            },
+            |count| {
+                let start = Instant::now();
+                for _ in 0..count {
+                    frost_dkg_floor(&mut rng);
+                }
+                start.elapsed()
+            },
+        ),
+    );
+
     let nodes = rt.block_on(loopback_committee(7));
     let roster = Roster::new(
         nodes
@@ -370,6 +433,23 @@ fn benches(c: &mut Criterion) {
             node.shutdown().await;
         }
     });
+}
+
+/// `rounds` rounds of a block of `per_block` runs of `a`, then of `b`
+/// (each closure times its own block); the median and quartiles of the
+/// per-round ratios a/b.
+fn paired(
+    rounds: usize,
+    per_block: usize,
+    mut a: impl FnMut(usize) -> Duration,
+    mut b: impl FnMut(usize) -> Duration,
+) -> (f64, f64, f64) {
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|_| a(per_block).as_secs_f64() / b(per_block).as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.25), at(0.75))
 }
 
 criterion_group!(group, benches);

@@ -143,13 +143,15 @@ pub struct Summary {
     pub root_recovered: bool,
     /// A replay of an old message was refused after recovery.
     pub replay_refused: bool,
+    /// The key epoch of the share the new device got by reshare.
+    pub new_share_epoch: u64,
 }
 
 impl Summary {
     /// The `lifecycle complete: …` text.
     pub fn line(&self) -> String {
         format!(
-            "seed {}, 3 devices + 3 guardians, {} messages over {} epoch bump(s), recovery after {} ({}), new device read {}/{} messages, channel root recomputed: {}, replay refused: {}, {} frames",
+            "seed {}, 3 devices + 3 guardians, {} messages over {} epoch bump(s), recovery after {} ({}), new device read {}/{} messages, channel root recomputed: {}, replay refused: {}, new device's own share: epoch {}, {} frames",
             self.seed,
             self.messages,
             self.bumps,
@@ -162,6 +164,7 @@ impl Summary {
             self.messages,
             if self.root_recovered { "yes" } else { "no" },
             if self.replay_refused { "yes" } else { "no" },
+            self.new_share_epoch,
             self.frames
         )
     }
@@ -701,6 +704,7 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
     w.say(format!(
         "N: recovery grant committed by consensus (G1+G2 sign, G3 witnesses); N rebuilt A's journal from the guardians ({facts} facts)"
     ));
+    let new_share = reshare_to_new_device(w, &a_shares)?;
     let guardians_seen = binding::guardians(&new_journal, &a_key)
         .map_err(|e| w.err(e))?
         .len();
@@ -753,6 +757,7 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
         frames: w.cluster.frames(),
         root_recovered,
         replay_refused,
+        new_share_epoch: new_share.epoch().0,
     })
 }
 
@@ -1268,6 +1273,153 @@ fn grant(
         GrantOutcome::Granted { facts, .. } => Ok(facts),
         GrantOutcome::Refused(r) => Err(w.err(format!("grant refused: {r:?}"))),
     }
+}
+
+/// The new device gets a share of A of its own: G1 and G2 deal (any 2 of
+/// the old 2-of-6 holders that are left), the new committee is G1 G2 G3 N
+/// (2-of-4, epoch 1), and the new epoch commits through consensus of the
+/// old holders that are left (G1 G2 G3), not on anyone's word. N and a
+/// guardian then sign together under the unchanged group key.
+fn reshare_to_new_device(
+    w: &mut World<'_>,
+    shares: &[AuthorityKeyShare],
+) -> Result<AuthorityKeyShare, Failure> {
+    use aura_protocols::reshare::ReshareConfig;
+    use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
+    use aura_protocols::roles::reshare::{epoch_prestate, run_reshare, session_spec};
+    use aura_protocols::KeyEpoch;
+
+    let old = shares.get(3).ok_or_else(|| w.err("no guardian share"))?;
+    let old_public = old.public_key_package().clone();
+    let old_epoch = old.epoch();
+    let new_participant = ParticipantId(7);
+    // Members: G1 G2 G3 (participants 4 5 6) and N (participant 7).
+    let members: Vec<(usize, ParticipantId)> = GUARDIANS
+        .iter()
+        .enumerate()
+        .map(|(i, &g)| (g, ParticipantId(4 + i as u16)))
+        .chain([(NEW_DEVICE, new_participant)])
+        .collect();
+    let node_of = |n: usize| w.cluster.node_id(n).map(from_host);
+    let roster = Roster::new(
+        members
+            .iter()
+            .map(|(n, p)| Some((*p, node_of(*n)?)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| w.err("a member has no node"))?,
+    )
+    .map_err(|e| w.err(e))?;
+    let session: [u8; 32] = Sha256::digest(w.session_id().0).into();
+    let config = ReshareConfig {
+        session,
+        old_epoch,
+        dealers: [ParticipantId(4), ParticipantId(5)].into_iter().collect(),
+        new_committee: members.iter().map(|(_, p)| *p).collect(),
+        new_threshold: 2,
+        roster: roster.clone(),
+    };
+    let witnesses = Roster::new(
+        members
+            .iter()
+            .filter(|(n, _)| *n != NEW_DEVICE)
+            .filter_map(|(_, p)| Some((*p, roster.node(*p)?))),
+    )
+    .map_err(|e| w.err(e))?;
+    let consensus = ConsensusConfig::new(
+        Sha256::digest(w.session_id().0).into(),
+        witnesses,
+        2,
+        ParticipantId(4),
+    );
+    let prestate = epoch_prestate(old_epoch, &old_public).map_err(|e| w.err(e))?;
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&session[..16]);
+    let mut tasks = Vec::new();
+    for &(n, p) in &members {
+        let spec = session_spec(SessionId(id), &config, p).map_err(|e| w.err(e))?;
+        let node = w
+            .cluster
+            .node(n)
+            .cloned()
+            .ok_or_else(|| w.err(format!("{} is down", NODE_NAMES[n])))?;
+        let guard = w.guards.get(n).cloned().ok_or_else(|| w.err("no guard"))?;
+        let grant = Grant {
+            context: FlowContext(session),
+            capabilities: CapabilitySet::grant(DEMO_CAPABILITIES),
+        };
+        let reshare_session = node
+            .open_guarded_session(spec, &guard, grant)
+            .map_err(|e| w.err(e))?;
+        let identity = identity_of(&w.keys, n).ok_or_else(|| w.err("missing key"))?;
+        let old_share = shares.iter().find(|s| s.participant() == p).cloned();
+        let (config, consensus, old_public) =
+            (config.clone(), consensus.clone(), old_public.clone());
+        let mut rng = w.rng(700 + n as u64);
+        tasks.push(w.spawn(n, async move {
+            let dealt = run_reshare(
+                reshare_session,
+                &config,
+                &identity,
+                &old_public,
+                old_share
+                    .as_ref()
+                    .filter(|s| config.dealers.contains(&s.participant())),
+                &mut rng,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            // The old holders that are left certify the new epoch.
+            let certificate = match old_share {
+                Some(share) => {
+                    let state = Mutex::new(WitnessState::new(Witness::new(
+                        share,
+                        MemorySigningRecord::default(),
+                    )));
+                    let op = if p == consensus.initiator {
+                        dealt.operation().map_err(|e| e.to_string())?
+                    } else {
+                        None
+                    };
+                    let done =
+                        run_consensus(&node, &guard, &consensus, &state, prestate, op, &mut rng)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    Some(done.certificate)
+                }
+                None => None,
+            };
+            dealt
+                .finish(certificate.as_ref())
+                .await
+                .map_err(|e| e.to_string())
+        }));
+    }
+    w.settle()?;
+    let mut new_shares = Vec::new();
+    for t in tasks {
+        if let Some((share, _certificate)) = take(t).map_err(|e| w.err(format!("reshare: {e}")))? {
+            new_shares.push(share);
+        }
+    }
+    let mine = new_shares
+        .iter()
+        .find(|s| s.participant() == new_participant)
+        .cloned()
+        .ok_or_else(|| w.err("the new device got no share"))?;
+    if mine.group_key() != old.group_key() || mine.epoch() != KeyEpoch(old_epoch.0 + 1) {
+        return Err(w.err("the reshare changed the group key or the epoch"));
+    }
+    let g1 = new_shares
+        .iter()
+        .find(|s| s.participant() == ParticipantId(4))
+        .ok_or_else(|| w.err("G1 got no new share"))?;
+    let mut rng = w.rng(799);
+    crate::sim::dkg::sign_together(&[&mine, g1], &mut rng).map_err(|e| w.err(e))?;
+    w.say(format!(
+        "N: own share of A rebuilt by reshare — G1+G2 deal to G1 G2 G3 N (2-of-4, epoch {}), the epoch committed by G1 G2 G3's consensus; N+G1 sign under the unchanged key",
+        mine.epoch().0
+    ));
+    Ok(mine)
 }
 
 fn replay_refused(
