@@ -374,3 +374,47 @@ fn resuming_as_another_state_or_protocol_is_a_usage_error() {
     assert!(matches!(e, Error::Usage(_)), "{e}");
     assert!(e.to_string().contains("state number 3"), "{e}");
 }
+
+#[test]
+fn a_bundle_too_large_for_one_frame_moves_nothing_and_the_endpoint_closes_properly() {
+    let config = SimConfig {
+        node: choreo_runtime::node::NodeConfig {
+            max_frame_len: 200,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(7, config);
+    let (na, nx, ny) = (sim.add_node(), sim.add_node(), sim.add_node());
+    let y_id = sim.node_id(ny).unwrap();
+    let mut s = sim
+        .open_sessions(SID, &PROTO, &roster(), &[na, nx])
+        .unwrap()
+        .into_iter();
+    let (mut a, r) = (s.next().unwrap(), s.next().unwrap());
+    let ha = sim.spawn(na, async move {
+        for i in 0..PINGS {
+            a.send(R, PING, &i).await?;
+        }
+        a.recv::<u64>(R, PONG).await
+    });
+    // The pings arrive and wait, unread, at R's node: more than one frame
+    // of bundle.
+    sim.run_until(Time::ZERO + Duration::from_millis(200));
+    let x_node = sim.node(nx).unwrap().clone();
+    let e = x_node
+        .hand_off(Handoff::new(r, STATE, vec![]), y_id)
+        .unwrap_err();
+    assert!(e.to_string().contains("maximum frame length"), "{e}");
+    sim.run().unwrap();
+    // A learns at once that R closed, instead of waiting out its patience.
+    match ha.take().unwrap() {
+        Err(Error::Transport { .. }) => {}
+        other => panic!("expected R's close, got {other:?}"),
+    }
+    assert!(
+        sim.now() < Time::ZERO + Duration::from_secs(2),
+        "{}",
+        sim.now()
+    );
+}

@@ -335,22 +335,41 @@ impl Node {
             core,
             links,
         };
-        let payload = postcard::to_allocvec(&bundle)
-            .map_err(|e| host_error(format!("the handoff bundle does not encode: {e}")))?;
         let header = Header {
             session: new_key,
             ..h.header
         };
-        let frame = NodeFrame::encode_handoff(FrameKind::Bundle, &header, &payload);
-        // The endpoint is gone from here on, whether the bundle fits or not.
+        let frame = postcard::to_allocvec(&bundle)
+            .map(|payload| NodeFrame::encode_handoff(FrameKind::Bundle, &header, &payload))
+            .map_err(|e| format!("the handoff bundle does not encode: {e}"))
+            .and_then(|frame| {
+                if frame.len() > max {
+                    Err(format!(
+                        "the handoff bundle is {} bytes, above the maximum frame length {max}: too much unacknowledged or undelivered traffic to move",
+                        frame.len()
+                    ))
+                } else {
+                    Ok(frame)
+                }
+            });
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                // Put the links back: the endpoint stays here, and closes
+                // properly when its session is dropped.
+                for (slot, state) in h.links.iter_mut().zip(bundle.links) {
+                    *slot = state.map(|state| {
+                        let mut link = Link::import(now, &link, state);
+                        link.ungate();
+                        link
+                    });
+                }
+                return Err(host_error(e));
+            }
+        };
+        // The endpoint is gone from here on.
         h.closed = true;
         h.links.iter_mut().for_each(|l| *l = None);
-        if frame.len() > max {
-            return Err(host_error(format!(
-                "the handoff bundle is {} bytes, above the maximum frame length {max}: too much unacknowledged or undelivered traffic to move",
-                frame.len()
-            )));
-        }
         let rebinds = cuts
             .iter()
             .enumerate()

@@ -203,8 +203,9 @@ impl SharedNode {
     /// after the handoff would be refused by the peers.
     ///
     /// On an error (`to` is this node; the bundle — unacknowledged and
-    /// undelivered traffic — exceeds the maximum frame length) the
-    /// endpoint is closed, as a dropped endpoint is.
+    /// undelivered traffic — exceeds the maximum frame length) nothing
+    /// moved: the endpoint is closed here, as a dropped endpoint is (its
+    /// peers get a close, not silence).
     pub fn hand_off(&self, handoff: Handoff<NodeTransport>, to: NodeId) -> Result<(), Error> {
         let (mut session, state, params) = handoff.into_parts();
         let key = session.transport_mut().session;
