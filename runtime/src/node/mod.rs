@@ -33,6 +33,12 @@
 //!   protocol, an ack of frames never sent) is dropped and reported as
 //!   [`NodeEvent::Violation`] naming the node it came from. Nothing a peer
 //!   sends panics the node.
+//! - **Handoff**: an endpoint moves to another node in its current state
+//!   ([`SharedNode::hand_off`], [`SharedNode::accept_handoff`]); peers
+//!   reroute a role only on the word of the node bound to it, every message
+//!   in flight arrives once and in order at the new holder, and the old
+//!   holder's frames past its cut are violations. The protocol and its
+//!   bounds are in the `handoff` module's source docs and the book.
 //! - **Memory**: per link at most [`LinkConfig::recv_buffer`] bytes of
 //!   received, undelivered frames (plus one frame of up to `max_frame_len`);
 //!   frames for sessions not open yet at most [`PendingLimits::max_frames`]
