@@ -63,8 +63,9 @@ pub const BUNDLE_VERSION: u8 = 1;
 const REBIND_LEN: usize = 32 + 16 + 8;
 
 /// Frames an old holder keeps for forwarding until the new holder
-/// acknowledged the bundle (later ones are dropped; their senders
-/// retransmit them to the new holder).
+/// acknowledged the bundle, at most this many and at most
+/// [`LinkConfig::recv_buffer`] bytes (later ones are dropped; their
+/// senders retransmit them to the new holder).
 const MAX_HELD: usize = 256;
 
 /// Handoffs a node waits for at once.
@@ -223,8 +224,9 @@ pub(crate) struct Departure {
     rebinds: Vec<Option<Vec<u8>>>,
     /// Per peer: our acknowledgement at the cut (answers heartbeats).
     acks: Vec<u64>,
-    /// Frames to forward once the bundle is acknowledged.
+    /// Frames to forward once the bundle is acknowledged, and their bytes.
     held: VecDeque<(NodeId, Vec<u8>)>,
+    held_bytes: usize,
     rto: Duration,
     retry_at: Time,
     give_up_at: Time,
@@ -392,6 +394,7 @@ impl Node {
             rebinds,
             acks: cuts.iter().map(|(_, d)| *d).collect(),
             held: VecDeque::new(),
+            held_bytes: 0,
             rto: link.initial_rto,
             retry_at: now + link.initial_rto,
             give_up_at: now + h.patience,
@@ -429,6 +432,7 @@ impl Node {
     /// holder needs, answer probes, drop the rest.
     pub(super) fn on_departed_frame(&mut self, key: SessionId, from: NodeId, frame: NodeFrame) {
         let max = self.config.max_frame_len;
+        let held_limit = self.config.link.recv_buffer;
         let Some(h) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -452,7 +456,8 @@ impl Node {
             FrameKind::Data | FrameKind::Close | FrameKind::Rebind => {
                 let inner = frame.encode();
                 if !d.bundle_acked {
-                    if d.held.len() < MAX_HELD {
+                    if d.held.len() < MAX_HELD && d.held_bytes + inner.len() <= held_limit {
+                        d.held_bytes += inner.len();
                         d.held.push_back((from, inner));
                     }
                     return;
@@ -513,6 +518,7 @@ impl Node {
             session: d.key,
             ..h.header
         };
+        d.held_bytes = 0;
         for (origin, inner) in std::mem::take(&mut d.held) {
             if let Some(f) = forward_frame(&header, origin, &inner, max) {
                 self.outbox.push_back(Transmit { to: d.to, frame: f });
