@@ -9,17 +9,23 @@
 //! epoch is untouched: every live old witness still holds its old share
 //! and `t` old shares still sign together.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use aura_protocols::reshare::ReshareConfig;
-use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
+use aura_protocols::roles::consensus::{
+    run_consensus, serve_fallback, ConsensusConfig, WitnessState,
+};
 use aura_protocols::roles::reshare::{epoch_prestate, run_reshare, session_spec};
 use aura_protocols::roles::{from_host, RoleError};
+use aura_protocols::signing::CommitCertificate;
 use aura_protocols::signing::{CommitStatement, SigningRequest};
 use aura_protocols::witness::{ConsensusRequest, MemorySigningRecord, Refusal, Witness};
 use aura_protocols::{AuthorityKeyShare, KeyEpoch, ParticipantId, Roster};
 use choreo_runtime::guard::{CapabilitySet, ContextId, Grant};
+use choreo_runtime::node::NodeEvent;
 use choreo_runtime::sim::TaskHandle;
 use choreo_runtime::SessionId;
 use rand::{Rng, SeedableRng};
@@ -147,6 +153,11 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
     let mut id = [0u8; 16];
     id.copy_from_slice(&session[..16]);
     let mut tasks: Vec<TaskHandle<Ended>> = Vec::new();
+    // Each witness's certificate once it committed: it answers laggards'
+    // fallback attempts with it (below), as a host does.
+    let certificates: Vec<Rc<RefCell<Option<CommitCertificate>>>> =
+        (0..n_new).map(|_| Rc::default()).collect();
+    let mut guards = Vec::new();
     for i in 0..n_new {
         let p = participant(i);
         let spec = session_spec(SessionId(id), &config, p).map_err(|e| e.to_string())?;
@@ -154,6 +165,7 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         // One guard per node for both sessions: `reshare:join` for the
         // reshare's `@guard`, its journal for both protocols' `@journal`s.
         let guard = super::dkg::node_guard(i, consensus_id)?;
+        guards.push(guard.clone());
         let grant = Grant {
             context: ContextId(session),
             capabilities: CapabilitySet::grant(["reshare:join"]),
@@ -167,6 +179,7 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
             (config.clone(), consensus.clone(), old_public.clone());
         let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(i as u64));
         let identity = super::node_identity(i);
+        let held = certificates.get(i).cloned().unwrap_or_default();
         tasks.push(sim.spawn(i, async move {
             let run = async {
                 let dealt = run_reshare(
@@ -185,11 +198,12 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
                         } else {
                             None
                         };
-                        Some(
+                        let certificate =
                             run_consensus(&node, &guard, &consensus, state, prestate, op, &mut rng)
                                 .await?
-                                .certificate,
-                        )
+                                .certificate;
+                        *held.borrow_mut() = Some(certificate.clone());
+                        Some(certificate)
                     }
                     None => None,
                 };
@@ -221,7 +235,69 @@ fn run(options: &SimOptions, seed: u64, report: &mut SeedReport) -> Result<(), S
         sim.crash(victim);
     }
     partition_and_heal(&mut sim, &options.faults, &mut rng, n_new);
-    sim.run().map_err(|e| format!("a member hangs: {e}"))?;
+    // Committed witnesses answer the fallback attempts laggards open (a
+    // witness that missed the commit would otherwise try all its attempts
+    // alone, and every member would wait for it in `Committed`).
+    let mut seen_events = 0;
+    let mut served = BTreeSet::new();
+    let step = std::time::Duration::from_millis(20);
+    let limit = sim.now() + std::time::Duration::from_secs(600);
+    loop {
+        let requests: Vec<(usize, SessionId)> = sim
+            .events()
+            .get(seen_events..)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, i, e)| match e {
+                NodeEvent::SessionRequested { session, .. } => Some((*i, *session)),
+                _ => None,
+            })
+            .collect();
+        seen_events = sim.events().len();
+        for (i, session) in requests {
+            let Some(attempt) = consensus.attempt_of(session) else {
+                continue;
+            };
+            let Some(certificate) = certificates.get(i).and_then(|c| c.borrow().clone()) else {
+                continue;
+            };
+            if Some(i) == crash || !served.insert((i, attempt)) {
+                continue;
+            }
+            let (Some(node), Some(guard), Some(state)) = (
+                sim.node(i).cloned(),
+                guards.get(i).cloned(),
+                states.get(i).cloned(),
+            ) else {
+                continue;
+            };
+            let consensus = consensus.clone();
+            let mut rng = ChaCha20Rng::seed_from_u64(seed ^ (u64::from(attempt) << 32) ^ i as u64);
+            // Its outcome is not needed: it only helps the laggard.
+            drop(sim.spawn(i, async move {
+                let _ = serve_fallback(
+                    &node,
+                    &guard,
+                    &consensus,
+                    &state,
+                    &certificate,
+                    attempt,
+                    &mut rng,
+                )
+                .await;
+            }));
+        }
+        let all_done = tasks
+            .iter()
+            .enumerate()
+            .all(|(i, t)| Some(i) == crash || t.is_done());
+        if sim.run_until(sim.now() + step) || all_done {
+            break;
+        }
+        if sim.now() >= limit {
+            return Err("a member hangs: still running after 600 s".into());
+        }
+    }
 
     let mut new_shares = Vec::new();
     let mut aborted = Vec::new();
