@@ -704,14 +704,22 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig, a_scope: ScopeId) -> Result
     w.say(format!(
         "N: recovery grant committed by consensus (G1+G2 sign, G3 witnesses); N rebuilt A's journal from the guardians ({facts} facts)"
     ));
-    let new_share = reshare_to_new_device(w, &a_shares)?;
+    let (new_share, new_guardian_shares) = reshare_to_new_device(w, &a_shares)?;
+    // From now on the guardians answer with their epoch-1 shares.
+    let mut current = a_shares.clone();
+    for share in new_guardian_shares {
+        let slot = usize::from(share.participant().0).checked_sub(1);
+        if let Some(old) = slot.and_then(|slot| current.get_mut(slot)) {
+            *old = share;
+        }
+    }
     let guardians_seen = binding::guardians(&new_journal, &a_key)
         .map_err(|e| w.err(e))?
         .len();
-    let root_new = ask_root(w, &a_shares, NEW_DEVICE, [3, 4], &b_key)?;
+    let root_new = ask_root(w, &current, NEW_DEVICE, [3, 4], &b_key)?;
     let root_recovered = root_new.fingerprint() == root_a.fingerprint();
     w.say(format!(
-        "N: channel root recomputed from G1+G2's partials — {} ({})",
+        "N: channel root recomputed from G1+G2's partials with their epoch-1 shares — {} ({})",
         short(&root_new.fingerprint()),
         if root_recovered {
             "same as before the loss"
@@ -931,7 +939,13 @@ fn ask_root(
     };
     // Holder node n of authority A is participant n+1 (A: nodes 0-5, B: 6-8).
     let participant = |n: usize| if B_DEVICES.contains(&n) { n - 6 } else { n };
-    let public = shares[0].public_key_package().clone();
+    // The key package of the holders' epoch: partials are checked against
+    // the verifying shares of the epoch they were made in.
+    let public = shares
+        .get(participant(holders[0]))
+        .ok_or_else(|| w.err("no share for the holder"))?
+        .public_key_package()
+        .clone();
     let peer = *peer;
     let ids = SignerIds(
         holders
@@ -1280,10 +1294,11 @@ fn grant(
 /// (2-of-4, epoch 1), and the new epoch commits through consensus of the
 /// old holders that are left (G1 G2 G3), not on anyone's word. N and a
 /// guardian then sign together under the unchanged group key.
+/// Returns N's new share and the guardians' new shares.
 fn reshare_to_new_device(
     w: &mut World<'_>,
     shares: &[AuthorityKeyShare],
-) -> Result<AuthorityKeyShare, Failure> {
+) -> Result<(AuthorityKeyShare, Vec<AuthorityKeyShare>), Failure> {
     use aura_protocols::reshare::ReshareConfig;
     use aura_protocols::roles::consensus::{run_consensus, ConsensusConfig, WitnessState};
     use aura_protocols::roles::reshare::{epoch_prestate, run_reshare, session_spec};
@@ -1419,7 +1434,11 @@ fn reshare_to_new_device(
         "N: own share of A rebuilt by reshare — G1+G2 deal to G1 G2 G3 N (2-of-4, epoch {}), the epoch committed by G1 G2 G3's consensus; N+G1 sign under the unchanged key",
         mine.epoch().0
     ));
-    Ok(mine)
+    let guardians = new_shares
+        .into_iter()
+        .filter(|s| s.participant() != new_participant)
+        .collect();
+    Ok((mine, guardians))
 }
 
 fn replay_refused(
