@@ -25,6 +25,7 @@ use choreo_runtime::{Role, RoleId, SessionId};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::StreamExt as _;
 use libp2p::StreamProtocol;
+use tokio::sync::mpsc;
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
 
 choreography! {
@@ -68,8 +69,10 @@ fn spec(id: SessionId, me: u16, a: NodeId, b: NodeId) -> SessionSpec {
 }
 
 /// A client NetNode connected to a server NetNode that answers every
-/// session with the generated echo server.
-async fn net_pair() -> (NetNode, NodeId) {
+/// session with the generated echo server; the receiver hears of every
+/// server endpoint that finished.
+async fn net_pair() -> (NetNode, NodeId, mpsc::UnboundedReceiver<()>) {
+    let (finished, finishes) = mpsc::unbounded_channel();
     let (client_key, server_key) = (generate_keypair(), generate_keypair());
     let client_id = node_id_of(&client_key.public().to_peer_id()).unwrap();
     let mut config = NetNodeConfig::new(server_key);
@@ -81,6 +84,7 @@ async fn net_pair() -> (NetNode, NodeId) {
     tokio::spawn(async move {
         while let Some((id, _, from)) = server.incoming_session().await {
             let session = server.open_session(spec(id, 1, from, server_id)).unwrap();
+            let finished = finished.clone();
             tokio::spawn(async move {
                 let mut ep = echo::b::open(session, echo::Params::default()).unwrap();
                 loop {
@@ -88,7 +92,11 @@ async fn net_pair() -> (NetNode, NodeId) {
                         echo::b::PingOrHalt::Ping(echo::Ping(v), next) => {
                             ep = next.send(echo::Pong(v)).await.unwrap();
                         }
-                        echo::b::PingOrHalt::Halt(echo::Halt, end) => return end.finish().unwrap(),
+                        echo::b::PingOrHalt::Halt(echo::Halt, end) => {
+                            end.finish().unwrap();
+                            let _ = finished.send(());
+                            return;
+                        }
                     }
                 }
             });
@@ -98,10 +106,16 @@ async fn net_pair() -> (NetNode, NodeId) {
     config.node.peers = vec![server_id];
     let client = NetNode::spawn(config).await.unwrap();
     client.add_address(server_peer, address).await.unwrap();
-    (client, server_id)
+    (client, server_id, finishes)
 }
 
-async fn echo_session(client: &NetNode, server: NodeId, id: u64, iters: u64) -> Duration {
+async fn echo_session(
+    client: &NetNode,
+    server: NodeId,
+    server_finished: &mut mpsc::UnboundedReceiver<()>,
+    id: u64,
+    iters: u64,
+) -> Duration {
     let mut session_id = [0u8; 16];
     session_id[..8].copy_from_slice(&id.to_le_bytes());
     let session = client
@@ -142,6 +156,11 @@ async fn echo_session(client: &NetNode, server: NodeId, id: u64, iters: u64) -> 
         .unwrap()
         .finish()
         .unwrap();
+    // Untimed: the server got `Halt`. Otherwise the last session of the
+    // group would still be open while criterion analyses (the runtime is
+    // not driven then, so both nodes would see each other silent for the
+    // whole pause, past the session's patience).
+    server_finished.recv().await.unwrap();
     elapsed
 }
 
@@ -256,7 +275,7 @@ async fn echo_tcp(server: std::net::SocketAddr, iters: u64) -> Duration {
 
 fn loopback_round_trip(c: &mut Criterion) {
     let rt = runtime();
-    let (client, server) = rt.block_on(net_pair());
+    let (client, server, mut server_finished) = rt.block_on(net_pair());
     let (mut control, bare_server) = rt.block_on(bare_pair());
     let tcp_server = rt.block_on(tcp_echo_server());
     let mut sessions = 0u64;
@@ -266,7 +285,13 @@ fn loopback_round_trip(c: &mut Criterion) {
     g.bench_function("session", |b| {
         b.iter_custom(|iters| {
             sessions += 1;
-            rt.block_on(echo_session(&client, server, sessions, iters))
+            rt.block_on(echo_session(
+                &client,
+                server,
+                &mut server_finished,
+                sessions,
+                iters,
+            ))
         })
     });
     g.bench_function("bare_libp2p_stream", |b| {

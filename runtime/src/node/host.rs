@@ -342,11 +342,12 @@ impl Node {
             }
             let received = match frame.kind {
                 FrameKind::Data => link.on_sequenced(
+                    now,
                     frame.seq,
                     Item::Message(message_of(frame.envelope.clone())),
                     &link_config,
                 ),
-                FrameKind::Close => link.on_sequenced(frame.seq, Item::Close, &link_config),
+                FrameKind::Close => link.on_sequenced(now, frame.seq, Item::Close, &link_config),
                 FrameKind::Heartbeat => {
                     // A heartbeat is a probe: answer it at once, so the
                     // prober hears us even if our own heartbeats are lost.
@@ -374,12 +375,13 @@ impl Node {
 
     pub(super) fn mark_if_due(&mut self, session: SessionId, peer: u32) {
         let link_config = self.config.link;
+        let now = self.now;
         let due = self
             .sessions
             .get(&session)
             .and_then(|h| h.links.get(peer as usize))
             .and_then(Option::as_ref)
-            .is_some_and(|l| l.wants_transmit(&link_config));
+            .is_some_and(|l| l.wants_transmit(now, &link_config));
         if due {
             self.dirty.insert((session, peer));
         }

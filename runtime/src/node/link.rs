@@ -72,7 +72,9 @@ pub(crate) struct Link {
     inbox: VecDeque<Message>,
     buffered: usize,
     pub(crate) peer_closed: bool,
-    ack_due: bool,
+    /// When an acknowledgement must go out on its own if no data frame
+    /// has carried it by then (`None`: nothing owed).
+    ack_due: Option<Time>,
     last_heard: Time,
     suspected: bool,
     pub(crate) lost: bool,
@@ -103,7 +105,7 @@ impl Link {
             inbox: VecDeque::new(),
             buffered: 0,
             peer_closed: false,
-            ack_due: false,
+            ack_due: None,
             last_heard: now,
             suspected: false,
             lost: false,
@@ -199,7 +201,7 @@ impl Link {
         link.lost = state.lost;
         link.gated = true;
         // The peer learns what we hold as soon as we may speak.
-        link.ack_due = true;
+        link.ack_due = Some(Time::ZERO);
         link
     }
 
@@ -220,7 +222,7 @@ impl Link {
     pub(crate) fn ungate(&mut self) {
         if self.gated {
             self.gated = false;
-            self.ack_due = true;
+            self.ack_due = Some(Time::ZERO);
         }
     }
 
@@ -262,12 +264,14 @@ impl Link {
     }
 
     /// True if the link has something to put on the wire now.
-    pub(crate) fn wants_transmit(&self, config: &LinkConfig) -> bool {
+    pub(crate) fn wants_transmit(&self, now: Time, config: &LinkConfig) -> bool {
         if self.gated {
             return false;
         }
         let limit = self.peer_acked.saturating_add(config.window);
-        self.ack_due || self.probe_due || self.unacked.iter().any(|o| !o.sent && o.seq <= limit)
+        self.ack_due.is_some_and(|t| t <= now)
+            || self.probe_due
+            || self.unacked.iter().any(|o| !o.sent && o.seq <= limit)
     }
 
     /// Process the ack field of any frame. `Err(sent)` if it acknowledges
@@ -298,7 +302,7 @@ impl Link {
     /// timers fire together would answer each other's heartbeats too).
     pub(crate) fn answer_heartbeat(&mut self, now: Time, config: &LinkConfig) {
         if !self.lost && now - self.last_sent >= config.heartbeat / 8 {
-            self.ack_due = true;
+            self.owe_ack(now);
         }
     }
 
@@ -308,12 +312,23 @@ impl Link {
         self.suspected = false;
     }
 
+    /// Owe the peer an acknowledgement by `at`.
+    fn owe_ack(&mut self, at: Time) {
+        self.ack_due = Some(self.ack_due.map_or(at, |t| t.min(at)));
+    }
+
     /// A data or close frame.
-    pub(crate) fn on_sequenced(&mut self, seq: u64, item: Item, config: &LinkConfig) -> Received {
+    pub(crate) fn on_sequenced(
+        &mut self,
+        now: Time,
+        seq: u64,
+        item: Item,
+        config: &LinkConfig,
+    ) -> Received {
         if self.lost {
             return Received::OverWindow;
         }
-        self.ack_due = true;
+        self.owe_ack(now + config.ack_delay);
         if seq <= self.delivered || self.out_of_order.contains_key(&seq) {
             return Received::Duplicate;
         }
@@ -384,7 +399,7 @@ impl Link {
         out: &mut Vec<Vec<u8>>,
     ) {
         if self.lost {
-            self.ack_due = false;
+            self.ack_due = None;
             self.probe_due = false;
             return;
         }
@@ -414,12 +429,12 @@ impl Link {
         }
         if any {
             self.retransmit_at.get_or_insert(now + self.rto);
-            self.ack_due = false;
+            self.ack_due = None;
             self.last_sent = now;
         }
-        if self.ack_due {
+        if self.ack_due.is_some_and(|t| t <= now) {
             out.push(NodeFrame::encode_control(FrameKind::Ack, header, 0, ack));
-            self.ack_due = false;
+            self.ack_due = None;
             self.last_sent = now;
         }
     }
@@ -454,7 +469,7 @@ impl Link {
             self.lost = true;
             self.unacked.clear();
             self.retransmit_at = None;
-            self.ack_due = false;
+            self.ack_due = None;
             if let Some(w) = self.waker.take() {
                 w.wake();
             }
@@ -479,7 +494,7 @@ impl Link {
             self.rto = (self.rto * 2).min(config.max_rto);
             self.retransmit_at = Some(now + self.rto);
             self.last_sent = now;
-            self.ack_due = false;
+            self.ack_due = None;
         }
         if self.watches_peer() && now - self.last_sent >= self.heartbeat(config) {
             out.push(NodeFrame::encode_control(
@@ -489,7 +504,18 @@ impl Link {
                 self.delivered,
             ));
             self.last_sent = now;
-            self.ack_due = false;
+            self.ack_due = None;
+        }
+        if self.ack_due.is_some_and(|t| t <= now) {
+            // No data frame carried it in time.
+            out.push(NodeFrame::encode_control(
+                FrameKind::Ack,
+                header,
+                0,
+                self.delivered,
+            ));
+            self.ack_due = None;
+            self.last_sent = now;
         }
         fired
     }
@@ -517,7 +543,11 @@ impl Link {
     /// Nothing left to do: both sides closed and our frames are acknowledged,
     /// or the peer is lost.
     pub(crate) fn settled(&self) -> bool {
-        self.lost || (self.local_closed && self.peer_closed && self.unacked.is_empty())
+        self.lost
+            || (self.local_closed
+                && self.peer_closed
+                && self.unacked.is_empty()
+                && self.ack_due.is_none())
     }
 
     /// When [`on_timeout`](Self::on_timeout) must next run.
@@ -529,13 +559,16 @@ impl Link {
         if self.gated {
             return Some(t);
         }
-        if !self.unacked.iter().any(|o| o.sent) && self.peer_closed {
+        if !self.unacked.iter().any(|o| o.sent) && self.peer_closed && self.ack_due.is_none() {
             // Only waiting for nothing: no timer but the patience, which
             // cannot matter either.
             return None;
         }
         if let Some(r) = self.retransmit_at {
             t = t.min(r);
+        }
+        if let Some(a) = self.ack_due {
+            t = t.min(a);
         }
         if self.watches_peer() {
             if !self.suspected {
