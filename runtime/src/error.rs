@@ -79,6 +79,9 @@ pub enum Interrupt {
         /// The role instance whose handler message arrived.
         from: String,
     },
+    /// This endpoint abandoned the body (`abandon()`).
+    #[error("this endpoint abandoned it")]
+    Abandoned,
 }
 
 impl From<Box<Error>> for Error {
@@ -134,6 +137,14 @@ pub enum UsageError {
     /// More than `u32::MAX` instances or `u16::MAX` roles.
     #[error("roster too large: at most 65535 roles and 2^32-1 instances")]
     RosterTooLarge,
+    /// A `link` could not be joined or opened as asked (the local role is
+    /// not passed to the linked protocol, the transport cannot open linked
+    /// sessions, or the protocol opened is not the one joined).
+    #[error("link: {0}")]
+    Link(String),
+    /// `linger` called while still inside a timeout body.
+    #[error("linger waits after a completed timeout body, but this endpoint is still inside one; finish the body first")]
+    LingerInsideBody,
     /// A runtime future was polled again after it completed.
     #[error("an operation future was polled after it completed; await each operation once")]
     PolledAfterCompletion,

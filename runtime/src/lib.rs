@@ -169,12 +169,14 @@ pub mod guard;
 mod handoff;
 mod ids;
 pub mod journal;
+pub mod link;
 pub mod memory;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod node;
 mod ops;
 mod par;
+mod phase;
 mod roster;
 mod session;
 pub mod sim;

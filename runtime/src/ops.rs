@@ -338,7 +338,7 @@ impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
             // Fast path: a session-bound frame of the current phase with the
             // expected label and no stragglers pending; everything else goes
             // through the general (out-of-line) validation.
-            let frame = match t.poll_recv(cx, peer) {
+            let frame = match core.poll_frame(t, cx, peer) {
                 Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
                 Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
                 Poll::Ready(Ok(frame)) => frame,

@@ -75,6 +75,19 @@ pub(crate) struct Core {
     /// Messages of an abandoned phase (a timeout body this endpoint left)
     /// that arrived afterwards and were dropped, never delivered.
     pub(crate) late_dropped: u64,
+    /// Per peer: frames taken from the transport ahead of the local type
+    /// (looking for a peer's handler message while inside a timeout body,
+    /// or the handler message that interrupted the body), read before the
+    /// transport's ([`crate::phase`]).
+    pub(crate) held: Vec<VecDeque<Frame>>,
+    /// Total length of `held`, so the common case checks one integer.
+    pub(crate) held_total: usize,
+    /// Body phases of the timeout instances whose body this endpoint
+    /// completed (most recent last, at most a few): a peer may still start
+    /// their handlers ([`Session::linger`]).
+    pub(crate) finished: Vec<u32>,
+    /// Why the last timeout body this endpoint left early ended.
+    pub(crate) interrupt: Option<Interrupt>,
 }
 
 /// A timeout body in progress: its deadline on the transport's clock and
@@ -459,7 +472,12 @@ impl Core {
         msg: Incoming,
         labels: &[Label],
     ) -> Verdict {
-        if msg.phase < self.phase {
+        if msg.phase != self.phase && self.interrupts(msg.phase) {
+            // A peer started the handler of a body this endpoint is in: the
+            // message waits for the handler, the body's operation ends.
+            return Verdict::Violation(self.interrupted_by_handler(peer, msg));
+        }
+        if msg.phase < self.phase || self.answers_finished(msg.phase) {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
             self.late_dropped = self.late_dropped.saturating_add(1);
             return Verdict::Discard;
@@ -498,39 +516,6 @@ impl Core {
     }
 }
 
-impl Core {
-    /// Inside a timeout body: is the body over for this endpoint? Ready
-    /// with the reason if so; otherwise `cx` is woken when the earliest
-    /// deadline passes. Only called when [`Core::bodies`] is not empty.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn poll_interrupt<T: Transport>(
-        &mut self,
-        t: &mut T,
-        cx: &mut Context<'_>,
-    ) -> Poll<Box<Error>> {
-        let Some(deadline) = self.bodies.iter().map(|b| b.deadline).min() else {
-            return Poll::Pending;
-        };
-        match t.poll_deadline(cx, deadline) {
-            Poll::Ready(()) => Poll::Ready(Box::new(Error::Interrupted(Interrupt::Deadline))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// [`poll_interrupt`](Self::poll_interrupt) without waiting: before a
-    /// send inside a body.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn interrupted_now<T: Transport>(&mut self, t: &mut T) -> Option<Box<Error>> {
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_interrupt(t, &mut cx) {
-            Poll::Ready(e) => Some(e),
-            Poll::Pending => None,
-        }
-    }
-}
-
 /// Poll `peer`'s stream until a frame is delivered, fails, or nothing is
 /// ready. Discarded frames (late quorum messages, abandoned phases) are
 /// skipped here.
@@ -543,7 +528,7 @@ pub(crate) fn poll_next<T: Transport>(
     labels: &[Label],
 ) -> Poll<Result<(usize, Incoming), Box<Error>>> {
     loop {
-        let frame = match transport.poll_recv(cx, peer) {
+        let frame = match core.poll_frame(transport, cx, peer) {
             Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
             Poll::Pending => return core.poll_interrupt(transport, cx).map(Err),
             Poll::Ready(Ok(frame)) => frame,
@@ -592,6 +577,7 @@ impl<T: Transport> Session<T> {
             .into());
         }
         let skips = (0..roster.len()).map(|_| VecDeque::new()).collect();
+        let held = (0..roster.len()).map(|_| VecDeque::new()).collect();
         Ok(Self {
             inner: Box::new(Inner {
                 core: Core {
@@ -611,6 +597,10 @@ impl<T: Transport> Session<T> {
                     timeouts: 0,
                     bodies: Vec::new(),
                     late_dropped: 0,
+                    held,
+                    held_total: 0,
+                    finished: Vec::new(),
+                    interrupt: None,
                 },
                 transport,
                 finished: false,
@@ -688,9 +678,42 @@ impl<T: Transport> Session<T> {
         });
     }
 
-    /// This endpoint finished its part of the innermost timeout body.
+    /// This endpoint finished its part of the innermost timeout body. A
+    /// peer may still start that timeout's handler: [`linger`](Self::linger)
+    /// waits for that (or for the session to close).
     pub fn end_body(&mut self) {
-        self.inner.core.bodies.pop();
+        self.inner.core.end_body();
+    }
+
+    /// Abandon the innermost timeout body at once ([`Interrupt::Abandoned`]),
+    /// as if its deadline had passed now, and enter its handler's phase.
+    pub fn abandon_body(&mut self) {
+        self.inner.core.interrupt = Some(Interrupt::Abandoned);
+        self.start_handler();
+    }
+
+    /// Why the last timeout body this endpoint left early ended: its
+    /// deadline, a peer's handler message (naming the peer), or
+    /// [`abandon_body`](Self::abandon_body). `None` until a body is left
+    /// early.
+    pub fn interrupted_by(&self) -> Option<&Interrupt> {
+        self.inner.core.interrupt.as_ref()
+    }
+
+    /// After this endpoint completed its part of a timeout body and has
+    /// nothing else to do: wait until a peer starts that timeout's handler
+    /// (`Some(peer role)`: this endpoint is now in the handler's phase and
+    /// the peer's handler message waits for the handler's first receive),
+    /// until every peer has closed its side, or until `patience` has passed
+    /// on the session's clock (`None`: nobody needs the handler; call
+    /// [`finish`](Self::finish)). Without a completed body, `None` at once.
+    pub fn linger(
+        &mut self,
+        patience: std::time::Duration,
+    ) -> impl Future<Output = Result<Option<RoleId>, Error>> + Send + use<'_, T> {
+        let deadline = self.now() + patience;
+        let inner = &mut *self.inner;
+        std::future::poll_fn(move |cx| inner.core.poll_linger(&mut inner.transport, cx, deadline))
     }
 
     /// Abandon the innermost timeout body and enter its handler's phase:

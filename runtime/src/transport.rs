@@ -3,8 +3,9 @@
 use std::task::{Context, Poll};
 
 use crate::envelope::{Frame, Header, Message};
-use crate::error::TransportError;
+use crate::error::{Error, TransportError, UsageError};
 use crate::ids::PeerId;
+use crate::link::LinkedSession;
 use crate::time::Time;
 use crate::value::TypedMessage;
 
@@ -122,5 +123,22 @@ pub trait Transport: Send {
     fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
         let _ = (cx, deadline);
         Poll::Pending
+    }
+
+    /// Open, beside this transport's session, the transport of the session
+    /// a `link` joins ([`crate::link`]): the same machinery (node, guard),
+    /// with `linked.peers[k]` — one of this transport's peers — playing the
+    /// linked roster's instance `k`. The default refuses: a transport that
+    /// cannot open sessions by itself (the in-memory one is built per
+    /// session) cannot follow a link.
+    fn open_linked(&mut self, linked: &LinkedSession) -> Result<Self, Error>
+    where
+        Self: Sized,
+    {
+        Err(UsageError::Link(format!(
+            "this transport cannot open the linked session of {}; run linked protocols on a node (the simulator or libp2p)",
+            linked.config.protocol.name
+        ))
+        .into())
     }
 }

@@ -46,3 +46,16 @@ pub fn timed<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
         Err(e) => Err(e),
     }
 }
+
+/// What [`linger`](crate::Session::linger) on the state after a completed
+/// timeout body ended with.
+#[derive(Debug)]
+#[must_use = "either the session closed or the handler must run"]
+pub enum Lingered<H> {
+    /// Nobody started the handler (the patience ran out, or every peer
+    /// closed its side): the session is finished.
+    Closed,
+    /// A peer started the handler: run this role's part of it (already in
+    /// its phase; the peer's message waits for its first receive).
+    Handler(H),
+}

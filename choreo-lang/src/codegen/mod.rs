@@ -22,6 +22,7 @@
 //! tokens; it does no I/O.
 
 pub mod codes;
+pub mod link;
 pub mod names;
 
 use std::collections::HashMap;
@@ -90,7 +91,15 @@ pub fn generate_tokens(
                 .iter()
                 .find(|p| p.module == protocol.module && p.protocol == protocol.name);
             match projected {
-                Some(p) => match generate_protocol(&comp.program, protocol, &p.locals) {
+                Some(p) => match generate_protocol(
+                    &comp.program,
+                    protocol,
+                    &p.locals,
+                    &link::Linkable {
+                        projections: &comp.projections,
+                        generated: files,
+                    },
+                ) {
                     Ok(tokens) => out.extend(tokens),
                     Err(diags) => errors.extend(diags),
                 },
@@ -118,6 +127,9 @@ pub fn generate_tokens(
 struct Labels {
     order: Vec<(Label, String, String)>, // (label, rust name, canonical payload)
     index: HashMap<Label, usize>,
+    /// The protocols `link`ed to, as (module, name): each has a join
+    /// handshake label, numbered after the message labels.
+    links: Vec<(String, String)>,
 }
 
 impl Labels {
@@ -125,6 +137,7 @@ impl Labels {
         let mut labels = Labels {
             order: Vec::new(),
             index: HashMap::new(),
+            links: Vec::new(),
         };
         for local in locals {
             let add = |labels: &mut Labels, label: &Label, payload: &crate::global::Payload| {
@@ -178,10 +191,15 @@ impl Labels {
                         stack.extend(handler.iter().rev());
                         stack.extend(body.iter().rev());
                     }
-                    A::Continue { .. }
-                    | A::Link { .. }
-                    | A::DelegateTo { .. }
-                    | A::AcceptFrom { .. } => {}
+                    A::Link {
+                        module, protocol, ..
+                    } => {
+                        let link = (module.clone(), protocol.clone());
+                        if !labels.links.contains(&link) {
+                            labels.links.push(link);
+                        }
+                    }
+                    A::Continue { .. } | A::DelegateTo { .. } | A::AcceptFrom { .. } => {}
                 }
             }
         }
@@ -194,6 +212,15 @@ impl Labels {
         self.index
             .get(label)
             .and_then(|i| u16::try_from(*i).ok())
+            .unwrap_or(u16::MAX)
+    }
+
+    /// The wire number of the join handshake of a `link` to `module.protocol`.
+    fn join_wire(&self, module: &str, protocol: &str) -> u16 {
+        self.links
+            .iter()
+            .position(|(m, p)| m == module && p == protocol)
+            .and_then(|i| u16::try_from(self.order.len() + i).ok())
             .unwrap_or(u16::MAX)
     }
 
@@ -213,6 +240,7 @@ pub fn generate_protocol(
     program: &CheckedProgram,
     protocol: &GlobalProtocol,
     locals: &[LocalProtocol],
+    linkable: &link::Linkable<'_>,
 ) -> Result<TokenStream, Vec<Diagnostic>> {
     let labels = Labels::collect(protocol, locals);
     let mut diags = Vec::new();
@@ -222,13 +250,22 @@ pub fn generate_protocol(
     let fingerprint = crate::project::print::fingerprint(protocol);
     let fp_bytes = fingerprint.iter().map(|b| Literal::u8_unsuffixed(*b));
     let role_names = protocol.roles.iter().map(|r| Literal::string(&r.name));
-    let label_names = labels.order.iter().map(|(l, _, _)| {
-        if l.namespace == protocol.name || l.namespace.is_empty() {
-            Literal::string(&l.name)
-        } else {
-            Literal::string(&format!("{}::{}", l.namespace, l.name))
-        }
-    });
+    let label_names = labels
+        .order
+        .iter()
+        .map(|(l, _, _)| {
+            if l.namespace == protocol.name || l.namespace.is_empty() {
+                Literal::string(&l.name)
+            } else {
+                Literal::string(&format!("{}::{}", l.namespace, l.name))
+            }
+        })
+        .chain(
+            labels
+                .links
+                .iter()
+                .map(|(m, p)| Literal::string(&format!("join {m}.{p}"))),
+        );
     let params: Vec<_> = protocol.params.iter().map(|p| ident(p)).collect();
     let param_count = Literal::usize_unsuffixed(params.len());
     let shapes = protocol.roles.iter().map(|r| match &r.family {
@@ -289,7 +326,7 @@ pub fn generate_protocol(
     let delegations = delegate_states(locals);
     let mut role_mods = Vec::new();
     for local in locals {
-        match role_module(program, protocol, local, &labels, &delegations) {
+        match role_module(program, protocol, local, &labels, &delegations, linkable) {
             Ok(tokens) => role_mods.push(tokens),
             Err(d) => diags.push(*d),
         }
@@ -512,6 +549,7 @@ fn role_module(
     local: &LocalProtocol,
     labels: &Labels,
     delegations: &HashMap<String, u32>,
+    linkable: &link::Linkable<'_>,
 ) -> Result<TokenStream, Box<Diagnostic>> {
     let machine = Machine::build(&local.body).map_err(|u| {
         Box::new(Diagnostic::error(
@@ -543,6 +581,14 @@ fn role_module(
         depths: &depths,
         depth: 0,
         current: machine.entry,
+        target: &local.target,
+        linkable,
+        after: None,
+        handler_of_end: machine
+            .order()
+            .into_iter()
+            .filter_map(|id| handler_after_body(&machine, id).map(|h| (id, h)))
+            .collect(),
     };
     let mod_name = ident(&module_name(&local.target));
     let (role_name, index) = match &local.target {
@@ -570,7 +616,7 @@ fn role_module(
                 /// Abandons the timeout's body (as when its deadline passes) and runs this role's part of the handler.
                 pub fn abandon(self) -> #h<T> {
                     let mut chan = self.chan;
-                    chan.session.start_handler();
+                    chan.session.abandon_body();
                     #h { chan }
                 }
             }
@@ -604,6 +650,7 @@ fn role_module(
             #extra
         });
     }
+    items.extend(after_body_types(&machine, &emitter));
     // A role with annotated sends opens only on a guarded transport: the
     // caller supplies the guard context (capabilities, budgets, journal)
     // with the session, and no annotated send can skip the chain.
@@ -671,6 +718,92 @@ struct Emitter<'a> {
     depth: usize,
     /// The state being emitted.
     current: StateId,
+    /// The role whose module this is.
+    target: &'a Target,
+    /// What `link`s may join with a typed entry.
+    linkable: &'a link::Linkable<'a>,
+    /// For the state being emitted: the `After…` state that replaces `End`
+    /// as its successor ([`handler_after_body`]).
+    after: Option<Ident>,
+    /// Every body state's [`handler_after_body`], if it has one.
+    handler_of_end: HashMap<StateId, StateId>,
+}
+
+/// The handler a role can still be asked to run after it completed the
+/// body of `timeout`s and reached `End` from `from`: the outermost
+/// enclosing timeout's (the innermost are over with it), if the role has a
+/// part in it.
+fn handler_after_body(machine: &Machine, from: StateId) -> Option<StateId> {
+    let mut outermost = None;
+    let mut at = machine.state(from).and_then(|s| s.abandon);
+    let mut steps = 0;
+    while let Some(h) = at {
+        outermost = Some(h);
+        steps += 1;
+        if steps > machine.states.len() {
+            break;
+        }
+        at = machine.state(h).and_then(|s| s.abandon);
+    }
+    outermost.filter(|h| *h != crate::machine::END)
+}
+
+/// The `After…` typestates: where a role stands once it has completed a
+/// timeout body and has nothing else to do. A peer may still start the
+/// handler, so besides `finish` it can `linger` until the session closes,
+/// and run its part of the handler if a peer starts it.
+fn after_body_types(machine: &Machine, emitter: &Emitter<'_>) -> Vec<TokenStream> {
+    let mut handlers: Vec<StateId> = machine
+        .order()
+        .into_iter()
+        .filter_map(|id| handler_after_body(machine, id))
+        .collect();
+    handlers.sort();
+    handlers.dedup();
+    handlers
+        .into_iter()
+        .map(|h| {
+            let name = after_name(&emitter.state(h));
+            let handler = emitter.state(h);
+            let doc = format!(" This role has completed its part of a `timeout` body and has nothing else to do, but a peer may still start the handler ({handler}): `linger` answers it until the session closes, `finish` leaves now.");
+            quote! {
+                #[doc = #doc]
+                #[must_use = "a protocol state must be used: drop it and the peers see this endpoint vanish"]
+                pub struct #name<T: rt::Transport> {
+                    chan: Chan<T>,
+                }
+                impl<T: rt::Transport> #name<T> {
+                    /// The runtime session (identity, roster, family sizes).
+                    pub fn session(&self) -> &rt::Session<T> {
+                        &self.chan.session
+                    }
+                    /// The protocol parameters.
+                    pub fn params(&self) -> &Params {
+                        &self.chan.params
+                    }
+                    /// Ends the session now; a peer that starts the handler later finds this endpoint gone.
+                    pub fn finish(self) -> Result<(), rt::Error> {
+                        self.chan.session.finish()
+                    }
+                    /// Stays until a peer starts the handler (then returns this role's part of it, the peer's message waiting for its first receive), every peer has closed, or `patience` has passed on the session's clock (then the session is finished). The timeout's own duration is a natural patience: a peer still in the body starts the handler by then.
+                    pub async fn linger(self, patience: ::core::time::Duration) -> Result<rt::typestate::Lingered<#handler<T>>, rt::Error> {
+                        let mut chan = self.chan;
+                        match chan.session.linger(patience).await? {
+                            Some(_) => Ok(rt::typestate::Lingered::Handler(#handler { chan })),
+                            None => {
+                                chan.session.finish()?;
+                                Ok(rt::typestate::Lingered::Closed)
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+fn after_name(handler: &Ident) -> Ident {
+    format_ident!("After{}", handler)
 }
 
 /// How many `timeout` bodies each state is inside: a body state's
@@ -751,10 +884,19 @@ impl Emitter<'_> {
             .unwrap_or_else(|| format_ident!("End"))
     }
 
+    /// The type of successor `next`: `End` after a completed timeout body
+    /// is the `After…` state ([`after_body_types`]).
+    fn next_state(&self, next: StateId) -> Ident {
+        match &self.after {
+            Some(after) if next == crate::machine::END => after.clone(),
+            _ => self.state(next),
+        }
+    }
+
     /// `#next { chan }`, leaving the timeout bodies that `next` is not in
     /// (the body is complete for this participant).
     fn goto(&self, next: StateId) -> TokenStream {
-        let name = self.state(next);
+        let name = self.next_state(next);
         let to = self.depths.get(&next).copied().unwrap_or(0);
         if to >= self.depth {
             return quote!(#name { chan });
@@ -767,7 +909,7 @@ impl Emitter<'_> {
     fn goto_self(&self, next: StateId) -> TokenStream {
         let to = self.depths.get(&next).copied().unwrap_or(0);
         if to >= self.depth {
-            let name = self.state(next);
+            let name = self.next_state(next);
             return quote!(#name { chan: self.chan });
         }
         let goto = self.goto(next);
@@ -789,6 +931,10 @@ impl Emitter<'_> {
         // Inside a `timeout` body, every operation may hand over the
         // handler's state instead (deadline passed, handler started).
         self.depth = self.depths.get(&id).copied().unwrap_or(0);
+        self.after = self
+            .handler_of_end
+            .get(&id)
+            .map(|h| after_name(&self.state(*h)));
         let timing = Timing(state.abandon.map(|h| self.state(h)));
         let t = &timing;
         match &state.op {
@@ -815,7 +961,7 @@ impl Emitter<'_> {
                 module,
                 protocol,
                 args_text,
-            } => self.link(module, protocol, args_text),
+            } => self.link(module, protocol, args_text, state.loc),
             Op::DelegateTo { to } => self.delegate(to),
             Op::AcceptFrom { from, next } => self.accept(from, next),
             Op::Timeout {
@@ -845,7 +991,7 @@ impl Emitter<'_> {
     fn send(&self, to: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, to);
-        let next_ty = self.state(*next);
+        let next_ty = self.next_state(*next);
         let value = if msg.payload.is_unit() {
             quote!(&())
         } else {
@@ -878,7 +1024,7 @@ impl Emitter<'_> {
     fn recv(&self, from: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, from);
-        let next_ty = self.state(*next);
+        let next_ty = self.next_state(*next);
         let ret = t.ret(quote!((#ty, #next_ty<T>)));
         let call = t.call(quote!(chan.session.recv(#peer, #wire)));
         let build = if msg.payload.is_unit() {
@@ -905,7 +1051,7 @@ impl Emitter<'_> {
     fn send_all(&self, family: &str, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
-        let next_ty = self.state(*next);
+        let next_ty = self.next_state(*next);
         let (all, each) = if msg.payload.is_unit() {
             (
                 quote!(&()),
@@ -967,7 +1113,7 @@ impl Emitter<'_> {
     ) -> StateItems {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
-        let next_ty = self.state(*next);
+        let next_ty = self.next_state(*next);
         let ret = t.ret(quote!((Vec<(u32, #ty)>, #next_ty<T>)));
         let q_tokens = quorum_tokens(q);
         let wrap = if msg.payload.is_unit() {
@@ -1011,7 +1157,7 @@ impl Emitter<'_> {
     ) -> StateItems {
         let (ty, wire) = self.label(msg);
         let fam = role_index(self.protocol, family);
-        let next_ty = self.state(*next);
+        let next_ty = self.next_state(*next);
         let q_tokens = quorum_tokens(q);
         let (each, wrap) = if msg.payload.is_unit() {
             (
@@ -1061,7 +1207,7 @@ impl Emitter<'_> {
     fn select(&self, branches: &[(String, StateId)]) -> StateItems {
         let methods = branches.iter().map(|(branch, next)| {
             let m = format_ident!("select_{}", snake(branch));
-            let next_ty = self.state(*next);
+            let next_ty = self.next_state(*next);
             let goto = self.goto_self(*next);
             let doc = format!(" Chooses branch `{branch}`; its first send tells the peers.");
             quote! {
@@ -1101,7 +1247,7 @@ impl Emitter<'_> {
         let variants = arms.iter().map(|(m, next)| {
             let (ty, _) = self.label(m);
             let v = self.labels.rust(&m.label);
-            let next = self.state(*next);
+            let next = self.next_state(*next);
             quote!(#v(#ty, #next<T>))
         });
         let cases = arms.iter().enumerate().map(|(i, (m, next))| {
@@ -1141,29 +1287,106 @@ impl Emitter<'_> {
         )
     }
 
-    /// `link P(…)`: `link` hands the session over.
-    fn link(&self, module: &str, sub: &str, args_text: &str) -> StateItems {
+    /// `link P(…)`: `join` runs the join handshake (and opens `P`'s
+    /// endpoint for this role when `P` is generated alongside); `link`
+    /// hands the session over without joining.
+    fn link(
+        &self,
+        module: &str,
+        sub: &str,
+        args_text: &str,
+        loc: crate::global::Loc,
+    ) -> StateItems {
         let fp = self
             .program
             .protocol(module, sub)
             .map(crate::project::print::fingerprint)
             .unwrap_or([0; 32]);
+        let join = link::plan(
+            self.program,
+            self.protocol,
+            self.target,
+            loc,
+            module,
+            sub,
+            &fp,
+            self.labels.join_wire(module, sub),
+            self.linkable,
+        );
+        let target = join.target;
         let fp = fp.iter().map(|b| Literal::u8_unsuffixed(*b));
+        let hand_over = quote! {
+            /// Hands the session over without joining the linked protocol (no handshake is sent; check a fingerprint with [`LinkPoint::check`]). Prefer `join`.
+            pub fn link(self) -> LinkPoint<T> {
+                LinkPoint {
+                    session: self.chan.session,
+                    module: #module,
+                    protocol: #sub,
+                    args: #args_text,
+                    fingerprint: [#(#fp),*],
+                }
+            }
+        };
+        let (methods, extra) = match join.typed {
+            None => (
+                quote! {
+                    #hand_over
+                    /// Joins the linked protocol: sends the join handshake (session id and the linked protocol's fingerprint) to every peer that takes part in it and reads theirs. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of the linked protocol runs. The linked protocol is not generated beside this one: open its session with `Joined::open(&its PROTOCOL)`, then its role's `open`.
+                    pub async fn join(self) -> Result<rt::link::Joined<T>, rt::Error> {
+                        #target
+                        self.chan.session.join_link(&TARGET).await
+                    }
+                },
+                TokenStream::new(),
+            ),
+            Some(typed) => {
+                let link::Typed {
+                    module: role_mod,
+                    protocol_module,
+                    entry,
+                    guarded,
+                    params,
+                } = typed;
+                let doc = format!(" Joins {module}.{sub}: sends the join handshake (session id and its fingerprint) to every peer that takes part in it and reads theirs, then returns this role's endpoint of {sub} on a session of the same node and peers. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of {sub} runs.");
+                let body = quote! {
+                    #target
+                    let chan = self.chan;
+                    let params = #params;
+                    let joined = chan.session.join_link(&TARGET).await?;
+                    let session = joined.open(&#protocol_module::PROTOCOL)?;
+                    #role_mod::open(session, params)
+                };
+                if guarded {
+                    let state = self.state(self.current);
+                    (
+                        hand_over,
+                        quote! {
+                            impl<T: rt::Transport> #state<rt::guard::GuardedTransport<T>> {
+                                #[doc = #doc]
+                                pub async fn join(self) -> Result<#role_mod::#entry<rt::guard::GuardedTransport<T>>, rt::Error> {
+                                    #body
+                                }
+                            }
+                        },
+                    )
+                } else {
+                    (
+                        quote! {
+                            #hand_over
+                            #[doc = #doc]
+                            pub async fn join(self) -> Result<#role_mod::#entry<T>, rt::Error> {
+                                #body
+                            }
+                        },
+                        TokenStream::new(),
+                    )
+                }
+            }
+        };
         (
             format!(" Next: link to {module}.{sub}({args_text})."),
-            quote! {
-                /// Hands the session over to the linked protocol (check its fingerprint with [`LinkPoint::check`]).
-                pub fn link(self) -> LinkPoint<T> {
-                    LinkPoint {
-                        session: self.chan.session,
-                        module: #module,
-                        protocol: #sub,
-                        args: #args_text,
-                        fingerprint: [#(#fp),*],
-                    }
-                }
-            },
-            TokenStream::new(),
+            methods,
+            extra,
         )
     }
 
@@ -1205,7 +1428,7 @@ impl Emitter<'_> {
             .unwrap_or(u32::MAX);
         let at = Literal::u32_unsuffixed(at);
         let goto = self.goto(*next);
-        let next = self.state(*next);
+        let next = self.next_state(*next);
         let doc = format!(" Waits for {from}'s endpoint, which {from}'s holder hands over with `delegate`, and goes on with {from}'s remaining part on it (its messages carry {from}'s name; the peers reroute to this node). This role's own endpoint finishes here.");
         (
             format!(" Next: accept {from}'s part by delegation."),

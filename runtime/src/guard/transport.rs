@@ -290,6 +290,29 @@ impl<T: Transport> Transport for GuardedTransport<T> {
         self.inner.local()
     }
 
+    /// The linked session runs behind the same guard, context and
+    /// capabilities, each peer keeping its guard identity.
+    fn open_linked(&mut self, linked: &crate::link::LinkedSession) -> Result<Self, crate::Error> {
+        let inner = self.inner.open_linked(linked)?;
+        let peers = linked
+            .peers
+            .iter()
+            .map(|p| self.peers.get(p.as_usize()).copied())
+            .collect::<Option<Vec<PeerKey>>>()
+            .ok_or_else(|| {
+                crate::UsageError::Link(
+                    "a linked peer is not a peer of the linking session".to_owned(),
+                )
+            })?;
+        Ok(GuardedTransport::new(
+            inner,
+            self.guard.clone(),
+            self.context,
+            peers,
+            self.caps.clone(),
+        ))
+    }
+
     #[inline]
     fn peer_count(&self) -> usize {
         self.inner.peer_count()

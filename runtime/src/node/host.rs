@@ -558,6 +558,14 @@ impl Node {
         }
     }
 
+    /// The nodes bound to a hosted session's roster peers, and its
+    /// patience (a `link` opens its linked session with the same).
+    pub(crate) fn session_binding(&self, session: SessionId) -> Option<(Vec<NodeId>, Duration)> {
+        self.sessions
+            .get(&session)
+            .map(|h| (h.peers.clone(), h.patience))
+    }
+
     /// The next event for the host application, if any.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         self.events.pop_front()

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use super::{Node, NodeId, Time};
 use crate::envelope::{Frame, Header, Message};
-use crate::error::{Error, TransportError};
+use crate::error::{Error, TransportError, UsageError};
 use crate::guard::{Grant, Guard, GuardedTransport, PeerKey};
 use crate::handoff::{CoreState, Handoff, Handover};
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
+use crate::link::LinkedSession;
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
 use crate::transport::Transport;
@@ -420,6 +421,34 @@ impl Transport for NodeTransport {
 
     fn now(&self) -> Time {
         self.node.now()
+    }
+
+    fn open_linked(&mut self, linked: &LinkedSession) -> Result<Self, Error> {
+        let Some((nodes, patience)) = self.node.with(|n| n.session_binding(self.session)) else {
+            return Err(UsageError::Link(format!(
+                "session {} is no longer hosted on this node",
+                self.session
+            ))
+            .into());
+        };
+        let peers = linked
+            .peers
+            .iter()
+            .map(|p| nodes.get(p.as_usize()).copied())
+            .collect::<Option<Vec<NodeId>>>()
+            .ok_or_else(|| {
+                UsageError::Link("a linked peer is not a peer of the linking session".to_owned())
+            })?;
+        let (_, transport) = self.node.host_session(SessionSpec {
+            id: linked.config.id,
+            protocol: linked.config.protocol,
+            me: linked.config.me,
+            roster: linked.config.roster.clone(),
+            peers,
+            patience: Some(patience),
+        })?;
+        self.node.wake_driver();
+        Ok(transport)
     }
 
     fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {

@@ -22,7 +22,7 @@
 mod executor;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -177,6 +177,8 @@ pub struct Sim {
     blocked: BTreeSet<(usize, usize)>,
     executor: executor::Executor,
     trace: Vec<TraceEvent>,
+    /// Frames put on the wire per session ([`Sim::frames_sent`]).
+    sent_per_session: BTreeMap<SessionId, u64>,
     digest: u64,
     events: Vec<(Time, usize, NodeEvent)>,
     delivered: u64,
@@ -208,6 +210,7 @@ impl Sim {
             blocked: BTreeSet::new(),
             executor: executor::Executor::default(),
             trace: Vec::new(),
+            sent_per_session: BTreeMap::new(),
             digest: FNV_OFFSET,
             events: Vec::new(),
             delivered: 0,
@@ -378,6 +381,12 @@ impl Sim {
         &self.events
     }
 
+    /// How many frames the nodes have put on the wire for `session` (data,
+    /// acks, heartbeats, closes; retransmissions included).
+    pub fn frames_sent(&self, session: SessionId) -> u64 {
+        self.sent_per_session.get(&session).copied().unwrap_or(0)
+    }
+
     /// The full trace (empty unless [`SimConfig::keep_trace`]).
     pub fn trace(&self) -> &[TraceEvent] {
         &self.trace
@@ -443,6 +452,9 @@ impl Sim {
             while let Some(t) = shared.with(|n| n.poll_transmit(now)) {
                 let hash = fnv(FNV_OFFSET, &t.frame);
                 let len = t.frame.len();
+                if let Ok(f) = crate::node::wire::NodeFrame::decode(&t.frame) {
+                    *self.sent_per_session.entry(f.envelope.session).or_insert(0) += 1;
+                }
                 let to = self.index_of(t.to);
                 self.record(TraceKind::Sent, from, to.unwrap_or(usize::MAX), len, hash);
                 let Some(to) = to else {

@@ -1,0 +1,271 @@
+//! `link Sub(…)` between nodes: the join handshake and the linked session.
+//!
+//! On reaching a `link`, an endpoint sends a [`Join`] to every peer that
+//! takes part in `Sub` (in the linking session, in its current phase, so a
+//! `link` that starts a timeout handler interrupts the peers' bodies like
+//! any handler message), then reads theirs. The join carries the linked
+//! session's id (derived from the linking session's id and `Sub`'s
+//! fingerprint, so every participant derives the same) and `Sub`'s
+//! fingerprint. A peer whose fingerprint differs is refused with a
+//! [`Error::ProtocolViolation`] naming the protocol and both fingerprints;
+//! since every side sends before it reads, both sides refuse, and neither
+//! opens `Sub`'s session, so not one frame of `Sub` is sent. When every
+//! fingerprint matches, [`Joined::open`] opens `Sub`'s session over the
+//! same transport machinery (same node, the same peers for the roles
+//! passed to `Sub`), and the linking session finishes.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, UsageError};
+use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
+use crate::roster::{RoleShape, Roster};
+use crate::session::{Session, SessionConfig};
+use crate::transport::Transport;
+
+/// How one role of the linked protocol is bound to the linking protocol,
+/// positionally, as written in `link Sub(A, W)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkArg {
+    /// `Sub`'s single role is played by this instance of the linking
+    /// protocol (a single role or a literal family member).
+    Instance(RoleId),
+    /// `Sub`'s family is played by this family: same size, same indices.
+    Family(Role),
+}
+
+/// What one `link` statement joins (the code generator emits one per
+/// `link`).
+#[derive(Debug)]
+pub struct LinkTarget {
+    /// Module of the linked protocol.
+    pub module: &'static str,
+    /// Name of the linked protocol.
+    pub protocol: &'static str,
+    /// The linked protocol's fingerprint, as this endpoint was built.
+    pub fingerprint: [u8; 32],
+    /// `Sub`'s roles in order, each bound to the linking protocol.
+    pub args: &'static [LinkArg],
+    /// The label of the join handshake in the linking protocol.
+    pub join_label: Label,
+}
+
+/// The join handshake: what a participant of the link announces.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Join {
+    /// The linked session's id.
+    pub session: [u8; 16],
+    /// The linked protocol's fingerprint on the sender's side.
+    pub fingerprint: [u8; 32],
+    /// The linked protocol, as the sender names it (`module.Protocol`).
+    pub protocol: String,
+}
+
+/// The session a link opens, for [`Transport::open_linked`].
+#[derive(Clone, Debug)]
+pub struct LinkedSession {
+    /// The linked session: its id, protocol, local role and roster.
+    pub config: SessionConfig,
+    /// `peers[k]` is the linking transport's peer that plays the linked
+    /// roster's instance `k`.
+    pub peers: Vec<PeerId>,
+}
+
+/// A link every peer joined with the same fingerprint: open the linked
+/// protocol's session with [`open`](Self::open). Generated `join` methods
+/// do that themselves when the linked protocol is generated beside the
+/// linking one.
+#[derive(Debug)]
+#[must_use = "a joined link must be opened (or the linking session finished)"]
+pub struct Joined<T: Transport> {
+    linking: Session<T>,
+    id: SessionId,
+    fingerprint: [u8; 32],
+    name: String,
+    me: RoleId,
+    roster: Roster,
+    peers: Vec<PeerId>,
+}
+
+impl<T: Transport> Joined<T> {
+    /// The linked session's id (the same on every participant).
+    pub fn session_id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The linked protocol's fingerprint every participant agreed on.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// Open the linked protocol's session (`protocol` must have the agreed
+    /// fingerprint) on the linking session's transport machinery, and
+    /// finish the linking session.
+    pub fn open(mut self, protocol: &'static ProtocolInfo) -> Result<Session<T>, Error> {
+        if protocol.fingerprint != self.fingerprint {
+            return Err(UsageError::Link(format!(
+                "the link to {} was joined for fingerprint {}, but protocol {} has fingerprint {}; open it with the protocol the link was built against",
+                self.name,
+                full_hex(&self.fingerprint),
+                protocol.name,
+                full_hex(&protocol.fingerprint)
+            ))
+            .into());
+        }
+        let config = SessionConfig {
+            id: self.id,
+            protocol,
+            me: self.me,
+            roster: self.roster.clone(),
+        };
+        let linked = LinkedSession {
+            config: config.clone(),
+            peers: self.peers.clone(),
+        };
+        let transport = self.linking.transport_mut().open_linked(&linked)?;
+        let session = Session::new(config, transport)?;
+        self.linking.finish()?;
+        Ok(session)
+    }
+}
+
+/// The linked session's id: a hash of the linking session's id and the
+/// linked protocol's fingerprint.
+pub fn linked_session_id(linking: SessionId, fingerprint: &[u8; 32]) -> SessionId {
+    let digest = Sha256::new()
+        .chain_update(b"choreo link session")
+        .chain_update(linking.0)
+        .chain_update(fingerprint)
+        .finalize();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    SessionId(id)
+}
+
+/// A fingerprint in full lowercase hex.
+pub fn full_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<T: Transport> Session<T> {
+    /// Join the protocol a `link` statement names (see the module
+    /// documentation of [`crate::link`]): send the join handshake to every
+    /// peer that takes part in it, read theirs, and refuse a peer whose
+    /// fingerprint differs ([`Error::ProtocolViolation`] naming the
+    /// protocol and both fingerprints; nothing of the linked protocol is
+    /// sent). Inside a timeout body a peer's handler message interrupts the
+    /// join like any operation ([`Error::Interrupted`]).
+    pub async fn join_link(mut self, target: &LinkTarget) -> Result<Joined<T>, Error> {
+        let name = format!("{}.{}", target.module, target.protocol);
+        let (shapes, instances) = self.link_plan(target)?;
+        let roster = Roster::new(&shapes)?;
+        let me = *self.me_in(&instances, &roster, &name)?;
+        let id = linked_session_id(self.id(), &target.fingerprint);
+        let mine = Join {
+            session: id.0,
+            fingerprint: target.fingerprint,
+            protocol: name.clone(),
+        };
+        let local = self.me();
+        let others: Vec<RoleId> = instances.iter().copied().filter(|r| *r != local).collect();
+        for &peer in &others {
+            self.send(peer, target.join_label, &mine).await?;
+        }
+        for &peer in &others {
+            let theirs: Join = self.recv(peer, target.join_label).await?;
+            if theirs.fingerprint != target.fingerprint || theirs.session != id.0 {
+                return Err(Error::ProtocolViolation {
+                    role: self.protocol().role_name(peer),
+                    expected: format!(
+                        "to join {name} with fingerprint {}",
+                        full_hex(&target.fingerprint)
+                    ),
+                    got: format!(
+                        "a join of {} with fingerprint {}: the two sides were built from different versions of {}; the link is refused on both sides and nothing of it ran",
+                        theirs.protocol,
+                        full_hex(&theirs.fingerprint),
+                        target.protocol
+                    ),
+                });
+            }
+        }
+        let mut peers = Vec::with_capacity(instances.len());
+        for r in &instances {
+            peers.push(self.transport_peer(*r)?);
+        }
+        Ok(Joined {
+            linking: self,
+            id,
+            fingerprint: target.fingerprint,
+            name,
+            me,
+            roster,
+            peers,
+        })
+    }
+
+    /// `Sub`'s role shapes, and the linking protocol's instance behind each
+    /// of `Sub`'s instances (in `Sub`'s roster order).
+    fn link_plan(&self, target: &LinkTarget) -> Result<(Vec<RoleShape>, Vec<RoleId>), Error> {
+        let mut shapes = Vec::with_capacity(target.args.len());
+        let mut instances = Vec::new();
+        for arg in target.args {
+            match *arg {
+                LinkArg::Instance(r) => {
+                    shapes.push(RoleShape::Single);
+                    instances.push(r);
+                }
+                LinkArg::Family(f) => {
+                    let n = self.family_size(f)?;
+                    shapes.push(RoleShape::Family(n));
+                    instances.extend((0..n).map(|i| RoleId::member(f, i)));
+                }
+            }
+        }
+        Ok((shapes, instances))
+    }
+
+    /// This endpoint's instance in the linked roster.
+    fn me_in<'r>(
+        &self,
+        instances: &[RoleId],
+        roster: &'r Roster,
+        name: &str,
+    ) -> Result<&'r RoleId, Error> {
+        instances
+            .iter()
+            .position(|r| *r == self.me())
+            .and_then(|k| roster.instances().get(k))
+            .ok_or_else(|| {
+                UsageError::Link(format!(
+                    "{} takes no part in {name}: only the roles passed to a link join it",
+                    self.protocol().role_name(self.me())
+                ))
+                .into()
+            })
+    }
+
+    /// The transport peer of an instance of this session.
+    fn transport_peer(&self, r: RoleId) -> Result<PeerId, Error> {
+        self.roster().peer(r).ok_or_else(|| {
+            UsageError::UnknownRole {
+                role: self.protocol().role_name(r),
+            }
+            .into()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linked_session_ids_differ_by_fingerprint_and_linking_session() {
+        let a = linked_session_id(SessionId([1; 16]), &[2; 32]);
+        assert_eq!(a, linked_session_id(SessionId([1; 16]), &[2; 32]));
+        assert_ne!(a, linked_session_id(SessionId([1; 16]), &[3; 32]));
+        assert_ne!(a, linked_session_id(SessionId([4; 16]), &[2; 32]));
+        assert_ne!(a, SessionId([1; 16]));
+    }
+}

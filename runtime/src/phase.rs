@@ -1,0 +1,258 @@
+//! Timeout phases between processes: which frames end a timeout body,
+//! which are late, and how a participant that finished its body still
+//! answers a peer's handler.
+//!
+//! Every frame carries its sender's phase: 0 outside timeouts; timeout
+//! instance `k` (the endpoint's `k`-th `start_body`, so an instance per
+//! loop iteration) sends in phase `2k - 1` in its body and `2k` in its
+//! handler. A receiver classifies a frame by its phase:
+//!
+//! - the handler phase of a body it is in (innermost or enclosing): a peer
+//!   started the handler. The frame is held for the handler and the body's
+//!   operation ends with [`Interrupt::HandlerMessage`], whether it was
+//!   waiting on that peer, on another peer (the session looks at every
+//!   peer's stream while a body waits: [`Core::poll_interrupt`]), or about
+//!   to send;
+//! - an earlier phase: a late message of a body it left, dropped and
+//!   counted, never delivered;
+//! - the handler phase of an instance whose body it completed: answered by
+//!   [`Core::poll_linger`] if it waits there, otherwise (it has moved on)
+//!   dropped and counted like a late message;
+//! - any other later phase: a protocol violation.
+//!
+//! Bounds: at most [`HELD_LIMIT`] frames per peer are taken ahead of the
+//! local type; a peer that has sent more than that is not looked at again
+//! until its held frames are read.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+
+use crate::envelope::{Envelope, Frame, Message};
+use crate::error::{Error, Interrupt, TransportError, UsageError};
+use crate::ids::{PeerId, RoleId};
+use crate::session::{Body, Core, Incoming};
+use crate::time::Time;
+use crate::transport::Transport;
+use crate::value::TypedMessage;
+
+/// Frames taken from one peer's stream ahead of the local type, at most.
+pub(crate) const HELD_LIMIT: usize = 1024;
+
+/// Completed timeout instances whose handler a peer may still start that
+/// an endpoint remembers (the most recent ones).
+const FINISHED_LIMIT: usize = 16;
+
+impl Core {
+    /// Is `phase` the handler phase of a body this endpoint is in?
+    #[inline]
+    pub(crate) fn interrupts(&self, phase: u32) -> bool {
+        phase != 0
+            && phase.is_multiple_of(2)
+            && self
+                .bodies
+                .iter()
+                .any(|b| b.phase.saturating_add(1) == phase)
+    }
+
+    /// Is `phase` the handler phase of an instance whose body this endpoint
+    /// completed?
+    #[inline]
+    pub(crate) fn answers_finished(&self, phase: u32) -> bool {
+        phase != 0 && self.finished.iter().any(|f| f.saturating_add(1) == phase)
+    }
+
+    /// The innermost body is complete for this endpoint.
+    pub(crate) fn end_body(&mut self) {
+        if let Some(body) = self.bodies.pop() {
+            if self.finished.len() >= FINISHED_LIMIT {
+                self.finished.remove(0);
+            }
+            self.finished.push(body.phase);
+        }
+    }
+
+    /// The next frame from `peer`: one held earlier first, then the
+    /// transport's.
+    #[inline]
+    pub(crate) fn poll_frame<T: Transport>(
+        &mut self,
+        t: &mut T,
+        cx: &mut Context<'_>,
+        peer: PeerId,
+    ) -> Poll<Result<Frame, TransportError>> {
+        if self.held_total != 0 {
+            if let Some(frame) = self
+                .held
+                .get_mut(peer.as_usize())
+                .and_then(VecDeque::pop_front)
+            {
+                self.held_total -= 1;
+                return Poll::Ready(Ok(frame));
+            }
+        }
+        t.poll_recv(cx, peer)
+    }
+
+    /// A peer's handler message ended the body: keep it (first in the
+    /// peer's queue) for the handler, and say who started it.
+    #[cold]
+    pub(crate) fn interrupted_by_handler(&mut self, peer: PeerId, msg: Incoming) -> Box<Error> {
+        let frame = match msg.body {
+            Body::Bytes(payload) => Frame::Message(Message {
+                label: msg.label,
+                phase: msg.phase,
+                payload,
+            }),
+            Body::Value(value) => Frame::Typed(TypedMessage {
+                label: msg.label,
+                phase: msg.phase,
+                value,
+            }),
+        };
+        if let Some(queue) = self.held.get_mut(peer.as_usize()) {
+            queue.push_front(frame);
+            self.held_total += 1;
+        }
+        self.interrupt_error(Interrupt::HandlerMessage {
+            from: self.peer_name(peer),
+        })
+    }
+
+    fn interrupt_error(&mut self, why: Interrupt) -> Box<Error> {
+        self.interrupt = Some(why.clone());
+        Box::new(Error::Interrupted(why))
+    }
+
+    /// The phase of a frame, if it can be trusted without reading it in
+    /// order: an encoded envelope must belong to this session and sender.
+    fn frame_phase(&self, peer: PeerId, frame: &Frame) -> Option<u32> {
+        match frame {
+            Frame::Message(m) => Some(m.phase),
+            Frame::Typed(t) => Some(t.phase),
+            Frame::Envelope(e) => self.check_header(peer, (**e).clone()).ok().map(|m| m.phase),
+            Frame::Encoded(bytes) => Envelope::decode(bytes)
+                .ok()
+                .and_then(|e| self.check_header(peer, e).ok())
+                .map(|m| m.phase),
+        }
+    }
+
+    /// Look at every other peer's stream (taking frames ahead of the local
+    /// type into `held`) for a frame whose phase `wanted` accepts. Returns
+    /// that peer, and how many peers' streams are still open.
+    fn scan(
+        &mut self,
+        t: &mut impl Transport,
+        cx: &mut Context<'_>,
+        wanted: impl Fn(&Core, u32) -> bool,
+    ) -> (Option<PeerId>, usize) {
+        let mut open = 0;
+        for p in 0..self.held.len() {
+            let peer = PeerId(u32::try_from(p).unwrap_or(u32::MAX));
+            if peer == self.me_peer {
+                continue;
+            }
+            let held_hit = self.held.get(p).is_some_and(|q| {
+                q.iter()
+                    .any(|f| self.frame_phase(peer, f).is_some_and(|ph| wanted(self, ph)))
+            });
+            if held_hit {
+                return (Some(peer), open);
+            }
+            loop {
+                if self.held.get(p).is_none_or(|q| q.len() >= HELD_LIMIT) {
+                    open += 1;
+                    break;
+                }
+                match t.poll_recv(cx, peer) {
+                    Poll::Ready(Ok(frame)) => {
+                        let hit = self
+                            .frame_phase(peer, &frame)
+                            .is_some_and(|ph| wanted(self, ph));
+                        if let Some(q) = self.held.get_mut(p) {
+                            q.push_back(frame);
+                            self.held_total += 1;
+                        }
+                        if hit {
+                            return (Some(peer), open);
+                        }
+                    }
+                    Poll::Pending => {
+                        open += 1;
+                        break;
+                    }
+                    // Closed or lost: nothing more will come from this peer.
+                    Poll::Ready(Err(_)) => break,
+                }
+            }
+        }
+        (None, open)
+    }
+
+    /// Inside a timeout body: is the body over for this endpoint — a
+    /// peer's handler message on any stream, or the earliest deadline
+    /// passed? Ready with the reason if so; otherwise `cx` is woken when a
+    /// frame arrives or the deadline passes. Only called when
+    /// [`Core::bodies`] is not empty.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn poll_interrupt<T: Transport>(
+        &mut self,
+        t: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Box<Error>> {
+        if let (Some(peer), _) = self.scan(t, cx, Core::interrupts) {
+            let from = self.peer_name(peer);
+            return Poll::Ready(self.interrupt_error(Interrupt::HandlerMessage { from }));
+        }
+        let Some(deadline) = self.bodies.iter().map(|b| b.deadline).min() else {
+            return Poll::Pending;
+        };
+        match t.poll_deadline(cx, deadline) {
+            Poll::Ready(()) => Poll::Ready(self.interrupt_error(Interrupt::Deadline)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// [`poll_interrupt`](Self::poll_interrupt) without waiting: before a
+    /// send inside a body.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn interrupted_now<T: Transport>(&mut self, t: &mut T) -> Option<Box<Error>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.poll_interrupt(t, &mut cx) {
+            Poll::Ready(e) => Some(e),
+            Poll::Pending => None,
+        }
+    }
+
+    /// [`Session::linger`](crate::Session::linger): wait for a handler
+    /// message of the most recently completed body, every peer closing, or
+    /// `deadline`.
+    pub(crate) fn poll_linger<T: Transport>(
+        &mut self,
+        t: &mut T,
+        cx: &mut Context<'_>,
+        deadline: Time,
+    ) -> Poll<Result<Option<RoleId>, Error>> {
+        if !self.bodies.is_empty() {
+            return Poll::Ready(Err(UsageError::LingerInsideBody.into()));
+        }
+        let Some(&body) = self.finished.last() else {
+            return Poll::Ready(Ok(None));
+        };
+        let handler = body.saturating_add(1);
+        let (hit, open) = self.scan(t, cx, |_, ph| ph == handler);
+        if let Some(peer) = hit {
+            self.finished.pop();
+            self.phase = self.phase.max(handler);
+            let from = self.peer_name(peer);
+            self.interrupt = Some(Interrupt::HandlerMessage { from });
+            return Poll::Ready(Ok(self.roster.instance(peer)));
+        }
+        if open == 0 {
+            return Poll::Ready(Ok(None));
+        }
+        t.poll_deadline(cx, deadline).map(|()| Ok(None))
+    }
+}

@@ -1,0 +1,455 @@
+//! `timeout` between nodes in the deterministic simulator: every
+//! participant's deadline on the simulator's clock, a peer's handler
+//! message interrupting a body wherever it stands (a plain receive, a
+//! gather, a send), late body messages dropped and counted, `abandon()`,
+//! and a fresh timeout instance per loop iteration.
+//!
+//! CI runs [`CI_SEEDS`] seeds per test (a few seconds in all); set
+//! `CHOREO_SIM_SEEDS=N` for a bigger sweep. A failure names its seed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use choreo_macros::choreography;
+use choreo_runtime::node::{NodeTransport, Time};
+use choreo_runtime::sim::{Sim, SimConfig};
+use choreo_runtime::typestate::{Lingered, Timed};
+use choreo_runtime::{Error, Interrupt, Session, SessionId};
+
+choreography! {
+    /// One round led by `Witness[0]`, with a fallback any witness can start.
+    protocol Round(n) {
+        roles Witness[n];
+        timeout 1s {
+            Witness[0] -> Witness[*] : Propose(u64);
+            Witness[*] -> Witness[0] : Ack(u64);
+            Witness[0] -> Witness[*] : Decide(u64);
+        } else {
+            Witness[*] -> Witness[*] : Fallback(u64);
+        }
+    }
+
+    /// A heartbeat loop with a timeout per beat: a missed beat resyncs.
+    protocol Beat {
+        roles Peer[2];
+        rec Loop {
+            timeout 2s {
+                choice at Peer[0] {
+                    Next => {
+                        Peer[0] -> Peer[1] : Tick(u64);
+                        Peer[1] -> Peer[0] : Tock(u64);
+                        continue Loop;
+                    }
+                    Stop => {
+                        Peer[0] -> Peer[1] : Halt;
+                    }
+                }
+            } else {
+                Peer[*] -> Peer[*] : Resync(u64);
+                continue Loop;
+            }
+        }
+    }
+}
+
+const CI_SEEDS: u64 = 100;
+const WITNESSES: u32 = 4;
+const DEADLINE: Duration = Duration::from_secs(1);
+
+fn seeds() -> u64 {
+    std::env::var("CHOREO_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(CI_SEEDS)
+}
+
+/// How one witness's part of `Round` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ended {
+    /// The body completed with this decision.
+    Decided(u64),
+    /// The handler ran: why the body ended, when (virtual time since the
+    /// witness started its body), and the fallback values it gathered.
+    Handler {
+        why: Option<Interrupt>,
+        after: Duration,
+        values: Vec<u64>,
+        /// Late body messages dropped by the end.
+        late: u64,
+    },
+}
+
+/// A witness's part of the handler (the same in every witness's module):
+/// why the body ended, when, and the fallback exchange.
+macro_rules! fallback {
+    ($h:expr, $me:expr, $started:expr) => {{
+        let h = $h;
+        let why = h.session().interrupted_by().cloned();
+        let after = h.session().now() - $started;
+        let (got, end) = h
+            .exchange(|_| round::Fallback(u64::from($me) + 100))
+            .await?;
+        let late = end.session().late_messages_dropped();
+        end.finish()?;
+        Ok(Ended::Handler {
+            why,
+            after,
+            values: got.into_iter().map(|(_, round::Fallback(v))| v).collect(),
+            late,
+        })
+    }};
+}
+
+/// `Witness[0]`: proposes, gathers acks, decides.
+async fn lead(s: Session<NodeTransport>, params: round::Params) -> Result<Ended, Error> {
+    let ep = round::witness_0::open(s, params)?.body();
+    let started = ep.session().now();
+    let ep = match ep.send_all(round::Propose(7)).await? {
+        Timed::Done(ep) => ep,
+        Timed::Expired(h) => return fallback!(h, 0u32, started),
+    };
+    let ep = match ep.recv_all().await? {
+        Timed::Done((acks, ep)) => {
+            assert_eq!(acks.len() as u32, WITNESSES - 1);
+            ep
+        }
+        Timed::Expired(h) => return fallback!(h, 0u32, started),
+    };
+    match ep.send_all(round::Decide(7)).await? {
+        Timed::Done(after) => {
+            after.finish()?;
+            Ok(Ended::Decided(7))
+        }
+        Timed::Expired(h) => fallback!(h, 0u32, started),
+    }
+}
+
+/// How a follower behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Follower {
+    /// Runs the body.
+    Normal,
+    /// Abandons the body before doing anything.
+    Abandons,
+}
+
+/// `Witness[me]`, `me > 0`.
+async fn follow(
+    s: Session<NodeTransport>,
+    params: round::Params,
+    me: u32,
+    how: Follower,
+) -> Result<Ended, Error> {
+    let ep = round::witness::open(s, params)?.body();
+    let started = ep.session().now();
+    if how == Follower::Abandons {
+        return fallback!(ep.abandon(), me, started);
+    }
+    let (round::Propose(p), ep) = match ep.recv().await? {
+        Timed::Done(got) => got,
+        Timed::Expired(h) => return fallback!(h, me, started),
+    };
+    let ep = match ep.send(round::Ack(p)).await? {
+        Timed::Done(ep) => ep,
+        Timed::Expired(h) => return fallback!(h, me, started),
+    };
+    match ep.recv().await? {
+        Timed::Done((round::Decide(d), after)) => {
+            after.finish()?;
+            Ok(Ended::Decided(d))
+        }
+        Timed::Expired(h) => fallback!(h, me, started),
+    }
+}
+
+fn faults(drop: f64) -> SimConfig {
+    SimConfig {
+        drop,
+        duplicate: 0.05,
+        reorder: 0.2,
+        ..SimConfig::default()
+    }
+}
+
+/// Opens `Round` on `WITNESSES` nodes; `start[i]` is when witness `i`'s
+/// task starts (virtual time), `how[i]` how a follower behaves.
+fn round_run(
+    seed: u64,
+    config: SimConfig,
+    start: [Duration; WITNESSES as usize],
+    how: [Follower; WITNESSES as usize],
+) -> Vec<Result<Ended, String>> {
+    let mut sim = Sim::new(seed, config);
+    let nodes: Vec<usize> = (0..WITNESSES).map(|_| sim.add_node()).collect();
+    let params = round::Params { n: WITNESSES };
+    let roster = round::roster(&params).unwrap();
+    let sessions = sim
+        .open_sessions(SessionId([11; 16]), &round::PROTOCOL, &roster, &nodes)
+        .unwrap();
+    let mut order: Vec<usize> = (0..WITNESSES as usize).collect();
+    order.sort_by_key(|&i| start[i]);
+    let mut sessions: Vec<Option<Session<NodeTransport>>> =
+        sessions.into_iter().map(Some).collect();
+    let mut tasks: Vec<Option<_>> = (0..WITNESSES).map(|_| None).collect();
+    for i in order {
+        sim.run_until(Time::ZERO + start[i]);
+        let s = sessions[i].take().unwrap();
+        let me = i as u32;
+        let task = if me == 0 {
+            sim.spawn(nodes[i], lead(s, params))
+        } else {
+            sim.spawn(nodes[i], follow(s, params, me, how[i]))
+        };
+        tasks[i] = Some(task);
+    }
+    if let Err(stuck) = sim.run() {
+        panic!("seed {seed}: run stuck: {stuck:?}");
+    }
+    tasks
+        .into_iter()
+        .map(|t| t.unwrap().take().unwrap().map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn every_fallback_value() -> Vec<u64> {
+    (0..WITNESSES).map(|i| u64::from(i) + 100).collect()
+}
+
+#[test]
+fn a_stalled_initiator_makes_every_witness_run_the_handler() {
+    // Witness[0] starts 3 s late, under drops, duplicates and reordering:
+    // every other witness's deadline passes (or a peer's handler message
+    // reaches it first); the initiator's own body is interrupted by the
+    // others' handler messages as soon as it starts, and all four complete
+    // the fallback exchange.
+    for seed in 0..seeds() {
+        let late = Duration::from_secs(3);
+        let start = [late, Duration::ZERO, Duration::ZERO, Duration::ZERO];
+        let out = round_run(seed, faults(0.1), start, [Follower::Normal; 4]);
+        for (i, o) in out.iter().enumerate() {
+            match o {
+                Ok(Ended::Handler {
+                    why, after, values, ..
+                }) => {
+                    assert_eq!(values, &every_fallback_value(), "seed {seed}: witness {i}");
+                    if i == 0 {
+                        assert!(
+                            matches!(why, Some(Interrupt::HandlerMessage { .. })),
+                            "seed {seed}: the late initiator was not interrupted by a handler message: {why:?}"
+                        );
+                        assert!(*after < DEADLINE, "seed {seed}");
+                    } else {
+                        assert!(
+                            *after <= DEADLINE,
+                            "seed {seed}: witness {i} waited {after:?}"
+                        );
+                    }
+                }
+                other => panic!("seed {seed}: witness {i} did not run the handler: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_handler_message_interrupts_a_receive_a_gather_and_a_send() {
+    // Witness[1] abandons at 50 ms. By then Witness[2] has acked and
+    // waits in a plain `recv` (mid-body), Witness[0] waits in its gather of
+    // acks, and Witness[3] starts at 100 ms: it receives the proposal and is
+    // interrupted at its send. No drops, so every handler message arrives
+    // long before the 1 s deadline: each of them must be interrupted by a
+    // peer's handler message, not by the deadline.
+    for seed in 0..seeds() {
+        let ms = Duration::from_millis;
+        let start = [ms(0), ms(50), ms(0), ms(100)];
+        let how = [
+            Follower::Normal,
+            Follower::Abandons,
+            Follower::Normal,
+            Follower::Normal,
+        ];
+        let out = round_run(seed, faults(0.0), start, how);
+        for (i, o) in out.iter().enumerate() {
+            let Ok(Ended::Handler {
+                why,
+                after,
+                values,
+                late,
+            }) = o
+            else {
+                panic!("seed {seed}: witness {i} did not run the handler: {o:?}");
+            };
+            assert_eq!(values, &every_fallback_value(), "seed {seed}: witness {i}");
+            assert!(
+                *after < DEADLINE,
+                "seed {seed}: witness {i} waited {after:?}"
+            );
+            match i {
+                1 => {
+                    assert_eq!(why, &Some(Interrupt::Abandoned), "seed {seed}");
+                    // The proposal reached it before it abandoned: dropped,
+                    // counted, never delivered to the handler.
+                    assert_eq!(*late, 1, "seed {seed}: witness 1's late messages");
+                }
+                _ => assert!(
+                    matches!(why, Some(Interrupt::HandlerMessage { .. })),
+                    "seed {seed}: witness {i} ended its body by {why:?}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_round_without_faults_decides_in_the_body() {
+    for seed in 0..seeds().min(20) {
+        let out = round_run(
+            seed,
+            faults(0.0),
+            [Duration::ZERO; 4],
+            [Follower::Normal; 4],
+        );
+        for (i, o) in out.iter().enumerate() {
+            assert_eq!(o, &Ok(Ended::Decided(7)), "seed {seed}: witness {i}");
+        }
+    }
+}
+
+/// What one side of `Beat` saw: the tick values it exchanged per beat
+/// completed in the body, the beats that resynced, and the late messages
+/// dropped.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Beats {
+    ticks: Vec<u64>,
+    resyncs: u32,
+    late: u64,
+    lingered: bool,
+}
+
+const BEATS: u64 = 5;
+
+async fn beat_leader(s: Session<NodeTransport>) -> Result<Beats, Error> {
+    let mut seen = Beats::default();
+    let mut ep = beat::peer_0::open(s, beat::Params {})?;
+    let mut n = 0;
+    loop {
+        let body = ep.body();
+        if n == BEATS {
+            let Timed::Done(after) = body.select_stop().send(beat::Halt).await? else {
+                return Err(Error::Interrupted(Interrupt::Deadline));
+            };
+            seen.late = after.session().late_messages_dropped();
+            // Stay for a handler the follower may still start; it closes
+            // once it has the halt.
+            match after.linger(Duration::from_secs(1)).await? {
+                Lingered::Closed => seen.lingered = true,
+                Lingered::Handler(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
+            }
+            return Ok(seen);
+        }
+        n += 1;
+        let next = match body.select_next().send(beat::Tick(n)).await? {
+            Timed::Done(sent) => match sent.recv().await? {
+                Timed::Done((beat::Tock(v), head)) => {
+                    seen.ticks.push(v);
+                    ep = head;
+                    continue;
+                }
+                Timed::Expired(h) => h,
+            },
+            Timed::Expired(h) => h,
+        };
+        seen.resyncs += 1;
+        let (_, head) = next.exchange(|_| beat::Resync(n)).await?;
+        ep = head;
+    }
+}
+
+async fn beat_follower(s: Session<NodeTransport>) -> Result<Beats, Error> {
+    let mut seen = Beats::default();
+    let mut ep = beat::peer_1::open(s, beat::Params {})?;
+    loop {
+        let handler = match ep.body().branch().await? {
+            Timed::Done(beat::peer_1::TickOrHalt::Tick(beat::Tick(v), next)) => {
+                seen.ticks.push(v);
+                match next.send(beat::Tock(v)).await? {
+                    Timed::Done(head) => {
+                        ep = head;
+                        continue;
+                    }
+                    Timed::Expired(h) => h,
+                }
+            }
+            Timed::Done(beat::peer_1::TickOrHalt::Halt(beat::Halt, after)) => {
+                seen.late = after.session().late_messages_dropped();
+                after.finish()?;
+                return Ok(seen);
+            }
+            Timed::Expired(h) => h,
+        };
+        seen.resyncs += 1;
+        let (_, head) = handler.exchange(|_| beat::Resync(0)).await?;
+        ep = head;
+    }
+}
+
+#[test]
+fn a_timeout_in_a_loop_is_a_fresh_instance_every_beat() {
+    // The link is cut from 1 ms to 3 s: the first beat's tick is stuck in
+    // retransmission past both deadlines (2 s), so both sides resync; the
+    // tick then arrives in the handler of beat 1 (dropped, counted) or
+    // later, and must never be taken for the tick of a later beat: every
+    // tick the follower accepts is the leader's current beat, and both
+    // agree on the ticks. Then beats continue until the leader halts.
+    let mut resynced = 0;
+    for seed in 0..seeds() {
+        let mut sim = Sim::new(seed, faults(0.0));
+        let (a, b) = (sim.add_node(), sim.add_node());
+        let roster = beat::roster(&beat::Params {}).unwrap();
+        let mut s = sim
+            .open_sessions(SessionId([12; 16]), &beat::PROTOCOL, &roster, &[a, b])
+            .unwrap()
+            .into_iter();
+        let (s0, s1) = (s.next().unwrap(), s.next().unwrap());
+        let leader = sim.spawn(a, beat_leader(s0));
+        let follower = sim.spawn(b, beat_follower(s1));
+        sim.run_until(Time::ZERO + Duration::from_millis(1));
+        sim.partition(&[a], &[b]);
+        sim.run_until(Time::ZERO + Duration::from_secs(3));
+        sim.heal();
+        if let Err(stuck) = sim.run() {
+            panic!("seed {seed}: stuck: {stuck:?}");
+        }
+        let l = leader
+            .take()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("seed {seed}: leader: {e}"));
+        let f = follower
+            .take()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("seed {seed}: follower: {e}"));
+        assert_eq!(
+            l.ticks, f.ticks,
+            "seed {seed}: the two sides disagree on the beats"
+        );
+        assert!(l.resyncs >= 1 && f.resyncs >= 1, "seed {seed}: {l:?} {f:?}");
+        // Ticks are strictly increasing beat numbers: none of them is a
+        // stale tick of an earlier (resynced) beat.
+        assert!(
+            l.ticks.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: {l:?}"
+        );
+        assert!(
+            f.late >= 1 || l.late >= 1,
+            "seed {seed}: no late message was dropped: {l:?} {f:?}"
+        );
+        assert!(l.lingered, "seed {seed}");
+        resynced += u64::from(l.resyncs);
+    }
+    assert!(resynced >= seeds());
+}
