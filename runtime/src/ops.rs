@@ -103,9 +103,10 @@ fn try_now<T: Transport>(
     msg: Outgoing,
 ) -> Result<Option<Box<Error>>, (PeerId, Outgoing)> {
     if !core.bodies.is_empty() {
-        if let Some(e) = core.interrupted_now(t) {
-            return Ok(Some(e));
-        }
+        // Inside a timeout body the send waits for its first poll: a peer's
+        // handler message must be looked for (on every peer's stream) with
+        // the task's own waker, never a no-op one that would replace it.
+        return Err((peer, msg));
     }
     let mut cx = Context::from_waker(Waker::noop());
     match t.poll_ready(&mut cx, peer) {
@@ -214,7 +215,28 @@ fn poll_waiting<A: Access>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
     let (peer, label, msg) = (w.peer, w.label, &mut w.msg);
-    w.a.with(|core, t| match t.poll_ready(cx, peer) {
+    w.a.with(|core, t| {
+        if msg.is_some() && !core.bodies.is_empty() {
+            if let Some(e) = core.check_interrupt(t, cx) {
+                // The body is over: this send does not happen.
+                msg.take();
+                return Poll::Ready(Err(*e));
+            }
+        }
+        poll_send(core, t, cx, peer, label, msg)
+    })
+}
+
+#[inline]
+fn poll_send<T: Transport>(
+    core: &mut Core,
+    t: &mut T,
+    cx: &mut Context<'_>,
+    peer: PeerId,
+    label: Label,
+    msg: &mut Option<Outgoing>,
+) -> Poll<Result<(), Error>> {
+    match t.poll_ready(cx, peer) {
         Poll::Pending => Poll::Pending,
         Poll::Ready(Err(e)) => Poll::Ready(Err(send_failed(core, peer, label, e))),
         Poll::Ready(Ok(())) => match msg.take() {
@@ -223,7 +245,7 @@ fn poll_waiting<A: Access>(
             }
             None => Poll::Ready(Ok(())),
         },
-    })
+    }
 }
 
 /// How a receive turns a payload into an `M`.

@@ -214,13 +214,17 @@ impl Core {
         }
     }
 
-    /// [`poll_interrupt`](Self::poll_interrupt) without waiting: before a
-    /// send inside a body.
+    /// [`poll_interrupt`](Self::poll_interrupt) as a check: before a send
+    /// inside a body (`cx` is the sending task's, so looking at the peers'
+    /// streams registers the right waker).
     #[cold]
     #[inline(never)]
-    pub(crate) fn interrupted_now<T: Transport>(&mut self, t: &mut T) -> Option<Box<Error>> {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        match self.poll_interrupt(t, &mut cx) {
+    pub(crate) fn check_interrupt<T: Transport>(
+        &mut self,
+        t: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Option<Box<Error>> {
+        match self.poll_interrupt(t, cx) {
             Poll::Ready(e) => Some(e),
             Poll::Pending => None,
         }

@@ -8,6 +8,7 @@
 //! of three receivers sends nothing.
 
 use std::future::poll_fn;
+use std::task::Poll;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -136,10 +137,14 @@ async fn statement<T: Transport>(
     // As a plain send: inside a timeout body whose deadline has passed,
     // the statement is interrupted before anything is checked or charged.
     if !inner.core.bodies.is_empty() {
-        let Inner {
-            core, transport, ..
-        } = &mut *inner;
-        if let Some(e) = core.interrupted_now(transport) {
+        let interrupted = poll_fn(|cx| {
+            let Inner {
+                core, transport, ..
+            } = &mut *inner;
+            Poll::Ready(core.check_interrupt(transport, cx))
+        })
+        .await;
+        if let Some(e) = interrupted {
             return Err(*e);
         }
     }
