@@ -1,11 +1,13 @@
 //! DKG over 5 OS processes on 127.0.0.1: each `aura-node run --config`
 //! is its own libp2p node; all end with the same group key, then sign a
-//! statement through consensus. Node 5 joins the consensus late (a
-//! laggard): the others commit without it, and it still ends with the same
-//! certificate — from the others' last attempt while their sessions are
-//! still closing, or from a committed node answering one of its later
-//! attempts (`serve_ms`); which one depends on timing, so the test checks
-//! the outcome and reports how many attempts were answered.
+//! statement through consensus.
+//!
+//! A variant with a late fifth node (`consensus_delay_ms`) was tried and
+//! dropped: whether the laggard catches the others' last attempt, gets
+//! answered by a committed node (`serve_ms`), or finds everyone gone
+//! depends on timing on a loaded machine, so it flaked. Answering
+//! laggards is tested deterministically in the simulator (`sim_consensus`,
+//! `sim_reshare`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,8 +31,7 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together_laggard_included()
-{
+fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together() {
     let dir = tempfile::tempdir().unwrap();
     let n = 5;
     let mut peers = String::new();
@@ -63,9 +64,8 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
             std::fs::write(
                 &config,
                 format!(
-                    "key = \"node{i}.key\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrun = \"test run\"\nprotocol = \"dkg\"\nthreshold = 3\ntimeout_secs = 60\nserve_ms = 5000\nconsensus_delay_ms = {}\n\n{peers}",
-                    ports[i - 1],
-                    if i == n { LAGGARD_DELAY_MS } else { 0 }
+                    "key = \"node{i}.key\"\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\nrun = \"test run\"\nprotocol = \"dkg\"\nthreshold = 3\ntimeout_secs = 60\nserve_ms = 500\n\n{peers}",
+                    ports[i - 1]
                 ),
             )
             .unwrap();
@@ -80,7 +80,6 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
         .collect();
     let mut keys = Vec::new();
     let mut commits = Vec::new();
-    let mut answered = 0;
     for child in children {
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -104,10 +103,6 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
             .unwrap()
             .to_string();
         commits.push(commit);
-        answered += stdout
-            .lines()
-            .filter(|l| l.contains("fallback attempt(s) of laggards"))
-            .count();
     }
     assert_eq!(keys.len(), n);
     assert!(
@@ -122,15 +117,4 @@ fn five_processes_run_a_dkg_over_libp2p_agree_on_the_group_key_and_sign_together
             .all(|c| *c == commits[0] && c.ends_with("verified")),
         "{commits:?}"
     );
-    // The laggard committed the same statement with the same signature
-    // (checked above); say how it got there.
-    eprintln!("fallback attempts of the laggard answered by committed nodes: {answered}");
 }
-
-/// How late node 5 joins the consensus: past the others' commit (their
-/// fast path waits its 2 s deadline for node 5's nonce, then the fallback
-/// commits, at attempt 1 when attempt 0 stalls too), within their
-/// `serve_ms` (5 s) after it. Node 5's attempts of sessions the others
-/// closed fail at once, so its first attempt they never ran is the one
-/// they answer.
-const LAGGARD_DELAY_MS: u64 = 7000;
