@@ -82,6 +82,14 @@ pub enum Interrupt {
     /// This endpoint abandoned the body (`abandon()`).
     #[error("this endpoint abandoned it")]
     Abandoned,
+    /// A peer this endpoint was waiting on inside the body closed its side
+    /// of the session or was lost: the body cannot complete (a peer that
+    /// abandoned a body in whose handler it has no part simply ends).
+    #[error("{from} closed its side or was lost")]
+    PeerGone {
+        /// The role instance that is gone.
+        from: String,
+    },
 }
 
 impl From<Box<Error>> for Error {

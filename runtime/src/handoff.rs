@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use serde::{Deserialize, Serialize};
 
+use crate::envelope::{Frame, Message, Payload};
 use crate::error::{Error, UsageError};
 use crate::ids::{Label, ProtocolInfo, RoleId};
 use crate::session::{ActiveBody, Session};
@@ -154,7 +155,9 @@ pub fn take_over<'a, T: Handover>(
 
 /// The session core's part of a handoff bundle: timeout phase, bodies
 /// still running (with the time they had left), quorum stragglers still to
-/// discard, and the late-message count.
+/// discard, the late-message count, the frames already read from peers
+/// ahead of the local type (while a body looked for a peer's handler
+/// message), and the bodies completed whose handlers a peer may still start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CoreState {
     pub(crate) phase: u32,
@@ -164,6 +167,48 @@ pub(crate) struct CoreState {
     /// Per roster peer: `(label, phase)` of stragglers, oldest first.
     pub(crate) skips: Vec<Vec<(u16, u32)>>,
     pub(crate) late_dropped: u64,
+    /// Per roster peer: frames read ahead, oldest first.
+    pub(crate) held: Vec<Vec<HeldFrame>>,
+    /// Body phases of the completed timeout instances.
+    pub(crate) finished: Vec<u32>,
+}
+
+/// A frame the session had read from a peer but not yet delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum HeldFrame {
+    /// Label, phase and encoded payload of a message on a bound link.
+    Message(u16, u32, Vec<u8>),
+    /// An encoded envelope, checked again when it is read.
+    Envelope(Vec<u8>),
+}
+
+impl HeldFrame {
+    /// `None` for a typed in-memory value, which only links inside one
+    /// process carry (a handoff there moves the session itself, without
+    /// this state).
+    fn capture(frame: &Frame) -> Option<HeldFrame> {
+        match frame {
+            Frame::Message(m) => Some(HeldFrame::Message(
+                m.label.0,
+                m.phase,
+                m.payload.as_bytes().to_vec(),
+            )),
+            Frame::Envelope(e) => Some(HeldFrame::Envelope(e.encode())),
+            Frame::Encoded(bytes) => Some(HeldFrame::Envelope(bytes.clone())),
+            Frame::Typed(_) => None,
+        }
+    }
+
+    fn restore(self) -> Frame {
+        match self {
+            HeldFrame::Message(label, phase, payload) => Frame::Message(Message {
+                label: Label(label),
+                phase,
+                payload: Payload::from_bytes(&payload),
+            }),
+            HeldFrame::Envelope(bytes) => Frame::Encoded(bytes),
+        }
+    }
 }
 
 impl CoreState {
@@ -176,6 +221,8 @@ impl CoreState {
             bodies: Vec::new(),
             skips: vec![Vec::new(); peers],
             late_dropped: 0,
+            held: vec![Vec::new(); peers],
+            finished: Vec::new(),
         }
     }
 
@@ -200,6 +247,24 @@ impl CoreState {
                 .map(|q| q.iter().map(|(l, p)| (l.0, *p)).collect())
                 .collect(),
             late_dropped: core.late_dropped,
+            held: core
+                .held
+                .iter()
+                .map(|q| {
+                    q.iter()
+                        .filter_map(|f| {
+                            let held = HeldFrame::capture(f);
+                            if held.is_none() {
+                                tracing::warn!(
+                                    "a typed in-memory frame cannot move with a handoff; dropped"
+                                );
+                            }
+                            held
+                        })
+                        .collect()
+                })
+                .collect(),
+            finished: core.finished.clone(),
         }
     }
 
@@ -223,5 +288,10 @@ impl CoreState {
         }
         core.pending_skips = core.skips.iter().map(std::collections::VecDeque::len).sum();
         core.late_dropped = self.late_dropped;
+        for (slot, q) in core.held.iter_mut().zip(self.held) {
+            *slot = q.into_iter().map(HeldFrame::restore).collect();
+        }
+        core.held_total = core.held.iter().map(std::collections::VecDeque::len).sum();
+        core.finished = self.finished;
     }
 }

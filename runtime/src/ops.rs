@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::envelope::Message;
 use crate::envelope::{Frame, Payload};
-use crate::error::{Error, TransportError, UsageError};
+use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId};
 use crate::session::{
     decode_body, decode_payload, poll_next, take_body, Body, Branch, Core, Incoming, Inner, Verdict,
@@ -631,7 +631,12 @@ pub(crate) async fn gather<A: Access, M: DeserializeOwned>(
                             }
                         }
                         Poll::Ready(Err(e))
-                            if tolerate_closed && matches!(*e, Error::Transport { .. }) =>
+                            if tolerate_closed
+                                && matches!(
+                                    *e,
+                                    Error::Transport { .. }
+                                        | Error::Interrupted(Interrupt::PeerGone { .. })
+                                ) =>
                         {
                             pending.swap_remove(i);
                             tracing::warn!(error = %e, "quorum gather continues without a closed peer");

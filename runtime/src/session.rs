@@ -337,12 +337,21 @@ impl Core {
 
     #[cold]
     #[inline(never)]
+    /// `peer`'s stream ended while this endpoint waited for `labels`: a
+    /// transport error, or, inside a timeout body, the end of the body
+    /// ([`Interrupt::PeerGone`]), so the handler runs as it would at the
+    /// deadline instead of the session failing.
     pub(crate) fn closed(
         &self,
         peer: PeerId,
         labels: &[Label],
         source: TransportError,
     ) -> Box<Error> {
+        if !self.bodies.is_empty() {
+            return Box::new(Error::Interrupted(Interrupt::PeerGone {
+                from: self.peer_name(peer),
+            }));
+        }
         Box::new(self.transport_error(peer, self.expecting(labels), source))
     }
 

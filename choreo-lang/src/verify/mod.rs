@@ -179,6 +179,10 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunSummary {
     pub instance: String,
+    /// The size of every family in this run (literal and parameter-sized).
+    pub families: BTreeMap<String, u64>,
+    /// The value of every parameter in this run (family sizes and quorums).
+    pub params: BTreeMap<String, u64>,
     pub participants: usize,
     pub states: u64,
     pub transitions: u64,
@@ -610,6 +614,8 @@ fn run_all(
         report.transitions += outcome.transitions;
         report.runs.push(RunSummary {
             instance: described.clone(),
+            families: world.instance.families.clone(),
+            params: world.instance.params.clone(),
             participants: world.participants.len(),
             states: outcome.states,
             transitions: outcome.transitions,
