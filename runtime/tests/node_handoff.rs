@@ -10,6 +10,7 @@
     clippy::panic
 )]
 
+use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -417,4 +418,108 @@ fn a_bundle_too_large_for_one_frame_moves_nothing_and_the_endpoint_closes_proper
         "{}",
         sim.now()
     );
+}
+
+static BODY_PROTO: ProtocolInfo = ProtocolInfo {
+    name: "Gather",
+    fingerprint: [9; 32],
+    roles: &["A", "B", "R"],
+    labels: &["Ping", "Note"],
+};
+
+/// R moves while inside a timeout body, after its wait for A has already
+/// read B's message ahead (a body looks at every peer's stream for a
+/// handler message): the message moves with the bundle and R's new holder
+/// reads it, then A's.
+#[test]
+fn frames_read_ahead_inside_a_timeout_body_move_with_the_endpoint() {
+    let (a_role, b_role, r_role) = (
+        RoleId::single(Role(0)),
+        RoleId::single(Role(1)),
+        RoleId::single(Role(2)),
+    );
+    let (ping, note) = (Label(0), Label(1));
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, SimConfig::default());
+        let (na, nb, nx, ny) = (
+            sim.add_node(),
+            sim.add_node(),
+            sim.add_node(),
+            sim.add_node(),
+        );
+        let x_id = sim.node_id(nx).unwrap();
+        let y_id = sim.node_id(ny).unwrap();
+        let x_node = sim.node(nx).unwrap().clone();
+        let y_node = sim.node(ny).unwrap().clone();
+        let roster = Roster::new(&[RoleShape::Single; 3]).unwrap();
+        let mut s = sim
+            .open_sessions(SessionId([6; 16]), &BODY_PROTO, &roster, &[na, nb, nx])
+            .unwrap()
+            .into_iter();
+        let (mut a, mut b, mut r) = (s.next().unwrap(), s.next().unwrap(), s.next().unwrap());
+        let (a_go, a_wait) = tokio::sync::oneshot::channel::<()>();
+        let (r_go, mut r_wait) = tokio::sync::oneshot::channel::<()>();
+        let ha = sim.spawn(na, async move {
+            let _ = a_wait.await;
+            a.start_body(Duration::from_secs(60));
+            a.send(r_role, ping, &7u64).await?;
+            a.end_body();
+            a.finish()
+        });
+        let hb = sim.spawn(nb, async move {
+            b.start_body(Duration::from_secs(60));
+            b.send(r_role, note, &42u64).await?;
+            b.end_body();
+            b.finish()
+        });
+        let hx = sim.spawn(nx, async move {
+            r.start_body(Duration::from_secs(60));
+            {
+                let mut waiting = std::pin::pin!(r.recv::<u64>(a_role, ping));
+                std::future::poll_fn(|cx| {
+                    if std::pin::Pin::new(&mut r_wait).poll(cx).is_ready() {
+                        return std::task::Poll::Ready(());
+                    }
+                    match waiting.as_mut().poll(cx) {
+                        std::task::Poll::Ready(got) => panic!("A sent before R moved: {got:?}"),
+                        std::task::Poll::Pending => std::task::Poll::Pending,
+                    }
+                })
+                .await;
+            }
+            x_node.hand_off(Handoff::new(r, STATE, vec![]), y_id)
+        });
+        let hy = sim.spawn(ny, async move {
+            let h = y_node.accept_handoff(&BODY_PROTO, x_id).await?;
+            let (mut r, _) = h.into_state(&BODY_PROTO, STATE)?;
+            let noted: u64 = r.recv(b_role, note).await?;
+            let pinged: u64 = r.recv(a_role, ping).await?;
+            r.end_body();
+            r.finish()?;
+            Ok::<_, Error>((noted, pinged))
+        });
+        // B's note reaches R (and is read ahead by its wait for A) long
+        // before R moves; A pings only after the move.
+        sim.run_until(Time::ZERO + Duration::from_millis(200));
+        let _ = r_go.send(());
+        sim.run_until(Time::ZERO + Duration::from_millis(400));
+        let _ = a_go.send(());
+        let stuck = sim.run().err().map(|e| e.to_string());
+        assert!(
+            matches!(hx.take(), Some(Ok(()))),
+            "seed {seed}: the handoff failed ({stuck:?})"
+        );
+        assert!(
+            matches!(ha.take(), Some(Ok(()))),
+            "seed {seed}: A ({stuck:?})"
+        );
+        assert!(
+            matches!(hb.take(), Some(Ok(()))),
+            "seed {seed}: B ({stuck:?})"
+        );
+        match hy.take() {
+            Some(Ok(got)) => assert_eq!(got, (42, 7), "seed {seed}"),
+            other => panic!("seed {seed}: R's new holder: {other:?} ({stuck:?})"),
+        }
+    }
 }
