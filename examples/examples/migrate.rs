@@ -53,7 +53,7 @@ choreography! {
 
 use notes::{Bye, Note, Saved, Total};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use choreo_examples::BoxError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -127,26 +127,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    choreo_examples::run_main("warn", async move {
         match cli.command {
             None => demo().await,
             Some(Command::Keygen { out }) => {
@@ -193,14 +175,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// Splits `/…/p2p/<peer>` into the peer and the address before it.

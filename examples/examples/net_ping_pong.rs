@@ -98,29 +98,11 @@ enum Command {
     },
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use choreo_examples::BoxError;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    choreo_examples::run_main("warn", async move {
         match cli.command {
             Command::Keygen { out } => keygen(out),
             Command::Serve {
@@ -135,14 +117,7 @@ fn main() -> ExitCode {
                 rounds,
             } => client(key, server, rounds).await,
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 fn keygen(out: PathBuf) -> Result<(), BoxError> {
