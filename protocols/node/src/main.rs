@@ -15,7 +15,8 @@ use aura_node::cli::{KeygenArgs, RunArgs, SimArgs};
         keygen  writes a node's Ed25519 identity key and prints its PeerId.\n\
         run     runs one node as its own process over libp2p (config file lists the peers).\n\
         sim     runs many seeded simulations with faults and checks the protocol invariants.\n\
-        demo    the whole account lifecycle, ten nodes over libp2p on 127.0.0.1 (or --transport sim).\n\
+        demo    the whole account lifecycle, ten nodes over libp2p on 127.0.0.1 (or --processes,\n\
+                one OS process per node; or --transport sim).\n\
         trace   the sequence diagram of a simulated lifecycle run.\n\n\
         Logs go to stderr; set RUST_LOG=debug for more."
 )]
@@ -40,6 +41,10 @@ enum Command {
     Demo(aura_node::demo::DemoArgs),
     /// Print the sequence diagram of a simulated lifecycle run.
     Trace(aura_node::trace::TraceArgs),
+    /// One node of `demo --processes`, driven by its parent over
+    /// stdin/stdout (internal).
+    #[command(hide = true)]
+    DemoNode(aura_node::demo::processes::NodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,7 +52,7 @@ fn main() -> ExitCode {
     // Simulations inject faults on purpose: the runtime's warnings about
     // lost peers are expected there, so only errors are shown by default.
     let default_filter = match cli.command {
-        Command::Sim(_) | Command::Demo(_) | Command::Trace(_) => "error",
+        Command::Sim(_) | Command::Demo(_) | Command::Trace(_) | Command::DemoNode(_) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => aura_node::cli::sim(&args),
         Command::Demo(args) => aura_node::demo::demo(&args),
         Command::Trace(args) => aura_node::trace::trace(&args),
+        Command::DemoNode(args) => aura_node::demo::processes::node_main(&args),
     };
     match result {
         Ok(code) => code,

@@ -90,6 +90,7 @@ pub fn trace(args: &TraceArgs) -> Result<ExitCode, NodeError> {
         window: crate::demo::run::WINDOW,
         transport: crate::demo::DemoTransport::Sim,
         real_delay: crate::demo::run::REAL_DELAY,
+        processes: false,
     };
     let mut steps = Vec::new();
     let (result, events) = run_traced(&config, &mut |s: &Step| steps.push(s.clone()));

@@ -22,6 +22,7 @@ fn small(seed: u64) -> DemoConfig {
         window: 8,
         transport: DemoTransport::Sim,
         real_delay: REAL_DELAY,
+        processes: false,
     }
 }
 

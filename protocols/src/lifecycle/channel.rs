@@ -67,7 +67,7 @@ impl FactBody for Inbox {
 }
 
 /// Which channel, and whose key certifies its epoch bumps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelSpec {
     /// Context.
     pub context: ContextId,

@@ -1,8 +1,11 @@
 //! Where the demo's nodes live: one [`Cluster`] per transport.
 //!
-//! The lifecycle ([`super::run`]) opens sessions on numbered nodes, spawns
-//! each role as a task of its node and then *settles*: waits until every
-//! task finished. A cluster decides where those tasks run and what time is:
+//! The lifecycle ([`super::run`]) hands numbered nodes [`Act`]s (take part
+//! in this session in this role) and then *settles*: waits until every act
+//! finished and collects the [`Outcome`]s. A [`Cluster`] decides where the
+//! nodes and their acts run and what time is. With every node in this
+//! process, [`Hosted`] keeps each node's [`Agent`] beside its host and runs
+//! its acts as tasks on one of these executors:
 //!
 //! - [`SimCluster`]: the deterministic simulator. Virtual time, seeded
 //!   faults; a settle runs the simulation until no task is left.
@@ -15,6 +18,10 @@
 //! - [`MemoryCluster`]: the same node hosts wired together in memory
 //!   ([`MemoryNet`]): no sockets, no faults, real time, one current-thread
 //!   runtime.
+//!
+//! With every node its own OS process, [`super::processes::ProcessCluster`]
+//! sends the acts down a pipe to each child, which runs them on its own
+//! libp2p node.
 //!
 //! Before the lifecycle starts, the nodes connect pair by pair
 //! ([`connect_in_turn`]). Without that, all ten nodes dial each other at
@@ -34,9 +41,10 @@ use aura_protocols::lifecycle::{Clock, ManualClock};
 use choreo_runtime::net::{Keypair, Multiaddr, NetNode, NetNodeConfig, Protocol};
 use choreo_runtime::node::{NodeId, SessionSpec, SharedNode};
 use choreo_runtime::sim::{Sim, TraceEvent};
-use choreo_runtime::{Label, ProtocolInfo, Role, RoleId, RoleShape, Roster, SessionId};
+use choreo_runtime::{Label, Role, RoleId, RoleShape, Roster, SessionId};
 use tokio::task::{JoinHandle, LocalSet};
 
+use super::agent::{Act, Agent, Answer, Outcome, Query, HELLO, NODE_NAMES};
 use crate::memory::MemoryNet;
 
 /// A role task: runs on one node, its result is read after a settle.
@@ -47,8 +55,9 @@ pub type Task = Pin<Box<dyn Future<Output = ()>>>;
 /// `--real-delay`).
 pub const NET_STALL: Duration = Duration::from_secs(120);
 
-/// The nodes of one demo run and the executor of their tasks.
-pub trait Cluster {
+/// The node hosts of one demo run in this process and the executor of
+/// their tasks ([`Hosted`] puts each node's [`Agent`] beside its host).
+pub trait Executor {
     /// Node `index`'s id in session rosters.
     fn node_id(&self, index: usize) -> Option<NodeId>;
     /// Node `index`'s host, to open sessions on (`None` once crashed).
@@ -79,11 +88,176 @@ pub trait Cluster {
     }
 }
 
+/// The nodes of one demo run, as the lifecycle drives them: acts started
+/// on nodes and settled together, queries answered at once.
+pub trait Cluster {
+    /// Start `act` on node `index`; its outcome comes with the next
+    /// [`Cluster::settle`].
+    fn start(&mut self, index: usize, act: Act);
+    /// Run until every act started since the last settle finished; their
+    /// outcomes in the order they were started (`Err` for an act that
+    /// failed). `Err` overall: the run is stuck or a node is gone.
+    fn settle(&mut self) -> Result<Vec<Result<Outcome, String>>, String>;
+    /// Ask node `index` about its own state.
+    fn query(&mut self, index: usize, query: &Query) -> Result<Answer, String>;
+    /// Let the network run while acts wait: on the simulator exactly
+    /// `virtual_for` of virtual time; on a real transport until every
+    /// check answers yes (at most [`NET_STALL`]).
+    fn wait_until(&mut self, virtual_for: Duration, checks: &[(usize, Query)]);
+    /// Node `index` loses everything: its acts, state and connections.
+    fn crash(&mut self, index: usize);
+    /// Time since the run began (virtual on the simulator).
+    fn now(&self) -> Duration;
+    /// Frames the nodes received so far.
+    fn frames(&mut self) -> u64;
+    /// Whether time is virtual (the simulator) or real.
+    fn is_virtual(&self) -> bool;
+    /// One line saying where the nodes are (ports, processes), if they
+    /// are on a network.
+    fn whereabouts(&self) -> Option<String>;
+    /// Trace events recorded so far (the simulator's, when kept).
+    fn trace(&self) -> &[TraceEvent] {
+        &[]
+    }
+}
+
+/// Every node's [`Agent`] beside its host in this process, the acts run
+/// as tasks of an [`Executor`].
+#[derive(Debug)]
+pub struct Hosted<E> {
+    exec: E,
+    agents: Vec<Option<Rc<Agent>>>,
+    started: Vec<Slot<Result<Outcome, String>>>,
+}
+
+impl<E: Executor> Hosted<E> {
+    /// Node `i` of `exec` gets `agents[i]`.
+    pub fn new(exec: E, agents: Vec<Agent>) -> Self {
+        Hosted {
+            exec,
+            agents: agents.into_iter().map(|a| Some(Rc::new(a))).collect(),
+            started: Vec::new(),
+        }
+    }
+
+    fn agent(&self, index: usize) -> Result<&Rc<Agent>, String> {
+        self.agents
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| format!("{} is down", name(index)))
+    }
+}
+
+/// Node `index`'s name in the timeline.
+pub fn name(index: usize) -> &'static str {
+    NODE_NAMES.get(index).copied().unwrap_or("?")
+}
+
+impl<E: Executor> Cluster for Hosted<E> {
+    fn start(&mut self, index: usize, act: Act) {
+        let slot: Slot<Result<Outcome, String>> = Rc::new(RefCell::new(None));
+        let work = self.agent(index).and_then(|agent| {
+            let node = self
+                .exec
+                .node(index)
+                .ok_or_else(|| format!("{} is down", name(index)))?;
+            agent.start(node, act)
+        });
+        match work {
+            Ok(work) => {
+                let out = slot.clone();
+                self.exec.spawn(
+                    index,
+                    Box::pin(async move {
+                        let result = work.await;
+                        *out.borrow_mut() = Some(result);
+                    }),
+                );
+            }
+            Err(e) => *slot.borrow_mut() = Some(Err(e)),
+        }
+        self.started.push(slot);
+    }
+
+    fn settle(&mut self) -> Result<Vec<Result<Outcome, String>>, String> {
+        let settled = self.exec.settle();
+        let slots: Vec<_> = self.started.drain(..).collect();
+        settled?;
+        Ok(slots
+            .into_iter()
+            .map(|slot| {
+                let result = slot.borrow_mut().take();
+                result.unwrap_or_else(|| Err("the act did not finish".into()))
+            })
+            .collect())
+    }
+
+    fn query(&mut self, index: usize, query: &Query) -> Result<Answer, String> {
+        if let Query::Frames = query {
+            let node = self.exec.node(index).ok_or("the node is down")?;
+            return Ok(Answer::Count(node.with(|n| n.stats().frames_in)));
+        }
+        self.agent(index)?.query(query)
+    }
+
+    fn wait_until(&mut self, virtual_for: Duration, checks: &[(usize, Query)]) {
+        let agents = &self.agents;
+        self.exec.run_while_waiting(virtual_for, &|| {
+            checks.iter().all(|(i, q)| {
+                agents
+                    .get(*i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|a| a.query(q) == Ok(Answer::Flag(true)))
+            })
+        });
+    }
+
+    fn crash(&mut self, index: usize) {
+        self.exec.crash(index);
+        if let Some(agent) = self.agents.get_mut(index) {
+            agent.take();
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.exec.now()
+    }
+
+    fn frames(&mut self) -> u64 {
+        self.exec.frames()
+    }
+
+    fn is_virtual(&self) -> bool {
+        self.exec.is_virtual()
+    }
+
+    fn whereabouts(&self) -> Option<String> {
+        let ports = self.exec.ports();
+        if ports.is_empty() {
+            return None;
+        }
+        let listing: Vec<String> = ports
+            .iter()
+            .zip(NODE_NAMES)
+            .map(|(port, name)| format!("{name} :{port}"))
+            .collect();
+        Some(format!(
+            "{} libp2p nodes on 127.0.0.1 (TCP), each its own Ed25519 identity, allowing only the others, connected pair by pair: {}",
+            ports.len(),
+            listing.join(" ")
+        ))
+    }
+
+    fn trace(&self) -> &[TraceEvent] {
+        self.exec.trace()
+    }
+}
+
 /// The deterministic simulator as a cluster.
 #[derive(Debug)]
 pub struct SimCluster(pub Sim);
 
-impl Cluster for SimCluster {
+impl Executor for SimCluster {
     fn node_id(&self, index: usize) -> Option<NodeId> {
         self.0.node_id(index)
     }
@@ -225,14 +399,6 @@ impl NetCluster {
     }
 }
 
-/// The two-role protocol of [`connect_in_turn`]: the dialer says hello.
-static HELLO: ProtocolInfo = ProtocolInfo {
-    name: "DemoHello",
-    fingerprint: *b"aura demo: connect nodes in turn",
-    roles: &["Dialer", "Listener"],
-    labels: &["Hello"],
-};
-
 /// Connect every pair of nodes, one pair at a time: node `i` says hello
 /// to node `j > i` and waits for it to arrive. After this every pair has
 /// its connection, so no two nodes ever dial each other at the same moment
@@ -273,7 +439,7 @@ async fn connect_in_turn(nodes: &[NetNode]) -> Result<(), String> {
     Ok(())
 }
 
-impl Cluster for NetCluster {
+impl Executor for NetCluster {
     fn node_id(&self, index: usize) -> Option<NodeId> {
         self.ids.get(index).copied()
     }
@@ -378,7 +544,7 @@ impl MemoryCluster {
     }
 }
 
-impl Cluster for MemoryCluster {
+impl Executor for MemoryCluster {
     fn node_id(&self, index: usize) -> Option<NodeId> {
         self.net.node_id(index)
     }

@@ -3,12 +3,15 @@
 //! Authority A (3 devices) generates its key, binds 3 guardians, receives
 //! N messages from authority B over an AMP channel whose epochs are bumped
 //! by consensus, loses every device, and a new device recovers through the
-//! guardians and reads the old messages. [`run::run`] does the work on a
-//! [`cluster::Cluster`] (libp2p nodes on 127.0.0.1 or the deterministic
-//! simulator) and reports [`Step`]s; this module parses the arguments and
-//! prints the timeline.
+//! guardians and reads the old messages. [`run::run`] coordinates the
+//! run: it hands each node's [`agent::Agent`] its acts through a
+//! [`cluster::Cluster`] (libp2p nodes on 127.0.0.1 in this process or
+//! each in its own, in memory, or the deterministic simulator) and reports
+//! [`Step`]s; this module parses the arguments and prints the timeline.
 
+pub mod agent;
 pub mod cluster;
+pub mod processes;
 pub mod run;
 
 use std::io::Write;
@@ -39,8 +42,10 @@ pub struct DemoArgs {
     /// Transport between the nodes.
     #[arg(long, value_enum, default_value = "net")]
     pub transport: DemoTransport,
-    /// Run every node as its own OS process (needs `--transport net`; not
-    /// wired yet).
+    /// Run every node as its own OS process (this executable, one libp2p
+    /// node each on 127.0.0.1; needs `--transport net`). This process
+    /// coordinates: it tells each node what to do over the node's
+    /// stdin/stdout; the protocol messages go between the processes.
     #[arg(long)]
     pub processes: bool,
     /// Seed of the run (network faults, keys, nonces).
@@ -104,9 +109,9 @@ fn show_time(at: Duration) -> String {
 /// Run the demo and print its timeline on stdout. Exit 0 with
 /// `lifecycle complete: …`, or 1 with the first failure.
 pub fn demo(args: &DemoArgs) -> Result<ExitCode, NodeError> {
-    if args.processes {
+    if args.processes && args.transport != DemoTransport::Net {
         return Err(NodeError::Usage(
-            "--processes is not wired yet; run `aura-node demo` (all nodes over libp2p in one process)".into(),
+            "--processes runs the nodes over libp2p: use it with --transport net".into(),
         ));
     }
     if args.faults && args.transport != DemoTransport::Sim {
@@ -126,6 +131,7 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, NodeError> {
         window: run::WINDOW,
         transport: args.transport,
         real_delay: Duration::from_secs(args.real_delay),
+        processes: args.processes,
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", header(&config));
@@ -154,6 +160,14 @@ fn header(config: &DemoConfig) -> String {
         ),
         DemoTransport::Memory => (
             "memory (10 node hosts wired together in memory, one process)".to_string(),
+            format!(
+                "recovery delay {delay} (scaled clock: {} s real)",
+                config.real_delay.as_secs()
+            ),
+        ),
+        DemoTransport::Net if config.processes => (
+            "net (10 OS processes, one libp2p node each on 127.0.0.1, TCP + Noise + Yamux)"
+                .to_string(),
             format!(
                 "recovery delay {delay} (scaled clock: {} s real)",
                 config.real_delay.as_secs()
