@@ -88,6 +88,46 @@ fn bench_family(c: &mut Criterion, name: &str, sizes: &[usize], generate: fn(usi
     group.finish();
 }
 
+/// Code generation for an already compiled protocol: `tokens` is the
+/// generated token stream (what `choreography!` hands to rustc), `gen` adds
+/// pretty-printing (what `choreo gen` writes). The floor is the front end
+/// (parse + check + project) on the same text, in the same run.
+fn bench_codegen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codegen_sequence");
+    group.sample_size(10);
+    for size in [1_000, 10_000] {
+        let text = sequence(size);
+        let comp = compile(vec![Source::from_path_text("bench.choreo", text.clone())]);
+        assert!(
+            !comp.has_errors(),
+            "generated sequence({size}) must compile"
+        );
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_with_input(
+            BenchmarkId::new("front_end_floor", size),
+            &text,
+            |b, text| {
+                b.iter(|| {
+                    compile(vec![Source::from_path_text(
+                        "bench.choreo",
+                        black_box(text.clone()),
+                    )])
+                })
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("tokens", size), &comp, |b, comp| {
+            b.iter(|| {
+                choreo_lang::codegen::generate_tokens(black_box(comp), &[choreo_lang::FileId(0)])
+                    .unwrap()
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("gen", size), &comp, |b, comp| {
+            b.iter(|| choreo_lang::codegen::generate_program(black_box(comp)).unwrap())
+        });
+    }
+    group.finish();
+}
+
 fn compiler(c: &mut Criterion) {
     bench_family(c, "ring", &[8, 64, 256], ring);
     bench_family(c, "mesh", &[4, 8, 16], mesh);
@@ -95,5 +135,5 @@ fn compiler(c: &mut Criterion) {
     bench_family(c, "sequence", &[100, 1_000, 10_000], sequence);
 }
 
-criterion_group!(benches, compiler);
+criterion_group!(benches, compiler, bench_codegen);
 criterion_main!(benches);

@@ -143,24 +143,220 @@ pub struct Label {
 
 /// A payload type. `written` keeps aliases (printed with rustfmt spacing,
 /// `()` for a message written without payload); `canonical` has aliases
-/// expanded and is what equality uses.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// expanded and is what equality uses. `ty` is the canonical type as a typed
+/// tree with the place of each part (what code generation emits, so its
+/// errors point at the part they are about), `loc` the payload as written.
+#[derive(Clone, Debug)]
 pub struct Payload {
     pub written: String,
     pub canonical: String,
+    pub ty: RustType,
+    pub loc: Loc,
+}
+
+/// Two payloads are the same type when their texts are: where they were
+/// written does not matter.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.written == other.written && self.canonical == other.canonical
+    }
+}
+
+impl Eq for Payload {}
+
+impl std::hash::Hash for Payload {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.written.hash(state);
+        self.canonical.hash(state);
+    }
 }
 
 impl Payload {
     pub fn unit() -> Self {
+        Payload::of(RustType {
+            kind: RustTypeKind::Tuple(Vec::new()),
+            loc: Loc::default(),
+        })
+    }
+
+    /// A payload written without aliases: `written` and `canonical` are
+    /// `ty` printed, `loc` is `ty`'s.
+    pub fn of(ty: RustType) -> Self {
+        let text = ty.to_string();
         Payload {
-            written: "()".into(),
-            canonical: "()".into(),
+            written: text.clone(),
+            canonical: text,
+            loc: ty.loc,
+            ty,
         }
     }
 
     pub fn is_unit(&self) -> bool {
         self.canonical == "()"
     }
+}
+
+/// A Rust type in a payload, checked as type syntax only (rustc checks the
+/// rest), with the place of each part. Displays with rustfmt spacing:
+/// `Vec<u8>`, `(u32,)`, `[u8; 32]`, `&mut [u8]`, `fn(u64) -> bool`,
+/// `dyn Error + Send`, `<T as Trait>::Name`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RustType {
+    pub kind: RustTypeKind,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RustTypeKind {
+    Path {
+        leading_colons: bool,
+        segments: Vec<RustSegment>,
+    },
+    Tuple(Vec<RustType>),
+    /// The length as written: an integer or a constant's name.
+    Array {
+        element: Box<RustType>,
+        len: String,
+    },
+    Slice(Box<RustType>),
+    Ref {
+        mutable: bool,
+        inner: Box<RustType>,
+    },
+    Ptr {
+        mutable: bool,
+        inner: Box<RustType>,
+    },
+    Never,
+    FnPtr {
+        params: Vec<RustType>,
+        ret: Option<Box<RustType>>,
+    },
+    /// `dyn A + B`: the bounds are paths.
+    TraitObject(Vec<RustType>),
+    Qualified {
+        self_ty: Box<RustType>,
+        as_trait: Option<Box<RustType>>,
+        rest: Vec<RustSegment>,
+    },
+}
+
+/// `Name` or `Name<G1, G2>` in a path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RustSegment {
+    pub name: String,
+    pub generics: Vec<RustType>,
+    /// The name's place.
+    pub loc: Loc,
+}
+
+impl RustType {
+    /// A one-segment path without generics (`u64`).
+    pub fn named(name: &str, loc: Loc) -> Self {
+        RustType::generic(name, Vec::new(), loc)
+    }
+
+    /// A one-segment path with generic arguments (`Vec<u8>`).
+    pub fn generic(name: &str, generics: Vec<RustType>, loc: Loc) -> Self {
+        RustType {
+            kind: RustTypeKind::Path {
+                leading_colons: false,
+                segments: vec![RustSegment {
+                    name: name.to_string(),
+                    generics,
+                    loc,
+                }],
+            },
+            loc,
+        }
+    }
+}
+
+impl std::fmt::Display for RustType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            RustTypeKind::Path {
+                leading_colons,
+                segments,
+            } => {
+                if *leading_colons {
+                    f.write_str("::")?;
+                }
+                write_joined(f, segments, "::")
+            }
+            RustTypeKind::Tuple(items) => {
+                f.write_str("(")?;
+                write_joined(f, items, ", ")?;
+                if items.len() == 1 {
+                    f.write_str(",")?;
+                }
+                f.write_str(")")
+            }
+            RustTypeKind::Array { element, len } => write!(f, "[{element}; {len}]"),
+            RustTypeKind::Slice(element) => write!(f, "[{element}]"),
+            RustTypeKind::Ref { mutable, inner } => {
+                write!(f, "&{}{inner}", if *mutable { "mut " } else { "" })
+            }
+            RustTypeKind::Ptr { mutable, inner } => {
+                write!(f, "*{} {inner}", if *mutable { "mut" } else { "const" })
+            }
+            RustTypeKind::Never => f.write_str("!"),
+            RustTypeKind::FnPtr { params, ret } => {
+                f.write_str("fn(")?;
+                write_joined(f, params, ", ")?;
+                f.write_str(")")?;
+                match ret {
+                    Some(ret) => write!(f, " -> {ret}"),
+                    None => Ok(()),
+                }
+            }
+            RustTypeKind::TraitObject(bounds) => {
+                f.write_str("dyn ")?;
+                write_joined(f, bounds, " + ")
+            }
+            RustTypeKind::Qualified {
+                self_ty,
+                as_trait,
+                rest,
+            } => {
+                write!(f, "<{self_ty}")?;
+                if let Some(t) = as_trait {
+                    write!(f, " as {t}")?;
+                }
+                f.write_str(">")?;
+                for segment in rest {
+                    write!(f, "::{segment}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RustSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if !self.generics.is_empty() {
+            f.write_str("<")?;
+            write_joined(f, &self.generics, ", ")?;
+            f.write_str(">")?;
+        }
+        Ok(())
+    }
+}
+
+fn write_joined<T: std::fmt::Display>(
+    f: &mut std::fmt::Formatter<'_>,
+    items: &[T],
+    separator: &str,
+) -> std::fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(separator)?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 /// A checked annotation, ready for the runtime's guard chain.

@@ -861,10 +861,11 @@ mod tests {
         LocalAction::Send {
             to: Peer::Role(to.into()),
             label: label(l),
-            payload: Payload {
-                written: "Vec<u8>".into(),
-                canonical: "Vec<u8>".into(),
-            },
+            payload: Payload::of(crate::global::RustType::generic(
+                "Vec",
+                vec![crate::global::RustType::named("u8", Loc::default())],
+                Loc::default(),
+            )),
             annotations: Vec::new(),
             loc: Loc::default(),
         }

@@ -152,3 +152,45 @@ fn payloads_use_all_of_rusts_type_syntax() {
         assert!(code.contains(field), "missing `{field}` in:\n{code}");
     }
 }
+
+/// A payload the language accepts as type syntax but Rust cannot name (a
+/// reserved word as a path segment): code generation reports it at that
+/// word, with the payload as context, not at the whole protocol.
+#[test]
+fn a_payload_rust_cannot_name_is_reported_at_its_span() {
+    let text = "protocol Orders {\n    roles Shop, Bank;\n    Shop -> Bank : Pay(u64);\n    Bank -> Shop : Receipt(Vec<receipts::move>);\n}\n";
+    let comp = compile(vec![Source::from_path_text("orders.choreo", text)]);
+    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
+    let errors = codegen::generate_program(&comp).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    let at = errors[0].primary.span;
+    assert_eq!(&text[at.start as usize..at.end as usize], "move");
+    insta::assert_snapshot!(choreo_lang::render::render_all(
+        &errors,
+        &comp.sources,
+        choreo_lang::render::RenderOptions { color: false }
+    ));
+}
+
+/// Every type form the language accepts comes out as the same Rust type.
+#[test]
+fn payload_types_of_every_form_are_generated_as_written() {
+    let forms = [
+        "fn(u64) -> bool",
+        "Box<dyn std::error::Error + Send + Sync>",
+        "&'static str",
+        "[u8; 32]",
+        "(u32,)",
+        "<T as Trait>::Name",
+        "*const u8",
+        "::std::vec::Vec<[u16]>",
+    ];
+    for ty in forms.into_iter().filter(|t| !t.contains('\'')) {
+        let text = format!("protocol P {{ roles A, B; A -> B : L({ty}); }}");
+        let comp = compile(vec![Source::from_path_text("p.choreo", text)]);
+        assert!(!comp.has_errors(), "{ty}: {:#?}", comp.diagnostics);
+        let code = codegen::generate_program(&comp).unwrap();
+        let expected = format!("pub struct L(pub {ty});");
+        assert!(code.contains(&expected), "{ty}: {code}");
+    }
+}

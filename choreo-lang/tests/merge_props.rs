@@ -18,7 +18,7 @@
 
 use choreo_lang::global::{
     CheckedProgram, GBranch, GMessage, GStmt, GlobalProtocol, Label, Loc, Participant, Payload,
-    RoleInfo, Size,
+    RoleInfo, RustType, Size,
 };
 use choreo_lang::local::{Arm, LocalAction, LocalBlock, LocalProtocol, Peer, Target};
 use choreo_lang::project::{fingerprint, merge, print_global, print_local, project_protocol};
@@ -43,9 +43,9 @@ fn label(name: &str) -> Label {
 }
 
 fn payload(ty: &str) -> Payload {
-    Payload {
-        written: ty.into(),
-        canonical: ty.into(),
+    match ty {
+        "()" => Payload::unit(),
+        name => Payload::of(RustType::named(name, Loc::default())),
     }
 }
 

@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use super::codes;
 use super::lower::Lowered;
 use super::suggest::{did_you_mean, suffix};
-use super::types::{self, AliasTexts};
+use super::types::{self, AliasTypes};
 use super::ParsedFile;
 use crate::ast::{self, Item, ModulePath, StmtKind};
 use crate::diagnostic::Diagnostic;
@@ -19,8 +19,8 @@ use crate::span::{FileId, Span};
 pub(crate) struct Module {
     pub name: String,
     pub file: FileId,
-    /// Expanded alias texts by alias name.
-    pub alias_texts: AliasTexts,
+    /// Expanded alias types by alias name.
+    pub alias_types: AliasTypes,
     pub aliases: Vec<global::Alias>,
     /// Aliases on a cycle (already reported); payloads using them fail.
     pub bad_aliases: HashSet<String>,
@@ -65,7 +65,7 @@ impl<'a> Program<'a> {
                 modules.push(Module {
                     name,
                     file: file.file,
-                    alias_texts: AliasTexts::new(),
+                    alias_types: AliasTypes::new(),
                     aliases: Vec::new(),
                     bad_aliases: HashSet::new(),
                     protocols: HashMap::new(),
@@ -568,11 +568,15 @@ fn expand_aliases(
             types::mentioned_names(&alias.ty, &mut mentioned);
             let ready = mentioned
                 .iter()
-                .all(|n| !first.contains_key(n.as_str()) || module.alias_texts.contains_key(n));
+                .all(|n| !first.contains_key(n.as_str()) || module.alias_types.contains_key(n));
             if ready {
-                let text = types::canonical(&alias.ty, &module.alias_texts)
-                    .unwrap_or_else(|| "_".to_string());
-                module.alias_texts.insert(alias.name.name.clone(), text);
+                let loc = global::Loc {
+                    file,
+                    span: alias.ty.span,
+                };
+                let ty = types::canonical(&alias.ty, &module.alias_types, file)
+                    .unwrap_or_else(|| global::RustType::named("_", loc));
+                module.alias_types.insert(alias.name.name.clone(), ty);
             } else {
                 still.push((alias, file));
             }

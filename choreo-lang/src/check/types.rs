@@ -5,21 +5,23 @@
 use std::collections::HashMap;
 
 use crate::ast::{TypeExpr, TypeKind, TypeSegment};
+use crate::global::{Loc, RustSegment, RustType, RustTypeKind};
+use crate::span::FileId;
 
-/// Expanded (canonical) text of each alias of one module, by alias name.
-pub(crate) type AliasTexts = HashMap<String, String>;
+/// Expanded (canonical) type of each alias of one module, by alias name.
+pub(crate) type AliasTypes = HashMap<String, RustType>;
 
-/// `ty` printed as written (aliases kept), by the parser's canonical
+/// `ty` as written (aliases kept), printed by the parser's canonical
 /// printer. `None` if it contains an already-reported syntax error.
 pub(crate) fn written(ty: &TypeExpr) -> Option<String> {
-    let mut out = String::new();
-    print(ty, None, &mut out).then(|| ty.to_string())
+    lower(ty, None, FileId(0)).map(|_| ty.to_string())
 }
 
-/// `ty` printed with every alias of `aliases` replaced by its expansion.
-pub(crate) fn canonical(ty: &TypeExpr, aliases: &AliasTexts) -> Option<String> {
-    let mut out = String::new();
-    print(ty, Some(aliases), &mut out).then_some(out)
+/// `ty` (written in `file`) as a typed tree with every alias of `aliases`
+/// replaced by its expansion. `None` if it contains an already-reported
+/// syntax error.
+pub(crate) fn canonical(ty: &TypeExpr, aliases: &AliasTypes, file: FileId) -> Option<RustType> {
+    lower(ty, Some(aliases), file)
 }
 
 /// The alias a type refers to directly: a single-segment path without
@@ -75,133 +77,96 @@ pub(crate) fn mentioned_names(ty: &TypeExpr, out: &mut Vec<String>) {
     }
 }
 
-/// Returns false when the type contains an error node.
-fn print(ty: &TypeExpr, aliases: Option<&AliasTexts>, out: &mut String) -> bool {
-    match &ty.kind {
+/// The typed tree of `ty`; `None` when it contains an error node. Trait
+/// bounds name traits, never payload aliases, so they are not expanded.
+fn lower(ty: &TypeExpr, aliases: Option<&AliasTypes>, file: FileId) -> Option<RustType> {
+    let loc = Loc {
+        file,
+        span: ty.span,
+    };
+    let all = |types: &[TypeExpr], aliases: Option<&AliasTypes>| -> Option<Vec<RustType>> {
+        types.iter().map(|t| lower(t, aliases, file)).collect()
+    };
+    let boxed = |t: &TypeExpr, aliases: Option<&AliasTypes>| lower(t, aliases, file).map(Box::new);
+    let kind = match &ty.kind {
         TypeKind::Path {
             leading_colons,
             segments,
         } => {
             if let (Some(aliases), Some(name)) = (aliases, alias_reference(ty)) {
-                if let Some(text) = aliases.get(name) {
-                    out.push_str(text);
-                    return true;
+                if let Some(expanded) = aliases.get(name) {
+                    return Some(expanded.clone());
                 }
             }
-            if *leading_colons {
-                out.push_str("::");
+            RustTypeKind::Path {
+                leading_colons: *leading_colons,
+                segments: segments
+                    .iter()
+                    .map(|s| lower_segment(s, aliases, file))
+                    .collect::<Option<_>>()?,
             }
-            let mut ok = true;
-            for (i, segment) in segments.iter().enumerate() {
-                if i > 0 {
-                    out.push_str("::");
-                }
-                ok &= print_segment(segment, aliases, out);
-            }
-            ok
         }
-        TypeKind::Tuple(items) => {
-            out.push('(');
-            let ok = print_separated(items, ", ", aliases, out);
-            if items.len() == 1 {
-                out.push(',');
-            }
-            out.push(')');
-            ok
-        }
-        TypeKind::Array { element, len } => {
-            out.push('[');
-            let ok = print(element, aliases, out);
-            out.push_str("; ");
-            out.push_str(len.trim());
-            out.push(']');
-            ok
-        }
-        TypeKind::Slice(element) => {
-            out.push('[');
-            let ok = print(element, aliases, out);
-            out.push(']');
-            ok
-        }
-        TypeKind::Ref { mutable, inner } => {
-            out.push('&');
-            if *mutable {
-                out.push_str("mut ");
-            }
-            print(inner, aliases, out)
-        }
-        TypeKind::Ptr { mutable, inner } => {
-            out.push_str(if *mutable { "*mut " } else { "*const " });
-            print(inner, aliases, out)
-        }
-        TypeKind::Never => {
-            out.push('!');
-            true
-        }
-        TypeKind::FnPtr { params, ret } => {
-            out.push_str("fn(");
-            let mut ok = print_separated(params, ", ", aliases, out);
-            out.push(')');
-            if let Some(ret) = ret {
-                out.push_str(" -> ");
-                ok &= print(ret, aliases, out);
-            }
-            ok
-        }
-        TypeKind::TraitObject(bounds) => {
-            out.push_str("dyn ");
-            // A bound names a trait, never a payload alias.
-            print_separated(bounds, " + ", None, out)
-        }
+        TypeKind::Tuple(items) => RustTypeKind::Tuple(all(items, aliases)?),
+        TypeKind::Array { element, len } => RustTypeKind::Array {
+            element: boxed(element, aliases)?,
+            len: len.trim().to_string(),
+        },
+        TypeKind::Slice(element) => RustTypeKind::Slice(boxed(element, aliases)?),
+        TypeKind::Ref { mutable, inner } => RustTypeKind::Ref {
+            mutable: *mutable,
+            inner: boxed(inner, aliases)?,
+        },
+        TypeKind::Ptr { mutable, inner } => RustTypeKind::Ptr {
+            mutable: *mutable,
+            inner: boxed(inner, aliases)?,
+        },
+        TypeKind::Never => RustTypeKind::Never,
+        TypeKind::FnPtr { params, ret } => RustTypeKind::FnPtr {
+            params: all(params, aliases)?,
+            ret: match ret {
+                Some(ret) => Some(boxed(ret, aliases)?),
+                None => None,
+            },
+        },
+        TypeKind::TraitObject(bounds) => RustTypeKind::TraitObject(all(bounds, None)?),
         TypeKind::Qualified {
             self_ty,
             as_trait,
             rest,
-        } => {
-            out.push('<');
-            let mut ok = print(self_ty, aliases, out);
-            if let Some(t) = as_trait {
-                out.push_str(" as ");
-                ok &= print(t, None, out);
-            }
-            out.push('>');
-            for segment in rest {
-                out.push_str("::");
-                ok &= print_segment(segment, aliases, out);
-            }
-            ok
-        }
-        TypeKind::Error => false,
-    }
+        } => RustTypeKind::Qualified {
+            self_ty: boxed(self_ty, aliases)?,
+            as_trait: match as_trait {
+                Some(t) => Some(boxed(t, None)?),
+                None => None,
+            },
+            rest: rest
+                .iter()
+                .map(|s| lower_segment(s, aliases, file))
+                .collect::<Option<_>>()?,
+        },
+        TypeKind::Error => return None,
+    };
+    Some(RustType { kind, loc })
 }
 
-/// `Name` or `Name<G1, G2>`; false when a generic argument has an error node.
-fn print_segment(segment: &TypeSegment, aliases: Option<&AliasTexts>, out: &mut String) -> bool {
-    out.push_str(&segment.name.name);
-    if segment.generics.is_empty() {
-        return true;
-    }
-    out.push('<');
-    let ok = print_separated(&segment.generics, ", ", aliases, out);
-    out.push('>');
-    ok
-}
-
-/// The types joined by `separator`; false when one has an error node.
-fn print_separated(
-    types: &[TypeExpr],
-    separator: &str,
-    aliases: Option<&AliasTexts>,
-    out: &mut String,
-) -> bool {
-    let mut ok = true;
-    for (i, ty) in types.iter().enumerate() {
-        if i > 0 {
-            out.push_str(separator);
-        }
-        ok &= print(ty, aliases, out);
-    }
-    ok
+/// `Name` or `Name<G1, G2>`; `None` when a generic argument has an error node.
+fn lower_segment(
+    segment: &TypeSegment,
+    aliases: Option<&AliasTypes>,
+    file: FileId,
+) -> Option<RustSegment> {
+    Some(RustSegment {
+        name: segment.name.name.clone(),
+        generics: segment
+            .generics
+            .iter()
+            .map(|g| lower(g, aliases, file))
+            .collect::<Option<_>>()?,
+        loc: Loc {
+            file,
+            span: segment.name.span,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -242,7 +207,10 @@ mod tests {
         );
         assert_eq!(tys.len(), 7);
         for ty in &tys {
-            assert_eq!(canonical(ty, &AliasTexts::new()), written(ty));
+            assert_eq!(
+                canonical(ty, &AliasTypes::new(), FileId(0)).map(|t| t.to_string()),
+                written(ty)
+            );
         }
         assert_eq!(
             written(&tys[5]).as_deref(),
@@ -253,10 +221,16 @@ mod tests {
     #[test]
     fn aliases_expand_inside_generics_and_tuples() {
         let tys = payload_types("protocol P { roles A, B; A -> B : L(Vec<(Share, u8)>); }");
-        let mut aliases = AliasTexts::new();
-        aliases.insert("Share".into(), "[u8; 32]".into());
+        let share = payload_types("protocol P { roles A, B; A -> B : L([u8; 32]); }");
+        let mut aliases = AliasTypes::new();
+        aliases.insert(
+            "Share".into(),
+            canonical(&share[0], &AliasTypes::new(), FileId(0)).unwrap(),
+        );
         assert_eq!(
-            canonical(&tys[0], &aliases).as_deref(),
+            canonical(&tys[0], &aliases, FileId(0))
+                .map(|t| t.to_string())
+                .as_deref(),
             Some("Vec<([u8; 32], u8)>")
         );
         assert_eq!(written(&tys[0]).as_deref(), Some("Vec<(Share, u8)>"));

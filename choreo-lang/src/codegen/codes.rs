@@ -1,6 +1,6 @@
 //! Diagnostic codes of code generation (E05xx).
 
-/// A payload type that is not Rust type syntax.
+/// A payload type that Rust cannot write (a reserved word as a name).
 pub const BAD_PAYLOAD_TYPE: &str = "E0501";
 /// A local type the generator cannot turn into states (a `continue` with
 /// no enclosing `rec`); reaching it means an earlier phase let it through.
@@ -11,9 +11,10 @@ pub const NOT_PROJECTED: &str = "E0503";
 pub const EXPLANATIONS: &[(&str, &str)] = &[
     (
         "E0501",
-        "A payload type is not valid Rust type syntax, so no typed endpoint can be generated for \
-         it. Write the payload as a Rust type: a path (`crate::wire::Round1`), a tuple \
-         (`(u32, String)`), an array (`[u8; 32]`) or a generic (`Vec<u8>`).",
+        "A payload type is valid choreo type syntax but Rust cannot write it: a part of it is a \
+         word Rust reserves (`move`, `match`, `type`, …), so no typed endpoint can be generated. \
+         The error points at that word. Name the Rust item differently (or re-export it under \
+         another name) and use that name in the payload.",
     ),
     (
         "E0502",

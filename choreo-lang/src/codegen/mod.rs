@@ -24,6 +24,7 @@
 pub mod codes;
 pub mod link;
 pub mod names;
+pub mod types;
 
 use std::collections::HashMap;
 
@@ -32,7 +33,7 @@ use quote::{format_ident, quote};
 
 use crate::diagnostic::Diagnostic;
 use crate::driver::Compilation;
-use crate::global::{Annotation, CheckedProgram, GlobalProtocol, Label, LeakClass, Size};
+use crate::global::{Annotation, CheckedProgram, GlobalProtocol, Label, LeakClass, Payload, Size};
 use crate::local::{LocalProtocol, Peer, Target};
 use crate::machine::{Machine, Message, Op, State, StateId};
 use crate::span::FileId;
@@ -125,7 +126,7 @@ pub fn generate_tokens(
 
 /// Every label of a protocol, numbered for the wire, with its Rust name.
 struct Labels {
-    order: Vec<(Label, String, String)>, // (label, rust name, canonical payload)
+    order: Vec<(Label, String, Payload)>, // (label, rust name, payload)
     index: HashMap<Label, usize>,
     /// The protocols `link`ed to, as (module, name): each has a join
     /// handshake label, numbered after the message labels.
@@ -140,7 +141,7 @@ impl Labels {
             links: Vec::new(),
         };
         for local in locals {
-            let add = |labels: &mut Labels, label: &Label, payload: &crate::global::Payload| {
+            let add = |labels: &mut Labels, label: &Label, payload: &Payload| {
                 if labels.index.contains_key(label) {
                     return;
                 }
@@ -152,9 +153,7 @@ impl Labels {
                     label.name.clone()
                 };
                 labels.index.insert(label.clone(), labels.order.len());
-                labels
-                    .order
-                    .push((label.clone(), name, payload.canonical.clone()));
+                labels.order.push((label.clone(), name, payload.clone()));
             };
             let mut stack: Vec<&crate::local::LocalAction> = local.body.iter().rev().collect();
             use crate::local::LocalAction as A;
@@ -298,27 +297,37 @@ pub fn generate_protocol(
         let doc = format!(
             " Label `{}`{}.",
             label.name,
-            if payload == "()" {
+            if payload.is_unit() {
                 String::new()
             } else {
-                format!(" carrying `{payload}`")
+                format!(" carrying `{}`", payload.canonical)
             }
         );
-        if payload == "()" {
+        if payload.is_unit() {
             label_items.push(quote! { #[doc = #doc] pub struct #name; });
         } else {
-            match syn::parse_str::<syn::Type>(payload) {
+            match types::type_tokens(&payload.ty) {
                 Ok(ty) => label_items.push(quote! { #[doc = #doc] pub struct #name(pub #ty); }),
-                Err(e) => diags.push(Diagnostic::error(
-                    codes::BAD_PAYLOAD_TYPE,
-                    format!(
-                        "payload `{payload}` of label `{}` is not a Rust type: {e}",
-                        label.name
-                    ),
-                    protocol.loc.file,
-                    protocol.loc.span,
-                    "in this protocol",
-                )),
+                Err(e) => {
+                    let mut d = Diagnostic::error(
+                        codes::BAD_PAYLOAD_TYPE,
+                        format!(
+                            "payload `{}` of label `{}` is not a Rust type: {}",
+                            payload.written, label.name, e.message
+                        ),
+                        e.loc.file,
+                        e.loc.span,
+                        e.label,
+                    );
+                    if e.loc != payload.loc {
+                        d = d.with_secondary(
+                            payload.loc.file,
+                            payload.loc.span,
+                            format!("the payload of `{}`", label.name),
+                        );
+                    }
+                    diags.push(d.with_hint(e.hint));
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ use super::*;
 use crate::diagnostic::Severity;
 use crate::global::{
     Annotation, CheckedProgram, GBranch, GMessage, GStmt, GlobalProtocol, Label, Loc, Participant,
-    Payload, RoleInfo, Size,
+    Payload, RoleInfo, RustType, Size,
 };
 use crate::local::{LocalProtocol, Peer};
 use crate::span::{FileId, Span};
@@ -41,9 +41,14 @@ fn all(name: &str) -> Participant {
     Participant::All(name.into())
 }
 fn payload(ty: &str) -> Payload {
-    Payload {
-        written: ty.into(),
-        canonical: ty.into(),
+    match ty {
+        "()" => Payload::unit(),
+        "Vec<u8>" => Payload::of(RustType::generic(
+            "Vec",
+            vec![RustType::named("u8", Loc::default())],
+            Loc::default(),
+        )),
+        name => Payload::of(RustType::named(name, Loc::default())),
     }
 }
 

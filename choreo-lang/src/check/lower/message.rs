@@ -163,9 +163,14 @@ impl Lowering<'_, '_> {
         }
         match (
             types::written(ty),
-            types::canonical(ty, &module.alias_texts),
+            types::canonical(ty, &module.alias_types, self.file),
         ) {
-            (Some(written), Some(canonical)) => Some(Payload { written, canonical }),
+            (Some(written), Some(canonical)) => Some(Payload {
+                written,
+                canonical: canonical.to_string(),
+                ty: canonical,
+                loc: self.loc(ty.span),
+            }),
             _ => {
                 self.silent = true;
                 None
