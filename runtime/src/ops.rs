@@ -180,7 +180,7 @@ pub(crate) fn send_owned<A: Access, M: Serialize + Send + 'static>(
         let msg = if t.carries_values() {
             Outgoing::Value(TypedMessage {
                 label,
-                phase: core.phase,
+                phase: core.send_phase(),
                 value: Value::new(payload),
             })
         } else {

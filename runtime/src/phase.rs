@@ -16,8 +16,12 @@
 //! - an earlier phase: a late message of a body it left, dropped and
 //!   counted, never delivered;
 //! - the handler phase of an instance whose body it completed: answered by
-//!   [`Core::poll_linger`] if it waits there, otherwise (it has moved on)
-//!   dropped and counted like a late message;
+//!   [`Core::poll_linger`] if it waits there; if it is the instance
+//!   completed last and all the endpoint did since is enter the body it
+//!   is in now (a looped timeout's next iteration), that body is undone
+//!   and the handler runs as the completed instance's
+//!   ([`Core::rewind_body`]); otherwise (it has moved on) dropped and
+//!   counted like a late message;
 //! - any other later phase: a protocol violation.
 //!
 //! Bounds: at most [`HELD_LIMIT`] frames per peer are taken ahead of the
@@ -25,12 +29,13 @@
 //! until its held frames are read.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::envelope::{Envelope, Frame, Message};
 use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{PeerId, RoleId};
-use crate::session::{Body, Core, Incoming};
+use crate::session::{Body, Core, Incoming, Rewind};
 use crate::time::Time;
 use crate::transport::Transport;
 use crate::value::TypedMessage;
@@ -68,6 +73,60 @@ impl Core {
                 self.finished.remove(0);
             }
             self.finished.push(body.phase);
+            self.rewind = Some(Rewind {
+                body: body.phase,
+                depth: self.bodies.len(),
+            });
+            self.acted.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Is `phase` the handler phase of the instance this endpoint completed
+    /// last, while all it did since was enter the body it is in now (a
+    /// looped timeout's next iteration)? Then that body can be undone.
+    #[inline]
+    pub(crate) fn rewinds(&self, phase: u32) -> bool {
+        self.rewind.is_some_and(|r| {
+            r.body.saturating_add(1) == phase
+                && self.bodies.len() == r.depth.saturating_add(1)
+                && !self.acted.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Go back to the instance completed last ([`Core::rewinds`]): the
+    /// innermost body, entered after it and untouched, becomes that
+    /// instance again, so the handler that follows runs in that instance's
+    /// handler phase, and the next body entered is numbered as the
+    /// peers number it.
+    #[cold]
+    pub(crate) fn rewind_body(&mut self) {
+        let Some(r) = self.rewind.take() else {
+            return;
+        };
+        if let Some(body) = self.bodies.last_mut() {
+            body.phase = r.body;
+        }
+        self.phase = r.body;
+        self.timeouts = r.body.div_ceil(2);
+        self.finished.retain(|&f| f != r.body);
+        tracing::debug!(
+            phase = r.body,
+            "a peer started the handler of the timeout instance completed last; going back to it"
+        );
+    }
+
+    /// A frame was read: unless it is a late one (dropped) or the handler
+    /// message that takes this endpoint back to the body it completed last,
+    /// reading it is acting in the next body.
+    #[inline]
+    fn note_read(&mut self, peer: PeerId, frame: &Frame) {
+        if let Some(r) = self.rewind {
+            let harmless = self
+                .frame_phase(peer, frame)
+                .is_some_and(|ph| ph < self.phase || ph == r.body.saturating_add(1));
+            if !harmless {
+                self.rewind = None;
+            }
         }
     }
 
@@ -87,10 +146,17 @@ impl Core {
                 .and_then(VecDeque::pop_front)
             {
                 self.held_total -= 1;
+                self.note_read(peer, &frame);
                 return Poll::Ready(Ok(frame));
             }
         }
-        t.poll_recv(cx, peer)
+        let polled = t.poll_recv(cx, peer);
+        if self.rewind.is_some() {
+            if let Poll::Ready(Ok(frame)) = &polled {
+                self.note_read(peer, frame);
+            }
+        }
+        polled
     }
 
     /// A peer's handler message ended the body: keep it (first in the
@@ -201,7 +267,15 @@ impl Core {
         t: &mut T,
         cx: &mut Context<'_>,
     ) -> Poll<Box<Error>> {
-        if let (Some(peer), _) = self.scan(t, cx, Core::interrupts) {
+        let (mut hit, _) = self.scan(t, cx, Core::interrupts);
+        if hit.is_none() && self.rewind.is_some() {
+            // Everything ready has been read ahead by now.
+            hit = self.scan(t, cx, Core::rewinds).0;
+            if hit.is_some() {
+                self.rewind_body();
+            }
+        }
+        if let Some(peer) = hit {
             let from = self.peer_name(peer);
             return Poll::Ready(self.interrupt_error(Interrupt::HandlerMessage { from }));
         }

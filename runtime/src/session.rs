@@ -88,6 +88,23 @@ pub(crate) struct Core {
     pub(crate) finished: Vec<u32>,
     /// Why the last timeout body this endpoint left early ended.
     pub(crate) interrupt: Option<Interrupt>,
+    /// The timeout instance this endpoint completed last, while it has
+    /// done nothing since but enter the next body: a peer's handler message
+    /// of that instance still takes it back there
+    /// ([`crate::phase`], looped timeouts).
+    pub(crate) rewind: Option<Rewind>,
+    /// Set when this endpoint sends (or a frame is read) after `rewind` was
+    /// recorded: it acted in the next body, which can no longer be undone.
+    pub(crate) acted: std::sync::atomic::AtomicBool,
+}
+
+/// Where an endpoint stood when it completed a timeout body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rewind {
+    /// The completed instance's body phase (`2k - 1`).
+    pub(crate) body: u32,
+    /// Bodies still open around it.
+    pub(crate) depth: usize,
 }
 
 /// A timeout body in progress: its deadline on the transport's clock and
@@ -322,9 +339,19 @@ impl Core {
     pub(crate) fn message(&self, label: Label, payload: Payload) -> Message {
         Message {
             label,
-            phase: self.phase,
+            phase: self.send_phase(),
             payload,
         }
+    }
+
+    /// The phase of a message sent now. Sending is acting: a completed
+    /// body can no longer be gone back to ([`Core::rewind`]).
+    #[inline]
+    pub(crate) fn send_phase(&self) -> u32 {
+        if self.rewind.is_some() {
+            self.acted.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.phase
     }
 
     pub(crate) fn violation(&self, peer: PeerId, expected: String, got: String) -> Error {
@@ -486,6 +513,13 @@ impl Core {
             // message waits for the handler, the body's operation ends.
             return Verdict::Violation(self.interrupted_by_handler(peer, msg));
         }
+        if self.rewinds(msg.phase) {
+            // The handler of the instance this endpoint completed just
+            // before entering the body it is in, and it has done nothing
+            // there yet: run that handler instead (looped timeouts).
+            self.rewind_body();
+            return Verdict::Violation(self.interrupted_by_handler(peer, msg));
+        }
         if msg.phase < self.phase || self.answers_finished(msg.phase) {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
             self.late_dropped = self.late_dropped.saturating_add(1);
@@ -610,6 +644,8 @@ impl<T: Transport> Session<T> {
                     held_total: 0,
                     finished: Vec::new(),
                     interrupt: None,
+                    rewind: None,
+                    acted: std::sync::atomic::AtomicBool::new(false),
                 },
                 transport,
                 finished: false,
@@ -730,6 +766,7 @@ impl<T: Transport> Session<T> {
     /// the handler's phase.
     pub fn start_handler(&mut self) {
         let core = &mut self.inner.core;
+        core.rewind = None;
         if let Some(body) = core.bodies.pop() {
             core.phase = core.phase.max(body.phase.saturating_add(1));
         }
