@@ -1,14 +1,24 @@
 //! [`NetNode`]: a [`Node`] driven over libp2p by a tokio task.
 //!
 //! The driver task owns the [`NetHost`] and shares the node core with the
-//! sessions' transports ([`SharedNode`]). Its loop:
+//! sessions' transports ([`SharedNode`]). The data path does not pass
+//! through the driver's task, because every hop between tasks costs a
+//! wake-up on each message:
 //!
-//! 1. put every frame the core wants to send on the host (per-peer
-//!    streams, opened on demand);
+//! - a frame read from a peer is fed into the core by the host's reader
+//!   task ([`NetHost::start_direct`]), which wakes the receiving session;
+//! - a frame the core queued (a session's send, an acknowledgement) is put
+//!   on the peer's writer queue by the task that queued it, through the
+//!   node's flush ([`SharedNode::set_flush`]).
+//!
+//! The driver's loop does the rest:
+//!
+//! 1. put every frame the core wants to send on the host (what timers
+//!    produced: retransmissions, heartbeats, delayed acknowledgements);
 //! 2. forward the core's events;
-//! 3. wait for whichever comes first: a frame or network event from the
-//!    host, the core's next timeout, a session waking the driver (it queued
-//!    a send or closed), or a command;
+//! 3. wait for whichever comes first: a network event from the host, the
+//!    core's next timeout, a wake (a session sent or closed, a frame
+//!    arrived: the next timeout may have moved), or a command;
 //! 4. feed that into the core, with the current time.
 //!
 //! Time is microseconds since the node was spawned ([`Time`]).
@@ -24,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::host::{HostEvent, Inbound, NetConfig, NetError, NetHost};
+use super::host::{FrameSink, HostEvent, Inbound, NetConfig, NetError, NetHost, NetSender};
 use super::identity::{local_node_id, node_id_of, peer_id_of};
 use crate::error::Error;
 use crate::guard::{Grant, Guard, GuardConfig, GuardedTransport, RecordSends, SystemClock};
@@ -192,13 +202,21 @@ impl NetNode {
         let allow = Arc::new(move |peer: &PeerId| {
             node_id_of(peer).is_ok_and(|id| allow_node.with(|n| n.is_allowed(&id)))
         });
-        let host = NetHost::start(net, allow).await?;
+        let epoch = Instant::now();
+        let ids = Arc::new(Mutex::new(IdCache::default()));
+        let host = NetHost::start_direct(net, allow, frame_sink(&shared, &ids, epoch)).await?;
         let local_peer_id = host.local_peer_id();
         let wake = Arc::new(Notify::new());
         shared.set_driver_waker(Arc::new(DriverWaker(wake.clone())).into());
+        let outlet = Outlet {
+            sender: host.sender(),
+            ids: ids.clone(),
+            epoch,
+        };
+        let flush = outlet.clone();
+        shared.set_flush(Arc::new(move |node: &SharedNode| flush.flush(node)));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_sender, events) = mpsc::channel(1024);
-        let epoch = Instant::now();
         // Sessions measure timeout deadlines on the driver's clock.
         shared.set_clock(Arc::new(move || time_since(epoch)));
         let driver = Driver {
@@ -207,8 +225,8 @@ impl NetNode {
             epoch,
             wake,
             events: event_sender,
-            peer_ids: HashMap::new(),
-            node_ids: HashMap::new(),
+            ids,
+            outlet,
         };
         let driver = tokio::spawn(driver.run(command_rx));
         Ok(NetNode {
@@ -339,14 +357,99 @@ impl Drop for NetNode {
 /// Mappings kept at most (the allowed peers of a node are far fewer).
 const ID_CACHE: usize = 4096;
 
+/// Both directions between node ids and libp2p peer ids, cached: deriving
+/// one from the other decodes an Ed25519 key.
+#[derive(Default)]
+struct IdCache {
+    peer_ids: HashMap<NodeId, PeerId>,
+    node_ids: HashMap<PeerId, NodeId>,
+}
+
+type SharedIds = Arc<Mutex<IdCache>>;
+
+fn lock_ids(ids: &SharedIds) -> std::sync::MutexGuard<'_, IdCache> {
+    // The cache is valid after any partial step.
+    ids.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl IdCache {
+    fn peer_id(&mut self, id: NodeId) -> Option<PeerId> {
+        if let Some(peer) = self.peer_ids.get(&id) {
+            return Some(*peer);
+        }
+        let peer = peer_id_of(&id).ok()?;
+        if self.peer_ids.len() >= ID_CACHE {
+            self.peer_ids.clear();
+        }
+        self.peer_ids.insert(id, peer);
+        Some(peer)
+    }
+
+    fn node_id(&mut self, peer: PeerId) -> Option<NodeId> {
+        if let Some(id) = self.node_ids.get(&peer) {
+            return Some(*id);
+        }
+        let id = node_id_of(&peer).ok()?;
+        if self.node_ids.len() >= ID_CACHE {
+            self.node_ids.clear();
+        }
+        self.node_ids.insert(peer, id);
+        Some(id)
+    }
+}
+
+/// Feeds a frame into the core from the reader task that read it, then
+/// flushes what the core queued in answer and wakes the driver.
+fn frame_sink(node: &SharedNode, ids: &SharedIds, epoch: Instant) -> FrameSink {
+    let (node, ids) = (node.clone(), ids.clone());
+    Arc::new(move |from: PeerId, bytes: Vec<u8>| {
+        // The host only delivers frames of allowed peers, which have node
+        // ids; anything else is dropped here.
+        let Some(id) = lock_ids(&ids).node_id(from) else {
+            return;
+        };
+        let now = time_since(epoch);
+        node.with(|n| n.handle_frame(now, id, &bytes));
+        node.wake_driver();
+    })
+}
+
+/// Puts the core's queued frames on the peers' writer queues, from
+/// whichever task queued them.
+#[derive(Clone)]
+struct Outlet {
+    sender: NetSender,
+    ids: SharedIds,
+    epoch: Instant,
+}
+
+impl Outlet {
+    fn flush(&self, node: &SharedNode) {
+        loop {
+            let now = time_since(self.epoch);
+            let Some(transmit) = node.with(|n| n.poll_transmit(now)) else {
+                return;
+            };
+            let peer = lock_ids(&self.ids).peer_id(transmit.to);
+            match peer {
+                Some(peer) => self.sender.send(peer, transmit.frame),
+                None => {
+                    tracing::warn!(to = %transmit.to, "frame for a node id that is no Ed25519 key dropped")
+                }
+            }
+        }
+    }
+}
+
 struct Driver {
     node: SharedNode,
     host: NetHost,
     epoch: Instant,
     wake: Arc<Notify>,
     events: mpsc::Sender<NetEvent>,
-    peer_ids: HashMap<NodeId, PeerId>,
-    node_ids: HashMap<PeerId, NodeId>,
+    ids: SharedIds,
+    outlet: Outlet,
 }
 
 impl Driver {
@@ -356,7 +459,7 @@ impl Driver {
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
-            self.transmit();
+            self.outlet.flush(&self.node);
             self.forward_node_events();
             let deadline = self
                 .node
@@ -370,7 +473,9 @@ impl Driver {
                     None => break,
                 },
                 inbound = self.host.recv() => match inbound {
-                    Some(Inbound::Frame { from, bytes }) => self.frame(from, &bytes),
+                    // Frames reach the core from the reader tasks
+                    // (`frame_sink`); the host's queue stays empty.
+                    Some(Inbound::Frame { .. }) => {}
                     Some(Inbound::Event(event)) => self.network_event(event),
                     None => break,
                 },
@@ -401,31 +506,6 @@ impl Driver {
         }
     }
 
-    fn transmit(&mut self) {
-        loop {
-            let now = self.now();
-            let Some(transmit) = self.node.with(|n| n.poll_transmit(now)) else {
-                return;
-            };
-            match self.peer_id(transmit.to) {
-                Some(peer) => self.host.send(peer, transmit.frame),
-                None => {
-                    tracing::warn!(to = %transmit.to, "frame for a node id that is no Ed25519 key dropped")
-                }
-            }
-        }
-    }
-
-    fn frame(&mut self, from: PeerId, bytes: &[u8]) {
-        // The host only delivers frames of allowed peers, which have node
-        // ids; anything else is dropped here.
-        let Some(id) = self.node_id(from) else {
-            return;
-        };
-        let now = self.now();
-        self.node.with(|n| n.handle_frame(now, id, bytes));
-    }
-
     fn forward_node_events(&mut self) {
         while let Some(event) = self.node.with(|n| n.poll_event()) {
             let event = match event {
@@ -433,7 +513,7 @@ impl Driver {
                     session,
                     fingerprint,
                     from,
-                } => match self.peer_id(from) {
+                } => match lock_ids(&self.ids).peer_id(from) {
                     Some(peer) => NetEvent::SessionRequested {
                         session,
                         fingerprint,
@@ -463,30 +543,6 @@ impl Driver {
         if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
             tracing::debug!(?event, "event dropped: nobody is reading the node's events");
         }
-    }
-
-    fn peer_id(&mut self, id: NodeId) -> Option<PeerId> {
-        if let Some(peer) = self.peer_ids.get(&id) {
-            return Some(*peer);
-        }
-        let peer = peer_id_of(&id).ok()?;
-        if self.peer_ids.len() >= ID_CACHE {
-            self.peer_ids.clear();
-        }
-        self.peer_ids.insert(id, peer);
-        Some(peer)
-    }
-
-    fn node_id(&mut self, peer: PeerId) -> Option<NodeId> {
-        if let Some(id) = self.node_ids.get(&peer) {
-            return Some(*id);
-        }
-        let id = node_id_of(&peer).ok()?;
-        if self.node_ids.len() >= ID_CACHE {
-            self.node_ids.clear();
-        }
-        self.node_ids.insert(peer, id);
-        Some(id)
     }
 }
 

@@ -2,9 +2,14 @@
 //! a dedicated task accepting inbound frame streams, one reader task per
 //! inbound stream and one writer task per peer.
 //!
-//! The host moves opaque frames; it knows nothing of sessions. The node
-//! driver ([`super::NetNode`]) feeds what arrives into the node core and
-//! hands the core's transmits to [`NetHost::send`].
+//! The host moves opaque frames; it knows nothing of sessions. Frames read
+//! go to the host's queue ([`NetHost::recv`]) or, for a host started with
+//! [`NetHost::start_direct`], to a sink called by the reader task itself;
+//! frames to send go through a [`NetSender`], which any task may hold. The
+//! node driver ([`super::NetNode`]) uses the direct form: a frame read is
+//! fed into the node core by the reader task, and a session's send is put
+//! on the peer's writer by the session's task, so neither waits for a hop
+//! through the driver's task.
 //!
 //! Each direction between two peers uses its own stream: a node writes to
 //! a peer on a stream it opened itself and reads what the peer sends on
@@ -14,7 +19,7 @@
 //! per peer.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -66,11 +71,15 @@ pub struct NetConfig {
     /// Frames waiting per peer for its stream (default 1024); further frames
     /// are dropped and counted, and the reliability layer resends them.
     pub outbound_queue: usize,
-    /// Frames read from peers waiting for the driver (default 128);
-    /// readers wait when it is full, which back-pressures the peers. With
-    /// the per-stream buffers this bounds the memory peers can make the
-    /// host hold: at most `(inbound_queue + 4 × connected peers) ×
-    /// max_frame_len` bytes of frames.
+    /// Frames read from peers waiting in the host's queue
+    /// ([`NetHost::recv`], default 128); readers wait when it is full,
+    /// which back-pressures the peers. With the per-stream buffers this
+    /// bounds the memory peers can make the host hold: at most
+    /// `(inbound_queue + 4 × connected peers) × max_frame_len` bytes of
+    /// frames. A host started with [`NetHost::start_direct`] (as a
+    /// `NetNode`'s is) has no queue: each reader hands its frame over
+    /// before reading the next, so the bound is `4 × connected peers ×
+    /// max_frame_len`.
     pub inbound_queue: usize,
 }
 
@@ -172,6 +181,21 @@ pub enum HostEvent {
     },
 }
 
+/// Takes each frame a reader task read, in that task (see
+/// [`NetHost::start_direct`]). It runs on the reader task between two
+/// reads, so it must not block.
+pub type FrameSink = Arc<dyn Fn(PeerId, Vec<u8>) + Send + Sync>;
+
+/// Where reader tasks put the frames they read.
+#[derive(Clone)]
+enum Delivery {
+    /// The host's bounded queue: a full queue makes the reader wait, which
+    /// backs the stream up to the peer.
+    Queue(mpsc::Sender<(PeerId, Vec<u8>)>),
+    /// Straight into the sink.
+    Direct(FrameSink),
+}
+
 /// What the host delivers to its driver.
 #[derive(Debug)]
 pub enum Inbound {
@@ -206,30 +230,53 @@ enum Command {
 pub struct NetHost {
     local_peer_id: PeerId,
     max_frame_len: usize,
-    outbound_queue: usize,
     commands: mpsc::UnboundedSender<Command>,
-    control: libp2p_stream::Control,
-    writers: HashMap<PeerId, Writer>,
+    sender: NetSender,
     frames: mpsc::Receiver<(PeerId, Vec<u8>)>,
     events: mpsc::Receiver<HostEvent>,
-    event_sender: mpsc::Sender<HostEvent>,
-    dropped_frames: u64,
     tasks: Vec<JoinHandle<()>>,
-}
-
-struct Writer {
-    queue: mpsc::Sender<Vec<u8>>,
-    task: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for NetHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetHost")
             .field("local_peer_id", &self.local_peer_id)
-            .field("writers", &self.writers.len())
-            .field("dropped_frames", &self.dropped_frames)
+            .field("dropped_frames", &self.sender.dropped_frames())
             .finish_non_exhaustive()
     }
+}
+
+/// The sending half of a [`NetHost`]: cloneable, and usable from any task
+/// (it never waits). Each peer has one writer task with a bounded queue,
+/// started on the host's runtime at the first frame for that peer.
+#[derive(Clone)]
+pub struct NetSender {
+    outbox: Arc<Mutex<Outbox>>,
+}
+
+impl std::fmt::Debug for NetSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let outbox = self.lock();
+        f.debug_struct("NetSender")
+            .field("writers", &outbox.writers.len())
+            .field("dropped_frames", &outbox.dropped_frames)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Outbox {
+    control: libp2p_stream::Control,
+    events: mpsc::Sender<HostEvent>,
+    runtime: tokio::runtime::Handle,
+    capacity: usize,
+    writers: HashMap<PeerId, Writer>,
+    dropped_frames: u64,
+    stopped: bool,
+}
+
+struct Writer {
+    queue: mpsc::Sender<Vec<u8>>,
+    task: JoinHandle<()>,
 }
 
 impl NetHost {
@@ -238,6 +285,29 @@ impl NetHost {
     /// the host's tasks on the current tokio runtime. `allow` decides which
     /// peers may connect and open streams.
     pub async fn start(config: NetConfig, allow: AllowPeer) -> Result<NetHost, NetError> {
+        let (frame_sender, frames) = mpsc::channel(config.inbound_queue.max(1));
+        Self::start_with(config, allow, Delivery::Queue(frame_sender), frames).await
+    }
+
+    /// [`start`](Self::start), but every frame read is handed to `sink` by
+    /// the task that read it instead of waiting in the host's queue
+    /// ([`recv`](Self::recv) then yields only events). The sink must not
+    /// block; a sink that only buffers must bound what it keeps.
+    pub async fn start_direct(
+        config: NetConfig,
+        allow: AllowPeer,
+        sink: FrameSink,
+    ) -> Result<NetHost, NetError> {
+        let (_, frames) = mpsc::channel(1);
+        Self::start_with(config, allow, Delivery::Direct(sink), frames).await
+    }
+
+    async fn start_with(
+        config: NetConfig,
+        allow: AllowPeer,
+        delivery: Delivery,
+        frames: mpsc::Receiver<(PeerId, Vec<u8>)>,
+    ) -> Result<NetHost, NetError> {
         let mut swarm = build_swarm(&config, allow.clone())?;
         let mut control = swarm.behaviour().stream.new_control();
         let incoming = control
@@ -247,7 +317,6 @@ impl NetHost {
         listen_all(&mut swarm, &config.listen, &event_sender).await?;
 
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (frame_sender, frames) = mpsc::channel(config.inbound_queue.max(1));
         let local_peer_id = *swarm.local_peer_id();
         let swarm_task = tokio::spawn(run_swarm(swarm, command_rx, event_sender.clone()));
         let accept_task = tokio::spawn(accept_streams(
@@ -255,20 +324,27 @@ impl NetHost {
             allow,
             config.max_frame_len,
             commands.clone(),
-            frame_sender,
+            delivery,
             event_sender.clone(),
         ));
+        let sender = NetSender {
+            outbox: Arc::new(Mutex::new(Outbox {
+                control,
+                events: event_sender,
+                runtime: tokio::runtime::Handle::current(),
+                capacity: config.outbound_queue.max(1),
+                writers: HashMap::new(),
+                dropped_frames: 0,
+                stopped: false,
+            })),
+        };
         Ok(NetHost {
             local_peer_id,
             max_frame_len: config.max_frame_len,
-            outbound_queue: config.outbound_queue.max(1),
             commands,
-            control,
-            writers: HashMap::new(),
+            sender,
             frames,
             events,
-            event_sender,
-            dropped_frames: 0,
             tasks: vec![swarm_task, accept_task],
         })
     }
@@ -300,43 +376,19 @@ impl NetHost {
             .map_err(|_| NetError::Stopped)
     }
 
-    /// Queues `frame` for `to`, opening a stream (and dialing) if needed.
-    /// Never waits: when the peer's queue is full the frame is dropped and
-    /// counted ([`Self::dropped_frames`]), as a lossy network would.
+    /// Queues `frame` for `to` ([`NetSender::send`]).
     pub fn send(&mut self, to: PeerId, frame: Vec<u8>) {
-        let frame = match self.writer(to).queue.try_send(frame) {
-            Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.dropped_frames += 1;
-                tracing::debug!(peer = %to, "outbound queue full, frame dropped");
-                return;
-            }
-            Err(mpsc::error::TrySendError::Closed(frame)) => frame,
-        };
-        // The writer ended (it only does when the host stops, or it
-        // panicked): start a fresh one for this frame.
-        self.writers.remove(&to);
-        if self.writer(to).queue.try_send(frame).is_err() {
-            self.dropped_frames += 1;
-        }
+        self.sender.send(to, frame);
     }
 
-    fn writer(&mut self, peer: PeerId) -> &mut Writer {
-        let (control, events, capacity) = (
-            self.control.clone(),
-            self.event_sender.clone(),
-            self.outbound_queue,
-        );
-        self.writers.entry(peer).or_insert_with(|| {
-            let (queue, rx) = mpsc::channel(capacity);
-            let task = tokio::spawn(write_to_peer(peer, control, rx, events));
-            Writer { queue, task }
-        })
+    /// A sending handle for other tasks.
+    pub fn sender(&self) -> NetSender {
+        self.sender.clone()
     }
 
     /// Frames dropped because a peer's outbound queue was full.
     pub fn dropped_frames(&self) -> u64 {
-        self.dropped_frames
+        self.sender.dropped_frames()
     }
 
     /// The next frame or event; `None` once the host has stopped. Frames
@@ -352,12 +404,71 @@ impl NetHost {
 
     /// Stops every task and closes every connection.
     pub fn shutdown(&mut self) {
-        for writer in self.writers.drain().map(|(_, w)| w) {
-            writer.task.abort();
-        }
+        self.sender.stop();
         for task in self.tasks.drain(..) {
             task.abort();
         }
+    }
+}
+
+impl NetSender {
+    fn lock(&self) -> MutexGuard<'_, Outbox> {
+        // Every step leaves the outbox consistent, so a panic elsewhere
+        // while holding the lock does not stop sending.
+        self.outbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `frame` for `to`, opening a stream (and dialing) if needed.
+    /// Never waits: when the peer's queue is full the frame is dropped and
+    /// counted ([`Self::dropped_frames`]), as a lossy network would; after
+    /// the host stopped, frames are dropped.
+    pub fn send(&self, to: PeerId, frame: Vec<u8>) {
+        let mut outbox = self.lock();
+        if outbox.stopped {
+            return;
+        }
+        let frame = match outbox.writer(to).queue.try_send(frame) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                outbox.dropped_frames += 1;
+                tracing::debug!(peer = %to, "outbound queue full, frame dropped");
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(frame)) => frame,
+        };
+        // The writer ended (it only does when the host stops, or it
+        // panicked): start a fresh one for this frame.
+        outbox.writers.remove(&to);
+        if outbox.writer(to).queue.try_send(frame).is_err() {
+            outbox.dropped_frames += 1;
+        }
+    }
+
+    /// Frames dropped because a peer's outbound queue was full.
+    pub fn dropped_frames(&self) -> u64 {
+        self.lock().dropped_frames
+    }
+
+    fn stop(&self) {
+        let mut outbox = self.lock();
+        outbox.stopped = true;
+        for writer in outbox.writers.drain().map(|(_, w)| w) {
+            writer.task.abort();
+        }
+    }
+}
+
+impl Outbox {
+    fn writer(&mut self, peer: PeerId) -> &mut Writer {
+        let (control, events) = (self.control.clone(), self.events.clone());
+        let (capacity, runtime) = (self.capacity, &self.runtime);
+        self.writers.entry(peer).or_insert_with(|| {
+            let (queue, rx) = mpsc::channel(capacity);
+            let task = runtime.spawn(write_to_peer(peer, control, rx, events));
+            Writer { queue, task }
+        })
     }
 }
 
@@ -563,7 +674,7 @@ async fn accept_streams(
     allow: AllowPeer,
     max_frame_len: usize,
     commands: mpsc::UnboundedSender<Command>,
-    frames: mpsc::Sender<(PeerId, Vec<u8>)>,
+    delivery: Delivery,
     events: mpsc::Sender<HostEvent>,
 ) {
     // One token per peer; each reader holds a clone, so the count of
@@ -592,7 +703,7 @@ async fn accept_streams(
             peer,
             stream,
             max_frame_len,
-            frames.clone(),
+            delivery.clone(),
             events.clone(),
             token.clone(),
         ));
@@ -604,18 +715,21 @@ async fn read_stream(
     peer: PeerId,
     mut stream: libp2p::Stream,
     max_frame_len: usize,
-    frames: mpsc::Sender<(PeerId, Vec<u8>)>,
+    delivery: Delivery,
     events: mpsc::Sender<HostEvent>,
     _reading: Arc<()>,
 ) {
     loop {
         let mut frame = Vec::new();
         match read_frame(&mut stream, max_frame_len, &mut frame).await {
-            Ok(true) => {
-                if frames.send((peer, frame)).await.is_err() {
-                    return;
+            Ok(true) => match &delivery {
+                Delivery::Queue(frames) => {
+                    if frames.send((peer, frame)).await.is_err() {
+                        return;
+                    }
                 }
-            }
+                Delivery::Direct(sink) => sink(peer, frame),
+            },
             Ok(false) => return,
             Err(error @ FrameReadError::Oversized { .. }) => {
                 tracing::warn!(%peer, %error, "closing stream: framing violation");

@@ -22,7 +22,10 @@ pub mod identity;
 
 pub use driver::{JournalConfig, NetEvent, NetNode, NetNodeConfig};
 pub use gate::{AllowPeer, NotAllowed};
-pub use host::{HostEvent, Inbound, NetConfig, NetError, NetHost, DEFAULT_MAX_FRAME_LEN, PROTOCOL};
+pub use host::{
+    FrameSink, HostEvent, Inbound, NetConfig, NetError, NetHost, NetSender, DEFAULT_MAX_FRAME_LEN,
+    PROTOCOL,
+};
 pub use identity::{
     generate_keypair, local_node_id, node_id_of, peer_id_of, read_key_file, write_key_file,
     KeyError,

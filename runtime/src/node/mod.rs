@@ -63,7 +63,7 @@ use crate::ids::SessionId;
 pub use crate::time::Time;
 pub use handoff::BUNDLE_VERSION;
 pub use host::Node;
-pub use shared::{ClockFn, NodeTransport, SessionSpec, SharedNode};
+pub use shared::{ClockFn, FlushFn, NodeTransport, SessionSpec, SharedNode};
 
 /// A node's identity: its Ed25519 public key. Network drivers derive their
 /// own peer ids from it (libp2p's `PeerId`); the core never names libp2p.

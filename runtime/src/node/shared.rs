@@ -47,9 +47,14 @@ pub struct SharedNode {
 /// Where the sessions of a node read the time: set by the driver.
 pub type ClockFn = Arc<dyn Fn() -> Time + Send + Sync>;
 
+/// A driver's way to put queued frames on the wire from whichever task
+/// queued them (see [`SharedNode::set_flush`]).
+pub type FlushFn = Arc<dyn Fn(&SharedNode) + Send + Sync>;
+
 struct Shared {
     node: Mutex<Node>,
     driver: Mutex<Option<Waker>>,
+    flush: Mutex<Option<FlushFn>>,
     clock: Mutex<Option<ClockFn>>,
 }
 
@@ -75,6 +80,7 @@ impl SharedNode {
             inner: Arc::new(Shared {
                 node: Mutex::new(node),
                 driver: Mutex::new(None),
+                flush: Mutex::new(None),
                 clock: Mutex::new(None),
             }),
         }
@@ -94,6 +100,16 @@ impl SharedNode {
         *lock(&self.inner.driver) = Some(waker);
     }
 
+    /// Register a flush: called, outside the node's lock, whenever a
+    /// session queued something to transmit, before the driver is woken.
+    /// A driver whose writes never wait (they go to bounded per-peer
+    /// queues) drains [`Node::poll_transmit`] there, so a send reaches the
+    /// network from the sender's own task instead of after a hop through
+    /// the driver's. The driver is still woken to re-read `poll_timeout`.
+    pub fn set_flush(&self, flush: FlushFn) {
+        *lock(&self.inner.flush) = Some(flush);
+    }
+
     /// Register the driver's clock: the time sessions on this node measure
     /// their timeout deadlines on, in the driver's [`Time`] (the same the
     /// driver passes to `handle_frame`/`handle_timeout`). Without one,
@@ -111,7 +127,15 @@ impl SharedNode {
         }
     }
 
-    fn wake_driver(&self) {
+    /// Put every frame the node queued on the wire now, if the driver
+    /// registered a [flush](Self::set_flush), then wake the driver. Sessions
+    /// call it after every send and close; a driver task that fed the node
+    /// from outside its own loop (a frame read by a reader task) calls it too.
+    pub fn wake_driver(&self) {
+        let flush = lock(&self.inner.flush).clone();
+        if let Some(flush) = flush {
+            flush(self);
+        }
         if let Some(w) = lock(&self.inner.driver).as_ref() {
             w.wake_by_ref();
         }
