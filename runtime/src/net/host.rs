@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionError, DialError, ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     identity::Keypair, mdns, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
@@ -223,6 +224,9 @@ enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     AddAddress(PeerId, Multiaddr),
     HeardFrom(PeerId),
+    /// Connect to the peer (unless connected or dialing) from a fresh local
+    /// port.
+    Dial(PeerId),
 }
 
 /// A running libp2p host. Dropping it stops its tasks and closes every
@@ -266,6 +270,7 @@ impl std::fmt::Debug for NetSender {
 
 struct Outbox {
     control: libp2p_stream::Control,
+    commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Sender<HostEvent>,
     runtime: tokio::runtime::Handle,
     capacity: usize,
@@ -330,6 +335,7 @@ impl NetHost {
         let sender = NetSender {
             outbox: Arc::new(Mutex::new(Outbox {
                 control,
+                commands: commands.clone(),
                 events: event_sender,
                 runtime: tokio::runtime::Handle::current(),
                 capacity: config.outbound_queue.max(1),
@@ -464,9 +470,10 @@ impl Outbox {
     fn writer(&mut self, peer: PeerId) -> &mut Writer {
         let (control, events) = (self.control.clone(), self.events.clone());
         let (capacity, runtime) = (self.capacity, &self.runtime);
+        let commands = self.commands.clone();
         self.writers.entry(peer).or_insert_with(|| {
             let (queue, rx) = mpsc::channel(capacity);
-            let task = runtime.spawn(write_to_peer(peer, control, rx, events));
+            let task = runtime.spawn(write_to_peer(peer, control, commands, rx, events));
             Writer { queue, task }
         })
     }
@@ -593,6 +600,15 @@ async fn run_swarm(
                 Some(Command::HeardFrom(peer)) => {
                     if swarm.is_connected(&peer) {
                         heard.insert(peer);
+                    }
+                }
+                Some(Command::Dial(peer)) => {
+                    let fresh_port = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .allocate_new_port()
+                        .build();
+                    if let Err(error) = swarm.dial(fresh_port) {
+                        tracing::trace!(%peer, %error, "no dial");
                     }
                 }
             },
@@ -749,11 +765,31 @@ async fn read_stream(
     }
 }
 
+/// Opens a frame stream to `peer`, connecting first if needed.
+///
+/// The connection is dialed here, from a fresh local port, before
+/// libp2p-stream would dial by itself: its dial reuses the listening port,
+/// and when two nodes dial each other at the same moment both dials then
+/// use one address pair; TCP merges them into one connection on which
+/// both sides act as the dialer, and the security handshake hangs until
+/// the upgrade timeout. The command is queued before the stream request,
+/// and the swarm task takes commands first, so the stream request finds
+/// the dial under way and waits for its connection.
+async fn open_stream(
+    peer: PeerId,
+    control: &mut libp2p_stream::Control,
+    commands: &mpsc::UnboundedSender<Command>,
+) -> Result<libp2p::Stream, libp2p_stream::OpenStreamError> {
+    let _ = commands.send(Command::Dial(peer));
+    control.open_stream(peer, PROTOCOL).await
+}
+
 /// Writes `peer`'s queued frames on a stream of our own, batching what is
 /// queued, opening the stream on demand and once more after a failure.
 async fn write_to_peer(
     peer: PeerId,
     mut control: libp2p_stream::Control,
+    commands: mpsc::UnboundedSender<Command>,
     mut queue: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<HostEvent>,
 ) {
@@ -774,7 +810,7 @@ async fn write_to_peer(
         loop {
             let open = match stream.as_mut() {
                 Some(open) => open,
-                None => match control.open_stream(peer, PROTOCOL).await {
+                None => match open_stream(peer, &mut control, &commands).await {
                     Ok(opened) => stream.insert(opened),
                     Err(error) => {
                         let reason = error.to_string();
