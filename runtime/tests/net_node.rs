@@ -2,7 +2,12 @@
 //! driven by the tokio driver delivers a session's messages in order, and a
 //! session is announced to the node that has not opened it yet.
 #![cfg(feature = "net")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
