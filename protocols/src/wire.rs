@@ -87,9 +87,19 @@ pub struct JournalDelta {
     pub facts: Vec<Vec<u8>>,
 }
 
-/// A guardian's handoff of its part to a successor device.
+/// The account asks one of its guardians to confirm its part (and, if
+/// the guardian moves to a new device, to hand it over).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffCheck {
+    pub account: Hash32,
+}
+
+/// A guardian's handoff of its part to a successor device: signed by the
+/// old device's identity key (`from_device`), naming the new one
+/// (`to_device`), for one account (`lifecycle::handoff`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HandoffCertificate {
+    pub account: Hash32,
     pub from_device: Hash32,
     pub to_device: Hash32,
     pub signature: Vec<u8>,

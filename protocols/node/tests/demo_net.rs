@@ -32,12 +32,14 @@ fn the_demo_over_libp2p_on_localhost_completes_the_lifecycle() {
     let first = text.lines().next().unwrap();
     assert!(first.contains("transport net"), "{first}");
     for expected in [
-        "10 libp2p nodes on 127.0.0.1 (TCP)",
+        "11 libp2p nodes on 127.0.0.1 (TCP)",
         "DKG 2-of-6 → authority A",
         "G3 bound as guardian",
         "channel root B→A by threshold DH",
         "epoch bump 0→1",
+        "G1 replaces its phone: A1 checks G1; G1 signs a handoff certificate naming G1b and delegates its part",
         "A1 A2 A3 lost",
+        "N asks G1b G2 G3 to recover A",
         "asked now, 3/3 guardians would refuse to sign the grant",
         "2h passed (scaled clock: 1.0 s real): 3/3 guardians ready to sign",
         "N: recovery grant committed by consensus",
@@ -51,6 +53,10 @@ fn the_demo_over_libp2p_on_localhost_completes_the_lifecycle() {
     assert!(last.starts_with("lifecycle complete: seed 3"), "{last}");
     assert!(last.contains("new device read 120/120 messages"), "{last}");
     assert!(last.contains("scaled clock, 1.0 s real"), "{last}");
+    assert!(
+        last.contains("guardian G1 handed off to G1b: yes"),
+        "{last}"
+    );
 }
 
 /// The same lifecycle with the node hosts wired together in memory.

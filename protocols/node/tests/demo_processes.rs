@@ -51,7 +51,7 @@ fn the_demo_with_one_process_per_node_completes_the_lifecycle() {
         String::from_utf8_lossy(&out.stderr)
     );
     let first = text.lines().next().unwrap();
-    assert!(first.contains("10 OS processes"), "{first}");
+    assert!(first.contains("11 OS processes"), "{first}");
     // Ten distinct pids, none of them the parent's.
     let listing = text.lines().nth(1).unwrap();
     let pids: std::collections::BTreeSet<&str> = listing
@@ -59,16 +59,18 @@ fn the_demo_with_one_process_per_node_completes_the_lifecycle() {
         .skip(1)
         .map(|rest| rest.split(')').next().unwrap())
         .collect();
-    assert_eq!(pids.len(), 10, "{listing}");
+    assert_eq!(pids.len(), 11, "{listing}");
     for expected in [
         "DKG 2-of-6 → authority A",
         "G3 bound as guardian",
         "channel root B→A by threshold DH",
+        "G1 replaces its phone: A1 checks G1; G1 signs a handoff certificate naming G1b and delegates its part",
         "A1 A2 A3 lost",
+        "N asks G1b G2 G3 to recover A",
         "asked now, 3/3 guardians would refuse to sign the grant",
         "2h passed (scaled clock: 1.0 s real): 3/3 guardians ready to sign",
         "N: recovery grant committed by consensus",
-        "their epoch-0 shares and nonces erased (each holds only its epoch-1 share and refuses to sign for epoch 0)",
+        "the epoch-0 shares and nonces erased (each holds only its epoch-1 share and refuses to sign for epoch 0)",
         "(same as before the loss)",
         "N: read 60/60 old messages",
         "replay of an old message refused",
@@ -79,6 +81,10 @@ fn the_demo_with_one_process_per_node_completes_the_lifecycle() {
     assert!(last.starts_with("lifecycle complete: seed 5"), "{last}");
     assert!(last.contains("new device read 60/60 messages"), "{last}");
     assert!(last.contains("guardians' old shares erased: yes"), "{last}");
+    assert!(
+        last.contains("guardian G1 handed off to G1b: yes"),
+        "{last}"
+    );
     // The parent exited; none of its children is left running.
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -119,7 +125,7 @@ fn a_node_process_that_dies_fails_the_run_and_takes_no_child_along() {
     let _header = lines.next().unwrap().unwrap();
     let listing = lines.next().unwrap().unwrap();
     let children = children_of(parent.id());
-    assert_eq!(children.len(), 10, "{listing}");
+    assert_eq!(children.len(), 11, "{listing}");
     // G1 dies (as if its machine went away) while the run goes on.
     let g1 = listing
         .split("G1 :")

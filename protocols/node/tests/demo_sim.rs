@@ -1,6 +1,8 @@
 //! The whole lifecycle demo in the simulator: for many seeds, with frames
 //! dropped, duplicated and reordered, every run ends with the new device
-//! reading every message; a seed replays exactly; the binary prints the
+//! reading every message (after G1 handed its guardian part to its new
+//! phone through `delegate`, which then approved the recovery, and the
+//! guardians dropped their epoch-0 shares); a seed replays exactly; the binary prints the
 //! timeline and `lifecycle complete`, and `trace` prints a mermaid diagram.
 //!
 //! CI runs 200 seeds with a small window (bumps every few messages);
@@ -42,6 +44,10 @@ fn every_seed_with_network_faults_completes_the_lifecycle() {
             Ok(summary) => {
                 assert_eq!(summary.read, 12, "seed {seed}");
                 assert!(summary.root_recovered && summary.replay_refused, "seed {seed}");
+                assert!(
+                    summary.guardian_handed_off && summary.old_shares_erased,
+                    "seed {seed}"
+                );
                 bumps += summary.bumps;
             }
             Err(f) => panic!(
@@ -112,12 +118,16 @@ fn trace_prints_a_mermaid_sequence_diagram_of_the_run() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("sequenceDiagram\n"), "{text}");
-    for phase in ["dkg", "binding", "channel", "messages", "recovery"] {
+    for phase in [
+        "dkg", "binding", "channel", "messages", "handoff", "recovery",
+    ] {
         assert!(
             text.contains(&format!("Note over A1,N: {phase}")),
             "{phase} missing"
         );
     }
-    // The guardians really talked to the new device during recovery.
-    assert!(text.contains("G1->>N:"), "{text}");
+    // The guardians really talked to the new device during recovery, and
+    // G1's old phone handed its part to the new one.
+    assert!(text.contains("G2->>N:"), "{text}");
+    assert!(text.contains("G1->>G1b:"), "{text}");
 }

@@ -33,6 +33,7 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::fast_path::{self, SignerIds};
+use super::handoff::{verify_handoff, GuardianHandedOff};
 use super::{digest, lock, LResult, LifecycleError};
 use crate::generated::guardian_binding::{
     account, guardian, signer, witness, Abort, Accept, Bind, Commit, Decline, Dismiss, Execute,
@@ -204,43 +205,87 @@ pub fn binding_statement(
 }
 
 /// The guardians an account's journal shows bound (verified facts only),
-/// by guardian key. Two bindings of one guardian: the one with the smaller
-/// operation hash counts (a rule on the set, not on arrival order).
+/// by the key that holds each binding now. Two bindings of one guardian:
+/// the one with the smaller operation hash counts (a rule on the set, not
+/// on arrival order). A verified handoff ([`super::handoff`]) moves a
+/// binding from the old device's key to the successor's; two handoffs
+/// from one key: the one to the smaller key counts. Handoffs are resolved
+/// when the set is read, so the order the facts arrived in does not
+/// matter either.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuardianSet {
+    /// By the key the binding was made with.
     bound: BTreeMap<[u8; 32], (GuardianBound, RecoveryDelay)>,
+    /// Verified handoffs: old key → new key.
+    handoffs: BTreeMap<[u8; 32], [u8; 32]>,
 }
 
 impl GuardianSet {
-    /// The binding of `guardian` and its verified delay.
+    /// The key that holds the binding made with `original` now: follow
+    /// its handoffs (a chain is at most as long as there are handoffs; a
+    /// cycle holds nothing).
+    fn holder(&self, original: &[u8; 32]) -> Option<[u8; 32]> {
+        let mut key = *original;
+        for _ in 0..=self.handoffs.len() {
+            match self.handoffs.get(&key) {
+                Some(next) => key = *next,
+                None => return Some(key),
+            }
+        }
+        None
+    }
+
+    /// Every binding with the key holding it now.
+    fn held(&self) -> impl Iterator<Item = ([u8; 32], &(GuardianBound, RecoveryDelay))> {
+        self.bound
+            .iter()
+            .filter_map(|(original, b)| Some((self.holder(original)?, b)))
+    }
+
+    /// The binding `guardian` holds now and its verified delay (`None` for
+    /// a key that handed its binding on).
     pub fn get(&self, guardian: &[u8; 32]) -> Option<&(GuardianBound, RecoveryDelay)> {
-        self.bound.get(guardian)
+        self.held()
+            .find(|(holder, _)| holder == guardian)
+            .map(|(_, b)| b)
     }
 
     /// How many guardians are bound.
     pub fn len(&self) -> usize {
-        self.bound.len()
+        self.held().count()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.bound.is_empty()
+        self.len() == 0
     }
 
-    /// The bound guardians' keys, sorted.
-    pub fn guardians(&self) -> impl Iterator<Item = &[u8; 32]> {
-        self.bound.keys()
+    /// The keys holding the bindings now, sorted.
+    pub fn guardians(&self) -> Vec<[u8; 32]> {
+        let mut keys: Vec<[u8; 32]> = self.held().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// The prestate a binding consensus runs on: a hash of the bindings
-    /// held (content, not fact ids, so replicas whose copies of a binding
-    /// were authored by different devices agree).
+    /// held and who holds them (content, not fact ids, so replicas whose
+    /// copies of a binding were authored by different devices agree).
     pub fn prestate(&self, account: &VerifyingKey) -> LResult<[u8; 32]> {
         let account = key_bytes(account)?;
+        let held: Vec<([u8; 32], [u8; 32])> = self
+            .bound
+            .iter()
+            .map(|(original, (b, _))| {
+                (
+                    self.holder(original).unwrap_or(*original),
+                    b.certificate.statement.operation,
+                )
+            })
+            .collect();
         let mut parts: Vec<&[u8]> = vec![&account];
-        for (guardian, (b, _)) in &self.bound {
-            parts.push(guardian);
-            parts.push(&b.certificate.statement.operation);
+        for (holder, operation) in &held {
+            parts.push(holder);
+            parts.push(operation);
         }
         Ok(digest(b"aura/guardian-binding/v1/prestate", &parts))
     }
@@ -254,6 +299,13 @@ impl GuardianSet {
             });
         if !keep_old {
             self.bound.insert(b.proposal.guardian, (b, delay));
+        }
+    }
+
+    fn hand_off(&mut self, from: [u8; 32], to: [u8; 32]) {
+        let keep_old = self.handoffs.get(&from).is_some_and(|old| *old <= to);
+        if !keep_old {
+            self.handoffs.insert(from, to);
         }
     }
 }
@@ -274,14 +326,21 @@ impl Reducer for Bindings {
     }
 
     fn apply(&self, state: &mut GuardianSet, fact: &VerifiedFact) {
-        if fact.fact().kind != GuardianBound::KIND {
-            return;
-        }
-        let Ok(bound) = fact.body::<GuardianBound>() else {
-            return;
-        };
-        if let Ok(delay) = bound.verify(&self.account) {
-            state.insert(bound, delay);
+        let kind = &fact.fact().kind;
+        if *kind == GuardianBound::KIND {
+            let Ok(bound) = fact.body::<GuardianBound>() else {
+                return;
+            };
+            if let Ok(delay) = bound.verify(&self.account) {
+                state.insert(bound, delay);
+            }
+        } else if *kind == GuardianHandedOff::KIND {
+            let Ok(GuardianHandedOff(cert)) = fact.body::<GuardianHandedOff>() else {
+                return;
+            };
+            if key_bytes(&self.account).is_ok_and(|a| a == cert.account) && verify_handoff(&cert) {
+                state.hand_off(cert.from_device, cert.to_device);
+            }
         }
     }
 }

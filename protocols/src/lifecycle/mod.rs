@@ -1,6 +1,7 @@
 //! The account lifecycle as role logic on generated endpoints: binding
 //! guardians ([`binding`]), social recovery ([`recovery`]), AMP channel
-//! messaging ([`channel`]), channel epoch bumps ([`epoch`]), and the consensus fast path the lifecycle
+//! messaging ([`channel`]), channel epoch bumps ([`epoch`]), guardian handoff
+//! through delegation ([`handoff`]), and the consensus fast path the lifecycle
 //! protocols inline ([`fast_path`]).
 //!
 //! Each protocol's roles are `async fn`s that take a `choreo_runtime`
@@ -20,6 +21,7 @@ pub mod binding;
 pub mod channel;
 pub mod epoch;
 pub mod fast_path;
+pub mod handoff;
 pub mod recovery;
 
 use std::sync::{Mutex, MutexGuard};

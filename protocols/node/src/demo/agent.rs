@@ -27,12 +27,14 @@ use std::time::Duration;
 use aura_protocols::amp::{BumpProposal, ChannelReceiver, ChannelRoot, ChannelSender, DeviceId};
 use aura_protocols::dkg::DkgConfig;
 use aura_protocols::generated::{
-    channel_root, channel_stream, epoch_bump, guardian_binding, recovery, recovery_grant,
+    channel_root, channel_stream, epoch_bump, guardian_binding, guardian_handoff, recovery,
+    recovery_grant,
 };
 use aura_protocols::journal_sync::{self, SyncConfig};
 use aura_protocols::lifecycle::binding::{self, AccountSide, BindingProposal, WitnessSide};
 use aura_protocols::lifecycle::channel::{self, ChannelSpec, Inbox, SealedMessage};
 use aura_protocols::lifecycle::epoch::{self, BumpOutcome, PeerSide, ProposerSide};
+use aura_protocols::lifecycle::handoff;
 use aura_protocols::lifecycle::recovery::{
     self as rec, GrantOutcome, GuardianDesk, RecoveryRequest, RequestOutcome, WindowVerdict,
 };
@@ -67,10 +69,14 @@ pub const GUARDIANS: [usize; 3] = [3, 4, 5];
 pub const B_DEVICES: [usize; 3] = [6, 7, 8];
 /// The device that recovers A.
 pub const NEW_DEVICE: usize = 9;
+/// G1's new phone: G1 hands its guardian part to it before the loss.
+pub const G1_NEW: usize = 10;
 /// How many nodes a run has.
-pub const NODES: usize = 10;
+pub const NODES: usize = 11;
 /// Node names in the timeline and the trace.
-pub const NODE_NAMES: [&str; NODES] = ["A1", "A2", "A3", "G1", "G2", "G3", "B1", "B2", "B3", "N"];
+pub const NODE_NAMES: [&str; NODES] = [
+    "A1", "A2", "A3", "G1", "G2", "G3", "B1", "B2", "B3", "N", "G1b",
+];
 
 /// Every capability a `@guard` of the demo's protocols names.
 const DEMO_CAPABILITIES: [&str; 7] = [
@@ -263,8 +269,34 @@ pub enum Act {
         /// The channel.
         spec: ChannelSpec,
     },
+    /// A device of the account: ask guardian `guardian` to confirm its
+    /// part; accept a handoff to `successor` and record it.
+    HandoffAccount {
+        /// Session (account device, guardian, successor).
+        on: On,
+        /// The guardian's node.
+        guardian: usize,
+        /// The successor's node.
+        successor: usize,
+    },
+    /// A guardian's old device: hand its part to `successor` (delegate),
+    /// then drop its key material.
+    HandoffGuardian {
+        /// Session.
+        on: On,
+        /// The successor's node.
+        successor: usize,
+    },
+    /// A guardian's new device: take the part over and acknowledge as the
+    /// guardian.
+    HandoffSuccessor {
+        /// Session.
+        on: On,
+    },
     /// A guardian: set up its recovery desk for its account.
     OpenDesk {
+        /// The account's group key.
+        account: VerifyingKey,
         /// The account's device nodes (entitled to cancel).
         devices: Vec<usize>,
         /// Every guardian node and its share's participant id.
@@ -508,6 +540,11 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// A recovery session's guardian count: every node after the new device.
+fn guardians_in(on: &On) -> Result<u32, String> {
+    u32::try_from(on.nodes.len().saturating_sub(1)).map_err(text)
+}
+
 fn ids_of(v: &[u16]) -> SignerIds {
     SignerIds(v.iter().map(|p| ParticipantId(*p)).collect())
 }
@@ -592,13 +629,14 @@ impl Agent {
         }
     }
 
-    fn open(
+    /// The spec of this node's part of the session `on` (instance `i` of
+    /// the roster on node `on.nodes[i]`).
+    fn spec(
         &self,
-        node: &SharedNode,
         protocol: &'static ProtocolInfo,
         roster: Result<choreo_runtime::Roster, choreo_runtime::Error>,
         on: &On,
-    ) -> Result<Session<GuardedTransport<NodeTransport>>, String> {
+    ) -> Result<SessionSpec, String> {
         let roster = roster.map_err(text)?;
         let position = on
             .nodes
@@ -614,20 +652,44 @@ impl Agent {
             .iter()
             .map(|&n| self.key_of(n).map(NodeId))
             .collect::<Result<Vec<_>, _>>()?;
-        let spec = SessionSpec {
+        Ok(SessionSpec {
             id: SessionId(on.session),
             protocol,
             me,
             roster,
             peers,
             patience: None,
-        };
+        })
+    }
+
+    /// Open this node's part of `on` behind its guard.
+    fn open(
+        &self,
+        node: &SharedNode,
+        protocol: &'static ProtocolInfo,
+        roster: Result<choreo_runtime::Roster, choreo_runtime::Error>,
+        on: &On,
+    ) -> Result<Session<GuardedTransport<NodeTransport>>, String> {
+        let spec = self.spec(protocol, roster, on)?;
         node.open_guarded_session(
             spec,
             &self.guard,
             Self::grant(Sha256::digest(on.session).into()),
         )
         .map_err(text)
+    }
+
+    /// Open a session without the guard: `delegate` moves the bare node
+    /// endpoint (the guarded transport cannot be handed over).
+    fn open_plain(
+        &self,
+        node: &SharedNode,
+        protocol: &'static ProtocolInfo,
+        roster: Result<choreo_runtime::Roster, choreo_runtime::Error>,
+        on: &On,
+    ) -> Result<Session<NodeTransport>, String> {
+        node.open_session(self.spec(protocol, roster, on)?)
+            .map_err(text)
     }
 
     fn take_core(&self) -> Result<Witness<MemorySigningRecord>, String> {
@@ -688,23 +750,15 @@ impl Agent {
         let node = node.clone();
         Ok(match act {
             Act::Hello { on } => {
-                let &[a, b] = on.nodes.as_slice() else {
+                let &[dialer_node, _] = on.nodes.as_slice() else {
                     return Err("hello is between two nodes".into());
                 };
-                let roster = choreo_runtime::Roster::new(&[RoleShape::Single, RoleShape::Single])
+                let roster = choreo_runtime::Roster::new(&[RoleShape::Single, RoleShape::Single]);
+                let mut session = node
+                    .open_session(self.spec(&HELLO, roster, &on)?)
                     .map_err(text)?;
-                let dialer = RoleId::single(Role(0));
-                let listener = RoleId::single(Role(1));
-                let spec = SessionSpec {
-                    id: SessionId(on.session),
-                    protocol: &HELLO,
-                    me: if a == self.index { dialer } else { listener },
-                    roster,
-                    peers: vec![NodeId(self.key_of(a)?), NodeId(self.key_of(b)?)],
-                    patience: None,
-                };
-                let mut session = node.open_session(spec).map_err(text)?;
-                let dials = a == self.index;
+                let (dialer, listener) = (RoleId::single(Role(0)), RoleId::single(Role(1)));
+                let dials = dialer_node == self.index;
                 Box::pin(async move {
                     if dials {
                         session
@@ -1070,17 +1124,80 @@ impl Agent {
                     Ok(Outcome::Done)
                 })
             }
-            Act::OpenDesk {
-                devices,
-                guardians,
-                approvals,
+            Act::HandoffAccount {
+                on,
+                guardian,
+                successor,
             } => {
+                let params = guardian_handoff::Params::default();
+                let session = self.open_plain(
+                    &node,
+                    &guardian_handoff::PROTOCOL,
+                    guardian_handoff::roster(&params),
+                    &on,
+                )?;
                 let account = self
                     .share
                     .borrow()
                     .as_ref()
                     .map(AuthorityKeyShare::group_key)
-                    .ok_or("the guardian holds no share of the account")?;
+                    .ok_or("this device holds no share of the account")?;
+                let (guardian, successor) = (self.key_of(guardian)?, self.key_of(successor)?);
+                Box::pin(async move {
+                    handoff::account(
+                        session,
+                        params,
+                        &account,
+                        guardian,
+                        successor,
+                        &me.journal,
+                        &me.key,
+                    )
+                    .await
+                    .map_err(text)?;
+                    Ok(Outcome::Done)
+                })
+            }
+            Act::HandoffGuardian { on, successor } => {
+                let params = guardian_handoff::Params::default();
+                let session = self.open_plain(
+                    &node,
+                    &guardian_handoff::PROTOCOL,
+                    guardian_handoff::roster(&params),
+                    &on,
+                )?;
+                let successor = self.key_of(successor)?;
+                Box::pin(async move {
+                    handoff::guardian(session, params, &me.key, successor)
+                        .await
+                        .map_err(text)?;
+                    // The part moved: this phone keeps nothing of it.
+                    me.core.borrow_mut().take();
+                    me.share.borrow_mut().take();
+                    Ok(Outcome::Done)
+                })
+            }
+            Act::HandoffSuccessor { on } => {
+                let params = guardian_handoff::Params::default();
+                let session = self.open_plain(
+                    &node,
+                    &guardian_handoff::PROTOCOL,
+                    guardian_handoff::roster(&params),
+                    &on,
+                )?;
+                Box::pin(async move {
+                    handoff::successor(session, params, &me.key, &me.journal)
+                        .await
+                        .map_err(text)?;
+                    Ok(Outcome::Done)
+                })
+            }
+            Act::OpenDesk {
+                account,
+                devices,
+                guardians,
+                approvals,
+            } => {
                 let devices = devices
                     .iter()
                     .map(|&d| self.key_of(d))
@@ -1109,7 +1226,9 @@ impl Agent {
                 request,
                 approvals,
             } => {
-                let params = recovery::Params { g: 3 };
+                let params = recovery::Params {
+                    g: guardians_in(&on)?,
+                };
                 let session =
                     self.open(&node, &recovery::PROTOCOL, recovery::roster(&params), &on)?;
                 let keys = on
@@ -1133,7 +1252,9 @@ impl Agent {
                 })
             }
             Act::Answer { on, approve } => {
-                let params = recovery::Params { g: 3 };
+                let params = recovery::Params {
+                    g: guardians_in(&on)?,
+                };
                 let session =
                     self.open(&node, &recovery::PROTOCOL, recovery::roster(&params), &on)?;
                 let (desk, clock) = self.desk()?;
@@ -1157,7 +1278,9 @@ impl Agent {
                 named,
                 epoch,
             } => {
-                let params = recovery_grant::Params { g: 3 };
+                let params = recovery_grant::Params {
+                    g: guardians_in(&on)?,
+                };
                 let session = self.open(
                     &node,
                     &recovery_grant::PROTOCOL,
@@ -1191,7 +1314,9 @@ impl Agent {
                 participant,
                 rng,
             } => {
-                let params = recovery_grant::Params { g: 3 };
+                let params = recovery_grant::Params {
+                    g: guardians_in(&on)?,
+                };
                 let session = self.open(
                     &node,
                     &recovery_grant::PROTOCOL,

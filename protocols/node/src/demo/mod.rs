@@ -159,14 +159,14 @@ fn header(config: &DemoConfig) -> String {
             format!("recovery delay {delay} (virtual clock)"),
         ),
         DemoTransport::Memory => (
-            "memory (10 node hosts wired together in memory, one process)".to_string(),
+            "memory (11 node hosts wired together in memory, one process)".to_string(),
             format!(
                 "recovery delay {delay} (scaled clock: {} s real)",
                 config.real_delay.as_secs()
             ),
         ),
         DemoTransport::Net if config.processes => (
-            "net (10 OS processes, one libp2p node each on 127.0.0.1, TCP + Noise + Yamux)"
+            "net (11 OS processes, one libp2p node each on 127.0.0.1, TCP + Noise + Yamux)"
                 .to_string(),
             format!(
                 "recovery delay {delay} (scaled clock: {} s real)",
@@ -174,7 +174,7 @@ fn header(config: &DemoConfig) -> String {
             ),
         ),
         DemoTransport::Net => (
-            "net (10 libp2p nodes on 127.0.0.1, TCP + Noise + Yamux, one process)".to_string(),
+            "net (11 libp2p nodes on 127.0.0.1, TCP + Noise + Yamux, one process)".to_string(),
             format!(
                 "recovery delay {delay} (scaled clock: {} s real)",
                 config.real_delay.as_secs()

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 pub use super::agent::NODE_NAMES;
 use super::agent::{
     node_ids, node_secret, texts_digest, Act, Agent, Answer, ClockKind, On, Outcome, Query,
-    ReshareAct, A_DEVICES, B_DEVICES, GUARDIANS, NEW_DEVICE, NODES,
+    ReshareAct, A_DEVICES, B_DEVICES, G1_NEW, GUARDIANS, NEW_DEVICE, NODES,
 };
 use super::cluster::{name, Cluster, Hosted, MemoryCluster, NetCluster, SimCluster};
 use super::processes::ProcessCluster;
@@ -130,13 +130,16 @@ pub struct Summary {
     /// After the new epoch committed, the guardians hold no share of the
     /// old one.
     pub old_shares_erased: bool,
+    /// G1 handed its guardian part to its new phone G1b, which approved
+    /// the recovery in its place.
+    pub guardian_handed_off: bool,
 }
 
 impl Summary {
     /// The `lifecycle complete: …` text.
     pub fn line(&self) -> String {
         format!(
-            "seed {}, 3 devices + 3 guardians, {} messages over {} epoch bump(s), recovery after {} ({}), new device read {}/{} messages, channel root recomputed: {}, replay refused: {}, new device's own share: epoch {}, guardians' old shares erased: {}, {} frames",
+            "seed {}, 3 devices + 3 guardians, {} messages over {} epoch bump(s), recovery after {} ({}), new device read {}/{} messages, channel root recomputed: {}, replay refused: {}, new device's own share: epoch {}, guardians' old shares erased: {}, guardian G1 handed off to G1b: {}, {} frames",
             self.seed,
             self.messages,
             self.bumps,
@@ -151,6 +154,7 @@ impl Summary {
             if self.replay_refused { "yes" } else { "no" },
             self.new_share_epoch,
             if self.old_shares_erased { "yes" } else { "no" },
+            if self.guardian_handed_off { "yes" } else { "no" },
             self.frames
         )
     }
@@ -431,10 +435,11 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig) -> Result<Summary, Failure>
 
     // -------------------------------------------------------- channel root
     w.begin("channel");
-    let root_a = ask_root(w, &a_public, 0, [1, 2], &b_key)?;
-    let root_b = ask_root(w, &b_public, 6, [7, 8], &a_key)?;
-    let root_b2 = ask_root(w, &b_public, 7, [6, 8], &a_key)?;
-    let root_b3 = ask_root(w, &b_public, 8, [6, 7], &a_key)?;
+    // Participant ids: A's node n is n+1, B's devices 6-8 are 1-3.
+    let root_a = ask_root(w, &a_public, 0, [(1, 2), (2, 3)], &b_key)?;
+    let root_b = ask_root(w, &b_public, 6, [(7, 2), (8, 3)], &a_key)?;
+    let root_b2 = ask_root(w, &b_public, 7, [(6, 1), (8, 3)], &a_key)?;
+    let root_b3 = ask_root(w, &b_public, 8, [(6, 1), (7, 2)], &a_key)?;
     if [root_b, root_b2, root_b3].iter().any(|r| *r != root_a) {
         return Err(w.err("the two authorities computed different channel roots"));
     }
@@ -491,8 +496,36 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig) -> Result<Summary, Failure>
             ));
         }
     }
-    let synced = w.sync(0, &GUARDIANS)?;
-    w.say(format!("A1 → G1 G2 G3: journal sync ({synced} facts: accepted headers, sealed messages, epoch facts)"));
+
+    // ------------------------------------------------------------- handoff
+    w.begin("handoff");
+    let on = w.on(&[0, GUARDIANS[0], G1_NEW]);
+    w.acts(vec![
+        (
+            0,
+            Act::HandoffAccount {
+                on: on.clone(),
+                guardian: GUARDIANS[0],
+                successor: G1_NEW,
+            },
+        ),
+        (
+            GUARDIANS[0],
+            Act::HandoffGuardian {
+                on: on.clone(),
+                successor: G1_NEW,
+            },
+        ),
+        (G1_NEW, Act::HandoffSuccessor { on }),
+    ])?;
+    let old_phone_empty = w.query(GUARDIANS[0], &Query::HeldEpochs)? == Answer::Epochs(Vec::new());
+    if !old_phone_empty {
+        return Err(w.err("G1's old phone still holds its share after the handoff"));
+    }
+    w.say("G1 replaces its phone: A1 checks G1; G1 signs a handoff certificate naming G1b and delegates its part of the session to G1b, which acknowledges to A1 as the guardian; A1 records the handoff fact; G1's old phone drops its share".into());
+    let recovery_guardians = [G1_NEW, GUARDIANS[1], GUARDIANS[2]];
+    let synced = w.sync(0, &recovery_guardians)?;
+    w.say(format!("A1 → G1b G2 G3: journal sync ({synced} facts: bindings and the handoff, accepted headers, sealed messages, epoch facts)"));
 
     // ---------------------------------------------------------------- loss
     w.begin("loss");
@@ -503,35 +536,44 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig) -> Result<Summary, Failure>
 
     // ------------------------------------------------------------ recovery
     w.begin("recovery");
+    // The guardians and the participant ids their shares will have: G1b
+    // has none until the reshare (8 there); G2 and G3 hold 5 and 6.
+    let recovery_ids: [u16; 3] = [8, 5, 6];
     let desk = Act::OpenDesk {
+        account: a_key,
         devices: A_DEVICES.to_vec(),
-        guardians: GUARDIANS
+        guardians: recovery_guardians
             .iter()
-            .enumerate()
-            .map(|(i, &g)| (g, 4 + i as u16))
+            .copied()
+            .zip(recovery_ids)
             .collect(),
         approvals: 2,
     };
-    w.acts(GUARDIANS.iter().map(|&g| (g, desk.clone())).collect())?;
+    w.acts(
+        recovery_guardians
+            .iter()
+            .map(|&g| (g, desk.clone()))
+            .collect(),
+    )?;
     let request = RecoveryRequest {
         account: a_key_bytes,
         new_device: w.key(NEW_DEVICE)?,
         nonce: Sha256::digest(config.seed.to_be_bytes()).into(),
     };
     let hash = request.hash().map_err(|e| w.err(e))?;
-    let prestate = window(w, &request, config, &hash)?;
+    let prestate = window(w, &recovery_guardians, &request, config, &hash)?;
     let facts = grant(w, &a_public, &request, prestate)?;
     w.say(format!(
-        "N: recovery grant committed by consensus (G1+G2 sign, G3 witnesses); N rebuilt A's journal from the guardians ({facts} facts)"
+        "N: recovery grant committed by consensus (G2+G3 sign with their epoch-0 shares; G1b holds none yet); N rebuilt A's journal from G2 and G3 ({facts} facts)"
     ));
     let (new_epoch, epoch1_public) = reshare_to_new_device(w, &a_public)?;
     let mut erased = true;
-    for &g in &GUARDIANS {
+    for &g in &recovery_guardians {
         erased &= w.query(g, &Query::HeldEpochs)? == Answer::Epochs(vec![new_epoch.0]);
         erased &= w.flag(g, &Query::RetiredEpochRefused { epoch: KeyEpoch(0) })?;
     }
     w.say(format!(
-        "G1 G2 G3: epoch {} committed, their epoch-0 shares and nonces erased ({})",
+        "G1b G2 G3: epoch {} committed, the epoch-0 shares and nonces erased ({})",
         new_epoch.0,
         if erased {
             "each holds only its epoch-1 share and refuses to sign for epoch 0"
@@ -546,10 +588,16 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig) -> Result<Summary, Failure>
         Answer::Count(n) => n,
         _ => 0,
     };
-    let root_new = ask_root(w, &epoch1_public, NEW_DEVICE, [3, 4], &b_key)?;
+    let root_new = ask_root(
+        w,
+        &epoch1_public,
+        NEW_DEVICE,
+        [(G1_NEW, 8), (GUARDIANS[1], 5)],
+        &b_key,
+    )?;
     let root_recovered = root_new == root_a;
     w.say(format!(
-        "N: channel root recomputed from G1+G2's partials with their epoch-1 shares — {} ({})",
+        "N: channel root recomputed from G1b+G2's partials with their epoch-1 shares — {} ({})",
         short(&root_new),
         if root_recovered {
             "same as before the loss"
@@ -600,6 +648,7 @@ fn lifecycle(w: &mut World<'_>, config: &DemoConfig) -> Result<Summary, Failure>
         replay_refused,
         new_share_epoch: new_epoch.0,
         old_shares_erased: erased,
+        guardian_handed_off: old_phone_empty,
     })
 }
 
@@ -688,26 +737,20 @@ fn ask_root(
     w: &mut World<'_>,
     public: &PublicKeyPackage,
     device: usize,
-    holders: [usize; 2],
+    holders: [(usize, u16); 2],
     peer: &VerifyingKey,
 ) -> Result<[u8; 32], Failure> {
-    let on = w.on(&[device, holders[0], holders[1]]);
-    // Holder node n of authority A is participant n+1 (A: nodes 0-5, B:
-    // nodes 6-8 are B's participants 1-3).
-    let participant = |n: usize| {
-        let p = if B_DEVICES.contains(&n) { n - 5 } else { n + 1 };
-        u16::try_from(p).unwrap_or(u16::MAX)
-    };
+    let on = w.on(&[device, holders[0].0, holders[1].0]);
     let mut acts = vec![(
         device,
         Act::RootAsk {
             on: on.clone(),
             public: public.clone(),
             peer: *peer,
-            holders: holders.iter().map(|&n| participant(n)).collect(),
+            holders: holders.iter().map(|(_, p)| *p).collect(),
         },
     )];
-    for n in holders {
+    for (n, _) in holders {
         acts.push((
             n,
             Act::RootGive {
@@ -795,12 +838,13 @@ fn bump(w: &mut World<'_>, spec: &ChannelSpec, proposal: BumpProposal) -> Result
 /// the approvals' prestate.
 fn window(
     w: &mut World<'_>,
+    guardians: &[usize; 3],
     request: &RecoveryRequest,
     config: &DemoConfig,
     hash: &[u8; 32],
 ) -> Result<[u8; 32], Failure> {
     let delay = config.recovery_delay_secs;
-    let nodes = [NEW_DEVICE, 3, 4, 5];
+    let nodes = [NEW_DEVICE, guardians[0], guardians[1], guardians[2]];
     let on = w.on(&nodes);
     w.cluster.start(
         NEW_DEVICE,
@@ -810,7 +854,7 @@ fn window(
             approvals: 2,
         },
     );
-    for &g in &GUARDIANS {
+    for &g in guardians {
         w.cluster.start(
             g,
             Act::Answer {
@@ -819,7 +863,7 @@ fn window(
             },
         );
     }
-    let open: Vec<(usize, Query)> = GUARDIANS
+    let open: Vec<(usize, Query)> = guardians
         .iter()
         .map(|&g| (g, Query::WindowOpen { request: *hash }))
         .collect();
@@ -830,17 +874,17 @@ fn window(
         }
     }
     w.say(format!(
-        "N asks G1 G2 G3 to recover A: 3 approvals (signed, bound to A's prestate) → window open, delay {} from each guardian's binding",
+        "N asks G1b G2 G3 to recover A: 3 approvals (signed, bound to A's prestate; G1's from its new phone, counted because every replica holds the handoff) → window open, delay {} from each guardian's binding",
         super::show_delay(delay)
     ));
     let mut early = 0;
-    for &g in &GUARDIANS {
+    for &g in guardians {
         if w.flag(g, &Query::RefusesGrant { request: *hash })? {
             early += 1;
         }
     }
     w.say(format!("  … asked now, {early}/3 guardians would refuse to sign the grant (the delay is not over on their clocks); no cancel arrives"));
-    for &g in &GUARDIANS {
+    for &g in guardians {
         w.query(g, &Query::AdvanceClock { secs: delay })?;
     }
     let outcomes = w.finish(&nodes)?;
@@ -866,14 +910,16 @@ fn window(
     }
 }
 
-/// The grant after the window; how many facts N took in.
+/// The grant after the window: G2 and G3 (the guardians still holding
+/// epoch-0 shares) sign; how many facts N took in.
 fn grant(
     w: &mut World<'_>,
     public: &PublicKeyPackage,
     request: &RecoveryRequest,
     prestate: [u8; 32],
 ) -> Result<u64, Failure> {
-    let on = w.on(&[NEW_DEVICE, 3, 4, 5]);
+    let signers = [(GUARDIANS[1], 5u16), (GUARDIANS[2], 6u16)];
+    let on = w.on(&[NEW_DEVICE, signers[0].0, signers[1].0]);
     let mut acts = vec![(
         NEW_DEVICE,
         Act::Grant {
@@ -881,17 +927,17 @@ fn grant(
             request: request.clone(),
             prestate,
             public: public.clone(),
-            guardians: vec![4, 5, 6],
-            named: vec![4, 5],
+            guardians: vec![5, 6],
+            named: vec![5, 6],
             epoch: KeyEpoch(0),
         },
     )];
-    for (i, &g) in GUARDIANS.iter().enumerate() {
+    for (g, participant) in signers {
         acts.push((
             g,
             Act::ServeGrant {
                 on: on.clone(),
-                participant: 4 + i as u16,
+                participant,
                 rng: w.rng(500 + g as u64),
             },
         ));
@@ -902,24 +948,26 @@ fn grant(
     }
 }
 
-/// The new device gets a share of A of its own: G1 and G2 deal (any 2 of
-/// the old 2-of-6 holders that are left), the new committee is G1 G2 G3 N
-/// (2-of-4, epoch 1), and the new epoch commits through consensus of the
-/// old holders that are left (G1 G2 G3), not on anyone's word. N and G1
-/// then sign together, by consensus over the network, under the unchanged
-/// group key. Returns the new epoch and its key package.
+/// The new device and G1's new phone get shares of A of their own: G2 and
+/// G3 deal (the old 2-of-6 holders that are left: A's devices are lost,
+/// G1's old phone dropped its share at the handoff), the new committee is
+/// G1b G2 G3 N (2-of-4, epoch 1), and the new epoch commits through
+/// consensus of G2 and G3, not on anyone's word. N and G1b then sign
+/// together, by consensus over the network, under the unchanged group
+/// key. Returns the new epoch and its key package.
 fn reshare_to_new_device(
     w: &mut World<'_>,
     old_public: &PublicKeyPackage,
 ) -> Result<(KeyEpoch, PublicKeyPackage), Failure> {
     let old_epoch = KeyEpoch(0);
-    // Members: G1 G2 G3 (participants 4 5 6) and N (participant 7).
-    let witnesses: Vec<(usize, u16)> = GUARDIANS
+    // Members: G2 G3 (participants 5 6: the dealers, and the witnesses of
+    // the epoch commit), N (participant 7) and G1b (participant 8).
+    let witnesses: Vec<(usize, u16)> = vec![(GUARDIANS[1], 5), (GUARDIANS[2], 6)];
+    let members: Vec<(usize, u16)> = witnesses
         .iter()
-        .enumerate()
-        .map(|(i, &g)| (g, 4 + i as u16))
+        .copied()
+        .chain([(NEW_DEVICE, 7), (G1_NEW, 8)])
         .collect();
-    let members: Vec<(usize, u16)> = witnesses.iter().copied().chain([(NEW_DEVICE, 7)]).collect();
     let session: [u8; 32] = Sha256::digest(w.session_id()).into();
     let consensus: [u8; 32] = Sha256::digest(w.session_id()).into();
     let prestate = epoch_prestate(old_epoch, old_public).map_err(|e| w.err(e))?;
@@ -931,13 +979,13 @@ fn reshare_to_new_device(
                 Act::Reshare(Box::new(ReshareAct {
                     session,
                     members: members.clone(),
-                    dealers: vec![4, 5],
+                    dealers: vec![5, 6],
                     threshold: 2,
                     witnesses: witnesses.clone(),
                     old_epoch,
                     old_public: old_public.clone(),
                     consensus,
-                    initiator: 4,
+                    initiator: 5,
                     prestate,
                     rng: w.rng(700 + n as u64),
                 })),
@@ -960,9 +1008,9 @@ fn reshare_to_new_device(
         new_public = Some((epoch, public));
     }
     let (epoch, public) = new_public.ok_or_else(|| w.err("reshare: no members"))?;
-    // N and G1 sign a statement together with their new shares.
+    // N and G1b sign a statement together with their new shares.
     let id: [u8; 32] = Sha256::digest(w.session_id()).into();
-    let signers = vec![(NEW_DEVICE, 7u16), (GUARDIANS[0], 4u16)];
+    let signers = vec![(NEW_DEVICE, 7u16), (G1_NEW, 8u16)];
     let acts = signers
         .iter()
         .map(|&(n, _)| {
@@ -982,7 +1030,7 @@ fn reshare_to_new_device(
         .collect();
     w.acts(acts)?;
     w.say(format!(
-        "N: own share of A rebuilt by reshare — G1+G2 deal to G1 G2 G3 N (2-of-4, epoch {}), the epoch committed by G1 G2 G3's consensus; N+G1 sign under the unchanged key",
+        "N and G1b: own shares of A by reshare — G2+G3 deal to G1b G2 G3 N (2-of-4, epoch {}), the epoch committed by G2+G3's consensus; N+G1b sign under the unchanged key",
         epoch.0
     ));
     Ok((epoch, *public))
