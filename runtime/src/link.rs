@@ -17,11 +17,12 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, UsageError};
+use crate::error::{Error, Interrupt, UsageError};
 use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 use crate::roster::{RoleShape, Roster};
 use crate::session::{Session, SessionConfig};
 use crate::transport::Transport;
+use crate::typestate::Timed;
 
 /// How one role of the linked protocol is bound to the linking protocol,
 /// positionally, as written in `link Sub(A, W)`.
@@ -123,10 +124,35 @@ impl<T: Transport> Joined<T> {
             peers: self.peers.clone(),
         };
         let transport = self.linking.transport_mut().open_linked(&linked)?;
-        let session = Session::new(config, transport)?;
+        let mut session = Session::new(config, transport)?;
+        // Frames the linking session read ahead from a peer after its join
+        // (while a body looked for handler messages) are the linked
+        // protocol's when the two share streams (in memory); over a node
+        // host an honest peer sends nothing after its join on the linking
+        // session, so there are none.
+        let from = &mut self.linking.inner_mut().core;
+        let to = &mut session.inner_mut().core;
+        for (k, p) in self.peers.iter().enumerate() {
+            if let (Some(src), Some(dst)) = (from.held.get_mut(p.as_usize()), to.held.get_mut(k)) {
+                let moved = std::mem::take(src);
+                from.held_total = from.held_total.saturating_sub(moved.len());
+                to.held_total += moved.len();
+                dst.extend(moved);
+            }
+        }
         self.linking.finish()?;
         Ok(session)
     }
+}
+
+/// What a completed handshake found: the linked session's id, name, this
+/// endpoint's instance, roster and transport peers.
+struct Handshake {
+    id: SessionId,
+    name: String,
+    me: RoleId,
+    roster: Roster,
+    peers: Vec<PeerId>,
 }
 
 /// The linked session's id: a hash of the linking session's id and the
@@ -153,9 +179,48 @@ impl<T: Transport> Session<T> {
     /// peer that takes part in it, read theirs, and refuse a peer whose
     /// fingerprint differs ([`Error::ProtocolViolation`] naming the
     /// protocol and both fingerprints; nothing of the linked protocol is
-    /// sent). Inside a timeout body a peer's handler message interrupts the
-    /// join like any operation ([`Error::Interrupted`]).
-    pub async fn join_link(mut self, target: &LinkTarget) -> Result<Joined<T>, Error> {
+    /// sent). Inside a timeout body, use
+    /// [`join_link_timed`](Self::join_link_timed), which hands the session
+    /// back for the handler; here an interrupted join is an
+    /// [`Error::Interrupted`] and the session is closed.
+    pub async fn join_link(self, target: &LinkTarget) -> Result<Joined<T>, Error> {
+        match self.join_link_timed(target).await? {
+            Timed::Done(joined) => Ok(joined),
+            Timed::Expired(session) => Err(Error::Interrupted(
+                session
+                    .interrupted_by()
+                    .cloned()
+                    .unwrap_or(Interrupt::Deadline),
+            )),
+        }
+    }
+
+    /// [`join_link`](Self::join_link) inside a timeout body: when the body
+    /// ends during the handshake (its deadline, a peer's handler message,
+    /// a gone peer), `Timed::Expired` hands the session back, still in the
+    /// body, for the handler (call [`start_handler`](Self::start_handler)),
+    /// like any other operation of a body.
+    pub async fn join_link_timed(
+        mut self,
+        target: &LinkTarget,
+    ) -> Result<Timed<Joined<T>, Session<T>>, Error> {
+        match self.handshake(target).await {
+            Ok(h) => Ok(Timed::Done(Joined {
+                linking: self,
+                id: h.id,
+                fingerprint: target.fingerprint,
+                name: h.name,
+                me: h.me,
+                roster: h.roster,
+                peers: h.peers,
+            })),
+            Err(Error::Interrupted(_)) => Ok(Timed::Expired(self)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The join handshake itself, on this session.
+    async fn handshake(&mut self, target: &LinkTarget) -> Result<Handshake, Error> {
         let name = format!("{}.{}", target.module, target.protocol);
         let (shapes, instances) = self.link_plan(target)?;
         let roster = Roster::new(&shapes)?;
@@ -193,10 +258,8 @@ impl<T: Transport> Session<T> {
         for r in &instances {
             peers.push(self.transport_peer(*r)?);
         }
-        Ok(Joined {
-            linking: self,
+        Ok(Handshake {
             id,
-            fingerprint: target.fingerprint,
             name,
             me,
             roster,

@@ -10,6 +10,7 @@ use crate::envelope::{Envelope, Frame, Header, Message};
 use crate::error::{Error, TransportError, UsageError};
 use crate::handoff::{Handoff, Handover};
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
+use crate::link::LinkedSession;
 use crate::roster::Roster;
 use crate::session::{Session, SessionConfig};
 use crate::time::{ThreadTimer, Time, Timer};
@@ -300,6 +301,48 @@ impl Transport for MemoryTransport {
 
     fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
         self.timer.poll_until(cx, deadline)
+    }
+
+    /// The linked session takes over this endpoint's channels to the peers
+    /// that play its roles, renumbered by the linked roster: a `link` is
+    /// the last statement of the linking protocol, so after every join
+    /// has been read nothing of the linking session follows on them.
+    fn open_linked(&mut self, linked: &LinkedSession) -> Result<Self, Error> {
+        let me = linked
+            .peers
+            .iter()
+            .position(|p| *p == self.me)
+            .ok_or_else(|| {
+                UsageError::Link(format!(
+                    "this endpoint plays no role of {}",
+                    linked.config.protocol.name
+                ))
+            })?;
+        let (mut tx, mut rx) = (Vec::new(), Vec::new());
+        for &p in &linked.peers {
+            let taken = p != self.me;
+            tx.push(
+                self.tx
+                    .get_mut(p.as_usize())
+                    .and_then(Option::take)
+                    .filter(|_| taken),
+            );
+            rx.push(
+                self.rx
+                    .get_mut(p.as_usize())
+                    .and_then(Option::take)
+                    .filter(|_| taken),
+            );
+        }
+        Ok(MemoryTransport {
+            me: PeerId(u32::try_from(me).unwrap_or(u32::MAX)),
+            peers: linked.peers.len(),
+            config: self.config,
+            tx,
+            rx,
+            timer: Arc::clone(&self.timer),
+            handoffs: Arc::clone(&self.handoffs),
+        })
     }
 
     fn close(&mut self) {

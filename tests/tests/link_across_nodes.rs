@@ -48,6 +48,26 @@ mod v1 {
             roles Member[n];
             Member[*] -> Member[*] : Vote(u64);
         }
+
+        /// A link inside a timeout body: the fast path hands over to
+        /// `Work`, the handler to `Help`.
+        protocol Job {
+            roles Boss, Worker;
+            timeout 1s {
+                Boss -> Worker : Assign(u64);
+                link Work(Boss, Worker);
+            } else {
+                link Help(Boss, Worker);
+            }
+        }
+        protocol Work {
+            roles Giver, Doer;
+            Doer -> Giver : Done(u64);
+        }
+        protocol Help {
+            roles Giver, Doer;
+            Giver -> Doer : Hint(u64);
+        }
     }
 }
 
@@ -287,5 +307,99 @@ fn a_link_as_a_timeout_handler_joins_every_witness_into_the_rescue() {
             assert_eq!(votes, vec![0, 1, 2], "seed {seed}: witness {i}");
         }
         assert!(sim.frames_sent(rescue) > 0);
+    }
+}
+
+/// How a `Job` participant's part ended: the value `Work` or `Help`
+/// carried, and why its body ended early (if it did).
+type JobEnd = (&'static str, u64, Option<choreo_runtime::Interrupt>);
+
+/// `Boss`: assigns, then gives up on the fast path at once (as if its
+/// deadline passed) and joins `Help`.
+async fn boss(s: Session<NodeTransport>) -> Result<JobEnd, Error> {
+    let ep = v1::job::boss::open(s, v1::job::Params {})?.body();
+    let Timed::Done(ep) = ep.send(v1::job::Assign(3)).await? else {
+        return Err(Error::Interrupted(choreo_runtime::Interrupt::Deadline));
+    };
+    let help = ep.abandon().join().await?;
+    let end = help.send(v1::help::Hint(9)).await?;
+    end.finish()?;
+    Ok(("help", 9, Some(choreo_runtime::Interrupt::Abandoned)))
+}
+
+/// `Worker`: takes the assignment and joins `Work`, inside the body; the
+/// boss's join of `Help` interrupts that join.
+async fn worker(s: Session<NodeTransport>) -> Result<JobEnd, Error> {
+    let ep = v1::job::worker::open(s, v1::job::Params {})?.body();
+    let Timed::Done((v1::job::Assign(a), ep)) = ep.recv().await? else {
+        return Err(Error::Interrupted(choreo_runtime::Interrupt::Deadline));
+    };
+    match ep.join().await? {
+        Timed::Done(work) => {
+            let end = work.send(v1::work::Done(a)).await?;
+            end.finish()?;
+            Ok(("work", a, None))
+        }
+        Timed::Expired(handler) => {
+            let why = handler.session().interrupted_by().cloned();
+            let help = handler.join().await?;
+            let (v1::help::Hint(h), end) = help.recv().await?;
+            end.finish()?;
+            Ok(("help", h, why))
+        }
+    }
+}
+
+#[test]
+fn a_join_inside_a_body_interrupted_by_a_handler_returns_the_handler() {
+    // The worker reaches the link inside the body and waits for the boss's
+    // join handshake of `Work`; the boss has abandoned the body and sends
+    // its join of `Help` instead. The worker's join returns the handler's
+    // state (not an error), and both run `Help`; no frame of `Work` is sent.
+    // Duplicates and reordering but no losses, so the assignment always
+    // reaches the worker well within the deadline.
+    let id = SessionId([23; 16]);
+    let work = linked_session_id(id, &v1::work::FINGERPRINT);
+    let help = linked_session_id(id, &v1::help::FINGERPRINT);
+    let config = SimConfig {
+        drop: 0.0,
+        ..faults()
+    };
+    for seed in 0..seeds() {
+        let mut sim = Sim::new(seed, config.clone());
+        let (a, b) = (sim.add_node(), sim.add_node());
+        let roster = v1::job::roster(&v1::job::Params {}).unwrap();
+        let mut s = sim
+            .open_sessions(id, &v1::job::PROTOCOL, &roster, &[a, b])
+            .unwrap()
+            .into_iter();
+        let (s0, s1) = (s.next().unwrap(), s.next().unwrap());
+        let boss = sim.spawn(a, boss(s0));
+        let worker = sim.spawn(b, worker(s1));
+        if let Err(stuck) = sim.run() {
+            panic!("seed {seed}: stuck: {stuck:?}");
+        }
+        let b = boss
+            .take()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("seed {seed}: boss: {e}"));
+        let w = worker
+            .take()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("seed {seed}: worker: {e}"));
+        assert_eq!(b.1, 9, "seed {seed}");
+        assert!(
+            matches!(
+                w,
+                (
+                    "help",
+                    9,
+                    Some(choreo_runtime::Interrupt::HandlerMessage { .. })
+                )
+            ),
+            "seed {seed}: the worker's join did not hand over the handler: {w:?}"
+        );
+        assert_eq!(sim.frames_sent(work), 0, "seed {seed}: Work ran");
+        assert!(sim.frames_sent(help) > 0, "seed {seed}: Help did not run");
     }
 }

@@ -42,6 +42,7 @@ use choreo_lang::machine::{Machine, Message, Op, StateId, END};
 use choreo_lang::verify::{self, RunSummary, VerifyOptions};
 use choreo_runtime::link::{LinkArg, LinkTarget};
 use choreo_runtime::sim::{Sim, SimConfig};
+use choreo_runtime::typestate::Timed;
 use choreo_runtime::{
     Error, Label, ProtocolInfo, Role, RoleId, RoleShape, Roster, Session, SessionId, Transport,
 };
@@ -513,10 +514,28 @@ impl<T: Transport> Participant<T> {
                 }
                 Op::Link { .. } => {
                     let (target, linked) = tables.links[&state.loc];
-                    let joined = session
-                        .join_link(target)
-                        .await
-                        .map_err(|e| format!("{} joining {}: {e}", self.name(), target.protocol))?;
+                    // As the generated `join`: inside a body an interrupted
+                    // handshake hands the session back for the handler.
+                    let joined =
+                        match session.join_link_timed(target).await.map_err(|e| {
+                            format!("{} joining {}: {e}", self.name(), target.protocol)
+                        })? {
+                            Timed::Done(joined) => joined,
+                            Timed::Expired(back) if depth > 0 => {
+                                session = back;
+                                session.start_handler();
+                                open.pop();
+                                handlers += 1;
+                                at = plan.machine.resolve(state.abandon.unwrap());
+                                continue;
+                            }
+                            Timed::Expired(_) => {
+                                return Err(format!(
+                                    "{}: a join outside any body was interrupted",
+                                    self.name()
+                                ))
+                            }
+                        };
                     let sub = joined
                         .open(linked)
                         .map_err(|e| format!("{}: {e}", self.name()))?;

@@ -970,7 +970,7 @@ impl Emitter<'_> {
                 module,
                 protocol,
                 args_text,
-            } => self.link(module, protocol, args_text, state.loc),
+            } => self.link(module, protocol, args_text, state.loc, t),
             Op::DelegateTo { to } => self.delegate(to),
             Op::AcceptFrom { from, next } => self.accept(from, next),
             Op::Timeout {
@@ -1305,6 +1305,7 @@ impl Emitter<'_> {
         sub: &str,
         args_text: &str,
         loc: crate::global::Loc,
+        t: &Timing,
     ) -> StateItems {
         let fp = self
             .program
@@ -1336,14 +1337,36 @@ impl Emitter<'_> {
                 }
             }
         };
+        // Inside a timeout body the handshake is an operation of the body:
+        // an interrupted join returns the handler's state.
+        let joined_ret = t.ret(quote!(rt::link::Joined<T>));
+        let untyped_body = match &t.0 {
+            None => quote!(self.chan.session.join_link(&TARGET).await),
+            Some(h) => quote! {
+                let Chan { session, params } = self.chan;
+                match session.join_link_timed(&TARGET).await? {
+                    rt::typestate::Timed::Done(joined) => Ok(rt::typestate::Timed::Done(joined)),
+                    rt::typestate::Timed::Expired(session) => {
+                        let mut chan = Chan { session, params };
+                        chan.session.start_handler();
+                        Ok(rt::typestate::Timed::Expired(#h { chan }))
+                    }
+                }
+            },
+        };
+        let in_body = if t.0.is_some() {
+            " Inside this `timeout` body the handshake is a body operation: when the body ends first (deadline, a peer's handler message), it returns the handler's state (`Timed::Expired`) and nothing of the linked protocol runs."
+        } else {
+            ""
+        };
         let (methods, extra) = match join.typed {
             None => (
                 quote! {
                     #hand_over
                     /// Joins the linked protocol: sends the join handshake (session id and the linked protocol's fingerprint) to every peer that takes part in it and reads theirs. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of the linked protocol runs. The linked protocol is not generated beside this one: open its session with `Joined::open(&its PROTOCOL)`, then its role's `open`.
-                    pub async fn join(self) -> Result<rt::link::Joined<T>, rt::Error> {
+                    pub async fn join(self) -> Result<#joined_ret, rt::Error> {
                         #target
-                        self.chan.session.join_link(&TARGET).await
+                        #untyped_body
                     }
                 },
                 TokenStream::new(),
@@ -1356,15 +1379,37 @@ impl Emitter<'_> {
                     guarded,
                     params,
                 } = typed;
-                let doc = format!(" Joins {module}.{sub}: sends the join handshake (session id and its fingerprint) to every peer that takes part in it and reads theirs, then returns this role's endpoint of {sub} on a session of the same node and peers. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of {sub} runs.");
-                let body = quote! {
-                    #target
-                    let chan = self.chan;
-                    let params = #params;
-                    let joined = chan.session.join_link(&TARGET).await?;
-                    let session = joined.open(&#protocol_module::PROTOCOL)?;
-                    #role_mod::open(session, params)
+                let doc = format!(" Joins {module}.{sub}: sends the join handshake (session id and its fingerprint) to every peer that takes part in it and reads theirs, then returns this role's endpoint of {sub} on a session of the same node and peers. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of {sub} runs.{in_body}");
+                let body = match &t.0 {
+                    None => quote! {
+                        #target
+                        let chan = self.chan;
+                        let params = #params;
+                        let joined = chan.session.join_link(&TARGET).await?;
+                        let session = joined.open(&#protocol_module::PROTOCOL)?;
+                        #role_mod::open(session, params)
+                    },
+                    Some(h) => quote! {
+                        #target
+                        let chan = self.chan;
+                        let params = #params;
+                        let Chan { session, params: own } = chan;
+                        match session.join_link_timed(&TARGET).await? {
+                            rt::typestate::Timed::Done(joined) => {
+                                let session = joined.open(&#protocol_module::PROTOCOL)?;
+                                Ok(rt::typestate::Timed::Done(#role_mod::open(session, params)?))
+                            }
+                            rt::typestate::Timed::Expired(session) => {
+                                let mut chan = Chan { session, params: own };
+                                chan.session.start_handler();
+                                Ok(rt::typestate::Timed::Expired(#h { chan }))
+                            }
+                        }
+                    },
                 };
+                let gt = quote!(rt::guard::GuardedTransport<T>);
+                let guarded_ret = t.ret_on(quote!(#role_mod::#entry<#gt>), &gt);
+                let typed_ret = t.ret(quote!(#role_mod::#entry<T>));
                 if guarded {
                     let state = self.state(self.current);
                     (
@@ -1372,7 +1417,7 @@ impl Emitter<'_> {
                         quote! {
                             impl<T: rt::Transport> #state<rt::guard::GuardedTransport<T>> {
                                 #[doc = #doc]
-                                pub async fn join(self) -> Result<#role_mod::#entry<rt::guard::GuardedTransport<T>>, rt::Error> {
+                                pub async fn join(self) -> Result<#guarded_ret, rt::Error> {
                                     #body
                                 }
                             }
@@ -1383,7 +1428,7 @@ impl Emitter<'_> {
                         quote! {
                             #hand_over
                             #[doc = #doc]
-                            pub async fn join(self) -> Result<#role_mod::#entry<T>, rt::Error> {
+                            pub async fn join(self) -> Result<#typed_ret, rt::Error> {
                                 #body
                             }
                         },
