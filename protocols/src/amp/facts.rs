@@ -285,6 +285,136 @@ impl ChannelState {
     }
 }
 
+/// The channel's facts folded in one at a time: the state [`reduce`]
+/// computes, kept up to date as a journal grows, without reading the
+/// journal again (each fact is decoded and each certificate verified
+/// once). Folding is idempotent and order-free, so folding a fact twice or
+/// in another order gives the same state.
+#[derive(Clone, Debug)]
+pub struct ChannelFold {
+    context: ContextId,
+    channel: ChannelId,
+    width: u64,
+    authority: VerifyingKey,
+    checkpoints: BTreeMap<ChannelEpoch, u64>,
+    certified: BTreeMap<ChannelEpoch, BTreeSet<ProposalId>>,
+    finalized: BTreeSet<(ChannelEpoch, ProposalId)>,
+    highest_accepted: BTreeMap<ChannelEpoch, u64>,
+}
+
+impl ChannelFold {
+    /// No facts yet, for one channel whose bumps `authority` certifies.
+    pub fn new(
+        context: ContextId,
+        channel: ChannelId,
+        width: u64,
+        authority: &VerifyingKey,
+    ) -> Result<Self> {
+        Window::new(0, width)?;
+        Ok(ChannelFold {
+            context,
+            channel,
+            width,
+            authority: *authority,
+            checkpoints: BTreeMap::new(),
+            certified: BTreeMap::new(),
+            finalized: BTreeSet::new(),
+            highest_accepted: BTreeMap::new(),
+        })
+    }
+
+    fn ours(&self, c: &ContextId, ch: &ChannelId) -> bool {
+        *c == self.context && *ch == self.channel
+    }
+
+    /// Fold one fact in (facts of other channels, and certificates that
+    /// do not verify, change nothing).
+    pub fn apply(&mut self, fact: &AmpFact) {
+        match fact {
+            AmpFact::Accepted(h) if self.ours(&h.context, &h.channel) => {
+                let e = self.highest_accepted.entry(h.epoch).or_insert(0);
+                *e = (*e).max(h.generation);
+            }
+            AmpFact::Checkpoint {
+                context: c,
+                channel: ch,
+                epoch,
+                base,
+            } if self.ours(c, ch) => {
+                let e = self.checkpoints.entry(*epoch).or_insert(0);
+                *e = (*e).max(*base);
+            }
+            AmpFact::BumpCertified {
+                proposal,
+                certificate,
+            } if self.ours(&proposal.context, &proposal.channel)
+                && proposal.window == self.width
+                && proposal.admissible() =>
+            {
+                let Ok(statement) = bump_statement(proposal) else {
+                    return;
+                };
+                let id = ProposalId(statement.operation);
+                let known = self
+                    .certified
+                    .get(&proposal.parent)
+                    .is_some_and(|ids| ids.contains(&id));
+                if !known
+                    && certificate.statement == statement
+                    && certificate.verify(&self.authority).is_ok()
+                {
+                    self.certified
+                        .entry(proposal.parent)
+                        .or_default()
+                        .insert(id);
+                }
+            }
+            AmpFact::BumpFinalized {
+                context: c,
+                channel: ch,
+                parent,
+                proposal,
+            } if self.ours(c, ch) => {
+                self.finalized.insert((*parent, *proposal));
+            }
+            _ => {}
+        }
+    }
+
+    /// The state of every fact folded in so far.
+    pub fn state(&self) -> ChannelState {
+        let mut stable = ChannelEpoch(0);
+        let mut pending = None;
+        let mut conflict = false;
+        while let Some(candidates) = self.certified.get(&stable) {
+            let mut iter = candidates.iter();
+            match (iter.next(), iter.next()) {
+                (Some(only), None) => {
+                    let successor = ChannelEpoch(stable.0.saturating_add(1));
+                    if self.finalized.contains(&(stable, *only)) && successor != stable {
+                        stable = successor;
+                        continue;
+                    }
+                    pending = Some((successor, *only));
+                }
+                (Some(_), Some(_)) => conflict = true,
+                (None, _) => {}
+            }
+            break;
+        }
+        ChannelState {
+            context: self.context,
+            channel: self.channel,
+            width: self.width,
+            stable,
+            pending,
+            conflict,
+            checkpoints: self.checkpoints.clone(),
+            highest_accepted: self.highest_accepted.clone(),
+        }
+    }
+}
+
 /// Reduce a fact set to the channel's state. Pure: the result depends only
 /// on the *set* of facts (order and duplicates are irrelevant) and the
 /// authority key that certificates must verify under.
@@ -298,83 +428,9 @@ pub fn reduce<'a, I>(
 where
     I: IntoIterator<Item = &'a AmpFact>,
 {
-    Window::new(0, width)?;
-    let ours = |c: &ContextId, ch: &ChannelId| *c == context && *ch == channel;
-    let facts: BTreeSet<&AmpFact> = facts.into_iter().collect();
-    let mut checkpoints: BTreeMap<ChannelEpoch, u64> = BTreeMap::new();
-    let mut certified: BTreeMap<ChannelEpoch, BTreeSet<ProposalId>> = BTreeMap::new();
-    let mut finalized: BTreeSet<(ChannelEpoch, ProposalId)> = BTreeSet::new();
-    let mut highest_accepted: BTreeMap<ChannelEpoch, u64> = BTreeMap::new();
+    let mut fold = ChannelFold::new(context, channel, width, authority)?;
     for fact in facts {
-        match fact {
-            AmpFact::Accepted(h) if ours(&h.context, &h.channel) => {
-                let e = highest_accepted.entry(h.epoch).or_insert(0);
-                *e = (*e).max(h.generation);
-            }
-            AmpFact::Checkpoint {
-                context: c,
-                channel: ch,
-                epoch,
-                base,
-            } if ours(c, ch) => {
-                let e = checkpoints.entry(*epoch).or_insert(0);
-                *e = (*e).max(*base);
-            }
-            AmpFact::BumpCertified {
-                proposal,
-                certificate,
-            } if ours(&proposal.context, &proposal.channel)
-                && proposal.window == width
-                && proposal.admissible() =>
-            {
-                let Ok(statement) = bump_statement(proposal) else {
-                    continue;
-                };
-                if certificate.statement == statement && certificate.verify(authority).is_ok() {
-                    certified
-                        .entry(proposal.parent)
-                        .or_default()
-                        .insert(ProposalId(statement.operation));
-                }
-            }
-            AmpFact::BumpFinalized {
-                context: c,
-                channel: ch,
-                parent,
-                proposal,
-            } if ours(c, ch) => {
-                finalized.insert((*parent, *proposal));
-            }
-            _ => {}
-        }
+        fold.apply(fact);
     }
-    let mut stable = ChannelEpoch(0);
-    let mut pending = None;
-    let mut conflict = false;
-    while let Some(candidates) = certified.get(&stable) {
-        let mut iter = candidates.iter();
-        match (iter.next(), iter.next()) {
-            (Some(only), None) => {
-                let successor = ChannelEpoch(stable.0.saturating_add(1));
-                if finalized.contains(&(stable, *only)) && successor != stable {
-                    stable = successor;
-                    continue;
-                }
-                pending = Some((successor, *only));
-            }
-            (Some(_), Some(_)) => conflict = true,
-            (None, _) => {}
-        }
-        break;
-    }
-    Ok(ChannelState {
-        context,
-        channel,
-        width,
-        stable,
-        pending,
-        conflict,
-        checkpoints,
-        highest_accepted,
-    })
+    Ok(fold.state())
 }

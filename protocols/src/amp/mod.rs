@@ -24,7 +24,8 @@ mod seal;
 mod window;
 
 pub use facts::{
-    bump_statement, reduce, AmpFact, BumpProposal, BumpReason, ChannelState, ProposalId,
+    bump_statement, reduce, AmpFact, BumpProposal, BumpReason, ChannelFold, ChannelState,
+    ProposalId,
 };
 pub use keys::{
     channel_base_key, message_key, ChannelBaseKey, ChannelEpoch, ChannelId, ContextId, DeviceId,

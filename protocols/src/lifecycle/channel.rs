@@ -99,21 +99,25 @@ pub fn finalize_transition_to(
     st: &ChannelState,
     successor: ChannelEpoch,
 ) -> LResult<()> {
-    if let Some((pending, proposal)) = st.pending {
-        if pending == successor {
-            record(
-                journal,
-                device,
-                &ChannelFact(AmpFact::BumpFinalized {
-                    context: spec.context,
-                    channel: spec.channel,
-                    parent: st.stable,
-                    proposal,
-                }),
-            )?;
-        }
+    if let Some(fact) = transition_to(spec, st, successor) {
+        record(journal, device, &ChannelFact(fact))?;
     }
     Ok(())
+}
+
+/// The fact finalizing `st`'s transition, if it is the one to `successor`.
+fn transition_to(
+    spec: &ChannelSpec,
+    st: &ChannelState,
+    successor: ChannelEpoch,
+) -> Option<AmpFact> {
+    let (pending, proposal) = st.pending?;
+    (pending == successor).then_some(AmpFact::BumpFinalized {
+        context: spec.context,
+        channel: spec.channel,
+        parent: st.stable,
+        proposal,
+    })
 }
 
 /// Every [`AmpFact`] in `journal` (facts that do not decode are skipped:
@@ -138,6 +142,63 @@ pub fn state(journal: &Mutex<Journal>, spec: &ChannelSpec) -> LResult<ChannelSta
         spec.width,
         &spec.authority,
     )?)
+}
+
+/// The channel's state as a journal shows it, kept up to date across a
+/// stream without reading the whole journal for every message: the facts
+/// a stream role appends itself are folded in as it appends them, and the
+/// journal is read again only when it holds facts this view has not
+/// folded (another task of the node appended some).
+struct JournalView {
+    fold: amp::ChannelFold,
+    /// Facts of the journal folded in so far.
+    facts: usize,
+}
+
+impl JournalView {
+    fn read(journal: &Mutex<Journal>, spec: &ChannelSpec) -> LResult<Self> {
+        let j = lock(journal)?;
+        let mut fold =
+            amp::ChannelFold::new(spec.context, spec.channel, spec.width, &spec.authority)?;
+        for f in j
+            .facts()
+            .iter()
+            .filter(|f| f.fact().kind == ChannelFact::KIND)
+        {
+            if let Ok(ChannelFact(fact)) = f.body::<ChannelFact>() {
+                fold.apply(&fact);
+            }
+        }
+        Ok(JournalView {
+            fold,
+            facts: j.facts().len(),
+        })
+    }
+
+    /// The state now (the journal re-read if it grew behind this view).
+    fn state(&mut self, journal: &Mutex<Journal>, spec: &ChannelSpec) -> LResult<ChannelState> {
+        if lock(journal)?.facts().len() != self.facts {
+            *self = Self::read(journal, spec)?;
+        }
+        Ok(self.fold.state())
+    }
+
+    /// Append `body` to the journal as this device's fact and fold it in.
+    fn record<B: FactBody>(
+        &mut self,
+        journal: &Mutex<Journal>,
+        author: &SigningKey,
+        body: &B,
+        fact: Option<&AmpFact>,
+    ) -> LResult<()> {
+        if record(journal, author, body)? {
+            self.facts += 1;
+        }
+        if let Some(fact) = fact {
+            self.fold.apply(fact);
+        }
+        Ok(())
+    }
 }
 
 /// A device gets the channel root toward `peer` from `t` holders of its
@@ -198,8 +259,9 @@ pub async fn send_messages<T: Transport, G: RngCore + CryptoRng>(
 ) -> LResult<Vec<KeyUse>> {
     let mut s = channel_stream::sender::open(session, channel_stream::Params {})?;
     let mut used = Vec::with_capacity(messages.len());
+    let mut view = JournalView::read(journal, spec)?;
     for m in messages {
-        let st = state(journal, spec)?;
+        let st = view.state(journal, spec)?;
         let sealed = sender.seal(&st, root, m, rng)?;
         used.push((sealed.key_fingerprint, sealed.message.nonce));
         s = s
@@ -242,6 +304,7 @@ pub async fn receive_messages<T: Transport>(
 ) -> LResult<Received> {
     let mut out = Received::default();
     let mut s = channel_stream::receiver::open(session, channel_stream::Params {})?;
+    let mut view = JournalView::read(journal, spec)?;
     loop {
         match s.branch().await? {
             channel_stream::receiver::MessageOrClose::Close(_, end) => {
@@ -253,12 +316,25 @@ pub async fn receive_messages<T: Transport>(
                 next,
             ) => {
                 s = next;
-                let st = state(journal, spec)?;
+                let st = view.state(journal, spec)?;
                 match accept(receiver, &st, root, &bytes) {
                     Ok((header, plaintext)) => {
-                        record(journal, device, &ChannelFact(AmpFact::Accepted(header)))?;
-                        record(journal, device, &Inbox(bytes))?;
-                        finalize_transition_to(journal, device, spec, &st, header.epoch)?;
+                        let accepted = AmpFact::Accepted(header);
+                        view.record(
+                            journal,
+                            device,
+                            &ChannelFact(accepted.clone()),
+                            Some(&accepted),
+                        )?;
+                        view.record(journal, device, &Inbox(bytes), None)?;
+                        if let Some(finalized) = transition_to(spec, &st, header.epoch) {
+                            view.record(
+                                journal,
+                                device,
+                                &ChannelFact(finalized.clone()),
+                                Some(&finalized),
+                            )?;
+                        }
                         out.opened.push((header, plaintext));
                     }
                     Err(e) => out.refused.push(e.to_string()),
