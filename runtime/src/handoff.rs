@@ -281,6 +281,9 @@ impl CoreState {
             .map(|(left, phase)| ActiveBody {
                 deadline: now + std::time::Duration::from_micros(left),
                 phase,
+                // A moved endpoint undoes no body (it has no record of the
+                // instance completed before), so the site is not needed.
+                site: 0,
             })
             .collect();
         for (slot, q) in core.skips.iter_mut().zip(self.skips) {

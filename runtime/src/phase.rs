@@ -76,19 +76,22 @@ impl Core {
             self.rewind = Some(Rewind {
                 body: body.phase,
                 depth: self.bodies.len(),
+                site: body.site,
             });
             self.acted.store(false, Ordering::Relaxed);
         }
     }
 
     /// Is `phase` the handler phase of the instance this endpoint completed
-    /// last, while all it did since was enter the body it is in now (a
-    /// looped timeout's next iteration)? Then that body can be undone.
+    /// last, while all it did since was enter the body it is in now, of the
+    /// same `timeout` statement (a looped timeout's next iteration)? Then
+    /// that body can be undone.
     #[inline]
     pub(crate) fn rewinds(&self, phase: u32) -> bool {
         self.rewind.is_some_and(|r| {
             r.body.saturating_add(1) == phase
                 && self.bodies.len() == r.depth.saturating_add(1)
+                && self.bodies.last().is_some_and(|b| b.site == r.site)
                 && !self.acted.load(Ordering::Relaxed)
         })
     }

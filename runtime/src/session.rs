@@ -105,6 +105,8 @@ pub(crate) struct Rewind {
     pub(crate) body: u32,
     /// Bodies still open around it.
     pub(crate) depth: usize,
+    /// Its `timeout` statement ([`Session::start_body_at`]).
+    pub(crate) site: u32,
 }
 
 /// A timeout body in progress: its deadline on the transport's clock and
@@ -113,6 +115,8 @@ pub(crate) struct Rewind {
 pub(crate) struct ActiveBody {
     pub(crate) deadline: Time,
     pub(crate) phase: u32,
+    /// Which `timeout` statement ([`Session::start_body_at`]).
+    pub(crate) site: u32,
 }
 
 /// The result of [`Session::recv_branch`]: which of the offered labels
@@ -711,6 +715,16 @@ impl<T: Transport> Session<T> {
     /// an operation that would wait past the deadline returns
     /// [`Error::Interrupted`] instead, and so does a send after it.
     pub fn start_body(&mut self, duration: std::time::Duration) {
+        self.start_body_at(duration, 0);
+    }
+
+    /// [`start_body`](Self::start_body) of the `timeout` statement `site`
+    /// (any number that tells this role's `timeout` statements apart;
+    /// generated code passes the statement's state number). A peer's
+    /// handler message of the instance completed just before only undoes
+    /// an untouched body of the same statement (a looped timeout's next
+    /// iteration, [`crate::phase`]); `start_body` is site 0.
+    pub fn start_body_at(&mut self, duration: std::time::Duration, site: u32) {
         let deadline = self.now() + duration;
         let core = &mut self.inner.core;
         core.timeouts = core.timeouts.saturating_add(1);
@@ -720,6 +734,7 @@ impl<T: Transport> Session<T> {
         core.bodies.push(ActiveBody {
             deadline,
             phase: core.phase,
+            site,
         });
     }
 

@@ -619,7 +619,10 @@ impl<T: Transport> Participant<T> {
                     handler,
                     ..
                 } => {
-                    session.start_body(Duration::from_millis(*millis));
+                    session.start_body_at(
+                        Duration::from_millis(*millis),
+                        u32::try_from(at.index()).unwrap(),
+                    );
                     open.push((session.phase(), *handler));
                     Ok(*body)
                 }

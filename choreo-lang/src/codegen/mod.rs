@@ -1509,6 +1509,9 @@ impl Emitter<'_> {
     fn timeout(&self, millis: &u64, text: &str, body: &StateId, handler: &StateId) -> StateItems {
         let body = self.state(*body);
         let handler = self.state(*handler);
+        // The statement's identity for the runtime: a looped timeout's
+        // next iteration is the same state.
+        let site = self.number(self.current);
         (
             format!(" Next: `timeout {text}`: run the body, or the handler."),
             quote! {
@@ -1519,13 +1522,13 @@ impl Emitter<'_> {
                 /// Runs the body: its deadline starts now, on the session's clock. Its operations return the handler's state instead when the deadline passes or a peer starts the handler; its states can also `abandon` to the handler.
                 pub fn body(self) -> #body<T> {
                     let mut chan = self.chan;
-                    chan.session.start_body(::core::time::Duration::from_millis(#millis));
+                    chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
                     #body { chan }
                 }
                 /// Skips the body and runs this role's part of the handler.
                 pub fn handler(self) -> #handler<T> {
                     let mut chan = self.chan;
-                    chan.session.start_body(::core::time::Duration::from_millis(#millis));
+                    chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
                     chan.session.start_handler();
                     #handler { chan }
                 }
