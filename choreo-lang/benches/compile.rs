@@ -117,12 +117,13 @@ fn bench_codegen(c: &mut Criterion) {
         );
         group.bench_with_input(BenchmarkId::new("tokens", size), &comp, |b, comp| {
             b.iter(|| {
-                choreo_lang::codegen::generate_tokens(black_box(comp), &[choreo_lang::FileId(0)])
+                black_box(comp)
+                    .generate_tokens(&[choreo_lang::FileId(0)])
                     .unwrap()
             })
         });
         group.bench_with_input(BenchmarkId::new("gen", size), &comp, |b, comp| {
-            b.iter(|| choreo_lang::codegen::generate_program(black_box(comp)).unwrap())
+            b.iter(|| black_box(comp).generate_program().unwrap())
         });
     }
     group.finish();

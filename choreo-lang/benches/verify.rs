@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use choreo_lang::driver::{compile_with, load_beside, Compilation, Source};
-use choreo_lang::verify::{verify_compilation, VerifyOptions};
+use choreo_lang::verify::VerifyOptions;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -42,7 +42,8 @@ fn bench_verify(c: &mut Criterion) {
         if comp.has_errors() {
             continue;
         }
-        let states: u64 = verify_compilation(&comp, None, &options)
+        let states: u64 = comp
+            .verify(None, &options)
             .iter()
             .map(|r| r.states_explored)
             .sum();
@@ -54,7 +55,7 @@ fn bench_verify(c: &mut Criterion) {
         eprintln!("{name}: {states} states per verification");
         group.throughput(Throughput::Elements(states.max(1)));
         group.bench_function(&name, |b| {
-            b.iter(|| verify_compilation(black_box(&comp), None, &options))
+            b.iter(|| black_box(&comp).verify(None, &options))
         });
     }
     group.finish();

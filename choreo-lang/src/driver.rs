@@ -5,12 +5,13 @@
 use crate::{
     ast,
     check::{self, ParsedFile},
+    codegen,
     diagnostic::{has_errors, Diagnostic},
+    global::ProtocolId,
     global::{CheckedProgram, GlobalProtocol},
-    local::LocalProtocol,
     project,
     span::FileId,
-    syntax,
+    syntax, verify,
 };
 
 /// One source text handed to the compiler.
@@ -41,13 +42,7 @@ impl Source {
     }
 }
 
-/// The local types of one protocol.
-#[derive(Clone, Debug)]
-pub struct Projected {
-    pub module: String,
-    pub protocol: String,
-    pub locals: Vec<LocalProtocol>,
-}
+pub use crate::local::Projected;
 
 /// Everything a compilation produced. `sources[i]` is `FileId(i)`.
 #[derive(Clone, Debug, Default)]
@@ -55,7 +50,8 @@ pub struct Compilation {
     pub sources: Vec<Source>,
     pub files: Vec<ParsedFile>,
     pub program: CheckedProgram,
-    /// Projections of every protocol that checked, in program order.
+    /// Projections of every protocol that checked, in id order (a protocol
+    /// that did not project has none).
     pub projections: Vec<Projected>,
     /// Every diagnostic of every phase, errors and warnings, in phase then source order.
     pub diagnostics: Vec<Diagnostic>,
@@ -68,6 +64,52 @@ impl Compilation {
 
     pub fn protocol(&self, name: &str) -> Option<&GlobalProtocol> {
         self.program.protocols().find(|p| p.name == name)
+    }
+
+    /// The local types of protocol `id`, if it projected.
+    pub fn projection(&self, id: ProtocolId) -> Option<&Projected> {
+        crate::local::projection(&self.projections, id)
+    }
+
+    /// The generated tokens of every protocol declared in `files`
+    /// ([`codegen::generate_tokens`]); any error of the compilation means
+    /// no code, and those errors are returned.
+    pub fn generate_tokens(
+        &self,
+        files: &[FileId],
+    ) -> Result<proc_macro2::TokenStream, Vec<Diagnostic>> {
+        self.errors_or(|| codegen::generate_tokens(&self.program, &self.projections, files))
+    }
+
+    /// The pretty-printed Rust of every protocol declared in the first
+    /// source ([`codegen::generate_program`]), or the compilation's errors.
+    pub fn generate_program(&self) -> Result<String, Vec<Diagnostic>> {
+        self.errors_or(|| codegen::generate_program(&self.program, &self.projections))
+    }
+
+    /// Model-checks the protocols of the first source that projected
+    /// ([`verify::verify_projections`]); `protocol` narrows it to one name.
+    pub fn verify(
+        &self,
+        protocol: Option<&str>,
+        options: &verify::VerifyOptions,
+    ) -> Vec<verify::VerifyReport> {
+        verify::verify_projections(&self.program, &self.projections, protocol, options)
+    }
+
+    fn errors_or<T>(
+        &self,
+        then: impl FnOnce() -> Result<T, Vec<Diagnostic>>,
+    ) -> Result<T, Vec<Diagnostic>> {
+        if self.has_errors() {
+            return Err(self
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect());
+        }
+        then()
     }
 }
 
@@ -184,9 +226,10 @@ impl Compilation {
 
         let (program, diagnostics) = check::check_program(&self.files);
         self.diagnostics.extend(diagnostics);
-        for protocol in program.protocols() {
+        for (id, protocol) in program.with_ids() {
             match project::project_protocol(&program, protocol) {
                 Ok(locals) => self.projections.push(Projected {
+                    id,
                     module: protocol.module.clone(),
                     protocol: protocol.name.clone(),
                     locals,

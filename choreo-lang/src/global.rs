@@ -29,7 +29,33 @@ pub struct CheckedProgram {
     pub recovered: Vec<GlobalProtocol>,
 }
 
+/// A protocol of a [`CheckedProgram`]: its position in
+/// [`CheckedProgram::protocols`] order. Every later phase keys its output
+/// by it ([`crate::local::Projected`]), so phases join by id, never by
+/// comparing names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProtocolId(pub u32);
+
 impl CheckedProgram {
+    /// Every protocol that checked with its id, in program order.
+    pub fn with_ids(&self) -> impl Iterator<Item = (ProtocolId, &GlobalProtocol)> {
+        self.protocols()
+            .enumerate()
+            .map(|(i, p)| (ProtocolId(u32::try_from(i).unwrap_or(u32::MAX)), p))
+    }
+
+    /// The protocol with id `id`.
+    pub fn get(&self, id: ProtocolId) -> Option<&GlobalProtocol> {
+        self.protocols().nth(usize::try_from(id.0).ok()?)
+    }
+
+    /// Resolves a module and protocol name (a `link`'s target) to its id.
+    pub fn id_of(&self, module: &str, name: &str) -> Option<ProtocolId> {
+        self.with_ids()
+            .find(|(_, p)| p.module == module && p.name == name)
+            .map(|(id, _)| id)
+    }
+
     /// Finds a protocol by module and name.
     pub fn protocol(&self, module: &str, name: &str) -> Option<&GlobalProtocol> {
         self.modules

@@ -4,7 +4,26 @@
 //! [`crate::project::print`]). Code generation and the model checker read
 //! these types and nothing earlier.
 
-pub use crate::global::{Annotation, Label, Loc, Payload, Size};
+pub use crate::global::{Annotation, Label, Loc, Payload, ProtocolId, Size};
+
+/// Projection's output for one protocol: its local types, keyed by the
+/// protocol's id (module and name are kept for display).
+#[derive(Clone, Debug)]
+pub struct Projected {
+    pub id: ProtocolId,
+    pub module: String,
+    pub protocol: String,
+    pub locals: Vec<LocalProtocol>,
+}
+
+/// The projection of `id` among `projections` (in id order, as the driver
+/// produces them).
+pub fn projection(projections: &[Projected], id: ProtocolId) -> Option<&Projected> {
+    projections
+        .binary_search_by_key(&id, |p| p.id)
+        .ok()
+        .and_then(|i| projections.get(i))
+}
 
 /// Whose local type this is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use choreo_lang::{codegen, compile, Source};
+use choreo_lang::{compile, Source};
 
 fn generate(name: &str, text: &str) -> String {
     let comp = compile(vec![Source::from_path_text(format!("{name}.choreo"), text)]);
-    match codegen::generate_program(&comp) {
+    match comp.generate_program() {
         Ok(code) => code,
         Err(d) => panic!("{name}: {d:#?}"),
     }
@@ -107,7 +107,7 @@ fn diagram_state_names_are_the_generated_type_names() {
         More => { Client -> Server : Add((i64, i64)); Server -> Client : Sum(i64); continue Loop; }
         Done => { Client -> Server : Bye; Server -> Client : Ack; } } } }";
     let comp = compile(vec![Source::from_path_text("adder.choreo", text)]);
-    let code = codegen::generate_program(&comp).unwrap();
+    let code = comp.generate_program().unwrap();
     for local in &comp.projections[0].locals {
         let module = format!("pub mod {} {{", local.target.to_string().to_lowercase());
         let body = &code[code.find(&module).unwrap()..];
@@ -161,7 +161,7 @@ fn a_payload_rust_cannot_name_is_reported_at_its_span() {
     let text = "protocol Orders {\n    roles Shop, Bank;\n    Shop -> Bank : Pay(u64);\n    Bank -> Shop : Receipt(Vec<receipts::move>);\n}\n";
     let comp = compile(vec![Source::from_path_text("orders.choreo", text)]);
     assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
-    let errors = codegen::generate_program(&comp).unwrap_err();
+    let errors = comp.generate_program().unwrap_err();
     assert_eq!(errors.len(), 1);
     let at = errors[0].primary.span;
     assert_eq!(&text[at.start as usize..at.end as usize], "move");
@@ -189,7 +189,7 @@ fn payload_types_of_every_form_are_generated_as_written() {
         let text = format!("protocol P {{ roles A, B; A -> B : L({ty}); }}");
         let comp = compile(vec![Source::from_path_text("p.choreo", text)]);
         assert!(!comp.has_errors(), "{ty}: {:#?}", comp.diagnostics);
-        let code = codegen::generate_program(&comp).unwrap();
+        let code = comp.generate_program().unwrap();
         let expected = format!("pub struct L(pub {ty});");
         assert!(code.contains(&expected), "{ty}: {code}");
     }

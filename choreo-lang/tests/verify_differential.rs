@@ -16,7 +16,7 @@
 )]
 
 use choreo_lang::driver::{compile, Source};
-use choreo_lang::verify::{verify_compilation, Verdict, VerifyOptions};
+use choreo_lang::verify::{Verdict, VerifyOptions};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -227,7 +227,7 @@ fn check(text: &str) -> Result<bool, String> {
         max_states: 30_000,
         ..VerifyOptions::default()
     };
-    for report in verify_compilation(&comp, None, &options) {
+    for report in comp.verify(None, &options) {
         if let Verdict::Violation(_) = report.verdict {
             return Err(format!("{text}\n{}", report.render_text()));
         }

@@ -11,7 +11,7 @@
 )]
 
 use choreo_lang::driver::{compile_with, load_beside, Compilation, Source};
-use choreo_lang::verify::{verify_compilation, Verdict, VerifyOptions};
+use choreo_lang::verify::{Verdict, VerifyOptions};
 use std::path::{Path, PathBuf};
 
 fn compile_file(path: &Path) -> Compilation {
@@ -56,7 +56,7 @@ fn verify_corpus(files: &[PathBuf]) -> (usize, Vec<String>) {
         if comp.has_errors() {
             continue;
         }
-        for report in verify_compilation(&comp, None, &VerifyOptions::default()) {
+        for report in comp.verify(None, &VerifyOptions::default()) {
             verified += 1;
             match &report.verdict {
                 Verdict::Safe => {}
@@ -94,7 +94,7 @@ fn every_mission_protocol_is_accepted_and_verifies() {
             for path in &files {
                 let comp = compile_file(path);
                 assert!(!comp.has_errors(), "{} does not compile", path.display());
-                let reports = verify_compilation(&comp, None, &VerifyOptions::default());
+                let reports = comp.verify(None, &VerifyOptions::default());
                 assert!(!reports.is_empty(), "{}: nothing projected", path.display());
                 for report in reports {
                     assert!(

@@ -10,7 +10,7 @@
 )]
 
 use choreo_lang::driver::{compile, Source};
-use choreo_lang::verify::{verify_compilation, VerifyOptions, ViolationKind};
+use choreo_lang::verify::{VerifyOptions, ViolationKind};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -24,7 +24,7 @@ fn outcome(text: &str) -> Outcome {
     if comp.has_errors() {
         return Outcome::Rejected;
     }
-    for report in verify_compilation(&comp, None, &VerifyOptions::default()) {
+    for report in comp.verify(None, &VerifyOptions::default()) {
         if let Some(v) = report.violation() {
             return Outcome::Caught(v.kind);
         }

@@ -19,7 +19,6 @@
 use std::path::PathBuf;
 
 use choreo_lang::{
-    codegen,
     driver::{compile_token_stream, compile_with, load_beside},
     render::{render_all, render_summary, RenderOptions},
     FileId, Source,
@@ -69,7 +68,7 @@ fn file_form(input: &Tokens) -> Option<syn::Result<(String, Span)>> {
 
 fn expand_inline(input: Tokens) -> Tokens {
     let (comp, map) = compile_token_stream("<choreography!>", input);
-    match codegen::generate_tokens(&comp, &[FileId(0)]) {
+    match comp.generate_tokens(&[FileId(0)]) {
         Ok(tokens) => tokens,
         Err(diags) => {
             let mut errors: Option<syn::Error> = None;
@@ -122,7 +121,7 @@ fn expand_file(path: &str, span: Span) -> Tokens {
             const _: &[u8] = include_bytes!(#p);
         )
     });
-    match codegen::generate_tokens(&comp, &[FileId(0)]) {
+    match comp.generate_tokens(&[FileId(0)]) {
         Ok(tokens) => quote! { #(#tracked)* #tokens },
         Err(diags) => {
             let rendered = render_all(&diags, &comp.sources, RenderOptions { color: false });

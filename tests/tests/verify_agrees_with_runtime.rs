@@ -130,22 +130,15 @@ fn subjects_of(origin: &str, compilation: &Compilation, out: &mut Vec<Subject>) 
             .map(|p| ((p.module.clone(), p.name.clone()), p.clone()))
             .collect(),
     );
-    for report in verify::verify_compilation(compilation, None, &VerifyOptions::default()) {
+    for report in compilation.verify(None, &VerifyOptions::default()) {
         // A violation's counterexample is the model checker's verdict; the
         // agreement is about the counterexample-free ones.
         if report.is_violation() {
             continue;
         }
-        let projected = compilation
-            .projections
-            .iter()
-            .find(|p| format!("{}.{}", p.module, p.protocol) == report.protocol)
-            .unwrap();
-        let global = compilation
-            .program
-            .protocol(&projected.module, &projected.protocol)
-            .unwrap()
-            .clone();
+        let id = report.id.unwrap();
+        let projected = compilation.projection(id).unwrap();
+        let global = compilation.program.get(id).unwrap().clone();
         out.push(Subject {
             name: format!("{origin}: {}", report.protocol),
             global,

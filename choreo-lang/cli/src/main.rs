@@ -233,7 +233,7 @@ fn report(comp: &Compilation) -> Result<(), Failure> {
 fn gen(file: &Path) -> Result<(), Failure> {
     let comp = compile_paths(&[file.to_path_buf()])?;
     report(&comp)?;
-    match choreo_lang::codegen::generate_program(&comp) {
+    match comp.generate_program() {
         Ok(code) => {
             print!("{code}");
             Ok(())
@@ -497,7 +497,7 @@ fn verify(
             }
         }
         eprintln!("verifying {} …", file.display());
-        for report in choreo_lang::verify::verify_compilation(&comp, protocol, options) {
+        for report in comp.verify(protocol, options) {
             match report.verdict {
                 choreo_lang::verify::Verdict::Safe => verified += 1,
                 choreo_lang::verify::Verdict::Partial { .. } => incomplete += 1,

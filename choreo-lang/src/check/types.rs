@@ -14,7 +14,29 @@ pub(crate) type AliasTypes = HashMap<String, RustType>;
 /// `ty` as written (aliases kept), printed by the parser's canonical
 /// printer. `None` if it contains an already-reported syntax error.
 pub(crate) fn written(ty: &TypeExpr) -> Option<String> {
-    lower(ty, None, FileId(0)).map(|_| ty.to_string())
+    (!has_error(ty)).then(|| ty.to_string())
+}
+
+/// Does `ty` contain an error node?
+fn has_error(ty: &TypeExpr) -> bool {
+    let any = |types: &[TypeExpr]| types.iter().any(has_error);
+    let segments = |segments: &[TypeSegment]| segments.iter().any(|s| any(&s.generics));
+    match &ty.kind {
+        TypeKind::Path { segments: s, .. } => segments(s),
+        TypeKind::Tuple(items) | TypeKind::TraitObject(items) => any(items),
+        TypeKind::Array { element, .. }
+        | TypeKind::Slice(element)
+        | TypeKind::Ref { inner: element, .. }
+        | TypeKind::Ptr { inner: element, .. } => has_error(element),
+        TypeKind::FnPtr { params, ret } => any(params) || ret.as_deref().is_some_and(has_error),
+        TypeKind::Qualified {
+            self_ty,
+            as_trait,
+            rest,
+        } => has_error(self_ty) || as_trait.as_deref().is_some_and(has_error) || segments(rest),
+        TypeKind::Never => false,
+        TypeKind::Error => true,
+    }
 }
 
 /// `ty` (written in `file`) as a typed tree with every alias of `aliases`

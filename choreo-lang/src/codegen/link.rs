@@ -5,8 +5,8 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
-use crate::driver::Projected;
 use crate::global::{GStmt, GlobalProtocol, Loc, Participant, Size};
+use crate::local::Projected;
 use crate::local::Target;
 use crate::machine::{Machine, END};
 use crate::span::FileId;
@@ -141,10 +141,7 @@ fn typed_entry(
     if !generated {
         return None;
     }
-    let projected = linkable
-        .projections
-        .iter()
-        .find(|p| p.module == module && p.protocol == sub)?;
+    let projected = crate::local::projection(linkable.projections, program.id_of(module, sub)?)?;
     // Which argument this role is, and so which role of `Sub` it plays.
     let (my_role, my_index) = match me {
         Target::Role(r) | Target::Family(r) => (r.as_str(), None),

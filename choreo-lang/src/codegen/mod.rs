@@ -32,9 +32,8 @@ use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::diagnostic::Diagnostic;
-use crate::driver::Compilation;
 use crate::global::{Annotation, CheckedProgram, GlobalProtocol, Label, LeakClass, Payload, Size};
-use crate::local::{LocalProtocol, Peer, Target};
+use crate::local::{LocalProtocol, Peer, Projected, Target};
 use crate::machine::{Machine, Message, Op, State, StateId};
 use crate::span::FileId;
 use names::{ident, snake};
@@ -44,8 +43,11 @@ use names::{ident, snake};
 /// Modules loaded only because the file `use`s them are not generated
 /// (their own file generates them); their fingerprints are still used for
 /// `link`.
-pub fn generate_program(comp: &Compilation) -> Result<String, Vec<Diagnostic>> {
-    let tokens = generate_tokens(comp, &[FileId(0)])?;
+pub fn generate_program(
+    program: &CheckedProgram,
+    projections: &[Projected],
+) -> Result<String, Vec<Diagnostic>> {
+    let tokens = generate_tokens(program, projections, &[FileId(0)])?;
     pretty(&tokens).map_err(|message| {
         vec![Diagnostic::error(
             codes::BAD_PAYLOAD_TYPE,
@@ -63,58 +65,47 @@ pub fn pretty(tokens: &TokenStream) -> Result<String, String> {
     Ok(prettyplease::unparse(&file))
 }
 
-/// Tokens for every protocol declared in `files`. Any error diagnostic in
-/// the compilation means no code: an unprojectable protocol is an error,
-/// never a missing module.
+/// Tokens for every protocol declared in `files`, each from its
+/// projection (joined by [`ProtocolId`]). The caller hands over a program
+/// without errors (the driver's `Compilation::generate_tokens` does): a
+/// protocol without a projection is an error, never a missing module.
 pub fn generate_tokens(
-    comp: &Compilation,
+    program: &CheckedProgram,
+    projections: &[Projected],
     files: &[FileId],
 ) -> Result<TokenStream, Vec<Diagnostic>> {
-    if comp.has_errors() {
-        return Err(comp
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect());
-    }
     let mut out = TokenStream::new();
     let mut errors = Vec::new();
-    for module in comp
-        .program
-        .modules
-        .iter()
-        .filter(|m| files.contains(&m.file))
-    {
-        for protocol in &module.protocols {
-            let projected = comp
-                .projections
-                .iter()
-                .find(|p| p.module == protocol.module && p.protocol == protocol.name);
-            match projected {
-                Some(p) => match generate_protocol(
-                    &comp.program,
-                    protocol,
-                    &p.locals,
-                    &link::Linkable {
-                        projections: &comp.projections,
-                        generated: files,
-                    },
-                ) {
-                    Ok(tokens) => out.extend(tokens),
-                    Err(diags) => errors.extend(diags),
+    let generated = program.with_ids().filter(|(_, p)| {
+        program
+            .modules
+            .iter()
+            .any(|m| m.name == p.module && files.contains(&m.file))
+    });
+    for (id, protocol) in generated {
+        match crate::local::projection(projections, id) {
+            Some(p) => match generate_protocol(
+                program,
+                protocol,
+                &p.locals,
+                &link::Linkable {
+                    projections,
+                    generated: files,
                 },
-                None => errors.push(Diagnostic::error(
-                    codes::NOT_PROJECTED,
-                    format!(
-                        "protocol `{}` has no projection, so no endpoints can be generated",
-                        protocol.name
-                    ),
-                    protocol.loc.file,
-                    protocol.loc.span,
-                    "this protocol",
-                )),
-            }
+            ) {
+                Ok(tokens) => out.extend(tokens),
+                Err(diags) => errors.extend(diags),
+            },
+            None => errors.push(Diagnostic::error(
+                codes::NOT_PROJECTED,
+                format!(
+                    "protocol `{}` has no projection, so no endpoints can be generated",
+                    protocol.name
+                ),
+                protocol.loc.file,
+                protocol.loc.span,
+                "this protocol",
+            )),
         }
     }
     if errors.is_empty() {

@@ -9,7 +9,7 @@
 //! The first violation found therefore has a shortest counterexample.
 //!
 //! I/O-free like the rest of the library: values in, a [`VerifyReport`] out.
-//! The CLI calls [`verify_protocol`] (or [`verify_compilation`]) and prints
+//! The CLI calls [`verify_protocol`] (or `Compilation::verify`) and prints
 //! [`VerifyReport::render_text`] and, on a violation,
 //! [`VerifyReport::render_mermaid`]; it exits 1 when
 //! [`VerifyReport::is_violation`].
@@ -198,6 +198,10 @@ pub struct RunSummary {
 pub struct VerifyReport {
     /// `module.Protocol`, or `system` for hand-made systems.
     pub protocol: String,
+    /// The protocol verified, when it came from a checked program
+    /// ([`verify_projections`]): the key to join the report with the
+    /// program's other outputs.
+    pub id: Option<crate::global::ProtocolId>,
     pub bound: usize,
     pub runs: Vec<RunSummary>,
     pub states_explored: u64,
@@ -434,31 +438,28 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
     run_all("system".to_string(), locals, None, instances, options)
 }
 
-/// Verifies the projected protocols declared in the compilation's first
-/// source (what `choreo verify FILE` does; `protocol` narrows it to one
-/// name, as `--protocol P`). Modules loaded through `use` are not verified
-/// here (verify their own files). Protocols that did not project are
-/// skipped: their diagnostics are already in the compilation.
-pub fn verify_compilation(
-    compilation: &crate::driver::Compilation,
+/// Verifies the projected protocols declared in the first source (what
+/// `choreo verify FILE` does; `protocol` narrows it to one name, as
+/// `--protocol P`). Modules loaded through `use` are not verified here
+/// (verify their own files). Protocols that did not project are skipped:
+/// their diagnostics are already in the compilation.
+pub fn verify_projections(
+    program: &crate::global::CheckedProgram,
+    projections: &[crate::local::Projected],
     protocol: Option<&str>,
     options: &VerifyOptions,
 ) -> Vec<VerifyReport> {
-    compilation
-        .projections
-        .iter()
-        .filter(|p| protocol.is_none_or(|name| p.protocol == name))
-        .filter_map(|p| {
-            let global = compilation.program.protocol(&p.module, &p.protocol)?;
-            if global.loc.file != crate::span::FileId(0) {
-                return None;
-            }
-            Some(verify_protocol(
-                &compilation.program,
-                global,
-                &p.locals,
-                options,
-            ))
+    program
+        .with_ids()
+        .filter(|(_, global)| global.loc.file == crate::span::FileId(0))
+        .filter(|(_, global)| protocol.is_none_or(|name| global.name == name))
+        .filter_map(|(id, global)| {
+            let projected = crate::local::projection(projections, id)?;
+            let report = verify_protocol(program, global, &projected.locals, options);
+            Some(VerifyReport {
+                id: Some(id),
+                ..report
+            })
         })
         .collect()
 }
@@ -585,6 +586,7 @@ fn run_all(
 ) -> VerifyReport {
     let mut report = VerifyReport {
         protocol,
+        id: None,
         bound: options.bound.max(1),
         runs: Vec::new(),
         states_explored: 0,
