@@ -39,7 +39,7 @@ use choreo_lang::driver::{self, Compilation, Source};
 use choreo_lang::global::{GStmt, GlobalProtocol, Loc, Participant as GParticipant, Size};
 use choreo_lang::local::{LocalProtocol, Peer, Target};
 use choreo_lang::machine::{Machine, Message, Op, StateId, END};
-use choreo_lang::verify::{self, RunSummary, VerifyOptions};
+use choreo_lang::verify::{RunSummary, VerifyOptions};
 use choreo_runtime::link::{LinkArg, LinkTarget};
 use choreo_runtime::sim::{Sim, SimConfig};
 use choreo_runtime::typestate::Timed;
