@@ -95,7 +95,8 @@ fn long_sequences_generate_linear_flat_code() {
         .unwrap()
         .join()
         .unwrap();
-    assert!(len < 3_000_000, "generated {len} bytes");
+    // Linear: about 3 KB per state.
+    assert!(len < 3_500_000, "generated {len} bytes");
 }
 
 /// `choreo graph --role` draws the states the generated code has: every

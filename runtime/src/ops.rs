@@ -414,13 +414,15 @@ fn recv_slow<T: Transport>(
     }
 }
 
-/// `recv_branch` as a hand-written future.
+/// `recv_branch` as a hand-written future: like [`RecvOp`], a
+/// session-bound frame of the current phase with one of the offered labels
+/// and no stragglers pending is delivered on a short path; everything else
+/// goes through the general validation.
 pub(crate) struct RecvBranchOp<'a, A> {
     a: &'a mut A,
     from: RoleId,
-    peer: Result<PeerId, Option<Box<Error>>>,
+    peer: Option<PeerId>,
     labels: &'a [Label],
-    protocol: &'static ProtocolInfo,
 }
 
 #[inline]
@@ -429,19 +431,22 @@ pub(crate) fn recv_branch<'a, A: Access>(
     from: RoleId,
     labels: &'a [Label],
 ) -> RecvBranchOp<'a, A> {
-    let (peer, protocol) = a.with(|core, _| {
-        (
-            core.other_peer(from).map_err(|e| Some(Box::new(e))),
-            core.protocol,
-        )
-    });
+    let peer = a.with(|core, _| core.other_peer_fast(from));
     RecvBranchOp {
         a,
         from,
         peer,
         labels,
-        protocol,
     }
+}
+
+/// Position of `label` in `labels`, or `labels.len()` if it is not there.
+#[inline(always)]
+fn offered(labels: &[Label], label: Label) -> usize {
+    labels
+        .iter()
+        .position(|l| *l == label)
+        .unwrap_or(labels.len())
 }
 
 impl<A: Access> Future for RecvBranchOp<'_, A> {
@@ -450,32 +455,48 @@ impl<A: Access> Future for RecvBranchOp<'_, A> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let peer = match &mut this.peer {
-            Ok(peer) => *peer,
-            Err(e) => return Poll::Ready(Err(early(e))),
-        };
-        let labels = this.labels;
-        match this.a.with(|core, t| poll_next(core, t, cx, peer, labels)) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
-            Poll::Ready(Ok((index, msg))) => Poll::Ready(Ok(Branch {
+        let (from, labels, peer) = (this.from, this.labels, this.peer);
+        this.a.with(|core, t| {
+            let Some(peer) = peer else {
+                return Poll::Ready(Err(bad_peer(core, from)));
+            };
+            let frame = match core.poll_frame(t, cx, peer) {
+                Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
+                Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
+                Poll::Ready(Ok(frame)) => frame,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, labels, e))),
+            };
+            let fast = core.pending_skips == 0;
+            let (phase, protocol) = (core.phase, core.protocol);
+            let branch = |index, label, body| Branch {
                 index,
-                label: msg.label,
-                from: this.from,
-                body: msg.body,
-                protocol: this.protocol,
-            })),
-        }
-    }
-}
-
-/// The error found when the operation was created, once; a future polled
-/// again after completing gets a usage error instead of a panic.
-#[cold]
-fn early(slot: &mut Option<Box<Error>>) -> Error {
-    match slot.take() {
-        Some(e) => *e,
-        None => Error::Usage(UsageError::PolledAfterCompletion),
+                label,
+                from,
+                body,
+                protocol,
+            };
+            match frame {
+                Frame::Typed(m)
+                    if fast && m.phase == phase && offered(labels, m.label) < labels.len() =>
+                {
+                    let index = offered(labels, m.label);
+                    Poll::Ready(Ok(branch(index, m.label, Body::Value(m.value))))
+                }
+                Frame::Message(m)
+                    if fast && m.phase == phase && offered(labels, m.label) < labels.len() =>
+                {
+                    let index = offered(labels, m.label);
+                    Poll::Ready(Ok(branch(index, m.label, Body::Bytes(m.payload))))
+                }
+                frame => match recv_slow(core, t, cx, peer, frame, labels) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
+                    Poll::Ready(Ok((index, msg))) => {
+                        Poll::Ready(Ok(branch(index, msg.label, msg.body)))
+                    }
+                },
+            }
+        })
     }
 }
 

@@ -1,17 +1,31 @@
-//! Generated endpoints vs raw `tokio::sync::mpsc` on the same payload and
-//! the same runtime flavour (current-thread tokio, two tasks):
+//! Generated endpoints (the `choreography!` expansion, in-memory sessions)
+//! vs raw `tokio::sync::mpsc` on the same payload and the same runtime: a
+//! plain current-thread tokio runtime (no I/O or timer driver: an
+//! `enable_all` runtime doubles the floor and flatters the ratio), two
+//! tasks:
 //! - ping-pong round trip (`u64` there and back);
 //! - a one-way stream of 100,000 `u64` messages.
 //!
-//! `cargo bench -p choreo-workspace-tests --bench endpoints`
+//! Two floors: unbounded channels (what the in-memory transport uses) and
+//! bounded ones (capacity 1 for ping-pong, 1024 for the stream).
+//!
+//! `cargo bench -p choreo-workspace-tests --bench endpoints` (criterion);
+//! `… -- --ratios-only` (raw and generated runs interleaved, median of the
+//! per-round ratios; `ROUNDS=N`, default 21); `… -- --single WORKLOAD REPS`
+//! (one workload, for `valgrind --tool=callgrind`). See book/src/runtime.md.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::time::{Duration, Instant};
 
 use choreo_macros::choreography;
 use choreo_runtime::{Label, Role, RoleId, SessionId};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use tokio::sync::mpsc;
 
 choreography! {
@@ -42,10 +56,13 @@ const STREAM: u64 = 100_000;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
-        .enable_all()
         .build()
         .unwrap()
 }
+
+/// Capacity of the bounded floors' channels.
+const PING_PONG_BOUND: usize = 1;
+const STREAM_BOUND: usize = 1024;
 
 async fn echo_generated(iters: u64) -> Duration {
     let params = echo::Params::default();
@@ -99,6 +116,26 @@ async fn echo_raw(iters: u64) -> Duration {
     let start = Instant::now();
     for i in 0..iters {
         to_b.send(i).unwrap();
+        let v = from_b.recv().await.unwrap();
+        debug_assert_eq!(v, i);
+    }
+    let elapsed = start.elapsed();
+    drop(to_b);
+    server.await.unwrap();
+    elapsed
+}
+
+async fn echo_raw_bounded(iters: u64) -> Duration {
+    let (to_b, mut from_a) = mpsc::channel::<u64>(PING_PONG_BOUND);
+    let (to_a, mut from_b) = mpsc::channel::<u64>(PING_PONG_BOUND);
+    let server = tokio::spawn(async move {
+        while let Some(v) = from_a.recv().await {
+            to_a.send(v).await.unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        to_b.send(i).await.unwrap();
         let v = from_b.recv().await.unwrap();
         debug_assert_eq!(v, i);
     }
@@ -166,14 +203,41 @@ async fn stream_raw() -> Duration {
     elapsed
 }
 
+async fn stream_raw_bounded() -> Duration {
+    let (tx, mut rx) = mpsc::channel::<u64>(STREAM_BOUND);
+    let start = Instant::now();
+    let sink = tokio::spawn(async move {
+        let mut sum = 0u64;
+        while let Some(v) = rx.recv().await {
+            sum += v;
+        }
+        sum
+    });
+    for i in 0..STREAM {
+        tx.send(i).await.unwrap();
+    }
+    drop(tx);
+    let sum = sink.await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(sum, STREAM * (STREAM - 1) / 2);
+    elapsed
+}
+
 // The same workloads on the runtime's `Session` API directly (no
-// typestates): separates the cost of the generated layer from the runtime's.
+// typestates, so on a network without lanes): what the generated endpoints
+// cost on the session path, which every other transport takes.
 const A: RoleId = RoleId::single(Role(0));
 const B: RoleId = RoleId::single(Role(1));
 
 async fn echo_session(iters: u64) -> Duration {
     let params = echo::Params::default();
-    let mut s = echo::sessions(&params, SessionId([3; 16])).unwrap();
+    let mut s = choreo_runtime::memory::sessions(
+        SessionId([3; 16]),
+        &echo::PROTOCOL,
+        &echo::roster(&params).unwrap(),
+        choreo_runtime::MemoryConfig::default(),
+    )
+    .unwrap();
     let mut b = s.pop().unwrap();
     let mut a = s.pop().unwrap();
     let (ping, pong, halt) = (Label(0), Label(1), Label(2));
@@ -202,7 +266,13 @@ async fn echo_session(iters: u64) -> Duration {
 
 async fn stream_session() -> Duration {
     let params = stream::Params::default();
-    let mut s = stream::sessions(&params, SessionId([4; 16])).unwrap();
+    let mut s = choreo_runtime::memory::sessions(
+        SessionId([4; 16]),
+        &stream::PROTOCOL,
+        &stream::roster(&params).unwrap(),
+        choreo_runtime::MemoryConfig::default(),
+    )
+    .unwrap();
     let mut b = s.pop().unwrap();
     let mut a = s.pop().unwrap();
     let (item, last) = (Label(0), Label(1));
@@ -242,6 +312,9 @@ fn ping_pong(c: &mut Criterion) {
     g.bench_function("raw_mpsc", |b| {
         b.iter_custom(|iters| rt.block_on(echo_raw(iters)))
     });
+    g.bench_function("raw_mpsc_bounded", |b| {
+        b.iter_custom(|iters| rt.block_on(echo_raw_bounded(iters)))
+    });
     g.finish();
 }
 
@@ -259,8 +332,97 @@ fn stream(c: &mut Criterion) {
     g.bench_function("raw_mpsc", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(stream_raw())).sum())
     });
+    g.bench_function("raw_mpsc_bounded", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(stream_raw_bounded())).sum())
+    });
     g.finish();
 }
 
 criterion_group!(benches, ping_pong, stream);
-criterion_main!(benches);
+
+/// Round trips per ping-pong run of the interleaved and single modes.
+const ROUND_TRIPS: u64 = 20_000;
+
+/// Interleaved measurement: the raw floors and the generated endpoints run
+/// one after the other in every round, so load from other processes on the
+/// shared machine hits all alike. Prints per workload the median time and
+/// the median of the per-round ratios to each floor.
+fn ratios(rounds: usize) {
+    let rt = runtime();
+    let mut pp: [Vec<f64>; 3] = Default::default();
+    let mut st: [Vec<f64>; 3] = Default::default();
+    for round in 0..rounds {
+        pp[0].push(rt.block_on(echo_raw(ROUND_TRIPS)).as_secs_f64());
+        pp[1].push(rt.block_on(echo_raw_bounded(ROUND_TRIPS)).as_secs_f64());
+        pp[2].push(rt.block_on(echo_generated(ROUND_TRIPS)).as_secs_f64());
+        st[0].push(rt.block_on(stream_raw()).as_secs_f64());
+        st[1].push(rt.block_on(stream_raw_bounded()).as_secs_f64());
+        st[2].push(rt.block_on(stream_generated()).as_secs_f64());
+        eprint!("\rround {}/{rounds}", round + 1);
+    }
+    eprintln!();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let median_ratio = |a: &[f64], b: &[f64]| {
+        let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+        median(&mut r)
+    };
+    println!("generated endpoints vs raw tokio::sync::mpsc, {rounds} interleaved rounds, plain current_thread runtime");
+    println!("workload              raw unbounded   raw bounded     generated    / unbounded   / bounded   (medians)");
+    for (name, v, per, unit) in [
+        ("ping_pong round trip", &pp, ROUND_TRIPS as f64 / 1e9, "ns"),
+        ("stream 100k u64", &st, 1e-3, "ms"),
+    ] {
+        let (u, b) = (median_ratio(&v[2], &v[0]), median_ratio(&v[2], &v[1]));
+        let mut v = v.clone();
+        let [raw, bounded, generated] = &mut v;
+        println!(
+            "{name:<20}{:>10.1} {unit}   {:>10.1} {unit}  {:>10.1} {unit}   {u:>8.3}x   {b:>8.3}x",
+            median(raw) / per,
+            median(bounded) / per,
+            median(generated) / per,
+        );
+    }
+}
+
+/// `--single WORKLOAD REPS`: one workload REPS times, for instruction
+/// counts (`valgrind --tool=callgrind`), which load cannot skew.
+fn single(workload: &str, reps: u32) {
+    let rt = runtime();
+    for _ in 0..reps {
+        let elapsed = match workload {
+            "raw_ping_pong" => rt.block_on(echo_raw(ROUND_TRIPS)),
+            "raw_ping_pong_bounded" => rt.block_on(echo_raw_bounded(ROUND_TRIPS)),
+            "ping_pong" => rt.block_on(echo_generated(ROUND_TRIPS)),
+            "raw_stream" => rt.block_on(stream_raw()),
+            "raw_stream_bounded" => rt.block_on(stream_raw_bounded()),
+            "stream" => rt.block_on(stream_generated()),
+            other => {
+                eprintln!("unknown workload {other}; use raw_ping_pong, raw_ping_pong_bounded, ping_pong, raw_stream, raw_stream_bounded or stream");
+                return;
+            }
+        };
+        std::hint::black_box(elapsed);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--single") {
+        let reps = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(1);
+        single(args.get(i + 1).map_or("", String::as_str), reps);
+        return;
+    }
+    if args.iter().any(|a| a == "--ratios-only") {
+        let rounds = std::env::var("ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(21);
+        ratios(rounds);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

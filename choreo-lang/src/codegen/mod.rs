@@ -993,15 +993,18 @@ impl Emitter<'_> {
         let peer = peer_tokens(self.protocol, to);
         let next_ty = self.next_state(*next);
         let value = if msg.payload.is_unit() {
-            quote!(&())
+            quote!(())
         } else {
-            quote!(&m.0)
+            quote!(m.0)
         };
         let tp = transport_param(msg);
         let ret = t.ret_on(quote!(#next_ty<#tp>), &tp);
+        // Unguarded sends pass the payload by value: over an in-memory link
+        // it travels as itself, never encoded (the session encodes it for a
+        // byte transport).
         let send = match guard_chain(&msg.annotations) {
-            Some(ann) => quote!(chan.session.send_guarded(#peer, #wire, #value, &#ann)),
-            None => quote!(chan.session.send(#peer, #wire, #value)),
+            Some(ann) => quote!(chan.session.send_guarded(#peer, #wire, &#value, &#ann)),
+            None => quote!(chan.session.send_owned(#peer, #wire, #value)),
         };
         let call = t.call(send);
         let done = t.done(self.goto(*next));
@@ -1026,7 +1029,7 @@ impl Emitter<'_> {
         let peer = peer_tokens(self.protocol, from);
         let next_ty = self.next_state(*next);
         let ret = t.ret(quote!((#ty, #next_ty<T>)));
-        let call = t.call(quote!(chan.session.recv(#peer, #wire)));
+        let call = t.call(quote!(chan.session.recv_owned(#peer, #wire)));
         let build = if msg.payload.is_unit() {
             quote! { let () = #call; #ty }
         } else {
@@ -1255,9 +1258,9 @@ impl Emitter<'_> {
             let v = self.labels.rust(&m.label);
             let goto = self.goto(*next);
             let build = if m.payload.is_unit() {
-                quote! { { let () = b.decode()?; #ty } }
+                quote! { { let () = b.take()?; #ty } }
             } else {
-                quote! { #ty(b.decode()?) }
+                quote! { #ty(b.take()?) }
             };
             let done = t.done(quote!(#enum_name::#v(#build, #goto)));
             quote!(#i => Ok(#done))
