@@ -95,8 +95,9 @@ fn long_sequences_generate_linear_flat_code() {
         .unwrap()
         .join()
         .unwrap();
-    // Linear: about 3 KB per state.
-    assert!(len < 3_500_000, "generated {len} bytes");
+    // Linear: about 4.5 KB per state (an operation of a protocol that can
+    // run on typed lanes has both paths: the lane's and the session's).
+    assert!(len < 5_000_000, "generated {len} bytes");
 }
 
 /// `choreo graph --role` draws the states the generated code has: every

@@ -169,6 +169,7 @@ pub mod guard;
 mod handoff;
 mod ids;
 pub mod journal;
+pub mod lane;
 pub mod link;
 pub mod memory;
 #[cfg(feature = "net")]

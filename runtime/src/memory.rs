@@ -1,6 +1,7 @@
 //! In-memory transport over tokio channels, for tests, examples and
 //! benchmarks.
 
+use std::any::Any;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -48,6 +49,10 @@ pub struct MemoryTransport {
     /// Endpoints handed from one peer to another (`delegate`), shared by
     /// the network's endpoints.
     handoffs: Arc<Mutex<Mailbox>>,
+    /// Typed lanes ([`crate::lane`]) attached by a generated `sessions()`
+    /// and not yet taken by a typestate. While they are here, the session
+    /// operations are refused: the peers talk on the lanes.
+    lanes: Option<Box<dyn Any + Send>>,
 }
 
 /// Delegated endpoints on their way from one task to another.
@@ -121,6 +126,17 @@ fn dropped(me: PeerId, to: PeerId) {
     tracing::debug!(from = ?me, ?to, "in-memory send to a closed peer dropped");
 }
 
+/// A session operation on an endpoint whose typed lanes are still
+/// attached: its peers talk on the lanes, so this would wait forever.
+#[cold]
+#[inline(never)]
+fn on_lanes() -> TransportError {
+    TransportError::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "this in-memory session has typed lanes (a generated sessions()): run it with the generated typestates, or build a network without lanes with choreo_runtime::memory::sessions",
+    ))
+}
+
 /// Build a fully connected in-memory network of `peers` endpoints; element
 /// `i` of the result is peer `i`.
 pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
@@ -135,6 +151,7 @@ pub fn network(peers: usize, config: MemoryConfig) -> Vec<MemoryTransport> {
             rx: (0..peers).map(|_| None).collect(),
             timer: Arc::clone(&timer),
             handoffs: Arc::clone(&handoffs),
+            lanes: None,
         })
         .collect();
     for from in 0..peers {
@@ -205,6 +222,9 @@ impl MemoryTransport {
         header: &Header,
         message: Message,
     ) -> Result<(), TransportError> {
+        if self.lanes.is_some() {
+            return Err(on_lanes());
+        }
         let frame = if self.config.wire_encoding {
             Frame::Encoded(Envelope::encode_parts(header, &message))
         } else {
@@ -212,6 +232,12 @@ impl MemoryTransport {
             Frame::Message(message)
         };
         self.send_frame(to, frame)
+    }
+
+    /// Attach this endpoint's typed lanes ([`crate::lane`]); generated
+    /// `sessions()` calls it for protocols that run on lanes in memory.
+    pub fn attach_lanes(&mut self, lanes: Box<dyn Any + Send>) {
+        self.lanes = Some(lanes);
     }
 
     /// Fault injection: drop every connection as if this peer had crashed.
@@ -275,6 +301,9 @@ impl Transport for MemoryTransport {
             })?;
             return self.send_now(to, header, message);
         }
+        if self.lanes.is_some() {
+            return Err(on_lanes());
+        }
         self.send_frame(to, Frame::Typed(message))
     }
 
@@ -284,6 +313,9 @@ impl Transport for MemoryTransport {
         cx: &mut Context<'_>,
         from: PeerId,
     ) -> Poll<Result<Frame, TransportError>> {
+        if self.lanes.is_some() {
+            return Poll::Ready(Err(on_lanes()));
+        }
         match self.rx.get_mut(from.as_usize()) {
             Some(Some(rx)) => match rx.poll_recv(cx) {
                 Poll::Ready(Some(frame)) => Poll::Ready(Ok(frame)),
@@ -342,10 +374,22 @@ impl Transport for MemoryTransport {
             rx,
             timer: Arc::clone(&self.timer),
             handoffs: Arc::clone(&self.handoffs),
+            lanes: None,
         })
     }
 
+    #[inline]
+    fn take_lanes(&mut self) -> Option<Box<dyn Any + Send>> {
+        self.lanes.take()
+    }
+
+    fn put_lanes(&mut self, lanes: Box<dyn Any + Send>) {
+        self.lanes = Some(lanes);
+    }
+
     fn close(&mut self) {
+        // The lanes' ends go too, so peers on them see this endpoint gone.
+        self.lanes = None;
         for slot in &mut self.tx {
             *slot = None;
         }

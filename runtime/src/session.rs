@@ -787,6 +787,20 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// The typed lanes of this endpoint ([`crate::lane`]), if its network
+    /// has them and no typestate has taken them yet. Generated code calls
+    /// this when it opens an endpoint.
+    #[inline]
+    pub fn take_lanes(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.inner.transport.take_lanes()
+    }
+
+    /// Give lanes back to the session (generated `into_handoff`), so the
+    /// endpoint's next holder takes them.
+    pub fn put_lanes(&mut self, lanes: Box<dyn std::any::Any + Send>) {
+        self.inner.transport.put_lanes(lanes);
+    }
+
     /// The transport (for transport-specific controls such as fault
     /// injection in tests).
     pub fn transport_mut(&mut self) -> &mut T {

@@ -1,5 +1,6 @@
 //! The transport abstraction.
 
+use std::any::Any;
 use std::task::{Context, Poll};
 
 use crate::envelope::{Frame, Header, Message};
@@ -89,6 +90,22 @@ pub trait Transport: Send {
             TransportError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         })?;
         self.start_send(to, header, message)
+    }
+
+    /// The typed lanes generated code attached to this endpoint
+    /// ([`crate::lane`]; in-memory networks made by a generated
+    /// `sessions()` only), taken once by the typestate that opens it. The
+    /// default has none.
+    #[inline]
+    fn take_lanes(&mut self) -> Option<Box<dyn Any + Send>> {
+        None
+    }
+
+    /// Give lanes taken with [`take_lanes`](Self::take_lanes) back (a
+    /// handoff: the endpoint's next holder takes them). The default drops
+    /// them, which only a transport that never has lanes may do.
+    fn put_lanes(&mut self, lanes: Box<dyn Any + Send>) {
+        drop(lanes);
     }
 
     /// Poll for the next frame from `from`. Registers `cx`'s waker when

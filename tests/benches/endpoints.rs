@@ -24,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use choreo_macros::choreography;
-use choreo_runtime::{Label, Role, RoleId, SessionId};
+use choreo_runtime::{Label, ProtocolInfo, Role, RoleId, Roster, SessionId};
 use criterion::{criterion_group, Criterion, Throughput};
 use tokio::sync::mpsc;
 
@@ -64,9 +64,27 @@ fn runtime() -> tokio::runtime::Runtime {
 const PING_PONG_BOUND: usize = 1;
 const STREAM_BOUND: usize = 1024;
 
+type Sessions = Vec<choreo_runtime::Session<choreo_runtime::MemoryTransport>>;
+
+/// A network without typed lanes: the generated endpoints take the session
+/// path, as on every other transport.
+fn without_lanes(protocol: &'static ProtocolInfo, roster: Roster, id: u8) -> Sessions {
+    choreo_runtime::memory::sessions(
+        SessionId([id; 16]),
+        protocol,
+        &roster,
+        choreo_runtime::MemoryConfig::default(),
+    )
+    .unwrap()
+}
+
 async fn echo_generated(iters: u64) -> Duration {
     let params = echo::Params::default();
-    let mut s = echo::sessions(&params, SessionId([1; 16])).unwrap();
+    echo_generated_on(iters, echo::sessions(&params, SessionId([1; 16])).unwrap()).await
+}
+
+async fn echo_generated_on(iters: u64, mut s: Sessions) -> Duration {
+    let params = echo::Params::default();
     let b = s.pop().unwrap();
     let a = s.pop().unwrap();
     let server = tokio::spawn(async move {
@@ -147,7 +165,11 @@ async fn echo_raw_bounded(iters: u64) -> Duration {
 
 async fn stream_generated() -> Duration {
     let params = stream::Params::default();
-    let mut s = stream::sessions(&params, SessionId([2; 16])).unwrap();
+    stream_generated_on(stream::sessions(&params, SessionId([2; 16])).unwrap()).await
+}
+
+async fn stream_generated_on(mut s: Sessions) -> Duration {
+    let params = stream::Params::default();
     let b = s.pop().unwrap();
     let a = s.pop().unwrap();
     let start = Instant::now();
@@ -396,11 +418,24 @@ fn single(workload: &str, reps: u32) {
             "raw_ping_pong" => rt.block_on(echo_raw(ROUND_TRIPS)),
             "raw_ping_pong_bounded" => rt.block_on(echo_raw_bounded(ROUND_TRIPS)),
             "ping_pong" => rt.block_on(echo_generated(ROUND_TRIPS)),
+            "ping_pong_session_path" => rt.block_on(echo_generated_on(
+                ROUND_TRIPS,
+                without_lanes(
+                    &echo::PROTOCOL,
+                    echo::roster(&Default::default()).unwrap(),
+                    5,
+                ),
+            )),
             "raw_stream" => rt.block_on(stream_raw()),
             "raw_stream_bounded" => rt.block_on(stream_raw_bounded()),
             "stream" => rt.block_on(stream_generated()),
+            "stream_session_path" => rt.block_on(stream_generated_on(without_lanes(
+                &stream::PROTOCOL,
+                stream::roster(&Default::default()).unwrap(),
+                6,
+            ))),
             other => {
-                eprintln!("unknown workload {other}; use raw_ping_pong, raw_ping_pong_bounded, ping_pong, raw_stream, raw_stream_bounded or stream");
+                eprintln!("unknown workload {other}; use raw_ping_pong, raw_ping_pong_bounded, ping_pong, ping_pong_session_path, raw_stream, raw_stream_bounded, stream or stream_session_path");
                 return;
             }
         };

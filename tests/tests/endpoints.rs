@@ -315,7 +315,15 @@ async fn exchange_gives_every_member_every_value() {
 #[tokio::test]
 async fn a_wrong_label_from_the_peer_is_a_protocol_violation_not_a_hang() {
     let params = ping_pong::Params::default();
-    let mut s = ping_pong::sessions(&params, SessionId([7; 16])).unwrap();
+    // A hand-written peer talks on the session, so the network has no
+    // typed lanes (the generated `sessions()` would give it lanes).
+    let mut s = choreo_runtime::memory::sessions(
+        SessionId([7; 16]),
+        &ping_pong::PROTOCOL,
+        &ping_pong::roster(&params).unwrap(),
+        choreo_runtime::MemoryConfig::default(),
+    )
+    .unwrap();
     let mut rogue = s.pop().unwrap();
     let a = s.pop().unwrap();
     let pinger = async {

@@ -22,6 +22,7 @@
 //! tokens; it does no I/O.
 
 pub mod codes;
+mod lanes;
 pub mod link;
 pub mod names;
 pub mod types;
@@ -266,7 +267,16 @@ pub fn generate_protocol(
         }
     });
     let docs = protocol.docs.iter().map(|d| quote!(#[doc = #d]));
+    let plan = lanes::plan(protocol, locals, &labels);
     let sessions = match guarded_capabilities(locals) {
+        None if plan.is_some() => quote! {
+            /// One session per role instance, in roster order, over a fresh in-memory network whose endpoints also have typed lanes (`rt::lane`): the typestates opened on these sessions send and receive on the lanes. Drive all of them with this module's typestates; for a hand-written peer, build the network with `rt::memory::sessions`.
+            pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::MemoryTransport>>, rt::Error> {
+                let mut sessions = rt::memory::sessions(id, &PROTOCOL, &roster(params)?, rt::MemoryConfig::default())?;
+                lanes::attach(&mut sessions);
+                Ok(sessions)
+            }
+        },
         None => quote! {
             /// One session per role instance, in roster order, over a fresh in-memory network.
             pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::MemoryTransport>>, rt::Error> {
@@ -326,7 +336,15 @@ pub fn generate_protocol(
     let delegations = delegate_states(locals);
     let mut role_mods = Vec::new();
     for local in locals {
-        match role_module(program, protocol, local, &labels, &delegations, linkable) {
+        match role_module(
+            program,
+            protocol,
+            local,
+            &labels,
+            &delegations,
+            linkable,
+            plan.as_ref(),
+        ) {
             Ok(tokens) => role_mods.push(tokens),
             Err(d) => diags.push(*d),
         }
@@ -335,9 +353,38 @@ pub fn generate_protocol(
         return Err(diags);
     }
 
+    let (chan_struct, chan_new, lanes_module) = match &plan {
+        None => (
+            quote! {
+                /// A live endpoint: the runtime session plus the parameters.
+                pub struct Chan<T: rt::Transport> {
+                    session: rt::Session<T>,
+                    params: Params,
+                }
+            },
+            quote!(Ok(Chan { session, params })),
+            TokenStream::new(),
+        ),
+        Some(plan) => (
+            quote! {
+                /// A live endpoint: the runtime session, the parameters, and the endpoint's typed lanes if its network has them (`lanes`).
+                pub struct Chan<T: rt::Transport> {
+                    session: rt::Session<T>,
+                    params: Params,
+                    lanes: Option<Box<lanes::Lanes>>,
+                }
+            },
+            quote! {
+                let mut session = session;
+                let lanes = session.take_lanes().and_then(|l| l.downcast::<lanes::Lanes>().ok());
+                Ok(Chan { session, params, lanes })
+            },
+            plan.module(),
+        ),
+    };
     Ok(quote! {
         #(#docs)*
-        #[allow(dead_code, unused_imports, unused_mut, unused_variables, missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
+        #[allow(dead_code, unused_imports, unused_mut, unused_variables, unreachable_patterns, irrefutable_let_patterns, missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
         pub mod #mod_name {
             use super::*;
             use ::choreo_runtime as rt;
@@ -381,11 +428,7 @@ pub fn generate_protocol(
 
             #sessions
 
-            /// A live endpoint: the runtime session plus the parameters.
-            pub struct Chan<T: rt::Transport> {
-                session: rt::Session<T>,
-                params: Params,
-            }
+            #chan_struct
 
             impl<T: rt::Transport> Chan<T> {
                 fn open(session: rt::Session<T>, params: Params, role: u16, index: Option<Option<u32>>) -> Result<Self, rt::Error> {
@@ -394,7 +437,7 @@ pub fn generate_protocol(
                         && me.role == rt::Role(role)
                         && index.map_or(me.index.is_some(), |i| i == me.index);
                     if ok {
-                        Ok(Chan { session, params })
+                        #chan_new
                     } else {
                         Err(rt::UsageError::RosterMismatch(format!(
                             "this endpoint plays {} of protocol {}, but the session is for {} of {}",
@@ -441,6 +484,8 @@ pub fn generate_protocol(
                 #(#label_items)*
             }
             pub use labels::*;
+
+            #lanes_module
 
             #(#role_mods)*
         }
@@ -550,6 +595,7 @@ fn role_module(
     labels: &Labels,
     delegations: &HashMap<String, u32>,
     linkable: &link::Linkable<'_>,
+    plan: Option<&lanes::Plan>,
 ) -> Result<TokenStream, Box<Diagnostic>> {
     let machine = Machine::build(&local.body).map_err(|u| {
         Box::new(Diagnostic::error(
@@ -583,6 +629,7 @@ fn role_module(
         current: machine.entry,
         target: &local.target,
         linkable,
+        plan,
         after: None,
         handler_of_end: machine
             .order()
@@ -669,6 +716,16 @@ fn role_module(
             }
         }
     };
+    // A handoff carries the lanes in the session, for the next holder.
+    let put_lanes = match plan {
+        None => quote!(let session = chan.session;),
+        Some(_) => quote! {
+            let mut session = chan.session;
+            if let Some(lanes) = chan.lanes {
+                session.put_lanes(lanes);
+            }
+        },
+    };
     Ok(quote! {
         #[doc = #doc]
         pub mod #mod_name {
@@ -679,7 +736,8 @@ fn role_module(
             /// Every state's `into_handoff`: the endpoint detached from its typestate, with the state's number (its position among this module's states: `S<number>`, or `End`) and the parameters. Move it to another task, or to another node with `rt::node::SharedNode::hand_off`.
             fn detach<T: rt::Transport>(chan: Chan<T>, state: u32) -> rt::Handoff<T> {
                 let params = chan.params.to_handoff();
-                rt::Handoff::new(chan.session, state, params)
+                #put_lanes
+                rt::Handoff::new(session, state, params)
             }
 
             /// Every state's `resume`: the endpoint of a handoff made in state number `state` of this role; refuses one of another protocol, role or state.
@@ -722,6 +780,8 @@ struct Emitter<'a> {
     target: &'a Target,
     /// What `link`s may join with a typed entry.
     linkable: &'a link::Linkable<'a>,
+    /// The protocol's typed lanes, if it runs on them in memory.
+    plan: Option<&'a lanes::Plan>,
     /// For the state being emitted: the `After…` state that replaces `End`
     /// as its successor ([`handler_after_body`]).
     after: Option<Ident>,
@@ -871,6 +931,15 @@ impl Timing {
 }
 
 impl Emitter<'_> {
+    /// The name of this module's role, if it is a single role (the only
+    /// kind the lanes serve).
+    fn role_name(&self) -> Option<&str> {
+        match self.target {
+            Target::Role(r) => Some(r.as_str()),
+            _ => None,
+        }
+    }
+
     /// The number of a state (for handoffs).
     fn number(&self, id: StateId) -> Literal {
         Literal::u32_unsuffixed(self.numbers.get(&id).copied().unwrap_or(u32::MAX))
@@ -975,12 +1044,24 @@ impl Emitter<'_> {
 
     /// `End`: the role has finished; `finish` closes the session.
     fn end(&self) -> StateItems {
+        let finish = match self.plan {
+            None => quote!(self.chan.session.finish()),
+            Some(_) => quote! {
+                let mut chan = self.chan;
+                let lanes = match chan.lanes.as_deref_mut() {
+                    Some(l) => l.finish(&chan.session),
+                    None => Ok(()),
+                };
+                let session = chan.session.finish();
+                lanes.and(session)
+            },
+        };
         (
             " The protocol is complete for this role: call `finish`.".into(),
             quote! {
                 /// Ends the session, checking that no peer sent anything the protocol does not account for.
                 pub fn finish(self) -> Result<(), rt::Error> {
-                    self.chan.session.finish()
+                    #finish
                 }
             },
             TokenStream::new(),
@@ -1008,6 +1089,10 @@ impl Emitter<'_> {
         };
         let call = t.call(send);
         let done = t.done(self.goto(*next));
+        let lane = self
+            .plan
+            .zip(self.role_name())
+            .and_then(|(p, me)| p.send(me, to, &self.labels.rust(&msg.label)));
         guarded(
             msg,
             self.state(self.current),
@@ -1016,7 +1101,9 @@ impl Emitter<'_> {
                 pub async fn send(self, m: #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let _ = &m;
-                    #call;
+                    #lane {
+                        #call;
+                    }
                     Ok(#done)
                 }
             },
@@ -1037,11 +1124,21 @@ impl Emitter<'_> {
         };
         let goto = self.goto(*next);
         let done = t.done(quote!((m, #goto)));
+        let lane = self.plan.zip(self.role_name()).and_then(|(p, me)| {
+            p.recv(
+                me,
+                from,
+                &peer,
+                std::slice::from_ref(&wire),
+                vec![(self.labels.rust(&msg.label), quote!(Ok(#done)))],
+            )
+        });
         (
             format!(" Next: receive {} from {from}.", describe_message(msg)),
             quote! {
                 pub async fn recv(self) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
+                    #lane
                     let m = { #build };
                     Ok(#done)
                 }
@@ -1266,6 +1363,18 @@ impl Emitter<'_> {
             quote!(#i => Ok(#done))
         });
         let ret = t.ret(quote!(#enum_name<T>));
+        let lane = self.plan.zip(self.role_name()).and_then(|(p, me)| {
+            let arms = arms
+                .iter()
+                .map(|(m, next)| {
+                    let v = self.labels.rust(&m.label);
+                    let goto = self.goto(*next);
+                    let done = t.done(quote!(#enum_name::#v(m, #goto)));
+                    (v, quote!(Ok(#done)))
+                })
+                .collect();
+            p.recv(me, from, &peer, &wires, arms)
+        });
         let call = t.call(quote!(chan.session.recv_branch(#peer, &[#(#wires),*])));
         let names: Vec<String> = arms.iter().map(|(m, _)| describe_message(m)).collect();
         let enum_doc = format!(" What {from} may send here: match on it.");
@@ -1274,6 +1383,7 @@ impl Emitter<'_> {
             quote! {
                 pub async fn branch(self) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
+                    #lane
                     let b = #call;
                     match b.index {
                         #(#cases,)*

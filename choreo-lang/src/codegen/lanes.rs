@@ -1,0 +1,281 @@
+//! The in-memory fast lane (`rt::lane`): for a protocol whose local types
+//! only send, receive, select and branch between single roles, one enum
+//! per ordered pair of roles (the labels that pair carries, payloads by
+//! value), each role's lanes, and the code a typestate runs when its
+//! endpoint has them. Every other protocol generates no lane code.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+use super::Labels;
+use crate::global::GlobalProtocol;
+use crate::local::{LocalProtocol, Peer, Target};
+use crate::machine::{Machine, Message, Op};
+
+/// The lanes of one protocol: which labels each ordered pair of roles
+/// carries.
+pub(super) struct Plan {
+    roles: Vec<String>,
+    /// `(from, to)` role indices → the pair's labels (wire number, Rust
+    /// name), in wire order.
+    pairs: BTreeMap<(usize, usize), BTreeMap<u16, Ident>>,
+}
+
+/// The lane plan of `protocol`, or `None` if it uses anything the lanes do
+/// not carry (families, `timeout`, collectives, guard annotations, `link`,
+/// `delegate`/`accept`): such a protocol runs on sessions only.
+pub(super) fn plan(
+    protocol: &GlobalProtocol,
+    locals: &[LocalProtocol],
+    labels: &Labels,
+) -> Option<Plan> {
+    if protocol.roles.iter().any(|r| r.family.is_some()) || !labels.links.is_empty() {
+        return None;
+    }
+    let roles: Vec<String> = protocol.roles.iter().map(|r| r.name.clone()).collect();
+    let index = |name: &str| roles.iter().position(|r| r == name);
+    let role_of = |peer: &Peer| match peer {
+        Peer::Role(r) => index(r),
+        Peer::Member(..) => None,
+    };
+    let mut pairs: BTreeMap<(usize, usize), BTreeMap<u16, Ident>> = BTreeMap::new();
+    let mut add = |from: usize, to: usize, m: &Message| {
+        pairs
+            .entry((from, to))
+            .or_default()
+            .insert(labels.wire(&m.label), labels.rust(&m.label));
+    };
+    for local in locals {
+        let Target::Role(me) = &local.target else {
+            return None;
+        };
+        let me = index(me)?;
+        let machine = Machine::build(&local.body).ok()?;
+        for (id, _) in machine.state_names() {
+            let state = machine.state(id)?;
+            if state.abandon.is_some() || state.actor.is_some() {
+                return None;
+            }
+            match &state.op {
+                Op::End | Op::Goto(_) | Op::Select { .. } => {}
+                Op::Send { to, msg, .. } if msg.annotations.is_empty() => {
+                    add(me, role_of(to)?, msg);
+                }
+                Op::Recv { from, msg, .. } => add(role_of(from)?, me, msg),
+                Op::Branch { from, arms } => {
+                    let from = role_of(from)?;
+                    for (m, _) in arms {
+                        add(from, me, m);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+    Some(Plan { roles, pairs })
+}
+
+impl Plan {
+    /// The enum of the labels `from` sends `to`.
+    fn pair_enum(&self, from: usize, to: usize) -> Ident {
+        let name = |i: usize| self.roles.get(i).map_or("Role", String::as_str);
+        format_ident!("{}To{}", name(from), name(to))
+    }
+
+    fn role_variant(&self, role: usize) -> Ident {
+        format_ident!("{}", self.roles.get(role).map_or("Role", String::as_str))
+    }
+
+    fn role_struct(&self, role: usize) -> Ident {
+        format_ident!(
+            "{}Lanes",
+            self.roles.get(role).map_or("Role", String::as_str)
+        )
+    }
+
+    /// The field of a role's lanes that sends to `to`.
+    fn to_field(to: usize) -> Ident {
+        format_ident!("to_r{}", to)
+    }
+
+    /// The field of a role's lanes that receives from `from`.
+    fn from_field(from: usize) -> Ident {
+        format_ident!("from_r{}", from)
+    }
+
+    fn role_index(&self, name: &str) -> usize {
+        self.roles.iter().position(|r| r == name).unwrap_or(0)
+    }
+
+    /// The protocol module's `lanes` module: the pair enums, each role's
+    /// lanes, and `attach` (what `sessions()` calls).
+    pub(super) fn module(&self) -> TokenStream {
+        let enums = self.pairs.iter().map(|(&(from, to), labels)| {
+            let name = self.pair_enum(from, to);
+            let doc = format!(
+                " What {} sends {} on their lane: one variant per label.",
+                self.roles.get(from).map_or("", String::as_str),
+                self.roles.get(to).map_or("", String::as_str)
+            );
+            let variants = labels.values().map(|l| quote!(#l(super::labels::#l)));
+            let arms = labels
+                .iter()
+                .map(|(wire, l)| quote!(#name::#l(_) => rt::Label(#wire)));
+            quote! {
+                #[doc = #doc]
+                pub enum #name { #(#variants,)* }
+                impl #name {
+                    /// The label's wire number (for errors).
+                    pub fn label(&self) -> rt::Label {
+                        match self { #(#arms,)* }
+                    }
+                }
+            }
+        });
+        let roles = (0..self.roles.len()).map(|me| {
+            let name = self.role_struct(me);
+            let doc = format!(
+                " The lanes of {}.",
+                self.roles.get(me).map_or("", String::as_str)
+            );
+            let sends = self.pairs.keys().filter(|(f, _)| *f == me).map(|&(f, t)| {
+                let field = Self::to_field(t);
+                let e = self.pair_enum(f, t);
+                quote!(pub #field: rt::lane::LaneTx<#e>)
+            });
+            let recvs = self.pairs.keys().filter(|(_, t)| *t == me).map(|&(f, t)| {
+                let field = Self::from_field(f);
+                let e = self.pair_enum(f, t);
+                quote!(pub #field: rt::lane::LaneRx<#e>)
+            });
+            quote! {
+                #[doc = #doc]
+                pub struct #name { #(#sends,)* #(#recvs,)* }
+            }
+        });
+        let variants = (0..self.roles.len()).map(|r| {
+            let v = self.role_variant(r);
+            let s = self.role_struct(r);
+            quote!(#v(#s))
+        });
+        let finish_arms = (0..self.roles.len()).map(|me| {
+            let v = self.role_variant(me);
+            let checks = self.pairs.keys().filter(|(_, t)| *t == me).map(|&(f, _)| {
+                let field = Self::from_field(f);
+                let f = u16::try_from(f).unwrap_or(u16::MAX);
+                quote! {
+                    if let Some(m) = l.#field.try_recv() {
+                        return Err(rt::lane::orphan(session, rt::RoleId::single(rt::Role(#f)), m.label()));
+                    }
+                }
+            });
+            quote!(Lanes::#v(l) => { #(#checks)* })
+        });
+        let makes = self.pairs.keys().map(|&(f, t)| {
+            let tx = format_ident!("tx_{}_{}", f, t);
+            let rx = format_ident!("rx_{}_{}", f, t);
+            quote!(let (#tx, #rx) = rt::lane::lane();)
+        });
+        let builds = (0..self.roles.len()).map(|me| {
+            let v = self.role_variant(me);
+            let s = self.role_struct(me);
+            let var = format_ident!("r{}", me);
+            let sends = self.pairs.keys().filter(|(f, _)| *f == me).map(|&(f, t)| {
+                let field = Self::to_field(t);
+                let tx = format_ident!("tx_{}_{}", f, t);
+                quote!(#field: #tx)
+            });
+            let recvs = self.pairs.keys().filter(|(_, t)| *t == me).map(|&(f, t)| {
+                let field = Self::from_field(f);
+                let rx = format_ident!("rx_{}_{}", f, t);
+                quote!(#field: #rx)
+            });
+            quote!(let mut #var = Some(Lanes::#v(#s { #(#sends,)* #(#recvs,)* }));)
+        });
+        let picks = (0..self.roles.len()).map(|me| {
+            let var = format_ident!("r{}", me);
+            let me = u16::try_from(me).unwrap_or(u16::MAX);
+            quote!(#me => #var.take())
+        });
+        quote! {
+            /// The in-memory fast lane (`rt::lane`): one enum per ordered pair of roles, whose variants are the labels that pair carries, payloads by value; `sessions()` gives each endpoint its role's lanes, and the typestates send and receive on them when they have them.
+            pub mod lanes {
+                use super::rt;
+                #(#enums)*
+                #(#roles)*
+                /// One role's lanes (what a session carries until its typestate takes them).
+                pub enum Lanes { #(#variants,)* }
+                impl Lanes {
+                    /// `finish`'s check on the lanes: a message that arrived and was never received is an orphan.
+                    pub fn finish<T: rt::Transport>(&mut self, session: &rt::Session<T>) -> Result<(), rt::Error> {
+                        match self { #(#finish_arms)* }
+                        Ok(())
+                    }
+                }
+                /// Gives every session of a fresh in-memory network its role's lanes.
+                pub fn attach(sessions: &mut [rt::Session<rt::MemoryTransport>]) {
+                    #(#makes)*
+                    #(#builds)*
+                    for s in sessions.iter_mut() {
+                        let lanes = match s.me().role.0 { #(#picks,)* _ => None };
+                        if let Some(l) = lanes {
+                            s.transport_mut().attach_lanes(Box::new(l));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pattern of `role`'s lanes in `chan.lanes`.
+    fn mine(&self, role: &str) -> TokenStream {
+        let v = self.role_variant(self.role_index(role));
+        quote!(super::lanes::Lanes::#v)
+    }
+
+    /// `send`'s lane path: hand `m` to the peer's lane.
+    pub(super) fn send(&self, me: &str, to: &Peer, ty: &Ident) -> Option<TokenStream> {
+        let Peer::Role(to) = to else { return None };
+        let (me_i, to_i) = (self.role_index(me), self.role_index(to));
+        let mine = self.mine(me);
+        let field = Self::to_field(to_i);
+        let e = self.pair_enum(me_i, to_i);
+        Some(quote! {
+            if let Some(#mine(l)) = chan.lanes.as_deref() {
+                l.#field.send(super::lanes::#e::#ty(m));
+            } else
+        })
+    }
+
+    /// A receive's lane path: `arms` maps each expected variant to the
+    /// method's result; anything else is an error.
+    pub(super) fn recv(
+        &self,
+        me: &str,
+        from: &Peer,
+        peer: &TokenStream,
+        wires: &[TokenStream],
+        arms: Vec<(Ident, TokenStream)>,
+    ) -> Option<TokenStream> {
+        let Peer::Role(from) = from else { return None };
+        let (me_i, from_i) = (self.role_index(me), self.role_index(from));
+        let mine = self.mine(me);
+        let field = Self::from_field(from_i);
+        let e = self.pair_enum(from_i, me_i);
+        let arms = arms
+            .into_iter()
+            .map(|(v, result)| quote!(Some(super::lanes::#e::#v(m)) => #result));
+        Some(quote! {
+            if let Some(#mine(l)) = chan.lanes.as_deref_mut() {
+                let got = l.#field.recv().await;
+                return match got {
+                    #(#arms,)*
+                    Some(other) => Err(rt::lane::unexpected(&chan.session, #peer, &[#(#wires),*], other.label())),
+                    None => Err(rt::lane::closed(&chan.session, #peer, &[#(#wires),*])),
+                };
+            }
+        })
+    }
+}
