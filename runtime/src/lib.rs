@@ -123,6 +123,17 @@
 //! - A send completes when the operation is created if the link can take
 //!   the message then (always for the unbounded in-memory links, like
 //!   `UnboundedSender::send`); the future only reports the outcome.
+//! - Typed lanes ([`lane`]): for a protocol without timeouts, collectives,
+//!   guard annotations, links or delegation, the generator may also emit
+//!   one enum per ordered pair of single roles (the labels it carries) and
+//!   attach each endpoint's lanes to the sessions it creates
+//!   ([`MemoryTransport::attach_lanes`]); the entry point takes them with
+//!   [`Session::take_lanes`], each operation uses them when present (a
+//!   push; a pop and a `match`, with [`lane::unexpected`] / [`lane::closed`]
+//!   for the errors the session would give), `finish` checks them for
+//!   orphans ([`lane::orphan`]), and a handoff gives them back with
+//!   [`Session::put_lanes`]. A session whose lanes are still attached
+//!   refuses the session operations.
 //! - Everything is `Send` when the transport is, so endpoints run on a
 //!   multi-threaded runtime.
 //! - `par` branches share the session through a lock taken for one
