@@ -1,17 +1,17 @@
 //! The projection interpreter: walks the global protocol once per target
-//! and emits that target's local actions (the language contract §5), reporting the
-//! projection-based checks as it goes.
+//! and emits that target's local actions (the language contract §5). It
+//! judges nothing: a choice whose branches do not merge is a merge conflict,
+//! and what the checks need to know (who chooses and how each branch
+//! starts, how a handler starts, who plays which role after a `delegate`,
+//! what happens after a `link`) is recorded as [`Fact`]s for
+//! [`super::checks`].
 //!
 //! Iterates over statement sequences; recurses only into nested blocks.
 
-mod checks;
-use checks::branch_containing;
-
+use super::facts::{BranchRef, Conflict, Fact, FirstAction};
 use super::merge::{self, label_loc};
-use super::starts_by_sending;
 use std::collections::HashMap;
 
-use crate::diagnostic::Diagnostic;
 use crate::global::{GBranch, GMessage, GStmt, GlobalProtocol, Loc, Participant};
 use crate::local::{LocalAction, LocalBlock, Peer, Target};
 
@@ -55,31 +55,26 @@ pub(super) struct Projector<'a> {
     /// Statement indexes shared by the walks of every target.
     shared: &'a mut Shared,
     target: Target,
-    /// The protocol's label namespace (for labels that hints propose).
-    namespace: String,
-    diagnostics: Vec<Diagnostic>,
-    /// Knowledge-of-choice errors with their choice: dropped when the
-    /// chooser of that choice already fails to start a branch by sending
-    /// (fixing the chooser is the fix for both).
-    knowledge: Vec<(Loc, Diagnostic)>,
-    /// Choices whose chooser does not start every branch by sending.
-    failed_choices: Vec<Loc>,
+    /// What the walk observed, in walk order.
+    facts: Vec<Fact>,
+    /// How many of `facts` are errors (a choice that contains one is not
+    /// merged: the nested error already explains the role).
+    errors: usize,
     /// How many more actions merges may produce for this target.
     budget: usize,
-    /// E0404/E0405/E0407 are reported once per target.
-    reported_link: bool,
-    reported_acts: bool,
-    reported_size: bool,
+    /// Acting after a `link`, acting after accepting a delegation and a
+    /// projection over the budget are recorded once per target: the first
+    /// explains the rest.
+    seen_link: bool,
+    seen_acts: bool,
+    seen_size: bool,
 }
 
 /// What projecting onto one target produced.
 pub(super) struct Outcome {
     pub(super) body: LocalBlock,
-    pub(super) diagnostics: Vec<Diagnostic>,
-    /// Knowledge-of-choice errors, by the choice they are about.
-    pub(super) knowledge: Vec<(Loc, Diagnostic)>,
-    /// Choices whose chooser (this target) does not start a branch by sending.
-    pub(super) failed_choices: Vec<Loc>,
+    /// What the checks need to know, in walk order.
+    pub(super) facts: Vec<Fact>,
 }
 
 /// Projects `protocol` onto `target`.
@@ -91,14 +86,12 @@ pub(super) fn project_target(
     let mut p = Projector {
         shared,
         target: target.clone(),
-        namespace: protocol.name.clone(),
-        diagnostics: Vec::new(),
-        knowledge: Vec::new(),
-        failed_choices: Vec::new(),
+        facts: Vec::new(),
+        errors: 0,
         budget: MERGE_BUDGET,
-        reported_link: false,
-        reported_acts: false,
-        reported_size: false,
+        seen_link: false,
+        seen_acts: false,
+        seen_size: false,
     };
     let mut state = State {
         me: Some(target.clone()),
@@ -111,9 +104,7 @@ pub(super) fn project_target(
     let block = p.block(&protocol.body, &mut state);
     Outcome {
         body: block.actions,
-        diagnostics: p.diagnostics,
-        knowledge: p.knowledge,
-        failed_choices: p.failed_choices,
+        facts: p.facts,
     }
 }
 
@@ -282,8 +273,11 @@ impl Projector<'_> {
             let before = actions.len();
             let end = self.stmt(stmt, st, &mut actions, &mut size);
             if let (Some(link), Some(first)) = (link_end, actions.get(before)) {
-                let first = label_loc(first);
-                self.active_at_link(link, first);
+                if !self.seen_link {
+                    self.seen_link = true;
+                    let first = label_loc(first);
+                    self.record(Fact::ActsAfterLink { link, first });
+                }
             }
             link_end = link_end.or(end);
         }
@@ -358,7 +352,11 @@ impl Projector<'_> {
                 if let Some(started_as) = started_as {
                     if started_as != st.me {
                         let at = st.delegated_at.unwrap_or(*loc);
-                        self.delegate_in_loop(at, name, *loc);
+                        self.record(Fact::LoopDiffers {
+                            at,
+                            rec: name.clone(),
+                            cont: *loc,
+                        });
                     }
                 }
                 st.exited = true;
@@ -465,8 +463,11 @@ impl Projector<'_> {
                 if b.actions.is_empty() && h.actions.is_empty() {
                     return b.link_end.or(h.link_end);
                 }
-                if !h.actions.is_empty() && !starts_by_sending(&h.actions) {
-                    self.handler_not_sending(&h.actions, *loc);
+                if let Some(first) = FirstAction::of(&h.actions) {
+                    self.record(Fact::Handles {
+                        timeout: *loc,
+                        first,
+                    });
                 }
                 *size += 1 + b.size + h.size;
                 out.push(LocalAction::Timeout {
@@ -557,7 +558,7 @@ impl Projector<'_> {
         let mut projected: Vec<LocalBlock> = Vec::with_capacity(branches.len());
         let mut sizes: Vec<usize> = Vec::with_capacity(branches.len());
         let mut ends: Vec<State> = Vec::with_capacity(branches.len());
-        let errors_before = self.diagnostics.len() + self.knowledge.len();
+        let errors_before = self.errors;
         for branch in branches {
             let mut bst = start.clone();
             let inner = self.block(&branch.body, &mut bst);
@@ -569,10 +570,12 @@ impl Projector<'_> {
         let chooses = st.me.as_ref().is_some_and(|me| is_exactly(chooser, me));
         if chooses {
             for (branch, block) in branches.iter().zip(&projected) {
-                if !starts_by_sending(block) {
-                    self.chooser_not_sending(chooser, branch, block);
-                    self.failed_choices.push(loc);
-                }
+                self.record(Fact::Chooses {
+                    chooser: chooser.clone(),
+                    choice: loc,
+                    branch: branch_ref(branch),
+                    first: FirstAction::of(block),
+                });
             }
             *size += 1 + sizes.iter().sum::<usize>();
             out.push(LocalAction::Select {
@@ -583,7 +586,7 @@ impl Projector<'_> {
                     .collect(),
                 loc,
             });
-        } else if self.diagnostics.len() + self.knowledge.len() > errors_before {
+        } else if self.errors > errors_before {
             // A nested error already explains this role; do not cascade.
             *size += sizes.first().copied().unwrap_or(0);
             out.extend(projected.into_iter().next().unwrap_or_default());
@@ -600,7 +603,11 @@ impl Projector<'_> {
             Some(first) => {
                 if let Some(other) = through.find(|e| !e.same_identity(&first)) {
                     let at = other.delegated_at.or(first.delegated_at).unwrap_or(loc);
-                    self.delegate_on_some_paths(at, "choice", loc);
+                    self.record(Fact::PathsDiffer {
+                        at,
+                        what: "choice",
+                        compound: loc,
+                    });
                 }
                 st.me = first.me;
                 st.accepted_at = first.accepted_at;
@@ -655,8 +662,18 @@ impl Projector<'_> {
                         })
                     });
                 if let Some((j, conflict, left)) = found {
-                    let hint = self.informing_hint(chooser, branches, (j, i), (left, &block));
-                    self.knowledge_of_choice(chooser, branches, choice, (j, i), &conflict, hint);
+                    if let (Some(lb), Some(rb)) = (branches.get(j), branches.get(i)) {
+                        let conflict = Conflict {
+                            chooser: chooser.clone(),
+                            choice,
+                            left: (j, branch_ref(lb)),
+                            right: (i, branch_ref(rb)),
+                            conflict,
+                            left_block: left.clone(),
+                            right_block: block.clone(),
+                        };
+                        self.record(Fact::Conflict(Box::new(conflict)));
+                    }
                 }
                 return (first(acc, originals), first_size);
             };
@@ -664,7 +681,14 @@ impl Projector<'_> {
             // continuation, which nested choices can multiply.
             let merged_size = (acc_size + size + growth.added).saturating_sub(growth.removed);
             if merged_size > self.budget {
-                self.too_large(choice, merged_size);
+                self.budget = 0;
+                if !self.seen_size {
+                    self.seen_size = true;
+                    self.record(Fact::TooLarge {
+                        choice,
+                        size: merged_size,
+                    });
+                }
                 return (first(acc, originals), first_size);
             }
             acc = merge::merge_owned(acc, block);
@@ -673,4 +697,52 @@ impl Projector<'_> {
         self.budget = self.budget.saturating_sub(acc_size);
         (acc, acc_size)
     }
+
+    fn record(&mut self, fact: Fact) {
+        if fact.is_error() {
+            self.errors += 1;
+        }
+        self.facts.push(fact);
+    }
+
+    /// Records that `end` plays another role than `start` after a `par`
+    /// branch or a `timeout` body or handler (`what`, at `compound`).
+    fn keep_identity(&mut self, start: &State, end: &State, what: &'static str, compound: Loc) {
+        if !start.same_identity(end) {
+            let at = end.delegated_at.unwrap_or(compound);
+            self.record(Fact::PathsDiffer { at, what, compound });
+        }
+    }
+
+    /// Records a statement that involves the target's own role (one of
+    /// `parts`) after it accepted another role's part.
+    fn check_acts_later(&mut self, parts: &[&Participant], st: &State, loc: Loc) {
+        let Some(accepted) = st.accepted_at else {
+            return;
+        };
+        if self.seen_acts || !parts.iter().any(|p| involves(p, &self.target)) {
+            return;
+        }
+        self.seen_acts = true;
+        self.record(Fact::ActsAfterAccept {
+            at: loc,
+            accepted,
+            plays: st.me.clone(),
+        });
+    }
+}
+
+fn branch_ref(branch: &GBranch) -> BranchRef {
+    BranchRef {
+        name: branch.name.clone(),
+        loc: branch.loc,
+    }
+}
+
+/// The branch whose span contains `at`.
+fn branch_containing(branches: &[GBranch], at: Option<Loc>) -> Option<usize> {
+    let at = at?;
+    branches.iter().position(|b| {
+        b.loc.file == at.file && b.loc.span.start <= at.span.start && at.span.end <= b.loc.span.end
+    })
 }

@@ -5,8 +5,12 @@
 //!
 //! Projection is a small interpreter ([`interp`]): it walks the checked
 //! global protocol once per target and maps each statement to that target's
-//! local actions; [`merge`] is the full merge; the checks are reported as
-//! the walk meets them. Everything clever lives in the diagnostics.
+//! local actions; [`merge`] is the full merge. The walk judges nothing: it
+//! returns the local type and the [`facts`] it observed (merge conflicts,
+//! how chosen branches and handlers start, who plays which role after a
+//! `delegate`, what happens after a `link`), and the E04xx checks
+//! ([`checks`]) are their own pass over that output. Everything clever
+//! lives in the diagnostics.
 //!
 //! Targets ([`targets`]):
 //! - a single role gets one local type ([`Target::Role`]);
@@ -25,7 +29,9 @@
 //! Architecture invariant: projection reads only [`crate::global`] and
 //! produces only [`crate::local`]; it never sees syntax.
 
+mod checks;
 pub mod codes;
+mod facts;
 mod interp;
 pub mod merge;
 pub mod print;
@@ -71,9 +77,10 @@ fn project_with(
     let mut failed_choices: Vec<global::Loc> = Vec::new();
     for target in targets(protocol) {
         let outcome = interp::project_target(protocol, &target, &mut shared);
-        found.extend(outcome.diagnostics);
-        knowledge.extend(outcome.knowledge);
-        failed_choices.extend(outcome.failed_choices);
+        let verdicts = checks::check(&protocol.name, &target, outcome.facts);
+        found.extend(verdicts.diagnostics);
+        knowledge.extend(verdicts.knowledge);
+        failed_choices.extend(verdicts.failed_choices);
         locals.push(local::LocalProtocol {
             module: protocol.module.clone(),
             protocol: protocol.name.clone(),

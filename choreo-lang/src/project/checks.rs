@@ -1,42 +1,90 @@
-//! The projection-based checks (E04xx) as the walk meets them: what each
-//! reports, where, and the hint that fixes it. The walk in the parent
-//! module decides *when* a check fails; this module only words it.
+//! The projection-based checks (E04xx), a pass over what projection
+//! returned: each target's local type and the [`Fact`]s its walk recorded.
+//! This module decides which facts are errors and words them (message,
+//! labels, and a hint that fixes the mistake).
 
-use super::super::codes;
-use super::super::head;
-use super::super::merge::{self, describe, label_loc, MergeConflict};
-use super::{involves, Projector, State};
+use super::codes;
+use super::facts::{BranchRef, Conflict, Fact, FirstAction};
+use super::head;
+use super::merge;
 
 use crate::diagnostic::Diagnostic;
-use crate::global::{GBranch, Loc, Participant};
+use crate::global::{Loc, Participant};
 use crate::local::{LocalAction, LocalBlock, Peer, Target};
 
-impl Projector<'_> {
-    /// E0406 unless `end` plays the same role as `start`.
-    pub(super) fn keep_identity(&mut self, start: &State, end: &State, what: &str, compound: Loc) {
-        if !start.same_identity(end) {
-            let at = end.delegated_at.unwrap_or(compound);
-            self.delegate_on_some_paths(at, what, compound);
+/// The verdicts on one target's projection.
+#[derive(Default)]
+pub(super) struct Verdicts {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Knowledge-of-choice errors with their choice: dropped when the
+    /// chooser of that choice fails to start a branch by sending (fixing
+    /// the chooser is the fix for both).
+    pub knowledge: Vec<(Loc, Diagnostic)>,
+    /// Choices whose chooser (this target) does not start a branch by
+    /// sending.
+    pub failed_choices: Vec<Loc>,
+}
+
+/// Checks the facts recorded while projecting `protocol` (its name is the
+/// label namespace hints propose) onto `target`, in walk order.
+pub(super) fn check(protocol: &str, target: &Target, facts: Vec<Fact>) -> Verdicts {
+    let mut c = Checker {
+        target,
+        namespace: protocol,
+        out: Verdicts::default(),
+    };
+    for fact in facts {
+        if fact.is_error() {
+            c.report(fact);
+        }
+    }
+    c.out
+}
+
+struct Checker<'a> {
+    target: &'a Target,
+    namespace: &'a str,
+    out: Verdicts,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, fact: Fact) {
+        match fact {
+            Fact::Chooses {
+                chooser,
+                choice,
+                branch,
+                first,
+            } => {
+                self.chooser_not_sending(&chooser, &branch, first.as_ref());
+                self.out.failed_choices.push(choice);
+            }
+            Fact::Handles { timeout, first } => self.handler_not_sending(&first, timeout),
+            Fact::Conflict(conflict) => self.knowledge_of_choice(&conflict),
+            Fact::TooLarge { choice, size } => self.too_large(choice, size),
+            Fact::ActsAfterLink { link, first } => self.active_at_link(link, first),
+            Fact::ActsAfterAccept {
+                at,
+                accepted,
+                plays,
+            } => self.acts_after_accept(at, accepted, plays.as_ref()),
+            Fact::PathsDiffer { at, what, compound } => {
+                self.delegate_on_some_paths(at, what, compound)
+            }
+            Fact::LoopDiffers { at, rec, cont } => self.delegate_in_loop(at, &rec, cont),
         }
     }
 
     /// E0405: after accepting a delegation, the target's own role acts.
-    pub(super) fn check_acts_later(&mut self, parts: &[&Participant], st: &State, loc: Loc) {
-        let Some(accepted) = st.accepted_at else {
-            return;
-        };
-        if self.reported_acts || !parts.iter().any(|p| involves(p, &self.target)) {
-            return;
-        }
-        self.reported_acts = true;
+    fn acts_after_accept(&mut self, at: Loc, accepted: Loc, plays: Option<&Target>) {
         let me = self.target.to_string();
-        let plays = st.me.as_ref().map_or_else(String::new, ToString::to_string);
-        self.diagnostics.push(
+        let plays = plays.map_or_else(String::new, ToString::to_string);
+        self.out.diagnostics.push(
             Diagnostic::error(
                 codes::DELEGATE_TARGET_ACTS,
                 format!("role `{me}` acts after it was delegated `{plays}`'s part"),
-                loc.file,
-                loc.span,
+                at.file,
+                at.span,
                 format!("`{me}` acts here"),
             )
             .with_secondary(
@@ -52,15 +100,10 @@ impl Projector<'_> {
     }
 
     /// E0407: merging this choice would exceed the budget.
-    pub(super) fn too_large(&mut self, choice: Loc, size: usize) {
-        self.budget = 0;
-        if self.reported_size {
-            return;
-        }
-        self.reported_size = true;
+    fn too_large(&mut self, choice: Loc, size: usize) {
         let me = self.target.to_string();
         let at = head(choice, "choice".len());
-        self.diagnostics.push(
+        self.out.diagnostics.push(
             Diagnostic::error(
                 codes::PROJECTION_TOO_LARGE,
                 format!("the projection onto `{me}` grows too large ({size} actions at this choice)"),
@@ -75,13 +118,10 @@ impl Projector<'_> {
         );
     }
 
-    pub(super) fn active_at_link(&mut self, link: Loc, first: Loc) {
-        if self.reported_link {
-            return;
-        }
-        self.reported_link = true;
+    /// E0404: the target acts after a `link` it is not passed to.
+    fn active_at_link(&mut self, link: Loc, first: Loc) {
         let me = self.target.to_string();
-        self.diagnostics.push(
+        self.out.diagnostics.push(
             Diagnostic::error(
                 codes::ACTIVE_AT_LINK,
                 format!("role `{me}` is still active after a `link` it is not passed to"),
@@ -101,8 +141,9 @@ impl Projector<'_> {
         );
     }
 
-    pub(super) fn delegate_in_loop(&mut self, at: Loc, rec: &str, cont: Loc) {
-        self.diagnostics.push(
+    /// E0406: a loop repeats with the role played by someone else.
+    fn delegate_in_loop(&mut self, at: Loc, rec: &str, cont: Loc) {
+        self.out.diagnostics.push(
             Diagnostic::error(
                 codes::DELEGATE_ON_SOME_PATHS,
                 format!("this `delegate` changes who plays a role on only some iterations of `rec {rec}`"),
@@ -121,7 +162,9 @@ impl Projector<'_> {
         );
     }
 
-    pub(super) fn delegate_on_some_paths(&mut self, at: Loc, what: &str, compound: Loc) {
+    /// E0406: the paths of a compound statement leave the role played by
+    /// different holders.
+    fn delegate_on_some_paths(&mut self, at: Loc, what: &str, compound: Loc) {
         let mut d = Diagnostic::error(
             codes::DELEGATE_ON_SOME_PATHS,
             format!("this `delegate` changes who plays a role on only some paths of a `{what}`"),
@@ -133,7 +176,7 @@ impl Projector<'_> {
             let kw = head(compound, what.len());
             d = d.with_secondary(kw.file, kw.span, format!("inside this `{what}`"));
         }
-        self.diagnostics.push(d.with_hint(if what == "choice" {
+        self.out.diagnostics.push(d.with_hint(if what == "choice" {
             "delegate the same way in every branch, or move the `delegate` after the `choice`"
                 .to_string()
         } else {
@@ -141,61 +184,57 @@ impl Projector<'_> {
         }));
     }
 
-    pub(super) fn chooser_not_sending(
+    /// E0402: the chooser does not start a branch by sending.
+    fn chooser_not_sending(
         &mut self,
         chooser: &Participant,
-        branch: &GBranch,
-        block: &LocalBlock,
+        branch: &BranchRef,
+        first: Option<&FirstAction>,
     ) {
         let name = &branch.name;
-        let mut d = match block.first() {
-            Some(first) => {
-                let at = label_loc(first);
-                Diagnostic::error(
-                    codes::CHOOSER_NOT_SENDING,
-                    format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
-                    at.file,
-                    at.span,
-                    format!("`{chooser}` first does {} here", describe(first)),
-                )
-                .with_secondary(
-                    branch_head(branch).file,
-                    branch_head(branch).span,
-                    format!("branch `{name}` chosen by `{chooser}`"),
-                )
-            }
+        let branch_head = branch_head(branch);
+        let mut d = match first {
+            Some(first) => Diagnostic::error(
+                codes::CHOOSER_NOT_SENDING,
+                format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
+                first.at.file,
+                first.at.span,
+                format!("`{chooser}` first does {} here", first.does),
+            )
+            .with_secondary(
+                branch_head.file,
+                branch_head.span,
+                format!("branch `{name}` chosen by `{chooser}`"),
+            ),
             None => Diagnostic::error(
                 codes::CHOOSER_NOT_SENDING,
                 format!("the chooser `{chooser}` does not start branch `{name}` by sending"),
-                branch_head(branch).file,
-                branch_head(branch).span,
+                branch_head.file,
+                branch_head.span,
                 format!("`{chooser}` does nothing in branch `{name}`"),
             ),
         };
-        let to = block
-            .first()
-            .and_then(first_peer)
+        let to = first
+            .and_then(|f| f.peer.clone())
             .unwrap_or_else(|| "…".to_string());
         d = d.with_hint(format!(
             "make `{chooser}` send first in branch `{name}`, e.g. `{chooser} -> {to} : {name};`, \
              so the other roles learn the choice"
         ));
-        self.diagnostics.push(d);
+        self.out.diagnostics.push(d);
     }
 
-    pub(super) fn handler_not_sending(&mut self, handler: &LocalBlock, timeout: Loc) {
+    /// E0403: the target cannot start a timeout handler by sending.
+    fn handler_not_sending(&mut self, first: &FirstAction, timeout: Loc) {
         let me = self.target.to_string();
-        let Some(first) = handler.first() else {
-            return;
-        };
-        let at = label_loc(first);
-        self.diagnostics.push(
+        let at = first.at;
+        self.out.diagnostics.push(
             Diagnostic::error(
                 codes::HANDLER_NOT_SENDING,
                 format!("role `{me}` cannot start the timeout handler by sending"),
                 at.file,
                 at.span,
-                format!("`{me}` first does {} in the handler", describe(first)),
+                format!("`{me}` first does {} in the handler", first.does),
             )
             .with_secondary(
                 head(timeout, "timeout".len()).file,
@@ -212,34 +251,28 @@ impl Projector<'_> {
     /// A fix for an E0401 that is known to work: messages from the chooser
     /// to this role, labelled with the branch name, at the start of one
     /// branch or of both. Each candidate is tried on this role's projections
-    /// of the two branches (`left`, `right`) and the first whose merge
-    /// succeeds is named, preferring one added message to two.
-    pub(super) fn informing_hint(
-        &self,
-        chooser: &Participant,
-        branches: &[GBranch],
-        (left, right): (usize, usize),
-        (left_block, right_block): (&LocalBlock, &LocalBlock),
-    ) -> String {
+    /// of the two branches and the first whose merge succeeds is named,
+    /// preferring one added message to two.
+    fn informing_hint(&self, c: &Conflict) -> String {
         let me = self.target.to_string();
-        let to = match &self.target {
+        let to = match self.target {
             Target::Family(w) => format!("{w}[*]"),
             t => t.to_string(),
         };
-        let (Some(lb), Some(rb)) = (branches.get(left), branches.get(right)) else {
-            return format!("let `{chooser}` tell `{me}` which branch it chose");
-        };
+        let chooser = &c.chooser;
+        let (lb, rb) = (&c.left.1, &c.right.1);
+        let (left_block, right_block) = (&c.left_block, &c.right_block);
         let from = match chooser {
             Participant::Role(r) | Participant::All(r) => Peer::Role(r.clone()),
             Participant::Member(r, i) => Peer::Member(r.clone(), *i),
         };
-        let informed = |block: &LocalBlock, branch: &GBranch| -> LocalBlock {
+        let informed = |block: &LocalBlock, branch: &BranchRef| -> LocalBlock {
             let mut out = Vec::with_capacity(block.len() + 1);
             out.push(LocalAction::Recv {
                 from: from.clone(),
                 label: crate::global::Label {
                     name: branch.name.clone(),
-                    namespace: self.namespace.clone(),
+                    namespace: self.namespace.to_string(),
                 },
                 payload: crate::global::Payload::unit(),
                 loc: branch.loc,
@@ -247,7 +280,7 @@ impl Projector<'_> {
             out.extend(block.iter().cloned());
             out
         };
-        let add = |b: &GBranch| {
+        let add = |b: &BranchRef| {
             format!(
                 "`{chooser} -> {to} : {};` at the start of branch `{}`",
                 b.name, b.name
@@ -268,28 +301,22 @@ impl Projector<'_> {
         }
     }
 
-    pub(super) fn knowledge_of_choice(
-        &mut self,
-        chooser: &Participant,
-        branches: &[GBranch],
-        choice: Loc,
-        (left, right): (usize, usize),
-        conflict: &MergeConflict,
-        hint: String,
-    ) {
+    /// E0401: the target cannot tell two branches apart.
+    fn knowledge_of_choice(&mut self, c: &Conflict) {
+        let hint = self.informing_hint(c);
         let me = self.target.to_string();
-        let (Some(lb), Some(rb)) = (branches.get(left), branches.get(right)) else {
-            return;
-        };
-        let place = |at: Option<Loc>, b: &GBranch| at.unwrap_or_else(|| branch_head(b));
-        let label = |at: Option<Loc>, b: &GBranch, does: &str| match at {
+        let (lb, rb) = (&c.left.1, &c.right.1);
+        let conflict = &c.conflict;
+        let chooser = &c.chooser;
+        let place = |at: Option<Loc>, b: &BranchRef| at.unwrap_or_else(|| branch_head(b));
+        let label = |at: Option<Loc>, b: &BranchRef, does: &str| match at {
             Some(_) => format!("in branch `{}`, `{me}` does {does}", b.name),
             None => format!("in branch `{}`, `{me}` does nothing more", b.name),
         };
         // Primary: the later branch; secondary: the earlier one.
         let (p, s) = (place(conflict.right, rb), place(conflict.left, lb));
-        self.knowledge.push((
-            choice,
+        self.out.knowledge.push((
+            c.choice,
             Diagnostic::error(
                 codes::KNOWLEDGE_OF_CHOICE,
                 format!(
@@ -307,26 +334,6 @@ impl Projector<'_> {
 }
 
 /// The name of a branch (`Left` in `Left => { … }`).
-fn branch_head(b: &GBranch) -> Loc {
+fn branch_head(b: &BranchRef) -> Loc {
     head(b.loc, b.name.len())
-}
-
-/// The branch whose span contains `at`.
-pub(super) fn branch_containing(branches: &[GBranch], at: Option<Loc>) -> Option<usize> {
-    let at = at?;
-    branches.iter().position(|b| {
-        b.loc.file == at.file && b.loc.span.start <= at.span.start && at.span.end <= b.loc.span.end
-    })
-}
-
-/// The peer of a first action, for hints.
-fn first_peer(action: &LocalAction) -> Option<String> {
-    match action {
-        LocalAction::Recv { from, .. } | LocalAction::Branch { from, .. } => Some(from.to_string()),
-        LocalAction::RecvAll { family, .. } => Some(format!("{family}[*]")),
-        LocalAction::Rec { body, .. } | LocalAction::Timeout { body, .. } => {
-            body.first().and_then(first_peer)
-        }
-        _ => None,
-    }
 }
