@@ -25,6 +25,60 @@ impl fmt::Display for ParticipantId {
     }
 }
 
+/// A node's long-term identity: the 32-byte Ed25519 public key its
+/// transport authenticates (the key behind a libp2p PeerId).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub [u8; 32]);
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0.iter().take(6) {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("…")
+    }
+}
+
+/// Why a witness declined to sign. Not a fault of the witness: the caller
+/// starts the fallback (`abandon()`) at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request's prestate is not the witness's own reduced state.
+    #[error("prestate differs from this witness's reduced state")]
+    WrongPrestate,
+    /// The witness already signed another operation for this slot.
+    #[error("already signed another operation for this consensus id and prestate")]
+    AlreadySigned,
+    /// A routine channel-epoch bump before half a window has passed, by
+    /// this witness's own journal.
+    #[error("routine bump refused: the journal shows generation {generation}, less than half a window ({half}) past checkpoint {checkpoint}")]
+    BumpTooEarly {
+        /// Highest generation the witness's journal shows accepted.
+        generation: u64,
+        /// Checkpoint `G`.
+        checkpoint: u64,
+        /// `W/2`.
+        half: u64,
+    },
+    /// The request is for a key epoch that a later reshare retired; the
+    /// old share is gone.
+    #[error("the request is for a retired key epoch")]
+    RetiredEpoch,
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        Error::Refused(r)
+    }
+}
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,11 +99,11 @@ pub enum Error {
     #[error("message from node {node}, which this session's roster does not bind; drop the link")]
     UnknownSender {
         /// The node the transport authenticated.
-        node: crate::roster::NodeId,
+        node: NodeId,
     },
     /// A consensus witness declined to sign; start the fallback.
     #[error("witness refused to sign: {0}")]
-    Refused(crate::witness::Refusal),
+    Refused(Refusal),
     /// An AMP message was refused.
     #[error("message rejected: {0}")]
     Rejected(#[from] Rejection),

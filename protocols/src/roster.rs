@@ -12,32 +12,12 @@
 //! rewrite is attributed to it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::error::NodeId;
 use crate::error::{Error, ParticipantId, Result, Usage, Violation};
-
-/// A node's long-term identity: the 32-byte Ed25519 public key its
-/// transport authenticates (the key behind a libp2p PeerId).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(pub [u8; 32]);
-
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeId({self})")
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0.iter().take(6) {
-            write!(f, "{b:02x}")?;
-        }
-        f.write_str("…")
-    }
-}
 
 /// A message together with the node identity the transport authenticated
 /// for it. Only the transport driver builds these.

@@ -112,33 +112,7 @@ pub struct WitnessShare {
     pub next_nonce: Precommitment,
 }
 
-/// Why a witness declined to sign. Not a fault of the witness: the caller
-/// starts the fallback (`abandon()`) at once.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Refusal {
-    /// The request's prestate is not the witness's own reduced state.
-    #[error("prestate differs from this witness's reduced state")]
-    WrongPrestate,
-    /// The witness already signed another operation for this slot.
-    #[error("already signed another operation for this consensus id and prestate")]
-    AlreadySigned,
-    /// A routine channel-epoch bump before half a window has passed, by
-    /// this witness's own journal.
-    #[error("routine bump refused: the journal shows generation {generation}, less than half a window ({half}) past checkpoint {checkpoint}")]
-    BumpTooEarly {
-        /// Highest generation the witness's journal shows accepted.
-        generation: u64,
-        /// Checkpoint `G`.
-        checkpoint: u64,
-        /// `W/2`.
-        half: u64,
-    },
-    /// The request is for a key epoch that a later reshare retired; the
-    /// old share is gone.
-    #[error("the request is for a retired key epoch")]
-    RetiredEpoch,
-}
+pub use crate::error::Refusal;
 
 /// One consensus witness: its share, its nonces and its signing record.
 #[derive(Debug)]
@@ -468,12 +442,6 @@ impl ShareCollector {
             &shares,
         )?;
         Ok(Collected::Committed(Box::new(certificate)))
-    }
-}
-
-impl From<Refusal> for Error {
-    fn from(r: Refusal) -> Self {
-        Error::Refused(r)
     }
 }
 

@@ -55,7 +55,7 @@ pub enum Error {
     /// coupling or leakage budget): nothing was sent, appended or charged.
     /// Local policy, not the peer's fault.
     #[error("send refused by the guard chain: {0}")]
-    Denied(Box<crate::guard::Denial>),
+    Denied(Box<crate::denial::Denial>),
 
     /// Not a failure: the operation was inside a `timeout` body that is
     /// over for this participant ([`Interrupt`] says why), so it did not

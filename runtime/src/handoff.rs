@@ -17,10 +17,12 @@ use std::task::{Context, Poll};
 
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{Frame, Message, Payload};
+use crate::envelope::{Frame, Message};
 use crate::error::{Error, UsageError};
 use crate::ids::{Label, ProtocolInfo, RoleId};
-use crate::session::{ActiveBody, Session};
+use crate::payload::Payload;
+use crate::session::Session;
+use crate::session_core::ActiveBody;
 use crate::transport::Transport;
 
 /// An endpoint detached from its typestate, to be resumed elsewhere: the

@@ -42,6 +42,16 @@
 //!   [`Transport::poll_recv`], [`Transport::poll_ready`] and
 //!   [`Transport::start_send`]. No tokio type appears
 //!   outside [`memory`], so a deterministic simulator can drive sessions.
+//! - One core, one operation surface, in layers that never reach up: the
+//!   session core (the state operations act on, frame validation, timeout
+//!   phases) sits on the [`Transport`] trait; the operations are written
+//!   once over it, for a [`Session`] and for [`Par`] branches alike; the
+//!   [`Session`] handle sits on the operations; links, handoffs, lanes,
+//!   the transports ([`memory`], [`node`], [`sim`]) and the guard chain
+//!   ([`guard`]) sit on the session. Types two layers share live in the
+//!   lower one (payloads, envelopes, session configurations, guard
+//!   denials). A workspace test fails on any import cycle between the
+//!   crate's top-level modules.
 //! - A session is bound to one protocol fingerprint and one session id;
 //!   frames of another session or protocol version are violations, never
 //!   silently accepted or dropped.
@@ -174,6 +184,7 @@
 //! # }
 //! ```
 
+mod denial;
 mod envelope;
 mod error;
 pub mod guard;
@@ -188,9 +199,11 @@ pub mod net;
 pub mod node;
 mod ops;
 mod par;
-mod phase;
+mod payload;
 mod roster;
 mod session;
+mod session_config;
+mod session_core;
 pub mod sim;
 mod time;
 mod transport;
@@ -198,16 +211,18 @@ pub mod typestate;
 mod value;
 
 pub use envelope::{
-    DecodeError, Envelope, Frame, Header, Message, Payload, PayloadError, HEADER_LEN,
-    INLINE_PAYLOAD, WIRE_VERSION,
+    DecodeError, Envelope, Frame, Header, Message, TypedMessage, HEADER_LEN, WIRE_VERSION,
 };
 pub use error::{Error, Interrupt, TransportError, UsageError};
 pub use handoff::{take_over, Handoff, Handover};
 pub use ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 pub use memory::{MemoryConfig, MemoryTransport};
 pub use par::{join, try_join, Par, ParScope};
+pub use payload::{Payload, PayloadError, INLINE_PAYLOAD};
 pub use roster::{RoleShape, Roster};
-pub use session::{Branch, Session, SessionConfig};
+pub use session::Session;
+pub use session_config::SessionConfig;
+pub use session_core::Branch;
 pub use time::{ManualTimer, ThreadTimer, Time, Timer};
 pub use transport::Transport;
-pub use value::{TypedMessage, Value};
+pub use value::Value;

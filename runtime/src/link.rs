@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Interrupt, UsageError};
 use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 use crate::roster::{RoleShape, Roster};
-use crate::session::{Session, SessionConfig};
+use crate::session::Session;
+pub use crate::session_config::LinkedSession;
+use crate::session_config::SessionConfig;
 use crate::transport::Transport;
 use crate::typestate::Timed;
 
@@ -60,16 +62,6 @@ pub struct Join {
     pub fingerprint: [u8; 32],
     /// The linked protocol, as the sender names it (`module.Protocol`).
     pub protocol: String,
-}
-
-/// The session a link opens, for [`Transport::open_linked`].
-#[derive(Clone, Debug)]
-pub struct LinkedSession {
-    /// The linked session: its id, protocol, local role and roster.
-    pub config: SessionConfig,
-    /// `peers[k]` is the linking transport's peer that plays the linked
-    /// roster's instance `k`.
-    pub peers: Vec<PeerId>,
 }
 
 /// A link every peer joined with the same fingerprint: open the linked

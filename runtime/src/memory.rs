@@ -7,16 +7,15 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::envelope::{Envelope, Frame, Header, Message};
+use crate::envelope::{Envelope, Frame, Header, Message, TypedMessage};
 use crate::error::{Error, TransportError, UsageError};
 use crate::handoff::{Handoff, Handover};
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
-use crate::link::LinkedSession;
 use crate::roster::Roster;
-use crate::session::{Session, SessionConfig};
+use crate::session::Session;
+use crate::session_config::{LinkedSession, SessionConfig};
 use crate::time::{ThreadTimer, Time, Timer};
 use crate::transport::Transport;
-use crate::value::TypedMessage;
 
 /// Options of the in-memory network.
 #[derive(Clone, Copy, Debug, Default)]

@@ -12,14 +12,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::envelope::Message;
-use crate::envelope::{Frame, Payload};
+use crate::envelope::{Frame, TypedMessage};
 use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId};
-use crate::session::{
+use crate::payload::Payload;
+use crate::session_core::{
     decode_body, decode_payload, poll_next, take_body, Body, Branch, Core, Incoming, Inner, Verdict,
 };
 use crate::transport::Transport;
-use crate::value::{TypedMessage, Value};
+use crate::value::Value;
 
 /// Access to a session's state for one synchronous step.
 pub(crate) trait Access {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::ids::{Label, Role, RoleId};
 use crate::ops::{self, Access};
-use crate::session::{Branch, Core, Inner};
+use crate::session_core::{Branch, Core, Inner};
 use crate::transport::Transport;
 
 /// The session, lent to the branches of one `par` block

@@ -3,12 +3,11 @@
 use std::any::Any;
 use std::task::{Context, Poll};
 
-use crate::envelope::{Frame, Header, Message};
+use crate::envelope::{Frame, Header, Message, TypedMessage};
 use crate::error::{Error, TransportError, UsageError};
 use crate::ids::PeerId;
-use crate::link::LinkedSession;
+use crate::session_config::LinkedSession;
 use crate::time::Time;
-use crate::value::TypedMessage;
 
 /// Moves envelopes between the peers of one session.
 ///

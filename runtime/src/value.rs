@@ -14,8 +14,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::envelope::{Message, Payload, PayloadError};
-use crate::ids::Label;
+use crate::payload::{Payload, PayloadError};
 
 /// A type-erased payload that can still be serialized.
 trait Erased: Any + Send {
@@ -156,29 +155,6 @@ impl fmt::Debug for Value {
     }
 }
 
-/// The per-message fields with the payload as a [`Value`]: what a session
-/// hands a transport that [carries values](crate::Transport::carries_values).
-#[derive(Debug)]
-pub struct TypedMessage {
-    /// The message label.
-    pub label: Label,
-    /// Timeout-block phase.
-    pub phase: u32,
-    /// The payload.
-    pub value: Value,
-}
-
-impl TypedMessage {
-    /// The same message with its payload encoded (for a byte link).
-    pub fn encode(&self) -> Result<Message, postcard::Error> {
-        Ok(Message {
-            label: self.label,
-            phase: self.phase,
-            payload: self.value.encode()?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -211,6 +187,5 @@ mod tests {
     #[test]
     fn typed_frames_stay_small() {
         assert!(std::mem::size_of::<Value>() <= 24);
-        assert!(std::mem::size_of::<TypedMessage>() <= 32);
     }
 }

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::denial::ObserverClass;
+
 /// How a budget refills.
 ///
 /// **Refill policy** (token bucket): a budget holds at most `capacity`
@@ -187,38 +189,6 @@ impl FlowBudgets {
 
     pub(crate) fn refund(&mut self, context: ContextId, peer: PeerKey, cost: u64, now: u64) {
         self.bucket(context, peer, now).refund(cost);
-    }
-}
-
-/// Who might learn metadata from a send (`@leak(class, bits)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum ObserverClass {
-    /// The other party of the relationship.
-    Relationship,
-    /// Members of a shared group.
-    Group,
-    /// Nodes that relay or sit next to us on the network.
-    Neighbor,
-    /// Anyone else watching the network.
-    External,
-}
-
-impl ObserverClass {
-    /// Every class, in order.
-    pub const ALL: [ObserverClass; 4] = [
-        ObserverClass::Relationship,
-        ObserverClass::Group,
-        ObserverClass::Neighbor,
-        ObserverClass::External,
-    ];
-
-    fn index(self) -> usize {
-        match self {
-            ObserverClass::Relationship => 0,
-            ObserverClass::Group => 1,
-            ObserverClass::Neighbor => 2,
-            ObserverClass::External => 3,
-        }
     }
 }
 

@@ -5,11 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::budget::{
-    BudgetPolicy, Clock, ContextId, FlowBudgets, LeakageBudgets, ObserverClass, PeerKey,
-};
+use super::budget::{BudgetPolicy, Clock, ContextId, FlowBudgets, LeakageBudgets, PeerKey};
 use super::capability::CapabilitySet;
 use super::transport::GuardedTransport;
+use crate::denial::ObserverClass;
 use crate::envelope::Header;
 use crate::ids::Label;
 use crate::journal::{
@@ -56,48 +55,6 @@ impl Annotations<'_> {
             .filter(|(c, _)| *c == class)
             .fold(0u64, |sum, (_, bits)| sum.saturating_add(*bits))
     }
-}
-
-/// Why the guard chain refused a send. Nothing was sent, appended or
-/// charged.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Denial {
-    /// `@guard`: the sender's capability set lacks the capability.
-    #[error("capability `{cap}` is not in the sender's capability set")]
-    Capability {
-        /// The capability asked for.
-        cap: String,
-    },
-    /// `@cost`: the flow budget toward this peer in this context is too low.
-    #[error("flow budget exhausted: the send costs {cost}, {available} left for this context and peer; wait for the refill")]
-    FlowBudget {
-        /// The send's cost.
-        cost: u64,
-        /// What was left.
-        available: u64,
-    },
-    /// `@journal`: the fact could not be built or appended.
-    #[error("journal coupling failed for fact `{fact}`: {reason}")]
-    Journal {
-        /// The annotation's fact name.
-        fact: String,
-        /// What failed.
-        reason: String,
-    },
-    /// `@leak`: the leakage budget of an observer class is too low.
-    #[error("leakage budget for {class:?} observers exhausted: the send leaks {bits} bits, {available} left")]
-    Leakage {
-        /// The observer class.
-        class: ObserverClass,
-        /// Bits the send would leak to that class.
-        bits: u64,
-        /// What was left.
-        available: u64,
-    },
-    /// The guarded transport has no identity for the receiving peer.
-    #[error("no peer identity is bound to roster peer {0}; build the guarded transport with one PeerKey per roster instance")]
-    UnknownPeer(u32),
 }
 
 /// What a `@journal("fact")` send records: the node builds the fact from

@@ -56,13 +56,13 @@ mod chain;
 mod send;
 mod transport;
 
+pub use crate::denial::{Denial, ObserverClass};
 pub use budget::{
-    BudgetPolicy, Clock, ContextId, FlowBudgets, LeakageBudgets, ManualClock, ObserverClass,
-    PeerKey, SystemClock,
+    BudgetPolicy, Clock, ContextId, FlowBudgets, LeakageBudgets, ManualClock, PeerKey, SystemClock,
 };
 pub use capability::CapabilitySet;
 pub use chain::{
-    Annotations, Denial, FactMaker, Grant, Guard, GuardConfig, RecordSends, SendInfo, SendRecord,
+    Annotations, FactMaker, Grant, Guard, GuardConfig, RecordSends, SendInfo, SendRecord,
 };
 pub use send::memory_sessions;
 pub use transport::GuardedTransport;

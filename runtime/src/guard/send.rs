@@ -19,7 +19,8 @@ use crate::envelope::Message;
 use crate::error::Error;
 use crate::ids::{Label, PeerId, Role, RoleId};
 use crate::ops;
-use crate::session::{Inner, Session};
+use crate::session::Session;
+use crate::session_core::Inner;
 use crate::transport::Transport;
 
 impl<T: Transport> Session<GuardedTransport<T>> {
@@ -229,7 +230,7 @@ pub fn memory_sessions(
             let caps = CapabilitySet::grant(capabilities.iter().copied());
             let guarded = guard.wrap(transport, ContextId(scope.0), peers.clone(), caps);
             Session::new(
-                crate::session::SessionConfig {
+                crate::session_config::SessionConfig {
                     id,
                     protocol,
                     me,

@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 use std::task::{Context, Poll};
 
-use super::budget::{ContextId, ObserverClass, PeerKey};
+use super::budget::{ContextId, PeerKey};
 use super::capability::CapabilitySet;
-use super::chain::{Annotations, Denial, Guard, SendInfo, Shared};
-use crate::envelope::{Frame, Header, Message};
+use super::chain::{Annotations, Guard, SendInfo, Shared};
+use crate::denial::{Denial, ObserverClass};
+use crate::envelope::{Frame, Header, Message, TypedMessage};
 use crate::error::TransportError;
 use crate::ids::PeerId;
 use crate::journal::VerifiedFact;
 use crate::time::Time;
 use crate::transport::Transport;
-use crate::value::TypedMessage;
 
 /// A transport whose annotated sends pass the guard chain first.
 ///
@@ -292,7 +292,10 @@ impl<T: Transport> Transport for GuardedTransport<T> {
 
     /// The linked session runs behind the same guard, context and
     /// capabilities, each peer keeping its guard identity.
-    fn open_linked(&mut self, linked: &crate::link::LinkedSession) -> Result<Self, crate::Error> {
+    fn open_linked(
+        &mut self,
+        linked: &crate::session_config::LinkedSession,
+    ) -> Result<Self, crate::Error> {
         let inner = self.inner.open_linked(linked)?;
         let peers = linked
             .peers

@@ -32,13 +32,12 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use crate::envelope::{Envelope, Frame, Message};
+use super::{Body, Core, Incoming, Rewind};
+use crate::envelope::{Envelope, Frame, Message, TypedMessage};
 use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{PeerId, RoleId};
-use crate::session::{Body, Core, Incoming, Rewind};
 use crate::time::Time;
 use crate::transport::Transport;
-use crate::value::TypedMessage;
 
 /// Frames taken from one peer's stream ahead of the local type, at most.
 pub(crate) const HELD_LIMIT: usize = 1024;
