@@ -2,9 +2,11 @@
 //! bad characters are reported (`E01xx`) and skipped.
 
 use super::codes;
-use super::token::{duration_unit, word_token, Token};
+use super::token::{duration_unit, Keyword, Token};
 use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, Span};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Lexes `text` into tokens (comments included, as trivia tokens).
 pub fn lex(text: &str, file: FileId) -> (Vec<(Token, Span)>, Vec<Diagnostic>) {
@@ -12,8 +14,10 @@ pub fn lex(text: &str, file: FileId) -> (Vec<(Token, Span)>, Vec<Diagnostic>) {
         text,
         pos: 0,
         file,
-        tokens: Vec::new(),
+        // About one token per five bytes of typical protocol text.
+        tokens: Vec::with_capacity(text.len() / 5 + 16),
         diagnostics: Vec::new(),
+        names: HashMap::new(),
     };
     lx.run();
     (lx.tokens, lx.diagnostics)
@@ -25,6 +29,9 @@ struct Lexer<'a> {
     file: FileId,
     tokens: Vec<(Token, Span)>,
     diagnostics: Vec<Diagnostic>,
+    /// Each distinct name once: a protocol repeats its role and label
+    /// names on every line, and every token shares the one allocation.
+    names: HashMap<&'a str, Arc<str>>,
 }
 
 fn is_ident_start(c: char) -> bool {
@@ -37,7 +44,25 @@ fn is_ident_continue(c: char) -> bool {
 
 impl<'a> Lexer<'a> {
     fn peek(&self) -> Option<char> {
-        self.text.get(self.pos..).and_then(|s| s.chars().next())
+        // ASCII without decoding; anything else through `chars`.
+        match self.text.as_bytes().get(self.pos) {
+            Some(b) if b.is_ascii() => Some(char::from(*b)),
+            Some(_) => self.text.get(self.pos..).and_then(|s| s.chars().next()),
+            None => None,
+        }
+    }
+
+    /// The token for an identifier-shaped word, sharing the names seen so far.
+    fn word(&mut self, word: &'a str) -> Token {
+        if let Some(k) = Keyword::from_word(word) {
+            return Token::Kw(k);
+        }
+        let name = self
+            .names
+            .entry(word)
+            .or_insert_with(|| Arc::from(word))
+            .clone();
+        Token::Ident(name)
     }
 
     fn peek_at(&self, n: usize) -> Option<char> {
@@ -83,11 +108,17 @@ impl<'a> Lexer<'a> {
                 continue;
             }
             if is_ident_start(c) {
-                while self.peek().is_some_and(is_ident_continue) {
-                    self.bump();
-                }
+                let bytes = self.text.as_bytes();
+                let len = bytes
+                    .get(start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                self.pos = start + len;
                 let word = self.slice(start, self.pos);
-                self.push(word_token(word), start);
+                let token = self.word(word);
+                self.push(token, start);
                 continue;
             }
             if c.is_ascii_digit() {
@@ -198,7 +229,8 @@ impl<'a> Lexer<'a> {
                 self.bump();
             }
             let word = self.slice(word_start, self.pos);
-            self.push(word_token(word), start);
+            let token = self.word(word);
+            self.push(token, start);
             return true;
         }
         false

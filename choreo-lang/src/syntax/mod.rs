@@ -8,6 +8,7 @@
 
 pub mod codes;
 pub mod comments;
+mod fast;
 pub mod lexer;
 pub mod parser;
 pub mod print_type;

@@ -133,6 +133,20 @@ pub(crate) fn parse_tokens(
 }
 
 fn run_parser(tokens: &[(Token, Span)], eoi: Span, file: FileId) -> (File, Vec<Diagnostic>) {
+    // Well-formed input takes the fast path; anything else is parsed (and
+    // every mistake reported) by the combinators.
+    match super::fast::parse(tokens) {
+        Some(parsed) => (parsed, Vec::new()),
+        None => run_combinators(tokens, eoi, file),
+    }
+}
+
+/// The chumsky parser alone (the reference the fast path must agree with).
+pub(crate) fn run_combinators(
+    tokens: &[(Token, Span)],
+    eoi: Span,
+    file: FileId,
+) -> (File, Vec<Diagnostic>) {
     let input: Vec<(Token, SimpleSpan)> = tokens
         .iter()
         .map(|(t, s)| (t.clone(), SimpleSpan::from(s.range())))

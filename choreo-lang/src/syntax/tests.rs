@@ -511,3 +511,142 @@ fn token_stream_errors_point_at_the_bad_token() {
         .iter()
         .all(|d| (d.primary.span.end as usize) <= map.text.len()));
 }
+
+/// The fast path (`fast`) and the chumsky parser agree: on every test input
+/// and protocol of the repository, and on mutations of them (a token
+/// dropped, two neighbours swapped), whatever the fast path accepts the
+/// combinators parse to the same tree with no diagnostic; and the fast path
+/// accepts every unmutated input the combinators accept without one.
+mod fast_path {
+    use super::*;
+    use crate::span::FileId;
+    use crate::syntax::token::Token;
+    use std::path::{Path, PathBuf};
+
+    fn choreo_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                choreo_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "choreo") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every `.choreo` input: test data (snapshots keep only the text after
+    /// `----- SOURCE`? no: data files are plain sources) and the protocols.
+    fn corpus() -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        choreo_files(&root.join("tests/data"), &mut files);
+        choreo_files(&root.join("../protocols/choreo"), &mut files);
+        files.sort();
+        assert!(files.len() > 50, "test corpus not found");
+        files
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                (p.display().to_string(), text)
+            })
+            .collect()
+    }
+
+    fn significant(text: &str) -> Vec<(Token, Span)> {
+        let (tokens, _) = lexer::lex(text, FileId(0));
+        tokens.into_iter().filter(|(t, _)| !t.is_trivia()).collect()
+    }
+
+    /// Returns whether the fast path accepted `tokens`.
+    fn agree(name: &str, tokens: &[(Token, Span)]) -> bool {
+        let eoi = Span::new(1 << 20, 1 << 20);
+        let Some(fast) = fast::parse(tokens) else {
+            return false;
+        };
+        let (slow, diagnostics) = parser::run_combinators(tokens, eoi, FileId(0));
+        assert!(
+            diagnostics.is_empty(),
+            "{name}: the fast path accepted input the parser reports: {diagnostics:?}"
+        );
+        assert_eq!(fast, slow, "{name}: the two parsers built different trees");
+        true
+    }
+
+    #[test]
+    fn accepts_exactly_what_the_combinators_accept_silently() {
+        let mut accepted = 0;
+        for (name, text) in corpus() {
+            let tokens = significant(&text);
+            let eoi = Span::new(text.len(), text.len());
+            let (_, diagnostics) = parser::run_combinators(&tokens, eoi, FileId(0));
+            let fast = agree(&name, &tokens);
+            assert_eq!(
+                fast,
+                diagnostics.is_empty(),
+                "{name}: fast path accepted: {fast}, parser diagnostics: {diagnostics:?}"
+            );
+            accepted += usize::from(fast);
+        }
+        assert!(accepted > 40, "only {accepted} inputs were well formed");
+    }
+
+    #[test]
+    fn agrees_with_the_combinators_on_mutated_input() {
+        let mut accepted = 0;
+        let mut tried = 0;
+        for (name, text) in corpus() {
+            let tokens = significant(&text);
+            // At most ~64 mutations of each kind per file, spread over it.
+            let stride = (tokens.len() / 64).max(1);
+            for i in (0..tokens.len()).step_by(stride) {
+                let mut dropped = tokens.clone();
+                dropped.remove(i);
+                let mut swapped = tokens.clone();
+                // Tokens change places; spans stay in source order.
+                if i + 1 < swapped.len() {
+                    let next = swapped[i + 1].0.clone();
+                    swapped[i + 1].0 = std::mem::replace(&mut swapped[i].0, next);
+                }
+                // A token replaced by one from elsewhere in the file.
+                let mut replaced = tokens.clone();
+                let other = tokens[(i * 7 + 3) % tokens.len()].0.clone();
+                replaced[i].0 = other;
+                for (kind, mutated) in [
+                    ("dropped", dropped),
+                    ("swapped", swapped),
+                    ("replaced", replaced),
+                ] {
+                    tried += 1;
+                    let around: Vec<String> = mutated
+                        .iter()
+                        .skip(i.saturating_sub(6))
+                        .take(12)
+                        .map(|(t, _)| t.to_string())
+                        .collect();
+                    let name = format!("{name} (token {i} {kind}: {})", around.join(" "));
+                    accepted += usize::from(agree(&name, &mutated));
+                }
+            }
+        }
+        // Some mutations stay well formed (a dropped annotation, swapped
+        // branches): the comparison above then checked real trees.
+        eprintln!("{tried} mutations, {accepted} well formed");
+        assert!(
+            tried > 5000 && accepted > 100,
+            "{tried} tried, {accepted} accepted"
+        );
+    }
+}
+
+#[test]
+fn every_keyword_is_recognised_by_its_spelling_and_nothing_else_is() {
+    for k in token::Keyword::ALL {
+        assert_eq!(token::Keyword::from_word(k.as_str()), Some(k));
+    }
+    for word in ["Module", "protocols", "", "r", "a", "fn", "dyn"] {
+        assert_eq!(token::Keyword::from_word(word), None, "{word}");
+    }
+}

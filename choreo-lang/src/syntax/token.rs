@@ -83,7 +83,31 @@ impl Keyword {
 
     /// The keyword spelled `word`, if any.
     pub fn from_word(word: &str) -> Option<Keyword> {
-        Keyword::ALL.into_iter().find(|k| k.as_str() == word)
+        // A `match` on the text (the compiler dispatches on length and
+        // bytes), not a scan of `ALL`: every identifier of a source asks.
+        Some(match word {
+            "module" => Keyword::Module,
+            "use" => Keyword::Use,
+            "type" => Keyword::Type,
+            "protocol" => Keyword::Protocol,
+            "roles" => Keyword::Roles,
+            "choice" => Keyword::Choice,
+            "at" => Keyword::At,
+            "rec" => Keyword::Rec,
+            "continue" => Keyword::Continue,
+            "par" => Keyword::Par,
+            "and" => Keyword::And,
+            "for" => Keyword::For,
+            "in" => Keyword::In,
+            "call" => Keyword::Call,
+            "link" => Keyword::Link,
+            "delegate" => Keyword::Delegate,
+            "to" => Keyword::To,
+            "timeout" => Keyword::Timeout,
+            "else" => Keyword::Else,
+            "quorum" => Keyword::Quorum,
+            _ => return None,
+        })
     }
 }
 
