@@ -2,6 +2,8 @@
 //! compiler used to accept them although their projections are unsafe.
 //! All three put a `timeout`/`link` inside a `par` branch, which the
 //! checker now rejects (E0332); these tests pin that they stay rejected.
+//! And one the model itself got wrong: a `timeout` inside a loop, whose
+//! state space had no end.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -132,4 +134,55 @@ fn roles_acting_after_their_link_are_never_declared_safe() {
     let got = outcome(ROLES_ACT_AFTER_THEIR_LINK);
     // E0332: a timeout or link inside a `par` branch is rejected.
     assert_eq!(got, Outcome::Rejected, "roles acting after their link");
+}
+
+/// A heartbeat: a `timeout` inside a loop whose body and handler both
+/// `continue` it.
+const TIMEOUT_IN_A_LOOP: &str = "
+protocol Heartbeat(n) {
+    roles Peer[n];
+    rec Loop {
+        timeout 2s {
+            choice at Peer[0] {
+                Beat => {
+                    Peer[0] -> Peer[*] : Tick(u64);
+                    Peer[*] -> Peer[0] : Tock(u64);
+                    continue Loop;
+                }
+                Stop => {
+                    Peer[0] -> Peer[*] : Halt;
+                }
+            }
+        } else {
+            Peer[*] -> Peer[*] : Resync(u64);
+            continue Loop;
+        }
+    }
+}
+";
+
+#[test]
+fn a_timeout_inside_a_loop_is_explored_to_the_end() {
+    // A body that `continue`s its loop is complete: the next iteration is a
+    // new run of the `timeout`, not a body nested in the last one. (The
+    // model used to nest them, one level per iteration, so its state space
+    // had no end and every looped timeout hit the state cap.)
+    let comp = compile(vec![Source::from_path_text(
+        "heartbeat.choreo",
+        TIMEOUT_IN_A_LOOP,
+    )]);
+    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
+    let options = VerifyOptions {
+        max_states: 100_000,
+        ..VerifyOptions::default()
+    };
+    let reports = comp.verify(None, &options);
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert!(report.is_safe(), "{}", report.render_text());
+    assert!(
+        report.runs.iter().all(|r| r.complete && !r.capped),
+        "{}",
+        report.render_text()
+    );
 }

@@ -207,6 +207,12 @@ pub(crate) struct World {
     pub nodes: Vec<Node>,
     /// A timeout node → the timeout whose body encloses it.
     parent_timeout: HashMap<u32, u32>,
+    /// Per node: the timeout nodes whose bodies enclose it (outermost
+    /// first). A step of a body to a node outside it (a `continue` to a
+    /// `rec` around the timeout) completes the body.
+    enclosing: Vec<Vec<u32>>,
+    /// While building: the timeout nodes whose bodies are being built.
+    building: Vec<u32>,
     pub participants: Vec<Participant>,
     pub instance: Instance,
     /// Per-pair conformance to the global protocol, when one is given.
@@ -255,6 +261,8 @@ impl World {
             timeout_index: HashMap::new(),
             nodes: vec![Node::End, Node::Stuck],
             parent_timeout: HashMap::new(),
+            enclosing: vec![Vec::new(), Vec::new()],
+            building: Vec::new(),
             participants: Vec::new(),
             instance,
             conform: None,
@@ -494,7 +502,33 @@ impl World {
     fn push(&mut self, node: Node) -> u32 {
         let n = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
         self.nodes.push(node);
+        self.enclosing.push(self.building.clone());
         n
+    }
+
+    /// True while `term` is still inside the body of timeout node
+    /// `timeout`: false once a body step went to a node outside it (a
+    /// `continue` to a `rec` that encloses the timeout: the next
+    /// iteration is a new run of the statement, not a body nested in the
+    /// last one). `END`, `STUCK` and a `par` that has no position count
+    /// as inside (`done` and the explorer handle them).
+    fn inside_body(&self, term: &Term, timeout: u32) -> bool {
+        let position = match term {
+            Term::At(n) | Term::Gather { node: n, .. } => Some(*n),
+            Term::TBody { node, .. } | Term::TDone { node } => Some(*node),
+            Term::Par { branches, .. } => branches.iter().find_map(|b| match b {
+                Term::At(n) | Term::Gather { node: n, .. } if *n > STUCK => Some(*n),
+                Term::TBody { node, .. } | Term::TDone { node } => Some(*node),
+                _ => None,
+            }),
+        };
+        position.is_none_or(|n| {
+            n <= STUCK
+                || self
+                    .enclosing
+                    .get(n as usize)
+                    .is_none_or(|bodies| bodies.contains(&timeout))
+        })
     }
 
     pub fn node(&self, n: u32) -> &Node {
@@ -806,7 +840,9 @@ impl World {
                 }
                 let next = self.state(inst, exits.next, cx, idents);
                 cx.timeouts.push((t, at, true));
+                self.building.push(at);
                 let body = self.state(inst, *body, cx, idents);
+                self.building.pop();
                 cx.timeouts.pop();
                 cx.timeouts.push((t, at, false));
                 let handler_alone = self.state(inst, exits.handler_alone, cx, idents);
@@ -1059,6 +1095,13 @@ impl World {
                         } else if self.done(&st.term) {
                             st.finish.push(*node);
                             Term::TDone { node: *node }
+                        } else if !self.inside_body(&st.term, *node) {
+                            // A `continue` left the body: it is complete,
+                            // and the loop goes on outside it (a peer's
+                            // handler message of this timeout still ends
+                            // the next iteration's body: `Abandon`).
+                            st.finish.push(*node);
+                            st.term.clone()
                         } else {
                             Term::TBody {
                                 node: *node,
