@@ -16,6 +16,7 @@
 use crate::ast::{
     Annotation, AnnotationArg, Block, File, Item, Leading, Protocol, RoleDecl, Stmt, StmtKind,
 };
+use crate::check::type_text;
 use crate::syntax::parser::{role_ref_text, size_text};
 
 const INDENT: &str = "    ";
@@ -48,7 +49,9 @@ pub fn format_file(file: &File) -> String {
         match item {
             Item::TypeAlias(a) => {
                 leading(&mut out, &a.leading, 0);
-                out.push_str(&format!("type {} = {};\n", a.name.name, a.ty));
+                // Formatted files have no syntax errors, so every type prints.
+                let ty = type_text(&a.ty).unwrap_or_default();
+                out.push_str(&format!("type {} = {ty};\n", a.name.name));
                 // Consecutive aliases stay together unless commented.
                 let plain = a.leading == Leading::default();
                 if prev_alias && plain {
@@ -192,7 +195,7 @@ fn stmt(out: &mut String, s: &Stmt, depth: usize) {
                 m.label.name
             ));
             if let Some(ty) = &m.payload {
-                out.push_str(&format!("({ty})"));
+                out.push_str(&format!("({})", type_text(ty).unwrap_or_default()));
             }
             if let Some(q) = &m.quorum {
                 out.push_str(&format!(" quorum {}", size_text(q)));

@@ -9,6 +9,7 @@
 //! reads only this module's types.
 
 use crate::span::{FileId, Span};
+use std::sync::Arc;
 
 /// A place in some source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -161,10 +162,14 @@ impl std::fmt::Display for Participant {
 
 /// A message label. `namespace` is the protocol that declares it, so a
 /// label inlined by `call` never clashes with the caller's.
+///
+/// Both are shared (`Arc<str>`): every message of a protocol carries its
+/// namespace, and projection copies each label into every local type that
+/// sends or receives it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
-    pub name: String,
-    pub namespace: String,
+    pub name: Arc<str>,
+    pub namespace: Arc<str>,
 }
 
 /// A payload type. `written` keeps aliases (printed with rustfmt spacing,
@@ -172,11 +177,14 @@ pub struct Label {
 /// expanded and is what equality uses. `ty` is the canonical type as a typed
 /// tree with the place of each part (what code generation emits, so its
 /// errors point at the part they are about), `loc` the payload as written.
+///
+/// The texts and the tree are shared (`Arc`): projection copies a message's
+/// payload into every local type that sends or receives it.
 #[derive(Clone, Debug)]
 pub struct Payload {
-    pub written: String,
-    pub canonical: String,
-    pub ty: RustType,
+    pub written: Arc<str>,
+    pub canonical: Arc<str>,
+    pub ty: Arc<RustType>,
     pub loc: Loc,
 }
 
@@ -208,17 +216,17 @@ impl Payload {
     /// A payload written without aliases: `written` and `canonical` are
     /// `ty` printed, `loc` is `ty`'s.
     pub fn of(ty: RustType) -> Self {
-        let text = ty.to_string();
+        let text: Arc<str> = Arc::from(ty.to_string());
         Payload {
             written: text.clone(),
             canonical: text,
             loc: ty.loc,
-            ty,
+            ty: Arc::new(ty),
         }
     }
 
     pub fn is_unit(&self) -> bool {
-        self.canonical == "()"
+        &*self.canonical == "()"
     }
 }
 

@@ -112,7 +112,7 @@ pub enum Transition {
 
 fn message(label: &Label, payload: &Payload) -> String {
     if payload.is_unit() {
-        label.name.clone()
+        label.name.to_string()
     } else {
         format!("{}({})", label.name, payload.written)
     }

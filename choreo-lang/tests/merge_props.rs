@@ -125,7 +125,7 @@ fn mutate(block: &LocalBlock, choices: &mut impl Iterator<Item = u8>) -> LocalBl
     for action in block {
         let c = choices.next().unwrap_or(9);
         let next_label = |l: &Label| {
-            let i = LABELS.iter().position(|x| *x == l.name).unwrap_or(0);
+            let i = LABELS.iter().position(|x| *x == &*l.name).unwrap_or(0);
             label(LABELS[(i + 1) % LABELS.len()])
         };
         out.push(match action.clone() {

@@ -194,7 +194,7 @@ fn machines_labels(machines: &[Machine], labels: &mut BTreeSet<(String, String)>
     for m in machines {
         for state in &m.states {
             let mut add = |msg: &Message| {
-                labels.insert((msg.label.namespace.clone(), msg.label.name.clone()));
+                labels.insert((msg.label.namespace.to_string(), msg.label.name.to_string()));
             };
             match &state.op {
                 Op::Send { msg, .. }
@@ -309,7 +309,7 @@ impl Tables {
     }
 
     fn label(&self, msg: &Message) -> Label {
-        self.labels[&(msg.label.namespace.clone(), msg.label.name.clone())]
+        self.labels[&(msg.label.namespace.to_string(), msg.label.name.to_string())]
     }
 }
 

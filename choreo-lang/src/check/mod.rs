@@ -28,6 +28,9 @@ mod tests;
 
 use crate::{ast, diagnostic::Diagnostic, global, span::FileId};
 
+/// A payload type's canonical printed form (`fmt` prints types with it).
+pub(crate) use types::written as type_text;
+
 /// One parsed file, as the checker receives it.
 #[derive(Clone, Debug)]
 pub struct ParsedFile {

@@ -146,8 +146,8 @@ fn call_inlines_the_callee_with_roles_and_parameters_substituted() {
     assert_eq!(ms[1].quorum, Some(Size::Param("t".into())));
     assert_eq!(ms[2].to, member("Crowd", 0));
     // Inlined labels keep the callee's namespace; the caller's its own.
-    assert_eq!(ms[0].label.namespace, "Sub");
-    assert_eq!(ms[3].label.namespace, "Main");
+    assert_eq!(&*ms[0].label.namespace, "Sub");
+    assert_eq!(&*ms[3].label.namespace, "Main");
     // Inlined statements keep pointing into the callee.
     assert!(ms[0].loc.span.start < ms[3].loc.span.start);
 }
@@ -267,9 +267,9 @@ fn aliases_expand_for_comparison_and_stay_as_written_for_printing() {
     );
     let p = accepted(&program, &diags, "P");
     let ms = messages(&p.body);
-    assert_eq!(ms[0].payload.written, "Bytes");
-    assert_eq!(ms[0].payload.canonical, "Vec<u8>");
-    assert_eq!(ms[1].payload.canonical, "Vec<u8>");
+    assert_eq!(&*ms[0].payload.written, "Bytes");
+    assert_eq!(&*ms[0].payload.canonical, "Vec<u8>");
+    assert_eq!(&*ms[1].payload.canonical, "Vec<u8>");
     assert!(ms[2].payload.is_unit() && ms[3].payload.is_unit());
     assert_eq!(program.modules[0].aliases[0].ty, "Vec<u8>");
 }
@@ -327,7 +327,7 @@ fn qualified_name_works_without_use() {
         ("a", "protocol S { roles A, B; A -> B : M; }"),
     ]);
     let p = accepted(&program, &diags, "P");
-    assert_eq!(messages(&p.body)[0].label.namespace, "S");
+    assert_eq!(&*messages(&p.body)[0].label.namespace, "S");
 }
 
 #[test]

@@ -11,32 +11,11 @@ use crate::span::FileId;
 /// Expanded (canonical) type of each alias of one module, by alias name.
 pub(crate) type AliasTypes = HashMap<String, RustType>;
 
-/// `ty` as written (aliases kept), printed by the parser's canonical
-/// printer. `None` if it contains an already-reported syntax error.
+/// `ty` as written (aliases kept), in the one canonical printed form of a
+/// type (`RustType`'s, rustfmt spacing). `None` if it contains an
+/// already-reported syntax error.
 pub(crate) fn written(ty: &TypeExpr) -> Option<String> {
-    (!has_error(ty)).then(|| ty.to_string())
-}
-
-/// Does `ty` contain an error node?
-fn has_error(ty: &TypeExpr) -> bool {
-    let any = |types: &[TypeExpr]| types.iter().any(has_error);
-    let segments = |segments: &[TypeSegment]| segments.iter().any(|s| any(&s.generics));
-    match &ty.kind {
-        TypeKind::Path { segments: s, .. } => segments(s),
-        TypeKind::Tuple(items) | TypeKind::TraitObject(items) => any(items),
-        TypeKind::Array { element, .. }
-        | TypeKind::Slice(element)
-        | TypeKind::Ref { inner: element, .. }
-        | TypeKind::Ptr { inner: element, .. } => has_error(element),
-        TypeKind::FnPtr { params, ret } => any(params) || ret.as_deref().is_some_and(has_error),
-        TypeKind::Qualified {
-            self_ty,
-            as_trait,
-            rest,
-        } => has_error(self_ty) || as_trait.as_deref().is_some_and(has_error) || segments(rest),
-        TypeKind::Never => false,
-        TypeKind::Error => true,
-    }
+    lower(ty, None, FileId::default()).map(|t| t.to_string())
 }
 
 /// `ty` (written in `file`) as a typed tree with every alias of `aliases`
@@ -88,11 +67,19 @@ pub(crate) fn mentioned_names(ty: &TypeExpr, out: &mut Vec<String>) {
         // Bounds name traits, never payload aliases (they are printed unexpanded).
         TypeKind::TraitObject(_) => {}
         TypeKind::Qualified {
-            self_ty, as_trait, ..
+            self_ty,
+            as_trait,
+            rest,
         } => {
             mentioned_names(self_ty, out);
             if let Some(t) = as_trait {
                 mentioned_names(t, out);
+            }
+            for segment in rest {
+                segment
+                    .generics
+                    .iter()
+                    .for_each(|g| mentioned_names(g, out));
             }
         }
         TypeKind::Never | TypeKind::Error => {}
@@ -199,6 +186,7 @@ mod tests {
         clippy::panic,
         clippy::indexing_slicing
     )]
+    use super::written as written_form;
     use super::*;
     use crate::ast::{Item, StmtKind};
 
@@ -256,5 +244,25 @@ mod tests {
             Some("Vec<([u8; 32], u8)>")
         );
         assert_eq!(written(&tys[0]).as_deref(), Some("Vec<(Share, u8)>"));
+    }
+
+    #[test]
+    fn payload_types_print_in_rustfmt_spacing() {
+        for (written, printed) in [
+            ("Vec < u8 >", "Vec<u8>"),
+            ("(u32,String)", "(u32, String)"),
+            ("(u32,)", "(u32,)"),
+            ("[u8;32]", "[u8; 32]"),
+            ("[u8]", "[u8]"),
+            ("::std::string::String", "::std::string::String"),
+            ("HashMap<K,Vec<(u8,u16)>>", "HashMap<K, Vec<(u8, u16)>>"),
+            ("crate::x::Y", "crate::x::Y"),
+            ("(T)", "T"),
+        ] {
+            let tys = payload_types(&format!(
+                "protocol P {{ roles A, B; A -> B : L({written}); }}"
+            ));
+            assert_eq!(written_form(&tys[0]).as_deref(), Some(printed), "{written}");
+        }
     }
 }

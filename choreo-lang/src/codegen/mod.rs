@@ -138,11 +138,11 @@ impl Labels {
                     return;
                 }
                 // Same name from another protocol (inlined by `call`): qualify it.
-                let taken = labels.order.iter().any(|(_, n, _)| *n == label.name);
+                let taken = labels.order.iter().any(|(_, n, _)| **n == *label.name);
                 let name = if taken {
                     format!("{}{}", label.namespace, label.name)
                 } else {
-                    label.name.clone()
+                    label.name.to_string()
                 };
                 labels.index.insert(label.clone(), labels.order.len());
                 labels.order.push((label.clone(), name, payload.clone()));
@@ -221,7 +221,7 @@ impl Labels {
             .get(label)
             .and_then(|i| self.order.get(*i))
             .map(|(_, n, _)| n.as_str())
-            .unwrap_or(label.name.as_str());
+            .unwrap_or(&label.name);
         ident(name)
     }
 }
@@ -245,7 +245,7 @@ pub fn generate_protocol(
         .order
         .iter()
         .map(|(l, _, _)| {
-            if l.namespace == protocol.name || l.namespace.is_empty() {
+            if *l.namespace == *protocol.name || l.namespace.is_empty() {
                 Literal::string(&l.name)
             } else {
                 Literal::string(&format!("{}::{}", l.namespace, l.name))
@@ -530,7 +530,7 @@ fn peer_tokens(protocol: &GlobalProtocol, peer: &Peer) -> TokenStream {
 
 fn describe_message(m: &Message) -> String {
     if m.payload.is_unit() {
-        m.label.name.clone()
+        m.label.name.to_string()
     } else {
         format!("{}({})", m.label.name, m.payload.written)
     }

@@ -271,8 +271,8 @@ impl Checker<'_> {
             out.push(LocalAction::Recv {
                 from: from.clone(),
                 label: crate::global::Label {
-                    name: branch.name.clone(),
-                    namespace: self.namespace.to_string(),
+                    name: branch.name.as_str().into(),
+                    namespace: self.namespace.into(),
                 },
                 payload: crate::global::Payload::unit(),
                 loc: branch.loc,

@@ -489,7 +489,7 @@ fn receives(action: &LocalAction) -> bool {
 
 fn arm_head(arm: &Arm) -> String {
     if arm.payload.is_unit() {
-        arm.label.name.clone()
+        arm.label.name.to_string()
     } else {
         format!("{}({})", arm.label.name, arm.payload.written)
     }

@@ -57,7 +57,7 @@ pub fn action_head(action: &LocalAction) -> String {
 
 fn message(label: &Label, payload: &Payload) -> String {
     if payload.is_unit() {
-        label.name.clone()
+        label.name.to_string()
     } else {
         format!("{}({})", label.name, payload.written)
     }
@@ -254,8 +254,8 @@ fn global_block(out: &mut String, protocol: &GlobalProtocol, block: &[GStmt], de
 }
 
 fn global_label(protocol: &GlobalProtocol, label: &Label) -> String {
-    if label.namespace == protocol.name || label.namespace.is_empty() {
-        label.name.clone()
+    if *label.namespace == *protocol.name || label.namespace.is_empty() {
+        label.name.to_string()
     } else {
         format!("{}::{}", label.namespace, label.name)
     }

@@ -11,7 +11,6 @@ pub mod comments;
 mod fast;
 pub mod lexer;
 pub mod parser;
-pub mod print_type;
 pub mod token;
 pub mod token_stream;
 

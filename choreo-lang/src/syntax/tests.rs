@@ -8,6 +8,15 @@
 use super::*;
 use crate::ast::*;
 
+/// The segment names of a path type (types print in `check`, through the
+/// one type printer).
+fn path_names(ty: &TypeExpr) -> Vec<&str> {
+    match &ty.kind {
+        TypeKind::Path { segments, .. } => segments.iter().map(|s| s.name.name.as_str()).collect(),
+        other => panic!("not a path: {other:?}"),
+    }
+}
+
 fn nested_choice(depth: usize) -> String {
     let mut s = String::from("protocol P {\n roles A, B;\n");
     for i in 0..depth {
@@ -118,8 +127,8 @@ fn file_header_module_use_alias_protocol() {
     };
     assert_eq!(alias.name.name, "Share");
     assert_eq!(
-        alias.ty.to_string(),
-        "frost_ed25519::round2::SignatureShare"
+        path_names(&alias.ty),
+        ["frost_ed25519", "round2", "SignatureShare"]
     );
     let Item::Protocol(p) = &file.items[1] else {
         panic!()
@@ -146,7 +155,7 @@ fn message_forms() {
         ("A", "B")
     );
     assert_eq!(m.label.name, "L");
-    assert_eq!(m.payload.unwrap().to_string(), "T");
+    assert_eq!(path_names(&m.payload.unwrap()), ["T"]);
     let StmtKind::Message(m) = one("A -> B : Ack;") else {
         panic!()
     };
@@ -279,26 +288,6 @@ fn call_link_delegate_timeout() {
     assert_eq!(duration.millis(), 500);
     assert_eq!(body.stmts.len(), 1);
     assert!(matches!(handler.stmts[0].kind, StmtKind::Link(_)));
-}
-
-#[test]
-fn payload_types_print_in_rustfmt_spacing() {
-    for (written, printed) in [
-        ("Vec < u8 >", "Vec<u8>"),
-        ("(u32,String)", "(u32, String)"),
-        ("(u32,)", "(u32,)"),
-        ("[u8;32]", "[u8; 32]"),
-        ("[u8]", "[u8]"),
-        ("::std::string::String", "::std::string::String"),
-        ("HashMap<K,Vec<(u8,u16)>>", "HashMap<K, Vec<(u8, u16)>>"),
-        ("crate::x::Y", "crate::x::Y"),
-        ("(T)", "T"),
-    ] {
-        let StmtKind::Message(m) = one(&format!("A -> B : L({written});")) else {
-            panic!()
-        };
-        assert_eq!(m.payload.unwrap().to_string(), printed, "{written}");
-    }
 }
 
 #[test]

@@ -132,7 +132,7 @@ impl Conformance {
     ) -> u32 {
         match s {
             GStmt::Message(m) => {
-                let label = self.label((m.label.namespace.clone(), m.label.name.clone()));
+                let label = self.label((m.label.namespace.to_string(), m.label.name.to_string()));
                 let froms = Self::members(&m.from, families);
                 let tos = Self::members(&m.to, families);
                 let mut events = Vec::new();

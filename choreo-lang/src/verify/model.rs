@@ -441,8 +441,8 @@ impl World {
 
     fn msg(&mut self, label: &crate::global::Label, payload: &str, phase: Phase) -> u32 {
         let key = (
-            label.name.clone(),
-            label.namespace.clone(),
+            label.name.to_string(),
+            label.namespace.to_string(),
             payload.to_string(),
             phase,
         );
@@ -451,14 +451,14 @@ impl World {
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
         let shown = if payload == "()" {
-            label.name.clone()
+            label.name.to_string()
         } else {
             format!("{}({payload})", label.name)
         };
         self.msgs.push(MsgInfo {
             label: shown,
             phase,
-            key: (label.namespace.clone(), label.name.clone()),
+            key: (label.namespace.to_string(), label.name.to_string()),
         });
         self.msg_index.insert(key, m);
         m

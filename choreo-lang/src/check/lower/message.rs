@@ -136,13 +136,13 @@ impl Lowering<'_, '_> {
         }
 
         let payload = payload?;
-        self.label(m, &payload);
+        let name = self.label(m, &payload);
         Some(GMessage {
             from,
             to,
             label: Label {
-                name: m.label.name.clone(),
-                namespace: self.name().to_string(),
+                name,
+                namespace: self.namespace.clone(),
             },
             payload,
             quorum,
@@ -161,14 +161,23 @@ impl Lowering<'_, '_> {
         if mentioned.iter().any(|n| module.bad_aliases.contains(n)) {
             self.silent = true;
         }
-        match (
-            types::written(ty),
-            types::canonical(ty, &module.alias_types, self.file),
-        ) {
+        let canonical = types::canonical(ty, &module.alias_types, self.file);
+        // Every name an alias could expand is in `mentioned`: without one,
+        // the written form is the canonical one.
+        let aliased = mentioned.iter().any(|n| module.alias_types.contains_key(n));
+        let written = match &canonical {
+            Some(c) if !aliased => Some(c.to_string()),
+            _ => types::written(ty),
+        };
+        match (written, canonical) {
             (Some(written), Some(canonical)) => Some(Payload {
-                written,
-                canonical: canonical.to_string(),
-                ty: canonical,
+                canonical: if aliased {
+                    self.shared(&canonical.to_string())
+                } else {
+                    self.shared(&written)
+                },
+                written: self.shared(&written),
+                ty: Arc::new(canonical),
                 loc: self.loc(ty.span),
             }),
             _ => {
@@ -178,7 +187,9 @@ impl Lowering<'_, '_> {
         }
     }
 
-    pub(super) fn label(&mut self, m: &Message, payload: &Payload) {
+    /// Records the payload `m`'s label carries (E0206 when it carried
+    /// another before) and returns the label's name, shared by all its uses.
+    pub(super) fn label(&mut self, m: &Message, payload: &Payload) -> Arc<str> {
         let name = &m.label.name;
         let span = m
             .payload
@@ -190,6 +201,7 @@ impl Lowering<'_, '_> {
                 self.labels.insert(
                     name.clone(),
                     LabelUse {
+                        name: Arc::from(name.as_str()),
                         canonical: payload.canonical.clone(),
                         written: payload.written.clone(),
                         span,
@@ -222,5 +234,18 @@ impl Lowering<'_, '_> {
             }
             Some(_) => {}
         }
+        self.labels
+            .get(name)
+            .map_or_else(|| Arc::from(name.as_str()), |u| u.name.clone())
+    }
+
+    /// One allocation per distinct payload text of the protocol.
+    fn shared(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.texts.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.texts.insert(text.to_string(), shared.clone());
+        shared
     }
 }

@@ -3,6 +3,7 @@
 //! only over nesting (blocks inside statements).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::annotations;
 use super::codes;
@@ -115,8 +116,10 @@ struct RecFrame {
 }
 
 struct LabelUse {
-    canonical: String,
-    written: String,
+    /// The label's name, shared by every message that carries it.
+    name: Arc<str>,
+    canonical: Arc<str>,
+    written: Arc<str>,
     span: Span,
 }
 
@@ -141,6 +144,10 @@ struct Lowering<'p, 'a> {
     role_index: HashMap<String, usize>,
     params: Vec<String>,
     labels: HashMap<String, LabelUse>,
+    /// The protocol's name, every label's namespace.
+    namespace: Arc<str>,
+    /// Payload texts seen so far (each stored once).
+    texts: HashMap<String, Arc<str>>,
     recs: Vec<RecFrame>,
     /// `recs.len()` when entering each enclosing `par` branch or `for` body.
     barriers: Vec<(usize, &'static str, Span)>,
@@ -203,6 +210,8 @@ pub(crate) fn lower_protocol(
         role_index: HashMap::new(),
         params: Vec::new(),
         labels: HashMap::new(),
+        namespace: Arc::from(proto.ast.name.name.as_str()),
+        texts: HashMap::new(),
         recs: Vec::new(),
         barriers: Vec::new(),
         vars: Vec::new(),
