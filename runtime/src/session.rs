@@ -92,6 +92,8 @@ impl<T: Transport> Session<T> {
                     interrupt: None,
                     rewind: None,
                     acted: std::sync::atomic::AtomicBool::new(false),
+                    completed_last: None,
+                    meeting: None,
                 },
                 transport,
                 finished: false,
@@ -178,6 +180,7 @@ impl<T: Transport> Session<T> {
             phase: core.phase,
             site,
         });
+        core.meeting = None;
     }
 
     /// This endpoint finished its part of the innermost timeout body. A
@@ -226,6 +229,7 @@ impl<T: Transport> Session<T> {
         core.rewind = None;
         if let Some(body) = core.bodies.pop() {
             core.phase = core.phase.max(body.phase.saturating_add(1));
+            core.enter_meeting(body);
         }
     }
 

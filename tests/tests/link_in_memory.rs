@@ -1,7 +1,9 @@
 //! `link Sub(…)` on the in-memory transport: the join handshake, then
 //! `Sub` on the channels the linking session used (taken over by the
 //! linked session), including a join inside a timeout body that a peer's
-//! handler interrupts, and a family that joins inside a body.
+//! handler interrupts, a family that joins inside a body, and a peer's
+//! first message of the linked protocol that the linking session read
+//! ahead while its join waited.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,11 +11,20 @@
     clippy::indexing_slicing
 )]
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use choreo_macros::choreography;
+use choreo_runtime::link::LinkedSession;
 use choreo_runtime::typestate::Timed;
-use choreo_runtime::{Error, Interrupt, SessionId};
+use choreo_runtime::{
+    memory, Error, Frame, Header, Interrupt, MemoryConfig, MemoryTransport, Message, PeerId,
+    Session, SessionConfig, SessionId, Time, Transport, TransportError, TypedMessage,
+};
 
 choreography! {
     /// A query, then the answer in a separately versioned protocol.
@@ -125,10 +136,7 @@ async fn a_join_inside_a_body_interrupted_by_a_handler_returns_the_handler_in_me
 
 const MEMBERS: u32 = 4;
 
-async fn member(
-    s: choreo_runtime::Session<choreo_runtime::MemoryTransport>,
-    me: u32,
-) -> Result<Vec<u64>, Error> {
+async fn member<T: Transport>(s: Session<T>, me: u32) -> Result<Vec<u64>, Error> {
     let params = poll::Params { n: MEMBERS };
     let tally = if me == 0 {
         let ep = poll::member_0::open(s, params)?.body();
@@ -169,5 +177,139 @@ async fn a_family_joins_inside_a_body_and_runs_the_linked_protocol_in_memory() {
             votes.retain(|&v| v != i as u64);
             assert_eq!(votes, expected, "round {round}: member {i}");
         }
+    }
+}
+
+/// A member's run, polled by hand.
+type Member = Pin<Box<dyn Future<Output = Result<Vec<u64>, Error>>>>;
+
+/// A test double around the in-memory transport: the frames of peer
+/// `hidden` stay out of sight (their receive is pending) until `release`
+/// is set, as a slow link would hold them back. The linked session it
+/// opens hides nothing.
+struct Slow {
+    inner: MemoryTransport,
+    hidden: Option<PeerId>,
+    release: Arc<AtomicBool>,
+}
+
+impl Transport for Slow {
+    fn local(&self) -> PeerId {
+        self.inner.local()
+    }
+    fn peer_count(&self) -> usize {
+        self.inner.peer_count()
+    }
+    fn poll_ready(&mut self, cx: &mut Context<'_>, to: PeerId) -> Poll<Result<(), TransportError>> {
+        self.inner.poll_ready(cx, to)
+    }
+    fn start_send(
+        &mut self,
+        to: PeerId,
+        header: &Header,
+        message: Message,
+    ) -> Result<(), TransportError> {
+        self.inner.start_send(to, header, message)
+    }
+    fn carries_values(&self) -> bool {
+        self.inner.carries_values()
+    }
+    fn start_send_value(
+        &mut self,
+        to: PeerId,
+        header: &Header,
+        message: TypedMessage,
+    ) -> Result<(), TransportError> {
+        self.inner.start_send_value(to, header, message)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: PeerId,
+    ) -> Poll<Result<Frame, TransportError>> {
+        if self.hidden == Some(from) && !self.release.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
+        self.inner.poll_recv(cx, from)
+    }
+    fn close(&mut self) {
+        self.inner.close();
+    }
+    fn now(&self) -> Time {
+        self.inner.now()
+    }
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Time) -> Poll<()> {
+        self.inner.poll_deadline(cx, deadline)
+    }
+    fn open_linked(&mut self, linked: &LinkedSession) -> Result<Self, Error> {
+        Ok(Slow {
+            inner: self.inner.open_linked(linked)?,
+            hidden: None,
+            release: self.release.clone(),
+        })
+    }
+}
+
+#[test]
+fn a_linked_message_read_ahead_by_the_linking_session_reaches_the_linked_one() {
+    // Three members; Member[0] cannot see Member[2]'s frames yet, so its
+    // join (inside the body) waits for Member[2]'s handshake. Meanwhile
+    // Member[1] and Member[2] complete their joins and send their votes of
+    // `Tally` on the same channels; Member[0]'s body, looking at every
+    // stream for a handler message while it waits, reads Member[1]'s
+    // handshake and vote ahead into the linking session. Once Member[2]'s
+    // frames show, Member[0] joins, and the vote it read ahead must move
+    // to `Tally`'s session: left behind, Member[0] would wait for it
+    // forever.
+    let n = 3u32;
+    let params = poll::Params { n };
+    let roster = poll::roster(&params).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let transports = memory::network(roster.len(), MemoryConfig::default());
+    let mut tasks: Vec<Member> = Vec::new();
+    for (i, (inner, &me)) in transports.into_iter().zip(roster.instances()).enumerate() {
+        let transport = Slow {
+            inner,
+            hidden: (i == 0).then_some(PeerId(2)),
+            release: release.clone(),
+        };
+        let config = SessionConfig {
+            id: SessionId([9; 16]),
+            protocol: &poll::PROTOCOL,
+            me,
+            roster: roster.clone(),
+        };
+        let session = Session::new(config, transport).unwrap();
+        tasks.push(Box::pin(member(session, i as u32)));
+    }
+    // Round-robin polling (a wake-up is not needed: every task is polled
+    // every round), releasing Member[2]'s frames once the others have had
+    // ample rounds to join and vote.
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut results: Vec<Option<Result<Vec<u64>, Error>>> = (0..n).map(|_| None).collect();
+    for round in 0..1000 {
+        if round == 50 {
+            release.store(true, Ordering::SeqCst);
+        }
+        for (task, result) in tasks.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                if let Poll::Ready(r) = task.as_mut().poll(&mut cx) {
+                    *result = Some(r);
+                }
+            }
+        }
+        if results.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    for (i, r) in results.into_iter().enumerate() {
+        let votes = r
+            .unwrap_or_else(|| panic!("member {i} never completed: a vote was lost"))
+            .unwrap_or_else(|e| panic!("member {i}: {e}"));
+        let mut expected: Vec<u64> = (0..u64::from(n)).filter(|&v| v != i as u64).collect();
+        let mut votes: Vec<u64> = votes.into_iter().filter(|&v| v != i as u64).collect();
+        votes.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(votes, expected, "member {i}");
     }
 }

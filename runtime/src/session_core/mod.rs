@@ -74,6 +74,15 @@ pub(crate) struct Core {
     /// Set when this endpoint sends (or a frame is read) after `rewind` was
     /// recorded: it acted in the next body, which can no longer be undone.
     pub(crate) acted: std::sync::atomic::AtomicBool,
+    /// The timeout instance this endpoint completed last, as (body phase,
+    /// statement), kept after it acted (unlike `rewind`): a peer's handler
+    /// message of it still meets this endpoint's handler of the next
+    /// instance of the same statement ([`phase`], looped timeouts).
+    pub(crate) completed_last: Option<(u32, u32)>,
+    /// In a timeout handler, or about to enter one: its statement and the
+    /// lowest handler phase that counts as this handler's
+    /// ([`phase::Meeting`]).
+    pub(crate) meeting: Option<phase::Meeting>,
 }
 
 /// Where an endpoint stood when it completed a timeout body.
@@ -501,6 +510,17 @@ impl Core {
             // there yet: run that handler instead (looped timeouts).
             self.rewind_body();
             return Verdict::Violation(self.interrupted_by_handler(peer, msg));
+        }
+        if self.meets(msg.phase) {
+            // The handler of the next or the previous instance of the
+            // looped timeout this endpoint is in: one handler for both.
+            if self.join_meeting(msg.phase) {
+                return Verdict::Violation(self.interrupted_by_handler(peer, msg));
+            }
+            return match labels.iter().position(|l| *l == msg.label) {
+                Some(i) => Verdict::Deliver(i, msg),
+                None => Verdict::Violation(self.wrong_label(peer, labels, &msg)),
+            };
         }
         if msg.phase < self.phase || self.answers_finished(msg.phase) {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");

@@ -22,6 +22,20 @@
 //!   and the handler runs as the completed instance's
 //!   ([`Core::rewind_body`]); otherwise (it has moved on) dropped and
 //!   counted like a late message;
+//! - the handler phase of the instance just before or just after the one
+//!   it is in (its body or its handler), when the earlier one is of the
+//!   same `timeout` statement and, if it is this endpoint's, one whose body
+//!   it completed: the instances *meet* in one handler ([`Meeting`]).
+//!   A peer's deadline for a looped timeout's iteration may pass while this
+//!   endpoint is already in the next iteration (it completed the last one),
+//!   and it may have acted there or its own deadline may have passed too;
+//!   the model checker names phases by statement, not by iteration, so to
+//!   it both run the one handler of that statement. The runtime does the
+//!   same: the body in progress ends, the handler runs numbered as the
+//!   higher instance, and handler messages of either instance count as
+//!   its; a peer in the lower instance's handler renumbers to the higher
+//!   one when the first message of it arrives, so every participant enters
+//!   the same next instance;
 //! - any other later phase: a protocol violation.
 //!
 //! Bounds: at most [`HELD_LIMIT`] frames per peer are taken ahead of the
@@ -32,7 +46,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::{Body, Core, Incoming, Rewind};
+use super::{ActiveBody, Body, Core, Incoming, Rewind};
 use crate::envelope::{Envelope, Frame, Message, TypedMessage};
 use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{PeerId, RoleId};
@@ -45,6 +59,28 @@ pub(crate) const HELD_LIMIT: usize = 1024;
 /// Completed timeout instances whose handler a peer may still start that
 /// an endpoint remembers (the most recent ones).
 const FINISHED_LIMIT: usize = 16;
+
+/// The handler of a timeout instance, and the other instances of the same
+/// statement that met in it: handler messages of phases `low ..= phase`
+/// count as this handler's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meeting {
+    /// The `timeout` statement ([`crate::Session::start_body_at`]).
+    pub(crate) site: u32,
+    /// The lowest handler phase that counts as this handler's.
+    pub(crate) low: u32,
+}
+
+/// Where an endpoint stands in its current timeout instance.
+#[derive(Clone, Copy, Debug)]
+struct Standing {
+    /// The instance (`k`: body phase `2k - 1`, handler phase `2k`).
+    instance: u32,
+    /// Its `timeout` statement.
+    site: u32,
+    /// In its body (else in its handler).
+    in_body: bool,
+}
 
 impl Core {
     /// Is `phase` the handler phase of a body this endpoint is in?
@@ -68,6 +104,7 @@ impl Core {
     /// The innermost body is complete for this endpoint.
     pub(crate) fn end_body(&mut self) {
         if let Some(body) = self.bodies.pop() {
+            self.completed_last = Some((body.phase, body.site));
             if self.finished.len() >= FINISHED_LIMIT {
                 self.finished.remove(0);
             }
@@ -115,6 +152,99 @@ impl Core {
             phase = r.body,
             "a peer started the handler of the timeout instance completed last; going back to it"
         );
+    }
+
+    /// The instance this endpoint is in, if it is the latest it entered:
+    /// its body (the only one open: meetings are not attempted across
+    /// nested timeouts), or its handler.
+    fn standing(&self) -> Option<Standing> {
+        match self.bodies.as_slice() {
+            [b] if b.phase.div_ceil(2) == self.timeouts => Some(Standing {
+                instance: self.timeouts,
+                site: b.site,
+                in_body: true,
+            }),
+            [] if self.phase == self.timeouts.saturating_mul(2) => self.meeting.map(|m| Standing {
+                instance: self.timeouts,
+                site: m.site,
+                in_body: false,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Is `phase` (not this endpoint's own) the handler phase of an
+    /// instance that meets the one this endpoint is in: the next one (a
+    /// peer that went on and started its handler), the previous one if
+    /// this endpoint completed its body and it is of the same statement (a
+    /// peer whose deadline for it passed), or one that already met here?
+    pub(crate) fn meets(&self, phase: u32) -> bool {
+        if phase == 0 || !phase.is_multiple_of(2) || phase == self.phase {
+            return false;
+        }
+        let Some(at) = self.standing() else {
+            return false;
+        };
+        let instance = phase / 2;
+        if instance == at.instance.saturating_add(1) {
+            return true;
+        }
+        if instance.saturating_add(1) == at.instance
+            && self.completed_last == Some((phase.saturating_sub(1), at.site))
+        {
+            return true;
+        }
+        !at.in_body
+            && self
+                .meeting
+                .is_some_and(|m| phase >= m.low && phase < self.phase)
+    }
+
+    /// A handler message of phase `phase`, which [`Core::meets`] accepted,
+    /// joins this endpoint's handler: the handler is numbered as the higher
+    /// of the two instances, and both instances' handler messages count as
+    /// its. Returns true if the endpoint was in the body, which ends now
+    /// (the caller reports the interrupt; the handler starts with
+    /// [`crate::Session::start_handler`]).
+    #[cold]
+    pub(crate) fn join_meeting(&mut self, phase: u32) -> bool {
+        let Some(at) = self.standing() else {
+            return false;
+        };
+        let own = at.instance.saturating_mul(2);
+        let high = phase.max(own);
+        let low = self.meeting.map_or(u32::MAX, |m| m.low).min(phase).min(own);
+        self.timeouts = high / 2;
+        self.meeting = Some(Meeting { site: at.site, low });
+        self.rewind = None;
+        tracing::debug!(
+            phase,
+            own,
+            "a handler message of an adjacent instance of this looped timeout: meeting in one handler"
+        );
+        if at.in_body {
+            if let Some(body) = self.bodies.last_mut() {
+                body.phase = high.saturating_sub(1);
+            }
+            self.phase = self.phase.max(high.saturating_sub(1));
+        } else {
+            self.phase = high;
+        }
+        at.in_body
+    }
+
+    /// The handler of `body` starts: it counts the handler messages of
+    /// the instances that met it (if any) besides its own.
+    pub(crate) fn enter_meeting(&mut self, body: ActiveBody) {
+        let own = body.phase.saturating_add(1);
+        let low = self
+            .meeting
+            .filter(|m| m.site == body.site)
+            .map_or(own, |m| m.low.min(own));
+        self.meeting = Some(Meeting {
+            site: body.site,
+            low,
+        });
     }
 
     /// A frame was read: unless it is a late one (dropped) or the handler
@@ -275,6 +405,19 @@ impl Core {
             hit = self.scan(t, cx, Core::rewinds).0;
             if hit.is_some() {
                 self.rewind_body();
+            }
+        }
+        if hit.is_none() {
+            hit = self.scan(t, cx, Core::meets).0;
+            let phase = hit.and_then(|peer| {
+                self.held.get(peer.as_usize()).and_then(|q| {
+                    q.iter()
+                        .filter_map(|f| self.frame_phase(peer, f))
+                        .find(|&ph| self.meets(ph))
+                })
+            });
+            if let Some(phase) = phase {
+                self.join_meeting(phase);
             }
         }
         if let Some(peer) = hit {
