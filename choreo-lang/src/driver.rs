@@ -9,7 +9,7 @@ use crate::{
     diagnostic::{has_errors, Diagnostic},
     global::ProtocolId,
     global::{CheckedProgram, GlobalProtocol},
-    project,
+    machine, project,
     span::FileId,
     syntax, verify,
 };
@@ -71,20 +71,27 @@ impl Compilation {
         crate::local::projection(&self.projections, id)
     }
 
+    /// The machine phase of every checked protocol, in id order
+    /// ([`machine::build_program`]): what code generation reads.
+    pub fn machines(&self) -> Vec<machine::ProtocolMachines> {
+        machine::build_program(&self.program, &self.projections)
+    }
+
     /// The generated tokens of every protocol declared in `files`
-    /// ([`codegen::generate_tokens`]); any error of the compilation means
-    /// no code, and those errors are returned.
+    /// ([`codegen::generate_tokens`], from [`Compilation::machines`]); any
+    /// error of the compilation means no code, and those errors are
+    /// returned.
     pub fn generate_tokens(
         &self,
         files: &[FileId],
     ) -> Result<proc_macro2::TokenStream, Vec<Diagnostic>> {
-        self.errors_or(|| codegen::generate_tokens(&self.program, &self.projections, files))
+        self.errors_or(|| codegen::generate_tokens(&self.machines(), files))
     }
 
     /// The pretty-printed Rust of every protocol declared in the first
     /// source ([`codegen::generate_program`]), or the compilation's errors.
     pub fn generate_program(&self) -> Result<String, Vec<Diagnostic>> {
-        self.errors_or(|| codegen::generate_program(&self.program, &self.projections))
+        self.errors_or(|| codegen::generate_program(&self.machines()))
     }
 
     /// Model-checks the protocols of the first source that projected

@@ -31,9 +31,29 @@
 //! starts when nothing else is left ([`TimeoutExits`]), and a `continue`
 //! that names no `rec` (or a loop with no action in it) is an
 //! [`Op::Stuck`] state instead of an error.
+//!
+//! For whole protocols the phase's output is [`ProtocolMachines`] (module
+//! `protocol`): per protocol id, the machines of its targets with their
+//! state names and numbers, the interned labels, the header, the
+//! fingerprint and the `link` sites — everything code generation reads.
+//! The data types it shares with earlier phases (labels, payloads, sizes,
+//! peers, targets) are re-exported here, so code generation imports this
+//! module and nothing earlier.
 
-use crate::global::{Annotation, Label, Loc, Payload, Size};
-use crate::local::{LocalAction, LocalBlock, Peer};
+mod protocol;
+
+pub use crate::global::{
+    Annotation, Label, LeakClass, Loc, Participant, Payload, ProtocolId, RoleInfo, RustSegment,
+    RustType, RustTypeKind, Size,
+};
+pub use crate::local::{Peer, Target};
+/// An annotation as written (`@guard("cap")`), for documentation.
+pub use crate::project::print::annotation as annotation_text;
+pub use protocol::{
+    build_program, instance_key, Header, LabelTable, LinkSite, ProtocolMachines, RoleMachine,
+};
+
+use crate::local::{LocalAction, LocalBlock};
 use std::collections::BTreeMap;
 
 /// Which automaton a local type becomes (see the module documentation).

@@ -9,10 +9,8 @@ use std::collections::BTreeMap;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use super::Labels;
-use crate::global::GlobalProtocol;
-use crate::local::{LocalProtocol, Peer, Target};
-use crate::machine::{Machine, Message, Op};
+use super::RustLabels;
+use crate::machine::{Message, Op, Peer, ProtocolMachines, RoleMachine, Target};
 
 /// The lanes of one protocol: which labels each ordered pair of roles
 /// carries.
@@ -26,11 +24,8 @@ pub(super) struct Plan {
 /// The lane plan of `protocol`, or `None` if it uses anything the lanes do
 /// not carry (families, `timeout`, collectives, guard annotations, `link`,
 /// `delegate`/`accept`): such a protocol runs on sessions only.
-pub(super) fn plan(
-    protocol: &GlobalProtocol,
-    locals: &[LocalProtocol],
-    labels: &Labels,
-) -> Option<Plan> {
+pub(super) fn plan(machines: &ProtocolMachines, locals: &[RoleMachine]) -> Option<Plan> {
+    let (protocol, labels) = (&machines.header, &machines.labels);
     if protocol.roles.iter().any(|r| r.family.is_some()) || !labels.links.is_empty() {
         return None;
     }
@@ -52,9 +47,9 @@ pub(super) fn plan(
             return None;
         };
         let me = index(me)?;
-        let machine = Machine::build(&local.body).ok()?;
-        for (id, _) in machine.state_names() {
-            let state = machine.state(id)?;
+        let machine = local.machine.as_ref().ok()?;
+        for (id, _) in &local.names {
+            let state = machine.state(*id)?;
             if state.abandon.is_some() || state.actor.is_some() {
                 return None;
             }

@@ -5,45 +5,21 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
-use crate::global::{GStmt, GlobalProtocol, Loc, Participant, Size};
-use crate::local::Projected;
-use crate::local::Target;
-use crate::machine::{Machine, END};
+use crate::machine::{Header, LinkSite, Participant, ProtocolMachines, Size, Target, END};
 use crate::span::FileId;
 
 use super::names::{ident, snake};
 use super::{role_index, size_tokens};
 
 /// What the code of one protocol may link to with a typed entry: the
-/// projections of every protocol, and the files whose protocols are
-/// generated in the same output (their modules are siblings).
+/// machines of every protocol, and the files whose protocols are generated
+/// in the same output (their modules are siblings).
 #[derive(Clone, Copy, Debug)]
 pub struct Linkable<'a> {
-    /// Every protocol's projections.
-    pub projections: &'a [Projected],
+    /// Every protocol's machine phase output, in id order.
+    pub machines: &'a [ProtocolMachines],
     /// Files generated together.
     pub generated: &'a [FileId],
-}
-
-/// The `link` statement at `loc` in `protocol` (inlined calls keep their
-/// own locations, so this finds links that came from a `call` too).
-fn find_link(body: &[GStmt], loc: Loc) -> Option<&GStmt> {
-    for stmt in body {
-        let found = match stmt {
-            GStmt::Link { loc: l, .. } if *l == loc => return Some(stmt),
-            GStmt::Choice { branches, .. } => branches.iter().find_map(|b| find_link(&b.body, loc)),
-            GStmt::Rec { body, .. } => find_link(body, loc),
-            GStmt::Par { branches, .. } => branches.iter().find_map(|b| find_link(b, loc)),
-            GStmt::Timeout { body, handler, .. } => {
-                find_link(body, loc).or_else(|| find_link(handler, loc))
-            }
-            _ => None,
-        };
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
 }
 
 /// The pieces of a `join` method.
@@ -68,26 +44,21 @@ pub(super) struct Typed {
     pub params: TokenStream,
 }
 
-/// Plans the `join` of the `link` at `loc`, played by `target` of
-/// `protocol`. `join_wire` is the handshake's label number.
-#[allow(clippy::too_many_arguments)]
+/// Plans the `join` of the `link` statement `site` (found by its location
+/// among the protocol's link sites), played by `me` of `protocol`.
+/// `join_wire` is the handshake's label number.
 pub(super) fn plan(
-    program: &crate::global::CheckedProgram,
-    protocol: &GlobalProtocol,
+    protocol: &Header,
     me: &Target,
-    loc: Loc,
+    site: Option<&LinkSite>,
     module: &str,
     sub: &str,
-    fingerprint: &[u8; 32],
     join_wire: u16,
     linkable: &Linkable<'_>,
 ) -> Join {
+    let fingerprint = site.map_or([0; 32], |l| l.fingerprint);
     let fp = fingerprint.iter().map(|b| Literal::u8_unsuffixed(*b));
-    let link = find_link(&protocol.body, loc);
-    let (roles, params): (&[Participant], &[Size]) = match link {
-        Some(GStmt::Link { roles, params, .. }) => (roles, params),
-        _ => (&[], &[]),
-    };
+    let roles: &[Participant] = site.map_or(&[], |l| &l.roles);
     let args = roles.iter().map(|p| match p {
         Participant::Member(r, k) => {
             let i = role_index(protocol, r);
@@ -116,32 +87,31 @@ pub(super) fn plan(
             join_label: rt::Label(#join_wire),
         };
     };
-    let typed = typed_entry(program, protocol, me, roles, params, module, sub, linkable);
+    let typed = site.and_then(|l| typed_entry(protocol, me, l, sub, linkable));
     Join { target, typed }
 }
 
 /// `Sub`'s entry for the role this endpoint plays, when `Sub` is generated
 /// in the same output and that role has one local type there.
-#[allow(clippy::too_many_arguments)]
 fn typed_entry(
-    program: &crate::global::CheckedProgram,
-    protocol: &GlobalProtocol,
+    protocol: &Header,
     me: &Target,
-    roles: &[Participant],
-    link_params: &[Size],
-    module: &str,
+    site: &LinkSite,
     sub: &str,
     linkable: &Linkable<'_>,
 ) -> Option<Typed> {
-    let sub_protocol = program.protocol(module, sub)?;
-    let generated = program
-        .modules
+    let (roles, link_params) = (&site.roles, &site.params);
+    let target = site.target?;
+    let sub_machines = linkable.machines.iter().find(|m| m.id == target)?;
+    let sub_protocol = &sub_machines.header;
+    let generated = sub_protocol
+        .files
         .iter()
-        .any(|m| m.name == module && linkable.generated.contains(&m.file));
+        .any(|f| linkable.generated.contains(f));
     if !generated {
         return None;
     }
-    let projected = crate::local::projection(linkable.projections, program.id_of(module, sub)?)?;
+    let projected = sub_machines.roles.as_ref()?;
     // Which argument this role is, and so which role of `Sub` it plays.
     let (my_role, my_index) = match me {
         Target::Role(r) | Target::Family(r) => (r.as_str(), None),
@@ -159,7 +129,7 @@ fn typed_entry(
         (_, Some(_)) => match me {
             Target::Member(_, i) => {
                 let member = Target::Member(sub_role.name.clone(), *i);
-                if projected.locals.iter().any(|l| l.target == member) {
+                if projected.iter().any(|l| l.target == member) {
                     member
                 } else {
                     Target::Family(sub_role.name.clone())
@@ -172,14 +142,13 @@ fn typed_entry(
     // entry type.
     if matches!(me, Target::Family(_))
         && projected
-            .locals
             .iter()
             .any(|l| matches!(&l.target, Target::Member(r, _) if *r == sub_role.name))
     {
         return None;
     }
-    let local = projected.locals.iter().find(|l| l.target == sub_target)?;
-    let machine = Machine::build(&local.body).ok()?;
+    let local = projected.iter().find(|l| l.target == sub_target)?;
+    let machine = local.machine.as_ref().ok()?;
     let entry = if machine.entry == END {
         quote::format_ident!("End")
     } else {

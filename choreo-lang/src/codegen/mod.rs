@@ -2,7 +2,7 @@
 //!
 //! Per protocol, one module (`snake_case` of the protocol name) holding:
 //! - `FINGERPRINT` (SHA-256 of the canonical global type,
-//!   [`crate::project::print::fingerprint`]) and `PROTOCOL`, the runtime's
+//!   [`ProtocolMachines::fingerprint`]) and `PROTOCOL`, the runtime's
 //!   [`choreo_runtime::ProtocolInfo`] table of role and label names;
 //! - `Params` (the protocol's size and quorum parameters as `u32`), `roster`
 //!   and an in-memory `sessions` helper;
@@ -33,9 +33,10 @@ use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::diagnostic::Diagnostic;
-use crate::global::{Annotation, CheckedProgram, GlobalProtocol, Label, LeakClass, Payload, Size};
-use crate::local::{LocalProtocol, Peer, Projected, Target};
-use crate::machine::{Machine, Message, Op, State, StateId};
+use crate::machine::{
+    Annotation, Header, Label, LabelTable, LeakClass, Machine, Message, Op, Peer, ProtocolMachines,
+    RoleMachine, Size, State, StateId, Target,
+};
 use crate::span::FileId;
 use names::{ident, snake};
 
@@ -44,11 +45,8 @@ use names::{ident, snake};
 /// Modules loaded only because the file `use`s them are not generated
 /// (their own file generates them); their fingerprints are still used for
 /// `link`.
-pub fn generate_program(
-    program: &CheckedProgram,
-    projections: &[Projected],
-) -> Result<String, Vec<Diagnostic>> {
-    let tokens = generate_tokens(program, projections, &[FileId(0)])?;
+pub fn generate_program(machines: &[ProtocolMachines]) -> Result<String, Vec<Diagnostic>> {
+    let tokens = generate_tokens(machines, &[FileId(0)])?;
     pretty(&tokens).map_err(|message| {
         vec![Diagnostic::error(
             codes::BAD_PAYLOAD_TYPE,
@@ -66,34 +64,27 @@ pub fn pretty(tokens: &TokenStream) -> Result<String, String> {
     Ok(prettyplease::unparse(&file))
 }
 
-/// Tokens for every protocol declared in `files`, each from its
-/// projection (joined by [`ProtocolId`]). The caller hands over a program
-/// without errors (the driver's `Compilation::generate_tokens` does): a
-/// protocol without a projection is an error, never a missing module.
+/// Tokens for every protocol declared in `files`, each from its machine
+/// phase output ([`ProtocolMachines`], built by the driver from the
+/// program and its projections). The caller hands over a program without
+/// errors (the driver's `Compilation::generate_tokens` does): a protocol
+/// without a projection is an error, never a missing module.
 pub fn generate_tokens(
-    program: &CheckedProgram,
-    projections: &[Projected],
+    machines: &[ProtocolMachines],
     files: &[FileId],
 ) -> Result<TokenStream, Vec<Diagnostic>> {
     let mut out = TokenStream::new();
     let mut errors = Vec::new();
-    let generated = program.with_ids().filter(|(_, p)| {
-        program
-            .modules
-            .iter()
-            .any(|m| m.name == p.module && files.contains(&m.file))
-    });
-    for (id, protocol) in generated {
-        match crate::local::projection(projections, id) {
-            Some(p) => match generate_protocol(
-                program,
-                protocol,
-                &p.locals,
-                &link::Linkable {
-                    projections,
-                    generated: files,
-                },
-            ) {
+    let linkable = link::Linkable {
+        machines,
+        generated: files,
+    };
+    let generated = machines
+        .iter()
+        .filter(|m| m.header.files.iter().any(|f| files.contains(f)));
+    for protocol in generated {
+        match &protocol.roles {
+            Some(roles) => match generate_protocol(protocol, roles, &linkable) {
                 Ok(tokens) => out.extend(tokens),
                 Err(diags) => errors.extend(diags),
             },
@@ -101,10 +92,10 @@ pub fn generate_tokens(
                 codes::NOT_PROJECTED,
                 format!(
                     "protocol `{}` has no projection, so no endpoints can be generated",
-                    protocol.name
+                    protocol.header.name
                 ),
-                protocol.loc.file,
-                protocol.loc.span,
+                protocol.header.loc.file,
+                protocol.header.loc.span,
                 "this protocol",
             )),
         }
@@ -116,130 +107,37 @@ pub fn generate_tokens(
     }
 }
 
-/// Every label of a protocol, numbered for the wire, with its Rust name.
-struct Labels {
-    order: Vec<(Label, String, Payload)>, // (label, rust name, payload)
-    index: HashMap<Label, usize>,
-    /// The protocols `link`ed to, as (module, name): each has a join
-    /// handshake label, numbered after the message labels.
-    links: Vec<(String, String)>,
+/// The label table, as code generation names its labels.
+type Labels = LabelTable;
+
+/// Rust identifiers of labels.
+trait RustLabels {
+    /// The label's type name (qualified when two protocols' labels share a name).
+    fn rust(&self, label: &Label) -> Ident;
 }
 
-impl Labels {
-    fn collect(_protocol: &GlobalProtocol, locals: &[LocalProtocol]) -> Labels {
-        let mut labels = Labels {
-            order: Vec::new(),
-            index: HashMap::new(),
-            links: Vec::new(),
-        };
-        for local in locals {
-            let add = |labels: &mut Labels, label: &Label, payload: &Payload| {
-                if labels.index.contains_key(label) {
-                    return;
-                }
-                // Same name from another protocol (inlined by `call`): qualify it.
-                let taken = labels.order.iter().any(|(_, n, _)| **n == *label.name);
-                let name = if taken {
-                    format!("{}{}", label.namespace, label.name)
-                } else {
-                    label.name.to_string()
-                };
-                labels.index.insert(label.clone(), labels.order.len());
-                labels.order.push((label.clone(), name, payload.clone()));
-            };
-            let mut stack: Vec<&crate::local::LocalAction> = local.body.iter().rev().collect();
-            use crate::local::LocalAction as A;
-            while let Some(action) = stack.pop() {
-                match action {
-                    A::Send { label, payload, .. }
-                    | A::Recv { label, payload, .. }
-                    | A::SendAll { label, payload, .. }
-                    | A::RecvAll { label, payload, .. }
-                    | A::Exchange { label, payload, .. } => add(&mut labels, label, payload),
-                    A::Select { branches, .. } => {
-                        for (_, b) in branches.iter().rev() {
-                            stack.extend(b.iter().rev());
-                        }
-                    }
-                    A::Branch { arms, .. } => {
-                        // Labels of the arms first, in order, then their bodies.
-                        let mut bodies = Vec::new();
-                        for arm in arms {
-                            add(&mut labels, &arm.label, &arm.payload);
-                            bodies.push(&arm.body);
-                        }
-                        for b in bodies.into_iter().rev() {
-                            stack.extend(b.iter().rev());
-                        }
-                    }
-                    A::Rec { body, .. } => stack.extend(body.iter().rev()),
-                    A::Par { branches, .. } => {
-                        for b in branches.iter().rev() {
-                            stack.extend(b.iter().rev());
-                        }
-                    }
-                    A::Timeout { body, handler, .. } => {
-                        stack.extend(handler.iter().rev());
-                        stack.extend(body.iter().rev());
-                    }
-                    A::Link {
-                        module, protocol, ..
-                    } => {
-                        let link = (module.clone(), protocol.clone());
-                        if !labels.links.contains(&link) {
-                            labels.links.push(link);
-                        }
-                    }
-                    A::Continue { .. } | A::DelegateTo { .. } | A::AcceptFrom { .. } => {}
-                }
-            }
-        }
-        // Wire numbers follow first appearance, role by role: every role
-        // derives the same table from the same projections.
-        labels
-    }
-
-    fn wire(&self, label: &Label) -> u16 {
-        self.index
-            .get(label)
-            .and_then(|i| u16::try_from(*i).ok())
-            .unwrap_or(u16::MAX)
-    }
-
-    /// The wire number of the join handshake of a `link` to `module.protocol`.
-    fn join_wire(&self, module: &str, protocol: &str) -> u16 {
-        self.links
-            .iter()
-            .position(|(m, p)| m == module && p == protocol)
-            .and_then(|i| u16::try_from(self.order.len() + i).ok())
-            .unwrap_or(u16::MAX)
-    }
-
-    fn rust(&self, label: &Label) -> proc_macro2::Ident {
-        let name = self
-            .index
-            .get(label)
-            .and_then(|i| self.order.get(*i))
-            .map(|(_, n, _)| n.as_str())
-            .unwrap_or(&label.name);
-        ident(name)
+impl RustLabels for LabelTable {
+    fn rust(&self, label: &Label) -> Ident {
+        ident(self.rust_name(label))
     }
 }
 
-/// Generates the module of one protocol from its projections.
-pub fn generate_protocol(
-    program: &CheckedProgram,
-    protocol: &GlobalProtocol,
-    locals: &[LocalProtocol],
+/// Generates the module of one protocol from its machines.
+fn generate_protocol(
+    machines: &ProtocolMachines,
+    roles: &[RoleMachine],
     linkable: &link::Linkable<'_>,
 ) -> Result<TokenStream, Vec<Diagnostic>> {
-    let labels = Labels::collect(protocol, locals);
+    let labels = &machines.labels;
+    let protocol = &machines.header;
     let mut diags = Vec::new();
 
     let mod_name = ident(&snake(&protocol.name));
     let name_lit = Literal::string(&protocol.name);
-    let fingerprint = crate::project::print::fingerprint(protocol);
-    let fp_bytes = fingerprint.iter().map(|b| Literal::u8_unsuffixed(*b));
+    let fp_bytes = machines
+        .fingerprint
+        .iter()
+        .map(|b| Literal::u8_unsuffixed(*b));
     let role_names = protocol.roles.iter().map(|r| Literal::string(&r.name));
     let label_names = labels
         .order
@@ -267,8 +165,12 @@ pub fn generate_protocol(
         }
     });
     let docs = protocol.docs.iter().map(|d| quote!(#[doc = #d]));
-    let plan = lanes::plan(protocol, locals, &labels);
-    let sessions = match guarded_capabilities(locals) {
+    let plan = lanes::plan(machines, roles);
+    let capabilities = machines
+        .guard_capabilities
+        .as_ref()
+        .map(|caps| caps.iter().map(|c| Literal::string(c)).collect::<Vec<_>>());
+    let sessions = match capabilities {
         None if plan.is_some() => quote! {
             /// One session per role instance, in roster order, over a fresh in-memory network whose endpoints also have typed lanes (`rt::lane`): the typestates opened on these sessions send and receive on the lanes. Drive all of them with this module's typestates; for a hand-written peer, build the network with `rt::memory::sessions`.
             pub fn sessions(params: &Params, id: rt::SessionId) -> Result<Vec<rt::Session<rt::MemoryTransport>>, rt::Error> {
@@ -333,18 +235,9 @@ pub fn generate_protocol(
         }
     }
 
-    let delegations = delegate_states(locals);
     let mut role_mods = Vec::new();
-    for local in locals {
-        match role_module(
-            program,
-            protocol,
-            local,
-            &labels,
-            &delegations,
-            linkable,
-            plan.as_ref(),
-        ) {
+    for role in roles {
+        match role_module(machines, role, linkable, plan.as_ref()) {
             Ok(tokens) => role_mods.push(tokens),
             Err(d) => diags.push(*d),
         }
@@ -487,6 +380,30 @@ pub fn generate_protocol(
 
             #lanes_module
 
+            /// What every typestate of a role module has (the module supplies `detach` and `attach`): written once here instead of on every state.
+            macro_rules! typestate {
+                ($state:ident $number:literal) => {
+                    impl<T: rt::Transport> $state<T> {
+                        /// The runtime session (identity, roster, family sizes).
+                        pub fn session(&self) -> &rt::Session<T> {
+                            &self.chan.session
+                        }
+                        /// The protocol parameters.
+                        pub fn params(&self) -> &Params {
+                            &self.chan.params
+                        }
+                        /// See [`rt::Handoff`].
+                        pub fn into_handoff(self) -> rt::Handoff<T> {
+                            detach(self.chan, $number)
+                        }
+                        /// See [`rt::Handoff`].
+                        pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
+                            attach(h, $number).map(|chan| Self { chan })
+                        }
+                    }
+                };
+            }
+
             #(#role_mods)*
         }
     })
@@ -505,16 +422,14 @@ fn size_tokens(size: &Size, params: TokenStream) -> TokenStream {
     }
 }
 
-fn role_index(protocol: &GlobalProtocol, name: &str) -> u16 {
+fn role_index(protocol: &Header, name: &str) -> u16 {
     protocol
-        .roles
-        .iter()
-        .position(|r| r.name == name)
+        .role_index(name)
         .and_then(|i| u16::try_from(i).ok())
         .unwrap_or(u16::MAX)
 }
 
-fn peer_tokens(protocol: &GlobalProtocol, peer: &Peer) -> TokenStream {
+fn peer_tokens(protocol: &Header, peer: &Peer) -> TokenStream {
     match peer {
         Peer::Role(r) => {
             let i = role_index(protocol, r);
@@ -543,18 +458,8 @@ fn module_name(target: &Target) -> String {
     }
 }
 
-/// The number of each state of a role module (its position in
-/// [`Machine::state_names`]): what a handoff records and `resume` checks.
-fn state_numbers(machine: &Machine) -> HashMap<StateId, u32> {
-    machine
-        .state_names()
-        .iter()
-        .enumerate()
-        .map(|(n, (id, _))| (*id, u32::try_from(n).unwrap_or(u32::MAX)))
-        .collect()
-}
-
-/// The key of a role instance in [`delegate_states`].
+/// The key of a role instance in [`ProtocolMachines::delegations`]
+/// ([`crate::machine::instance_key`] of its target).
 fn peer_key(peer: &Peer) -> String {
     match peer {
         Peer::Role(r) => r.clone(),
@@ -562,42 +467,14 @@ fn peer_key(peer: &Peer) -> String {
     }
 }
 
-/// For every role that delegates: the number of its state at the
-/// `delegate` (what the delegate's `accept` expects the handoff in).
-fn delegate_states(locals: &[LocalProtocol]) -> HashMap<String, u32> {
-    let mut out = HashMap::new();
-    for local in locals {
-        let Ok(machine) = Machine::build(&local.body) else {
-            continue;
-        };
-        let numbers = state_numbers(&machine);
-        let key = match &local.target {
-            Target::Role(r) => r.clone(),
-            Target::Member(r, i) => format!("{r}[{i}]"),
-            Target::Family(r) => format!("{r}[*]"),
-        };
-        for (id, n) in &numbers {
-            if matches!(
-                machine.state(*id).map(|s| &s.op),
-                Some(Op::DelegateTo { .. })
-            ) {
-                out.insert(key.clone(), *n);
-            }
-        }
-    }
-    out
-}
-
 fn role_module(
-    program: &CheckedProgram,
-    protocol: &GlobalProtocol,
-    local: &LocalProtocol,
-    labels: &Labels,
-    delegations: &HashMap<String, u32>,
+    machines: &ProtocolMachines,
+    local: &RoleMachine,
     linkable: &link::Linkable<'_>,
     plan: Option<&lanes::Plan>,
 ) -> Result<TokenStream, Box<Diagnostic>> {
-    let machine = Machine::build(&local.body).map_err(|u| {
+    let protocol = &machines.header;
+    let machine = local.machine.as_ref().map_err(|u| {
         Box::new(Diagnostic::error(
             codes::UNBOUND_CONTINUE,
             format!(
@@ -609,19 +486,18 @@ fn role_module(
             "this continue",
         ))
     })?;
-    let state_names = machine.state_names();
+    let state_names = &local.names;
     let names: HashMap<StateId, Ident> = state_names
         .iter()
         .map(|(id, name)| (*id, format_ident!("{}", name)))
         .collect();
-    let depths = body_depths(&machine);
-    let numbers = state_numbers(&machine);
+    let depths = body_depths(machine);
     let mut emitter = Emitter {
-        program,
+        machines,
         protocol,
-        labels,
-        numbers: &numbers,
-        delegations,
+        labels: &machines.labels,
+        numbers: &local.numbers,
+        delegations: &machines.delegations,
         names: &names,
         enum_names: HashMap::new(),
         depths: &depths,
@@ -634,7 +510,7 @@ fn role_module(
         handler_of_end: machine
             .order()
             .into_iter()
-            .filter_map(|id| handler_after_body(&machine, id).map(|h| (id, h)))
+            .filter_map(|id| handler_after_body(machine, id).map(|h| (id, h)))
             .collect(),
     };
     let mod_name = ident(&module_name(&local.target));
@@ -650,7 +526,8 @@ fn role_module(
     let entry = emitter.state(machine.entry);
     let doc = format!(" The endpoints of {} in `{}`.", local.target, protocol.name);
     let mut items = Vec::new();
-    for (id, _) in &state_names {
+    let must_use = Literal::string(MUST_USE);
+    for (id, _) in state_names {
         let Some(state) = machine.state(*id) else {
             continue;
         };
@@ -660,7 +537,7 @@ fn role_module(
         let abandon = state.abandon.map(|h| {
             let h = emitter.state(h);
             quote! {
-                /// Abandons the timeout's body (as when its deadline passes) and runs this role's part of the handler.
+                #DOC_ABANDON
                 pub fn abandon(self) -> #h<T> {
                     let mut chan = self.chan;
                     chan.session.abandon_body();
@@ -668,36 +545,32 @@ fn role_module(
                 }
             }
         });
+        // What every state has (`session`, `params`, `into_handoff`,
+        // `resume`) is written once, in the protocol module's `typestate!`;
+        // a state adds only its struct, its number and its own operations.
+        // The doc and `must_use` strings are literals built here: a string
+        // inside `quote!` is re-lexed on every call.
+        let doc = Literal::string(&doc);
+        let must_use = must_use.clone();
         items.push(quote! {
             #[doc = #doc]
-            #[must_use = "a protocol state must be used: drop it and the peers see this endpoint vanish"]
+            #[must_use = #must_use]
             pub struct #name<T: rt::Transport> {
                 chan: Chan<T>,
             }
-            impl<T: rt::Transport> #name<T> {
-                /// The runtime session (identity, roster, family sizes).
-                pub fn session(&self) -> &rt::Session<T> {
-                    &self.chan.session
-                }
-                /// The protocol parameters.
-                pub fn params(&self) -> &Params {
-                    &self.chan.params
-                }
-                #methods
-                #abandon
-                /// See [`rt::Handoff`].
-                pub fn into_handoff(self) -> rt::Handoff<T> {
-                    detach(self.chan, #number)
-                }
-                /// See [`rt::Handoff`].
-                pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
-                    attach(h, #number).map(|chan| Self { chan })
-                }
-            }
-            #extra
+            typestate!(#name #number);
         });
+        if !methods.is_empty() || abandon.is_some() {
+            items.push(quote! {
+                impl<T: rt::Transport> #name<T> {
+                    #methods
+                    #abandon
+                }
+            });
+        }
+        items.push(extra);
     }
-    items.extend(after_body_types(&machine, &emitter));
+    items.extend(after_body_types(machine, &emitter));
     // A role with annotated sends opens only on a guarded transport: the
     // caller supplies the guard context (capabilities, budgets, journal)
     // with the session, and no annotated send can skip the chain.
@@ -752,6 +625,34 @@ fn role_module(
     })
 }
 
+/// A doc attribute whose text is a literal built at emission: a doc
+/// comment written inside `quote!` is re-lexed from text on every call
+/// (and, outside a macro, kept in proc-macro2's source map for good).
+struct Doc(&'static str);
+
+impl quote::ToTokens for Doc {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let text = Literal::string(self.0);
+        tokens.extend(quote!(#[doc = #text]));
+    }
+}
+
+// The docs of methods emitted on many states.
+const DOC_ABANDON: Doc = Doc(" Abandons the timeout's body (as when its deadline passes) and runs this role's part of the handler.");
+const DOC_SEND_ALL: Doc = Doc(" Sends the same value to every member (encoded once).");
+const DOC_SEND_EACH: Doc = Doc(" Sends `f(i)` to member `i`, for every member in index order.");
+const DOC_RECV_ALL: Doc = Doc(" Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.");
+const DOC_EXCHANGE: Doc = Doc(" Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.");
+const DOC_LINK: Doc = Doc(" Hands the session over without joining the linked protocol (no handshake is sent; check a fingerprint with [`LinkPoint::check`]). Prefer `join`.");
+const DOC_JOIN_UNTYPED: Doc = Doc(" Joins the linked protocol: sends the join handshake (session id and the linked protocol's fingerprint) to every peer that takes part in it and reads theirs. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of the linked protocol runs. The linked protocol is not generated beside this one: open its session with `Joined::open(&its PROTOCOL)`, then its role's `open`.");
+const DOC_DURATION: Doc = Doc(" The body's deadline, measured from when the body starts.");
+const DOC_BODY: Doc = Doc(" Runs the body: its deadline starts now, on the session's clock. Its operations return the handler's state instead when the deadline passes or a peer starts the handler; its states can also `abandon` to the handler.");
+const DOC_HANDLER: Doc = Doc(" Skips the body and runs this role's part of the handler.");
+
+/// Why every typestate is `#[must_use]`.
+const MUST_USE: &str =
+    "a protocol state must be used: drop it and the peers see this endpoint vanish";
+
 /// What one state contributes: its doc line, the methods of its
 /// typestate, and any item beside it (a `branch` state's enum).
 type StateItems = (String, TokenStream, TokenStream);
@@ -759,8 +660,9 @@ type StateItems = (String, TokenStream, TokenStream);
 /// Emits the typestates of one role module: one method per operation of
 /// the machine ([`Op`]), each returning that state's [`StateItems`].
 struct Emitter<'a> {
-    program: &'a CheckedProgram,
-    protocol: &'a GlobalProtocol,
+    /// The protocol's machine phase output (its `link` sites).
+    machines: &'a ProtocolMachines,
+    protocol: &'a Header,
     labels: &'a Labels,
     /// The type name of every reachable state (`S0`, `S1`, …, `End`).
     names: &'a HashMap<StateId, Ident>,
@@ -828,7 +730,7 @@ fn after_body_types(machine: &Machine, emitter: &Emitter<'_>) -> Vec<TokenStream
             let doc = format!(" This role has completed its part of a `timeout` body and has nothing else to do, but a peer may still start the handler ({handler}): `linger` answers it until the session closes, `finish` leaves now.");
             quote! {
                 #[doc = #doc]
-                #[must_use = "a protocol state must be used: drop it and the peers see this endpoint vanish"]
+                #[must_use = #MUST_USE]
                 pub struct #name<T: rt::Transport> {
                     chan: Chan<T>,
                 }
@@ -1185,14 +1087,14 @@ impl Emitter<'_> {
                 describe_message(msg)
             ),
             quote! {
-                /// Sends the same value to every member (encoded once).
+                #DOC_SEND_ALL
                 pub async fn send_all(self, m: #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let _ = &m;
                     #call_all;
                     Ok(#done)
                 }
-                /// Sends `f(i)` to member `i`, for every member in index order.
+                #DOC_SEND_EACH
                 pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     #call_each;
@@ -1234,7 +1136,7 @@ impl Emitter<'_> {
                 describe_message(msg)
             ),
             quote! {
-                /// Receives from every member (or the quorum), in any arrival order; the result is sorted by member index.
+                #DOC_RECV_ALL
                 pub async fn recv_all(self) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let q: Option<usize> = #q_tokens;
@@ -1292,7 +1194,7 @@ impl Emitter<'_> {
                 describe_message(msg)
             ),
             quote! {
-                /// Sends `f(j)` to every other member `j` and receives theirs; `f(own index)` is kept as the own contribution. Sorted by index, own value included.
+                #DOC_EXCHANGE
                 pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<#ret, rt::Error> {
                     let mut chan = self.chan;
                     let q: Option<usize> = #q_tokens;
@@ -1408,29 +1310,24 @@ impl Emitter<'_> {
         module: &str,
         sub: &str,
         args_text: &str,
-        loc: crate::global::Loc,
+        loc: crate::machine::Loc,
         t: &Timing,
     ) -> StateItems {
-        let fp = self
-            .program
-            .protocol(module, sub)
-            .map(crate::project::print::fingerprint)
-            .unwrap_or([0; 32]);
+        let site = self.machines.links.iter().find(|l| l.loc == loc);
+        let fp = site.map_or([0; 32], |l| l.fingerprint);
         let join = link::plan(
-            self.program,
             self.protocol,
             self.target,
-            loc,
+            site,
             module,
             sub,
-            &fp,
             self.labels.join_wire(module, sub),
             self.linkable,
         );
         let target = join.target;
         let fp = fp.iter().map(|b| Literal::u8_unsuffixed(*b));
         let hand_over = quote! {
-            /// Hands the session over without joining the linked protocol (no handshake is sent; check a fingerprint with [`LinkPoint::check`]). Prefer `join`.
+            #DOC_LINK
             pub fn link(self) -> LinkPoint<T> {
                 LinkPoint {
                     session: self.chan.session,
@@ -1467,7 +1364,7 @@ impl Emitter<'_> {
             None => (
                 quote! {
                     #hand_over
-                    /// Joins the linked protocol: sends the join handshake (session id and the linked protocol's fingerprint) to every peer that takes part in it and reads theirs. A peer built with another fingerprint is refused on both sides (`Error::ProtocolViolation` naming both fingerprints) and nothing of the linked protocol runs. The linked protocol is not generated beside this one: open its session with `Joined::open(&its PROTOCOL)`, then its role's `open`.
+                    #DOC_JOIN_UNTYPED
                     pub async fn join(self) -> Result<#joined_ret, rt::Error> {
                         #target
                         #untyped_body
@@ -1619,17 +1516,17 @@ impl Emitter<'_> {
         (
             format!(" Next: `timeout {text}`: run the body, or the handler."),
             quote! {
-                /// The body's deadline, measured from when the body starts.
+                #DOC_DURATION
                 pub fn duration(&self) -> ::core::time::Duration {
                     ::core::time::Duration::from_millis(#millis)
                 }
-                /// Runs the body: its deadline starts now, on the session's clock. Its operations return the handler's state instead when the deadline passes or a peer starts the handler; its states can also `abandon` to the handler.
+                #DOC_BODY
                 pub fn body(self) -> #body<T> {
                     let mut chan = self.chan;
                     chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
                     #body { chan }
                 }
-                /// Skips the body and runs this role's part of the handler.
+                #DOC_HANDLER
                 pub fn handler(self) -> #handler<T> {
                     let mut chan = self.chan;
                     chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
@@ -1692,44 +1589,6 @@ fn guard_chain(annotations: &[Annotation]) -> Option<TokenStream> {
     })
 }
 
-/// `Some(every capability a @guard names)` if some send of the protocol
-/// carries annotations, `None` if none does.
-fn guarded_capabilities(locals: &[LocalProtocol]) -> Option<Vec<Literal>> {
-    use crate::local::LocalAction as A;
-    let mut guarded = false;
-    let mut caps: Vec<String> = Vec::new();
-    let mut stack: Vec<&A> = locals.iter().flat_map(|l| l.body.iter()).collect();
-    while let Some(action) = stack.pop() {
-        match action {
-            A::Send { annotations, .. }
-            | A::SendAll { annotations, .. }
-            | A::Exchange { annotations, .. } => {
-                guarded |= !annotations.is_empty();
-                for a in annotations {
-                    if let Annotation::Guard { capability } = a {
-                        if !caps.contains(capability) {
-                            caps.push(capability.clone());
-                        }
-                    }
-                }
-            }
-            A::Select { branches, .. } => stack.extend(branches.iter().flat_map(|(_, b)| b)),
-            A::Branch { arms, .. } => stack.extend(arms.iter().flat_map(|a| &a.body)),
-            A::Rec { body, .. } => stack.extend(body),
-            A::Par { branches, .. } => stack.extend(branches.iter().flatten()),
-            A::Timeout { body, handler, .. } => stack.extend(body.iter().chain(handler)),
-            A::Recv { .. }
-            | A::RecvAll { .. }
-            | A::Continue { .. }
-            | A::Link { .. }
-            | A::DelegateTo { .. }
-            | A::AcceptFrom { .. } => {}
-        }
-    }
-    caps.sort();
-    guarded.then(|| caps.iter().map(|c| Literal::string(c)).collect())
-}
-
 /// The transport type of the states an (annotated) send returns: the
 /// guarded impl binds `T` to the transport inside the guard.
 fn transport_param(msg: &Message) -> TokenStream {
@@ -1751,7 +1610,7 @@ fn guarded(msg: &Message, state: Ident, doc: String, methods: TokenStream) -> St
     let written = msg
         .annotations
         .iter()
-        .map(crate::project::print::annotation)
+        .map(crate::machine::annotation_text)
         .collect::<Vec<_>>()
         .join(" ");
     let doc = format!("{doc} Guarded: `{written}` (the guard chain runs before the send; a denial is `Error::Denied` and nothing is sent, appended or charged).");

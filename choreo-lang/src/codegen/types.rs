@@ -5,7 +5,7 @@
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
-use crate::global::{Loc, RustSegment, RustType, RustTypeKind};
+use crate::machine::{Loc, RustSegment, RustType, RustTypeKind};
 
 /// Why a payload type cannot be written as Rust, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
