@@ -514,13 +514,16 @@ fn verify(
             }
         }
     }
-    if incomplete == 0 {
-        eprintln!("verified {verified} protocol(s)");
-    } else {
-        eprintln!(
-            "verified {verified} protocol(s); {incomplete} incomplete: the state cap stopped \
-             the search before it covered every state (raise --max-states)"
-        );
+    // A search the state cap stopped proves nothing: the summary says
+    // "verified" only for protocols whose whole state space was covered.
+    let stopped = format!(
+        "{incomplete} protocol(s) incomplete: the state cap stopped the search before it \
+         covered every state (raise --max-states)"
+    );
+    match (verified, incomplete) {
+        (_, 0) => eprintln!("verified {verified} protocol(s)"),
+        (0, _) => eprintln!("{stopped}"),
+        _ => eprintln!("{stopped}; verified {verified} other protocol(s)"),
     }
     if failed {
         Err(Failure::Rejected)

@@ -333,8 +333,6 @@ fn verify_stopped_by_the_state_cap_says_incomplete_not_verified() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("verdict: INCOMPLETE"), "{stdout}");
     assert!(!stdout.contains("safe"), "{stdout}");
-    assert!(
-        stderr.contains("verified 0 protocol(s); 1 incomplete"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("1 protocol(s) incomplete"), "{stderr}");
+    assert!(!stderr.contains("verified"), "{stderr}");
 }

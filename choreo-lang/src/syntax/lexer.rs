@@ -6,6 +6,7 @@ use super::token::{duration_unit, Keyword, Token};
 use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, Span};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Lexes `text` into tokens (comments included, as trivia tokens).
@@ -17,7 +18,7 @@ pub fn lex(text: &str, file: FileId) -> (Vec<(Token, Span)>, Vec<Diagnostic>) {
         // About one token per five bytes of typical protocol text.
         tokens: Vec::with_capacity(text.len() / 5 + 16),
         diagnostics: Vec::new(),
-        names: HashMap::new(),
+        names: HashMap::default(),
     };
     lx.run();
     (lx.tokens, lx.diagnostics)
@@ -31,7 +32,30 @@ struct Lexer<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Each distinct name once: a protocol repeats its role and label
     /// names on every line, and every token shares the one allocation.
-    names: HashMap<&'a str, Arc<str>>,
+    names: HashMap<&'a str, Arc<str>, BuildHasherDefault<NameHasher>>,
+}
+
+/// FNV-1a over a name's bytes: names are a few bytes long, where SipHash's
+/// setup costs more than the lookup. (The input is the author's own
+/// source, not a peer's, so collisions cost time only, never correctness.)
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn is_ident_start(c: char) -> bool {
