@@ -458,6 +458,18 @@ impl Driver {
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        // One timer for the driver's whole life, moved only to earlier
+        // deadlines. Moving a tokio timer earlier than the time driver's
+        // next wake-up unparks the driver (an eventfd write and an extra
+        // epoll round); the core's next deadline moves back and forth on
+        // every round trip (a retransmission or delayed-ack deadline set
+        // when a frame leaves or arrives, cleared by the answer), so
+        // following it exactly cost a system call per message. A timer
+        // left at a deadline the core no longer has fires early; the core
+        // then has nothing due and the timer is re-armed at the real one.
+        let timer = tokio::time::sleep_until(far_future());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             self.outlet.flush(&self.node);
             self.forward_node_events();
@@ -465,7 +477,12 @@ impl Driver {
                 .node
                 .with(|n| n.poll_timeout())
                 .map(|t| self.epoch + t.since_epoch());
-            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+            if let Some(deadline) = deadline {
+                if armed.is_none_or(|at| deadline < at) {
+                    timer.as_mut().reset(deadline);
+                    armed = Some(deadline);
+                }
+            }
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
@@ -480,7 +497,8 @@ impl Driver {
                     None => break,
                 },
                 () = self.wake.notified() => {}
-                () = sleep, if deadline.is_some() => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     let now = self.now();
                     self.node.with(|n| n.handle_timeout(now));
                 }
