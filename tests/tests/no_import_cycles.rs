@@ -1,5 +1,6 @@
 //! The top-level modules of the compiler (`choreo-lang`), the runtime
-//! (`choreo-runtime`) and the protocols (`aura-protocols`) form a DAG: no
+//! (`choreo-runtime`), the protocols (`aura-protocols`) and the node
+//! binary's library (`aura-node`) form a DAG: no
 //! module reaches back into one that (directly or through others) depends
 //! on it.
 //!
@@ -313,6 +314,11 @@ fn protocol_modules_have_no_import_cycle() {
 
 /// The scanner itself: a cycle hidden in a use group, a `super::` path and
 /// a root re-export is found; comments and strings are not code.
+#[test]
+fn node_modules_have_no_import_cycle() {
+    assert_acyclic("aura-node", "protocols/node/src", ("cli", "sim"));
+}
+
 #[test]
 fn cycles_through_groups_super_paths_and_reexports_are_found() {
     let dir = std::env::temp_dir().join(format!("choreo-import-cycles-{}", std::process::id()));

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use std::time::Instant;
 
-use crate::sim::{self, Faults, SimOptions};
+use crate::sim::{self, Faults, SimOptions, SimProtocol};
 use crate::NodeError;
 
 /// `aura-node keygen`.
@@ -26,28 +26,6 @@ pub struct RunArgs {
     /// (PeerId + address) and its role in each run.
     #[arg(long)]
     pub config: PathBuf,
-}
-
-/// Which protocol `aura-node sim` runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SimProtocol {
-    /// Distributed key generation among all nodes.
-    Dkg,
-    /// Resharing to a new committee and threshold.
-    Reshare,
-    /// Single-shot consensus (fast path + fallback).
-    Consensus,
-}
-
-impl SimProtocol {
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            SimProtocol::Dkg => "dkg",
-            SimProtocol::Reshare => "reshare",
-            SimProtocol::Consensus => "consensus",
-        }
-    }
 }
 
 /// `aura-node sim`.

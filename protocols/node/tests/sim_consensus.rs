@@ -23,8 +23,8 @@
     clippy::indexing_slicing
 )]
 
-use aura_node::cli::SimProtocol;
 use aura_node::sim::consensus::{committee_keys, fault_free, with_diverged_witness};
+use aura_node::sim::SimProtocol;
 use aura_node::sim::{run_seeds, Fault, Faults, SimOptions, Summary};
 use aura_protocols::roles::consensus::Path;
 

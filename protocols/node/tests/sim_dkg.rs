@@ -5,7 +5,7 @@
 //! completes. A failure prints the seed and the replay command.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aura_node::cli::SimProtocol;
+use aura_node::sim::SimProtocol;
 use aura_node::sim::{run_seeds, Fault, Faults, SimOptions};
 
 fn check(options: &SimOptions, seeds: u64) -> u64 {

@@ -50,7 +50,7 @@ use choreo_runtime::guard::{
 };
 use choreo_runtime::journal::{Journal, MemoryStore, ScopeId, SigningKey};
 use choreo_runtime::node::{NodeId, NodeTransport, SessionSpec, SharedNode};
-use choreo_runtime::{Label, ProtocolInfo, Role, RoleId, RoleShape, Session, SessionId};
+use choreo_runtime::{ProtocolInfo, Session, SessionId};
 use frost_ed25519::keys::PublicKeyPackage;
 use frost_ed25519::VerifyingKey;
 use rand::SeedableRng;
@@ -147,12 +147,6 @@ pub struct On {
 /// node opens them itself on its own host.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Act {
-    /// Connect to a peer before the run: the dialer says hello, the
-    /// listener waits for it.
-    Hello {
-        /// `nodes[0]` dials `nodes[1]`.
-        on: On,
-    },
     /// Take part in a DKG of the nodes in `on.nodes` (participants 1..).
     Dkg {
         /// Session.
@@ -549,15 +543,6 @@ fn ids_of(v: &[u16]) -> SignerIds {
     SignerIds(v.iter().map(|p| ParticipantId(*p)).collect())
 }
 
-/// The two-role protocol of [`Act::Hello`] (and of the in-process
-/// clusters' pairwise connect): the dialer says hello.
-pub static HELLO: ProtocolInfo = ProtocolInfo {
-    name: "DemoHello",
-    fingerprint: *b"aura demo: connect nodes in turn",
-    roles: &["Dialer", "Listener"],
-    labels: &["Hello"],
-};
-
 impl Agent {
     /// Node `index` of a run, with its identity `secret` and every node's
     /// id; its journal in memory (A's scope, or B's for B's devices).
@@ -749,29 +734,6 @@ impl Agent {
         let me = self.clone();
         let node = node.clone();
         Ok(match act {
-            Act::Hello { on } => {
-                let &[dialer_node, _] = on.nodes.as_slice() else {
-                    return Err("hello is between two nodes".into());
-                };
-                let roster = choreo_runtime::Roster::new(&[RoleShape::Single, RoleShape::Single]);
-                let mut session = node
-                    .open_session(self.spec(&HELLO, roster, &on)?)
-                    .map_err(text)?;
-                let (dialer, listener) = (RoleId::single(Role(0)), RoleId::single(Role(1)));
-                let dials = dialer_node == self.index;
-                Box::pin(async move {
-                    if dials {
-                        session
-                            .send(listener, Label(0), &1u64)
-                            .await
-                            .map_err(text)?;
-                    } else {
-                        let _: u64 = session.recv(dialer, Label(0)).await.map_err(text)?;
-                    }
-                    session.finish().map_err(text)?;
-                    Ok(Outcome::Done)
-                })
-            }
             Act::Dkg {
                 on,
                 run,

@@ -238,7 +238,7 @@ impl<E: Executor> Cluster for Hosted<E> {
             .map(|(port, name)| format!("{name} :{port}"))
             .collect();
         Some(format!(
-            "{} libp2p nodes on 127.0.0.1 (TCP), each its own Ed25519 identity, allowing only the others, connected pair by pair: {}",
+            "{} libp2p nodes on 127.0.0.1 (TCP), each its own Ed25519 identity, allowing only the others: {}",
             ports.len(),
             listing.join(" ")
         ))

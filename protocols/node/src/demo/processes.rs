@@ -28,9 +28,7 @@ use choreo_runtime::net::{Keypair, Multiaddr, NetNode, NetNodeConfig, Protocol};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::agent::{
-    node_ids, node_secret, Act, Agent, Answer, ClockKind, On, Outcome, Query, NODES,
-};
+use super::agent::{node_ids, node_secret, Act, Agent, Answer, ClockKind, Outcome, Query, NODES};
 use super::cluster::{name, Cluster, NET_STALL};
 use crate::NodeError;
 
@@ -150,7 +148,8 @@ impl std::fmt::Debug for HeardBox {
 
 impl ProcessCluster {
     /// Start one child per node of run `seed`, wait until each listens,
-    /// tell each where the others are and connect them pair by pair.
+    /// and tell each where the others are (they connect when the first
+    /// session needs it, as in one process).
     pub fn start(
         seed: u64,
         recovery_delay_secs: u64,
@@ -239,29 +238,6 @@ impl ProcessCluster {
                 (_, Heard::Message(FromChild::Peers)) => told += 1,
                 (i, Heard::Gone(why)) => return Err(format!("{} {why}", name(i))),
                 _ => {}
-            }
-        }
-        // Pair by pair, as in one process (see the cluster module docs).
-        let mut hello = 0u64;
-        for a in 0..NODES {
-            for b in a + 1..NODES {
-                hello += 1;
-                let mut session = [0xEE; 16];
-                session[8..].copy_from_slice(&hello.to_be_bytes());
-                for n in [a, b] {
-                    cluster.start(
-                        n,
-                        Act::Hello {
-                            on: On {
-                                session,
-                                nodes: vec![a, b],
-                            },
-                        },
-                    );
-                }
-                for r in cluster.settle()? {
-                    r.map_err(|e| format!("connecting {} and {}: {e}", name(a), name(b)))?;
-                }
             }
         }
         cluster.started = Instant::now();
@@ -447,7 +423,7 @@ impl Cluster for ProcessCluster {
             })
             .collect();
         Some(format!(
-            "{NODES} OS processes, each one libp2p node on 127.0.0.1 (TCP) with its own Ed25519 identity, allowing only the others, connected pair by pair: {}",
+            "{NODES} OS processes, each one libp2p node on 127.0.0.1 (TCP) with its own Ed25519 identity, allowing only the others: {}",
             listing.join(" ")
         ))
     }

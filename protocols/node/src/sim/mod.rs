@@ -23,8 +23,29 @@ use sha2::{Digest, Sha256};
 
 pub use faults::{Fault, Faults};
 
-use crate::cli::SimProtocol;
 use crate::NodeError;
+
+/// Which protocol `aura-node sim` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimProtocol {
+    /// Distributed key generation among all nodes.
+    Dkg,
+    /// Resharing to a new committee and threshold.
+    Reshare,
+    /// Single-shot consensus (fast path + fallback).
+    Consensus,
+}
+
+impl SimProtocol {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimProtocol::Dkg => "dkg",
+            SimProtocol::Reshare => "reshare",
+            SimProtocol::Consensus => "consensus",
+        }
+    }
+}
 
 /// What to simulate.
 #[derive(Clone, Debug)]
