@@ -83,6 +83,28 @@ impl<T: Transport> GuardedTransport<T> {
         &self.guard
     }
 
+    /// The flow context this session's `@cost`s are charged in.
+    pub fn context(&self) -> ContextId {
+        self.context
+    }
+
+    /// `inner` behind this transport's guard, flow context and capability
+    /// set; `peers[i]` is the guard identity of `inner`'s roster peer `i`
+    /// (an endpoint delegated to this one's holder).
+    pub(crate) fn rewrap<U: Transport>(
+        &self,
+        inner: U,
+        peers: Vec<PeerKey>,
+    ) -> GuardedTransport<U> {
+        GuardedTransport::new(
+            inner,
+            self.guard.clone(),
+            self.context,
+            peers,
+            self.caps.clone(),
+        )
+    }
+
     /// Run the chain for every frame of one message statement and, if every
     /// guard allows all of them, charge, append the `@journal` facts and
     /// hand the frames over — in one step under the guard's lock. The

@@ -290,6 +290,23 @@ impl NetNode {
         self.node.open_guarded_session(spec, &self.guard, grant)
     }
 
+    /// Waits for an endpoint of `protocol` that node `from` hands to this
+    /// node, and puts it behind this node's guard with `grant` (see
+    /// [`SharedNode::accept_guarded_handoff`]); the old holder hands it off
+    /// with [`SharedNode::hand_off_guarded`] (or `hand_off`).
+    pub fn accept_guarded_handoff(
+        &self,
+        protocol: &'static crate::ids::ProtocolInfo,
+        from: NodeId,
+        grant: Grant,
+    ) -> impl std::future::Future<
+        Output = Result<crate::handoff::Handoff<GuardedTransport<NodeTransport>>, Error>,
+    > + Send
+           + 'static {
+        self.node
+            .accept_guarded_handoff(protocol, from, &self.guard, grant)
+    }
+
     /// The node's guard (budgets; its journal coupling).
     pub fn guard(&self) -> &Guard {
         &self.guard

@@ -251,6 +251,9 @@ pub(crate) struct Landed {
     pub(crate) me: RoleId,
     pub(crate) me_peer: PeerId,
     pub(crate) roster: Roster,
+    /// Per roster instance: the node bound to it (the landed one: this
+    /// node), the guard identities of a re-guarded endpoint's peers.
+    pub(crate) nodes: Vec<NodeId>,
     pub(crate) core: CoreState,
     pub(crate) state: u32,
     pub(crate) params: Vec<u32>,
@@ -931,12 +934,13 @@ impl Node {
             fingerprint,
             sender,
         };
+        let nodes: Vec<NodeId> = nodes.into_iter().map(NodeId).collect();
         let mut hosted = Hosted::new(
             header,
             protocol,
             local,
             roster.clone(),
-            nodes.into_iter().map(NodeId).collect(),
+            nodes.clone(),
             links,
             Duration::from_millis(patience_ms),
         );
@@ -962,6 +966,7 @@ impl Node {
                 me: sender,
                 me_peer: local,
                 roster,
+                nodes,
                 core,
                 state,
                 params,

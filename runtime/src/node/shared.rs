@@ -234,6 +234,38 @@ impl SharedNode {
     pub fn hand_off(&self, handoff: Handoff<NodeTransport>, to: NodeId) -> Result<(), Error> {
         let (mut session, state, params) = handoff.into_parts();
         let key = session.transport_mut().session;
+        self.depart(session, key, to, state, params)
+    }
+
+    /// [`hand_off`](Self::hand_off) for an endpoint behind this node's
+    /// guard ([`open_guarded_session`](Self::open_guarded_session)). Only
+    /// the endpoint moves: the guard is this node's policy and stays here,
+    /// with every charge, leak and journal fact the endpoint's sends made
+    /// so far. The new holder takes the endpoint with
+    /// [`accept_guarded_handoff`](Self::accept_guarded_handoff) (its own
+    /// guard judges the sends from then on) or with
+    /// [`accept_handoff`](Self::accept_handoff) (no guard: only for a role
+    /// without annotated sends left).
+    pub fn hand_off_guarded(
+        &self,
+        handoff: Handoff<GuardedTransport<NodeTransport>>,
+        to: NodeId,
+    ) -> Result<(), Error> {
+        let (mut session, state, params) = handoff.into_parts();
+        let key = session.transport_mut().inner().session;
+        self.depart(session, key, to, state, params)
+    }
+
+    /// Freeze the endpoint hosted under `key`, which `session` runs on, and
+    /// send it to `to`; `session` is dismissed once the node took it.
+    fn depart<T: Transport>(
+        &self,
+        mut session: Session<T>,
+        key: SessionId,
+        to: NodeId,
+        state: u32,
+        params: Vec<u32>,
+    ) -> Result<(), Error> {
         let core = CoreState::capture(&mut session);
         let result = self.with(|n| n.depart(key, to, core, state, params));
         if result.is_ok() {
@@ -260,16 +292,58 @@ impl SharedNode {
         let node = self.clone();
         let id = self.with(|n| n.expect(from, protocol, None, None));
         async move {
-            let guard = Expecting { node, id: id? };
-            std::future::poll_fn(|cx| guard.poll(cx)).await
+            let landed = Expecting {
+                node: node.clone(),
+                id: id?,
+            }
+            .wait()
+            .await?;
+            node.resume_landed(landed, |t, _| t)
         }
     }
 
-    /// The endpoint of a landed handoff.
-    fn resume_landed(
+    /// [`accept_handoff`](Self::accept_handoff), with the arriving endpoint
+    /// behind `guard` — this node's guard — as
+    /// [`open_guarded_session`](Self::open_guarded_session) puts a session
+    /// it opens: capabilities from `grant`, flow budgets per
+    /// (`grant.context`, peer node), this guard's journal and leakage
+    /// budgets. Whatever guarded the endpoint on its old holder stays
+    /// there; from here on every annotated send is judged by `guard`
+    /// alone. Each roster peer's guard identity is the node bound to it
+    /// in the bundle.
+    pub fn accept_guarded_handoff(
+        &self,
+        protocol: &'static ProtocolInfo,
+        from: NodeId,
+        guard: &Guard,
+        grant: Grant,
+    ) -> impl std::future::Future<Output = Result<Handoff<GuardedTransport<NodeTransport>>, Error>>
+           + Send
+           + 'static {
+        let node = self.clone();
+        let guard = guard.clone();
+        let id = self.with(|n| n.expect(from, protocol, None, None));
+        async move {
+            let landed = Expecting {
+                node: node.clone(),
+                id: id?,
+            }
+            .wait()
+            .await?;
+            node.resume_landed(landed, |t, nodes| {
+                let peers = nodes.iter().map(|n| PeerKey(n.0)).collect();
+                guard.wrap(t, grant.context, peers, grant.capabilities)
+            })
+        }
+    }
+
+    /// The endpoint of a landed handoff, on the transport `wrap` makes of
+    /// its node transport and the nodes bound to its roster.
+    fn resume_landed<U: Transport>(
         &self,
         landed: super::handoff::Landed,
-    ) -> Result<Handoff<NodeTransport>, Error> {
+        wrap: impl FnOnce(NodeTransport, &[NodeId]) -> U,
+    ) -> Result<Handoff<U>, Error> {
         let transport = NodeTransport {
             node: self.clone(),
             session: landed.key,
@@ -283,7 +357,7 @@ impl SharedNode {
             me: landed.me,
             roster: landed.roster,
         };
-        let mut session = Session::new(config, transport)?;
+        let mut session = Session::new(config, wrap(transport, &landed.nodes))?;
         landed.core.restore(&mut session);
         self.wake_driver();
         Ok(Handoff::new(session, landed.state, landed.params))
@@ -297,16 +371,19 @@ struct Expecting {
 }
 
 impl Expecting {
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<Handoff<NodeTransport>, Error>> {
-        match self.node.with(|n| n.poll_arrival(self.id, cx.waker())) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(landed)) => Poll::Ready(self.node.resume_landed(landed)),
-            Poll::Ready(None) => Poll::Ready(Err(crate::error::UsageError::Host(
-                "the expected handoff was cancelled".into(),
-            )
-            .into())),
-        }
+    /// The landed endpoint.
+    async fn wait(self) -> Result<super::handoff::Landed, Error> {
+        std::future::poll_fn(|cx| {
+            self.node
+                .with(|n| n.poll_arrival(self.id, cx.waker()))
+                .map(|landed| landed.ok_or_else(cancelled))
+        })
+        .await
     }
+}
+
+fn cancelled() -> Error {
+    crate::error::UsageError::Host("the expected handoff was cancelled".into()).into()
 }
 
 impl Drop for Expecting {
@@ -346,18 +423,60 @@ impl Drop for NodeTransport {
     }
 }
 
+impl NodeTransport {
+    /// On this endpoint (S's, of session `id`): the endpoint of `from` (R)
+    /// that R's holder delegates to this node, once it has landed.
+    fn poll_delegated(
+        &mut self,
+        cx: &mut Context<'_>,
+        protocol: &'static ProtocolInfo,
+        id: SessionId,
+        from: RoleId,
+    ) -> Poll<Result<super::handoff::Landed, Error>> {
+        let node = self.node.clone();
+        let arrival = match self.taking_over {
+            Some(a) => a,
+            None => {
+                let Some(holder) = node.with(|n| n.bound_node(self.session, from)) else {
+                    return Poll::Ready(Err(crate::error::UsageError::UnknownRole {
+                        role: protocol.role_name(from),
+                    }
+                    .into()));
+                };
+                match node.with(|n| n.expect_delegation(holder, protocol, id, from)) {
+                    Ok(a) => *self.taking_over.insert(a),
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+        };
+        node.with(|n| n.poll_arrival(arrival, cx.waker()))
+            .map(|landed| {
+                self.taking_over = None;
+                landed.ok_or_else(cancelled)
+            })
+    }
+
+    /// The node bound to role instance `to` of this endpoint's session.
+    fn holder_of(&self, to: RoleId, protocol: &ProtocolInfo) -> Result<NodeId, Error> {
+        self.node
+            .with(|n| n.bound_node(self.session, to))
+            .ok_or_else(|| {
+                crate::error::UsageError::UnknownRole {
+                    role: protocol.role_name(to),
+                }
+                .into()
+            })
+    }
+}
+
 impl Handover for NodeTransport {
     fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
         let (mut session, state, params) = handoff.into_parts();
+        let protocol = session.protocol();
         let t = session.transport_mut();
         let (node, key) = (t.node.clone(), t.session);
-        let Some(to_node) = node.with(|n| n.bound_node(key, to)) else {
-            return Err(crate::error::UsageError::UnknownRole {
-                role: session.protocol().role_name(to),
-            }
-            .into());
-        };
-        node.hand_off(Handoff::new(session, state, params), to_node)
+        let to_node = t.holder_of(to, protocol)?;
+        node.depart(session, key, to_node, state, params)
     }
 
     fn poll_take_over(
@@ -368,34 +487,43 @@ impl Handover for NodeTransport {
         let (protocol, id) = (session.protocol(), session.id());
         let t = session.transport_mut();
         let node = t.node.clone();
-        let arrival = match t.taking_over {
-            Some(a) => a,
-            None => {
-                let Some(holder) = node.with(|n| n.bound_node(t.session, from)) else {
-                    return Poll::Ready(Err(crate::error::UsageError::UnknownRole {
-                        role: protocol.role_name(from),
-                    }
-                    .into()));
-                };
-                match node.with(|n| n.expect_delegation(holder, protocol, id, from)) {
-                    Ok(a) => *t.taking_over.insert(a),
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            }
+        t.poll_delegated(cx, protocol, id, from)
+            .map(|landed| node.resume_landed(landed?, |t, _| t))
+    }
+}
+
+/// `delegate` and `accept` between guarded endpoints: the delegated
+/// endpoint leaves its old holder's guard behind (charges, leaks and facts
+/// made there stay there) and continues behind the guard of the endpoint
+/// that accepts it — the new holder's guard, flow context and capability
+/// set (as attenuated so far), with each peer's guard identity the node
+/// bound to it.
+impl Handover for GuardedTransport<NodeTransport> {
+    fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
+        let (mut session, state, params) = handoff.into_parts();
+        let protocol = session.protocol();
+        let t = session.transport_mut().inner();
+        let (node, key) = (t.node.clone(), t.session);
+        let to_node = t.holder_of(to, protocol)?;
+        node.depart(session, key, to_node, state, params)
+    }
+
+    fn poll_take_over(
+        session: &mut Session<Self>,
+        cx: &mut Context<'_>,
+        from: RoleId,
+    ) -> Poll<Result<Handoff<Self>, Error>> {
+        let (protocol, id) = (session.protocol(), session.id());
+        let guarded = session.transport_mut();
+        let node = guarded.inner().node.clone();
+        let landed = match guarded.inner_mut().poll_delegated(cx, protocol, id, from) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(landed)) => landed,
         };
-        match node.with(|n| n.poll_arrival(arrival, cx.waker())) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(landed) => {
-                t.taking_over = None;
-                Poll::Ready(match landed {
-                    Some(l) => node.resume_landed(l),
-                    None => Err(crate::error::UsageError::Host(
-                        "the expected handoff was cancelled".into(),
-                    )
-                    .into()),
-                })
-            }
-        }
+        Poll::Ready(node.resume_landed(landed, |t, nodes| {
+            guarded.rewrap(t, nodes.iter().map(|n| PeerKey(n.0)).collect())
+        }))
     }
 }
 
