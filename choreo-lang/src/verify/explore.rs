@@ -243,6 +243,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let mut moves: Vec<Move> = Vec::new();
     let mut arena: Vec<u32> = Vec::new();
     let mut built: Vec<(usize, usize)> = Vec::new();
+    let mut known: Vec<bool> = Vec::new();
     let mut nl: Vec<u32> = Vec::new();
     let mut nc: Vec<u32> = Vec::new();
     let mut cursor = 0usize;
@@ -392,20 +393,29 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             }
         };
         let mut chosen = 0..moves.len();
+        // For a reduced state, whether each ample successor was already
+        // visited is known from the proviso's look-up: it is not looked
+        // up again (only compared with its siblings).
+        let mut looked_up = false;
         if let Some((begin, count)) = ample.filter(|&(_, count)| count < moves.len()) {
             // Cycle proviso: every cycle of the reduced graph has an edge to
             // a state discovered no later than its source (BFS order), so a
             // state whose ample successors are all discovered after it may
             // be reduced; any other is fully expanded.
             build(begin..begin + count, world, &mut arena, &mut built);
-            let reducible = built.iter().all(|(s, e)| {
-                arena
-                    .get(*s..*e)
-                    .and_then(|key| index.get(key))
-                    .is_none_or(|&i| i > here)
-            });
+            known.clear();
+            let mut reducible = true;
+            for &(s, e) in built.iter() {
+                let found = arena.get(s..e).and_then(|key| index.get(key)).copied();
+                if found.is_some_and(|i| i <= here) {
+                    reducible = false;
+                    break;
+                }
+                known.push(found.is_some());
+            }
             if reducible {
                 chosen = begin..begin + count;
+                looked_up = true;
             } else {
                 build(0..moves.len(), world, &mut arena, &mut built);
             }
@@ -413,11 +423,21 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             build(0..moves.len(), world, &mut arena, &mut built);
         }
         let edges_of = moves.get(chosen).unwrap_or_default();
-        for (&(s, e), m) in built.iter().zip(edges_of) {
+        for (j, (&(s, e), m)) in built.iter().zip(edges_of).enumerate() {
             let Some(key) = arena.get(s..e) else {
                 continue;
             };
-            if index.contains_key(key) {
+            let visited = if looked_up {
+                known.get(j).copied().unwrap_or(true)
+                    || built
+                        .get(..j)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|&(s2, e2)| arena.get(s2..e2) == Some(key))
+            } else {
+                index.contains_key(key)
+            };
+            if visited {
                 continue;
             }
             if states.len() >= max_states {
