@@ -13,6 +13,7 @@
 //! lazily per pair; the explorer keeps one subset id per tracked pair in
 //! each global state.
 
+use super::hash::Fast;
 use super::model::Ident;
 use crate::global::{GStmt, GlobalProtocol, Participant};
 use std::collections::{BTreeMap, HashMap};
@@ -35,13 +36,13 @@ struct NfaNode {
 #[derive(Debug, Default)]
 pub(crate) struct Conformance {
     nodes: Vec<NfaNode>,
-    labels: HashMap<LabelKey, u32>,
+    labels: HashMap<LabelKey, u32, Fast>,
     label_names: Vec<String>,
     /// Tracked pairs, sorted; a global state holds one subset id per pair.
     pub pairs: Vec<(Ident, Ident)>,
     subsets: Vec<Vec<u32>>,
-    subset_index: HashMap<Vec<u32>, u32>,
-    steps: HashMap<(u32, u32, u32), u32, super::hash::Fast>,
+    subset_index: HashMap<Vec<u32>, u32, Fast>,
+    steps: HashMap<(u32, u32, u32), u32, Fast>,
     start: u32,
 }
 

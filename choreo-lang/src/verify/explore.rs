@@ -106,6 +106,9 @@ fn pop_into(chans: &Chans, c: u32, out: &mut Vec<u32>) {
 
 type Visited = HashMap<Rc<[u32]>, u32, super::hash::Fast>;
 
+/// Initial capacity of the visited set and the state list.
+const INITIAL_CAPACITY: usize = 1024;
+
 #[derive(Clone, Copy)]
 struct Edge {
     parent: u32,
@@ -137,6 +140,25 @@ fn settle(
         return;
     }
     let ni = ni.max(1);
+    // Most states where someone could discard have nothing to discard at
+    // any channel head: find that out before copying the channels.
+    let discarded_head = |locals: &[u32], c: u32, h: u32| {
+        let from = c / ni;
+        let to = c % ni;
+        readers.get(to as usize).and_then(|ps| {
+            ps.iter().copied().find(|&p| {
+                locals
+                    .get(p)
+                    .is_some_and(|&l| world.discards(l, from, to, h))
+            })
+        })
+    };
+    if !channels(chans).any(|(c, m)| {
+        m.first()
+            .is_some_and(|&h| discarded_head(locals, c, h).is_some())
+    }) {
+        return;
+    }
     let mut open: Vec<(u32, Vec<u32>)> = channels(chans).map(|(c, m)| (c, m.to_vec())).collect();
     loop {
         let mut changed = false;
@@ -200,9 +222,12 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         init.extend(c.initial());
     }
     let head_len = init.len();
-    let mut states: Vec<Rc<[u32]>> = Vec::new();
-    let mut index = Visited::default();
-    let mut edges: Vec<Edge> = Vec::new();
+    // Sized for a small protocol's whole run: growing from empty rehashes
+    // the visited set a dozen times, which the small protocols felt.
+    let expect = max_states.clamp(1, INITIAL_CAPACITY);
+    let mut states: Vec<Rc<[u32]>> = Vec::with_capacity(expect);
+    let mut index = Visited::with_capacity_and_hasher(expect, Default::default());
+    let mut edges: Vec<Edge> = Vec::with_capacity(expect);
     let first: Rc<[u32]> = Rc::from(init);
     states.push(first.clone());
     index.insert(first, 0);
@@ -218,6 +243,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let mut moves: Vec<Move> = Vec::new();
     let mut arena: Vec<u32> = Vec::new();
     let mut built: Vec<(usize, usize)> = Vec::new();
+    let mut known: Vec<bool> = Vec::new();
     let mut nl: Vec<u32> = Vec::new();
     let mut nc: Vec<u32> = Vec::new();
     let mut cursor = 0usize;
@@ -367,20 +393,29 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             }
         };
         let mut chosen = 0..moves.len();
+        // For a reduced state, whether each ample successor was already
+        // visited is known from the proviso's look-up: it is not looked
+        // up again (only compared with its siblings).
+        let mut looked_up = false;
         if let Some((begin, count)) = ample.filter(|&(_, count)| count < moves.len()) {
             // Cycle proviso: every cycle of the reduced graph has an edge to
             // a state discovered no later than its source (BFS order), so a
             // state whose ample successors are all discovered after it may
             // be reduced; any other is fully expanded.
             build(begin..begin + count, world, &mut arena, &mut built);
-            let reducible = built.iter().all(|(s, e)| {
-                arena
-                    .get(*s..*e)
-                    .and_then(|key| index.get(key))
-                    .is_none_or(|&i| i > here)
-            });
+            known.clear();
+            let mut reducible = true;
+            for &(s, e) in built.iter() {
+                let found = arena.get(s..e).and_then(|key| index.get(key)).copied();
+                if found.is_some_and(|i| i <= here) {
+                    reducible = false;
+                    break;
+                }
+                known.push(found.is_some());
+            }
             if reducible {
                 chosen = begin..begin + count;
+                looked_up = true;
             } else {
                 build(0..moves.len(), world, &mut arena, &mut built);
             }
@@ -388,11 +423,21 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             build(0..moves.len(), world, &mut arena, &mut built);
         }
         let edges_of = moves.get(chosen).unwrap_or_default();
-        for (&(s, e), m) in built.iter().zip(edges_of) {
+        for (j, (&(s, e), m)) in built.iter().zip(edges_of).enumerate() {
             let Some(key) = arena.get(s..e) else {
                 continue;
             };
-            if index.contains_key(key) {
+            let visited = if looked_up {
+                known.get(j).copied().unwrap_or(true)
+                    || built
+                        .get(..j)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|&(s2, e2)| arena.get(s2..e2) == Some(key))
+            } else {
+                index.contains_key(key)
+            };
+            if visited {
                 continue;
             }
             if states.len() >= max_states {
@@ -473,16 +518,20 @@ fn unexpected(
     chans: &Chans,
     chan: &dyn Fn(u32, u32) -> u32,
 ) -> Option<String> {
-    let mut checked: Vec<u32> = Vec::new();
-    for (act, _) in trans {
+    for (i, (act, _)) in trans.iter().enumerate() {
         let LAct::Recv { from, to, .. } = *act else {
             continue;
         };
-        let c = chan(from, to);
-        if checked.contains(&c) {
+        // Each channel once (no allocation: this runs for every
+        // participant of every state).
+        let seen =
+            trans.get(..i).unwrap_or_default().iter().any(
+                |(a, _)| matches!(*a, LAct::Recv { from: f, to: t, .. } if f == from && t == to),
+            );
+        if seen {
             continue;
         }
-        checked.push(c);
+        let c = chan(from, to);
         let Some(h) = head(chans, c) else {
             continue;
         };

@@ -599,9 +599,17 @@ fn run_all(
         .map(|l| Machine::build_interleaved(&l.body))
         .collect();
     let roles: Vec<(&LocalProtocol, &Machine)> = locals.iter().zip(&machines).collect();
+    // The conformance automaton depends only on the family sizes, and its
+    // lazily determinised subsets are a cache of the same automaton: the
+    // instances that differ only in quorum values share one.
+    let mut conform_cache: Option<(BTreeMap<String, u64>, conform::Conformance)> = None;
     for inst in instances {
         let described = inst.describe();
-        let mut world = World::build(&roles, inst, global);
+        let conform = global.map(|g| match conform_cache.take() {
+            Some((families, c)) if families == inst.families => c,
+            _ => conform::Conformance::build(g, &inst.families),
+        });
+        let mut world = World::build(&roles, inst, conform);
         let bound = options.bound.max(1);
         let cap = options.max_states.max(1);
         let mut outcome = explore::explore(&mut world, bound, cap, options.reduce);
@@ -627,6 +635,9 @@ fn run_all(
         });
         if outcome.capped {
             capped.push(described.clone());
+        }
+        if let Some(c) = world.conform.take() {
+            conform_cache = Some((world.instance.families.clone(), c));
         }
         if let Some(v) = outcome.violation {
             let participants = world

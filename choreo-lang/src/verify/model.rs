@@ -10,6 +10,7 @@
 //! [`LocalState`], which is interned to a `u32`; the local transitions of an
 //! interned state are computed once and cached.
 
+use super::hash::Fast;
 use crate::global::{Loc, Size};
 use crate::local::{LocalProtocol, Peer, Target};
 use crate::machine::{Machine, Op, State, StateId, END as MACHINE_END};
@@ -53,7 +54,7 @@ pub(crate) struct TimeoutInfo {
     pub text: String,
     /// Phases of every message sent inside this timeout's body (nested
     /// timeouts included): dropped once a participant abandons the body.
-    pub nested: HashSet<Phase>,
+    pub nested: HashSet<Phase, Fast>,
 }
 
 pub(crate) const END: u32 = 0;
@@ -195,18 +196,23 @@ impl Instance {
 /// The cached local transitions of one interned state.
 pub(crate) type Transitions = std::rc::Rc<[(LAct, u32)]>;
 
+type MsgKey = (std::sync::Arc<str>, std::sync::Arc<str>, String, Phase);
+
 /// The compiled system.
 #[derive(Debug)]
 pub(crate) struct World {
     pub idents: Vec<Ident>,
-    ident_index: HashMap<Ident, u32>,
+    ident_index: HashMap<Ident, u32, Fast>,
     pub msgs: Vec<MsgInfo>,
-    msg_index: HashMap<(String, String, String, Phase), u32>,
+    /// Hash of (name, namespace, payload, phase) → messages with it.
+    msg_index: HashMap<u64, Vec<u32>, Fast>,
+    /// (name, namespace, payload, phase) of every message (handoff: none).
+    msg_keys: Vec<MsgKey>,
     pub timeouts: Vec<TimeoutInfo>,
-    timeout_index: HashMap<(Loc, String, u64), u32>,
+    timeout_index: HashMap<(Loc, String, u64), u32, Fast>,
     pub nodes: Vec<Node>,
     /// A timeout node → the timeout whose body encloses it.
-    parent_timeout: HashMap<u32, u32>,
+    parent_timeout: HashMap<u32, u32, Fast>,
     /// Per node: the timeout nodes whose bodies enclose it (outermost
     /// first). A step of a body to a node outside it (a `continue` to a
     /// `rec` around the timeout) completes the body.
@@ -218,7 +224,7 @@ pub(crate) struct World {
     /// Per-pair conformance to the global protocol, when one is given.
     pub conform: Option<super::conform::Conformance>,
     /// (from, to) identity → index of the pair in `conform.pairs`.
-    pub pair_index: HashMap<(u32, u32), u32>,
+    pub pair_index: HashMap<(u32, u32), u32, Fast>,
     /// `pair_index` as a dense table (`from · idents + to`; `u32::MAX`: none).
     pair_table: Vec<u32>,
     /// `conform_label` of every message (`u32::MAX`: none).
@@ -226,7 +232,7 @@ pub(crate) struct World {
     handoff: Option<u32>,
     // Interned local states and their cached transitions.
     locals: Vec<LocalState>,
-    local_index: HashMap<LocalState, u32, super::hash::Fast>,
+    local_index: HashMap<LocalState, u32, Fast>,
     trans: Vec<Option<Transitions>>,
 }
 
@@ -250,23 +256,24 @@ impl World {
     pub fn build(
         roles: &[(&LocalProtocol, &Machine)],
         instance: Instance,
-        global: Option<&crate::global::GlobalProtocol>,
+        conform: Option<super::conform::Conformance>,
     ) -> World {
         let mut w = World {
             idents: Vec::new(),
-            ident_index: HashMap::new(),
+            ident_index: HashMap::default(),
             msgs: Vec::new(),
-            msg_index: HashMap::new(),
+            msg_index: HashMap::default(),
+            msg_keys: Vec::new(),
             timeouts: Vec::new(),
-            timeout_index: HashMap::new(),
+            timeout_index: HashMap::default(),
             nodes: vec![Node::End, Node::Stuck],
-            parent_timeout: HashMap::new(),
+            parent_timeout: HashMap::default(),
             enclosing: vec![Vec::new(), Vec::new()],
             building: Vec::new(),
             participants: Vec::new(),
             instance,
             conform: None,
-            pair_index: HashMap::new(),
+            pair_index: HashMap::default(),
             pair_table: Vec::new(),
             conform_labels: Vec::new(),
             handoff: None,
@@ -319,8 +326,7 @@ impl World {
                 });
             }
         }
-        if let Some(global) = global {
-            let conform = super::conform::Conformance::build(global, &w.instance.families);
+        if let Some(conform) = conform {
             for (k, (x, y)) in conform.pairs.iter().enumerate() {
                 let x = w.ident(x.clone());
                 let y = w.ident(y.clone());
@@ -440,14 +446,26 @@ impl World {
     }
 
     fn msg(&mut self, label: &crate::global::Label, payload: &str, phase: Phase) -> u32 {
-        let key = (
-            label.name.to_string(),
-            label.namespace.to_string(),
-            payload.to_string(),
-            phase,
-        );
-        if let Some(&m) = self.msg_index.get(&key) {
-            return m;
+        // Looked up by the hash of the borrowed parts: every send and
+        // receive of every instance asks, and most ask for a known message.
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = super::hash::WordHasher::default();
+            (&*label.name, &*label.namespace, payload, phase).hash(&mut h);
+            h.finish()
+        };
+        if let Some(ids) = self.msg_index.get(&hash) {
+            for &m in ids {
+                if let Some((name, namespace, p, ph)) = self.msg_keys.get(m as usize) {
+                    if **name == *label.name
+                        && **namespace == *label.namespace
+                        && p == payload
+                        && *ph == phase
+                    {
+                        return m;
+                    }
+                }
+            }
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
         let shown = if payload == "()" {
@@ -460,7 +478,13 @@ impl World {
             phase,
             key: (label.namespace.to_string(), label.name.to_string()),
         });
-        self.msg_index.insert(key, m);
+        self.msg_keys.push((
+            label.name.clone(),
+            label.namespace.clone(),
+            payload.to_string(),
+            phase,
+        ));
+        self.msg_index.entry(hash).or_default().push(m);
         m
     }
 
@@ -495,6 +519,14 @@ impl World {
             phase: Phase::None,
             key: (String::new(), super::conform::HANDOFF.to_string()),
         });
+        // Keeps `msg_keys` aligned with `msgs`; not in `msg_index`, so no
+        // protocol message can find it.
+        self.msg_keys.push((
+            super::conform::HANDOFF.into(),
+            "".into(),
+            String::new(),
+            Phase::None,
+        ));
         self.handoff = Some(m);
         m
     }
@@ -829,7 +861,7 @@ impl World {
                         let t = u32::try_from(self.timeouts.len()).unwrap_or(u32::MAX);
                         self.timeouts.push(TimeoutInfo {
                             text: text.clone(),
-                            nested: HashSet::new(),
+                            nested: HashSet::default(),
                         });
                         self.timeout_index.insert(key, t);
                         t
