@@ -10,6 +10,11 @@
 //! place that touches files or the terminal. Rendering to text happens at
 //! the edge in [`render`].
 
+// Module docs name their private submodules (`check`'s `lower`, `project`'s
+// `interp`) for readers of `cargo doc --document-private-items`; in the
+// public docs those links are plain text, which is what we want.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod ast;
 pub mod check;
 pub mod codegen;

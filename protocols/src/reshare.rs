@@ -264,7 +264,7 @@ pub struct EncryptedShare {
 pub struct ReshareEcho {
     /// Run id.
     pub session: [u8; 32],
-    /// The agreed join transcript ([`join_transcript`]).
+    /// The agreed join transcript (`join_transcript`).
     pub joins: [u8; 32],
     /// One signed dealing digest per dealer, in ascending order.
     pub dealings: EchoedDigests,

@@ -167,7 +167,7 @@ impl<T: Transport> Session<T> {
     /// generated code passes the statement's state number). A peer's
     /// handler message of the instance completed just before only undoes
     /// an untouched body of the same statement (a looped timeout's next
-    /// iteration, [`crate::phase`]); `start_body` is site 0.
+    /// iteration, `session_core::phase`); `start_body` is site 0.
     pub fn start_body_at(&mut self, duration: std::time::Duration, site: u32) {
         let deadline = self.now() + duration;
         let core = &mut self.inner.core;

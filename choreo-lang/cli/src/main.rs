@@ -49,7 +49,7 @@ enum Command {
         /// Only this protocol.
         #[arg(long)]
         protocol: Option<String>,
-        /// Only this role, e.g. `Initiator`, `Witness` or 'Node[0]'.
+        /// Only this role, e.g. `Initiator`, `Witness` or `Node[0]`.
         #[arg(long)]
         role: Option<String>,
     },

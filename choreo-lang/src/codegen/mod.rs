@@ -3,7 +3,7 @@
 //! Per protocol, one module (`snake_case` of the protocol name) holding:
 //! - `FINGERPRINT` (SHA-256 of the canonical global type,
 //!   [`ProtocolMachines::fingerprint`]) and `PROTOCOL`, the runtime's
-//!   [`choreo_runtime::ProtocolInfo`] table of role and label names;
+//!   `choreo_runtime::ProtocolInfo` table of role and label names;
 //! - `Params` (the protocol's size and quorum parameters as `u32`), `roster`
 //!   and an in-memory `sessions` helper;
 //! - `labels`: one type per message label, wrapping its payload

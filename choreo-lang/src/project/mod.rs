@@ -5,7 +5,7 @@
 //!
 //! Projection is a small interpreter ([`interp`]): it walks the checked
 //! global protocol once per target and maps each statement to that target's
-//! local actions; [`merge`] is the full merge. The walk judges nothing: it
+//! local actions; [`merge`](mod@merge) is the full merge. The walk judges nothing: it
 //! returns the local type and the [`facts`] it observed (merge conflicts,
 //! how chosen branches and handlers start, who plays which role after a
 //! `delegate`, what happens after a `link`), and the E04xx checks

@@ -10,7 +10,7 @@
 //! the session to the node identity of participant `j` (in the order the
 //! module documents). The node host delivers a frame of member `j` only if
 //! it arrived on a link authenticated to that node, so the role logic tags
-//! what member `j` sent with that node ([`Authenticated`]) and the crypto
+//! what member `j` sent with that node ([`Authenticated`](crate::roster::Authenticated)) and the crypto
 //! cores attribute it through their [`Roster`]: blame follows the link,
 //! never a field the sender wrote.
 //!

@@ -178,10 +178,10 @@ async fn statement<T: Transport>(
 }
 
 /// One guarded session per roster instance over a fresh in-memory network
-/// (element `i` is `roster.instances()[i]`'s), each under its own [`Guard`]:
+/// (element `i` is `roster.instances()[i]`'s), each under its own [`Guard`](super::Guard):
 /// every capability in `capabilities`, unlimited budgets, and a journal in
-/// memory ([`Guard::journal`]) whose facts instance `i` signs with a key
-/// derived from the session id and `i` (its [`PeerKey`] is that key's
+/// memory ([`Guard::journal`](super::Guard::journal)) whose facts instance `i` signs with a key
+/// derived from the session id and `i` (its [`PeerKey`](super::PeerKey) is that key's
 /// public half). For tests and examples of protocols with annotations; a
 /// node supplies its own guard, budgets and durable journal.
 pub fn memory_sessions(

@@ -44,7 +44,7 @@ impl FactBody for ScopeMember {
     const VERSION: u16 = 1;
 }
 
-/// A journal scope's authorship policy (see the [module](self) docs for the
+/// A journal scope's authorship policy (see this module's docs for the
 /// rules). Built once per journal from configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Authorship {

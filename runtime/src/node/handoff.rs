@@ -56,7 +56,7 @@ use crate::handoff::CoreState;
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
 use crate::roster::{RoleShape, Roster};
 
-/// Version byte of [`Bundle`].
+/// Version byte of the handoff bundle.
 pub const BUNDLE_VERSION: u8 = 1;
 
 /// Length of a rebind payload.

@@ -1,7 +1,7 @@
 //! Node frames: what one node sends another, on top of the envelope.
 //!
 //! A node frame is a 22-byte link header followed by a complete envelope
-//! (the 62-byte header of [`Envelope`](crate::Envelope), then the
+//! (the 62-byte header of [`Envelope`], then the
 //! payload). The transport below (a libp2p stream, the simulator) delimits
 //! frames; the explicit payload length still lets a decoder tell a
 //! truncated frame from a short payload. All integers are little-endian.
@@ -9,7 +9,7 @@
 //! | bytes  | field |
 //! |--------|-------|
 //! | 0      | link version, [`LINK_VERSION`] |
-//! | 1      | kind: 0 = data, 1 = ack, 2 = heartbeat, 3 = close; handoff frames ([`super::handoff`]): 4 = rebind, 5 = rebind ack, 6 = bundle, 7 = bundle ack, 8 = forward |
+//! | 1      | kind: 0 = data, 1 = ack, 2 = heartbeat, 3 = close; handoff frames (`node::handoff`): 4 = rebind, 5 = rebind ack, 6 = bundle, 7 = bundle ack, 8 = forward |
 //! | 2..10  | seq (u64): data and close frames number 1, 2, 3 … per (session, sender, receiver); 0 for ack and heartbeat |
 //! | 10..18 | ack (u64): cumulative — every frame the receiver of this frame sent with seq ≤ ack has arrived (0: none yet) |
 //! | 18..22 | payload length (u32); the frame is exactly 84 + length bytes |
@@ -19,7 +19,7 @@
 //! Ack, heartbeat and close frames carry label 0, phase 0 and no payload;
 //! anything else is malformed. Handoff frames carry label 0, phase 0 and
 //! seq 0; rebind, bundle and forward frames have a payload (their layouts
-//! are in [`super::handoff`]), the two acks none. Decoding never panics and never allocates
+//! are in `node::handoff`), the two acks none. Decoding never panics and never allocates
 //! more than the frame it is given.
 
 use crate::envelope::{encode_into, DecodeError, Envelope, Header, Message};
@@ -95,7 +95,7 @@ impl FrameKind {
         matches!(self, Self::Data | Self::Close)
     }
 
-    /// True for the frames of a handoff ([`super::handoff`]).
+    /// True for the frames of a handoff (`node::handoff`).
     pub fn is_handoff(self) -> bool {
         matches!(
             self,

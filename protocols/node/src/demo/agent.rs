@@ -1,6 +1,6 @@
 //! One node of the demo: its own state and what it does in each step.
 //!
-//! The lifecycle ([`super::run`]) is a coordinator: it decides who does
+//! The lifecycle ([`super::run()`]) is a coordinator: it decides who does
 //! what, step by step, and hands every node an [`Act`] (take part in this
 //! session, in this role) or a [`Query`] (what does your journal say?). A
 //! node's [`Agent`] carries everything that node knows — its identity key,

@@ -1,6 +1,6 @@
 //! Where the demo's nodes live: one [`Cluster`] per transport.
 //!
-//! The lifecycle ([`super::run`]) hands numbered nodes [`Act`]s (take part
+//! The lifecycle ([`super::run()`]) hands numbered nodes [`Act`]s (take part
 //! in this session in this role) and then *settles*: waits until every act
 //! finished and collects the [`Outcome`]s. A [`Cluster`] decides where the
 //! nodes and their acts run and what time is. With every node in this
