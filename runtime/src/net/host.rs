@@ -52,6 +52,12 @@ pub const MAX_INBOUND_STREAMS_PER_PEER: usize = 4;
 /// Bytes gathered from a peer's queue into one write.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
+/// How long a writer waits for a stream to open before it gives up on this
+/// attempt (the reliability layer resends, and the next frame tries again).
+/// An open that never completes would otherwise leave the peer's writer
+/// stuck and the link silent until the session's patience runs out.
+const OPEN_STREAM_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Host settings.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -779,9 +785,15 @@ async fn open_stream(
     peer: PeerId,
     control: &mut libp2p_stream::Control,
     commands: &mpsc::UnboundedSender<Command>,
-) -> Result<libp2p::Stream, libp2p_stream::OpenStreamError> {
+) -> Result<libp2p::Stream, String> {
     let _ = commands.send(Command::Dial(peer));
-    control.open_stream(peer, PROTOCOL).await
+    match tokio::time::timeout(OPEN_STREAM_TIMEOUT, control.open_stream(peer, PROTOCOL)).await {
+        Ok(opened) => opened.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "no stream within {} s",
+            OPEN_STREAM_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// Writes `peer`'s queued frames on a stream of our own, batching what is
@@ -812,8 +824,7 @@ async fn write_to_peer(
                 Some(open) => open,
                 None => match open_stream(peer, &mut control, &commands).await {
                     Ok(opened) => stream.insert(opened),
-                    Err(error) => {
-                        let reason = error.to_string();
+                    Err(reason) => {
                         tracing::debug!(%peer, %reason, "could not open a stream");
                         let _ = events.try_send(HostEvent::OpenFailed { peer, reason });
                         // Whatever queued meanwhile would only hammer the
