@@ -58,7 +58,7 @@ pub(crate) const HELD_LIMIT: usize = 1024;
 
 /// Completed timeout instances whose handler a peer may still start that
 /// an endpoint remembers (the most recent ones).
-const FINISHED_LIMIT: usize = 16;
+pub(crate) const FINISHED_LIMIT: usize = 16;
 
 /// The handler of a timeout instance, and the other instances of the same
 /// statement that met in it: handler messages of phases `low ..= phase`
