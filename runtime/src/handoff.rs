@@ -22,7 +22,8 @@ use crate::error::{Error, UsageError};
 use crate::ids::{Label, ProtocolInfo, RoleId};
 use crate::payload::Payload;
 use crate::session::Session;
-use crate::session_core::ActiveBody;
+use crate::session_core::phase::Meeting;
+use crate::session_core::{ActiveBody, Rewind};
 use crate::transport::Transport;
 
 /// An endpoint detached from its typestate, to be resumed elsewhere: the
@@ -166,8 +167,8 @@ pub fn take_over<'a, T: Handover>(
 pub(crate) struct CoreState {
     pub(crate) phase: u32,
     pub(crate) timeouts: u32,
-    /// `(microseconds left, phase)`, outermost first.
-    pub(crate) bodies: Vec<(u64, u32)>,
+    /// `(microseconds left, phase, timeout statement)`, outermost first.
+    pub(crate) bodies: Vec<(u64, u32, u32)>,
     /// Per roster peer: `(label, phase)` of stragglers, oldest first.
     pub(crate) skips: Vec<Vec<(u16, u32)>>,
     pub(crate) late_dropped: u64,
@@ -175,6 +176,16 @@ pub(crate) struct CoreState {
     pub(crate) held: Vec<Vec<HeldFrame>>,
     /// Body phases of the completed timeout instances.
     pub(crate) finished: Vec<u32>,
+    /// `(body phase, timeout statement)` of the instance completed last.
+    pub(crate) completed_last: Option<(u32, u32)>,
+    /// The handler the endpoint is in or will enter, with the adjacent
+    /// instances that met in it: `(timeout statement, lowest handler phase)`.
+    pub(crate) meeting: Option<(u32, u32)>,
+    /// The body that can still be undone: `(completed instance's body
+    /// phase, bodies open around it, timeout statement)`, and whether the
+    /// endpoint has acted since it completed that instance.
+    pub(crate) rewind: Option<(u32, u32, u32)>,
+    pub(crate) acted: bool,
 }
 
 /// A frame the session had read from a peer but not yet delivered.
@@ -227,6 +238,10 @@ impl CoreState {
             late_dropped: 0,
             held: vec![Vec::new(); peers],
             finished: Vec::new(),
+            completed_last: None,
+            meeting: None,
+            rewind: None,
+            acted: false,
         }
     }
 
@@ -242,7 +257,8 @@ impl CoreState {
                 .iter()
                 .map(|b| {
                     let left = b.deadline - now;
-                    (u64::try_from(left.as_micros()).unwrap_or(u64::MAX), b.phase)
+                    let left = u64::try_from(left.as_micros()).unwrap_or(u64::MAX);
+                    (left, b.phase, b.site)
                 })
                 .collect(),
             skips: core
@@ -269,6 +285,13 @@ impl CoreState {
                 })
                 .collect(),
             finished: core.finished.clone(),
+            completed_last: core.completed_last,
+            meeting: core.meeting.map(|m| (m.site, m.low)),
+            rewind: core.rewind.map(|r| {
+                let depth = u32::try_from(r.depth).unwrap_or(u32::MAX);
+                (r.body, depth, r.site)
+            }),
+            acted: core.acted.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -282,12 +305,10 @@ impl CoreState {
         core.bodies = self
             .bodies
             .into_iter()
-            .map(|(left, phase)| ActiveBody {
+            .map(|(left, phase, site)| ActiveBody {
                 deadline: now + std::time::Duration::from_micros(left),
                 phase,
-                // A moved endpoint undoes no body (it has no record of the
-                // instance completed before), so the site is not needed.
-                site: 0,
+                site,
             })
             .collect();
         for (slot, q) in core.skips.iter_mut().zip(self.skips) {
@@ -300,5 +321,18 @@ impl CoreState {
         }
         core.held_total = core.held.iter().map(std::collections::VecDeque::len).sum();
         core.finished = self.finished;
+        // What a looped timeout's next iteration needs to undo an untouched
+        // body or to meet a peer's adjacent instance: without it a moved
+        // endpoint would drop (or refuse as a violation) the handler message
+        // its old holder would have joined.
+        core.completed_last = self.completed_last;
+        core.meeting = self.meeting.map(|(site, low)| Meeting { site, low });
+        core.rewind = self.rewind.map(|(body, depth, site)| Rewind {
+            body,
+            depth: depth as usize,
+            site,
+        });
+        core.acted
+            .store(self.acted, std::sync::atomic::Ordering::Relaxed);
     }
 }

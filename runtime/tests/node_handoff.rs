@@ -523,3 +523,110 @@ fn frames_read_ahead_inside_a_timeout_body_move_with_the_endpoint() {
         }
     }
 }
+
+static LOOP_PROTO: ProtocolInfo = ProtocolInfo {
+    name: "Beat",
+    fingerprint: [9; 32],
+    roles: &["A", "R"],
+    labels: &["Tick", "Ack", "Resync"],
+};
+
+/// A looped timeout (`loop { timeout { A -> R : Tick; R -> A : Ack; } else
+/// { A -> R : Resync; } }`, statement 7), written out by hand. R completes
+/// the first beat and enters the second, then moves to another node before
+/// doing anything there; only then does A give up on the first beat (its
+/// `Ack` never counted) and send that beat's `Resync`. R's new holder must
+/// go back to the first beat (the body it entered is untouched), run the
+/// handler with A and meet A in the same second beat, as its old holder
+/// would have: the record of the beat completed last travels in the
+/// bundle. Without it the new holder drops the `Resync` as late and waits
+/// in the second beat for a `Tick` that A only sends after the handler.
+#[test]
+fn a_moved_endpoint_undoes_its_untouched_next_beat_for_the_handler_of_the_beat_it_completed() {
+    const SITE: u32 = 7;
+    let (tick, ack, resync) = (Label(0), Label(1), Label(2));
+    // Long enough that losses never end a beat (a run takes about 0.6 s
+    // of virtual time, one in a few thousand about 5 s): the beats end
+    // only by the abandon and the Resync.
+    let beat = Duration::from_secs(30);
+    let seeds: u64 = std::env::var("CHOREO_HANDOFF_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    for seed in 0..seeds {
+        let mut sim = Sim::new(seed, lossy());
+        let (na, nx, ny) = (sim.add_node(), sim.add_node(), sim.add_node());
+        let x_id = sim.node_id(nx).unwrap();
+        let y_id = sim.node_id(ny).unwrap();
+        let x_node = sim.node(nx).unwrap().clone();
+        let y_node = sim.node(ny).unwrap().clone();
+        let mut s = sim
+            .open_sessions(SessionId([8; 16]), &LOOP_PROTO, &roster(), &[na, nx])
+            .unwrap()
+            .into_iter();
+        let (mut a, mut r) = (s.next().unwrap(), s.next().unwrap());
+        let (moved_tx, moved) = tokio::sync::oneshot::channel::<()>();
+        let ha = sim.spawn(na, async move {
+            // Beat 1: tick, then give up once R has moved (its Ack, if it
+            // arrives, is late and dropped).
+            a.start_body_at(beat, SITE);
+            a.send(R, tick, &1u64).await?;
+            let _ = moved.await;
+            a.abandon_body();
+            a.send(R, resync, &1u64).await?;
+            // Beat 2, completed.
+            a.start_body_at(beat, SITE);
+            a.send(R, tick, &2u64).await?;
+            let acked: u64 = a.recv(R, ack).await?;
+            a.end_body();
+            a.finish()?;
+            Ok::<_, Error>(acked)
+        });
+        let hx = sim.spawn(nx, async move {
+            r.start_body_at(beat, SITE);
+            let t: u64 = r.recv(A, tick).await?;
+            r.send(A, ack, &t).await?;
+            r.end_body();
+            // Beat 2 entered, nothing done in it yet.
+            r.start_body_at(beat, SITE);
+            x_node.hand_off(Handoff::new(r, STATE, vec![]), y_id)
+        });
+        let hy = sim.spawn(ny, async move {
+            let h = y_node.accept_handoff(&LOOP_PROTO, x_id).await?;
+            let (mut r, _) = h.into_state(&LOOP_PROTO, STATE)?;
+            let _ = moved_tx.send(());
+            let started_at = r.now();
+            // Waiting for beat 2's tick, the endpoint is taken back to
+            // beat 1's handler by A's Resync.
+            match r.recv::<u64>(A, tick).await {
+                Err(Error::Interrupted(_)) => {}
+                other => panic!("seed {seed}: expected the Resync to interrupt, got {other:?}"),
+            }
+            assert!(
+                r.now() - started_at < beat,
+                "seed {seed}: the handler started only at the beat's deadline"
+            );
+            r.start_handler();
+            let resynced: u64 = r.recv(A, resync).await?;
+            r.start_body_at(beat, SITE);
+            let t: u64 = r.recv(A, tick).await?;
+            r.send(A, ack, &t).await?;
+            r.end_body();
+            r.finish()?;
+            Ok::<_, Error>((resynced, t))
+        });
+        let stuck = sim.run().err().map(|e| e.to_string());
+        assert!(
+            matches!(hx.take(), Some(Ok(()))),
+            "seed {seed}: the handoff failed ({stuck:?})"
+        );
+        match ha.take() {
+            Some(Ok(acked)) => assert_eq!(acked, 2, "seed {seed}"),
+            other => panic!("seed {seed}: A: {other:?} ({stuck:?})"),
+        }
+        match hy.take() {
+            Some(Ok(got)) => assert_eq!(got, (1, 2), "seed {seed}"),
+            other => panic!("seed {seed}: R's new holder: {other:?} ({stuck:?})"),
+        }
+    }
+}

@@ -55,9 +55,10 @@ use crate::error::{Error, UsageError};
 use crate::handoff::CoreState;
 use crate::ids::{PeerId, ProtocolInfo, RoleId, SessionId};
 use crate::roster::{RoleShape, Roster};
+use crate::session_core::phase::FINISHED_LIMIT;
 
 /// Version byte of the handoff bundle.
-pub const BUNDLE_VERSION: u8 = 1;
+pub const BUNDLE_VERSION: u8 = 2;
 
 /// Length of a rebind payload.
 const REBIND_LEN: usize = 32 + 16 + 8;
@@ -184,6 +185,16 @@ impl Bundle {
         }
         if self.params.len() > MAX_PARAMS || self.core.bodies.len() > MAX_BODIES {
             return Err("more parameters or timeout bodies than a protocol has".to_owned());
+        }
+        if self.core.finished.len() > FINISHED_LIMIT
+            || self
+                .core
+                .rewind
+                .is_some_and(|(_, depth, _)| depth as usize >= MAX_BODIES)
+        {
+            return Err(
+                "more completed or enclosing timeout bodies than an endpoint keeps".to_owned(),
+            );
         }
         let labels = protocol.labels.len();
         if self

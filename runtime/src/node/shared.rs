@@ -469,14 +469,25 @@ impl NodeTransport {
     }
 }
 
+/// Send `handoff`'s endpoint to the node that holds `to`, for any session
+/// whose transport is a [`NodeTransport`] (`node_of` reaches it through
+/// whatever wraps it).
+fn depart_to<T: Transport>(
+    handoff: Handoff<T>,
+    to: RoleId,
+    node_of: impl FnOnce(&T) -> &NodeTransport,
+) -> Result<(), Error> {
+    let (mut session, state, params) = handoff.into_parts();
+    let protocol = session.protocol();
+    let t = node_of(session.transport_mut());
+    let (node, key) = (t.node.clone(), t.session);
+    let to_node = t.holder_of(to, protocol)?;
+    node.depart(session, key, to_node, state, params)
+}
+
 impl Handover for NodeTransport {
     fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
-        let (mut session, state, params) = handoff.into_parts();
-        let protocol = session.protocol();
-        let t = session.transport_mut();
-        let (node, key) = (t.node.clone(), t.session);
-        let to_node = t.holder_of(to, protocol)?;
-        node.depart(session, key, to_node, state, params)
+        depart_to(handoff, to, |t| t)
     }
 
     fn poll_take_over(
@@ -500,12 +511,7 @@ impl Handover for NodeTransport {
 /// bound to it.
 impl Handover for GuardedTransport<NodeTransport> {
     fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
-        let (mut session, state, params) = handoff.into_parts();
-        let protocol = session.protocol();
-        let t = session.transport_mut().inner();
-        let (node, key) = (t.node.clone(), t.session);
-        let to_node = t.holder_of(to, protocol)?;
-        node.depart(session, key, to_node, state, params)
+        depart_to(handoff, to, GuardedTransport::inner)
     }
 
     fn poll_take_over(

@@ -517,6 +517,9 @@ impl Core {
             if self.join_meeting(msg.phase) {
                 return Verdict::Violation(self.interrupted_by_handler(peer, msg));
             }
+            if self.skips_met_straggler(peer, &msg) {
+                return Verdict::Discard;
+            }
             return match labels.iter().position(|l| *l == msg.label) {
                 Some(i) => Verdict::Deliver(i, msg),
                 None => Verdict::Violation(self.wrong_label(peer, labels, &msg)),

@@ -58,7 +58,7 @@ pub(crate) const HELD_LIMIT: usize = 1024;
 
 /// Completed timeout instances whose handler a peer may still start that
 /// an endpoint remembers (the most recent ones).
-const FINISHED_LIMIT: usize = 16;
+pub(crate) const FINISHED_LIMIT: usize = 16;
 
 /// The handler of a timeout instance, and the other instances of the same
 /// statement that met in it: handler messages of phases `low ..= phase`
@@ -231,6 +231,36 @@ impl Core {
             self.phase = high;
         }
         at.in_body
+    }
+
+    /// Is `msg`, a handler message of an instance that met in this
+    /// endpoint's handler, a quorum straggler of that handler? A gather in
+    /// the handler notes its stragglers in the handler's phase (the higher
+    /// instance), but a peer that was in the lower one sends in that
+    /// instance's phase: within the meeting the two are one phase. The
+    /// straggler is consumed (the caller discards the message).
+    #[cold]
+    pub(crate) fn skips_met_straggler(&mut self, peer: PeerId, msg: &Incoming) -> bool {
+        let Some(m) = self.meeting else {
+            return false;
+        };
+        let met = |phase: u32| phase >= m.low && phase <= self.phase;
+        if !met(msg.phase) {
+            return false;
+        }
+        let Some(queue) = self.skips.get_mut(peer.as_usize()) else {
+            return false;
+        };
+        let Some(at) = queue
+            .iter()
+            .position(|&(label, phase)| label == msg.label && met(phase))
+        else {
+            return false;
+        };
+        queue.remove(at);
+        self.pending_skips = self.pending_skips.saturating_sub(1);
+        tracing::trace!(from = ?peer, label = ?msg.label, "dropping a met instance's late quorum message");
+        true
     }
 
     /// The handler of `body` starts: it counts the handler messages of
