@@ -150,3 +150,49 @@ impl IdTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{hash_words, IdTable};
+
+    /// Every key interned once keeps its number through many doublings of
+    /// the table, and keys that were never added are not found (also keys
+    /// that differ from a present one only in length or a trailing zero).
+    #[test]
+    fn id_table_finds_each_key_again_after_growing() {
+        let keys: Vec<Vec<u32>> = (0..5_000u32)
+            .map(|i| {
+                (0..(i % 7))
+                    .map(|j| i.wrapping_mul(31).wrapping_add(j))
+                    .collect()
+            })
+            .collect();
+        let mut table = IdTable::with_capacity(1);
+        let mut ids: Vec<u32> = Vec::new();
+        for key in &keys {
+            let h = hash_words(key);
+            let found = table.find(h, |id| keys.get(id as usize) == Some(key));
+            let id = match found {
+                Some(id) => id,
+                None => {
+                    let id = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                    table.insert(h, id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let h = hash_words(key);
+            let found = table.find(h, |id| keys.get(id as usize) == Some(key));
+            assert_eq!(found, ids.get(i).copied(), "key {i}");
+        }
+        let mut absent = keys.get(10).cloned().unwrap_or_default();
+        absent.push(0);
+        let h = hash_words(&absent);
+        assert_eq!(
+            table.find(h, |id| keys.get(id as usize) == Some(&absent)),
+            None
+        );
+    }
+}
