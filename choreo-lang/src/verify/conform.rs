@@ -23,8 +23,9 @@ pub(crate) type LabelKey = (String, String);
 
 pub(crate) const HANDOFF: &str = "⟨endpoint handoff⟩";
 
-/// A message on one pair: (sender, receiver, label).
-type Event = (Ident, Ident, u32);
+/// A message on one pair: (sender, receiver, label); participants are
+/// numbered in `Conformance::idents`.
+type Event = (u32, u32, u32);
 
 #[derive(Debug, Default)]
 struct NfaNode {
@@ -37,9 +38,16 @@ struct NfaNode {
 pub(crate) struct Conformance {
     nodes: Vec<NfaNode>,
     labels: HashMap<LabelKey, u32, Fast>,
+    /// `labels` in number order (a statement finds its label by a scan of
+    /// these, without building a key).
+    label_keys: Vec<LabelKey>,
     label_names: Vec<String>,
-    /// Tracked pairs, sorted; a global state holds one subset id per pair.
-    pub pairs: Vec<(Ident, Ident)>,
+    /// The participants the events name (numbers, so that building and
+    /// stepping the automaton compares and copies no names).
+    idents: Vec<Ident>,
+    /// Tracked pairs, sorted by identity; a global state holds one subset
+    /// id per pair.
+    pub pairs: Vec<(u32, u32)>,
     subsets: Vec<Vec<u32>>,
     subset_index: HashMap<Vec<u32>, u32, Fast>,
     steps: HashMap<(u32, u32, u32), u32, Fast>,
@@ -53,16 +61,41 @@ impl Conformance {
         c.start = 0;
         let mut recs = Vec::new();
         c.block(&protocol.body, 0, families, &mut recs);
-        let mut pairs: Vec<(Ident, Ident)> = c
+        let mut pairs: Vec<(u32, u32)> = c
             .nodes
             .iter()
             .flat_map(|n| n.edges.iter())
-            .flat_map(|(events, _)| events.iter().map(|(x, y, _)| (x.clone(), y.clone())))
+            .flat_map(|(events, _)| events.iter().map(|&(x, y, _)| (x, y)))
             .collect();
-        pairs.sort();
+        let idents = &c.idents;
+        let name = |i: u32| idents.get(i as usize);
+        pairs.sort_by(|a, b| (name(a.0), name(a.1)).cmp(&(name(b.0), name(b.1))));
         pairs.dedup();
         c.pairs = pairs;
         c
+    }
+
+    /// The identities of tracked pair `k`.
+    pub fn pair_idents(&self, k: usize) -> Option<(&Ident, &Ident)> {
+        let &(x, y) = self.pairs.get(k)?;
+        Some((self.idents.get(x as usize)?, self.idents.get(y as usize)?))
+    }
+
+    /// The number of `role[index]` (a scan: an instance has few).
+    fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
+        if let Some(i) = self
+            .idents
+            .iter()
+            .position(|x| x.index == index && x.role == role)
+        {
+            return u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        let i = u32::try_from(self.idents.len()).unwrap_or(u32::MAX);
+        self.idents.push(Ident {
+            role: role.to_string(),
+            index,
+        });
+        i
     }
 
     fn node(&mut self) -> u32 {
@@ -77,12 +110,18 @@ impl Conformance {
         }
     }
 
-    fn label(&mut self, key: LabelKey) -> u32 {
-        if let Some(&l) = self.labels.get(&key) {
-            return l;
+    fn label(&mut self, namespace: &str, name: &str) -> u32 {
+        if let Some(l) = self
+            .label_keys
+            .iter()
+            .position(|(ns, n)| n == name && ns == namespace)
+        {
+            return u32::try_from(l).unwrap_or(u32::MAX);
         }
         let l = u32::try_from(self.label_names.len()).unwrap_or(u32::MAX);
+        let key: LabelKey = (namespace.into(), name.into());
         self.label_names.push(key.1.clone());
+        self.label_keys.push(key.clone());
         self.labels.insert(key, l);
         l
     }
@@ -91,21 +130,12 @@ impl Conformance {
         self.labels.get(key).copied()
     }
 
-    fn members(p: &Participant, families: &BTreeMap<String, u64>) -> Vec<Ident> {
+    fn members(&mut self, p: &Participant, families: &BTreeMap<String, u64>) -> Vec<u32> {
         match p {
-            Participant::Role(r) => vec![Ident {
-                role: r.clone(),
-                index: None,
-            }],
-            Participant::Member(r, i) => vec![Ident {
-                role: r.clone(),
-                index: Some(*i),
-            }],
+            Participant::Role(r) => vec![self.ident(r, None)],
+            Participant::Member(r, i) => vec![self.ident(r, Some(*i))],
             Participant::All(r) => (0..families.get(r).copied().unwrap_or(0))
-                .map(|i| Ident {
-                    role: r.clone(),
-                    index: Some(i),
-                })
+                .map(|i| self.ident(r, Some(i)))
                 .collect(),
         }
     }
@@ -133,14 +163,14 @@ impl Conformance {
     ) -> u32 {
         match s {
             GStmt::Message(m) => {
-                let label = self.label((m.label.namespace.to_string(), m.label.name.to_string()));
-                let froms = Self::members(&m.from, families);
-                let tos = Self::members(&m.to, families);
-                let mut events = Vec::new();
-                for f in &froms {
-                    for t in &tos {
+                let label = self.label(&m.label.namespace, &m.label.name);
+                let froms = self.members(&m.from, families);
+                let tos = self.members(&m.to, families);
+                let mut events = Vec::with_capacity(froms.len() * tos.len());
+                for &f in &froms {
+                    for &t in &tos {
                         if f != t {
-                            events.push((f.clone(), t.clone(), label));
+                            events.push((f, t, label));
                         }
                     }
                 }
@@ -151,11 +181,13 @@ impl Conformance {
                 next
             }
             GStmt::Delegate { from, to, .. } => {
-                let label = self.label((String::new(), HANDOFF.to_string()));
+                let label = self.label("", HANDOFF);
                 let mut events = Vec::new();
-                for f in Self::members(from, families) {
-                    for t in Self::members(to, families) {
-                        events.push((f.clone(), t.clone(), label));
+                let froms = self.members(from, families);
+                let tos = self.members(to, families);
+                for &f in &froms {
+                    for &t in &tos {
+                        events.push((f, t, label));
                     }
                 }
                 let next = self.node();
@@ -227,7 +259,7 @@ impl Conformance {
     }
 
     /// Closure for one pair: epsilon edges and edges with no event on it.
-    fn closure(&self, pair: &(Ident, Ident), seeds: Vec<u32>) -> Vec<u32> {
+    fn closure(&self, pair: (u32, u32), seeds: Vec<u32>) -> Vec<u32> {
         let mut seen: Vec<bool> = vec![false; self.nodes.len()];
         let mut stack = seeds;
         let mut out = Vec::new();
@@ -266,7 +298,7 @@ impl Conformance {
         pairs
             .iter()
             .map(|p| {
-                let c = self.closure(p, vec![self.start]);
+                let c = self.closure(*p, vec![self.start]);
                 self.subset(c)
             })
             .collect()
@@ -278,7 +310,7 @@ impl Conformance {
         if let Some(&n) = self.steps.get(&(k, s, label)) {
             return (n != u32::MAX).then_some(n);
         }
-        let pair = self.pairs.get(k as usize)?.clone();
+        let pair = *self.pairs.get(k as usize)?;
         let mut targets = Vec::new();
         for &n in self.subsets.get(s as usize)? {
             if let Some(node) = self.nodes.get(n as usize) {
@@ -295,7 +327,7 @@ impl Conformance {
         let next = if targets.is_empty() {
             u32::MAX
         } else {
-            let c = self.closure(&pair, targets);
+            let c = self.closure(pair, targets);
             self.subset(c)
         };
         self.steps.insert((k, s, label), next);
@@ -304,7 +336,7 @@ impl Conformance {
 
     /// The labels pair `k` may carry next from subset `s`.
     pub fn expected(&self, k: u32, s: u32) -> Vec<String> {
-        let Some(pair) = self.pairs.get(k as usize) else {
+        let Some(&pair) = self.pairs.get(k as usize) else {
             return Vec::new();
         };
         let mut out: Vec<String> = Vec::new();

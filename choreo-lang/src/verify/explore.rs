@@ -7,10 +7,9 @@
 //! order. States are deduplicated by that encoding. BFS order means the
 //! first violating state found has a shortest trace.
 
+use super::hash::{hash_words, IdTable};
 use super::model::{LAct, Phase, World};
 use super::{Step, StepAction, ViolationKind};
-use std::collections::HashMap;
-use std::rc::Rc;
 
 #[derive(Debug)]
 pub(crate) struct RawViolation {
@@ -104,10 +103,55 @@ fn pop_into(chans: &Chans, c: u32, out: &mut Vec<u32>) {
     }
 }
 
-type Visited = HashMap<Rc<[u32]>, u32, super::hash::Fast>;
+/// The visited states: their encodings one after the other in one store
+/// (no allocation per state), found again through an [`IdTable`] of their
+/// numbers.
+struct States {
+    words: Vec<u32>,
+    /// Where state `i` starts in `words`; one more entry marks the end.
+    starts: Vec<usize>,
+    index: IdTable,
+}
 
-/// Initial capacity of the visited set and the state list.
-const INITIAL_CAPACITY: usize = 1024;
+impl States {
+    fn with_capacity(states: usize, words: usize) -> States {
+        let mut starts = Vec::with_capacity(states + 1);
+        starts.push(0);
+        States {
+            words: Vec::with_capacity(words),
+            starts,
+            index: IdTable::with_capacity(states),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn get(&self, i: u32) -> Option<&[u32]> {
+        let i = i as usize;
+        let (&s, &e) = (self.starts.get(i)?, self.starts.get(i + 1)?);
+        self.words.get(s..e)
+    }
+
+    /// The number of an already visited state.
+    fn find(&self, key: &[u32], hash: u64) -> Option<u32> {
+        self.index.find(hash, |id| self.get(id) == Some(key))
+    }
+
+    fn push(&mut self, key: &[u32], hash: u64) -> u32 {
+        let id = u32::try_from(self.len()).unwrap_or(u32::MAX);
+        self.words.extend_from_slice(key);
+        self.starts.push(self.words.len());
+        self.index.insert(hash, id);
+        id
+    }
+}
+
+/// Initial capacity of the visited set and the state list: a small
+/// protocol's whole run, but the store grows (cheaply: no key is hashed
+/// again) for larger ones.
+const INITIAL_CAPACITY: usize = 256;
 
 #[derive(Clone, Copy)]
 struct Edge {
@@ -222,15 +266,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         init.extend(c.initial());
     }
     let head_len = init.len();
-    // Sized for a small protocol's whole run: growing from empty rehashes
-    // the visited set a dozen times, which the small protocols felt.
     let expect = max_states.clamp(1, INITIAL_CAPACITY);
-    let mut states: Vec<Rc<[u32]>> = Vec::with_capacity(expect);
-    let mut index = Visited::with_capacity_and_hasher(expect, Default::default());
+    let mut states = States::with_capacity(expect, expect * (head_len + 4));
     let mut edges: Vec<Edge> = Vec::with_capacity(expect);
-    let first: Rc<[u32]> = Rc::from(init);
-    states.push(first.clone());
-    index.insert(first, 0);
+    states.push(&init, hash_words(&init));
     edges.push(Edge {
         parent: u32::MAX,
         participant: 0,
@@ -246,8 +285,14 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let mut known: Vec<bool> = Vec::new();
     let mut nl: Vec<u32> = Vec::new();
     let mut nc: Vec<u32> = Vec::new();
+    let mut hashes: Vec<u64> = Vec::new();
+    // The state being expanded, copied out of the store that its
+    // successors are added to.
+    let mut state: Vec<u32> = Vec::new();
     let mut cursor = 0usize;
-    while let Some(state) = states.get(cursor).cloned() {
+    while let Some(current) = states.get(u32::try_from(cursor).unwrap_or(u32::MAX)) {
+        state.clear();
+        state.extend_from_slice(current);
         let here = u32::try_from(cursor).unwrap_or(u32::MAX);
         cursor += 1;
         let locals = state.get(..head_len).unwrap_or_default();
@@ -365,9 +410,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         let mut build = |range: std::ops::Range<usize>,
                          world: &mut World,
                          arena: &mut Vec<u32>,
-                         built: &mut Vec<(usize, usize)>| {
+                         built: &mut Vec<(usize, usize)>,
+                         hashes: &mut Vec<u64>| {
             arena.clear();
             built.clear();
+            hashes.clear();
             for m in moves.get(range).unwrap_or_default() {
                 nc.clear();
                 match m.act {
@@ -390,6 +437,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 arena.extend_from_slice(&nl);
                 arena.extend_from_slice(&nc);
                 built.push((start, arena.len()));
+                hashes.push(hash_words(arena.get(start..).unwrap_or_default()));
             }
         };
         let mut chosen = 0..moves.len();
@@ -402,11 +450,17 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             // a state discovered no later than its source (BFS order), so a
             // state whose ample successors are all discovered after it may
             // be reduced; any other is fully expanded.
-            build(begin..begin + count, world, &mut arena, &mut built);
+            build(
+                begin..begin + count,
+                world,
+                &mut arena,
+                &mut built,
+                &mut hashes,
+            );
             known.clear();
             let mut reducible = true;
-            for &(s, e) in built.iter() {
-                let found = arena.get(s..e).and_then(|key| index.get(key)).copied();
+            for (&(s, e), &h) in built.iter().zip(hashes.iter()) {
+                let found = arena.get(s..e).and_then(|key| states.find(key, h));
                 if found.is_some_and(|i| i <= here) {
                     reducible = false;
                     break;
@@ -417,13 +471,13 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 chosen = begin..begin + count;
                 looked_up = true;
             } else {
-                build(0..moves.len(), world, &mut arena, &mut built);
+                build(0..moves.len(), world, &mut arena, &mut built, &mut hashes);
             }
         } else {
-            build(0..moves.len(), world, &mut arena, &mut built);
+            build(0..moves.len(), world, &mut arena, &mut built, &mut hashes);
         }
         let edges_of = moves.get(chosen).unwrap_or_default();
-        for (j, (&(s, e), m)) in built.iter().zip(edges_of).enumerate() {
+        for (j, ((&(s, e), m), &h)) in built.iter().zip(edges_of).zip(hashes.iter()).enumerate() {
             let Some(key) = arena.get(s..e) else {
                 continue;
             };
@@ -435,7 +489,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                         .iter()
                         .any(|&(s2, e2)| arena.get(s2..e2) == Some(key))
             } else {
-                index.contains_key(key)
+                states.find(key, h).is_some()
             };
             if visited {
                 continue;
@@ -444,10 +498,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 out.capped = true;
                 continue;
             }
-            let id = u32::try_from(states.len()).unwrap_or(u32::MAX);
-            let key: Rc<[u32]> = Rc::from(key);
-            states.push(key.clone());
-            index.insert(key, id);
+            states.push(key, h);
             edges.push(m.edge);
         }
         if out.capped && cursor >= states.len() {
@@ -629,14 +680,14 @@ fn stuck(
     None
 }
 
-fn trace(world: &mut World, states: &[Rc<[u32]>], edges: &[Edge], mut at: u32) -> Vec<Step> {
+fn trace(world: &mut World, states: &States, edges: &[Edge], mut at: u32) -> Vec<Step> {
     let p = world.participants.len() + world.conform.as_ref().map_or(0, |c| c.pairs.len());
     let mut steps = Vec::new();
     while let Some(e) = edges.get(at as usize) {
         if e.parent == u32::MAX {
             break;
         }
-        let Some(parent) = states.get(e.parent as usize) else {
+        let Some(parent) = states.get(e.parent) else {
             break;
         };
         let l = parent

@@ -202,7 +202,6 @@ type MsgKey = (std::sync::Arc<str>, std::sync::Arc<str>, String, Phase);
 #[derive(Debug)]
 pub(crate) struct World {
     pub idents: Vec<Ident>,
-    ident_index: HashMap<Ident, u32, Fast>,
     pub msgs: Vec<MsgInfo>,
     /// Hash of (name, namespace, payload, phase) → messages with it.
     msg_index: HashMap<u64, Vec<u32>, Fast>,
@@ -231,8 +230,11 @@ pub(crate) struct World {
     conform_labels: Vec<u32>,
     handoff: Option<u32>,
     // Interned local states and their cached transitions.
-    locals: Vec<LocalState>,
-    local_index: HashMap<LocalState, u32, Fast>,
+    /// Shared, so that computing a state's transitions (which interns
+    /// new states) needs no copy of it; each is stored once, `local_index`
+    /// holds only numbers.
+    locals: Vec<std::rc::Rc<LocalState>>,
+    local_index: super::hash::IdTable,
     trans: Vec<Option<Transitions>>,
 }
 
@@ -260,7 +262,6 @@ impl World {
     ) -> World {
         let mut w = World {
             idents: Vec::new(),
-            ident_index: HashMap::default(),
             msgs: Vec::new(),
             msg_index: HashMap::default(),
             msg_keys: Vec::new(),
@@ -278,7 +279,7 @@ impl World {
             conform_labels: Vec::new(),
             handoff: None,
             locals: Vec::new(),
-            local_index: HashMap::default(),
+            local_index: super::hash::IdTable::with_capacity(64),
             trans: Vec::new(),
         };
         // `Target::Family` stands for every member without its own local type.
@@ -308,7 +309,7 @@ impl World {
                     .collect(),
             };
             for member in members {
-                let me = w.ident(member);
+                let me = w.ident(&member.role, member.index);
                 let mut inst = Inst {
                     machine,
                     me,
@@ -327,9 +328,12 @@ impl World {
             }
         }
         if let Some(conform) = conform {
-            for (k, (x, y)) in conform.pairs.iter().enumerate() {
-                let x = w.ident(x.clone());
-                let y = w.ident(y.clone());
+            for k in 0..conform.pairs.len() {
+                let Some((x, y)) = conform.pair_idents(k) else {
+                    continue;
+                };
+                let x = w.ident(&x.role, x.index);
+                let y = w.ident(&y.role, y.index);
                 w.pair_index
                     .insert((x, y), u32::try_from(k).unwrap_or(u32::MAX));
             }
@@ -391,37 +395,36 @@ impl World {
         self.instance.families.get(family).copied().unwrap_or(0)
     }
 
-    fn ident(&mut self, ident: Ident) -> u32 {
-        if let Some(&i) = self.ident_index.get(&ident) {
-            return i;
+    /// The number of identity `role[index]`. Found by a scan of the few
+    /// identities of an instance (tens at most), so that a look-up, which
+    /// every send and receive of every member makes while the world is
+    /// built, allocates nothing.
+    fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
+        if let Some(i) = self
+            .idents
+            .iter()
+            .position(|x| x.index == index && x.role == role)
+        {
+            return u32::try_from(i).unwrap_or(u32::MAX);
         }
         let i = u32::try_from(self.idents.len()).unwrap_or(u32::MAX);
-        self.idents.push(ident.clone());
-        self.ident_index.insert(ident, i);
+        self.idents.push(Ident {
+            role: role.to_string(),
+            index,
+        });
         i
     }
 
     fn peer(&mut self, peer: &Peer) -> u32 {
         match peer {
-            Peer::Role(r) => self.ident(Ident {
-                role: r.clone(),
-                index: None,
-            }),
-            Peer::Member(r, i) => self.ident(Ident {
-                role: r.clone(),
-                index: Some(*i),
-            }),
+            Peer::Role(r) => self.ident(r, None),
+            Peer::Member(r, i) => self.ident(r, Some(*i)),
         }
     }
 
     fn members(&mut self, family: &str) -> Vec<u32> {
         (0..self.family_size(family))
-            .map(|i| {
-                self.ident(Ident {
-                    role: family.to_string(),
-                    index: Some(i),
-                })
-            })
+            .map(|i| self.ident(family, Some(i)))
             .collect()
     }
 
@@ -469,14 +472,14 @@ impl World {
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
         let shown = if payload == "()" {
-            label.name.to_string()
+            String::from(&*label.name)
         } else {
             format!("{}({payload})", label.name)
         };
         self.msgs.push(MsgInfo {
             label: shown,
             phase,
-            key: (label.namespace.to_string(), label.name.to_string()),
+            key: (String::from(&*label.namespace), String::from(&*label.name)),
         });
         self.msg_keys.push((
             label.name.clone(),
@@ -1170,18 +1173,27 @@ impl World {
     }
 
     pub fn intern(&mut self, state: LocalState) -> u32 {
-        if let Some(&i) = self.local_index.get(&state) {
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = super::hash::WordHasher::default();
+            state.hash(&mut h);
+            h.finish()
+        };
+        let locals = &self.locals;
+        if let Some(i) = self.local_index.find(hash, |i| {
+            locals.get(i as usize).is_some_and(|s| **s == state)
+        }) {
             return i;
         }
         let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
-        self.locals.push(state.clone());
-        self.local_index.insert(state, i);
+        self.locals.push(std::rc::Rc::new(state));
+        self.local_index.insert(hash, i);
         self.trans.push(None);
         i
     }
 
     pub fn local(&self, id: u32) -> Option<&LocalState> {
-        self.locals.get(id as usize)
+        self.locals.get(id as usize).map(|s| &**s)
     }
 
     pub fn initial(&mut self, p: usize) -> u32 {
@@ -1318,7 +1330,7 @@ impl World {
         else {
             return local;
         };
-        let mut next = state.clone();
+        let mut next = LocalState::clone(state);
         next.drops.remove(pos);
         self.intern(next)
     }
