@@ -165,7 +165,7 @@ fn lower_segment(
     file: FileId,
 ) -> Option<RustSegment> {
     Some(RustSegment {
-        name: segment.name.name.clone(),
+        name: String::from(segment.name.name.as_str()),
         generics: segment
             .generics
             .iter()

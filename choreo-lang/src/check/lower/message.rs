@@ -196,12 +196,12 @@ impl Lowering<'_, '_> {
             .as_ref()
             .map(|p| m.label.span.to(p.span))
             .unwrap_or(m.label.span);
-        match self.labels.get(name) {
+        match self.labels.get(name.as_str()) {
             None => {
                 self.labels.insert(
-                    name.clone(),
+                    String::from(name.as_str()),
                     LabelUse {
-                        name: Arc::from(name.as_str()),
+                        name: name.as_arc().clone(),
                         canonical: payload.canonical.clone(),
                         written: payload.written.clone(),
                         span,
@@ -235,8 +235,8 @@ impl Lowering<'_, '_> {
             Some(_) => {}
         }
         self.labels
-            .get(name)
-            .map_or_else(|| Arc::from(name.as_str()), |u| u.name.clone())
+            .get(name.as_str())
+            .map_or_else(|| name.as_arc().clone(), |u| u.name.clone())
     }
 
     /// One allocation per distinct payload text of the protocol.

@@ -239,7 +239,7 @@ pub(crate) fn lower_protocol(
         .unwrap_or_default();
     let protocol = GlobalProtocol {
         module,
-        name: proto.ast.name.name.clone(),
+        name: String::from(proto.ast.name.name.as_str()),
         docs: proto.ast.leading.docs.clone(),
         params: cx.params.clone(),
         roles: cx
@@ -364,7 +364,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 continue;
             }
             param_spans.insert(&p.name, p.span);
-            self.params.push(p.name.clone());
+            self.params.push(String::from(p.name.as_str()));
         }
 
         if let (Some(roles_span), Some(first)) = (proto.roles_span, proto.body.stmts.first()) {
@@ -406,7 +406,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
         }
 
         for decl in &proto.roles {
-            if let Some(&first) = self.role_index.get(&decl.name.name) {
+            if let Some(&first) = self.role_index.get(decl.name.name.as_str()) {
                 let first_span = self.roles.get(first).map(|r| r.span).unwrap_or_default();
                 let d = self
                     .error(
@@ -422,9 +422,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
             }
             let size = decl.family.as_ref().map(|s| self.size(s, "family size"));
             self.role_index
-                .insert(decl.name.name.clone(), self.roles.len());
+                .insert(String::from(decl.name.name.as_str()), self.roles.len());
             self.roles.push(RoleEntry {
-                name: decl.name.name.clone(),
+                name: String::from(decl.name.name.as_str()),
                 // Keep the family a family even when its size is bad.
                 size: size
                     .flatten()
@@ -451,8 +451,8 @@ impl<'p, 'a> Lowering<'p, 'a> {
         match size {
             ast::Size::Literal { value, .. } => Some(Size::Literal(*value)),
             ast::Size::Param(id) => {
-                if self.params.contains(&id.name) {
-                    return Some(Size::Param(id.name.clone()));
+                if self.params.iter().any(|p| *p == id.name) {
+                    return Some(Size::Param(String::from(id.name.as_str())));
                 }
                 let suggestion = did_you_mean(&id.name, self.params.iter().map(String::as_str));
                 let name = self.name().to_string();
