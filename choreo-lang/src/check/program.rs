@@ -568,7 +568,7 @@ fn expand_aliases(
             types::mentioned_names(&alias.ty, &mut mentioned);
             let ready = mentioned
                 .iter()
-                .all(|n| !first.contains_key(n.as_str()) || module.alias_types.contains_key(n));
+                .all(|n| !first.contains_key(n) || module.alias_types.contains_key(*n));
             if ready {
                 let loc = global::Loc {
                     file,

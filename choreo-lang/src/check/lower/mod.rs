@@ -2,6 +2,7 @@
 //! static check on the way. Iterates over statement sequences and recurses
 //! only over nesting (blocks inside statements).
 
+use crate::syntax::lexer::NameMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -141,13 +142,13 @@ struct Lowering<'p, 'a> {
     file_index: usize,
     proto: &'a ast::Protocol,
     roles: Vec<RoleEntry>,
-    role_index: HashMap<String, usize>,
+    role_index: NameMap<String, usize>,
     params: Vec<String>,
-    labels: HashMap<String, LabelUse>,
+    labels: NameMap<String, LabelUse>,
     /// The protocol's name, every label's namespace.
     namespace: Arc<str>,
     /// Payload texts seen so far (each stored once).
-    texts: HashMap<String, Arc<str>>,
+    texts: NameMap<String, Arc<str>>,
     recs: Vec<RecFrame>,
     /// `recs.len()` when entering each enclosing `par` branch or `for` body.
     barriers: Vec<(usize, &'static str, Span)>,
@@ -207,11 +208,11 @@ pub(crate) fn lower_protocol(
         file_index: proto.file_index,
         proto: proto.ast,
         roles: Vec::new(),
-        role_index: HashMap::new(),
+        role_index: NameMap::default(),
         params: Vec::new(),
-        labels: HashMap::new(),
+        labels: NameMap::default(),
         namespace: Arc::from(proto.ast.name.name.as_str()),
-        texts: HashMap::new(),
+        texts: NameMap::default(),
         recs: Vec::new(),
         barriers: Vec::new(),
         vars: Vec::new(),
