@@ -131,7 +131,7 @@ fn protocol(out: &mut String, p: &Protocol) {
 fn role_decl(r: &RoleDecl) -> String {
     match &r.family {
         Some(size) => format!("{}[{}]", r.name.name, size_text(size)),
-        None => r.name.name.clone(),
+        None => String::from(r.name.name.as_str()),
     }
 }
 
@@ -170,7 +170,7 @@ fn annotation(a: &Annotation) -> String {
         .map(|arg| match arg {
             AnnotationArg::Str { value, .. } => format!("{value:?}"),
             AnnotationArg::Int { value, .. } => value.to_string(),
-            AnnotationArg::Ident(id) => id.name.clone(),
+            AnnotationArg::Ident(id) => String::from(id.name.as_str()),
         })
         .collect();
     format!("@{}({})", a.name.name, args.join(", "))

@@ -76,7 +76,10 @@ fn lower() -> impl Strategy<Value = String> + Clone {
 }
 
 fn ident(s: impl Strategy<Value = String> + Clone) -> impl Strategy<Value = Ident> + Clone {
-    s.prop_map(|name| Ident { name, span: S })
+    s.prop_map(|name| Ident {
+        name: name.into(),
+        span: S,
+    })
 }
 
 fn comment() -> impl Strategy<Value = String> + Clone {

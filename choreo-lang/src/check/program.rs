@@ -122,7 +122,7 @@ impl<'a> Program<'a> {
                         let id = protos.len();
                         let mut duplicate = false;
                         if let Some(m) = modules.get_mut(module) {
-                            if let Some(&first) = m.protocols.get(&p.name.name) {
+                            if let Some(&first) = m.protocols.get(p.name.name.as_str()) {
                                 duplicate = true;
                                 let mut d = Diagnostic::error(
                                     codes::DUPLICATE_PROTOCOL,
@@ -145,7 +145,7 @@ impl<'a> Program<'a> {
                                     "protocol names are unique in a module: rename one of them",
                                 ));
                             } else {
-                                m.protocols.insert(p.name.name.clone(), id);
+                                m.protocols.insert(String::from(p.name.name.as_str()), id);
                             }
                         }
                         protos.push(Proto {
@@ -568,7 +568,7 @@ fn expand_aliases(
             types::mentioned_names(&alias.ty, &mut mentioned);
             let ready = mentioned
                 .iter()
-                .all(|n| !first.contains_key(n.as_str()) || module.alias_types.contains_key(n));
+                .all(|n| !first.contains_key(n) || module.alias_types.contains_key(*n));
             if ready {
                 let loc = global::Loc {
                     file,
@@ -576,7 +576,9 @@ fn expand_aliases(
                 };
                 let ty = types::canonical(&alias.ty, &module.alias_types, file)
                     .unwrap_or_else(|| global::RustType::named("_", loc));
-                module.alias_types.insert(alias.name.name.clone(), ty);
+                module
+                    .alias_types
+                    .insert(String::from(alias.name.name.as_str()), ty);
             } else {
                 still.push((alias, file));
             }
@@ -610,12 +612,14 @@ fn expand_aliases(
             )
             .with_hint("make one alias of the cycle a concrete Rust type"),
         );
-        module.bad_aliases.insert(alias.name.name.clone());
+        module
+            .bad_aliases
+            .insert(String::from(alias.name.name.as_str()));
     }
     module.aliases = order
         .iter()
         .map(|(alias, _)| global::Alias {
-            name: alias.name.name.clone(),
+            name: String::from(alias.name.name.as_str()),
             ty: types::written(&alias.ty).unwrap_or_else(|| "_".to_string()),
             docs: alias.leading.docs.clone(),
         })

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{TypeExpr, TypeKind, TypeSegment};
+use crate::ast::{Name, TypeExpr, TypeKind, TypeSegment};
 use crate::global::{Loc, RustSegment, RustType, RustTypeKind};
 use crate::span::FileId;
 
@@ -28,12 +28,19 @@ pub(crate) fn canonical(ty: &TypeExpr, aliases: &AliasTypes, file: FileId) -> Op
 /// The alias a type refers to directly: a single-segment path without
 /// generics or leading `::`.
 pub(crate) fn alias_reference(ty: &TypeExpr) -> Option<&str> {
+    simple_name(ty).map(Name::as_str)
+}
+
+/// The name of a single-segment path without generics or leading `::`
+/// (`u64`, `Share`), the text the lexer shares: such a type, when it is
+/// no alias, prints as that name.
+pub(crate) fn simple_name(ty: &TypeExpr) -> Option<&Name> {
     match &ty.kind {
         TypeKind::Path {
             leading_colons: false,
             segments,
         } => match segments.as_slice() {
-            [only] if only.generics.is_empty() => Some(only.name.name.as_str()),
+            [only] if only.generics.is_empty() => Some(&only.name.name),
             _ => None,
         },
         _ => None,
@@ -41,27 +48,32 @@ pub(crate) fn alias_reference(ty: &TypeExpr) -> Option<&str> {
 }
 
 /// Every alias name that `ty` mentions (for cycle detection).
-pub(crate) fn mentioned_names(ty: &TypeExpr, out: &mut Vec<String>) {
+pub(crate) fn mentioned_names<'a>(ty: &'a TypeExpr, out: &mut Vec<&'a str>) {
+    for_each_mentioned(ty, &mut |name| out.push(name));
+}
+
+/// Calls `f` with every alias name that `ty` mentions, in order.
+pub(crate) fn for_each_mentioned<'a>(ty: &'a TypeExpr, f: &mut impl FnMut(&'a str)) {
     match &ty.kind {
         TypeKind::Path { segments, .. } => {
             if let Some(name) = alias_reference(ty) {
-                out.push(name.to_string());
+                f(name);
             }
             for segment in segments {
                 for g in &segment.generics {
-                    mentioned_names(g, out);
+                    for_each_mentioned(g, f);
                 }
             }
         }
-        TypeKind::Tuple(items) => items.iter().for_each(|t| mentioned_names(t, out)),
+        TypeKind::Tuple(items) => items.iter().for_each(|t| for_each_mentioned(t, f)),
         TypeKind::Array { element, .. }
         | TypeKind::Slice(element)
         | TypeKind::Ref { inner: element, .. }
-        | TypeKind::Ptr { inner: element, .. } => mentioned_names(element, out),
+        | TypeKind::Ptr { inner: element, .. } => for_each_mentioned(element, f),
         TypeKind::FnPtr { params, ret } => {
-            params.iter().for_each(|t| mentioned_names(t, out));
+            params.iter().for_each(|t| for_each_mentioned(t, f));
             if let Some(ret) = ret {
-                mentioned_names(ret, out);
+                for_each_mentioned(ret, f);
             }
         }
         // Bounds name traits, never payload aliases (they are printed unexpanded).
@@ -71,15 +83,15 @@ pub(crate) fn mentioned_names(ty: &TypeExpr, out: &mut Vec<String>) {
             as_trait,
             rest,
         } => {
-            mentioned_names(self_ty, out);
+            for_each_mentioned(self_ty, f);
             if let Some(t) = as_trait {
-                mentioned_names(t, out);
+                for_each_mentioned(t, f);
             }
             for segment in rest {
                 segment
                     .generics
                     .iter()
-                    .for_each(|g| mentioned_names(g, out));
+                    .for_each(|g| for_each_mentioned(g, f));
             }
         }
         TypeKind::Never | TypeKind::Error => {}
@@ -165,7 +177,7 @@ fn lower_segment(
     file: FileId,
 ) -> Option<RustSegment> {
     Some(RustSegment {
-        name: segment.name.name.clone(),
+        name: String::from(segment.name.name.as_str()),
         generics: segment
             .generics
             .iter()

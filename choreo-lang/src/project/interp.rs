@@ -10,6 +10,7 @@
 
 use super::facts::{BranchRef, Conflict, Fact, FirstAction};
 use super::merge::{self, label_loc};
+use crate::syntax::lexer::NameMap;
 use std::collections::HashMap;
 
 use crate::global::{GBranch, GMessage, GStmt, GlobalProtocol, Loc, Participant};
@@ -173,7 +174,7 @@ const INDEX_MIN_LEN: usize = 32;
 /// `n` named members over `n` statements (a ring) stays near-linear.
 #[derive(Debug, Default)]
 struct BlockIndex {
-    messages: HashMap<Participant, Vec<usize>>,
+    messages: NameMap<Participant, Vec<usize>>,
     others: Vec<usize>,
 }
 
@@ -183,15 +184,26 @@ impl BlockIndex {
         for (i, stmt) in stmts.iter().enumerate() {
             match stmt {
                 GStmt::Message(m) => {
-                    index.messages.entry(m.from.clone()).or_default().push(i);
+                    index.push(&m.from, i);
                     if m.to != m.from {
-                        index.messages.entry(m.to.clone()).or_default().push(i);
+                        index.push(&m.to, i);
                     }
                 }
                 _ => index.others.push(i),
             }
         }
         index
+    }
+
+    /// Records that statement `i` involves `who`, copying the participant
+    /// only the first time it is seen.
+    fn push(&mut self, who: &Participant, i: usize) {
+        match self.messages.get_mut(who) {
+            Some(list) => list.push(i),
+            None => {
+                self.messages.insert(who.clone(), vec![i]);
+            }
+        }
     }
 }
 
@@ -261,10 +273,12 @@ impl Projector<'_> {
     }
 
     fn block(&mut self, stmts: &[GStmt], st: &mut State) -> Block {
-        let mut actions = LocalBlock::new();
         let mut size = 0;
         let mut link_end: Option<Loc> = None;
         let order = self.relevant(stmts);
+        // At most one action per visited statement (nested ones go into
+        // their own blocks): sized once, not regrown and copied.
+        let mut actions = LocalBlock::with_capacity(order.as_ref().map_or(stmts.len(), Vec::len));
         let visit: Box<dyn Iterator<Item = &GStmt>> = match order {
             Some(order) => Box::new(order.into_iter().filter_map(|i| stmts.get(i))),
             None => Box::new(stmts.iter()),

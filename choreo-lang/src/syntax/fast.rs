@@ -124,7 +124,7 @@ impl<'t> Fast<'t> {
         };
         self.pos += 1;
         Some(Ident {
-            name: name.to_string(),
+            name: name.clone().into(),
             span: *span,
         })
     }
@@ -547,7 +547,7 @@ impl<'t> Fast<'t> {
                 span: *span,
             },
             Token::Ident(name) => AnnotationArg::Ident(Ident {
-                name: name.to_string(),
+                name: name.clone().into(),
                 span: *span,
             }),
             _ => return None,

@@ -32,13 +32,19 @@ struct Lexer<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Each distinct name once: a protocol repeats its role and label
     /// names on every line, and every token shares the one allocation.
-    names: HashMap<&'a str, Arc<str>, BuildHasherDefault<NameHasher>>,
+    names: NameMap<&'a str, Arc<str>>,
 }
 
 /// FNV-1a over a name's bytes: names are a few bytes long, where SipHash's
 /// setup costs more than the lookup. (The input is the author's own
 /// source, not a peer's, so collisions cost time only, never correctness.)
-struct NameHasher(u64);
+/// The checker and projection key their per-message tables (roles, labels,
+/// payload texts, participants) with it too.
+#[derive(Debug)]
+pub(crate) struct NameHasher(u64);
+
+/// A hash map keyed by names, hashed with [`NameHasher`].
+pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
 
 impl Default for NameHasher {
     fn default() -> Self {

@@ -238,7 +238,7 @@ fn kw<'t>(k: Keyword) -> impl Parser<'t, In<'t>, Token, Ex<'t>> + Clone {
 }
 
 fn ident<'t>() -> impl Parser<'t, In<'t>, Ident, Ex<'t>> + Clone {
-    select! { Token::Ident(name) = e => Ident { name: name.to_string(), span: sp(e.span()) } }
+    select! { Token::Ident(name) = e => Ident { name: name.into(), span: sp(e.span()) } }
         .labelled("name")
 }
 
@@ -268,7 +268,7 @@ fn name<'t>(what: &'static str) -> impl Parser<'t, In<'t>, Ident, Ex<'t>> + Clon
                     ),
                 ));
                 Ident {
-                    name: k.as_str().to_string(),
+                    name: k.as_str().into(),
                     span: sp(span),
                 }
             }),
@@ -279,7 +279,7 @@ fn name<'t>(what: &'static str) -> impl Parser<'t, In<'t>, Ident, Ex<'t>> + Clon
 fn size<'t>() -> impl Parser<'t, In<'t>, Size, Ex<'t>> + Clone {
     select! {
         Token::Int(value) = e => Size::Literal { value, span: sp(e.span()) },
-        Token::Ident(name) = e => Size::Param(Ident { name: name.to_string(), span: sp(e.span()) }),
+        Token::Ident(name) = e => Size::Param(Ident { name: name.into(), span: sp(e.span()) }),
     }
     .labelled("a size (integer or parameter)")
 }
@@ -843,7 +843,7 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
         let arg = select! {
             Token::Str(value) = e => AnnotationArg::Str { value: value.to_string(), span: sp(e.span()) },
             Token::Int(value) = e => AnnotationArg::Int { value, span: sp(e.span()) },
-            Token::Ident(name) = e => AnnotationArg::Ident(Ident { name: name.to_string(), span: sp(e.span()) }),
+            Token::Ident(name) = e => AnnotationArg::Ident(Ident { name: name.into(), span: sp(e.span()) }),
         }
         .labelled("an annotation argument (string, integer or name)");
         let annotation = just(Token::At)
@@ -916,7 +916,7 @@ pub fn args_text(roles: &[RoleRef], params: Option<&[Size]>) -> String {
 /// `W[*]`, `W[i+1]`, `A`.
 pub fn role_ref_text(r: &RoleRef) -> String {
     match &r.index {
-        None => r.role.name.clone(),
+        None => String::from(r.role.name.as_str()),
         Some(RoleIndex::All { .. }) => format!("{}[*]", r.role.name),
         Some(RoleIndex::Literal { value, .. }) => format!("{}[{value}]", r.role.name),
         Some(RoleIndex::Var { var, offset, .. }) => match offset {
@@ -931,7 +931,7 @@ pub fn role_ref_text(r: &RoleRef) -> String {
 pub fn size_text(s: &Size) -> String {
     match s {
         Size::Literal { value, .. } => value.to_string(),
-        Size::Param(id) => id.name.clone(),
+        Size::Param(id) => String::from(id.name.as_str()),
     }
 }
 

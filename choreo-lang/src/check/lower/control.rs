@@ -35,7 +35,7 @@ impl Lowering<'_, '_> {
             terminal = terminal.or(s.terminal);
             add_continues(&mut continues, s.continues);
             lowered.push(GBranch {
-                name: b.name.name.clone(),
+                name: String::from(b.name.name.as_str()),
                 body,
                 loc: self.loc(b.span),
             });
@@ -69,7 +69,7 @@ impl Lowering<'_, '_> {
             self.rec_shadows(name, outer_span);
         }
         self.recs.push(RecFrame {
-            name: name.name.clone(),
+            name: String::from(name.name.as_str()),
             span: name.span,
             continued: false,
         });
@@ -87,7 +87,7 @@ impl Lowering<'_, '_> {
             }
         }
         out.push(GStmt::Rec {
-            name: name.name.clone(),
+            name: String::from(name.name.as_str()),
             body: lowered,
             loc,
         });
@@ -162,15 +162,15 @@ impl Lowering<'_, '_> {
                     }
                 }
                 out.push(GStmt::Continue {
-                    name: name.name.clone(),
+                    name: String::from(name.name.as_str()),
                     loc,
                 });
                 Summary {
-                    reach: vec![(name.name.clone(), loc)],
+                    reach: vec![(String::from(name.name.as_str()), loc)],
                     passes: false,
                     jumps: Some(loc),
                     terminal: None,
-                    continues: vec![(name.name.clone(), loc)],
+                    continues: vec![(String::from(name.name.as_str()), loc)],
                 }
             }
         }
@@ -264,7 +264,7 @@ impl Lowering<'_, '_> {
             self.emit(d);
             return Summary::interaction();
         }
-        let Some(&index) = self.role_index.get(&family.name) else {
+        let Some(&index) = self.role_index.get(family.name.as_str()) else {
             let _ = self.undeclared(family);
             self.lossy = true;
             return Summary::interaction();
@@ -343,7 +343,8 @@ impl Lowering<'_, '_> {
             if self.over_budget(stmt, 0, 0) {
                 break;
             }
-            self.vars.push((var.name.clone(), k, var.span));
+            self.vars
+                .push((String::from(var.name.as_str()), k, var.span));
             self.barriers.push((self.recs.len(), "for", for_span));
             let (lowered, s) = self.block(body);
             self.barriers.pop();

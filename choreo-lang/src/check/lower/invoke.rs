@@ -34,7 +34,7 @@ impl Lowering<'_, '_> {
             .map(|r| match &r.family {
                 Some(ast::Size::Literal { value, .. }) => format!("{}[{value}]", r.name.name),
                 Some(ast::Size::Param(p)) => format!("{}[{}]", r.name.name, p.name),
-                None => r.name.name.clone(),
+                None => String::from(r.name.name.as_str()),
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -130,10 +130,14 @@ impl Lowering<'_, '_> {
             bound.push((arg.clone(), r.span));
             match (&decl.family, arg) {
                 (None, _) => {
-                    subst.singles.insert(decl_name.clone(), arg.clone());
+                    subst
+                        .singles
+                        .insert(String::from(decl_name.as_str()), arg.clone());
                 }
                 (Some(size), Participant::All(f)) => {
-                    subst.families.insert(decl_name.clone(), f.clone());
+                    subst
+                        .families
+                        .insert(String::from(decl_name.as_str()), f.clone());
                     let arg_size = self.family_size(f).cloned().unwrap_or_else(bad_size);
                     subst.caller_sizes.insert(f.clone(), arg_size.clone());
                     if arg_size == bad_size() {
@@ -157,7 +161,7 @@ impl Lowering<'_, '_> {
                                 ok = false;
                             }
                         }
-                        ast::Size::Param(p) => match subst.params.get(&p.name) {
+                        ast::Size::Param(p) => match subst.params.get(p.name.as_str()) {
                             Some(prev) if *prev != arg_size => {
                                 let d = self
                                     .error(
@@ -172,7 +176,7 @@ impl Lowering<'_, '_> {
                                 ok = false;
                             }
                             _ => {
-                                subst.params.insert(p.name.clone(), arg_size);
+                                subst.params.insert(String::from(p.name.as_str()), arg_size);
                             }
                         },
                     }
@@ -184,7 +188,7 @@ impl Lowering<'_, '_> {
         let rest: Vec<&ast::Ident> = callee_ast
             .params
             .iter()
-            .filter(|p| !subst.params.contains_key(&p.name))
+            .filter(|p| !subst.params.contains_key(p.name.as_str()))
             .collect();
         if !ok {
             // Role arguments already failed; parameter counts would only add noise.
@@ -240,7 +244,7 @@ impl Lowering<'_, '_> {
             for (p, arg) in rest.iter().zip(&inv.params) {
                 match self.size(arg, "parameter argument") {
                     Some(s) => {
-                        subst.params.insert(p.name.clone(), s);
+                        subst.params.insert(String::from(p.name.as_str()), s);
                     }
                     None => ok = false,
                 }
@@ -263,7 +267,7 @@ impl Lowering<'_, '_> {
         }
         Some(GStmt::Link {
             module,
-            protocol: callee.ast.name.name.clone(),
+            protocol: String::from(callee.ast.name.name.as_str()),
             roles,
             params,
             args_text: inv.args_text.clone(),

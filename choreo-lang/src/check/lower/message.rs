@@ -156,27 +156,34 @@ impl Lowering<'_, '_> {
             return Some(Payload::unit());
         };
         let module = self.program.module_of_file(self.file_index)?;
-        let mut mentioned = Vec::new();
-        types::mentioned_names(ty, &mut mentioned);
-        if mentioned.iter().any(|n| module.bad_aliases.contains(n)) {
+        // Every name an alias could expand is mentioned: without one, the
+        // written form is the canonical one.
+        let (mut bad, mut aliased) = (false, false);
+        types::for_each_mentioned(ty, &mut |name| {
+            bad = bad || module.bad_aliases.contains(name);
+            aliased = aliased || module.alias_types.contains_key(name);
+        });
+        if bad {
             self.silent = true;
         }
         let canonical = types::canonical(ty, &module.alias_types, self.file);
-        // Every name an alias could expand is in `mentioned`: without one,
-        // the written form is the canonical one.
-        let aliased = mentioned.iter().any(|n| module.alias_types.contains_key(n));
         let written = match &canonical {
-            Some(c) if !aliased => Some(c.to_string()),
-            _ => types::written(ty),
+            // A lone name that is no alias prints as itself: share the
+            // lexer's text instead of printing and looking it up.
+            Some(_) if !aliased => match types::simple_name(ty) {
+                Some(name) => Some(name.as_arc().clone()),
+                None => canonical.as_ref().map(|c| self.shared(&c.to_string())),
+            },
+            _ => types::written(ty).map(|w| self.shared(&w)),
         };
         match (written, canonical) {
             (Some(written), Some(canonical)) => Some(Payload {
                 canonical: if aliased {
                     self.shared(&canonical.to_string())
                 } else {
-                    self.shared(&written)
+                    written.clone()
                 },
-                written: self.shared(&written),
+                written,
                 ty: Arc::new(canonical),
                 loc: self.loc(ty.span),
             }),
@@ -196,12 +203,12 @@ impl Lowering<'_, '_> {
             .as_ref()
             .map(|p| m.label.span.to(p.span))
             .unwrap_or(m.label.span);
-        match self.labels.get(name) {
+        match self.labels.get(name.as_str()) {
             None => {
                 self.labels.insert(
-                    name.clone(),
+                    String::from(name.as_str()),
                     LabelUse {
-                        name: Arc::from(name.as_str()),
+                        name: name.as_arc().clone(),
                         canonical: payload.canonical.clone(),
                         written: payload.written.clone(),
                         span,
@@ -235,8 +242,8 @@ impl Lowering<'_, '_> {
             Some(_) => {}
         }
         self.labels
-            .get(name)
-            .map_or_else(|| Arc::from(name.as_str()), |u| u.name.clone())
+            .get(name.as_str())
+            .map_or_else(|| name.as_arc().clone(), |u| u.name.clone())
     }
 
     /// One allocation per distinct payload text of the protocol.

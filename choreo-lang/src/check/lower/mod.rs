@@ -2,6 +2,7 @@
 //! static check on the way. Iterates over statement sequences and recurses
 //! only over nesting (blocks inside statements).
 
+use crate::syntax::lexer::NameMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -141,13 +142,13 @@ struct Lowering<'p, 'a> {
     file_index: usize,
     proto: &'a ast::Protocol,
     roles: Vec<RoleEntry>,
-    role_index: HashMap<String, usize>,
+    role_index: NameMap<String, usize>,
     params: Vec<String>,
-    labels: HashMap<String, LabelUse>,
+    labels: NameMap<String, LabelUse>,
     /// The protocol's name, every label's namespace.
     namespace: Arc<str>,
     /// Payload texts seen so far (each stored once).
-    texts: HashMap<String, Arc<str>>,
+    texts: NameMap<String, Arc<str>>,
     recs: Vec<RecFrame>,
     /// `recs.len()` when entering each enclosing `par` branch or `for` body.
     barriers: Vec<(usize, &'static str, Span)>,
@@ -207,11 +208,11 @@ pub(crate) fn lower_protocol(
         file_index: proto.file_index,
         proto: proto.ast,
         roles: Vec::new(),
-        role_index: HashMap::new(),
+        role_index: NameMap::default(),
         params: Vec::new(),
-        labels: HashMap::new(),
+        labels: NameMap::default(),
         namespace: Arc::from(proto.ast.name.name.as_str()),
-        texts: HashMap::new(),
+        texts: NameMap::default(),
         recs: Vec::new(),
         barriers: Vec::new(),
         vars: Vec::new(),
@@ -239,7 +240,7 @@ pub(crate) fn lower_protocol(
         .unwrap_or_default();
     let protocol = GlobalProtocol {
         module,
-        name: proto.ast.name.name.clone(),
+        name: String::from(proto.ast.name.name.as_str()),
         docs: proto.ast.leading.docs.clone(),
         params: cx.params.clone(),
         roles: cx
@@ -364,7 +365,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
                 continue;
             }
             param_spans.insert(&p.name, p.span);
-            self.params.push(p.name.clone());
+            self.params.push(String::from(p.name.as_str()));
         }
 
         if let (Some(roles_span), Some(first)) = (proto.roles_span, proto.body.stmts.first()) {
@@ -406,7 +407,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
         }
 
         for decl in &proto.roles {
-            if let Some(&first) = self.role_index.get(&decl.name.name) {
+            if let Some(&first) = self.role_index.get(decl.name.name.as_str()) {
                 let first_span = self.roles.get(first).map(|r| r.span).unwrap_or_default();
                 let d = self
                     .error(
@@ -422,9 +423,9 @@ impl<'p, 'a> Lowering<'p, 'a> {
             }
             let size = decl.family.as_ref().map(|s| self.size(s, "family size"));
             self.role_index
-                .insert(decl.name.name.clone(), self.roles.len());
+                .insert(String::from(decl.name.name.as_str()), self.roles.len());
             self.roles.push(RoleEntry {
-                name: decl.name.name.clone(),
+                name: String::from(decl.name.name.as_str()),
                 // Keep the family a family even when its size is bad.
                 size: size
                     .flatten()
@@ -451,8 +452,8 @@ impl<'p, 'a> Lowering<'p, 'a> {
         match size {
             ast::Size::Literal { value, .. } => Some(Size::Literal(*value)),
             ast::Size::Param(id) => {
-                if self.params.contains(&id.name) {
-                    return Some(Size::Param(id.name.clone()));
+                if self.params.iter().any(|p| *p == id.name) {
+                    return Some(Size::Param(String::from(id.name.as_str())));
                 }
                 let suggestion = did_you_mean(&id.name, self.params.iter().map(String::as_str));
                 let name = self.name().to_string();

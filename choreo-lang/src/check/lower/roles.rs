@@ -25,9 +25,10 @@ impl Lowering<'_, '_> {
                 .map(|r| r.name.clone()),
             None => {
                 if !self.stand_ins.iter().any(|(n, _)| n == &id.name) {
-                    self.stand_ins.push((id.name.clone(), id.span));
+                    self.stand_ins
+                        .push((String::from(id.name.as_str()), id.span));
                 }
-                Some(id.name.clone())
+                Some(String::from(id.name.as_str()))
             }
         };
         let name = self.name().to_string();
@@ -50,7 +51,7 @@ impl Lowering<'_, '_> {
 
     /// Resolves a role reference in the current `for` environment.
     pub(super) fn role_ref(&mut self, r: &RoleRef, place: RefPlace) -> Option<Participant> {
-        let Some(&index) = self.role_index.get(&r.role.name) else {
+        let Some(&index) = self.role_index.get(r.role.name.as_str()) else {
             let reading = self.undeclared(&r.role);
             return match (reading, &r.index, place) {
                 (Some(name), None, RefPlace::Endpoint | RefPlace::One(_)) => {
@@ -218,7 +219,7 @@ impl Lowering<'_, '_> {
             Some(RoleIndex::Var { var, offset, span }) => {
                 let Some(&(_, value, _)) = self.vars.iter().rev().find(|(v, _, _)| *v == var.name)
                 else {
-                    let is_param = self.params.contains(&var.name);
+                    let is_param = self.params.iter().any(|p| *p == var.name);
                     let suggestion =
                         did_you_mean(&var.name, self.vars.iter().map(|(v, _, _)| v.as_str()));
                     let label = if is_param {
