@@ -136,17 +136,15 @@ pub fn unit<L>(label: L) -> impl FnOnce(()) -> L {
 /// `send`: hands `value` to the peer (by value over memory, encoded on a
 /// byte transport) and returns the next state.
 #[inline]
-pub fn send<C: Endpoint, V: Serialize + Send + 'static, N>(
+pub async fn send<C: Endpoint, V: Serialize + Send + 'static, N>(
     mut chan: C,
     to: RoleId,
     label: Label,
     value: V,
     next: impl FnOnce(C) -> N,
-) -> impl Future<Output = Result<N, Error>> {
-    async move {
-        chan.session_mut().send_owned(to, label, value).await?;
-        Ok(next(chan))
-    }
+) -> Result<N, Error> {
+    chan.session_mut().send_owned(to, label, value).await?;
+    Ok(next(chan))
 }
 
 /// [`send`] on a protocol with lanes: `message` (the label in the pair's
@@ -154,73 +152,67 @@ pub fn send<C: Endpoint, V: Serialize + Send + 'static, N>(
 /// has them, otherwise on the session
 /// ([`LaneMessage::send_session`]).
 #[inline]
-pub fn send_lane<C: Endpoint, E: LaneMessage, N>(
+pub async fn send_lane<C: Endpoint, E: LaneMessage, N>(
     mut chan: C,
     to: RoleId,
     tx: impl FnOnce(&C::Lanes) -> Option<&LaneTx<E>>,
     message: E,
     next: impl FnOnce(C) -> N,
-) -> impl Future<Output = Result<N, Error>> {
-    async move {
-        if let Some(tx) = chan.lanes_mut().and_then(|l| tx(l)) {
-            tx.send(message);
-        } else {
-            message.send_session(chan.session_mut(), to).await?;
-        }
-        Ok(next(chan))
+) -> Result<N, Error> {
+    if let Some(tx) = chan.lanes_mut().and_then(|l| tx(l)) {
+        tx.send(message);
+    } else {
+        message.send_session(chan.session_mut(), to).await?;
     }
+    Ok(next(chan))
 }
 
 /// `recv`: the next message from `from` must carry `label`; returns it
 /// (`wrap` makes the label type from the payload) and the next state.
 #[inline]
-pub fn recv<C: Endpoint, V: DeserializeOwned + Send + 'static, L, N>(
+pub async fn recv<C: Endpoint, V: DeserializeOwned + Send + 'static, L, N>(
     mut chan: C,
     from: RoleId,
     label: Label,
     wrap: impl FnOnce(V) -> L,
     next: impl FnOnce(C) -> N,
-) -> impl Future<Output = Result<(L, N), Error>> {
-    async move {
-        let v = chan.session_mut().recv_owned(from, label).await?;
-        Ok((wrap(v), next(chan)))
-    }
+) -> Result<(L, N), Error> {
+    let v = chan.session_mut().recv_owned(from, label).await?;
+    Ok((wrap(v), next(chan)))
 }
 
 /// [`recv`] on a protocol with lanes: from the lane `rx` picks if the
 /// endpoint has lanes, otherwise from the session.
 #[inline]
-pub fn recv_lane<C: Endpoint, E: LaneMessage, V: DeserializeOwned + Send + 'static, L, N>(
+pub async fn recv_lane<C: Endpoint, E: LaneMessage, V: DeserializeOwned + Send + 'static, L, N>(
     mut chan: C,
     from: RoleId,
     label: Label,
     rx: impl FnOnce(&mut C::Lanes) -> Option<&mut LaneRx<E>>,
     wrap: impl FnOnce(V) -> L,
     next: impl FnOnce(C) -> N,
-) -> impl Future<Output = Result<(L, N), Error>> {
-    async move {
-        if let Some(rx) = chan.lanes_mut().and_then(|l| rx(l)) {
-            let got = rx.recv().await;
-            return match got {
-                Some(m) if m.label() == label => match m.into_value::<V>() {
-                    Some(v) => Ok((wrap(v), next(chan))),
-                    None => Err(crate::lane::unexpected(
-                        chan.session_ref(),
-                        from,
-                        &[label],
-                        label,
-                    )),
-                },
-                Some(other) => Err(crate::lane::unexpected(
+) -> Result<(L, N), Error> {
+    if let Some(rx) = chan.lanes_mut().and_then(rx) {
+        let got = rx.recv().await;
+        return match got {
+            Some(m) if m.label() == label => match m.into_value::<V>() {
+                Some(v) => Ok((wrap(v), next(chan))),
+                None => Err(crate::lane::unexpected(
                     chan.session_ref(),
                     from,
                     &[label],
-                    other.label(),
+                    label,
                 )),
-                None => Err(crate::lane::closed(chan.session_ref(), from, &[label])),
-            };
-        }
-        let v = chan.session_mut().recv_owned(from, label).await?;
-        Ok((wrap(v), next(chan)))
+            },
+            Some(other) => Err(crate::lane::unexpected(
+                chan.session_ref(),
+                from,
+                &[label],
+                other.label(),
+            )),
+            None => Err(crate::lane::closed(chan.session_ref(), from, &[label])),
+        };
     }
+    let v = chan.session_mut().recv_owned(from, label).await?;
+    Ok((wrap(v), next(chan)))
 }
