@@ -16,9 +16,9 @@ use crate::machine::{Message, Op, Peer, ProtocolMachines, RoleMachine, Target};
 /// carries.
 pub(super) struct Plan {
     roles: Vec<String>,
-    /// `(from, to)` role indices → the pair's labels (wire number, Rust
-    /// name), in wire order.
-    pairs: BTreeMap<(usize, usize), BTreeMap<u16, Ident>>,
+    /// `(from, to)` role indices → the pair's labels (wire number → Rust
+    /// name, and whether the label carries no payload), in wire order.
+    pairs: BTreeMap<(usize, usize), BTreeMap<u16, (Ident, bool)>>,
 }
 
 /// The lane plan of `protocol`, or `None` if it uses anything the lanes do
@@ -35,12 +35,12 @@ pub(super) fn plan(machines: &ProtocolMachines, locals: &[RoleMachine]) -> Optio
         Peer::Role(r) => index(r),
         Peer::Member(..) => None,
     };
-    let mut pairs: BTreeMap<(usize, usize), BTreeMap<u16, Ident>> = BTreeMap::new();
+    let mut pairs: BTreeMap<(usize, usize), BTreeMap<u16, (Ident, bool)>> = BTreeMap::new();
     let mut add = |from: usize, to: usize, m: &Message| {
-        pairs
-            .entry((from, to))
-            .or_default()
-            .insert(labels.wire(&m.label), labels.rust(&m.label));
+        pairs.entry((from, to)).or_default().insert(
+            labels.wire(&m.label),
+            (labels.rust(&m.label), m.payload.is_unit()),
+        );
     };
     for local in locals {
         let Target::Role(me) = &local.target else {
@@ -90,6 +90,16 @@ impl Plan {
         )
     }
 
+    /// The function that picks the sender's end of the `from` → `to` lane.
+    fn tx_fn(from: usize, to: usize) -> Ident {
+        format_ident!("tx_{}_{}", from, to)
+    }
+
+    /// The function that picks the receiver's end of the `from` → `to` lane.
+    fn rx_fn(from: usize, to: usize) -> Ident {
+        format_ident!("rx_{}_{}", from, to)
+    }
+
     /// The field of a role's lanes that sends to `to`.
     fn to_field(to: usize) -> Ident {
         format_ident!("to_r{}", to)
@@ -114,10 +124,24 @@ impl Plan {
                 self.roles.get(from).map_or("", String::as_str),
                 self.roles.get(to).map_or("", String::as_str)
             );
-            let variants = labels.values().map(|l| quote!(#l(super::labels::#l)));
+            let variants = labels.values().map(|(l, _)| quote!(#l(super::labels::#l)));
             let arms = labels
                 .iter()
-                .map(|(wire, l)| quote!(#name::#l(_) => rt::Label(#wire)));
+                .map(|(wire, (l, _))| quote!(#name::#l(_) => rt::Label(#wire)));
+            let values = labels.values().map(|(l, unit)| {
+                if *unit {
+                    quote!(#name::#l(_) => rt::typestate::cast(()))
+                } else {
+                    quote!(#name::#l(m) => rt::typestate::cast(m.0))
+                }
+            });
+            let sends = labels.iter().map(|(wire, (l, unit))| {
+                let value = if *unit { quote!(()) } else { quote!(m.0) };
+                quote!(#name::#l(m) => session.send_owned(to, rt::Label(#wire), #value).await)
+            });
+            let (tx, rx) = (Self::tx_fn(from, to), Self::rx_fn(from, to));
+            let (sender, receiver) = (self.role_variant(from), self.role_variant(to));
+            let (to_field, from_field) = (Self::to_field(to), Self::from_field(from));
             quote! {
                 #[doc = #doc]
                 pub enum #name { #(#variants,)* }
@@ -126,6 +150,25 @@ impl Plan {
                     pub fn label(&self) -> rt::Label {
                         match self { #(#arms,)* }
                     }
+                }
+                impl rt::typestate::LaneMessage for #name {
+                    fn label(&self) -> rt::Label {
+                        #name::label(self)
+                    }
+                    fn into_value<V: 'static>(self) -> Option<V> {
+                        match self { #(#values,)* }
+                    }
+                    fn send_session<T: rt::Transport>(self, session: &mut rt::Session<T>, to: rt::RoleId) -> impl ::core::future::Future<Output = Result<(), rt::Error>> + Send {
+                        async move { match self { #(#sends,)* } }
+                    }
+                }
+                /// The sender's end of this lane, if these are the sender's lanes.
+                pub fn #tx(l: &Lanes) -> Option<&rt::lane::LaneTx<#name>> {
+                    match l { Lanes::#sender(l) => Some(&l.#to_field), _ => None }
+                }
+                /// The receiver's end of this lane, if these are the receiver's lanes.
+                pub fn #rx(l: &mut Lanes) -> Option<&mut rt::lane::LaneRx<#name>> {
+                    match l { Lanes::#receiver(l) => Some(&mut l.#from_field), _ => None }
                 }
             }
         });
@@ -169,8 +212,8 @@ impl Plan {
             quote!(Lanes::#v(l) => { #(#checks)* })
         });
         let makes = self.pairs.keys().map(|&(f, t)| {
-            let tx = format_ident!("tx_{}_{}", f, t);
-            let rx = format_ident!("rx_{}_{}", f, t);
+            let tx = format_ident!("s_{}_{}", f, t);
+            let rx = format_ident!("r_{}_{}", f, t);
             quote!(let (#tx, #rx) = rt::lane::lane();)
         });
         let builds = (0..self.roles.len()).map(|me| {
@@ -179,12 +222,12 @@ impl Plan {
             let var = format_ident!("r{}", me);
             let sends = self.pairs.keys().filter(|(f, _)| *f == me).map(|&(f, t)| {
                 let field = Self::to_field(t);
-                let tx = format_ident!("tx_{}_{}", f, t);
+                let tx = format_ident!("s_{}_{}", f, t);
                 quote!(#field: #tx)
             });
             let recvs = self.pairs.keys().filter(|(_, t)| *t == me).map(|&(f, t)| {
                 let field = Self::from_field(f);
-                let rx = format_ident!("rx_{}_{}", f, t);
+                let rx = format_ident!("r_{}_{}", f, t);
                 quote!(#field: #rx)
             });
             quote!(let mut #var = Some(Lanes::#v(#s { #(#sends,)* #(#recvs,)* }));)
@@ -228,6 +271,30 @@ impl Plan {
     fn mine(&self, role: &str) -> TokenStream {
         let v = self.role_variant(self.role_index(role));
         quote!(super::lanes::Lanes::#v)
+    }
+
+    /// What `rt::typestate::send_lane` needs to send label `ty` from `me`
+    /// to `to`: the function picking the lane, and the lane message made
+    /// of `m`.
+    pub(super) fn sender(
+        &self,
+        me: &str,
+        to: &Peer,
+        ty: &Ident,
+    ) -> Option<(TokenStream, TokenStream)> {
+        let Peer::Role(to) = to else { return None };
+        let (me_i, to_i) = (self.role_index(me), self.role_index(to));
+        let tx = Self::tx_fn(me_i, to_i);
+        let e = self.pair_enum(me_i, to_i);
+        Some((quote!(super::lanes::#tx), quote!(super::lanes::#e::#ty(m))))
+    }
+
+    /// The function `rt::typestate::recv_lane` needs to receive from
+    /// `from` as `me`: it picks the lane.
+    pub(super) fn receiver(&self, me: &str, from: &Peer) -> Option<TokenStream> {
+        let Peer::Role(from) = from else { return None };
+        let rx = Self::rx_fn(self.role_index(from), self.role_index(me));
+        Some(quote!(super::lanes::#rx))
     }
 
     /// `send`'s lane path: hand `m` to the peer's lane.

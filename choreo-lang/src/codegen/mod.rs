@@ -246,6 +246,10 @@ fn generate_protocol(
         return Err(diags);
     }
 
+    let (lanes_ty, lanes_mut) = match &plan {
+        None => (quote!(rt::typestate::NoLanes), quote!(None)),
+        Some(_) => (quote!(lanes::Lanes), quote!(self.lanes.as_deref_mut())),
+    };
     let (chan_struct, chan_new, lanes_module) = match &plan {
         None => (
             quote! {
@@ -323,6 +327,20 @@ fn generate_protocol(
 
             #chan_struct
 
+            impl<T: rt::Transport> rt::typestate::Endpoint for Chan<T> {
+                type Transport = T;
+                type Lanes = #lanes_ty;
+                fn session_ref(&self) -> &rt::Session<T> {
+                    &self.session
+                }
+                fn session_mut(&mut self) -> &mut rt::Session<T> {
+                    &mut self.session
+                }
+                fn lanes_mut(&mut self) -> Option<&mut Self::Lanes> {
+                    #lanes_mut
+                }
+            }
+
             impl<T: rt::Transport> Chan<T> {
                 fn open(session: rt::Session<T>, params: Params, role: u16, index: Option<Option<u32>>) -> Result<Self, rt::Error> {
                     let me = session.me();
@@ -380,25 +398,21 @@ fn generate_protocol(
 
             #lanes_module
 
-            /// What every typestate of a role module has (the module supplies `detach` and `attach`): written once here instead of on every state.
+            /// What every typestate of a role module has (the module supplies `detach` and `attach`): written once here instead of on every state. The methods carry no doc comments: rustc would resolve and record each doc (and its links) once per state; the role module's doc describes them.
             macro_rules! typestate {
                 ($state:ident $number:literal) => {
                     impl<T: rt::Transport> $state<T> {
-                        /// The runtime session (identity, roster, family sizes).
                         pub fn session(&self) -> &rt::Session<T> {
-                            &self.chan.session
+                            &self.0.session
                         }
-                        /// The protocol parameters.
                         pub fn params(&self) -> &Params {
-                            &self.chan.params
+                            &self.0.params
                         }
-                        /// See [`rt::Handoff`].
                         pub fn into_handoff(self) -> rt::Handoff<T> {
-                            detach(self.chan, $number)
+                            detach(self.0, $number)
                         }
-                        /// See [`rt::Handoff`].
                         pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
-                            attach(h, $number).map(|chan| Self { chan })
+                            attach(h, $number).map(Self)
                         }
                     }
                 };
@@ -524,7 +538,7 @@ fn role_module(
     };
     let role_ix = role_index(protocol, role_name);
     let entry = emitter.state(machine.entry);
-    let doc = format!(" The endpoints of {} in `{}`.", local.target, protocol.name);
+    let doc = format!(" The endpoints of {} in `{}`: one typestate per state of its local type, `open` to start. Every state also has `session()` (the runtime session: identity, roster, family sizes), `params()` (the protocol parameters), `into_handoff()` (the endpoint detached from its typestate, see `rt::Handoff`) and `resume(handoff)` (the state back from a handoff made in it; refuses one of another protocol, role or state).", local.target, protocol.name);
     let mut items = Vec::new();
     let must_use = Literal::string(MUST_USE);
     for (id, _) in state_names {
@@ -539,9 +553,9 @@ fn role_module(
             quote! {
                 #DOC_ABANDON
                 pub fn abandon(self) -> #h<T> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     chan.session.abandon_body();
-                    #h { chan }
+                    #h(chan)
                 }
             }
         });
@@ -555,9 +569,7 @@ fn role_module(
         items.push(quote! {
             #[doc = #doc]
             #[must_use = #must_use]
-            pub struct #name<T: rt::Transport> {
-                chan: Chan<T>,
-            }
+            pub struct #name<T: rt::Transport>(Chan<T>);
             typestate!(#name #number);
         });
         if !methods.is_empty() || abandon.is_some() {
@@ -578,14 +590,14 @@ fn role_module(
         quote! {
             /// Opens this role's endpoint on `session` (which must be for this protocol and this role). Its sends carry guard annotations, so the session runs on a guarded transport: build it with `rt::guard::Guard::wrap` (capabilities, budgets and journal of this node).
             pub fn open<T: rt::Transport>(session: rt::Session<rt::guard::GuardedTransport<T>>, params: Params) -> Result<#entry<rt::guard::GuardedTransport<T>>, rt::Error> {
-                Ok(#entry { chan: Chan::open(session, params, #role_ix, #index)? })
+                Ok(#entry(Chan::open(session, params, #role_ix, #index)?))
             }
         }
     } else {
         quote! {
             /// Opens this role's endpoint on `session` (which must be for this protocol and this role).
             pub fn open<T: rt::Transport>(session: rt::Session<T>, params: Params) -> Result<#entry<T>, rt::Error> {
-                Ok(#entry { chan: Chan::open(session, params, #role_ix, #index)? })
+                Ok(#entry(Chan::open(session, params, #role_ix, #index)?))
             }
         }
     };
@@ -731,27 +743,25 @@ fn after_body_types(machine: &Machine, emitter: &Emitter<'_>) -> Vec<TokenStream
             quote! {
                 #[doc = #doc]
                 #[must_use = #MUST_USE]
-                pub struct #name<T: rt::Transport> {
-                    chan: Chan<T>,
-                }
+                pub struct #name<T: rt::Transport>(Chan<T>);
                 impl<T: rt::Transport> #name<T> {
                     /// The runtime session (identity, roster, family sizes).
                     pub fn session(&self) -> &rt::Session<T> {
-                        &self.chan.session
+                        &self.0.session
                     }
                     /// The protocol parameters.
                     pub fn params(&self) -> &Params {
-                        &self.chan.params
+                        &self.0.params
                     }
                     /// Ends the session now; a peer that starts the handler later finds this endpoint gone.
                     pub fn finish(self) -> Result<(), rt::Error> {
-                        self.chan.session.finish()
+                        self.0.session.finish()
                     }
                     /// Stays until a peer starts the handler (then returns this role's part of it, the peer's message waiting for its first receive), every peer has closed, or `patience` has passed on the session's clock (then the session is finished). The timeout's own duration is a natural patience: a peer still in the body starts the handler by then.
                     pub async fn linger(self, patience: ::core::time::Duration) -> Result<rt::typestate::Lingered<#handler<T>>, rt::Error> {
-                        let mut chan = self.chan;
+                        let mut chan = self.0;
                         match chan.session.linger(patience).await? {
-                            Some(_) => Ok(rt::typestate::Lingered::Handler(#handler { chan })),
+                            Some(_) => Ok(rt::typestate::Lingered::Handler(#handler(chan))),
                             None => {
                                 chan.session.finish()?;
                                 Ok(rt::typestate::Lingered::Closed)
@@ -816,7 +826,7 @@ impl Timing {
                     Some(v) => v,
                     None => {
                         chan.session.start_handler();
-                        return Ok(rt::typestate::Timed::Expired(#h { chan }));
+                        return Ok(rt::typestate::Timed::Expired(#h(chan)));
                     }
                 }
             },
@@ -864,28 +874,28 @@ impl Emitter<'_> {
         }
     }
 
-    /// `#next { chan }`, leaving the timeout bodies that `next` is not in
+    /// `#next(chan)`, leaving the timeout bodies that `next` is not in
     /// (the body is complete for this participant).
     fn goto(&self, next: StateId) -> TokenStream {
         let name = self.next_state(next);
         let to = self.depths.get(&next).copied().unwrap_or(0);
         if to >= self.depth {
-            return quote!(#name { chan });
+            return quote!(#name(chan));
         }
         let ends = (to..self.depth).map(|_| quote!(chan.session.end_body();));
-        quote!({ #(#ends)* #name { chan } })
+        quote!({ #(#ends)* #name(chan) })
     }
 
-    /// [`goto`](Self::goto) for a method that has not taken `self.chan` yet.
+    /// [`goto`](Self::goto) for a method that has not taken `self.0` yet.
     fn goto_self(&self, next: StateId) -> TokenStream {
         let to = self.depths.get(&next).copied().unwrap_or(0);
         if to >= self.depth {
             let name = self.next_state(next);
-            return quote!(#name { chan: self.chan });
+            return quote!(#name(self.0));
         }
         let goto = self.goto(next);
         quote! {
-            let mut chan = self.chan;
+            let mut chan = self.0;
             #goto
         }
     }
@@ -947,9 +957,9 @@ impl Emitter<'_> {
     /// `End`: the role has finished; `finish` closes the session.
     fn end(&self) -> StateItems {
         let finish = match self.plan {
-            None => quote!(self.chan.session.finish()),
+            None => quote!(self.0.session.finish()),
             Some(_) => quote! {
-                let mut chan = self.chan;
+                let mut chan = self.0;
                 let lanes = match chan.lanes.as_deref_mut() {
                     Some(l) => l.finish(&chan.session),
                     None => Ok(()),
@@ -982,6 +992,31 @@ impl Emitter<'_> {
         };
         let tp = transport_param(msg);
         let ret = t.ret_on(quote!(#next_ty<#tp>), &tp);
+        // Outside a timeout body, an unguarded send is one call of a
+        // runtime helper (`rt::typestate::send`, or `send_lane` with its
+        // lane): its body is written once in the runtime, not per state.
+        if t.0.is_none() && msg.annotations.is_empty() {
+            let lane = self
+                .plan
+                .zip(self.role_name())
+                .and_then(|(p, me)| p.sender(me, to, &self.labels.rust(&msg.label)));
+            let _ = &wire;
+            let call = match lane {
+                Some((tx, message)) => {
+                    quote!(rt::typestate::send_lane(self.0, #peer, #tx, #message, #next_ty))
+                }
+                None => quote!(rt::typestate::send(self.0, #peer, #wire, #value, #next_ty)),
+            };
+            return (
+                format!(" Next: send {} to {to}.", describe_message(msg)),
+                quote! {
+                    pub fn send(self, m: #ty) -> impl ::core::future::Future<Output = Result<#next_ty<T>, rt::Error>> {
+                        #call
+                    }
+                },
+                TokenStream::new(),
+            );
+        }
         // Unguarded sends pass the payload by value: over an in-memory link
         // it travels as itself, never encoded (the session encodes it for a
         // byte transport).
@@ -1001,7 +1036,7 @@ impl Emitter<'_> {
             format!(" Next: send {} to {to}.", describe_message(msg)),
             quote! {
                 pub async fn send(self, m: #ty) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     let _ = &m;
                     #lane {
                         #call;
@@ -1017,6 +1052,34 @@ impl Emitter<'_> {
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, from);
         let next_ty = self.next_state(*next);
+        // Outside a timeout body, a receive is one call of a runtime helper
+        // (`rt::typestate::recv`, or `recv_lane` with its lane).
+        if t.0.is_none() {
+            let wrap = if msg.payload.is_unit() {
+                quote!(rt::typestate::unit(#ty))
+            } else {
+                ty.clone()
+            };
+            let lane = self
+                .plan
+                .zip(self.role_name())
+                .and_then(|(p, me)| p.receiver(me, from));
+            let call = match lane {
+                Some(rx) => {
+                    quote!(rt::typestate::recv_lane(self.0, #peer, #wire, #rx, #wrap, #next_ty))
+                }
+                None => quote!(rt::typestate::recv(self.0, #peer, #wire, #wrap, #next_ty)),
+            };
+            return (
+                format!(" Next: receive {} from {from}.", describe_message(msg)),
+                quote! {
+                    pub fn recv(self) -> impl ::core::future::Future<Output = Result<(#ty, #next_ty<T>), rt::Error>> {
+                        #call
+                    }
+                },
+                TokenStream::new(),
+            );
+        }
         let ret = t.ret(quote!((#ty, #next_ty<T>)));
         let call = t.call(quote!(chan.session.recv_owned(#peer, #wire)));
         let build = if msg.payload.is_unit() {
@@ -1039,7 +1102,7 @@ impl Emitter<'_> {
             format!(" Next: receive {} from {from}.", describe_message(msg)),
             quote! {
                 pub async fn recv(self) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     #lane
                     let m = { #build };
                     Ok(#done)
@@ -1089,14 +1152,14 @@ impl Emitter<'_> {
             quote! {
                 #DOC_SEND_ALL
                 pub async fn send_all(self, m: #ty) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     let _ = &m;
                     #call_all;
                     Ok(#done)
                 }
                 #DOC_SEND_EACH
                 pub async fn send_each(self, mut f: impl FnMut(u32) -> #ty) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     #call_each;
                     Ok(#done)
                 }
@@ -1138,7 +1201,7 @@ impl Emitter<'_> {
             quote! {
                 #DOC_RECV_ALL
                 pub async fn recv_all(self) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     let q: Option<usize> = #q_tokens;
                     let got = #call;
                     Ok(#done)
@@ -1196,7 +1259,7 @@ impl Emitter<'_> {
             quote! {
                 #DOC_EXCHANGE
                 pub async fn exchange(self, mut f: impl FnMut(u32) -> #ty) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     let q: Option<usize> = #q_tokens;
                     let got = #call;
                     Ok(#done)
@@ -1284,7 +1347,7 @@ impl Emitter<'_> {
             format!(" Next: {from} picks one of {}.", names.join(", ")),
             quote! {
                 pub async fn branch(self) -> Result<#ret, rt::Error> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     #lane
                     let b = #call;
                     match b.index {
@@ -1330,7 +1393,7 @@ impl Emitter<'_> {
             #DOC_LINK
             pub fn link(self) -> LinkPoint<T> {
                 LinkPoint {
-                    session: self.chan.session,
+                    session: self.0.session,
                     module: #module,
                     protocol: #sub,
                     args: #args_text,
@@ -1342,15 +1405,15 @@ impl Emitter<'_> {
         // an interrupted join returns the handler's state.
         let joined_ret = t.ret(quote!(rt::link::Joined<T>));
         let untyped_body = match &t.0 {
-            None => quote!(self.chan.session.join_link(&TARGET).await),
+            None => quote!(self.0.session.join_link(&TARGET).await),
             Some(h) => quote! {
-                let Chan { session, params } = self.chan;
+                let Chan { session, params } = self.0;
                 match session.join_link_timed(&TARGET).await? {
                     rt::typestate::Timed::Done(joined) => Ok(rt::typestate::Timed::Done(joined)),
                     rt::typestate::Timed::Expired(session) => {
                         let mut chan = Chan { session, params };
                         chan.session.start_handler();
-                        Ok(rt::typestate::Timed::Expired(#h { chan }))
+                        Ok(rt::typestate::Timed::Expired(#h(chan)))
                     }
                 }
             },
@@ -1384,7 +1447,7 @@ impl Emitter<'_> {
                 let body = match &t.0 {
                     None => quote! {
                         #target
-                        let chan = self.chan;
+                        let chan = self.0;
                         let params = #params;
                         let joined = chan.session.join_link(&TARGET).await?;
                         let session = joined.open(&#protocol_module::PROTOCOL)?;
@@ -1392,7 +1455,7 @@ impl Emitter<'_> {
                     },
                     Some(h) => quote! {
                         #target
-                        let chan = self.chan;
+                        let chan = self.0;
                         let params = #params;
                         let Chan { session, params: own } = chan;
                         match session.join_link_timed(&TARGET).await? {
@@ -1403,7 +1466,7 @@ impl Emitter<'_> {
                             rt::typestate::Timed::Expired(session) => {
                                 let mut chan = Chan { session, params: own };
                                 chan.session.start_handler();
-                                Ok(rt::typestate::Timed::Expired(#h { chan }))
+                                Ok(rt::typestate::Timed::Expired(#h(chan)))
                             }
                         }
                     },
@@ -1459,8 +1522,8 @@ impl Emitter<'_> {
                 where
                     T: rt::Handover,
                 {
-                    let params = self.chan.params.to_handoff();
-                    <T as rt::Handover>::hand_over(rt::Handoff::new(self.chan.session, #number, params), #peer)
+                    let params = self.0.params.to_handoff();
+                    <T as rt::Handover>::hand_over(rt::Handoff::new(self.0.session, #number, params), #peer)
                 }
             },
             TokenStream::new(),
@@ -1493,8 +1556,8 @@ impl Emitter<'_> {
                 where
                     T: rt::Handover,
                 {
-                    let mut own = self.chan.session;
-                    let params = self.chan.params;
+                    let mut own = self.0.session;
+                    let params = self.0.params;
                     let handoff = rt::take_over(&mut own, #peer, #at).await?;
                     own.finish()?;
                     let (session, _, _) = handoff.into_parts();
@@ -1522,16 +1585,16 @@ impl Emitter<'_> {
                 }
                 #DOC_BODY
                 pub fn body(self) -> #body<T> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
-                    #body { chan }
+                    #body(chan)
                 }
                 #DOC_HANDLER
                 pub fn handler(self) -> #handler<T> {
-                    let mut chan = self.chan;
+                    let mut chan = self.0;
                     chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
                     chan.session.start_handler();
-                    #handler { chan }
+                    #handler(chan)
                 }
             },
             TokenStream::new(),
