@@ -83,19 +83,7 @@ impl Conformance {
 
     /// The number of `role[index]` (a scan: an instance has few).
     fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
-        if let Some(i) = self
-            .idents
-            .iter()
-            .position(|x| x.index == index && x.role == role)
-        {
-            return u32::try_from(i).unwrap_or(u32::MAX);
-        }
-        let i = u32::try_from(self.idents.len()).unwrap_or(u32::MAX);
-        self.idents.push(Ident {
-            role: role.to_string(),
-            index,
-        });
-        i
+        super::model::intern_ident(&mut self.idents, role, index)
     }
 
     fn node(&mut self) -> u32 {

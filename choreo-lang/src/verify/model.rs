@@ -23,6 +23,24 @@ pub(crate) struct Ident {
     pub index: Option<u64>,
 }
 
+/// The number of `role[index]` in `idents`, added if new. Found by a scan
+/// of the few identities of an instance (tens at most), so that a look-up
+/// allocates nothing.
+pub(crate) fn intern_ident(idents: &mut Vec<Ident>, role: &str, index: Option<u64>) -> u32 {
+    if let Some(i) = idents
+        .iter()
+        .position(|x| x.index == index && x.role == role)
+    {
+        return u32::try_from(i).unwrap_or(u32::MAX);
+    }
+    let i = u32::try_from(idents.len()).unwrap_or(u32::MAX);
+    idents.push(Ident {
+        role: role.to_string(),
+        index,
+    });
+    i
+}
+
 impl std::fmt::Display for Ident {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.index {
@@ -400,19 +418,7 @@ impl World {
     /// every send and receive of every member makes while the world is
     /// built, allocates nothing.
     fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
-        if let Some(i) = self
-            .idents
-            .iter()
-            .position(|x| x.index == index && x.role == role)
-        {
-            return u32::try_from(i).unwrap_or(u32::MAX);
-        }
-        let i = u32::try_from(self.idents.len()).unwrap_or(u32::MAX);
-        self.idents.push(Ident {
-            role: role.to_string(),
-            index,
-        });
-        i
+        intern_ident(&mut self.idents, role, index)
     }
 
     fn peer(&mut self, peer: &Peer) -> u32 {
