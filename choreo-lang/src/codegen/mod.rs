@@ -1000,7 +1000,6 @@ impl Emitter<'_> {
                 .plan
                 .zip(self.role_name())
                 .and_then(|(p, me)| p.sender(me, to, &self.labels.rust(&msg.label)));
-            let _ = &wire;
             let call = match lane {
                 Some((tx, message)) => {
                     quote!(rt::typestate::send_lane(self.0, #peer, #tx, #message, #next_ty))
