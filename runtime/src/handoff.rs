@@ -101,9 +101,9 @@ impl<T: Transport> Handoff<T> {
 
 /// Transports that can hand an endpoint to the holder of another role of
 /// the same session (`delegate R to S`): the in-memory one (the session is
-/// passed to S's task), the node host's (the endpoint moves to S's node)
-/// and the node host's behind a guard (the endpoint moves without its
-/// guard; S's `accept` puts it behind the guard of S's own endpoint).
+/// passed to S's task), the node host's (the endpoint moves to S's node),
+/// and both behind a guard (the endpoint moves without its guard; S's
+/// `accept` puts it behind the guard of S's own endpoint).
 /// Generated `delegate`/`accept` methods exist for these.
 pub trait Handover: Transport + Sized {
     /// Give `handoff` (R's endpoint) to the holder of role instance `to`.

@@ -99,23 +99,49 @@ impl Handover for MemoryTransport {
             }
             .into()));
         };
-        let transport = session.transport_mut();
-        let me = transport.me;
-        let mut m = transport
+        session.transport_mut().poll_parcel(cx, from_peer).map(Ok)
+    }
+}
+
+impl MemoryTransport {
+    /// The endpoint `from` handed to this one, once it is in the mailbox.
+    pub(crate) fn poll_parcel(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: PeerId,
+    ) -> Poll<Handoff<MemoryTransport>> {
+        let me = self.me;
+        let mut m = self
             .handoffs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(i) = m
             .parcels
             .iter()
-            .position(|(f, t, _)| *f == from_peer && *t == me)
+            .position(|(f, t, _)| *f == from && *t == me)
         {
-            return Poll::Ready(Ok(m.parcels.swap_remove(i).2));
+            return Poll::Ready(m.parcels.swap_remove(i).2);
         }
         m.waiting
             .retain(|(p, w)| *p != me || !w.will_wake(cx.waker()));
         m.waiting.push((me, cx.waker().clone()));
         Poll::Pending
+    }
+
+    /// Take this endpoint's channels and lanes into a new transport,
+    /// leaving this one closed to nobody: dropping or closing it afterwards
+    /// touches no channel a peer still uses.
+    pub(crate) fn detach(&mut self) -> MemoryTransport {
+        MemoryTransport {
+            me: self.me,
+            peers: self.peers,
+            config: self.config,
+            tx: self.tx.iter_mut().map(Option::take).collect(),
+            rx: self.rx.iter_mut().map(Option::take).collect(),
+            timer: Arc::clone(&self.timer),
+            handoffs: Arc::clone(&self.handoffs),
+            lanes: self.lanes.take(),
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 //! Sessions: the operations generated endpoints call.
 
-use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use std::future::Future;
@@ -8,7 +7,6 @@ use std::future::Future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::envelope::Header;
 use crate::error::{Error, Interrupt, UsageError};
 use crate::ids::{Label, PeerId, ProtocolInfo, Role, RoleId, SessionId};
 use crate::ops;
@@ -65,40 +63,43 @@ impl<T: Transport> Session<T> {
             ))
             .into());
         }
-        let skips = (0..roster.len()).map(|_| VecDeque::new()).collect();
-        let held = (0..roster.len()).map(|_| VecDeque::new()).collect();
         Ok(Self {
             inner: Box::new(Inner {
-                core: Core {
-                    id,
-                    header: Header {
-                        session: id,
-                        fingerprint: protocol.fingerprint,
-                        sender: me,
-                    },
-                    protocol,
-                    me,
-                    me_peer,
-                    roster,
-                    phase: 0,
-                    skips,
-                    pending_skips: 0,
-                    timeouts: 0,
-                    bodies: Vec::new(),
-                    late_dropped: 0,
-                    held,
-                    held_total: 0,
-                    finished: Vec::new(),
-                    interrupt: None,
-                    rewind: None,
-                    acted: std::sync::atomic::AtomicBool::new(false),
-                    completed_last: None,
-                    meeting: None,
-                },
+                core: Core::new(id, protocol, me, me_peer, roster),
                 transport,
                 finished: false,
             }),
         })
+    }
+
+    /// The same endpoint over another transport: `detach` takes the
+    /// working parts out of this one (leaving a closed husk, whose drop
+    /// must close nothing a peer still uses) and builds the other. The
+    /// core — phase, bodies, held frames, stragglers — moves unchanged,
+    /// typed in-memory frames included (a guarded in-memory endpoint
+    /// delegated without its guard, or put behind the new holder's).
+    pub(crate) fn retransport<U: Transport>(
+        mut self,
+        detach: impl FnOnce(&mut T) -> U,
+    ) -> Session<U> {
+        let transport = detach(&mut self.inner.transport);
+        let core = &self.inner.core;
+        let husk = Core::new(
+            core.id,
+            core.protocol,
+            core.me,
+            core.me_peer,
+            core.roster.clone(),
+        );
+        let core = std::mem::replace(&mut self.inner.core, husk);
+        let finished = std::mem::replace(&mut self.inner.finished, true);
+        Session {
+            inner: Box::new(Inner {
+                core,
+                transport,
+                finished,
+            }),
+        }
     }
 
     /// The session id.

@@ -7,6 +7,10 @@
 //! generated `send` fails with `Error::Denied` and the client never gets
 //! an answer.
 //!
+//! In one process (`guard::memory_sessions`, every endpoint behind a guard
+//! of its own) the same rule holds: the clerk's endpoint passes to the
+//! manager's task and its `Answer` is judged by the manager's guard.
+//!
 //! CI runs `CI_SEEDS` seeds per case; set `CHOREO_GUARDED_DELEGATE_SEEDS=N`
 //! for more.
 #![allow(
@@ -19,13 +23,15 @@
 use std::sync::{Arc, Mutex};
 
 use choreo_macros::choreography;
+use choreo_runtime::guard::GuardedTransport;
 use choreo_runtime::guard::{
     CapabilitySet, ContextId, Denial, Grant, Guard, GuardConfig, ManualClock, PeerKey, RecordSends,
 };
 use choreo_runtime::journal::{Journal, MemoryStore, ScopeId, SigningKey};
+use choreo_runtime::memory::{MemoryConfig, MemoryTransport};
 use choreo_runtime::node::SessionSpec;
 use choreo_runtime::sim::{Sim, SimConfig};
-use choreo_runtime::{Error, SessionId};
+use choreo_runtime::{Error, Session, SessionId};
 
 choreography! {
     /// The clerk takes a question, briefs the manager and hands the case
@@ -214,4 +220,86 @@ fn guarded_delegation_holds_under_faults_for_many_seeds() {
         check_allowed(seed, &run(seed, lossy(), &[CAP]));
         check_denied(seed, &run(seed, lossy(), &["other"]));
     }
+}
+
+/// Facts in the journal of `session`'s guard.
+fn guard_facts(session: &mut Session<GuardedTransport<MemoryTransport>>) -> Arc<Mutex<Journal>> {
+    session.transport_mut().guard().journal().unwrap()
+}
+
+/// One in-memory run: `memory_sessions` grants every endpoint `desk:answer`
+/// under a guard of its own; the manager's endpoint is first narrowed to
+/// `manager_caps`. Returns the client's and the manager's results and the
+/// clerk's and the manager's journal sizes.
+async fn run_in_memory(
+    manager_caps: &[&str],
+) -> (Result<u64, Error>, Result<(), Error>, usize, usize) {
+    let params = guarded_desk::Params::default();
+    let roster = guarded_desk::roster(&params).unwrap();
+    let mut s = choreo_runtime::guard::memory_sessions(
+        SessionId([8; 16]),
+        &guarded_desk::PROTOCOL,
+        &roster,
+        MemoryConfig::default(),
+        &[CAP],
+    )
+    .unwrap()
+    .into_iter();
+    let (c, mut k, mut m) = (s.next().unwrap(), s.next().unwrap(), s.next().unwrap());
+    m.transport_mut()
+        .attenuate(&CapabilitySet::grant(manager_caps.iter().copied()));
+    let (clerk_journal, manager_journal) = (guard_facts(&mut k), guard_facts(&mut m));
+    let client = tokio::spawn(async move {
+        let ep = guarded_desk::client::open(c, params)?;
+        // Detail waits in the clerk's queue while the endpoint moves.
+        let (Answer(a), end) = ep.send(Ask(7)).await?.send(Detail(3)).await?.recv().await?;
+        end.finish()?;
+        Ok::<u64, Error>(a)
+    });
+    let clerk = tokio::spawn(async move {
+        let ep = guarded_desk::clerk::open(k, params)?;
+        let (Ask(q), ep) = ep.recv().await?;
+        ep.send(Brief(q)).await?.delegate()
+    });
+    let manager = tokio::spawn(async move {
+        let ep = guarded_desk::manager::open(m, params)?;
+        let (Brief(q), ep) = ep.recv().await?;
+        let (Detail(d), ep) = ep.accept().await?.recv().await?;
+        ep.send(Answer(q * 100 + d)).await?.finish()
+    });
+    clerk.await.unwrap().unwrap();
+    let manager = manager.await.unwrap();
+    let client = client.await.unwrap();
+    let facts = |j: &Arc<Mutex<Journal>>| j.lock().unwrap().facts().len();
+    (
+        client,
+        manager,
+        facts(&clerk_journal),
+        facts(&manager_journal),
+    )
+}
+
+#[tokio::test]
+async fn in_one_process_a_delegated_guarded_endpoint_answers_to_the_delegates_guard() {
+    let (client, manager, clerk_facts, manager_facts) = run_in_memory(&[CAP]).await;
+    assert_eq!(client.unwrap(), 703, "the client's answer");
+    manager.unwrap();
+    // The Answer was sent behind the manager's guard: its fact is there.
+    assert_eq!((clerk_facts, manager_facts), (0, 1));
+}
+
+#[tokio::test]
+async fn in_one_process_the_delegates_guard_denies_what_the_delegators_would_allow() {
+    let (client, manager, clerk_facts, manager_facts) = run_in_memory(&[]).await;
+    match manager {
+        Err(Error::Denied(d)) => assert!(matches!(*d, Denial::Capability { .. }), "{d}"),
+        other => panic!("expected the manager's guard to deny, got {other:?}"),
+    }
+    // The manager's endpoint closed without an Answer: the client fails
+    // instead of hanging, and nothing was journaled anywhere.
+    assert!(
+        client.is_err(),
+        "the client got an answer the guard denied: {client:?}"
+    );
+    assert_eq!((clerk_facts, manager_facts), (0, 0));
 }

@@ -53,6 +53,7 @@
 mod budget;
 mod capability;
 mod chain;
+mod memory_handover;
 mod send;
 mod transport;
 

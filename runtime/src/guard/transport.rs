@@ -88,6 +88,11 @@ impl<T: Transport> GuardedTransport<T> {
         self.context
     }
 
+    /// The guard identity of each roster peer (element `i`: peer `i`).
+    pub(crate) fn peer_keys(&self) -> &[PeerKey] {
+        &self.peers
+    }
+
     /// `inner` behind this transport's guard, flow context and capability
     /// set; `peers[i]` is the guard identity of `inner`'s roster peer `i`
     /// (an endpoint delegated to this one's holder).

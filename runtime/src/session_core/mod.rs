@@ -85,6 +85,45 @@ pub(crate) struct Core {
     pub(crate) meeting: Option<phase::Meeting>,
 }
 
+impl Core {
+    /// A fresh session's core: phase 0, no timeout entered, nothing held.
+    pub(crate) fn new(
+        id: SessionId,
+        protocol: &'static ProtocolInfo,
+        me: RoleId,
+        me_peer: PeerId,
+        roster: Roster,
+    ) -> Self {
+        let peers = roster.len();
+        Core {
+            id,
+            header: Header {
+                session: id,
+                fingerprint: protocol.fingerprint,
+                sender: me,
+            },
+            protocol,
+            me,
+            me_peer,
+            roster,
+            phase: 0,
+            skips: (0..peers).map(|_| VecDeque::new()).collect(),
+            pending_skips: 0,
+            timeouts: 0,
+            bodies: Vec::new(),
+            late_dropped: 0,
+            held: (0..peers).map(|_| VecDeque::new()).collect(),
+            held_total: 0,
+            finished: Vec::new(),
+            interrupt: None,
+            rewind: None,
+            acted: std::sync::atomic::AtomicBool::new(false),
+            completed_last: None,
+            meeting: None,
+        }
+    }
+}
+
 /// Where an endpoint stood when it completed a timeout body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rewind {
