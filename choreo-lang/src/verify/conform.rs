@@ -13,7 +13,7 @@
 //! lazily per pair; the explorer keeps one subset id per tracked pair in
 //! each global state.
 
-use super::hash::Fast;
+use super::hash::{hash_words, Fast, IdTable};
 use super::model::Ident;
 use crate::global::{GStmt, GlobalProtocol, Participant};
 use std::collections::{BTreeMap, HashMap};
@@ -37,26 +37,35 @@ struct NfaNode {
 #[derive(Debug, Default)]
 pub(crate) struct Conformance {
     nodes: Vec<NfaNode>,
-    labels: HashMap<LabelKey, u32, Fast>,
-    /// `labels` in number order (a statement finds its label by a scan of
-    /// these, without building a key).
+    /// Every label, in number order (found by a scan: a protocol has
+    /// few, and a scan builds no key).
     label_keys: Vec<LabelKey>,
-    label_names: Vec<String>,
     /// The participants the events name (numbers, so that building and
     /// stepping the automaton compares and copies no names).
     idents: Vec<Ident>,
     /// Tracked pairs, sorted by identity; a global state holds one subset
     /// id per pair.
     pub pairs: Vec<(u32, u32)>,
+    /// Determinised states: each a sorted set of NFA nodes, stored once
+    /// and found through `subset_index` by hash.
     subsets: Vec<Vec<u32>>,
-    subset_index: HashMap<Vec<u32>, u32, Fast>,
+    subset_index: IdTable,
     steps: HashMap<(u32, u32, u32), u32, Fast>,
     start: u32,
+    /// Scratch for `closure` (which nodes it has seen), kept between
+    /// calls so a closure allocates only its result.
+    seen: Vec<bool>,
+    /// Scratch for the members of a message statement's sender and
+    /// receiver.
+    froms: Vec<u32>,
+    tos: Vec<u32>,
 }
 
 impl Conformance {
     pub fn build(protocol: &GlobalProtocol, families: &BTreeMap<String, u64>) -> Conformance {
         let mut c = Conformance::default();
+        // About one node per statement, two for a choice, rec or timeout.
+        c.nodes.reserve(2 * statement_count(&protocol.body) + 1);
         c.nodes.push(NfaNode::default());
         c.start = 0;
         let mut recs = Vec::new();
@@ -106,26 +115,50 @@ impl Conformance {
         {
             return u32::try_from(l).unwrap_or(u32::MAX);
         }
-        let l = u32::try_from(self.label_names.len()).unwrap_or(u32::MAX);
-        let key: LabelKey = (namespace.into(), name.into());
-        self.label_names.push(key.1.clone());
-        self.label_keys.push(key.clone());
-        self.labels.insert(key, l);
+        let l = u32::try_from(self.label_keys.len()).unwrap_or(u32::MAX);
+        self.label_keys.push((namespace.into(), name.into()));
         l
     }
 
     pub fn label_of(&self, key: &LabelKey) -> Option<u32> {
-        self.labels.get(key).copied()
+        let l = self.label_keys.iter().position(|k| k == key)?;
+        u32::try_from(l).ok()
     }
 
-    fn members(&mut self, p: &Participant, families: &BTreeMap<String, u64>) -> Vec<u32> {
+    /// The identities `p` stands for, into `out` (cleared first).
+    fn members(&mut self, p: &Participant, families: &BTreeMap<String, u64>, out: &mut Vec<u32>) {
+        out.clear();
         match p {
-            Participant::Role(r) => vec![self.ident(r, None)],
-            Participant::Member(r, i) => vec![self.ident(r, Some(*i))],
-            Participant::All(r) => (0..families.get(r).copied().unwrap_or(0))
-                .map(|i| self.ident(r, Some(i)))
-                .collect(),
+            Participant::Role(r) => out.push(self.ident(r, None)),
+            Participant::Member(r, i) => out.push(self.ident(r, Some(*i))),
+            Participant::All(r) => {
+                for i in 0..families.get(r).copied().unwrap_or(0) {
+                    out.push(self.ident(r, Some(i)));
+                }
+            }
         }
+    }
+
+    /// The sender's and the receiver's identities of a statement, in the
+    /// scratch vectors (`take_members` hands them out, `give_members`
+    /// back).
+    fn take_members(
+        &mut self,
+        from: &Participant,
+        to: &Participant,
+        families: &BTreeMap<String, u64>,
+    ) -> (Vec<u32>, Vec<u32>) {
+        let (mut froms, mut tos) = (
+            std::mem::take(&mut self.froms),
+            std::mem::take(&mut self.tos),
+        );
+        self.members(from, families, &mut froms);
+        self.members(to, families, &mut tos);
+        (froms, tos)
+    }
+
+    fn give_members(&mut self, (froms, tos): (Vec<u32>, Vec<u32>)) {
+        (self.froms, self.tos) = (froms, tos);
     }
 
     fn block(
@@ -152,8 +185,7 @@ impl Conformance {
         match s {
             GStmt::Message(m) => {
                 let label = self.label(&m.label.namespace, &m.label.name);
-                let froms = self.members(&m.from, families);
-                let tos = self.members(&m.to, families);
+                let (froms, tos) = self.take_members(&m.from, &m.to, families);
                 let mut events = Vec::with_capacity(froms.len() * tos.len());
                 for &f in &froms {
                     for &t in &tos {
@@ -162,6 +194,7 @@ impl Conformance {
                         }
                     }
                 }
+                self.give_members((froms, tos));
                 let next = self.node();
                 if let Some(n) = self.nodes.get_mut(cur as usize) {
                     n.edges.push((events, next));
@@ -170,14 +203,14 @@ impl Conformance {
             }
             GStmt::Delegate { from, to, .. } => {
                 let label = self.label("", HANDOFF);
-                let mut events = Vec::new();
-                let froms = self.members(from, families);
-                let tos = self.members(to, families);
+                let (froms, tos) = self.take_members(from, to, families);
+                let mut events = Vec::with_capacity(froms.len() * tos.len());
                 for &f in &froms {
                     for &t in &tos {
                         events.push((f, t, label));
                     }
                 }
+                self.give_members((froms, tos));
                 let next = self.node();
                 if let Some(n) = self.nodes.get_mut(cur as usize) {
                     n.edges.push((events, next));
@@ -247,10 +280,12 @@ impl Conformance {
     }
 
     /// Closure for one pair: epsilon edges and edges with no event on it.
-    fn closure(&self, pair: (u32, u32), seeds: Vec<u32>) -> Vec<u32> {
-        let mut seen: Vec<bool> = vec![false; self.nodes.len()];
+    fn closure(&mut self, pair: (u32, u32), seeds: Vec<u32>) -> Vec<u32> {
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
+        seen.resize(self.nodes.len(), false);
         let mut stack = seeds;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(stack.len() * 2);
         while let Some(n) = stack.pop() {
             match seen.get_mut(n as usize) {
                 Some(s) if !*s => *s = true,
@@ -266,17 +301,22 @@ impl Conformance {
                 }
             }
         }
+        self.seen = seen;
         out.sort_unstable();
         out
     }
 
     fn subset(&mut self, nodes: Vec<u32>) -> u32 {
-        if let Some(&s) = self.subset_index.get(&nodes) {
+        let hash = hash_words(&nodes);
+        let subsets = &self.subsets;
+        if let Some(s) = self.subset_index.find(hash, |i| {
+            subsets.get(i as usize).is_some_and(|x| *x == nodes)
+        }) {
             return s;
         }
         let s = u32::try_from(self.subsets.len()).unwrap_or(u32::MAX);
-        self.subsets.push(nodes.clone());
-        self.subset_index.insert(nodes, s);
+        self.subsets.push(nodes);
+        self.subset_index.insert(hash, s);
         s
     }
 
@@ -339,9 +379,9 @@ impl Conformance {
                     for (x, y, l) in events {
                         if *x == pair.0 && *y == pair.1 {
                             let name = self
-                                .label_names
+                                .label_keys
                                 .get(*l as usize)
-                                .cloned()
+                                .map(|(_, name)| name.clone())
                                 .unwrap_or_default();
                             if !out.contains(&name) {
                                 out.push(name);
@@ -353,4 +393,26 @@ impl Conformance {
         }
         out
     }
+}
+
+/// Statements in `stmts`, nested ones included (to size the automaton).
+fn statement_count(stmts: &[GStmt]) -> usize {
+    stmts
+        .iter()
+        .map(|s| {
+            1 + match s {
+                GStmt::Choice { branches, .. } => {
+                    branches.iter().map(|b| statement_count(&b.body)).sum()
+                }
+                GStmt::Rec { body, .. } => statement_count(body),
+                GStmt::Par { branches, .. } => {
+                    2 * branches.iter().map(|b| statement_count(b)).sum::<usize>()
+                }
+                GStmt::Timeout { body, handler, .. } => {
+                    statement_count(body) + statement_count(handler)
+                }
+                _ => 0,
+            }
+        })
+        .sum()
 }

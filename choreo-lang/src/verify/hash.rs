@@ -91,6 +91,13 @@ pub(crate) struct IdTable {
 
 const EMPTY: u32 = u32::MAX;
 
+impl Default for IdTable {
+    /// A small table (it grows as ids come).
+    fn default() -> IdTable {
+        IdTable::with_capacity(8)
+    }
+}
+
 impl IdTable {
     /// A table for about `expected` ids before it first grows.
     pub fn with_capacity(expected: usize) -> IdTable {

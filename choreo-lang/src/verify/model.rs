@@ -72,7 +72,10 @@ pub(crate) struct TimeoutInfo {
     pub text: String,
     /// Phases of every message sent inside this timeout's body (nested
     /// timeouts included): dropped once a participant abandons the body.
-    pub nested: HashSet<Phase, Fast>,
+    /// A handful at most (one per timeout nested in the body, and its
+    /// handler), so a vector: a look-up is a short scan and building it
+    /// allocates once.
+    pub nested: Vec<Phase>,
 }
 
 pub(crate) const END: u32 = 0;
@@ -296,9 +299,9 @@ impl World {
             pair_table: Vec::new(),
             conform_labels: Vec::new(),
             handoff: None,
-            locals: Vec::new(),
+            locals: Vec::with_capacity(32),
             local_index: super::hash::IdTable::with_capacity(64),
-            trans: Vec::new(),
+            trans: Vec::with_capacity(32),
         };
         // `Target::Family` stands for every member without its own local type.
         let named: HashSet<(String, u64)> = roles
@@ -326,6 +329,9 @@ impl World {
                     })
                     .collect(),
             };
+            // Each member's copy adds at most one node per machine state.
+            w.nodes.reserve(members.len() * machine.states.len());
+            w.enclosing.reserve(members.len() * machine.states.len());
             for member in members {
                 let me = w.ident(&member.role, member.index);
                 let mut inst = Inst {
@@ -511,7 +517,9 @@ impl World {
         for &(t, _, in_body) in &cx.timeouts {
             if in_body {
                 if let Some(info) = self.timeouts.get_mut(t as usize) {
-                    info.nested.insert(phase);
+                    if !info.nested.contains(&phase) {
+                        info.nested.push(phase);
+                    }
                 }
             }
         }
@@ -870,7 +878,7 @@ impl World {
                         let t = u32::try_from(self.timeouts.len()).unwrap_or(u32::MAX);
                         self.timeouts.push(TimeoutInfo {
                             text: text.clone(),
-                            nested: HashSet::default(),
+                            nested: Vec::new(),
                         });
                         self.timeout_index.insert(key, t);
                         t
