@@ -66,12 +66,7 @@ struct Mailbox {
 impl Handover for MemoryTransport {
     fn hand_over(handoff: Handoff<Self>, to: RoleId) -> Result<(), Error> {
         let (mut session, state, params) = handoff.into_parts();
-        let to_peer = session
-            .roster()
-            .peer(to)
-            .ok_or_else(|| UsageError::UnknownRole {
-                role: session.protocol().role_name(to),
-            })?;
+        let to_peer = session.peer_of(to)?;
         let transport = session.transport_mut();
         let (from, mailbox) = (transport.me, Arc::clone(&transport.handoffs));
         let mut m = mailbox
@@ -93,11 +88,9 @@ impl Handover for MemoryTransport {
         cx: &mut Context<'_>,
         from: RoleId,
     ) -> Poll<Result<Handoff<Self>, Error>> {
-        let Some(from_peer) = session.roster().peer(from) else {
-            return Poll::Ready(Err(UsageError::UnknownRole {
-                role: session.protocol().role_name(from),
-            }
-            .into()));
+        let from_peer = match session.peer_of(from) {
+            Ok(p) => p,
+            Err(e) => return Poll::Ready(Err(e)),
         };
         session.transport_mut().poll_parcel(cx, from_peer).map(Ok)
     }

@@ -72,6 +72,17 @@ impl<T: Transport> Session<T> {
         })
     }
 
+    /// The roster peer that plays role instance `role`, or
+    /// [`UsageError::UnknownRole`].
+    pub(crate) fn peer_of(&self, role: RoleId) -> Result<PeerId, Error> {
+        self.roster().peer(role).ok_or_else(|| {
+            UsageError::UnknownRole {
+                role: self.protocol().role_name(role),
+            }
+            .into()
+        })
+    }
+
     /// The same endpoint over another transport: `detach` takes the
     /// working parts out of this one (leaving a closed husk, whose drop
     /// must close nothing a peer still uses) and builds the other. The

@@ -11,7 +11,7 @@
 use std::task::{Context, Poll};
 
 use super::transport::GuardedTransport;
-use crate::error::{Error, UsageError};
+use crate::error::Error;
 use crate::handoff::{Handoff, Handover};
 use crate::ids::RoleId;
 use crate::memory::MemoryTransport;
@@ -29,11 +29,9 @@ impl Handover for GuardedTransport<MemoryTransport> {
         cx: &mut Context<'_>,
         from: RoleId,
     ) -> Poll<Result<Handoff<Self>, Error>> {
-        let Some(from_peer) = session.roster().peer(from) else {
-            return Poll::Ready(Err(UsageError::UnknownRole {
-                role: session.protocol().role_name(from),
-            }
-            .into()));
+        let from_peer = match session.peer_of(from) {
+            Ok(p) => p,
+            Err(e) => return Poll::Ready(Err(e)),
         };
         let guarded = session.transport_mut();
         let Poll::Ready(parcel) = guarded.inner_mut().poll_parcel(cx, from_peer) else {
