@@ -273,28 +273,20 @@ impl Plan {
         quote!(super::lanes::Lanes::#v)
     }
 
-    /// What `rt::typestate::send_lane` needs to send label `ty` from `me`
-    /// to `to`: the function picking the lane, and the lane message made
-    /// of `m`.
-    pub(super) fn sender(
-        &self,
-        me: &str,
-        to: &Peer,
-        ty: &Ident,
-    ) -> Option<(TokenStream, TokenStream)> {
+    /// What `rt::typestate::send_lane` needs to send from `me` to `to`:
+    /// the `lanes` function picking the lane, and the pair's lane enum
+    /// (the message is its variant named after the label).
+    pub(super) fn sender_lane(&self, me: &str, to: &Peer) -> Option<(Ident, Ident)> {
         let Peer::Role(to) = to else { return None };
         let (me_i, to_i) = (self.role_index(me), self.role_index(to));
-        let tx = Self::tx_fn(me_i, to_i);
-        let e = self.pair_enum(me_i, to_i);
-        Some((quote!(super::lanes::#tx), quote!(super::lanes::#e::#ty(m))))
+        Some((Self::tx_fn(me_i, to_i), self.pair_enum(me_i, to_i)))
     }
 
-    /// The function `rt::typestate::recv_lane` needs to receive from
-    /// `from` as `me`: it picks the lane.
-    pub(super) fn receiver(&self, me: &str, from: &Peer) -> Option<TokenStream> {
+    /// The `lanes` function `rt::typestate::recv_lane` needs to receive
+    /// from `from` as `me`: it picks the lane.
+    pub(super) fn receiver_lane(&self, me: &str, from: &Peer) -> Option<Ident> {
         let Peer::Role(from) = from else { return None };
-        let rx = Self::rx_fn(self.role_index(from), self.role_index(me));
-        Some(quote!(super::lanes::#rx))
+        Some(Self::rx_fn(self.role_index(from), self.role_index(me)))
     }
 
     /// `send`'s lane path: hand `m` to the peer's lane.
