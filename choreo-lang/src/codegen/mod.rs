@@ -821,7 +821,9 @@ const DOC_HANDLER: Doc = Doc(" Skips the body and runs this role's part of the h
 const DOC_SESSION: Doc = Doc(" The runtime session (identity, roster, family sizes).");
 const DOC_PARAMS: Doc = Doc(" The protocol parameters.");
 const DOC_INTO_HANDOFF: Doc = Doc(" The endpoint detached from its typestate (see `rt::Handoff`): move it to another task, or to another node with `rt::node::SharedNode::hand_off`.");
-const DOC_RESUME: Doc = Doc(" The state back from a handoff made in it; refuses one of another protocol, role or state.");
+const DOC_RESUME: Doc = Doc(
+    " The state back from a handoff made in it; refuses one of another protocol, role or state.",
+);
 
 /// The constructor of a state type: the generic `State` for `S<n>` (an
 /// alias, which cannot construct), the type itself for `End` and the
@@ -1118,10 +1120,9 @@ impl Emitter<'_> {
             Peer::Member(r, k) => format!("R{}_{k}", role_index(self.protocol, r)),
         };
         let id = format_ident!("{}", name);
-        if !self.peers.contains_key(&name) {
-            self.peers
-                .insert(name, peer_tokens(self.protocol, peer));
-        }
+        self.peers
+            .entry(name)
+            .or_insert_with(|| peer_tokens(self.protocol, peer));
         id
     }
 
