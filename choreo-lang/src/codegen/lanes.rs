@@ -214,10 +214,12 @@ impl Plan {
             let me = u16::try_from(me).unwrap_or(u16::MAX);
             quote!(#me => #var.take())
         });
-        quote! {
-            /// The in-memory fast lane (`rt::lane`): one enum per ordered pair of roles, whose variants are the labels that pair carries, payloads by value; `sessions()` gives each endpoint its role's lanes, and the typestates send and receive on them when they have them.
-            pub mod lanes {
-                use super::rt;
+        // `lane_pair!` only when some pair carries a label (an unused
+        // macro would warn in the user's crate).
+        let pair_macro = if self.pairs.is_empty() {
+            TokenStream::new()
+        } else {
+            quote! {
                 /// One ordered pair's lane: the enum of its labels (`$l`/`$w`: labels with a payload and their wire numbers; `$u`/`$uw`: unit labels), its `LaneMessage` impl, and the functions picking the sender's and the receiver's end from a role's `Lanes`.
                 macro_rules! lane_pair {
                     ($name:ident $doc:literal $tx:ident $rx:ident $sender:ident $to:ident $receiver:ident $from:ident; $($l:ident $w:literal),*; $($u:ident $uw:literal),*) => {
@@ -255,6 +257,13 @@ impl Plan {
                         }
                     };
                 }
+            }
+        };
+        quote! {
+            /// The in-memory fast lane (`rt::lane`): one enum per ordered pair of roles, whose variants are the labels that pair carries, payloads by value; `sessions()` gives each endpoint its role's lanes, and the typestates send and receive on them when they have them.
+            pub mod lanes {
+                use super::rt;
+                #pair_macro
                 #(#enums)*
                 #(#roles)*
                 /// One role's lanes (what a session carries until its typestate takes them).
