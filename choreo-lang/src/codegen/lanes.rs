@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::RustLabels;
@@ -117,59 +117,36 @@ impl Plan {
     /// The protocol module's `lanes` module: the pair enums, each role's
     /// lanes, and `attach` (what `sessions()` calls).
     pub(super) fn module(&self) -> TokenStream {
+        // Each pair is one invocation of `lane_pair!` (defined at the top
+        // of `lanes`): its labels as `Name wire` lists, payload labels
+        // then unit labels, instead of four match arms per label written
+        // out here (the arms were most of the tokens of a long protocol).
         let enums = self.pairs.iter().map(|(&(from, to), labels)| {
             let name = self.pair_enum(from, to);
-            let doc = format!(
+            let doc = Literal::string(&format!(
                 " What {} sends {} on their lane: one variant per label.",
                 self.roles.get(from).map_or("", String::as_str),
                 self.roles.get(to).map_or("", String::as_str)
-            );
-            let variants = labels.values().map(|(l, _)| quote!(#l(super::labels::#l)));
-            let arms = labels
+            ));
+            let payloads = labels
                 .iter()
-                .map(|(wire, (l, _))| quote!(#name::#l(_) => rt::Label(#wire)));
-            let values = labels.values().map(|(l, unit)| {
-                if *unit {
-                    quote!(#name::#l(_) => rt::typestate::cast(()))
-                } else {
-                    quote!(#name::#l(m) => rt::typestate::cast(m.0))
-                }
-            });
-            let sends = labels.iter().map(|(wire, (l, unit))| {
-                let value = if *unit { quote!(()) } else { quote!(m.0) };
-                quote!(#name::#l(m) => session.send_owned(to, rt::Label(#wire), #value).await)
-            });
+                .filter(|(_, (_, unit))| !*unit)
+                .map(|(wire, (l, _))| {
+                    let wire = Literal::u16_unsuffixed(*wire);
+                    quote!(#l #wire)
+                });
+            let units = labels
+                .iter()
+                .filter(|(_, (_, unit))| *unit)
+                .map(|(wire, (l, _))| {
+                    let wire = Literal::u16_unsuffixed(*wire);
+                    quote!(#l #wire)
+                });
             let (tx, rx) = (Self::tx_fn(from, to), Self::rx_fn(from, to));
             let (sender, receiver) = (self.role_variant(from), self.role_variant(to));
             let (to_field, from_field) = (Self::to_field(to), Self::from_field(from));
             quote! {
-                #[doc = #doc]
-                pub enum #name { #(#variants,)* }
-                impl #name {
-                    /// The label's wire number (for errors).
-                    pub fn label(&self) -> rt::Label {
-                        match self { #(#arms,)* }
-                    }
-                }
-                impl rt::typestate::LaneMessage for #name {
-                    fn label(&self) -> rt::Label {
-                        #name::label(self)
-                    }
-                    fn into_value<V: 'static>(self) -> Option<V> {
-                        match self { #(#values,)* }
-                    }
-                    fn send_session<T: rt::Transport>(self, session: &mut rt::Session<T>, to: rt::RoleId) -> impl ::core::future::Future<Output = Result<(), rt::Error>> + Send {
-                        async move { match self { #(#sends,)* } }
-                    }
-                }
-                /// The sender's end of this lane, if these are the sender's lanes.
-                pub fn #tx(l: &Lanes) -> Option<&rt::lane::LaneTx<#name>> {
-                    match l { Lanes::#sender(l) => Some(&l.#to_field), _ => None }
-                }
-                /// The receiver's end of this lane, if these are the receiver's lanes.
-                pub fn #rx(l: &mut Lanes) -> Option<&mut rt::lane::LaneRx<#name>> {
-                    match l { Lanes::#receiver(l) => Some(&mut l.#from_field), _ => None }
-                }
+                lane_pair!(#name #doc #tx #rx #sender #to_field #receiver #from_field; #(#payloads),*; #(#units),*);
             }
         });
         let roles = (0..self.roles.len()).map(|me| {
@@ -237,10 +214,56 @@ impl Plan {
             let me = u16::try_from(me).unwrap_or(u16::MAX);
             quote!(#me => #var.take())
         });
+        // `lane_pair!` only when some pair carries a label (an unused
+        // macro would warn in the user's crate).
+        let pair_macro = if self.pairs.is_empty() {
+            TokenStream::new()
+        } else {
+            quote! {
+                /// One ordered pair's lane: the enum of its labels (`$l`/`$w`: labels with a payload and their wire numbers; `$u`/`$uw`: unit labels), its `LaneMessage` impl, and the functions picking the sender's and the receiver's end from a role's `Lanes`.
+                macro_rules! lane_pair {
+                    ($name:ident $doc:literal $tx:ident $rx:ident $sender:ident $to:ident $receiver:ident $from:ident; $($l:ident $w:literal),*; $($u:ident $uw:literal),*) => {
+                        #[doc = $doc]
+                        pub enum $name { $($l(super::labels::$l),)* $($u(super::labels::$u),)* }
+                        impl $name {
+                            /// The label's wire number (for errors).
+                            pub fn label(&self) -> rt::Label {
+                                match self { $($name::$l(_) => rt::Label($w),)* $($name::$u(_) => rt::Label($uw),)* }
+                            }
+                        }
+                        impl rt::typestate::LaneMessage for $name {
+                            fn label(&self) -> rt::Label {
+                                $name::label(self)
+                            }
+                            fn into_value<V: 'static>(self) -> Option<V> {
+                                match self { $($name::$l(m) => rt::typestate::cast(m.0),)* $($name::$u(_) => rt::typestate::cast(()),)* }
+                            }
+                            fn send_session<T: rt::Transport>(self, session: &mut rt::Session<T>, to: rt::RoleId) -> impl ::core::future::Future<Output = Result<(), rt::Error>> + Send {
+                                async move {
+                                    match self {
+                                        $($name::$l(m) => session.send_owned(to, rt::Label($w), m.0).await,)*
+                                        $($name::$u(_) => session.send_owned(to, rt::Label($uw), ()).await,)*
+                                    }
+                                }
+                            }
+                        }
+                        /// The sender's end of this lane, if these are the sender's lanes.
+                        pub fn $tx(l: &Lanes) -> Option<&rt::lane::LaneTx<$name>> {
+                            match l { Lanes::$sender(l) => Some(&l.$to), _ => None }
+                        }
+                        /// The receiver's end of this lane, if these are the receiver's lanes.
+                        pub fn $rx(l: &mut Lanes) -> Option<&mut rt::lane::LaneRx<$name>> {
+                            match l { Lanes::$receiver(l) => Some(&mut l.$from), _ => None }
+                        }
+                    };
+                }
+            }
+        };
         quote! {
             /// The in-memory fast lane (`rt::lane`): one enum per ordered pair of roles, whose variants are the labels that pair carries, payloads by value; `sessions()` gives each endpoint its role's lanes, and the typestates send and receive on them when they have them.
             pub mod lanes {
                 use super::rt;
+                #pair_macro
                 #(#enums)*
                 #(#roles)*
                 /// One role's lanes (what a session carries until its typestate takes them).
@@ -273,28 +296,20 @@ impl Plan {
         quote!(super::lanes::Lanes::#v)
     }
 
-    /// What `rt::typestate::send_lane` needs to send label `ty` from `me`
-    /// to `to`: the function picking the lane, and the lane message made
-    /// of `m`.
-    pub(super) fn sender(
-        &self,
-        me: &str,
-        to: &Peer,
-        ty: &Ident,
-    ) -> Option<(TokenStream, TokenStream)> {
+    /// What `rt::typestate::send_lane` needs to send from `me` to `to`:
+    /// the `lanes` function picking the lane, and the pair's lane enum
+    /// (the message is its variant named after the label).
+    pub(super) fn sender_lane(&self, me: &str, to: &Peer) -> Option<(Ident, Ident)> {
         let Peer::Role(to) = to else { return None };
         let (me_i, to_i) = (self.role_index(me), self.role_index(to));
-        let tx = Self::tx_fn(me_i, to_i);
-        let e = self.pair_enum(me_i, to_i);
-        Some((quote!(super::lanes::#tx), quote!(super::lanes::#e::#ty(m))))
+        Some((Self::tx_fn(me_i, to_i), self.pair_enum(me_i, to_i)))
     }
 
-    /// The function `rt::typestate::recv_lane` needs to receive from
-    /// `from` as `me`: it picks the lane.
-    pub(super) fn receiver(&self, me: &str, from: &Peer) -> Option<TokenStream> {
+    /// The `lanes` function `rt::typestate::recv_lane` needs to receive
+    /// from `from` as `me`: it picks the lane.
+    pub(super) fn receiver_lane(&self, me: &str, from: &Peer) -> Option<Ident> {
         let Peer::Role(from) = from else { return None };
-        let rx = Self::rx_fn(self.role_index(from), self.role_index(me));
-        Some(quote!(super::lanes::#rx))
+        Some(Self::rx_fn(self.role_index(from), self.role_index(me)))
     }
 
     /// `send`'s lane path: hand `m` to the peer's lane.

@@ -27,7 +27,7 @@ pub mod link;
 pub mod names;
 pub mod types;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -236,8 +236,9 @@ fn generate_protocol(
     }
 
     let mut role_mods = Vec::new();
+    let mut uses = MacroUse::default();
     for role in roles {
-        match role_module(machines, role, linkable, plan.as_ref()) {
+        match role_module(machines, role, linkable, plan.as_ref(), &mut uses) {
             Ok(tokens) => role_mods.push(tokens),
             Err(d) => diags.push(*d),
         }
@@ -246,6 +247,7 @@ fn generate_protocol(
         return Err(diags);
     }
 
+    let state_macros = state_macros(uses);
     let (lanes_ty, lanes_mut) = match &plan {
         None => (quote!(rt::typestate::NoLanes), quote!(None)),
         Some(_) => (quote!(lanes::Lanes), quote!(self.lanes.as_deref_mut())),
@@ -398,29 +400,114 @@ fn generate_protocol(
 
             #lanes_module
 
-            /// What every typestate of a role module has (the module supplies `detach` and `attach`): written once here instead of on every state. The methods carry no doc comments: rustc would resolve and record each doc (and its links) once per state; the role module's doc describes them.
-            macro_rules! typestate {
-                ($state:ident $number:literal) => {
-                    impl<T: rt::Transport> $state<T> {
-                        pub fn session(&self) -> &rt::Session<T> {
-                            &self.0.session
-                        }
-                        pub fn params(&self) -> &Params {
-                            &self.0.params
-                        }
-                        pub fn into_handoff(self) -> rt::Handoff<T> {
-                            detach(self.0, $number)
-                        }
-                        pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
-                            attach(h, $number).map(Self)
-                        }
-                    }
-                };
-            }
+            #state_macros
 
             #(#role_mods)*
         }
     })
+}
+
+/// The per-state macros the role modules invoke: a plain send or receive
+/// state is one invocation (`send_state!(S3 3 "doc" M3 S4 State R1 3);`)
+/// that rustc expands into the state's alias, its doc and its operation (a
+/// call of a runtime helper), instead of code generation writing ~180
+/// tokens per state. The expansion names the invoking role module's items
+/// (`State`, `rt`, the peer constant, `super::labels`, `super::lanes`).
+/// A unit label is marked `()` (its payload is `()`, not `m.0`).
+fn state_macros(uses: MacroUse) -> TokenStream {
+    let mut out = TokenStream::new();
+    if uses.send {
+        out.extend(quote! {
+            /// A send state whose `send` is one call of `rt::typestate::send`.
+            macro_rules! send_state {
+                ($s:ident $n:literal $doc:literal $l:ident () $next:ident $make:ident $to:ident $w:literal) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn send(self, m: super::labels::$l) -> impl ::core::future::Future<Output = Result<$next<T>, rt::Error>> {
+                            rt::typestate::send(self.0, $to, rt::Label($w), (), $make)
+                        }
+                    }
+                };
+                ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $to:ident $w:literal) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn send(self, m: super::labels::$l) -> impl ::core::future::Future<Output = Result<$next<T>, rt::Error>> {
+                            rt::typestate::send(self.0, $to, rt::Label($w), m.0, $make)
+                        }
+                    }
+                };
+            }
+        });
+    }
+    if uses.send_lane {
+        out.extend(quote! {
+            /// A send state whose `send` is one call of `rt::typestate::send_lane` (lane picker `$tx`, lane enum `$e`).
+            macro_rules! send_lane_state {
+                ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $to:ident $tx:ident $e:ident) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn send(self, m: super::labels::$l) -> impl ::core::future::Future<Output = Result<$next<T>, rt::Error>> {
+                            rt::typestate::send_lane(self.0, $to, super::lanes::$tx, super::lanes::$e::$l(m), $make)
+                        }
+                    }
+                };
+            }
+        });
+    }
+    if uses.recv {
+        out.extend(quote! {
+            /// A receive state whose `recv` is one call of `rt::typestate::recv`.
+            macro_rules! recv_state {
+                ($s:ident $n:literal $doc:literal $l:ident () $next:ident $make:ident $from:ident $w:literal) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
+                            rt::typestate::recv(self.0, $from, rt::Label($w), rt::typestate::unit(super::labels::$l), $make)
+                        }
+                    }
+                };
+                ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $from:ident $w:literal) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
+                            rt::typestate::recv(self.0, $from, rt::Label($w), super::labels::$l, $make)
+                        }
+                    }
+                };
+            }
+        });
+    }
+    if uses.recv_lane {
+        out.extend(quote! {
+            /// A receive state whose `recv` is one call of `rt::typestate::recv_lane` (lane picker `$rx`).
+            macro_rules! recv_lane_state {
+                ($s:ident $n:literal $doc:literal $l:ident () $next:ident $make:ident $from:ident $w:literal $rx:ident) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
+                            rt::typestate::recv_lane(self.0, $from, rt::Label($w), super::lanes::$rx, rt::typestate::unit(super::labels::$l), $make)
+                        }
+                    }
+                };
+                ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $from:ident $w:literal $rx:ident) => {
+                    #[doc = $doc]
+                    pub type $s<T> = State<T, $n>;
+                    impl<T: rt::Transport> $s<T> {
+                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
+                            rt::typestate::recv_lane(self.0, $from, rt::Label($w), super::lanes::$rx, super::labels::$l, $make)
+                        }
+                    }
+                };
+            }
+        });
+    }
+    out
 }
 
 fn size_tokens(size: &Size, params: TokenStream) -> TokenStream {
@@ -486,6 +573,7 @@ fn role_module(
     local: &RoleMachine,
     linkable: &link::Linkable<'_>,
     plan: Option<&lanes::Plan>,
+    uses: &mut MacroUse,
 ) -> Result<TokenStream, Box<Diagnostic>> {
     let protocol = &machines.header;
     let machine = local.machine.as_ref().map_err(|u| {
@@ -526,6 +614,9 @@ fn role_module(
             .into_iter()
             .filter_map(|id| handler_after_body(machine, id).map(|h| (id, h)))
             .collect(),
+        whole: None,
+        peers: BTreeMap::new(),
+        uses: MacroUse::default(),
     };
     let mod_name = ident(&module_name(&local.target));
     let (role_name, index) = match &local.target {
@@ -538,39 +629,74 @@ fn role_module(
     };
     let role_ix = role_index(protocol, role_name);
     let entry = emitter.state(machine.entry);
-    let doc = format!(" The endpoints of {} in `{}`: one typestate per state of its local type, `open` to start. Every state also has `session()` (the runtime session: identity, roster, family sizes), `params()` (the protocol parameters), `into_handoff()` (the endpoint detached from its typestate, see `rt::Handoff`) and `resume(handoff)` (the state back from a handoff made in it; refuses one of another protocol, role or state).", local.target, protocol.name);
+    let entry_ctor = ctor(&entry);
+    let doc = format!(" The endpoints of {} in `{}`: one typestate per state of its local type, `open` to start. The states are `S0`, `S1`, … (`S<n>` is `State<T, n>`: one generic type, so what every state has is written once) and `End`; each state's doc says what it does next.", local.target, protocol.name);
     let mut items = Vec::new();
-    let must_use = Literal::string(MUST_USE);
     for (id, _) in state_names {
         let Some(state) = machine.state(*id) else {
             continue;
         };
         let name = emitter.state(*id);
         let number = emitter.number(*id);
+        emitter.whole = None;
         let (doc, methods, extra) = emitter.emit(*id, state);
+        // A plain send or receive is one invocation of the protocol
+        // module's `send_state!`/`recv_state!` (alias, doc and operation).
+        if let Some(whole) = emitter.whole.take() {
+            items.push(whole);
+            continue;
+        }
         let abandon = state.abandon.map(|h| {
             let h = emitter.state(h);
+            let make = ctor(&h);
             quote! {
                 #DOC_ABANDON
                 pub fn abandon(self) -> #h<T> {
                     let mut chan = self.0;
                     chan.session.abandon_body();
-                    #h(chan)
+                    #make(chan)
                 }
             }
         });
         // What every state has (`session`, `params`, `into_handoff`,
-        // `resume`) is written once, in the protocol module's `typestate!`;
-        // a state adds only its struct, its number and its own operations.
-        // The doc and `must_use` strings are literals built here: a string
-        // inside `quote!` is re-lexed on every call.
+        // `resume`) is written once, on the generic `State`; a state adds
+        // only its alias (its number) and its own operations. `End` is a
+        // type of its own, so that errors and rustdoc name it. The doc
+        // string is a literal built here: a string inside `quote!` is
+        // re-lexed on every call.
         let doc = Literal::string(&doc);
-        let must_use = must_use.clone();
+        if *id == crate::machine::END {
+            items.push(quote! {
+                #[doc = #doc]
+                #[must_use = #MUST_USE]
+                pub struct End<T: rt::Transport>(Chan<T>);
+                impl<T: rt::Transport> End<T> {
+                    #DOC_SESSION
+                    pub fn session(&self) -> &rt::Session<T> {
+                        &self.0.session
+                    }
+                    #DOC_PARAMS
+                    pub fn params(&self) -> &Params {
+                        &self.0.params
+                    }
+                    #DOC_INTO_HANDOFF
+                    pub fn into_handoff(self) -> rt::Handoff<T> {
+                        detach(self.0, #number)
+                    }
+                    #DOC_RESUME
+                    pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
+                        attach(h, #number).map(Self)
+                    }
+                    #methods
+                    #abandon
+                }
+            });
+            items.push(extra);
+            continue;
+        }
         items.push(quote! {
             #[doc = #doc]
-            #[must_use = #must_use]
-            pub struct #name<T: rt::Transport>(Chan<T>);
-            typestate!(#name #number);
+            pub type #name<T> = State<T, #number>;
         });
         if !methods.is_empty() || abandon.is_some() {
             items.push(quote! {
@@ -590,14 +716,14 @@ fn role_module(
         quote! {
             /// Opens this role's endpoint on `session` (which must be for this protocol and this role). Its sends carry guard annotations, so the session runs on a guarded transport: build it with `rt::guard::Guard::wrap` (capabilities, budgets and journal of this node).
             pub fn open<T: rt::Transport>(session: rt::Session<rt::guard::GuardedTransport<T>>, params: Params) -> Result<#entry<rt::guard::GuardedTransport<T>>, rt::Error> {
-                Ok(#entry(Chan::open(session, params, #role_ix, #index)?))
+                Ok(#entry_ctor(Chan::open(session, params, #role_ix, #index)?))
             }
         }
     } else {
         quote! {
             /// Opens this role's endpoint on `session` (which must be for this protocol and this role).
             pub fn open<T: rt::Transport>(session: rt::Session<T>, params: Params) -> Result<#entry<T>, rt::Error> {
-                Ok(#entry(Chan::open(session, params, #role_ix, #index)?))
+                Ok(#entry_ctor(Chan::open(session, params, #role_ix, #index)?))
             }
         }
     };
@@ -611,12 +737,43 @@ fn role_module(
             }
         },
     };
+    let peers = emitter.peers.iter().map(|(name, peer)| {
+        let name = ident(name);
+        quote!(const #name: rt::RoleId = #peer;)
+    });
+    let state_doc = Literal::string(&format!(" A state of {}'s local type: `S<n>` is `State<T, n>`, and each `S<n>` has its own operations. What every state has is here.", local.target));
+    *uses = uses.union(emitter.uses);
     Ok(quote! {
         #[doc = #doc]
         pub mod #mod_name {
             use super::{rt, Chan, LinkPoint, Params, PROTOCOL};
 
             #open
+
+            #[doc = #state_doc]
+            #[must_use = #MUST_USE]
+            pub struct State<T: rt::Transport, const N: u32>(Chan<T>);
+
+            impl<T: rt::Transport, const N: u32> State<T, N> {
+                #DOC_SESSION
+                pub fn session(&self) -> &rt::Session<T> {
+                    &self.0.session
+                }
+                #DOC_PARAMS
+                pub fn params(&self) -> &Params {
+                    &self.0.params
+                }
+                #DOC_INTO_HANDOFF
+                pub fn into_handoff(self) -> rt::Handoff<T> {
+                    detach(self.0, N)
+                }
+                #DOC_RESUME
+                pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
+                    attach(h, N).map(Self)
+                }
+            }
+
+            #(#peers)*
 
             /// Every state's `into_handoff`: the endpoint detached from its typestate, with the state's number (its position among this module's states: `S<number>`, or `End`) and the parameters. Move it to another task, or to another node with `rt::node::SharedNode::hand_off`.
             fn detach<T: rt::Transport>(chan: Chan<T>, state: u32) -> rt::Handoff<T> {
@@ -661,6 +818,49 @@ const DOC_DURATION: Doc = Doc(" The body's deadline, measured from when the body
 const DOC_BODY: Doc = Doc(" Runs the body: its deadline starts now, on the session's clock. Its operations return the handler's state instead when the deadline passes or a peer starts the handler; its states can also `abandon` to the handler.");
 const DOC_HANDLER: Doc = Doc(" Skips the body and runs this role's part of the handler.");
 
+const DOC_SESSION: Doc = Doc(" The runtime session (identity, roster, family sizes).");
+const DOC_PARAMS: Doc = Doc(" The protocol parameters.");
+const DOC_INTO_HANDOFF: Doc = Doc(" The endpoint detached from its typestate (see `rt::Handoff`): move it to another task, or to another node with `rt::node::SharedNode::hand_off`.");
+const DOC_RESUME: Doc = Doc(
+    " The state back from a handoff made in it; refuses one of another protocol, role or state.",
+);
+
+/// The constructor of a state type: the generic `State` for `S<n>` (an
+/// alias, which cannot construct), the type itself for `End` and the
+/// `After…` states.
+fn ctor(state: &Ident) -> Ident {
+    let name = state.to_string();
+    let alias = name
+        .strip_prefix('S')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if alias {
+        format_ident!("State")
+    } else {
+        state.clone()
+    }
+}
+
+/// Which per-state macros a protocol module's role modules invoke (the
+/// module defines only those).
+#[derive(Clone, Copy, Default)]
+struct MacroUse {
+    send: bool,
+    send_lane: bool,
+    recv: bool,
+    recv_lane: bool,
+}
+
+impl MacroUse {
+    fn union(self, other: Self) -> Self {
+        Self {
+            send: self.send || other.send,
+            send_lane: self.send_lane || other.send_lane,
+            recv: self.recv || other.recv,
+            recv_lane: self.recv_lane || other.recv_lane,
+        }
+    }
+}
+
 /// Why every typestate is `#[must_use]`.
 const MUST_USE: &str =
     "a protocol state must be used: drop it and the peers see this endpoint vanish";
@@ -701,6 +901,14 @@ struct Emitter<'a> {
     after: Option<Ident>,
     /// Every body state's [`handler_after_body`], if it has one.
     handler_of_end: HashMap<StateId, StateId>,
+    /// The state being emitted as one macro invocation (alias, doc and
+    /// operation), if it is a plain send or receive.
+    whole: Option<TokenStream>,
+    /// The peers the macro invocations name, as constants of the role
+    /// module (name → `rt::RoleId` expression).
+    peers: BTreeMap<String, TokenStream>,
+    /// Which per-state macros this role module invokes.
+    uses: MacroUse,
 }
 
 /// The handler a role can still be asked to run after it completed the
@@ -739,6 +947,7 @@ fn after_body_types(machine: &Machine, emitter: &Emitter<'_>) -> Vec<TokenStream
         .map(|h| {
             let name = after_name(&emitter.state(h));
             let handler = emitter.state(h);
+            let make = ctor(&handler);
             let doc = format!(" This role has completed its part of a `timeout` body and has nothing else to do, but a peer may still start the handler ({handler}): `linger` answers it until the session closes, `finish` leaves now.");
             quote! {
                 #[doc = #doc]
@@ -761,7 +970,7 @@ fn after_body_types(machine: &Machine, emitter: &Emitter<'_>) -> Vec<TokenStream
                     pub async fn linger(self, patience: ::core::time::Duration) -> Result<rt::typestate::Lingered<#handler<T>>, rt::Error> {
                         let mut chan = self.0;
                         match chan.session.linger(patience).await? {
-                            Some(_) => Ok(rt::typestate::Lingered::Handler(#handler(chan))),
+                            Some(_) => Ok(rt::typestate::Lingered::Handler(#make(chan))),
                             None => {
                                 chan.session.finish()?;
                                 Ok(rt::typestate::Lingered::Closed)
@@ -821,15 +1030,18 @@ impl Timing {
     fn call(&self, op: TokenStream) -> TokenStream {
         match &self.0 {
             None => quote!(#op.await?),
-            Some(h) => quote! {
-                match rt::typestate::timed(#op.await)? {
-                    Some(v) => v,
-                    None => {
-                        chan.session.start_handler();
-                        return Ok(rt::typestate::Timed::Expired(#h(chan)));
+            Some(h) => {
+                let h = ctor(h);
+                quote! {
+                    match rt::typestate::timed(#op.await)? {
+                        Some(v) => v,
+                        None => {
+                            chan.session.start_handler();
+                            return Ok(rt::typestate::Timed::Expired(#h(chan)));
+                        }
                     }
                 }
-            },
+            }
         }
     }
 
@@ -877,7 +1089,7 @@ impl Emitter<'_> {
     /// `#next(chan)`, leaving the timeout bodies that `next` is not in
     /// (the body is complete for this participant).
     fn goto(&self, next: StateId) -> TokenStream {
-        let name = self.next_state(next);
+        let name = ctor(&self.next_state(next));
         let to = self.depths.get(&next).copied().unwrap_or(0);
         if to >= self.depth {
             return quote!(#name(chan));
@@ -890,7 +1102,7 @@ impl Emitter<'_> {
     fn goto_self(&self, next: StateId) -> TokenStream {
         let to = self.depths.get(&next).copied().unwrap_or(0);
         if to >= self.depth {
-            let name = self.next_state(next);
+            let name = ctor(&self.next_state(next));
             return quote!(#name(self.0));
         }
         let goto = self.goto(next);
@@ -898,6 +1110,20 @@ impl Emitter<'_> {
             let mut chan = self.0;
             #goto
         }
+    }
+
+    /// The name of the role module's constant for `peer` (`R<role>`, or
+    /// `R<role>_<member>`), recorded so that the module defines it.
+    fn peer_const(&mut self, peer: &Peer) -> Ident {
+        let name = match peer {
+            Peer::Role(r) => format!("R{}", role_index(self.protocol, r)),
+            Peer::Member(r, k) => format!("R{}_{k}", role_index(self.protocol, r)),
+        };
+        let id = format_ident!("{}", name);
+        self.peers
+            .entry(name)
+            .or_insert_with(|| peer_tokens(self.protocol, peer));
+        id
     }
 
     /// A message's label type and its wire number.
@@ -981,10 +1207,41 @@ impl Emitter<'_> {
     }
 
     /// `send B L(T)`: `send` and go on.
-    fn send(&self, to: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
+    fn send(&mut self, to: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
+        let next_ty = self.next_state(*next);
+        // Outside a timeout body, an unguarded send is one call of a
+        // runtime helper (`rt::typestate::send`, or `send_lane` with its
+        // lane): its body is written once in the runtime, not per state,
+        // and the state is one invocation of the protocol module's
+        // `send_state!` (or `send_lane_state!`).
+        if t.0.is_none() && msg.annotations.is_empty() {
+            let doc = format!(" Next: send {} to {to}.", describe_message(msg));
+            let state = self.state(self.current);
+            let number = self.number(self.current);
+            let make = ctor(&next_ty);
+            let label = self.labels.rust(&msg.label);
+            let to_const = self.peer_const(to);
+            let lane = self
+                .plan
+                .zip(self.role_name())
+                .and_then(|(p, me)| p.sender_lane(me, to));
+            let doc = Literal::string(&doc);
+            self.whole = Some(match lane {
+                Some((tx, pair)) => {
+                    self.uses.send_lane = true;
+                    quote!(send_lane_state!(#state #number #doc #label #next_ty #make #to_const #tx #pair);)
+                }
+                None => {
+                    self.uses.send = true;
+                    let wire = Literal::u16_unsuffixed(self.labels.wire(&msg.label));
+                    let unit = msg.payload.is_unit().then(|| quote!(()));
+                    quote!(send_state!(#state #number #doc #label #unit #next_ty #make #to_const #wire);)
+                }
+            });
+            return (String::new(), TokenStream::new(), TokenStream::new());
+        }
         let (ty, wire) = self.label(msg);
         let peer = peer_tokens(self.protocol, to);
-        let next_ty = self.next_state(*next);
         let value = if msg.payload.is_unit() {
             quote!(())
         } else {
@@ -992,30 +1249,6 @@ impl Emitter<'_> {
         };
         let tp = transport_param(msg);
         let ret = t.ret_on(quote!(#next_ty<#tp>), &tp);
-        // Outside a timeout body, an unguarded send is one call of a
-        // runtime helper (`rt::typestate::send`, or `send_lane` with its
-        // lane): its body is written once in the runtime, not per state.
-        if t.0.is_none() && msg.annotations.is_empty() {
-            let lane = self
-                .plan
-                .zip(self.role_name())
-                .and_then(|(p, me)| p.sender(me, to, &self.labels.rust(&msg.label)));
-            let call = match lane {
-                Some((tx, message)) => {
-                    quote!(rt::typestate::send_lane(self.0, #peer, #tx, #message, #next_ty))
-                }
-                None => quote!(rt::typestate::send(self.0, #peer, #wire, #value, #next_ty)),
-            };
-            return (
-                format!(" Next: send {} to {to}.", describe_message(msg)),
-                quote! {
-                    pub fn send(self, m: #ty) -> impl ::core::future::Future<Output = Result<#next_ty<T>, rt::Error>> {
-                        #call
-                    }
-                },
-                TokenStream::new(),
-            );
-        }
         // Unguarded sends pass the payload by value: over an in-memory link
         // it travels as itself, never encoded (the session encodes it for a
         // byte transport).
@@ -1047,38 +1280,39 @@ impl Emitter<'_> {
     }
 
     /// `recv A L(T)`: `recv`.
-    fn recv(&self, from: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
-        let (ty, wire) = self.label(msg);
-        let peer = peer_tokens(self.protocol, from);
+    fn recv(&mut self, from: &Peer, msg: &Message, next: &StateId, t: &Timing) -> StateItems {
         let next_ty = self.next_state(*next);
         // Outside a timeout body, a receive is one call of a runtime helper
-        // (`rt::typestate::recv`, or `recv_lane` with its lane).
+        // (`rt::typestate::recv`, or `recv_lane` with its lane), and the
+        // state one invocation of `recv_state!` (or `recv_lane_state!`).
         if t.0.is_none() {
-            let wrap = if msg.payload.is_unit() {
-                quote!(rt::typestate::unit(#ty))
-            } else {
-                ty.clone()
-            };
+            let doc = format!(" Next: receive {} from {from}.", describe_message(msg));
+            let state = self.state(self.current);
+            let number = self.number(self.current);
+            let make = ctor(&next_ty);
+            let label = self.labels.rust(&msg.label);
+            let from_const = self.peer_const(from);
+            let wire = Literal::u16_unsuffixed(self.labels.wire(&msg.label));
+            let unit = msg.payload.is_unit().then(|| quote!(()));
             let lane = self
                 .plan
                 .zip(self.role_name())
-                .and_then(|(p, me)| p.receiver(me, from));
-            let call = match lane {
+                .and_then(|(p, me)| p.receiver_lane(me, from));
+            let doc = Literal::string(&doc);
+            self.whole = Some(match lane {
                 Some(rx) => {
-                    quote!(rt::typestate::recv_lane(self.0, #peer, #wire, #rx, #wrap, #next_ty))
+                    self.uses.recv_lane = true;
+                    quote!(recv_lane_state!(#state #number #doc #label #unit #next_ty #make #from_const #wire #rx);)
                 }
-                None => quote!(rt::typestate::recv(self.0, #peer, #wire, #wrap, #next_ty)),
-            };
-            return (
-                format!(" Next: receive {} from {from}.", describe_message(msg)),
-                quote! {
-                    pub fn recv(self) -> impl ::core::future::Future<Output = Result<(#ty, #next_ty<T>), rt::Error>> {
-                        #call
-                    }
-                },
-                TokenStream::new(),
-            );
+                None => {
+                    self.uses.recv = true;
+                    quote!(recv_state!(#state #number #doc #label #unit #next_ty #make #from_const #wire);)
+                }
+            });
+            return (String::new(), TokenStream::new(), TokenStream::new());
         }
+        let (ty, wire) = self.label(msg);
+        let peer = peer_tokens(self.protocol, from);
         let ret = t.ret(quote!((#ty, #next_ty<T>)));
         let call = t.call(quote!(chan.session.recv_owned(#peer, #wire)));
         let build = if msg.payload.is_unit() {
@@ -1405,7 +1639,9 @@ impl Emitter<'_> {
         let joined_ret = t.ret(quote!(rt::link::Joined<T>));
         let untyped_body = match &t.0 {
             None => quote!(self.0.session.join_link(&TARGET).await),
-            Some(h) => quote! {
+            Some(h) => {
+                let h = ctor(h);
+                quote! {
                 let Chan { session, params } = self.0;
                 match session.join_link_timed(&TARGET).await? {
                     rt::typestate::Timed::Done(joined) => Ok(rt::typestate::Timed::Done(joined)),
@@ -1415,7 +1651,8 @@ impl Emitter<'_> {
                         Ok(rt::typestate::Timed::Expired(#h(chan)))
                     }
                 }
-            },
+                }
+            }
         };
         let in_body = if t.0.is_some() {
             " Inside this `timeout` body the handshake is a body operation: when the body ends first (deadline, a peer's handler message), it returns the handler's state (`Timed::Expired`) and nothing of the linked protocol runs."
@@ -1452,7 +1689,9 @@ impl Emitter<'_> {
                         let session = joined.open(&#protocol_module::PROTOCOL)?;
                         #role_mod::open(session, params)
                     },
-                    Some(h) => quote! {
+                    Some(h) => {
+                        let h = ctor(h);
+                        quote! {
                         #target
                         let chan = self.0;
                         let params = #params;
@@ -1468,7 +1707,8 @@ impl Emitter<'_> {
                                 Ok(rt::typestate::Timed::Expired(#h(chan)))
                             }
                         }
-                    },
+                        }
+                    }
                 };
                 let gt = quote!(rt::guard::GuardedTransport<T>);
                 let guarded_ret = t.ret_on(quote!(#role_mod::#entry<#gt>), &gt);
@@ -1572,6 +1812,7 @@ impl Emitter<'_> {
     fn timeout(&self, millis: &u64, text: &str, body: &StateId, handler: &StateId) -> StateItems {
         let body = self.state(*body);
         let handler = self.state(*handler);
+        let (body_ctor, handler_ctor) = (ctor(&body), ctor(&handler));
         // The statement's identity for the runtime: a looped timeout's
         // next iteration is the same state.
         let site = self.number(self.current);
@@ -1586,14 +1827,14 @@ impl Emitter<'_> {
                 pub fn body(self) -> #body<T> {
                     let mut chan = self.0;
                     chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
-                    #body(chan)
+                    #body_ctor(chan)
                 }
                 #DOC_HANDLER
                 pub fn handler(self) -> #handler<T> {
                     let mut chan = self.0;
                     chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
                     chan.session.start_handler();
-                    #handler(chan)
+                    #handler_ctor(chan)
                 }
             },
             TokenStream::new(),
