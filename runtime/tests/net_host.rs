@@ -162,6 +162,70 @@ async fn frames_written_directly_never_overtake_queued_ones() {
     assert_eq!(client.dropped_frames(), 0);
 }
 
+/// An open that times out (2 s) keeps the frames queued for one more
+/// attempt: on a loaded machine the first open of a link can take longer
+/// than that, and a frame sent before it (the only one, for a host with no
+/// reliability layer above it) must not be lost with it. The server is
+/// reached through a relay that holds the connection silent until the
+/// client reported the failed open, then joins it to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_queued_while_the_first_open_times_out_is_sent_on_the_retry() {
+    let (server_key, client_key) = (generate_keypair(), generate_keypair());
+    let (server_id, client_id) = (
+        server_key.public().to_peer_id(),
+        client_key.public().to_peer_id(),
+    );
+    let mut server = host(
+        server_key,
+        "/ip4/127.0.0.1/tcp/0",
+        &Allowed::of(&[client_id]),
+    )
+    .await;
+    let mut client = host(client_key, "", &Allowed::of(&[server_id])).await;
+    let server_address = server.listen_addrs().await.unwrap().remove(0);
+    let server_port = server_address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut inbound, _) = relay.accept().await.unwrap();
+        // Nothing passes until the client gave up its first open.
+        let _ = released.await;
+        let mut outbound = tokio::net::TcpStream::connect(("127.0.0.1", server_port))
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    });
+    client
+        .add_address(
+            server_id,
+            format!("/ip4/127.0.0.1/tcp/{relay_port}").parse().unwrap(),
+        )
+        .unwrap();
+
+    client.send(server_id, b"first".to_vec());
+    let failed = next_event(&mut client, |e| matches!(e, HostEvent::OpenFailed { .. })).await;
+    assert_eq!(
+        failed,
+        HostEvent::OpenFailed {
+            peer: server_id,
+            reason: "no stream within 2 s".into()
+        }
+    );
+    release.send(()).unwrap();
+    assert_eq!(
+        next_frame(&mut server).await,
+        (client_id, b"first".to_vec())
+    );
+}
+
 #[tokio::test]
 async fn frames_travel_in_order_over_quic() {
     frames_travel_both_ways("/ip4/127.0.0.1/udp/0/quic-v1").await;

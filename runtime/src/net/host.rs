@@ -58,9 +58,11 @@ pub const MAX_INBOUND_STREAMS_PER_PEER: usize = 4;
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// How long a writer waits for a stream to open before it gives up on this
-/// attempt (the reliability layer resends, and the next frame tries again).
-/// An open that never completes would otherwise leave the peer's writer
-/// stuck and the link silent until the session's patience runs out.
+/// attempt. It tries once more at once, keeping what is queued; after a
+/// second failure the queue is dropped (the reliability layer resends, and
+/// the next frame tries again). An open that never completes would
+/// otherwise leave the peer's writer stuck and the link silent until the
+/// session's patience runs out.
 const OPEN_STREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Host settings.
@@ -168,8 +170,9 @@ pub enum HostEvent {
         /// libp2p's reason.
         reason: String,
     },
-    /// A stream to `peer` could not be opened; the frames waiting for it
-    /// were dropped.
+    /// A stream to `peer` could not be opened (an error, or no stream
+    /// within 2 s). The frames waiting for it are kept for one more
+    /// attempt and dropped when that fails too.
     OpenFailed {
         /// The peer.
         peer: PeerId,
@@ -509,6 +512,27 @@ impl Outbox {
 /// sends to the peer. Whoever holds the lock writes from the front of the
 /// queue, so frames leave in the order they were sent whichever task
 /// writes them.
+///
+/// Invariant: a frame left in the queue always has the writer task
+/// registered to be woken, or already runnable, because every way of
+/// leaving it there is one of these, each under the link's lock (which the
+/// writer task's own check also holds, so no wake-up falls between its
+/// check and its registration):
+/// - the writer task has not been polled yet (`waker` is `None`): its
+///   first poll takes the lock and finds the queue;
+/// - no stream is open: the sender wakes the writer task ([`Link::pump`]),
+///   or the writer task is opening one and, open or failed, goes back to
+///   its check, which finds the queue;
+/// - the stream returned `Pending` to a write or flush: every poll of the
+///   stream, in any task, passes the writer task's waker (the only waker
+///   the stream ever sees), so the stream wakes the writer task when it
+///   can take more;
+/// - the stream broke under a direct write: the sender wakes the writer
+///   task, which opens a new one.
+///
+/// A frame can still be lost on purpose: dropped when the queue is full,
+/// after its batch failed on two streams, or when two opens in a row fail;
+/// the reliability layer above resends.
 struct Link {
     /// The open stream; `None` until the writer task opened it, and again
     /// after it broke (the writer opens a new one).
@@ -527,6 +551,9 @@ struct Link {
     /// Consecutive failed writes of the front batch, each on a fresh
     /// stream; after two the batch is dropped.
     failures: u8,
+    /// Consecutive opens that failed or timed out; after two the queue is
+    /// dropped.
+    open_failures: u8,
     /// The writer task's waker: every poll of the stream, in any task,
     /// registers it, so the stream wakes the writer task when it can take
     /// more (a sender's task may be long gone by then).
@@ -563,6 +590,7 @@ impl Link {
             capacity,
             unflushed: false,
             failures: 0,
+            open_failures: 0,
             waker: None,
             spare: Vec::new(),
         }
@@ -1031,13 +1059,25 @@ async fn write_to_peer(
         })
         .await;
         match open_stream(peer, &mut control, &commands).await {
-            Ok(opened) => lock_link(&link).stream = Some(opened),
+            Ok(opened) => {
+                let mut link = lock_link(&link);
+                link.stream = Some(opened);
+                link.open_failures = 0;
+            }
             Err(reason) => {
                 tracing::debug!(%peer, %reason, "could not open a stream");
                 let _ = events.try_send(HostEvent::OpenFailed { peer, reason });
-                // Whatever queued meanwhile would only hammer the dialer;
+                let mut link = lock_link(&link);
+                link.open_failures += 1;
+                // The queue is kept for one more attempt, made at once: an
+                // open that timed out on a loaded machine usually finds
+                // the connection up the second time. After a second
+                // failure whatever queued would only hammer the dialer;
                 // the reliability layer resends it.
-                lock_link(&link).discard();
+                if link.open_failures >= 2 {
+                    link.open_failures = 0;
+                    link.discard();
+                }
             }
         }
     }
