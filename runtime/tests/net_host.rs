@@ -97,6 +97,135 @@ async fn frames_travel_in_order_over_tcp() {
     frames_travel_both_ways("/ip4/127.0.0.1/tcp/0").await;
 }
 
+/// Once the stream is open a sender writes to it directly, unless frames
+/// are queued ahead (the stream is out of credit and the writer task has
+/// the rest): megabytes of large and small frames, sent from another task
+/// without pause, must still arrive whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_written_directly_never_overtake_queued_ones() {
+    const FRAMES: usize = 300;
+    let (server_key, client_key) = (generate_keypair(), generate_keypair());
+    let (server_id, client_id) = (
+        server_key.public().to_peer_id(),
+        client_key.public().to_peer_id(),
+    );
+    let start = |key, listen: &str, allowed: &Allowed| {
+        let mut config = NetConfig::new(key);
+        if !listen.is_empty() {
+            config.listen = vec![listen.parse().unwrap()];
+        }
+        config.max_frame_len = 64 * 1024;
+        NetHost::start(config, allowed.rule())
+    };
+    let mut server = start(
+        server_key,
+        "/ip4/127.0.0.1/tcp/0",
+        &Allowed::of(&[client_id]),
+    )
+    .await
+    .unwrap();
+    let client = start(client_key, "", &Allowed::of(&[server_id]))
+        .await
+        .unwrap();
+    let address = server.listen_addrs().await.unwrap().remove(0);
+    client.add_address(server_id, address).unwrap();
+    // Open the stream first, so what follows takes the direct path.
+    let sender = client.sender();
+    sender.send(server_id, b"open".to_vec());
+    assert_eq!(next_frame(&mut server).await.1, b"open".to_vec());
+
+    // 60 KiB and 10-byte frames alternating: about 9 MB, far beyond
+    // yamux's window, so some writes find the stream out of credit and the
+    // frames after them queue.
+    let frame = |i: usize| {
+        let len = if i.is_multiple_of(2) { 60 * 1024 } else { 10 };
+        let mut bytes = vec![u8::try_from(i % 251).unwrap(); len];
+        bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        bytes
+    };
+    let sending = tokio::spawn(async move {
+        for i in 0..FRAMES {
+            sender.send(server_id, frame(i));
+            if i.is_multiple_of(7) {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    for i in 0..FRAMES {
+        let (from, bytes) = next_frame(&mut server).await;
+        assert_eq!(from, client_id);
+        let got = u64::from_be_bytes(bytes[..8].try_into().unwrap());
+        assert_eq!(got, i as u64, "frame {got} arrived in place of frame {i}");
+        assert_eq!(bytes, frame(i), "frame {i} arrived whole");
+    }
+    sending.await.unwrap();
+    assert_eq!(client.dropped_frames(), 0);
+}
+
+/// An open that times out (2 s) keeps the frames queued for one more
+/// attempt: on a loaded machine the first open of a link can take longer
+/// than that, and a frame sent before it (the only one, for a host with no
+/// reliability layer above it) must not be lost with it. The server is
+/// reached through a relay that holds the connection silent until the
+/// client reported the failed open, then joins it to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_queued_while_the_first_open_times_out_is_sent_on_the_retry() {
+    let (server_key, client_key) = (generate_keypair(), generate_keypair());
+    let (server_id, client_id) = (
+        server_key.public().to_peer_id(),
+        client_key.public().to_peer_id(),
+    );
+    let mut server = host(
+        server_key,
+        "/ip4/127.0.0.1/tcp/0",
+        &Allowed::of(&[client_id]),
+    )
+    .await;
+    let mut client = host(client_key, "", &Allowed::of(&[server_id])).await;
+    let server_address = server.listen_addrs().await.unwrap().remove(0);
+    let server_port = server_address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut inbound, _) = relay.accept().await.unwrap();
+        // Nothing passes until the client gave up its first open.
+        let _ = released.await;
+        let mut outbound = tokio::net::TcpStream::connect(("127.0.0.1", server_port))
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    });
+    client
+        .add_address(
+            server_id,
+            format!("/ip4/127.0.0.1/tcp/{relay_port}").parse().unwrap(),
+        )
+        .unwrap();
+
+    client.send(server_id, b"first".to_vec());
+    let failed = next_event(&mut client, |e| matches!(e, HostEvent::OpenFailed { .. })).await;
+    assert_eq!(
+        failed,
+        HostEvent::OpenFailed {
+            peer: server_id,
+            reason: "no stream within 2 s".into()
+        }
+    );
+    release.send(()).unwrap();
+    assert_eq!(
+        next_frame(&mut server).await,
+        (client_id, b"first".to_vec())
+    );
+}
+
 #[tokio::test]
 async fn frames_travel_in_order_over_quic() {
     frames_travel_both_ways("/ip4/127.0.0.1/udp/0/quic-v1").await;

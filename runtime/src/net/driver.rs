@@ -7,9 +7,13 @@
 //!
 //! - a frame read from a peer is fed into the core by the host's reader
 //!   task ([`NetHost::start_direct`]), which wakes the receiving session;
-//! - a frame the core queued (a session's send, an acknowledgement) is put
-//!   on the peer's writer queue by the task that queued it, through the
-//!   node's flush ([`SharedNode::set_flush`]).
+//! - a frame the core queued (a session's send, an acknowledgement) is
+//!   written to the peer's stream by the task that queued it, through the
+//!   node's flush ([`SharedNode::set_flush`] and [`NetSender::send`]; only
+//!   a frame the stream cannot take at once waits for the peer's writer
+//!   task);
+//! - neither wakes the driver unless the core now has an earlier deadline
+//!   than the driver's timer, or events for the application.
 //!
 //! The driver's loop does the rest:
 //!
@@ -25,6 +29,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Wake;
 use std::time::Duration;
@@ -212,6 +217,8 @@ impl NetNode {
             sender: host.sender(),
             ids: ids.clone(),
             epoch,
+            armed: Arc::new(AtomicU64::new(NOT_ARMED)),
+            wanted: Arc::new(AtomicU64::new(NOT_ARMED)),
         };
         let flush = outlet.clone();
         shared.set_flush(Arc::new(move |node: &SharedNode| flush.flush(node)));
@@ -417,7 +424,8 @@ impl IdCache {
 }
 
 /// Feeds a frame into the core from the reader task that read it, then
-/// flushes what the core queued in answer and wakes the driver.
+/// flushes what the core queued in answer and wakes the driver if it must
+/// ([`Outlet::flush`]).
 fn frame_sink(node: &SharedNode, ids: &SharedIds, epoch: Instant) -> FrameSink {
     let (node, ids) = (node.clone(), ids.clone());
     Arc::new(move |from: PeerId, bytes: Vec<u8>| {
@@ -432,21 +440,53 @@ fn frame_sink(node: &SharedNode, ids: &SharedIds, epoch: Instant) -> FrameSink {
     })
 }
 
-/// Puts the core's queued frames on the peers' writer queues, from
+/// [`Outlet::armed`] when the driver's timer is not armed.
+const NOT_ARMED: u64 = u64::MAX;
+
+/// Puts the core's queued frames on the network (written to the peer's
+/// stream at once when it can take them, see [`NetSender::send`]), from
 /// whichever task queued them.
 #[derive(Clone)]
 struct Outlet {
     sender: NetSender,
     ids: SharedIds,
     epoch: Instant,
+    /// The deadline the driver's timer is armed at (microseconds of
+    /// [`Time`]), or [`NOT_ARMED`]. The driver only moves it earlier, or
+    /// sets [`NOT_ARMED`] when the timer fired, before it reads the core's
+    /// next deadline again; so a flush that finds the core's next deadline
+    /// at or after it knows the driver will wake in time.
+    armed: Arc<AtomicU64>,
+    /// The earliest deadline a flush found earlier than `armed` (it woke
+    /// the driver for it), or [`NOT_ARMED`]. The driver arms its timer at
+    /// it even when the core no longer has it by the time the driver runs
+    /// (the delayed acknowledgement a frame's arrival set was sent with
+    /// the answer already): a timer left at a far deadline would make the
+    /// next frame's acknowledgement deadline earlier again, and wake the
+    /// driver on every frame.
+    wanted: Arc<AtomicU64>,
 }
 
 impl Outlet {
-    fn flush(&self, node: &SharedNode) {
+    /// Sends what the core queued; returns whether the driver must be
+    /// woken: the core has events for it, or a deadline earlier than its
+    /// timer. Otherwise a send or a frame read costs no driver wake-up.
+    fn flush(&self, node: &SharedNode) -> bool {
         loop {
             let now = time_since(self.epoch);
-            let Some(transmit) = node.with(|n| n.poll_transmit(now)) else {
-                return;
+            let (transmit, wake) = node.with(|n| match n.poll_transmit(now) {
+                Some(transmit) => (Some(transmit), false),
+                None => {
+                    let armed = self.armed.load(Ordering::SeqCst);
+                    let earlier = n.poll_timeout().filter(|t| t.as_micros() < armed);
+                    if let Some(t) = earlier {
+                        self.wanted.fetch_min(t.as_micros(), Ordering::SeqCst);
+                    }
+                    (None, earlier.is_some() || n.has_events())
+                }
+            });
+            let Some(transmit) = transmit else {
+                return wake;
             };
             let peer = lock_ids(&self.ids).peer_id(transmit.to);
             match peer {
@@ -484,20 +524,31 @@ impl Driver {
         // following it exactly cost a system call per message. A timer
         // left at a deadline the core no longer has fires early; the core
         // then has nothing due and the timer is re-armed at the real one.
+        //
+        // Sessions and reader tasks wake the driver only when the core's
+        // next deadline is earlier than the timer or the core has events
+        // ([`Outlet::flush`]); the timer's deadline is published for that
+        // in `outlet.armed`, set before the select below and cleared (when
+        // the timer fired) before the core's deadline is read again.
         let timer = tokio::time::sleep_until(far_future());
         tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
+        let mut armed: Option<Time> = None;
         loop {
             self.outlet.flush(&self.node);
             self.forward_node_events();
-            let deadline = self
-                .node
-                .with(|n| n.poll_timeout())
-                .map(|t| self.epoch + t.since_epoch());
+            let wanted = self.outlet.wanted.swap(NOT_ARMED, Ordering::SeqCst);
+            let wanted = (wanted != NOT_ARMED).then(|| Time::from_micros(wanted));
+            let deadline = match (self.node.with(|n| n.poll_timeout()), wanted) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if let Some(deadline) = deadline {
                 if armed.is_none_or(|at| deadline < at) {
-                    timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(self.epoch + deadline.since_epoch());
                     armed = Some(deadline);
+                    self.outlet
+                        .armed
+                        .store(deadline.as_micros(), Ordering::SeqCst);
                 }
             }
             tokio::select! {
@@ -516,6 +567,7 @@ impl Driver {
                 () = self.wake.notified() => {}
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
+                    self.outlet.armed.store(NOT_ARMED, Ordering::SeqCst);
                     let now = self.now();
                     self.node.with(|n| n.handle_timeout(now));
                 }

@@ -1,15 +1,18 @@
 //! The libp2p host: one swarm (TCP + Noise + Yamux, QUIC, optional mDNS),
 //! a dedicated task accepting inbound frame streams, one reader task per
-//! inbound stream and one writer task per peer.
+//! inbound stream and one writer task per peer (which opens the peer's
+//! stream and writes what senders could not write at once).
 //!
 //! The host moves opaque frames; it knows nothing of sessions. Frames read
 //! go to the host's queue ([`NetHost::recv`]) or, for a host started with
 //! [`NetHost::start_direct`], to a sink called by the reader task itself;
-//! frames to send go through a [`NetSender`], which any task may hold. The
-//! node driver ([`super::NetNode`]) uses the direct form: a frame read is
-//! fed into the node core by the reader task, and a session's send is put
-//! on the peer's writer by the session's task, so neither waits for a hop
-//! through the driver's task.
+//! frames to send go through a [`NetSender`], which any task may hold: it
+//! writes a frame to the peer's open stream in the sending task when
+//! nothing is queued ahead of it, and queues it for the peer's writer task
+//! otherwise. The node driver ([`super::NetNode`]) uses the direct form: a
+//! frame read is fed into the node core by the reader task, and a
+//! session's send is written by the session's task, so neither waits for
+//! a hop through another task.
 //!
 //! Each direction between two peers uses its own stream: a node writes to
 //! a peer on a stream it opened itself and reads what the peer sends on
@@ -18,11 +21,13 @@
 //! layer's to resend, so the host never buffers beyond one bounded queue
 //! per peer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::{AsyncWrite, StreamExt as _};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionError, DialError, ListenError, NetworkBehaviour, SwarmEvent};
@@ -32,7 +37,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::framing::{encode_frame, read_frame, write_frames, FrameReadError};
+use super::framing::{encode_frame, read_frame, FrameReadError};
 use super::gate::{AllowPeer, Gate};
 
 /// The stream protocol that carries choreo frames.
@@ -53,9 +58,11 @@ pub const MAX_INBOUND_STREAMS_PER_PEER: usize = 4;
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// How long a writer waits for a stream to open before it gives up on this
-/// attempt (the reliability layer resends, and the next frame tries again).
-/// An open that never completes would otherwise leave the peer's writer
-/// stuck and the link silent until the session's patience runs out.
+/// attempt. It tries once more at once, keeping what is queued; after a
+/// second failure the queue is dropped (the reliability layer resends, and
+/// the next frame tries again). An open that never completes would
+/// otherwise leave the peer's writer stuck and the link silent until the
+/// session's patience runs out.
 const OPEN_STREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Host settings.
@@ -163,8 +170,9 @@ pub enum HostEvent {
         /// libp2p's reason.
         reason: String,
     },
-    /// A stream to `peer` could not be opened; the frames waiting for it
-    /// were dropped.
+    /// A stream to `peer` could not be opened (an error, or no stream
+    /// within 2 s). The frames waiting for it are kept for one more
+    /// attempt and dropped when that fails too.
     OpenFailed {
         /// The peer.
         peer: PeerId,
@@ -286,7 +294,7 @@ struct Outbox {
 }
 
 struct Writer {
-    queue: mpsc::Sender<Vec<u8>>,
+    link: Arc<Mutex<Link>>,
     task: JoinHandle<()>,
 }
 
@@ -432,29 +440,30 @@ impl NetSender {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues `frame` for `to`, opening a stream (and dialing) if needed.
-    /// Never waits: when the peer's queue is full the frame is dropped and
-    /// counted ([`Self::dropped_frames`]), as a lossy network would; after
-    /// the host stopped, frames are dropped.
+    /// Sends `frame` to `to`, opening a stream (and dialing) if needed.
+    /// Never waits: when the peer's stream is open and nothing is queued
+    /// for it, the frame is written to the stream right here, in the
+    /// caller's task; otherwise it is queued for the peer's writer task.
+    /// When the peer's queue is full the frame is dropped and counted
+    /// ([`Self::dropped_frames`]), as a lossy network would; after the
+    /// host stopped, frames are dropped.
     pub fn send(&self, to: PeerId, frame: Vec<u8>) {
-        let mut outbox = self.lock();
-        if outbox.stopped {
-            return;
-        }
-        let frame = match outbox.writer(to).queue.try_send(frame) {
-            Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                outbox.dropped_frames += 1;
-                tracing::debug!(peer = %to, "outbound queue full, frame dropped");
+        let link = {
+            let mut outbox = self.lock();
+            if outbox.stopped {
                 return;
             }
-            Err(mpsc::error::TrySendError::Closed(frame)) => frame,
+            outbox.writer(to).link.clone()
         };
-        // The writer ended (it only does when the host stops, or it
-        // panicked): start a fresh one for this frame.
-        outbox.writers.remove(&to);
-        if outbox.writer(to).queue.try_send(frame).is_err() {
-            outbox.dropped_frames += 1;
+        let mut link = lock_link(&link);
+        match link.push(&frame) {
+            Push::Queued => link.pump(to),
+            Push::Full => {
+                drop(link);
+                self.lock().dropped_frames += 1;
+                tracing::debug!(peer = %to, "outbound queue full, frame dropped");
+            }
+            Push::Unencodable(error) => tracing::warn!(peer = %to, %error, "frame not sent"),
         }
     }
 
@@ -468,20 +477,241 @@ impl NetSender {
         outbox.stopped = true;
         for writer in outbox.writers.drain().map(|(_, w)| w) {
             writer.task.abort();
+            let mut link = lock_link(&writer.link);
+            link.stream = None;
+            link.queue.clear();
+            link.queued_frames = 0;
         }
     }
 }
 
 impl Outbox {
     fn writer(&mut self, peer: PeerId) -> &mut Writer {
+        if self
+            .writers
+            .get(&peer)
+            .is_some_and(|w| w.task.is_finished())
+        {
+            // The writer ended (it only does when the host stops, or it
+            // panicked): start a fresh one, on a fresh link.
+            self.writers.remove(&peer);
+        }
         let (control, events) = (self.control.clone(), self.events.clone());
         let (capacity, runtime) = (self.capacity, &self.runtime);
         let commands = self.commands.clone();
         self.writers.entry(peer).or_insert_with(|| {
-            let (queue, rx) = mpsc::channel(capacity);
-            let task = runtime.spawn(write_to_peer(peer, control, commands, rx, events));
-            Writer { queue, task }
+            let link = Arc::new(Mutex::new(Link::new(capacity)));
+            let task = runtime.spawn(write_to_peer(peer, control, commands, link.clone(), events));
+            Writer { link, task }
         })
+    }
+}
+
+/// One peer's outbound side: the stream (once open) and the frames not yet
+/// written to it, shared by the peer's writer task and every task that
+/// sends to the peer. Whoever holds the lock writes from the front of the
+/// queue, so frames leave in the order they were sent whichever task
+/// writes them.
+///
+/// Invariant: a frame left in the queue always has the writer task
+/// registered to be woken, or already runnable, because every way of
+/// leaving it there is one of these, each under the link's lock (which the
+/// writer task's own check also holds, so no wake-up falls between its
+/// check and its registration):
+/// - the writer task has not been polled yet (`waker` is `None`): its
+///   first poll takes the lock and finds the queue;
+/// - no stream is open: the sender wakes the writer task ([`Link::pump`]),
+///   or the writer task is opening one and, open or failed, goes back to
+///   its check, which finds the queue;
+/// - the stream returned `Pending` to a write or flush: every poll of the
+///   stream, in any task, passes the writer task's waker (the only waker
+///   the stream ever sees), so the stream wakes the writer task when it
+///   can take more;
+/// - the stream broke under a direct write: the sender wakes the writer
+///   task, which opens a new one.
+///
+/// A frame can still be lost on purpose: dropped when the queue is full,
+/// after its batch failed on two streams, or when two opens in a row fail;
+/// the reliability layer above resends.
+struct Link {
+    /// The open stream; `None` until the writer task opened it, and again
+    /// after it broke (the writer opens a new one).
+    stream: Option<libp2p::Stream>,
+    /// Encoded frames (length prefix and body) not yet written: batches of
+    /// whole frames of up to [`WRITE_BATCH_BYTES`] each (or one larger
+    /// frame), written in order.
+    queue: VecDeque<Batch>,
+    /// Bytes of the front batch already written to `stream`.
+    written: usize,
+    /// Frames in `queue`; at most `capacity`.
+    queued_frames: usize,
+    capacity: usize,
+    /// Bytes were written since the stream's last flush.
+    unflushed: bool,
+    /// Consecutive failed writes of the front batch, each on a fresh
+    /// stream; after two the batch is dropped.
+    failures: u8,
+    /// Consecutive opens that failed or timed out; after two the queue is
+    /// dropped.
+    open_failures: u8,
+    /// The writer task's waker: every poll of the stream, in any task,
+    /// registers it, so the stream wakes the writer task when it can take
+    /// more (a sender's task may be long gone by then).
+    waker: Option<Waker>,
+    /// A batch buffer kept for reuse.
+    spare: Vec<u8>,
+}
+
+struct Batch {
+    bytes: Vec<u8>,
+    frames: usize,
+}
+
+enum Push {
+    Queued,
+    Full,
+    Unencodable(std::io::Error),
+}
+
+fn lock_link(link: &Mutex<Link>) -> MutexGuard<'_, Link> {
+    // Every step leaves the link consistent (at worst a batch is written
+    // again, which the reliability layer tolerates).
+    link.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Link {
+    fn new(capacity: usize) -> Self {
+        Link {
+            stream: None,
+            queue: VecDeque::new(),
+            written: 0,
+            queued_frames: 0,
+            capacity,
+            unflushed: false,
+            failures: 0,
+            open_failures: 0,
+            waker: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Appends `frame` behind everything queued.
+    fn push(&mut self, frame: &[u8]) -> Push {
+        if self.queued_frames >= self.capacity {
+            return Push::Full;
+        }
+        let fits = |batch: &Batch| batch.bytes.len() + frame.len() <= WRITE_BATCH_BYTES;
+        let batch = match self.queue.back_mut().filter(|b| fits(b)) {
+            Some(batch) => batch,
+            None => {
+                let mut bytes = std::mem::take(&mut self.spare);
+                bytes.clear();
+                self.queue.push_back(Batch { bytes, frames: 0 });
+                // Just pushed.
+                let Some(batch) = self.queue.back_mut() else {
+                    return Push::Full;
+                };
+                batch
+            }
+        };
+        if let Err(error) = encode_frame(frame, &mut batch.bytes) {
+            if batch.frames == 0 {
+                self.queue.pop_back();
+            }
+            return Push::Unencodable(error);
+        }
+        batch.frames += 1;
+        self.queued_frames += 1;
+        Push::Queued
+    }
+
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || self.unflushed
+    }
+
+    /// Writes and flushes what is queued as far as the stream takes it
+    /// without waiting, in whichever task calls it, with the writer task's
+    /// waker; wakes the writer task when it has to act (open a stream, or
+    /// it never ran yet).
+    fn pump(&mut self, peer: PeerId) {
+        let Some(waker) = self.waker.clone() else {
+            // The writer task has not run yet; it writes when it does.
+            return;
+        };
+        if self.stream.is_none() {
+            waker.wake();
+            return;
+        }
+        let mut cx = Context::from_waker(&waker);
+        if let Poll::Ready(Err(error)) = self.poll_write_queue(&mut cx) {
+            tracing::debug!(%peer, %error, "stream broke");
+            self.broken(peer);
+            waker.wake();
+        }
+    }
+
+    /// Writes the queue, then flushes. `Ready(Ok)`: all written and
+    /// flushed, or nothing to do.
+    fn poll_write_queue(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while let Some(batch) = self.queue.front() {
+            let rest = batch.bytes.get(self.written..).unwrap_or_default();
+            match Pin::new(&mut *stream).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.unflushed = true;
+                    self.written += n;
+                    if self.written >= batch.bytes.len() {
+                        self.written = 0;
+                        self.failures = 0;
+                        if let Some(done) = self.queue.pop_front() {
+                            self.queued_frames -= done.frames;
+                            if done.bytes.capacity() <= WRITE_BATCH_BYTES {
+                                self.spare = done.bytes;
+                            }
+                        }
+                    }
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if self.unflushed {
+            ready!(Pin::new(stream).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The stream failed: drop it; the front batch is written again, whole,
+    /// on the next stream (frames of it the peer already read arrive
+    /// twice; the reliability layer drops duplicates), or dropped after
+    /// its second failure.
+    fn broken(&mut self, peer: PeerId) {
+        self.stream = None;
+        self.written = 0;
+        self.unflushed = false;
+        self.failures += 1;
+        if self.failures >= 2 {
+            self.failures = 0;
+            if let Some(dropped) = self.queue.pop_front() {
+                self.queued_frames -= dropped.frames;
+                tracing::debug!(%peer, frames = dropped.frames, "frames dropped after two broken streams");
+            }
+        }
+    }
+
+    /// Drops everything queued (the stream could not be opened).
+    fn discard(&mut self) {
+        self.queue.clear();
+        self.queued_frames = 0;
+        self.written = 0;
+        self.failures = 0;
     }
 }
 
@@ -796,53 +1026,57 @@ async fn open_stream(
     }
 }
 
-/// Writes `peer`'s queued frames on a stream of our own, batching what is
-/// queued, opening the stream on demand and once more after a failure.
+/// Keeps `peer`'s link going: writes what senders queued when the stream
+/// could not take it at once, and opens the stream on demand and once more
+/// after a failure. Senders write directly when they can
+/// ([`NetSender::send`]); this task is woken by the stream (with its waker,
+/// which every write registers) or by a sender that found no stream.
 async fn write_to_peer(
     peer: PeerId,
     mut control: libp2p_stream::Control,
     commands: mpsc::UnboundedSender<Command>,
-    mut queue: mpsc::Receiver<Vec<u8>>,
+    link: Arc<Mutex<Link>>,
     events: mpsc::Sender<HostEvent>,
 ) {
-    let mut stream: Option<libp2p::Stream> = None;
-    let mut batch = Vec::new();
-    while let Some(first) = queue.recv().await {
-        batch.clear();
-        let mut next = Some(first);
-        while let Some(frame) = next.take() {
-            if let Err(error) = encode_frame(&frame, &mut batch) {
-                tracing::warn!(%peer, %error, "frame not sent");
+    loop {
+        // Until frames are queued and no stream is open.
+        std::future::poll_fn(|cx| {
+            let mut link = lock_link(&link);
+            if !link.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                link.waker = Some(cx.waker().clone());
             }
-            if batch.len() < WRITE_BATCH_BYTES {
-                next = queue.try_recv().ok();
-            }
-        }
-        let mut attempts = 0;
-        loop {
-            let open = match stream.as_mut() {
-                Some(open) => open,
-                None => match open_stream(peer, &mut control, &commands).await {
-                    Ok(opened) => stream.insert(opened),
-                    Err(reason) => {
-                        tracing::debug!(%peer, %reason, "could not open a stream");
-                        let _ = events.try_send(HostEvent::OpenFailed { peer, reason });
-                        // Whatever queued meanwhile would only hammer the
-                        // dialer; the reliability layer resends it.
-                        while queue.try_recv().is_ok() {}
-                        break;
-                    }
-                },
-            };
-            match write_frames(open, &batch).await {
-                Ok(()) => break,
-                Err(error) => {
+            if link.stream.is_some() {
+                if let Poll::Ready(Err(error)) = link.poll_write_queue(cx) {
                     tracing::debug!(%peer, %error, "stream broke");
-                    stream = None;
-                    attempts += 1;
-                    if attempts == 2 {
-                        break;
-                    }
+                    link.broken(peer);
+                }
+            }
+            if link.stream.is_none() && link.has_work() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        match open_stream(peer, &mut control, &commands).await {
+            Ok(opened) => {
+                let mut link = lock_link(&link);
+                link.stream = Some(opened);
+                link.open_failures = 0;
+            }
+            Err(reason) => {
+                tracing::debug!(%peer, %reason, "could not open a stream");
+                let _ = events.try_send(HostEvent::OpenFailed { peer, reason });
+                let mut link = lock_link(&link);
+                link.open_failures += 1;
+                // The queue is kept for one more attempt, made at once: an
+                // open that timed out on a loaded machine usually finds
+                // the connection up the second time. After a second
+                // failure whatever queued would only hammer the dialer;
+                // the reliability layer resends it.
+                if link.open_failures >= 2 {
+                    link.open_failures = 0;
+                    link.discard();
                 }
             }
         }

@@ -571,6 +571,11 @@ impl Node {
         self.events.pop_front()
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Host a session: checks the binding and replays frames that
     /// arrived early. Returns the local peer number.
     pub(crate) fn open(

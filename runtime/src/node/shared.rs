@@ -48,8 +48,9 @@ pub struct SharedNode {
 pub type ClockFn = Arc<dyn Fn() -> Time + Send + Sync>;
 
 /// A driver's way to put queued frames on the wire from whichever task
-/// queued them (see [`SharedNode::set_flush`]).
-pub type FlushFn = Arc<dyn Fn(&SharedNode) + Send + Sync>;
+/// queued them (see [`SharedNode::set_flush`]). Returns whether the driver
+/// must still be woken.
+pub type FlushFn = Arc<dyn Fn(&SharedNode) -> bool + Send + Sync>;
 
 struct Shared {
     node: Mutex<Node>,
@@ -105,7 +106,11 @@ impl SharedNode {
     /// A driver whose writes never wait (they go to bounded per-peer
     /// queues) drains [`Node::poll_transmit`] there, so a send reaches the
     /// network from the sender's own task instead of after a hop through
-    /// the driver's. The driver is still woken to re-read `poll_timeout`.
+    /// the driver's. The flush returns whether the driver must still be
+    /// woken: a driver that knows what it waits for (say, its timer is
+    /// already armed at or before [`Node::poll_timeout`], and
+    /// [`Node::has_events`] is false) answers `false` and saves its task
+    /// a wake-up.
     pub fn set_flush(&self, flush: FlushFn) {
         *lock(&self.inner.flush) = Some(flush);
     }
@@ -128,13 +133,16 @@ impl SharedNode {
     }
 
     /// Put every frame the node queued on the wire now, if the driver
-    /// registered a [flush](Self::set_flush), then wake the driver. Sessions
+    /// registered a [flush](Self::set_flush), then wake the driver (unless
+    /// the flush said it need not be). Sessions
     /// call it after every send and close; a driver task that fed the node
     /// from outside its own loop (a frame read by a reader task) calls it too.
     pub fn wake_driver(&self) {
         let flush = lock(&self.inner.flush).clone();
         if let Some(flush) = flush {
-            flush(self);
+            if !flush(self) {
+                return;
+            }
         }
         if let Some(w) = lock(&self.inner.driver).as_ref() {
             w.wake_by_ref();
