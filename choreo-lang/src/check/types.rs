@@ -177,7 +177,7 @@ fn lower_segment(
     file: FileId,
 ) -> Option<RustSegment> {
     Some(RustSegment {
-        name: String::from(segment.name.name.as_str()),
+        name: segment.name.name.clone(),
         generics: segment
             .generics
             .iter()

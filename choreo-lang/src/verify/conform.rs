@@ -122,7 +122,7 @@ impl Conformance {
         match p {
             Participant::Role(r) => vec![self.ident(r, None)],
             Participant::Member(r, i) => vec![self.ident(r, Some(*i))],
-            Participant::All(r) => (0..families.get(r).copied().unwrap_or(0))
+            Participant::All(r) => (0..families.get(r.as_str()).copied().unwrap_or(0))
                 .map(|i| self.ident(r, Some(i)))
                 .collect(),
         }
