@@ -15,8 +15,24 @@ use std::sync::Arc;
 /// shares that text: a protocol repeats its role and label names on every
 /// line. Reads like a `&str` (it dereferences to one, compares with
 /// strings, and prints and debugs as its text).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Eq, PartialOrd, Ord, Default)]
 pub struct Name(Arc<str>);
+
+/// As its text (so a table keyed by names is searched with a `&str`).
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (*self.0).hash(state);
+    }
+}
+
+/// Equal texts, and the one shared text of an interned name is equal
+/// without looking at its bytes (the checker and projection compare
+/// participants on every message).
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl Name {
     pub fn as_str(&self) -> &str {
