@@ -1,4 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stdout
+)]
 //! Runs the front end over `sequence(k)` (the compile bench's family) many
 //! times, for profilers that want one process doing one thing:
 //! `perf stat`, `perf record`, `strace -c`, `valgrind --tool=callgrind`.
@@ -7,6 +13,8 @@
 //! (clone of the text, compile, drop). `front_end_profile phases N [K]`:
 //! lex, parse, check, project and the drops, each timed on its own and
 //! reported as a median per phase (a rough split; the bench is the figure).
+//! `front_end_profile sizes`: the sizes of the big per-statement types.
+//! K (default 10,000) is the number of messages.
 
 use choreo_lang::{check, compile, project, syntax, FileId, Source};
 use std::hint::black_box;
@@ -106,6 +114,6 @@ fn main() {
                 size_of::<choreo_lang::local::LocalAction>()
             );
         }
-        other => panic!("unknown mode {other}: compile | phases"),
+        other => panic!("unknown mode {other}: compile | phases | sizes"),
     }
 }
