@@ -4,136 +4,14 @@
 //! Architecture invariant: the AST knows nothing about checking or
 //! projection. Later phases read it; they never add to it.
 
+pub use crate::name::Name;
 use crate::span::Span;
-use std::sync::Arc;
 
 /// A name as written, with its span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ident {
     pub name: Name,
     pub span: Span,
-}
-
-/// The text of a name. The lexer keeps each distinct name once, and every
-/// [`Ident`] that spells it shares that text: a protocol repeats its role
-/// and label names on every line, and copying them is a counter bump, not
-/// an allocation. Reads like a `&str` (it dereferences to one, compares
-/// with strings, and prints and debugs as its text).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Name(Arc<str>);
-
-impl Name {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The shared text itself.
-    pub fn as_arc(&self) -> &Arc<str> {
-        &self.0
-    }
-}
-
-impl std::ops::Deref for Name {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Name {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for Name {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&*self.0, f)
-    }
-}
-
-impl std::fmt::Debug for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl From<Arc<str>> for Name {
-    fn from(text: Arc<str>) -> Self {
-        Name(text)
-    }
-}
-
-impl From<&str> for Name {
-    fn from(text: &str) -> Self {
-        Name(Arc::from(text))
-    }
-}
-
-impl From<String> for Name {
-    fn from(text: String) -> Self {
-        Name(Arc::from(text))
-    }
-}
-
-impl From<Name> for String {
-    fn from(name: Name) -> Self {
-        String::from(name.as_str())
-    }
-}
-
-impl From<&Name> for String {
-    fn from(name: &Name) -> Self {
-        String::from(name.as_str())
-    }
-}
-
-impl From<Name> for Arc<str> {
-    fn from(name: Name) -> Self {
-        name.0
-    }
-}
-
-impl PartialEq<str> for Name {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Name {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
-    }
-}
-
-impl PartialEq<String> for Name {
-    fn eq(&self, other: &String) -> bool {
-        &*self.0 == other.as_str()
-    }
-}
-
-impl PartialEq<Name> for str {
-    fn eq(&self, other: &Name) -> bool {
-        self == &*other.0
-    }
-}
-
-impl PartialEq<Name> for &str {
-    fn eq(&self, other: &Name) -> bool {
-        *self == &*other.0
-    }
-}
-
-impl PartialEq<Name> for String {
-    fn eq(&self, other: &Name) -> bool {
-        self.as_str() == &*other.0
-    }
 }
 
 /// A dotted module path: `aura.consensus`.

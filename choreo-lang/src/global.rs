@@ -8,6 +8,7 @@
 //! Architecture invariant: this IR does not mention the AST. Projection
 //! reads only this module's types.
 
+pub use crate::name::Name;
 use crate::span::{FileId, Span};
 use std::sync::Arc;
 
@@ -107,7 +108,7 @@ impl GlobalProtocol {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleInfo {
-    pub name: String,
+    pub name: Name,
     /// `Some` for a family (`Witness[n]`).
     pub family: Option<Size>,
     pub loc: Loc,
@@ -130,15 +131,16 @@ impl std::fmt::Display for Size {
     }
 }
 
-/// Who sends or receives in a global statement.
+/// Who sends or receives in a global statement. The role name is shared
+/// ([`Name`]): every message names two participants.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Participant {
     /// A single role: `Initiator`.
-    Role(String),
+    Role(Name),
     /// One member of a family: `Witness[2]` (index already evaluated).
-    Member(String, u64),
+    Member(Name, u64),
     /// Every member of a family: `Witness[*]`.
-    All(String),
+    All(Name),
 }
 
 impl Participant {
@@ -275,10 +277,10 @@ pub enum RustTypeKind {
     },
 }
 
-/// `Name` or `Name<G1, G2>` in a path.
+/// `Name` or `Name<G1, G2>` in a path. The name is the lexer's shared text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RustSegment {
-    pub name: String,
+    pub name: Name,
     pub generics: Vec<RustType>,
     /// The name's place.
     pub loc: Loc,
@@ -296,7 +298,7 @@ impl RustType {
             kind: RustTypeKind::Path {
                 leading_colons: false,
                 segments: vec![RustSegment {
-                    name: name.to_string(),
+                    name: Name::from(name),
                     generics,
                     loc,
                 }],

@@ -487,7 +487,7 @@ fn global_title(p: &GlobalProtocol) -> String {
 /// Mermaid participant id of a participant (`W[0]` → `W_0`, `W[*]` → `W`).
 fn participant_id(p: &Participant) -> String {
     match p {
-        Participant::Role(r) | Participant::All(r) => r.clone(),
+        Participant::Role(r) | Participant::All(r) => r.to_string(),
         Participant::Member(w, i) => format!("{w}_{i}"),
     }
 }
@@ -510,7 +510,7 @@ fn global_message_text(m: &crate::global::GMessage) -> String {
 fn named_members(block: &[GStmt], out: &mut Vec<(String, u64)>) {
     let mut note = |p: &Participant| {
         if let Participant::Member(w, i) = p {
-            let key = (w.clone(), *i);
+            let key = (w.to_string(), *i);
             if !out.contains(&key) {
                 out.push(key);
             }

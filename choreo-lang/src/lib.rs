@@ -26,6 +26,7 @@ pub mod global;
 pub mod graph;
 pub mod local;
 pub mod machine;
+pub mod name;
 pub mod project;
 pub mod render;
 pub mod span;

@@ -4,7 +4,7 @@
 //! [`crate::project::print`]). Code generation and the model checker read
 //! these types and nothing earlier.
 
-pub use crate::global::{Annotation, Label, Loc, Payload, ProtocolId, Size};
+pub use crate::global::{Annotation, Label, Loc, Name, Payload, ProtocolId, Size};
 
 /// Projection's output for one protocol: its local types, keyed by the
 /// protocol's id (module and name are kept for display).
@@ -25,19 +25,19 @@ pub fn projection(projections: &[Projected], id: ProtocolId) -> Option<&Projecte
         .and_then(|i| projections.get(i))
 }
 
-/// Whose local type this is.
+/// Whose local type this is (the role name shared, like [`Peer`]'s).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     /// A single role: `local Initiator in …`.
-    Role(String),
+    Role(Name),
     /// Every member of a family treated uniformly: `local Witness in …`.
     /// When the protocol also names some members of a parameter-sized
     /// family (`W[*] -> W[0]` with `W[n]`), those get [`Target::Member`]
     /// local types and `Family` stands for every member *not* named.
-    Family(String),
+    Family(Name),
     /// One member of a family that the protocol names by index:
     /// `local Node[0] in …`.
-    Member(String, u64),
+    Member(Name, u64),
 }
 
 impl std::fmt::Display for Target {
@@ -49,11 +49,12 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// The other end of a point-to-point action.
+/// The other end of a point-to-point action (the role name shared with
+/// the checked protocol's [`crate::global::Participant`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Peer {
-    Role(String),
-    Member(String, u64),
+    Role(Name),
+    Member(Name, u64),
 }
 
 impl std::fmt::Display for Peer {

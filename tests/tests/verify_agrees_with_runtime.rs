@@ -232,7 +232,7 @@ impl Tables {
             .iter()
             .map(|r| match r.family {
                 None => RoleShape::Single,
-                Some(_) => RoleShape::Family(u32::try_from(run.families[&r.name]).unwrap()),
+                Some(_) => RoleShape::Family(u32::try_from(run.families[r.name.as_str()]).unwrap()),
             })
             .collect();
         Tables {
@@ -242,7 +242,7 @@ impl Tables {
                 .roles
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (r.name.clone(), Role(u16::try_from(i).unwrap())))
+                .map(|(i, r)| (r.name.to_string(), Role(u16::try_from(i).unwrap())))
                 .collect(),
             labels: labels
                 .into_iter()
@@ -268,15 +268,16 @@ impl Tables {
             let args: Vec<LinkArg> = roles
                 .iter()
                 .map(|p| match p {
-                    GParticipant::Member(r, k) => {
-                        LinkArg::Instance(RoleId::member(self.roles[r], u32::try_from(*k).unwrap()))
-                    }
-                    GParticipant::All(r) => LinkArg::Family(self.roles[r]),
+                    GParticipant::Member(r, k) => LinkArg::Instance(RoleId::member(
+                        self.roles[r.as_str()],
+                        u32::try_from(*k).unwrap(),
+                    )),
+                    GParticipant::All(r) => LinkArg::Family(self.roles[r.as_str()]),
                     GParticipant::Role(r) => {
                         if subject.global.role(r).is_some_and(|i| i.family.is_some()) {
-                            LinkArg::Family(self.roles[r])
+                            LinkArg::Family(self.roles[r.as_str()])
                         } else {
-                            LinkArg::Instance(RoleId::single(self.roles[r]))
+                            LinkArg::Instance(RoleId::single(self.roles[r.as_str()]))
                         }
                     }
                 })
@@ -303,8 +304,10 @@ impl Tables {
 
     fn peer(&self, peer: &Peer) -> RoleId {
         match peer {
-            Peer::Role(r) => RoleId::single(self.roles[r]),
-            Peer::Member(f, i) => RoleId::member(self.roles[f], u32::try_from(*i).unwrap()),
+            Peer::Role(r) => RoleId::single(self.roles[r.as_str()]),
+            Peer::Member(f, i) => {
+                RoleId::member(self.roles[f.as_str()], u32::try_from(*i).unwrap())
+            }
         }
     }
 
@@ -650,7 +653,7 @@ fn local_for<'a>(locals: &'a [LocalProtocol], role: &str, index: Option<u32>) ->
     let member = index.and_then(|i| {
         locals
             .iter()
-            .find(|l| l.target == Target::Member(role.to_owned(), u64::from(i)))
+            .find(|l| l.target == Target::Member(role.into(), u64::from(i)))
     });
     member
         .or_else(|| {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::global::{GBranch, GMessage, GStmt, Loc, Participant, Size};
+use crate::global::{GBranch, GMessage, GStmt, Loc, Name, Participant, Size};
 
 /// How a callee's names map to the caller's.
 #[derive(Debug, Default)]
@@ -13,7 +13,7 @@ pub(crate) struct Subst {
     /// Callee single role -> caller single role or literal member.
     pub singles: HashMap<String, Participant>,
     /// Callee family -> caller family.
-    pub families: HashMap<String, String>,
+    pub families: HashMap<String, Name>,
     /// Callee parameter -> caller size.
     pub params: HashMap<String, Size>,
     /// Sizes of the caller's families.
@@ -170,15 +170,19 @@ impl Subst {
 
     fn participant(&self, p: &Participant, loc: Loc, problems: &mut Vec<Problem>) -> Participant {
         match p {
-            Participant::Role(r) => self.singles.get(r).cloned().unwrap_or_else(|| p.clone()),
-            Participant::Member(f, k) => match self.families.get(f) {
+            Participant::Role(r) => self
+                .singles
+                .get(r.as_str())
+                .cloned()
+                .unwrap_or_else(|| p.clone()),
+            Participant::Member(f, k) => match self.families.get(f.as_str()) {
                 Some(to) => {
-                    if let Some(Size::Literal(s)) = self.caller_sizes.get(to) {
+                    if let Some(Size::Literal(s)) = self.caller_sizes.get(to.as_str()) {
                         if k >= s {
                             problems.push(Problem::OutOfRange {
                                 loc,
                                 member: format!("{f}[{k}]"),
-                                family: to.clone(),
+                                family: String::from(to.as_str()),
                                 size: *s,
                             });
                         }
@@ -187,7 +191,7 @@ impl Subst {
                 }
                 None => p.clone(),
             },
-            Participant::All(f) => match self.families.get(f) {
+            Participant::All(f) => match self.families.get(f.as_str()) {
                 Some(to) => Participant::All(to.clone()),
                 None => p.clone(),
             },
@@ -204,15 +208,12 @@ impl Subst {
             .map(|r| match r {
                 Participant::Role(n) => self
                     .singles
-                    .get(n)
+                    .get(n.as_str())
                     .map(ToString::to_string)
-                    .unwrap_or_else(|| n.clone()),
-                Participant::All(f) => self.families.get(f).cloned().unwrap_or_else(|| f.clone()),
+                    .unwrap_or_else(|| n.to_string()),
+                Participant::All(f) => self.families.get(f.as_str()).unwrap_or(f).to_string(),
                 Participant::Member(f, k) => {
-                    format!(
-                        "{}[{k}]",
-                        self.families.get(f).cloned().unwrap_or_else(|| f.clone())
-                    )
+                    format!("{}[{k}]", self.families.get(f.as_str()).unwrap_or(f))
                 }
             })
             .collect();

@@ -69,11 +69,11 @@ fn messages(body: &[GStmt]) -> Vec<&GMessage> {
 }
 
 fn member(r: &str, i: u64) -> Participant {
-    Participant::Member(r.to_string(), i)
+    Participant::Member(r.into(), i)
 }
 
 fn role(r: &str) -> Participant {
-    Participant::Role(r.to_string())
+    Participant::Role(r.into())
 }
 
 #[test]

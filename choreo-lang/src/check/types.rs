@@ -121,10 +121,15 @@ fn lower(ty: &TypeExpr, aliases: Option<&AliasTypes>, file: FileId) -> Option<Ru
             }
             RustTypeKind::Path {
                 leading_colons: *leading_colons,
-                segments: segments
-                    .iter()
-                    .map(|s| lower_segment(s, aliases, file))
-                    .collect::<Option<_>>()?,
+                segments: match segments.as_slice() {
+                    // Most payloads are one name (`u64`): a vector of
+                    // exactly one segment, not the four a collect reserves.
+                    [only] => vec![lower_segment(only, aliases, file)?],
+                    _ => segments
+                        .iter()
+                        .map(|s| lower_segment(s, aliases, file))
+                        .collect::<Option<_>>()?,
+                },
             }
         }
         TypeKind::Tuple(items) => RustTypeKind::Tuple(all(items, aliases)?),
@@ -177,12 +182,16 @@ fn lower_segment(
     file: FileId,
 ) -> Option<RustSegment> {
     Some(RustSegment {
-        name: String::from(segment.name.name.as_str()),
-        generics: segment
-            .generics
-            .iter()
-            .map(|g| lower(g, aliases, file))
-            .collect::<Option<_>>()?,
+        name: segment.name.name.clone(),
+        generics: if segment.generics.is_empty() {
+            Vec::new()
+        } else {
+            segment
+                .generics
+                .iter()
+                .map(|g| lower(g, aliases, file))
+                .collect::<Option<_>>()?
+        },
         loc: Loc {
             file,
             span: segment.name.span,

@@ -29,7 +29,7 @@ pub(super) fn plan(machines: &ProtocolMachines, locals: &[RoleMachine]) -> Optio
     if protocol.roles.iter().any(|r| r.family.is_some()) || !labels.links.is_empty() {
         return None;
     }
-    let roles: Vec<String> = protocol.roles.iter().map(|r| r.name.clone()).collect();
+    let roles: Vec<String> = protocol.roles.iter().map(|r| r.name.to_string()).collect();
     let index = |name: &str| roles.iter().position(|r| r == name);
     let role_of = |peer: &Peer| match peer {
         Peer::Role(r) => index(r),

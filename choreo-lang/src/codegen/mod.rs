@@ -563,7 +563,7 @@ fn module_name(target: &Target) -> String {
 /// ([`crate::machine::instance_key`] of its target).
 fn peer_key(peer: &Peer) -> String {
     match peer {
-        Peer::Role(r) => r.clone(),
+        Peer::Role(r) => r.to_string(),
         Peer::Member(r, k) => format!("{r}[{k}]"),
     }
 }

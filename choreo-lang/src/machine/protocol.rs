@@ -204,7 +204,7 @@ impl LabelTable {
 /// `R[k]`, or `R[*]` for a family's uniform local type.
 pub fn instance_key(target: &Target) -> String {
     match target {
-        Target::Role(r) => r.clone(),
+        Target::Role(r) => r.to_string(),
         Target::Member(r, i) => format!("{r}[{i}]"),
         Target::Family(r) => format!("{r}[*]"),
     }

@@ -228,7 +228,7 @@ pub fn print_global(protocol: &GlobalProtocol) -> String {
         .iter()
         .map(|r| match &r.family {
             Some(size) => format!("{}[{size}]", r.name),
-            None => r.name.clone(),
+            None => r.name.to_string(),
         })
         .collect();
     let _ = writeln!(out, "{INDENT}roles {};", roles.join(", "));

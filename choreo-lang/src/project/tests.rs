@@ -151,7 +151,7 @@ fn proto(
         roles: roles
             .iter()
             .map(|(n, f)| RoleInfo {
-                name: n.to_string(),
+                name: (*n).into(),
                 family: f.clone(),
                 loc: loc(),
             })

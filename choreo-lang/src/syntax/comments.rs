@@ -77,7 +77,7 @@ impl Trivia<'_> {
         for span in comments.chain(std::iter::once(Span::new(to as usize, to as usize))) {
             let newlines = self
                 .text(gap_start, span.start)
-                .map_or(0, |gap| gap.matches('\n').count());
+                .map_or(0, |gap| gap.bytes().filter(|b| *b == b'\n').count());
             if newlines >= 2 {
                 return true;
             }

@@ -26,7 +26,11 @@ use crate::span::Span;
 /// Parses significant tokens (no trivia), or `None` when the input is not
 /// well formed (or not in the form this path reads).
 pub(crate) fn parse(tokens: &[(Token, Span)]) -> Option<File> {
-    let mut p = Fast { tokens, pos: 0 };
+    let mut p = Fast {
+        tokens,
+        pos: 0,
+        blocks: block_capacities(tokens),
+    };
     let file = p.file()?;
     (p.pos == tokens.len()).then_some(file)
 }
@@ -34,6 +38,46 @@ pub(crate) fn parse(tokens: &[(Token, Span)]) -> Option<File> {
 struct Fast<'t> {
     tokens: &'t [(Token, Span)],
     pos: usize,
+    /// Each `{`'s position with room for the statements of its block
+    /// ([`block_capacities`]), in token order.
+    blocks: Vec<(usize, usize)>,
+}
+
+/// For every `{` (by position), how many statements its block can hold:
+/// every statement ends with a `;` or a nested block's `}` directly inside
+/// it, and takes three tokens at least (`continue L;`). A statement vector
+/// sized by it is never regrown, which for a long protocol would copy
+/// megabytes of statements a dozen times; the cap by token count keeps a
+/// hostile run of `;` from reserving more than a few times the tokens'
+/// own memory. One pass, with a stack of open braces, so deep nesting
+/// stays linear.
+fn block_capacities(tokens: &[(Token, Span)]) -> Vec<(usize, usize)> {
+    let mut blocks: Vec<(usize, usize)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let ends_inside = |open: &[usize], blocks: &mut Vec<(usize, usize)>| {
+        if let Some(slot) = open.last().and_then(|&b| blocks.get_mut(b)) {
+            slot.1 += 1;
+        }
+    };
+    for (i, (token, _)) in tokens.iter().enumerate() {
+        match token {
+            Token::LBrace => {
+                open.push(blocks.len());
+                blocks.push((i, 0));
+            }
+            Token::RBrace => {
+                if let Some(slot) = open.pop().and_then(|b| blocks.get_mut(b)) {
+                    let inside = i.saturating_sub(slot.0 + 1);
+                    slot.1 = slot.1.min(inside / 3);
+                }
+                ends_inside(&open, &mut blocks);
+            }
+            Token::Semi => ends_inside(&open, &mut blocks),
+            _ => {}
+        }
+    }
+    // An unclosed block's statements end the parse anyway.
+    blocks
 }
 
 /// One parser step: `None` means "does not match here" (the caller
@@ -95,7 +139,9 @@ impl<'t> Fast<'t> {
         at_least: usize,
         mut item: impl FnMut(&mut Self) -> P<T>,
     ) -> P<Vec<T>> {
-        let mut out = Vec::new();
+        // Most lists in a protocol have one item (a type path's segments):
+        // room for exactly one, not the four a first push would reserve.
+        let mut out = Vec::with_capacity(1);
         loop {
             let before_sep = self.pos;
             if !out.is_empty() && !self.eat(sep) {
@@ -404,7 +450,7 @@ impl<'t> Fast<'t> {
     fn block(&mut self) -> P<Block> {
         let start = self.pos;
         self.expect(&Token::LBrace)?;
-        let stmts = self.stmts();
+        let stmts = self.stmts(start);
         self.expect(&Token::RBrace)?;
         Some(Block {
             stmts,
@@ -414,9 +460,16 @@ impl<'t> Fast<'t> {
     }
 
     /// Statements up to the first that does not parse (the caller expects
-    /// `}` there; anything else makes the whole parse give up).
-    fn stmts(&mut self) -> Vec<Stmt> {
-        let mut stmts = Vec::new();
+    /// `}` there; anything else makes the whole parse give up). `open` is
+    /// the position of the block's `{`.
+    fn stmts(&mut self, open: usize) -> Vec<Stmt> {
+        let room = self
+            .blocks
+            .binary_search_by_key(&open, |(at, _)| *at)
+            .ok()
+            .and_then(|b| self.blocks.get(b))
+            .map_or(0, |(_, room)| *room);
+        let mut stmts = Vec::with_capacity(room);
         while let Some(stmt) = self.attempt(Self::stmt) {
             stmts.push(stmt);
         }
@@ -564,10 +617,10 @@ impl<'t> Fast<'t> {
         let label = self.word()?;
         let payload = self.attempt(|p| {
             p.expect(&Token::LParen)?;
-            let mut types = p.separated(&Token::Comma, false, 1, Self::type_expr)?;
+            let ty = p.type_expr()?;
+            // Several types (a `,` here) are reported by the chumsky parser.
             p.expect(&Token::RParen)?;
-            // Several types are reported by the chumsky parser.
-            (types.len() == 1).then(|| types.pop()).flatten()
+            Some(ty)
         });
         let quorum = self.attempt(|p| {
             p.kw(Keyword::Quorum)?;
@@ -699,7 +752,7 @@ impl<'t> Fast<'t> {
         } else {
             None
         };
-        let stmts = self.stmts();
+        let stmts = self.stmts(open);
         self.expect(&Token::RBrace)?;
         let span = self.since(start);
         let (roles, roles_span) = match roles {

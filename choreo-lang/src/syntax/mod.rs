@@ -33,22 +33,31 @@ pub fn parse_source(text: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
         .filter(|d| d.code == codes::BAD_CHAR)
         .map(|d| (d.primary.span.start, d.primary.span.end))
         .collect();
-    let ends: Vec<u32> = tokens
-        .iter()
-        .filter(|(t, _)| !t.is_trivia())
-        .map(|(_, s)| s.end)
-        .collect();
-    let (ast, mut parse_diags) = parse_tokens_with_layout(tokens, eoi, file, Some(text));
-    parse_diags.retain(|d| {
-        let at = d.primary.span.start;
-        let prev_end = ends
+    // The ends of the significant tokens, wanted only when there are gaps
+    // to match parse errors against.
+    let ends: Vec<u32> = if gaps.is_empty() {
+        Vec::new()
+    } else {
+        tokens
             .iter()
-            .copied()
-            .take_while(|e| *e <= at)
-            .last()
-            .unwrap_or(0);
-        !(d.code == codes::UNEXPECTED_TOKEN && gaps.iter().any(|(s, e)| *s >= prev_end && *e <= at))
-    });
+            .filter(|(t, _)| !t.is_trivia())
+            .map(|(_, s)| s.end)
+            .collect()
+    };
+    let (ast, mut parse_diags) = parse_tokens_with_layout(tokens, eoi, file, Some(text));
+    if !gaps.is_empty() {
+        parse_diags.retain(|d| {
+            let at = d.primary.span.start;
+            let prev_end = ends
+                .iter()
+                .copied()
+                .take_while(|e| *e <= at)
+                .last()
+                .unwrap_or(0);
+            !(d.code == codes::UNEXPECTED_TOKEN
+                && gaps.iter().any(|(s, e)| *s >= prev_end && *e <= at))
+        });
+    }
     // An unterminated string or comment swallows the rest of the file: the
     // missing `}` and the early end of file are consequences, not mistakes.
     if diagnostics
@@ -76,14 +85,16 @@ pub fn parse_lexed(
 /// [`parse_lexed`], keeping the layout (blank lines, end-of-line comments)
 /// that `source`, the text the tokens came from, shows.
 fn parse_tokens_with_layout(
-    tokens: Vec<(Token, Span)>,
+    mut tokens: Vec<(Token, Span)>,
     eoi: Span,
     file: FileId,
     source: Option<&str>,
 ) -> (ast::File, Vec<Diagnostic>) {
-    let (trivia, significant): (Vec<_>, Vec<_>) =
-        tokens.into_iter().partition(|(t, _)| t.is_trivia());
-    let (mut ast, diagnostics) = parser::parse_tokens(&significant, eoi, file);
+    // The comments are set aside and the rest stays where it is: no second
+    // token vector, grown from empty and copied (for a long protocol the
+    // tokens are megabytes).
+    let trivia: Vec<(Token, Span)> = tokens.extract_if(.., |(t, _)| t.is_trivia()).collect();
+    let (mut ast, diagnostics) = parser::parse_tokens(&tokens, eoi, file);
     comments::attach(&mut ast, trivia, source);
     (ast, diagnostics)
 }

@@ -132,7 +132,7 @@ impl Conformance {
             Participant::Role(r) => out.push(self.ident(r, None)),
             Participant::Member(r, i) => out.push(self.ident(r, Some(*i))),
             Participant::All(r) => {
-                for i in 0..families.get(r).copied().unwrap_or(0) {
+                for i in 0..families.get(r.as_str()).copied().unwrap_or(0) {
                     out.push(self.ident(r, Some(i)));
                 }
             }

@@ -348,10 +348,10 @@ pub fn verify_protocol(
     for role in &protocol.roles {
         match &role.family {
             Some(Size::Literal(n)) => {
-                literal.insert(role.name.clone(), *n);
+                literal.insert(role.name.to_string(), *n);
             }
             Some(Size::Param(p)) => {
-                sized.insert(role.name.clone());
+                sized.insert(role.name.to_string());
                 sizing_params.insert(p.clone());
             }
             None => {}
@@ -389,10 +389,10 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
     for local in locals {
         match &local.target {
             Target::Family(f) => {
-                uniform.insert(f.clone());
+                uniform.insert(f.to_string());
             }
             Target::Member(f, i) => {
-                let e = max_index.entry(f.clone()).or_insert(0);
+                let e = max_index.entry(f.to_string()).or_insert(0);
                 *e = (*e).max(i + 1);
             }
             Target::Role(_) => {}
@@ -415,7 +415,7 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
                 from: Peer::Member(f, i),
                 ..
             } => {
-                let e = max_index.entry(f.clone()).or_insert(0);
+                let e = max_index.entry(f.to_string()).or_insert(0);
                 *e = (*e).max(i + 1);
             }
             _ => {}

@@ -11,7 +11,7 @@
 //! interned state are computed once and cached.
 
 use super::hash::Fast;
-use crate::global::{Loc, Size};
+use crate::global::{Loc, Name, Size};
 use crate::local::{LocalProtocol, Peer, Target};
 use crate::machine::{Machine, Op, State, StateId, END as MACHINE_END};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -304,7 +304,7 @@ impl World {
             trans: Vec::with_capacity(32),
         };
         // `Target::Family` stands for every member without its own local type.
-        let named: HashSet<(String, u64)> = roles
+        let named: HashSet<(Name, u64)> = roles
             .iter()
             .filter_map(|(l, _)| match &l.target {
                 Target::Member(f, i) => Some((f.clone(), *i)),
@@ -314,17 +314,17 @@ impl World {
         for (local, machine) in roles {
             let members: Vec<Ident> = match &local.target {
                 Target::Role(r) => vec![Ident {
-                    role: r.clone(),
+                    role: r.to_string(),
                     index: None,
                 }],
                 Target::Member(r, i) => vec![Ident {
-                    role: r.clone(),
+                    role: r.to_string(),
                     index: Some(*i),
                 }],
                 Target::Family(f) => (0..w.family_size(f))
                     .filter(|i| !named.contains(&(f.clone(), *i)))
                     .map(|i| Ident {
-                        role: f.clone(),
+                        role: f.to_string(),
                         index: Some(i),
                     })
                     .collect(),

@@ -139,7 +139,9 @@ impl Lowering<'_, '_> {
                         .families
                         .insert(String::from(decl_name.as_str()), f.clone());
                     let arg_size = self.family_size(f).cloned().unwrap_or_else(bad_size);
-                    subst.caller_sizes.insert(f.clone(), arg_size.clone());
+                    subst
+                        .caller_sizes
+                        .insert(String::from(f.as_str()), arg_size.clone());
                     if arg_size == bad_size() {
                         // Its size was already reported as invalid.
                         ok = false;

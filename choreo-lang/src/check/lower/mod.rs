@@ -16,7 +16,8 @@ use super::types;
 use crate::ast::{self, Block, Invocation, Message, RoleIndex, RoleRef, Stmt, StmtKind};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::global::{
-    GBranch, GMessage, GStmt, GlobalProtocol, Label, Loc, Participant, Payload, RoleInfo, Size,
+    GBranch, GMessage, GStmt, GlobalProtocol, Label, Loc, Name, Participant, Payload, RoleInfo,
+    Size,
 };
 use crate::span::{FileId, Span};
 
@@ -104,7 +105,8 @@ impl Summary {
 }
 
 struct RoleEntry {
-    name: String,
+    /// The declaration's name, shared by every participant that names it.
+    name: Name,
     size: Option<Size>,
     span: Span,
     used: bool,
@@ -255,7 +257,7 @@ pub(crate) fn lower_protocol(
                 },
             })
             .chain(cx.stand_ins.iter().map(|(name, span)| RoleInfo {
-                name: name.clone(),
+                name: Name::from(name.as_str()),
                 family: None,
                 loc: Loc {
                     file: cx.file,
@@ -425,7 +427,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             self.role_index
                 .insert(String::from(decl.name.name.as_str()), self.roles.len());
             self.roles.push(RoleEntry {
-                name: String::from(decl.name.name.as_str()),
+                name: decl.name.name.clone(),
                 // Keep the family a family even when its size is bad.
                 size: size
                     .flatten()
@@ -504,7 +506,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             .roles
             .iter()
             .filter(|r| !r.used)
-            .map(|r| (r.name.clone(), r.span))
+            .map(|r| (String::from(r.name.as_str()), r.span))
             .collect();
         for (name, span) in unused {
             let d = Diagnostic::warning(

@@ -9,7 +9,7 @@ impl Lowering<'_, '_> {
     /// its own (a *stand-in*, added to the protocol's roles). `None` when
     /// there is no good reading (no roles at all, or the likely meaning is
     /// a family).
-    pub(super) fn undeclared(&mut self, id: &ast::Ident) -> Option<String> {
+    pub(super) fn undeclared(&mut self, id: &ast::Ident) -> Option<Name> {
         self.undeclared_seen = true;
         if self.no_roles {
             // Reported once for the protocol.
@@ -28,7 +28,7 @@ impl Lowering<'_, '_> {
                     self.stand_ins
                         .push((String::from(id.name.as_str()), id.span));
                 }
-                Some(String::from(id.name.as_str()))
+                Some(id.name.clone())
             }
         };
         let name = self.name().to_string();
