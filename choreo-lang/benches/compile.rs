@@ -10,8 +10,11 @@
 //! same run, so the ratio `compile / lex` says how much the later phases
 //! cost on top of reading the input.
 
+mod inputs;
+
 use choreo_lang::{compile, Source};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use inputs::sequence;
 use std::hint::black_box;
 
 /// `for i in Node { Node[i] -> Node[i+1] : Token(u64); }` over `n` members.
@@ -50,19 +53,6 @@ fn nested_choice(depth: usize) -> String {
         );
     }
     format!("protocol Nested {{\n    roles A, B, C;\n    {open}{close}\n}}\n")
-}
-
-/// `k` messages bouncing between two roles.
-fn sequence(k: usize) -> String {
-    let mut body = String::with_capacity(k * 32);
-    for i in 0..k {
-        if i % 2 == 0 {
-            body.push_str("    A -> B : Ping(u64);\n");
-        } else {
-            body.push_str("    B -> A : Pong(u64);\n");
-        }
-    }
-    format!("protocol Seq {{\n    roles A, B;\n{body}}}\n")
 }
 
 fn bench_family(c: &mut Criterion, name: &str, sizes: &[usize], generate: fn(usize) -> String) {

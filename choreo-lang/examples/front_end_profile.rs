@@ -16,21 +16,14 @@
 //! `front_end_profile sizes`: the sizes of the big per-statement types.
 //! K (default 10,000) is the number of messages.
 
+// The compile bench's input generator, so both measure the same text.
+#[path = "../benches/inputs/mod.rs"]
+mod inputs;
+
 use choreo_lang::{check, compile, project, syntax, FileId, Source};
+use inputs::sequence;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-fn sequence(k: usize) -> String {
-    let mut body = String::with_capacity(k * 32);
-    for i in 0..k {
-        if i % 2 == 0 {
-            body.push_str("    A -> B : Ping(u64);\n");
-        } else {
-            body.push_str("    B -> A : Pong(u64);\n");
-        }
-    }
-    format!("protocol Seq {{\n    roles A, B;\n{body}}}\n")
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

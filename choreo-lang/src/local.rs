@@ -182,3 +182,24 @@ pub enum LocalAction {
         loc: Loc,
     },
 }
+
+/// Number of actions in a block, nested ones included.
+pub fn block_size(block: &[LocalAction]) -> usize {
+    block
+        .iter()
+        .map(|a| {
+            1 + match a {
+                LocalAction::Select { branches, .. } => {
+                    branches.iter().map(|(_, b)| block_size(b)).sum()
+                }
+                LocalAction::Branch { arms, .. } => arms.iter().map(|a| block_size(&a.body)).sum(),
+                LocalAction::Rec { body, .. } => block_size(body),
+                LocalAction::Par { branches, .. } => branches.iter().map(|b| block_size(b)).sum(),
+                LocalAction::Timeout { body, handler, .. } => {
+                    block_size(body) + block_size(handler)
+                }
+                _ => 0,
+            }
+        })
+        .sum()
+}

@@ -53,7 +53,7 @@ pub use protocol::{
     build_program, instance_key, Header, LabelTable, LinkSite, ProtocolMachines, RoleMachine,
 };
 
-use crate::local::{LocalAction, LocalBlock};
+use crate::local::{block_size, LocalAction, LocalBlock};
 use std::collections::BTreeMap;
 
 /// Which automaton a local type becomes (see the module documentation).
@@ -243,10 +243,10 @@ impl Machine {
     }
 
     fn build_shaped(body: &LocalBlock, shape: Shape) -> Result<Machine, UnboundContinue> {
-        // One state per action (a `timeout` adds its handler entry), plus
-        // `End` and `Stuck`: sized once instead of regrown (a `State` is
-        // large, and small protocols are built once per verified instance).
-        let mut states = Vec::with_capacity(action_count(body) + 2);
+        // About one state per action, plus `End` and `Stuck`: sized once
+        // instead of regrown (a `State` is large, and small protocols are
+        // built once per verified instance).
+        let mut states = Vec::with_capacity(block_size(body) + 2);
         states.push(State::new(Op::End, Loc::default()));
         let mut b = Builder {
             shape,
@@ -716,28 +716,4 @@ impl Builder {
             }
         })
     }
-}
-
-/// Actions in `block`, nested ones included, plus one per `timeout` (to
-/// size a machine's states).
-fn action_count(block: &LocalBlock) -> usize {
-    block
-        .iter()
-        .map(|a| {
-            1 + match a {
-                LocalAction::Select { branches, .. } => {
-                    branches.iter().map(|(_, b)| action_count(b)).sum()
-                }
-                LocalAction::Branch { arms, .. } => {
-                    arms.iter().map(|a| action_count(&a.body)).sum()
-                }
-                LocalAction::Rec { body, .. } => action_count(body),
-                LocalAction::Par { branches, .. } => branches.iter().map(action_count).sum(),
-                LocalAction::Timeout { body, handler, .. } => {
-                    1 + action_count(body) + action_count(handler)
-                }
-                _ => 0,
-            }
-        })
-        .sum()
 }

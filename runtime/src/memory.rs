@@ -88,10 +88,7 @@ impl Handover for MemoryTransport {
         cx: &mut Context<'_>,
         from: RoleId,
     ) -> Poll<Result<Handoff<Self>, Error>> {
-        let from_peer = match session.peer_of(from) {
-            Ok(p) => p,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
+        let from_peer = session.peer_of(from)?;
         session.transport_mut().poll_parcel(cx, from_peer).map(Ok)
     }
 }

@@ -666,27 +666,13 @@ fn role_module(
         // re-lexed on every call.
         let doc = Literal::string(&doc);
         if *id == crate::machine::END {
+            let end_accessors = accessors(&quote!(#number));
             items.push(quote! {
                 #[doc = #doc]
                 #[must_use = #MUST_USE]
                 pub struct End<T: rt::Transport>(Chan<T>);
                 impl<T: rt::Transport> End<T> {
-                    #DOC_SESSION
-                    pub fn session(&self) -> &rt::Session<T> {
-                        &self.0.session
-                    }
-                    #DOC_PARAMS
-                    pub fn params(&self) -> &Params {
-                        &self.0.params
-                    }
-                    #DOC_INTO_HANDOFF
-                    pub fn into_handoff(self) -> rt::Handoff<T> {
-                        detach(self.0, #number)
-                    }
-                    #DOC_RESUME
-                    pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
-                        attach(h, #number).map(Self)
-                    }
+                    #end_accessors
                     #methods
                     #abandon
                 }
@@ -742,6 +728,7 @@ fn role_module(
         quote!(const #name: rt::RoleId = #peer;)
     });
     let state_doc = Literal::string(&format!(" A state of {}'s local type: `S<n>` is `State<T, n>`, and each `S<n>` has its own operations. What every state has is here.", local.target));
+    let state_accessors = accessors(&quote!(N));
     *uses = uses.union(emitter.uses);
     Ok(quote! {
         #[doc = #doc]
@@ -755,22 +742,7 @@ fn role_module(
             pub struct State<T: rt::Transport, const N: u32>(Chan<T>);
 
             impl<T: rt::Transport, const N: u32> State<T, N> {
-                #DOC_SESSION
-                pub fn session(&self) -> &rt::Session<T> {
-                    &self.0.session
-                }
-                #DOC_PARAMS
-                pub fn params(&self) -> &Params {
-                    &self.0.params
-                }
-                #DOC_INTO_HANDOFF
-                pub fn into_handoff(self) -> rt::Handoff<T> {
-                    detach(self.0, N)
-                }
-                #DOC_RESUME
-                pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
-                    attach(h, N).map(Self)
-                }
+                #state_accessors
             }
 
             #(#peers)*
@@ -824,6 +796,30 @@ const DOC_INTO_HANDOFF: Doc = Doc(" The endpoint detached from its typestate (se
 const DOC_RESUME: Doc = Doc(
     " The state back from a handoff made in it; refuses one of another protocol, role or state.",
 );
+
+/// What every state type of a role has (`session`, `params`,
+/// `into_handoff`, `resume`), for the state numbered `number` (`N` on the
+/// generic `State`, a literal on `End`).
+fn accessors(number: &TokenStream) -> TokenStream {
+    quote! {
+        #DOC_SESSION
+        pub fn session(&self) -> &rt::Session<T> {
+            &self.0.session
+        }
+        #DOC_PARAMS
+        pub fn params(&self) -> &Params {
+            &self.0.params
+        }
+        #DOC_INTO_HANDOFF
+        pub fn into_handoff(self) -> rt::Handoff<T> {
+            detach(self.0, #number)
+        }
+        #DOC_RESUME
+        pub fn resume(h: rt::Handoff<T>) -> Result<Self, rt::Error> {
+            attach(h, #number).map(Self)
+        }
+    }
+}
 
 /// The constructor of a state type: the generic `State` for `S<n>` (an
 /// alias, which cannot construct), the type itself for `End` and the

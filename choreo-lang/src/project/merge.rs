@@ -24,6 +24,7 @@
 //! sequence never grows the stack.
 
 use crate::global::Loc;
+pub use crate::local::block_size;
 use crate::local::{Arm, LocalAction, LocalBlock, Peer};
 
 /// Why two local types do not merge: the first place where they differ.
@@ -366,27 +367,6 @@ fn with_tail_owned(mut arms: Vec<Arm>, tail: LocalBlock) -> Vec<Arm> {
         last.body.extend(tail);
     }
     arms
-}
-
-/// Number of actions in a block, nested ones included.
-pub fn block_size(block: &[LocalAction]) -> usize {
-    block
-        .iter()
-        .map(|a| {
-            1 + match a {
-                LocalAction::Select { branches, .. } => {
-                    branches.iter().map(|(_, b)| block_size(b)).sum()
-                }
-                LocalAction::Branch { arms, .. } => arms.iter().map(|a| block_size(&a.body)).sum(),
-                LocalAction::Rec { body, .. } => block_size(body),
-                LocalAction::Par { branches, .. } => branches.iter().map(|b| block_size(b)).sum(),
-                LocalAction::Timeout { body, handler, .. } => {
-                    block_size(body) + block_size(handler)
-                }
-                _ => 0,
-            }
-        })
-        .sum()
 }
 
 /// Merges arm lists: left arms keep their order, new right arms follow.

@@ -29,10 +29,7 @@ impl Handover for GuardedTransport<MemoryTransport> {
         cx: &mut Context<'_>,
         from: RoleId,
     ) -> Poll<Result<Handoff<Self>, Error>> {
-        let from_peer = match session.peer_of(from) {
-            Ok(p) => p,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
+        let from_peer = session.peer_of(from)?;
         let guarded = session.transport_mut();
         let Poll::Ready(parcel) = guarded.inner_mut().poll_parcel(cx, from_peer) else {
             return Poll::Pending;
