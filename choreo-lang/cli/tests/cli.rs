@@ -34,12 +34,32 @@ fn mission_files() -> Vec<PathBuf> {
     files
 }
 
-fn temp_file(name: &str, text: &str) -> PathBuf {
+/// A `.choreo` file in a directory of its own that is removed when the
+/// test is done with it (the mutation test alone writes hundreds).
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_file(name: &str, text: &str) -> TempFile {
     let dir = std::env::temp_dir().join(format!("choreo-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("temp dir: {e}"));
     let path = dir.join(format!("{name}.choreo"));
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("write: {e}"));
-    path
+    TempFile { dir, path }
 }
 
 #[test]
@@ -317,7 +337,7 @@ fn fmt_check_prints_a_diff_and_leaves_the_file_alone() {
             && stdout.contains("@@"),
         "{stdout}"
     );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&*path).unwrap(), text);
 }
 
 #[test]
