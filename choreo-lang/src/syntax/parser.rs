@@ -673,10 +673,15 @@ fn stmt<'t>() -> impl Parser<'t, In<'t>, Stmt, Ex<'t>> + Clone {
                 if close.is_none() {
                     e.emit(unclosed(open, "choice"));
                 }
-                StmtKind::Choice {
-                    chooser,
-                    branches: branches.into_iter().flatten().collect(),
+                let parsed = branches.len();
+                let branches: Vec<ChoiceBranch> = branches.into_iter().flatten().collect();
+                if branches.is_empty() && parsed > 0 {
+                    // Every branch was malformed and is already reported:
+                    // "`choice` without branches" would blame the user for
+                    // branches they did write.
+                    return StmtKind::Error;
                 }
+                StmtKind::Choice { chooser, branches }
             })
             .boxed();
 

@@ -173,6 +173,9 @@ struct Lowering<'p, 'a> {
     no_roles: bool,
     /// An undeclared role was reported (a typo makes "unused" noise).
     undeclared_seen: bool,
+    /// The parser skipped malformed text in the body: the roles it named
+    /// are unknown, so "unused" would be noise.
+    skipped_text: bool,
     /// Left out without a diagnostic of its own (parse error, or a callee
     /// with errors).
     silent: bool,
@@ -222,6 +225,7 @@ pub(crate) fn lower_protocol(
         seen: HashSet::new(),
         errors: false,
         undeclared_seen: false,
+        skipped_text: false,
         pending_warnings: Vec::new(),
         no_roles: false,
         produced: 0,
@@ -498,7 +502,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             self.emit(d);
             return;
         }
-        if self.undeclared_seen {
+        if self.undeclared_seen || self.skipped_text {
             // A typo's target would show up as "unused".
             self.roles.iter_mut().for_each(|r| r.used = true);
         }
@@ -743,6 +747,7 @@ impl<'p, 'a> Lowering<'p, 'a> {
             } => self.timeout(stmt, duration, body, handler, out),
             StmtKind::Error => {
                 self.silent = true;
+                self.skipped_text = true;
                 Summary::interaction()
             }
         }
