@@ -356,6 +356,49 @@ impl Machine {
             .collect()
     }
 
+    /// How many `timeout` bodies `id` is inside (the handlers it may
+    /// abandon to, innermost first, counted out to the outermost).
+    pub fn body_depth(&self, id: StateId) -> usize {
+        let mut depth = 0;
+        let mut at = self.state(id).and_then(|s| s.abandon);
+        while let Some(h) = at {
+            depth += 1;
+            if depth > self.states.len() {
+                break;
+            }
+            at = self.state(h).and_then(|s| s.abandon);
+        }
+        depth
+    }
+
+    /// True if `id` is a `timeout` whose body (this role's part of it)
+    /// contains another `timeout`. The runtime is told so on entering the
+    /// body (`Session::start_nesting_body_at`): a peer's handler message of
+    /// the next instance may then be the nested timeout's, not a looped
+    /// timeout's next iteration.
+    pub fn nests_timeout(&self, id: StateId) -> bool {
+        let Some(Op::Timeout { body, .. }) = self.state(id).map(|s| &s.op) else {
+            return false;
+        };
+        let outer = self.body_depth(id);
+        let mut seen = vec![false; self.states.len()];
+        let mut stack = vec![self.resolve(*body)];
+        while let Some(at) = stack.pop() {
+            let Some(visited) = seen.get_mut(at.index()) else {
+                continue;
+            };
+            if at == END || *visited || self.body_depth(at) <= outer {
+                continue;
+            }
+            *visited = true;
+            if matches!(self.state(at).map(|s| &s.op), Some(Op::Timeout { .. })) {
+                return true;
+            }
+            stack.extend(self.successors(at));
+        }
+        false
+    }
+
     /// True if some send of this machine carries annotations: the role's
     /// endpoints then run on a guarded transport (the guard chain).
     pub fn is_guarded(&self) -> bool {

@@ -181,6 +181,20 @@ impl<T: Transport> Session<T> {
     /// an untouched body of the same statement (a looped timeout's next
     /// iteration, `session_core::phase`); `start_body` is site 0.
     pub fn start_body_at(&mut self, duration: std::time::Duration, site: u32) {
+        self.enter_body(duration, site & !crate::session_core::NESTS_TIMEOUTS);
+    }
+
+    /// [`start_body_at`](Self::start_body_at) of a `timeout` whose body
+    /// contains another `timeout`. A peer's handler message of the next
+    /// instance may then be the nested timeout's (the peer is ahead, inside
+    /// the body), so it waits for this endpoint to enter that instance
+    /// instead of being taken for the next iteration of a looped timeout
+    /// (no meeting is attempted for such a timeout).
+    pub fn start_nesting_body_at(&mut self, duration: std::time::Duration, site: u32) {
+        self.enter_body(duration, site | crate::session_core::NESTS_TIMEOUTS);
+    }
+
+    fn enter_body(&mut self, duration: std::time::Duration, site: u32) {
         let deadline = self.now() + duration;
         let core = &mut self.inner.core;
         core.timeouts = core.timeouts.saturating_add(1);
@@ -230,7 +244,32 @@ impl<T: Transport> Session<T> {
     ) -> impl Future<Output = Result<Option<RoleId>, Error>> + Send + use<'_, T> {
         let deadline = self.now() + patience;
         let inner = &mut *self.inner;
-        std::future::poll_fn(move |cx| inner.core.poll_linger(&mut inner.transport, cx, deadline))
+        std::future::poll_fn(move |cx| {
+            inner
+                .core
+                .poll_linger(&mut inner.transport, cx, deadline, 1)
+                .map_ok(|hit| hit.map(|(peer, _)| peer))
+        })
+    }
+
+    /// [`linger`](Self::linger) after completing the bodies of `nested`
+    /// timeouts at once (an inner `timeout` that is the last statement of
+    /// its enclosing one's body): a peer may start any of their handlers.
+    /// `Some((peer role, level))` names the one started, `0` the
+    /// outermost, `nested - 1` the innermost; this endpoint is then in
+    /// that handler's phase. The enclosing bodies stay completed.
+    pub fn linger_nested(
+        &mut self,
+        patience: std::time::Duration,
+        nested: usize,
+    ) -> impl Future<Output = Result<Option<(RoleId, usize)>, Error>> + Send + use<'_, T> {
+        let deadline = self.now() + patience;
+        let inner = &mut *self.inner;
+        std::future::poll_fn(move |cx| {
+            inner
+                .core
+                .poll_linger(&mut inner.transport, cx, deadline, nested)
+        })
     }
 
     /// Abandon the innermost timeout body and enter its handler's phase:
@@ -240,7 +279,11 @@ impl<T: Transport> Session<T> {
         let core = &mut self.inner.core;
         core.rewind = None;
         if let Some(body) = core.bodies.pop() {
-            core.phase = core.phase.max(body.phase.saturating_add(1));
+            // Exactly the handler's phase: after nested bodies were left
+            // (an inner one completed or abandoned), the current phase is
+            // theirs, higher than this handler's, and peers that start the
+            // same handler from outside them number it the same.
+            core.phase = body.phase.saturating_add(1);
             core.enter_meeting(body);
         }
     }

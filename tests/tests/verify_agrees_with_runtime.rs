@@ -354,17 +354,10 @@ struct Plan {
 impl Plan {
     fn new(machine: Machine) -> Plan {
         let order = machine.order();
-        let mut depths = HashMap::new();
-        for &id in &order {
-            let mut depth = 0;
-            let mut at = machine.state(id).and_then(|s| s.abandon);
-            while let Some(h) = at {
-                depth += 1;
-                at = machine.state(h).and_then(|s| s.abandon);
-                assert!(depth <= machine.states.len(), "abandon cycle");
-            }
-            depths.insert(id, depth);
-        }
+        let depths = order
+            .iter()
+            .map(|&id| (id, machine.body_depth(id)))
+            .collect();
         // Distances by relaxation (the machines are small).
         let mut distance: HashMap<StateId, u32> = HashMap::new();
         for &id in &order {
@@ -484,19 +477,24 @@ impl<T: Transport> Participant<T> {
                     if !completed.is_empty() {
                         // As the generated `After…` states do: a peer may
                         // still start the handler of a body this
-                        // participant completed.
+                        // participant completed (of nested bodies completed
+                        // at once, any of them).
                         let started = session
-                            .linger(LINGER)
+                            .linger_nested(LINGER, completed.len())
                             .await
                             .map_err(|e| format!("{} lingering: {e}", self.name()))?;
                         if started.is_some() {
                             let phase = session.phase();
-                            let handler = completed
+                            let answered = completed
                                 .iter()
-                                .rev()
-                                .find(|(body, _)| body + 1 == phase)
-                                .map(|(_, h)| *h)
+                                .rposition(|(body, _)| body + 1 == phase)
                                 .ok_or_else(|| format!("{}: a handler of phase {phase} started that it never entered", self.name()))?;
+                            let handler = completed[answered].1;
+                            // The bodies around a nested handler are open
+                            // again (completed after it, so later in the
+                            // list; `open` has the innermost last).
+                            let enclosing = completed.split_off(answered + 1);
+                            open.extend(enclosing.into_iter().rev());
                             completed.clear();
                             handlers += 1;
                             at = plan.machine.resolve(handler);
@@ -615,10 +613,15 @@ impl<T: Transport> Participant<T> {
                     handler,
                     ..
                 } => {
-                    session.start_body_at(
+                    let (duration, site) = (
                         Duration::from_millis(*millis),
                         u32::try_from(at.index()).unwrap(),
                     );
+                    if plan.machine.nests_timeout(at) {
+                        session.start_nesting_body_at(duration, site);
+                    } else {
+                        session.start_body_at(duration, site);
+                    }
                     open.push((session.phase(), *handler));
                     Ok(*body)
                 }

@@ -609,10 +609,12 @@ fn role_module(
         linkable,
         plan,
         after: None,
+        machine,
         handler_of_end: machine
             .order()
             .into_iter()
-            .filter_map(|id| handler_after_body(machine, id).map(|h| (id, h)))
+            .map(|id| (id, handlers_after_body(machine, id)))
+            .filter(|(_, chain)| !chain.is_empty())
             .collect(),
         whole: None,
         peers: BTreeMap::new(),
@@ -694,7 +696,7 @@ fn role_module(
         }
         items.push(extra);
     }
-    items.extend(after_body_types(machine, &emitter));
+    items.extend(after_body_types(&emitter));
     // A role with annotated sends opens only on a guarded transport: the
     // caller supplies the guard context (capabilities, budgets, journal)
     // with the session, and no annotated send can skip the chain.
@@ -893,10 +895,12 @@ struct Emitter<'a> {
     /// The protocol's typed lanes, if it runs on them in memory.
     plan: Option<&'a lanes::Plan>,
     /// For the state being emitted: the `After…` state that replaces `End`
-    /// as its successor ([`handler_after_body`]).
+    /// as its successor ([`handlers_after_body`]).
     after: Option<Ident>,
-    /// Every body state's [`handler_after_body`], if it has one.
-    handler_of_end: HashMap<StateId, StateId>,
+    /// The role's machine.
+    machine: &'a Machine,
+    /// Every body state's [`handlers_after_body`], if it has any.
+    handler_of_end: HashMap<StateId, Vec<StateId>>,
     /// The state being emitted as one macro invocation (alias, doc and
     /// operation), if it is a plain send or receive.
     whole: Option<TokenStream>,
@@ -907,99 +911,158 @@ struct Emitter<'a> {
     uses: MacroUse,
 }
 
-/// The handler a role can still be asked to run after it completed the
-/// body of `timeout`s and reached `End` from `from`: the outermost
-/// enclosing timeout's (the innermost are over with it), if the role has a
-/// part in it.
-fn handler_after_body(machine: &Machine, from: StateId) -> Option<StateId> {
-    let mut outermost = None;
+/// The handlers a role can still be asked to run after it completed the
+/// bodies of nested `timeout`s at once and reached `End` from `from`,
+/// outermost first: completing an inner body that is the last statement
+/// of its enclosing one's completes that one too, and a peer may start
+/// either handler. Empty if the role has no part in one of them (the
+/// walk out through the handlers stops there) or `from` is in no body.
+fn handlers_after_body(machine: &Machine, from: StateId) -> Vec<StateId> {
+    let mut chain = Vec::new();
     let mut at = machine.state(from).and_then(|s| s.abandon);
-    let mut steps = 0;
     while let Some(h) = at {
-        outermost = Some(h);
-        steps += 1;
-        if steps > machine.states.len() {
-            break;
+        if h == crate::machine::END || chain.len() > machine.states.len() {
+            return Vec::new();
         }
+        chain.push(h);
         at = machine.state(h).and_then(|s| s.abandon);
     }
-    outermost.filter(|h| *h != crate::machine::END)
+    chain.reverse();
+    chain
 }
 
 /// The `After…` typestates: where a role stands once it has completed a
 /// timeout body and has nothing else to do. A peer may still start the
 /// handler, so besides `finish` it can `linger` until the session closes,
-/// and run its part of the handler if a peer starts it.
-fn after_body_types(machine: &Machine, emitter: &Emitter<'_>) -> Vec<TokenStream> {
-    let mut handlers: Vec<StateId> = machine
-        .order()
+/// and run its part of the handler if a peer starts it. After the bodies
+/// of nested timeouts completed at once (`AfterS5S4`: outermost handler
+/// first), `linger` answers any of their handlers and says which in an
+/// enum of its own (`LingeredS5S4`).
+fn after_body_types(emitter: &Emitter<'_>) -> Vec<TokenStream> {
+    let mut chains: Vec<&Vec<StateId>> = emitter.handler_of_end.values().collect();
+    chains.sort();
+    chains.dedup();
+    chains
         .into_iter()
-        .filter_map(|id| handler_after_body(machine, id))
-        .collect();
-    handlers.sort();
-    handlers.dedup();
-    handlers
-        .into_iter()
-        .map(|h| {
-            let name = after_name(&emitter.state(h));
-            let handler = emitter.state(h);
-            let make = ctor(&handler);
-            let doc = format!(" This role has completed its part of a `timeout` body and has nothing else to do, but a peer may still start the handler ({handler}): `linger` answers it until the session closes, `finish` leaves now.");
-            quote! {
-                #[doc = #doc]
-                #[must_use = #MUST_USE]
-                pub struct #name<T: rt::Transport>(Chan<T>);
-                impl<T: rt::Transport> #name<T> {
-                    /// The runtime session (identity, roster, family sizes).
-                    pub fn session(&self) -> &rt::Session<T> {
-                        &self.0.session
-                    }
-                    /// The protocol parameters.
-                    pub fn params(&self) -> &Params {
-                        &self.0.params
-                    }
-                    /// Ends the session now; a peer that starts the handler later finds this endpoint gone.
-                    pub fn finish(self) -> Result<(), rt::Error> {
-                        self.0.session.finish()
-                    }
-                    /// Stays until a peer starts the handler (then returns this role's part of it, the peer's message waiting for its first receive), every peer has closed, or `patience` has passed on the session's clock (then the session is finished). The timeout's own duration is a natural patience: a peer still in the body starts the handler by then.
-                    pub async fn linger(self, patience: ::core::time::Duration) -> Result<rt::typestate::Lingered<#handler<T>>, rt::Error> {
-                        let mut chan = self.0;
-                        match chan.session.linger(patience).await? {
-                            Some(_) => Ok(rt::typestate::Lingered::Handler(#make(chan))),
-                            None => {
-                                chan.session.finish()?;
-                                Ok(rt::typestate::Lingered::Closed)
-                            }
-                        }
-                    }
-                }
-            }
-        })
+        .map(|chain| after_body_type(emitter, chain))
         .collect()
 }
 
-fn after_name(handler: &Ident) -> Ident {
-    format_ident!("After{}", handler)
+/// One `After…` typestate ([`after_body_types`]) for the handlers `chain`
+/// (outermost first).
+fn after_body_type(emitter: &Emitter<'_>, chain: &[StateId]) -> TokenStream {
+    let handlers = emitter.chain_names(chain);
+    let name = after_name(&handlers);
+    let levels = handlers.len();
+    let list = handlers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let wait = if levels == 1 {
+        quote!(chan.session.linger(patience).await?)
+    } else {
+        quote!(chan.session.linger_nested(patience, #levels).await?)
+    };
+    let (doc, linger_doc, output, answer, lingered_enum) = if let [handler] = handlers.as_slice() {
+        let make = ctor(handler);
+        (
+            format!(" This role has completed its part of a `timeout` body and has nothing else to do, but a peer may still start the handler ({handler}): `linger` answers it until the session closes, `finish` leaves now."),
+            " Stays until a peer starts the handler (then returns this role's part of it, the peer's message waiting for its first receive), every peer has closed, or `patience` has passed on the session's clock (then the session is finished). The timeout's own duration is a natural patience: a peer still in the body starts the handler by then.".to_string(),
+            quote!(rt::typestate::Lingered<#handler<T>>),
+            quote! {
+                Some(_) => Ok(rt::typestate::Lingered::Handler(#make(chan))),
+                None => {
+                    chan.session.finish()?;
+                    Ok(rt::typestate::Lingered::Closed)
+                }
+            },
+            quote!(),
+        )
+    } else {
+        let lingered = format_ident!("Lingered{}", after_suffix(&handlers));
+        let arms = handlers.iter().enumerate().map(|(level, h)| {
+            let make = ctor(h);
+            quote!(Some((_, #level)) => Ok(#lingered::#h(#make(chan))),)
+        });
+        let variants = handlers.iter().enumerate().map(|(level, h)| {
+            let vdoc = if level == 0 {
+                format!(" A peer started the outermost timeout's handler: run this role's part of it ({h}).")
+            } else {
+                format!(" A peer started the handler of the timeout nested {level} deep: run this role's part of it ({h}).")
+            };
+            quote!(#[doc = #vdoc] #h(#h<T>),)
+        });
+        let enum_doc = format!(" What [`{name}::linger`] ended with: a peer started one of the handlers ({list}), or nobody did.");
+        (
+            format!(" This role has completed its part of the bodies of {levels} nested `timeout`s at once and has nothing else to do, but a peer may still start any of their handlers ({list}, outermost first): `linger` answers one until the session closes, `finish` leaves now."),
+            " Stays until a peer starts one of the handlers (then returns this role's part of it, as the variant named after its state, the peer's message waiting for its first receive), every peer has closed, or `patience` has passed on the session's clock (then the session is finished).".to_string(),
+            quote!(#lingered<T>),
+            quote! {
+                #(#arms)*
+                _ => {
+                    chan.session.finish()?;
+                    Ok(#lingered::Closed)
+                }
+            },
+            quote! {
+                #[doc = #enum_doc]
+                #[must_use = "either the session closed or a handler must run"]
+                pub enum #lingered<T: rt::Transport> {
+                    /// Nobody started a handler (the patience ran out, or every peer closed its side): the session is finished.
+                    Closed,
+                    #(#variants)*
+                }
+            },
+        )
+    };
+    quote! {
+        #[doc = #doc]
+        #[must_use = #MUST_USE]
+        pub struct #name<T: rt::Transport>(Chan<T>);
+        impl<T: rt::Transport> #name<T> {
+            /// The runtime session (identity, roster, family sizes).
+            pub fn session(&self) -> &rt::Session<T> {
+                &self.0.session
+            }
+            /// The protocol parameters.
+            pub fn params(&self) -> &Params {
+                &self.0.params
+            }
+            /// Ends the session now; a peer that starts the handler later finds this endpoint gone.
+            pub fn finish(self) -> Result<(), rt::Error> {
+                self.0.session.finish()
+            }
+            #[doc = #linger_doc]
+            pub async fn linger(self, patience: ::core::time::Duration) -> Result<#output, rt::Error> {
+                let mut chan = self.0;
+                match #wait {
+                    #answer
+                }
+            }
+        }
+        #lingered_enum
+    }
+}
+
+/// `After` and the handlers' state names, outermost first (`AfterS5`,
+/// `AfterS5S4`).
+fn after_name(handlers: &[Ident]) -> Ident {
+    format_ident!("After{}", after_suffix(handlers))
+}
+
+fn after_suffix(handlers: &[Ident]) -> String {
+    handlers.iter().map(ToString::to_string).collect()
 }
 
 /// How many `timeout` bodies each state is inside: a body state's
 /// `abandon` handler is one level out.
 fn body_depths(machine: &Machine) -> HashMap<StateId, usize> {
-    let mut depths = HashMap::new();
-    for id in machine.order() {
-        let mut depth = 0;
-        let mut at = machine.state(id).and_then(|s| s.abandon);
-        while let Some(h) = at {
-            depth += 1;
-            if depth > machine.states.len() {
-                break;
-            }
-            at = machine.state(h).and_then(|s| s.abandon);
-        }
-        depths.insert(id, depth);
-    }
-    depths
+    machine
+        .order()
+        .into_iter()
+        .map(|id| (id, machine.body_depth(id)))
+        .collect()
 }
 
 /// What an operation's method looks like in a `timeout` body (`Some`:
@@ -1066,6 +1129,11 @@ impl Emitter<'_> {
     }
 
     /// The type name of a state.
+    /// The state names of `chain`.
+    fn chain_names(&self, chain: &[StateId]) -> Vec<Ident> {
+        chain.iter().map(|h| self.state(*h)).collect()
+    }
+
     fn state(&self, id: StateId) -> Ident {
         self.names
             .get(&id)
@@ -1137,7 +1205,7 @@ impl Emitter<'_> {
         self.after = self
             .handler_of_end
             .get(&id)
-            .map(|h| after_name(&self.state(*h)));
+            .map(|chain| after_name(&self.chain_names(chain)));
         let timing = Timing(state.abandon.map(|h| self.state(h)));
         let t = &timing;
         match &state.op {
@@ -1812,6 +1880,11 @@ impl Emitter<'_> {
         // The statement's identity for the runtime: a looped timeout's
         // next iteration is the same state.
         let site = self.number(self.current);
+        let start = if self.machine.nests_timeout(self.current) {
+            quote!(start_nesting_body_at)
+        } else {
+            quote!(start_body_at)
+        };
         (
             format!(" Next: `timeout {text}`: run the body, or the handler."),
             quote! {
@@ -1822,13 +1895,13 @@ impl Emitter<'_> {
                 #DOC_BODY
                 pub fn body(self) -> #body<T> {
                     let mut chan = self.0;
-                    chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
+                    chan.session.#start(::core::time::Duration::from_millis(#millis), #site);
                     #body_ctor(chan)
                 }
                 #DOC_HANDLER
                 pub fn handler(self) -> #handler<T> {
                     let mut chan = self.0;
-                    chan.session.start_body_at(::core::time::Duration::from_millis(#millis), #site);
+                    chan.session.#start(::core::time::Duration::from_millis(#millis), #site);
                     chan.session.start_handler();
                     #handler_ctor(chan)
                 }

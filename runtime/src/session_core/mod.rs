@@ -124,6 +124,10 @@ impl Core {
     }
 }
 
+/// The bit of a body's `site` that says its `timeout`'s body contains
+/// another `timeout` ([`Session::start_nesting_body_at`](crate::Session::start_nesting_body_at)).
+pub(crate) const NESTS_TIMEOUTS: u32 = 1 << 31;
+
 /// Where an endpoint stood when it completed a timeout body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rewind {
@@ -564,7 +568,10 @@ impl Core {
                 None => Verdict::Violation(self.wrong_label(peer, labels, &msg)),
             };
         }
-        if msg.phase < self.phase || self.answers_finished(msg.phase) {
+        if msg.phase < self.phase
+            || self.answers_finished(msg.phase)
+            || self.left_instance(msg.phase)
+        {
             tracing::debug!(from = %self.peer_name(peer), phase = msg.phase, "dropping message of an abandoned phase");
             self.late_dropped = self.late_dropped.saturating_add(1);
             return Verdict::Discard;

@@ -101,6 +101,24 @@ impl Core {
         phase != 0 && self.finished.iter().any(|f| f.saturating_add(1) == phase)
     }
 
+    /// Is `phase` of a timeout instance this endpoint has left, or never
+    /// entered because it left the body around it: a body nested in the one
+    /// whose handler it now runs, or that body's handler? Its messages are
+    /// late. Asked only after the phases it still answers (interrupts,
+    /// rewinds, meetings) were ruled out.
+    #[inline]
+    pub(crate) fn left_instance(&self, phase: u32) -> bool {
+        if phase <= self.phase {
+            return false;
+        }
+        let instance = phase.div_ceil(2);
+        instance <= self.timeouts
+            || (instance == self.timeouts.saturating_add(1)
+                && self
+                    .meeting
+                    .is_some_and(|m| m.site & super::NESTS_TIMEOUTS != 0))
+    }
+
     /// The innermost body is complete for this endpoint.
     pub(crate) fn end_body(&mut self) {
         if let Some(body) = self.bodies.pop() {
@@ -187,7 +205,11 @@ impl Core {
         };
         let instance = phase / 2;
         if instance == at.instance.saturating_add(1) {
-            return true;
+            // For a timeout whose body nests timeouts, the next instance
+            // may be the nested one: in the body, its handler message waits
+            // for this endpoint to enter it; in the handler, it is late
+            // ([`Core::left_instance`]).
+            return at.site & super::NESTS_TIMEOUTS == 0;
         }
         if instance.saturating_add(1) == at.instance
             && self.completed_last == Some((phase.saturating_sub(1), at.site))
@@ -487,25 +509,77 @@ impl Core {
         t: &mut T,
         cx: &mut Context<'_>,
         deadline: Time,
-    ) -> Poll<Result<Option<RoleId>, Error>> {
+        nested: usize,
+    ) -> Poll<Result<Option<(RoleId, usize)>, Error>> {
         if !self.bodies.is_empty() {
             return Poll::Ready(Err(UsageError::LingerInsideBody.into()));
         }
-        let Some(&body) = self.finished.last() else {
+        // The bodies completed last, one per nesting level of the timeout
+        // completed last (completing an inner body completes its enclosing
+        // ones at once, so they are the top of `finished`), outermost first.
+        let nested = nested.clamp(1, self.finished.len().max(1));
+        let answered: Vec<u32> = self.finished.iter().rev().take(nested).copied().collect();
+        if answered.is_empty() {
             return Poll::Ready(Ok(None));
-        };
-        let handler = body.saturating_add(1);
-        let (hit, open) = self.scan(t, cx, |_, ph| ph == handler);
+        }
+        let (hit, open) = self.scan(t, cx, |_, ph| {
+            answered.iter().any(|b| b.saturating_add(1) == ph)
+        });
         if let Some(peer) = hit {
-            self.finished.pop();
-            self.phase = self.phase.max(handler);
+            let phase = self.held_handler_phase(peer, &answered);
+            let level = answered
+                .iter()
+                .position(|b| b.saturating_add(1) == phase)
+                .unwrap_or(0);
+            if let Some(body) = answered.get(level) {
+                self.finished.retain(|f| f != body);
+            }
+            if level > 0 {
+                self.reopen_enclosing(answered.get(..level).unwrap_or_default(), deadline);
+            }
+            self.phase = phase;
             let from = self.peer_name(peer);
             self.interrupt = Some(Interrupt::HandlerMessage { from });
-            return Poll::Ready(Ok(self.roster.instance(peer)));
+            return Poll::Ready(Ok(self.roster.instance(peer).map(|r| (r, level))));
         }
         if open == 0 {
             return Poll::Ready(Ok(None));
         }
         t.poll_deadline(cx, deadline).map(|()| Ok(None))
+    }
+
+    /// A nested handler is about to run after its enclosing `bodies`
+    /// (outermost first) were completed: the endpoint is inside them again,
+    /// so their handler messages interrupt it as in any body, and leaving
+    /// the nested handler completes them again (`end_body`). Its own
+    /// deadline for them no longer counts (it had completed its part); it
+    /// stays only until `deadline`, the end of its lingering.
+    fn reopen_enclosing(&mut self, bodies: &[u32], deadline: Time) {
+        for &phase in bodies {
+            self.finished.retain(|&f| f != phase);
+            let site = match self.completed_last {
+                Some((body, site)) if body == phase => site,
+                _ => u32::MAX,
+            };
+            self.bodies.push(ActiveBody {
+                deadline,
+                phase,
+                site,
+            });
+        }
+        self.rewind = None;
+    }
+
+    /// The handler phase of the first frame held from `peer` that starts
+    /// the handler of one of the `bodies` (a scan found one).
+    fn held_handler_phase(&self, peer: PeerId, bodies: &[u32]) -> u32 {
+        let usable = usize::try_from(peer.0).ok().and_then(|p| self.held.get(p));
+        usable
+            .and_then(|q| {
+                q.iter()
+                    .filter_map(|f| self.frame_phase(peer, f))
+                    .find(|ph| bodies.iter().any(|b| b.saturating_add(1) == *ph))
+            })
+            .unwrap_or_else(|| bodies.first().map_or(0, |b| b.saturating_add(1)))
     }
 }
