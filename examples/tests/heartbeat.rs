@@ -6,29 +6,12 @@
 //! runs failed with a protocol violation between honest peers).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The example binary, built by `cargo test` next to the test binaries
-/// (target/<profile>/examples); built on demand if it is not there.
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("heartbeat{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "heartbeat", "-p", "choreo-examples"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the example failed");
-    }
-    path
-}
+mod common;
 
 fn runs_complete(peers: &str, drop: &str, cut_ms: &str) {
-    let out = Command::new(example())
+    let out = Command::new(common::example("heartbeat"))
         .args([
             "--seeds", "200", "--peers", peers, "--drop", drop, "--cut-ms", cut_ms,
         ])

@@ -4,29 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod common;
+
 /// Every wait ends: a stuck process fails the test instead of hanging CI.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("migrate{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "migrate", "-p", "choreo-examples"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the example failed");
-    }
-    path
-}
 
 /// A running process whose stdout lines arrive on a channel; killed on drop.
 struct Proc {
@@ -37,7 +23,7 @@ struct Proc {
 
 impl Proc {
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(example())
+        let mut child = Command::new(common::example("migrate"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -104,7 +90,7 @@ impl Drop for Proc {
 
 fn keygen(dir: &Path, name: &str) -> (String, String) {
     let path = dir.join(name);
-    let out = Command::new(example())
+    let out = Command::new(common::example("migrate"))
         .args(["keygen", "--out"])
         .arg(&path)
         .output()

@@ -9,32 +9,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod common;
+
 /// Every wait ends: a stuck process fails the test instead of hanging CI.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// The example binary, built by `cargo test` next to the test binaries
-/// (target/<profile>/examples); built on demand if it is not there.
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("net_ping_pong{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--example",
-                "net_ping_pong",
-                "-p",
-                "choreo-examples",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the example failed");
-    }
-    path
-}
 
 struct Scratch(PathBuf);
 
@@ -47,7 +25,7 @@ impl Scratch {
     }
     fn key(&self, name: &str) -> (PathBuf, String) {
         let path = self.0.join(name);
-        let out = run(Command::new(example())
+        let out = run(Command::new(common::example("net_ping_pong"))
             .arg("keygen")
             .arg("--out")
             .arg(&path));
@@ -94,7 +72,7 @@ struct Server {
 
 impl Server {
     fn start(key: &Path, listen: &[&str], allow: &[&str]) -> Self {
-        let mut command = Command::new(example());
+        let mut command = Command::new(common::example("net_ping_pong"));
         command.arg("serve").arg("--key").arg(key);
         for l in listen {
             command.args(["--listen", l]);
@@ -175,7 +153,7 @@ fn two_processes_run_the_generated_ping_pong_over_tcp_and_quic() {
     for (transport, rounds) in [("/tcp/", "25"), ("/quic-v1/", "5")] {
         let address = server.address(transport);
         assert!(address.ends_with(&format!("/p2p/{server_peer}")));
-        let out = run(Command::new(example())
+        let out = run(Command::new(common::example("net_ping_pong"))
             .args(["client", "--key"])
             .arg(&client_key)
             .args(["--server", &address, "--rounds", rounds]));
@@ -210,7 +188,7 @@ fn a_client_with_a_key_the_server_does_not_allow_is_refused_and_runs_nothing() {
     let mut server = Server::start(&server_key, &["/ip4/127.0.0.1/tcp/0"], &[&allowed_peer]);
     let address = server.address("/tcp/");
 
-    let out = run(Command::new(example())
+    let out = run(Command::new(common::example("net_ping_pong"))
         .args(["client", "--key"])
         .arg(&stranger_key)
         .args(["--server", &address, "--rounds", "3"]));
@@ -227,7 +205,7 @@ fn a_client_with_a_key_the_server_does_not_allow_is_refused_and_runs_nothing() {
     // Nothing of the stranger's session ran. Then an allowed client runs a
     // session: anything the stranger's frames had caused would have been
     // printed before that session's lines.
-    let out = run(Command::new(example())
+    let out = run(Command::new(common::example("net_ping_pong"))
         .args(["client", "--key"])
         .arg(&allowed_key)
         .args(["--server", &address, "--rounds", "1"]));

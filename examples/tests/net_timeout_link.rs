@@ -10,39 +10,18 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod common;
+
 /// Every wait ends: a stuck process fails the test instead of hanging CI.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("net_timeout_link{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--example",
-                "net_timeout_link",
-                "-p",
-                "choreo-examples",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the example failed");
-    }
-    path
-}
-
 #[test]
 fn a_stalled_server_is_interrupted_by_the_clients_handler_and_a_mismatched_link_is_refused() {
-    let child = Command::new(example())
+    let child = Command::new(common::example("net_timeout_link"))
         .args(["demo", "--stall-ms", "1500"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

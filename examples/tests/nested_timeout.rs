@@ -1,0 +1,47 @@
+//! `nested_timeout` as a user runs it: nested `timeout`s in the simulator,
+//! with frames lost. A member that completed both bodies at once answers
+//! whichever handler a peer starts; every run ends with all three members
+//! in the same place with the same values.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+mod common;
+
+/// Runs 200 seeds with `args`; the example's summary line.
+fn summary(args: &[&str]) -> String {
+    let out = Command::new(common::example("nested_timeout"))
+        .args(["--seeds", "200"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("200 of 200 runs completed"),
+        "{args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The number before `what` in the summary line.
+fn count(summary: &str, what: &str) -> u64 {
+    let before = summary.split(what).next().unwrap_or_default();
+    before
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {what:?} in {summary}"))
+}
+
+#[test]
+fn a_member_that_completed_both_bodies_runs_the_inner_handler_a_peer_starts() {
+    let s = summary(&["--abandon", "--late-ms", "500"]);
+    assert!(count(&s, " in the inner handler") >= 180, "{s}");
+}
+
+#[test]
+fn a_member_that_starts_too_late_meets_the_others_in_the_outer_handler() {
+    let s = summary(&["--late-ms", "3000"]);
+    assert_eq!(count(&s, " in the outer handler"), 200, "{s}");
+}
