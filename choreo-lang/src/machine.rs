@@ -399,6 +399,57 @@ impl Machine {
         false
     }
 
+    /// The states this role reaches right after completing a top-level
+    /// `timeout`'s body when its block is followed by more (a `choice`
+    /// branch ending in the timeout, then the statements after the
+    /// `choice`), each with that timeout's handler: until the state's
+    /// operation acts, a peer may still start the handler and this role
+    /// must answer (as the model checker assumes;
+    /// `Session::open_after_body`). Only states outside any body whose
+    /// operation is a send or receive of any kind, and that every completed
+    /// body leading to them leads to with the same handler.
+    pub fn after_block_handlers(&self) -> BTreeMap<StateId, StateId> {
+        let mut found: BTreeMap<StateId, Option<StateId>> = BTreeMap::new();
+        for id in self.order() {
+            let Some(state) = self.state(id) else {
+                continue;
+            };
+            if self.body_depth(id) != 1 {
+                continue;
+            }
+            let Some(handler) = state.abandon.filter(|h| *h != END) else {
+                continue;
+            };
+            let exits = self
+                .successors(id)
+                .into_iter()
+                .filter(|s| Some(*s) != state.abandon)
+                .map(|s| self.resolve(s))
+                .filter(|&s| s != END && self.body_depth(s) == 0);
+            for next in exits {
+                let answers = matches!(
+                    self.state(next).map(|s| &s.op),
+                    Some(
+                        Op::Send { .. }
+                            | Op::Recv { .. }
+                            | Op::SendAll { .. }
+                            | Op::RecvAll { .. }
+                            | Op::Exchange { .. }
+                            | Op::Branch { .. }
+                    )
+                );
+                let entry = found.entry(next).or_insert(Some(handler));
+                if !answers || *entry != Some(handler) {
+                    *entry = None;
+                }
+            }
+        }
+        found
+            .into_iter()
+            .filter_map(|(state, handler)| handler.map(|h| (state, h)))
+            .collect()
+    }
+
     /// True if some send of this machine carries annotations: the role's
     /// endpoints then run on a guarded transport (the guard chain).
     pub fn is_guarded(&self) -> bool {

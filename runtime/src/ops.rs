@@ -103,7 +103,7 @@ fn try_now<T: Transport>(
     label: Label,
     msg: Outgoing,
 ) -> Result<Option<Box<Error>>, (PeerId, Outgoing)> {
-    if !core.bodies.is_empty() {
+    if core.watches_handlers() {
         // Inside a timeout body the send waits for its first poll: a peer's
         // handler message must be looked for (on every peer's stream) with
         // the task's own waker, never a no-op one that would replace it.
@@ -217,7 +217,7 @@ fn poll_waiting<A: Access>(
 ) -> Poll<Result<(), Error>> {
     let (peer, label, msg) = (w.peer, w.label, &mut w.msg);
     w.a.with(|core, t| {
-        if msg.is_some() && !core.bodies.is_empty() {
+        if msg.is_some() && core.watches_handlers() {
             if let Some(e) = core.check_interrupt(t, cx) {
                 // The body is over: this send does not happen.
                 msg.take();
@@ -362,7 +362,7 @@ impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
             // expected label and no stragglers pending; everything else goes
             // through the general (out-of-line) validation.
             let frame = match core.poll_frame(t, cx, peer) {
-                Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
+                Poll::Pending if !core.watches_handlers() => return Poll::Pending,
                 Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
                 Poll::Ready(Ok(frame)) => frame,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, &[label], e))),
@@ -462,7 +462,7 @@ impl<A: Access> Future for RecvBranchOp<'_, A> {
                 return Poll::Ready(Err(bad_peer(core, from)));
             };
             let frame = match core.poll_frame(t, cx, peer) {
-                Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
+                Poll::Pending if !core.watches_handlers() => return Poll::Pending,
                 Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
                 Poll::Ready(Ok(frame)) => frame,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, labels, e))),
@@ -669,7 +669,7 @@ pub(crate) async fn gather<A: Access, M: DeserializeOwned>(
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(*e)),
                     }
                 }
-                if core.bodies.is_empty() {
+                if !core.watches_handlers() {
                     Poll::Pending
                 } else {
                     core.poll_interrupt(transport, cx).map(|e| Err(*e))

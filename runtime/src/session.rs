@@ -209,6 +209,27 @@ impl<T: Transport> Session<T> {
         core.meeting = None;
     }
 
+    /// The operation about to run is the first after a completed timeout
+    /// body (outside any body): until it acts (sends, or receives what it
+    /// waits for), a peer's handler message of that body ends it with
+    /// [`Error::Interrupted`], and the endpoint is back in that body, for
+    /// [`start_handler`](Self::start_handler) — as the model checker
+    /// assumes of a participant that has done nothing since its body.
+    /// Generated code calls this in the state after a `timeout`'s block,
+    /// and [`close_after_body`](Self::close_after_body) when its operation
+    /// is done.
+    pub fn open_after_body(&mut self) {
+        let core = &mut self.inner.core;
+        core.after_body =
+            core.rewind.is_some() && !core.acted.load(std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The operation after a completed body is done
+    /// ([`open_after_body`](Self::open_after_body)).
+    pub fn close_after_body(&mut self) {
+        self.inner.core.after_body = false;
+    }
+
     /// This endpoint finished its part of the innermost timeout body. A
     /// peer may still start that timeout's handler: [`linger`](Self::linger)
     /// waits for that (or for the session to close).
@@ -278,6 +299,7 @@ impl<T: Transport> Session<T> {
     pub fn start_handler(&mut self) {
         let core = &mut self.inner.core;
         core.rewind = None;
+        core.after_body = false;
         if let Some(body) = core.bodies.pop() {
             // Exactly the handler's phase: after nested bodies were left
             // (an inner one completed or abandoned), the current phase is

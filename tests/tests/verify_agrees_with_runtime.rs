@@ -349,6 +349,9 @@ struct Plan {
     depths: HashMap<StateId, usize>,
     /// Steps from each state to the nearest final state.
     distance: HashMap<StateId, u32>,
+    /// The states right after a `timeout`'s block that still answer its
+    /// handler until they act, with that handler (as code generation).
+    after_block: BTreeMap<StateId, StateId>,
 }
 
 impl Plan {
@@ -385,6 +388,7 @@ impl Plan {
             }
         }
         Plan {
+            after_block: machine.after_block_handlers(),
             machine,
             depths,
             distance,
@@ -471,6 +475,12 @@ impl<T: Transport> Participant<T> {
             let state = plan.machine.state(at).unwrap().clone();
             let depth = plan.depth(at);
             let tables = self.tables.clone();
+            // The state right after a block answers the handler of the body
+            // completed just before, until it acts (as the generated code).
+            let after_block = plan.after_block.get(&at).copied();
+            if after_block.is_some() {
+                session.open_after_body();
+            }
             // The operation's result: the next state, or an interrupted body.
             let outcome: Result<StateId, Error> = match &state.op {
                 Op::End | Op::Goto(_) | Op::Par { .. } | Op::Stuck => {
@@ -626,6 +636,9 @@ impl<T: Transport> Participant<T> {
                     Ok(*body)
                 }
             };
+            if after_block.is_some() {
+                session.close_after_body();
+            }
             at = match outcome {
                 Ok(next) => {
                     let next = plan.machine.resolve(next);
@@ -634,6 +647,14 @@ impl<T: Transport> Participant<T> {
                         completed.extend(open.pop());
                     }
                     next
+                }
+                Err(Error::Interrupted(_)) if after_block.is_some() => {
+                    // Back in the body completed just before, for its handler.
+                    session.start_handler();
+                    let handler = after_block.unwrap();
+                    completed.retain(|(_, h)| *h != handler);
+                    handlers += 1;
+                    plan.machine.resolve(handler)
                 }
                 Err(Error::Interrupted(_)) if depth > 0 => {
                     session.start_handler();

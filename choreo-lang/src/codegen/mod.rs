@@ -610,6 +610,7 @@ fn role_module(
         plan,
         after: None,
         machine,
+        after_block: machine.after_block_handlers(),
         handler_of_end: machine
             .order()
             .into_iter()
@@ -899,6 +900,9 @@ struct Emitter<'a> {
     after: Option<Ident>,
     /// The role's machine.
     machine: &'a Machine,
+    /// The first state after a `timeout`'s block with the handler it still
+    /// answers (`Machine::after_block_handlers`).
+    after_block: BTreeMap<StateId, StateId>,
     /// Every body state's [`handlers_after_body`], if it has any.
     handler_of_end: HashMap<StateId, Vec<StateId>>,
     /// The state being emitted as one macro invocation (alias, doc and
@@ -1066,8 +1070,10 @@ fn body_depths(machine: &Machine) -> HashMap<StateId, usize> {
 }
 
 /// What an operation's method looks like in a `timeout` body (`Some`:
-/// the handler's state) or outside one.
-struct Timing(Option<Ident>);
+/// the handler's state) or outside one. The second field: the operation is
+/// the first after a completed body (`Machine::after_block_handlers`), and the
+/// handler is that body's, answered until the operation acts.
+struct Timing(Option<Ident>, bool);
 
 impl Timing {
     /// The method's success type.
@@ -1089,6 +1095,23 @@ impl Timing {
     fn call(&self, op: TokenStream) -> TokenStream {
         match &self.0 {
             None => quote!(#op.await?),
+            Some(h) if self.1 => {
+                let h = ctor(h);
+                quote! {
+                    match {
+                        chan.session.open_after_body();
+                        let done = rt::typestate::timed(#op.await);
+                        chan.session.close_after_body();
+                        done
+                    }? {
+                        Some(v) => v,
+                        None => {
+                            chan.session.start_handler();
+                            return Ok(rt::typestate::Timed::Expired(#h(chan)));
+                        }
+                    }
+                }
+            }
             Some(h) => {
                 let h = ctor(h);
                 quote! {
@@ -1206,9 +1229,13 @@ impl Emitter<'_> {
             .handler_of_end
             .get(&id)
             .map(|chain| after_name(&self.chain_names(chain)));
-        let timing = Timing(state.abandon.map(|h| self.state(h)));
+        let after_block = self.after_block.get(&id).copied();
+        let timing = match after_block {
+            Some(h) => Timing(Some(self.state(h)), true),
+            None => Timing(state.abandon.map(|h| self.state(h)), false),
+        };
         let t = &timing;
-        match &state.op {
+        let (doc, methods, extra) = match &state.op {
             // `Par` and `Stuck` exist only in the model checker's shape.
             Op::End | Op::Goto(_) | Op::Par { .. } | Op::Stuck => self.end(),
             Op::Send { to, msg, next } => self.send(to, msg, next, t),
@@ -1241,7 +1268,15 @@ impl Emitter<'_> {
                 body,
                 handler,
             } => self.timeout(millis, text, body, handler),
-        }
+        };
+        let doc = match after_block {
+            Some(h) if !doc.is_empty() => format!(
+                "{doc} Until it acts, a peer that starts the handler of the `timeout` completed just before ({}) ends it with `Timed::Expired`.",
+                self.state(h)
+            ),
+            _ => doc,
+        };
+        (doc, methods, extra)
     }
 
     /// `End`: the role has finished; `finish` closes the session.

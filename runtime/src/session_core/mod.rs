@@ -79,6 +79,10 @@ pub(crate) struct Core {
     /// message of it still meets this endpoint's handler of the next
     /// instance of the same statement ([`phase`], looped timeouts).
     pub(crate) completed_last: Option<(u32, u32)>,
+    /// The operation in progress is the first after a completed body,
+    /// outside any body, and answers that body's handler until it acts
+    /// ([`Session::open_after_body`](crate::Session::open_after_body)).
+    pub(crate) after_body: bool,
     /// In a timeout handler, or about to enter one: its statement and the
     /// lowest handler phase that counts as this handler's
     /// ([`phase::Meeting`]).
@@ -119,6 +123,7 @@ impl Core {
             rewind: None,
             acted: std::sync::atomic::AtomicBool::new(false),
             completed_last: None,
+            after_body: false,
             meeting: None,
         }
     }
@@ -408,7 +413,7 @@ impl Core {
         labels: &[Label],
         source: TransportError,
     ) -> Box<Error> {
-        if !self.bodies.is_empty() {
+        if self.watches_handlers() {
             return Box::new(Error::Interrupted(Interrupt::PeerGone {
                 from: self.peer_name(peer),
             }));
@@ -547,6 +552,13 @@ impl Core {
             // message waits for the handler, the body's operation ends.
             return Verdict::Violation(self.interrupted_by_handler(peer, msg));
         }
+        if self.answers_after_body(msg.phase) {
+            // The handler of the body this endpoint completed just before
+            // the operation it waits in, and it has not acted since: run
+            // that handler instead.
+            self.reopen_after_body();
+            return Verdict::Violation(self.interrupted_by_handler(peer, msg));
+        }
         if self.rewinds(msg.phase) {
             // The handler of the instance this endpoint completed just
             // before entering the body it is in, and it has done nothing
@@ -623,7 +635,7 @@ pub(crate) fn poll_next<T: Transport>(
 ) -> Poll<Result<(usize, Incoming), Box<Error>>> {
     loop {
         let frame = match core.poll_frame(transport, cx, peer) {
-            Poll::Pending if core.bodies.is_empty() => return Poll::Pending,
+            Poll::Pending if !core.watches_handlers() => return Poll::Pending,
             Poll::Pending => return core.poll_interrupt(transport, cx).map(Err),
             Poll::Ready(Ok(frame)) => frame,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(core.closed(peer, labels, e))),

@@ -119,6 +119,49 @@ impl Core {
                     .is_some_and(|m| m.site & super::NESTS_TIMEOUTS != 0))
     }
 
+    /// Must waiting operations look at every peer's stream for a handler
+    /// message ([`Core::poll_interrupt`])? Inside a body, and in the first
+    /// operation after a completed one until it acts.
+    #[inline]
+    pub(crate) fn watches_handlers(&self) -> bool {
+        !self.bodies.is_empty() || self.after_body
+    }
+
+    /// Is `phase` the handler phase of the body this endpoint completed
+    /// just before the operation it is in (outside any body, asked to
+    /// answer it: [`Core::after_body`]), with nothing done since?
+    #[inline]
+    pub(crate) fn answers_after_body(&self, phase: u32) -> bool {
+        self.after_body
+            && self.rewind.is_some_and(|r| {
+                r.body.saturating_add(1) == phase
+                    && self.bodies.len() == r.depth
+                    && !self.acted.load(Ordering::Relaxed)
+            })
+    }
+
+    /// Go back into the body completed last ([`Core::answers_after_body`]),
+    /// as if it had not been completed: the generated code then starts its
+    /// handler ([`crate::Session::start_handler`]), which leaves it again.
+    #[cold]
+    pub(crate) fn reopen_after_body(&mut self) {
+        self.after_body = false;
+        let Some(r) = self.rewind.take() else {
+            return;
+        };
+        self.finished.retain(|&f| f != r.body);
+        self.bodies.push(ActiveBody {
+            deadline: Time::ZERO,
+            phase: r.body,
+            site: r.site,
+        });
+        self.phase = r.body;
+        tracing::debug!(
+            phase = r.body,
+            "a peer started the handler of the body completed just before; going back to it"
+        );
+    }
+
     /// The innermost body is complete for this endpoint.
     pub(crate) fn end_body(&mut self) {
         if let Some(body) = self.bodies.pop() {
@@ -457,6 +500,12 @@ impl Core {
             hit = self.scan(t, cx, Core::rewinds).0;
             if hit.is_some() {
                 self.rewind_body();
+            }
+        }
+        if hit.is_none() && self.after_body {
+            hit = self.scan(t, cx, Core::answers_after_body).0;
+            if hit.is_some() {
+                self.reopen_after_body();
             }
         }
         if hit.is_none() {
