@@ -46,15 +46,21 @@ pub(crate) struct Conformance {
     /// Tracked pairs, sorted by identity; a global state holds one subset
     /// id per pair.
     pub pairs: Vec<(u32, u32)>,
-    /// Determinised states: each a sorted set of NFA nodes, stored once
-    /// and found through `subset_index` by hash.
-    subsets: Vec<Vec<u32>>,
+    /// Determinised states: each a sorted set of NFA nodes, stored once,
+    /// one after the other in `subset_words` (subset `i` is
+    /// `subset_words[subset_starts[i]..subset_starts[i + 1]]`), and found
+    /// through `subset_index` by hash.
+    subset_words: Vec<u32>,
+    subset_starts: Vec<usize>,
     subset_index: IdTable,
     steps: HashMap<(u32, u32, u32), u32, Fast>,
     start: u32,
-    /// Scratch for `closure` (which nodes it has seen), kept between
-    /// calls so a closure allocates only its result.
+    /// Scratch for `closure` (which nodes it has seen, its stack of nodes
+    /// to visit, seeded by the caller, and its result), kept between calls
+    /// so that a closure allocates nothing.
     seen: Vec<bool>,
+    stack: Vec<u32>,
+    closed: Vec<u32>,
     /// Scratch for the members of a message statement's sender and
     /// receiver.
     froms: Vec<u32>,
@@ -63,7 +69,10 @@ pub(crate) struct Conformance {
 
 impl Conformance {
     pub fn build(protocol: &GlobalProtocol, families: &BTreeMap<String, u64>) -> Conformance {
-        let mut c = Conformance::default();
+        let mut c = Conformance {
+            subset_starts: vec![0],
+            ..Conformance::default()
+        };
         // About one node per statement, two for a choice, rec or timeout.
         c.nodes.reserve(2 * statement_count(&protocol.body) + 1);
         c.nodes.push(NfaNode::default());
@@ -120,8 +129,11 @@ impl Conformance {
         l
     }
 
-    pub fn label_of(&self, key: &LabelKey) -> Option<u32> {
-        let l = self.label_keys.iter().position(|k| k == key)?;
+    pub fn label_of(&self, namespace: &str, name: &str) -> Option<u32> {
+        let l = self
+            .label_keys
+            .iter()
+            .position(|(ns, n)| n == name && ns == namespace)?;
         u32::try_from(l).ok()
     }
 
@@ -279,13 +291,15 @@ impl Conformance {
         }
     }
 
-    /// Closure for one pair: epsilon edges and edges with no event on it.
-    fn closure(&mut self, pair: (u32, u32), seeds: Vec<u32>) -> Vec<u32> {
+    /// Closure for one pair (epsilon edges and edges with no event on it)
+    /// of the nodes in `self.stack`, sorted into `self.closed`.
+    fn closure(&mut self, pair: (u32, u32)) {
         let mut seen = std::mem::take(&mut self.seen);
+        let mut stack = std::mem::take(&mut self.stack);
+        let mut out = std::mem::take(&mut self.closed);
         seen.clear();
         seen.resize(self.nodes.len(), false);
-        let mut stack = seeds;
-        let mut out = Vec::with_capacity(stack.len() * 2);
+        out.clear();
         while let Some(n) = stack.pop() {
             match seen.get_mut(n as usize) {
                 Some(s) if !*s => *s = true,
@@ -301,35 +315,49 @@ impl Conformance {
                 }
             }
         }
-        self.seen = seen;
         out.sort_unstable();
-        out
+        self.seen = seen;
+        self.stack = stack;
+        self.closed = out;
     }
 
-    fn subset(&mut self, nodes: Vec<u32>) -> u32 {
-        let hash = hash_words(&nodes);
-        let subsets = &self.subsets;
-        if let Some(s) = self.subset_index.find(hash, |i| {
-            subsets.get(i as usize).is_some_and(|x| *x == nodes)
-        }) {
+    /// The nodes of subset `s`.
+    fn subset_nodes(&self, s: u32) -> Option<&[u32]> {
+        let s = s as usize;
+        let (&a, &b) = (self.subset_starts.get(s)?, self.subset_starts.get(s + 1)?);
+        self.subset_words.get(a..b)
+    }
+
+    /// The number of the subset in `self.closed`, added if new.
+    fn subset(&mut self) -> u32 {
+        let nodes = &self.closed;
+        let hash = hash_words(nodes);
+        if let Some(s) = self
+            .subset_index
+            .find(hash, |i| self.subset_nodes(i) == Some(nodes.as_slice()))
+        {
             return s;
         }
-        let s = u32::try_from(self.subsets.len()).unwrap_or(u32::MAX);
-        self.subsets.push(nodes);
+        let s = u32::try_from(self.subset_starts.len() - 1).unwrap_or(u32::MAX);
+        self.subset_words.extend_from_slice(nodes);
+        self.subset_starts.push(self.subset_words.len());
         self.subset_index.insert(hash, s);
         s
     }
 
     /// The initial subset of every tracked pair.
     pub fn initial(&mut self) -> Vec<u32> {
-        let pairs = self.pairs.clone();
-        pairs
-            .iter()
-            .map(|p| {
-                let c = self.closure(*p, vec![self.start]);
-                self.subset(c)
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.pairs.len());
+        for k in 0..self.pairs.len() {
+            let Some(&pair) = self.pairs.get(k) else {
+                continue;
+            };
+            self.stack.clear();
+            self.stack.push(self.start);
+            self.closure(pair);
+            out.push(self.subset());
+        }
+        out
     }
 
     /// After pair `k` (index into `pairs`) in subset `s` carries `label`:
@@ -339,8 +367,9 @@ impl Conformance {
             return (n != u32::MAX).then_some(n);
         }
         let pair = *self.pairs.get(k as usize)?;
-        let mut targets = Vec::new();
-        for &n in self.subsets.get(s as usize)? {
+        let mut targets = std::mem::take(&mut self.stack);
+        targets.clear();
+        for &n in self.subset_nodes(s)? {
             if let Some(node) = self.nodes.get(n as usize) {
                 for (events, target) in &node.edges {
                     if events
@@ -352,11 +381,13 @@ impl Conformance {
                 }
             }
         }
-        let next = if targets.is_empty() {
+        let empty = targets.is_empty();
+        self.stack = targets;
+        let next = if empty {
             u32::MAX
         } else {
-            let c = self.closure(pair, targets);
-            self.subset(c)
+            self.closure(pair);
+            self.subset()
         };
         self.steps.insert((k, s, label), next);
         (next != u32::MAX).then_some(next)
@@ -368,12 +399,7 @@ impl Conformance {
             return Vec::new();
         };
         let mut out: Vec<String> = Vec::new();
-        for &n in self
-            .subsets
-            .get(s as usize)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for &n in self.subset_nodes(s).unwrap_or_default() {
             if let Some(node) = self.nodes.get(n as usize) {
                 for (events, _) in &node.edges {
                     for (x, y, l) in events {

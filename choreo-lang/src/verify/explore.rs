@@ -279,16 +279,19 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     // The enabled moves of the current state, then (for the moves to
     // follow) their successors, encoded one after the other in `arena`
     // (reused: no allocation per successor unless it is new).
-    let mut moves: Vec<Move> = Vec::new();
-    let mut arena: Vec<u32> = Vec::new();
-    let mut built: Vec<(usize, usize)> = Vec::new();
-    let mut known: Vec<bool> = Vec::new();
-    let mut nl: Vec<u32> = Vec::new();
-    let mut nc: Vec<u32> = Vec::new();
-    let mut hashes: Vec<u64> = Vec::new();
+    // Sized for a typical state (a few moves, a few channels) so that they
+    // do not regrow from empty in every instance.
+    let words = 2 * head_len + 16;
+    let mut moves: Vec<Move> = Vec::with_capacity(16);
+    let mut arena: Vec<u32> = Vec::with_capacity(8 * words);
+    let mut built: Vec<(usize, usize)> = Vec::with_capacity(16);
+    let mut known: Vec<bool> = Vec::with_capacity(16);
+    let mut nl: Vec<u32> = Vec::with_capacity(head_len);
+    let mut nc: Vec<u32> = Vec::with_capacity(words);
+    let mut hashes: Vec<u64> = Vec::with_capacity(16);
     // The state being expanded, copied out of the store that its
     // successors are added to.
-    let mut state: Vec<u32> = Vec::new();
+    let mut state: Vec<u32> = Vec::with_capacity(words);
     let mut cursor = 0usize;
     while let Some(current) = states.get(u32::try_from(cursor).unwrap_or(u32::MAX)) {
         state.clear();
