@@ -151,7 +151,7 @@ impl States {
 /// Initial capacity of the visited set and the state list: a small
 /// protocol's whole run, but the store grows (cheaply: no key is hashed
 /// again) for larger ones.
-const INITIAL_CAPACITY: usize = 256;
+const INITIAL_CAPACITY: usize = 32;
 
 #[derive(Clone, Copy)]
 struct Edge {
@@ -175,7 +175,7 @@ struct Move {
 /// participant that could discard anything; they leave at once.
 fn settle(
     world: &mut World,
-    readers: &[Vec<usize>],
+    readers: &[(u32, usize)],
     ni: u32,
     locals: &mut [u32],
     chans: &mut Vec<u32>,
@@ -189,13 +189,15 @@ fn settle(
     let discarded_head = |locals: &[u32], c: u32, h: u32| {
         let from = c / ni;
         let to = c % ni;
-        readers.get(to as usize).and_then(|ps| {
-            ps.iter().copied().find(|&p| {
+        readers
+            .iter()
+            .filter(|&&(id, _)| id == to)
+            .map(|&(_, p)| p)
+            .find(|&p| {
                 locals
                     .get(p)
                     .is_some_and(|&l| world.discards(l, from, to, h))
             })
-        })
     };
     if !channels(chans).any(|(c, m)| {
         m.first()
@@ -210,13 +212,15 @@ fn settle(
             let from = *c / ni;
             let to = *c % ni;
             while let Some(&h) = msgs.first() {
-                let reader = readers.get(to as usize).and_then(|ps| {
-                    ps.iter().copied().find(|&p| {
+                let reader = readers
+                    .iter()
+                    .filter(|&&(id, _)| id == to)
+                    .map(|&(_, p)| p)
+                    .find(|&p| {
                         locals
                             .get(p)
                             .is_some_and(|&l| world.discards(l, from, to, h))
-                    })
-                });
+                    });
                 let Some(p) = reader else {
                     break;
                 };
@@ -248,18 +252,16 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let p = world.participants.len();
     let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX).max(1);
     let chan = |from: u32, to: u32| from.saturating_mul(ni).saturating_add(to);
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); ni as usize];
-    for (pi, part) in world.participants.iter().enumerate() {
-        for &id in &part.idents {
-            if let Some(r) = readers.get_mut(id as usize) {
-                r.push(pi);
-            }
-        }
-    }
-    let idents_of: Vec<Vec<u32>> = world
+    // (identity, participant acting as it), in participant order: who
+    // reads a channel and which identities a participant has. One short
+    // list (a participant has one identity unless it accepts a delegated
+    // endpoint), scanned, rather than a vector per identity and one per
+    // participant.
+    let readers: Vec<(u32, usize)> = world
         .participants
         .iter()
-        .map(|x| x.idents.clone())
+        .enumerate()
+        .flat_map(|(pi, part)| part.idents.iter().map(move |&id| (id, pi)))
         .collect();
     let mut init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
     if let Some(c) = world.conform.as_mut() {
@@ -292,6 +294,9 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     // The state being expanded, copied out of the store that its
     // successors are added to.
     let mut state: Vec<u32> = Vec::with_capacity(words);
+    // The transitions of the participant being looked at, copied out of
+    // the world (which the moves' conformance steps update).
+    let mut trans: Vec<(LAct, u32)> = Vec::with_capacity(16);
     let mut cursor = 0usize;
     while let Some(current) = states.get(u32::try_from(cursor).unwrap_or(u32::MAX)) {
         state.clear();
@@ -305,8 +310,8 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         let mut blocked = false;
         // Which moves are enabled (cheap: no successor is built yet).
         for (pi, &l) in locals.iter().enumerate().take(p) {
-            let trans = world.transitions(l);
-            let idents = idents_of.get(pi).map_or(&[][..], Vec::as_slice);
+            trans.clear();
+            trans.extend_from_slice(world.transitions(l));
             // Unexpected reception: a channel head the participant waits on
             // and can never take.
             if let Some(v) = unexpected(world, l, &trans, chans, &chan) {
@@ -365,7 +370,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                     LAct::Choose { .. } | LAct::Abandon { .. } | LAct::Proceed => true,
                     LAct::Switch { t } => {
                         let arrived = channels(chans).any(|(c, m)| {
-                            idents.iter().any(|&me| c % ni == me)
+                            readers.iter().any(|&(me, q)| q == pi && c % ni == me)
                                 && m.first()
                                     .is_some_and(|&h| world.phase(h) == Phase::Handler(t))
                         });
@@ -698,8 +703,8 @@ fn trace(world: &mut World, states: &States, edges: &[Edge], mut at: u32) -> Vec
             .and_then(|locals| locals.get(e.participant as usize))
             .copied()
             .unwrap_or(0);
-        let trans = world.transitions(l);
-        if let Some(&(act, _)) = trans.get(e.trans as usize) {
+        let step = world.transitions(l).get(e.trans as usize).copied();
+        if let Some((act, _)) = step {
             let me = world
                 .participants
                 .get(e.participant as usize)

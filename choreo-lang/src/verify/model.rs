@@ -233,8 +233,10 @@ impl Instance {
     }
 }
 
-/// The cached local transitions of one interned state.
-pub(crate) type Transitions = std::rc::Rc<[(LAct, u32)]>;
+/// Where the cached local transitions of one interned state are in
+/// `World::trans_store` (`NOT_YET`: not computed yet).
+type TransRange = (u32, u32);
+const NOT_YET: TransRange = (u32::MAX, u32::MAX);
 
 /// The compiled system.
 #[derive(Debug)]
@@ -276,7 +278,10 @@ pub(crate) struct World {
     /// holds only numbers.
     locals: Vec<std::rc::Rc<LocalState>>,
     local_index: super::hash::IdTable,
-    trans: Vec<Option<Transitions>>,
+    trans: Vec<TransRange>,
+    /// Every computed state's transitions, one after the other (one
+    /// vector for the run instead of one allocation per local state).
+    trans_store: Vec<(LAct, u32)>,
     /// Scratch for `transitions` (its steps and its result before they are
     /// shared), kept between calls so computing a state's transitions
     /// allocates only the shared result.
@@ -327,6 +332,7 @@ impl World {
             locals: Vec::with_capacity(32),
             local_index: super::hash::IdTable::with_capacity(64),
             trans: Vec::with_capacity(32),
+            trans_store: Vec::with_capacity(64),
             step_buf: Vec::new(),
             trans_buf: Vec::new(),
         };
@@ -1241,7 +1247,7 @@ impl World {
         let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
         self.locals.push(std::rc::Rc::new(state));
         self.local_index.insert(hash, i);
-        self.trans.push(None);
+        self.trans.push(NOT_YET);
         i
     }
 
@@ -1261,12 +1267,20 @@ impl World {
     }
 
     /// The local transitions of an interned state (computed once).
-    pub fn transitions(&mut self, id: u32) -> Transitions {
-        if let Some(Some(t)) = self.trans.get(id as usize) {
-            return t.clone();
-        }
+    pub fn transitions(&mut self, id: u32) -> &[(LAct, u32)] {
+        let range = match self.trans.get(id as usize) {
+            Some(&r) if r != NOT_YET => r,
+            Some(_) => self.compute_transitions(id),
+            None => return &[],
+        };
+        self.trans_store
+            .get(range.0 as usize..range.1 as usize)
+            .unwrap_or_default()
+    }
+
+    fn compute_transitions(&mut self, id: u32) -> TransRange {
         let Some(state) = self.locals.get(id as usize).cloned() else {
-            return std::rc::Rc::from(Vec::new());
+            return (0, 0);
         };
         let mut steps = std::mem::take(&mut self.step_buf);
         steps.clear();
@@ -1344,13 +1358,18 @@ impl World {
                 out.push((LAct::Switch { t }, next));
             }
         }
-        let rc: Transitions = std::rc::Rc::from(out.as_slice());
+        let start = u32::try_from(self.trans_store.len()).unwrap_or(u32::MAX);
+        self.trans_store.extend_from_slice(&out);
+        let range = (
+            start,
+            u32::try_from(self.trans_store.len()).unwrap_or(u32::MAX),
+        );
         self.step_buf = steps;
         self.trans_buf = out;
         if let Some(slot) = self.trans.get_mut(id as usize) {
-            *slot = Some(rc.clone());
+            *slot = range;
         }
-        rc
+        range
     }
 
     /// True when the participant in `local` discards `msg` arriving on `from → to`.
@@ -1425,7 +1444,7 @@ impl World {
 
     /// What the participant in `local` is waiting for, for deadlock reports.
     pub fn describe_wait(&mut self, local: u32) -> String {
-        let trans = self.transitions(local);
+        let trans = self.transitions(local).to_vec();
         let mut waits: Vec<String> = Vec::new();
         for (act, _) in trans.iter() {
             if let LAct::Recv { from, msg, .. } = act {
