@@ -74,7 +74,10 @@ pub(crate) struct Conformance {
     /// Scratch for `closure` (which nodes it has seen, its stack of nodes
     /// to visit, seeded by the caller, and its result), kept between calls
     /// so that a closure allocates nothing.
-    seen: Vec<bool>,
+    seen: Vec<u32>,
+    /// The mark of the current closure in `seen` (a node was seen by this
+    /// closure when its entry equals it), so that no closure clears it.
+    epoch: u32,
     stack: Vec<u32>,
     closed: Vec<u32>,
     /// Scratch for the members of a message statement's sender and
@@ -364,12 +367,17 @@ impl Conformance {
         let mut seen = std::mem::take(&mut self.seen);
         let mut stack = std::mem::take(&mut self.stack);
         let mut out = std::mem::take(&mut self.closed);
-        seen.clear();
-        seen.resize(self.node_count as usize, false);
+        seen.resize(self.node_count as usize, 0);
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            seen.fill(0);
+            self.epoch = 1;
+        }
+        let epoch = self.epoch;
         out.clear();
         while let Some(n) = stack.pop() {
             match seen.get_mut(n as usize) {
-                Some(s) if !*s => *s = true,
+                Some(s) if *s != epoch => *s = epoch,
                 _ => continue,
             }
             out.push(n);

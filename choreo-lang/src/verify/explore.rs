@@ -294,9 +294,6 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     // The state being expanded, copied out of the store that its
     // successors are added to.
     let mut state: Vec<u32> = Vec::with_capacity(words);
-    // The transitions of the participant being looked at, copied out of
-    // the world (which the moves' conformance steps update).
-    let mut trans: Vec<(LAct, u32)> = Vec::with_capacity(16);
     let mut cursor = 0usize;
     while let Some(current) = states.get(u32::try_from(cursor).unwrap_or(u32::MAX)) {
         state.clear();
@@ -310,11 +307,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         let mut blocked = false;
         // Which moves are enabled (cheap: no successor is built yet).
         for (pi, &l) in locals.iter().enumerate().take(p) {
-            trans.clear();
-            trans.extend_from_slice(world.transitions(l));
+            let range = world.transition_range(l);
             // Unexpected reception: a channel head the participant waits on
             // and can never take.
-            if let Some(v) = unexpected(world, l, &trans, chans, &chan) {
+            if let Some(v) = unexpected(world, l, world.transitions_in(range), chans, &chan) {
                 out.states = states.len() as u64;
                 out.violation = Some(RawViolation {
                     kind: ViolationKind::UnexpectedReception,
@@ -326,7 +322,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             let pi32 = u32::try_from(pi).unwrap_or(u32::MAX);
             let begin = moves.len();
             let mut stable = true;
-            for (ti, &(act, l2)) in trans.iter().enumerate() {
+            let count = range.1.saturating_sub(range.0) as usize;
+            for ti in 0..count {
+                let Some(&(act, l2)) = world.transitions_in(range).get(ti) else {
+                    break;
+                };
                 let ti32 = u32::try_from(ti).unwrap_or(u32::MAX);
                 let mut pair_update: Option<(usize, u32)> = None;
                 let enabled = match act {

@@ -69,9 +69,9 @@ pub(crate) struct MsgInfo {
     /// Canonical payload type (`()` for none; empty for the handoff).
     pub payload: std::sync::Arc<str>,
     pub phase: Phase,
-    /// Hash of (name, namespace, payload, phase): how `World::msg` finds it
-    /// (`0` for the handoff, which no protocol message may find).
-    hash: u64,
+    /// The endpoint handoff of a delegation (no protocol message may
+    /// find it).
+    handoff: bool,
 }
 
 impl MsgInfo {
@@ -242,8 +242,7 @@ const NOT_YET: TransRange = (u32::MAX, u32::MAX);
 #[derive(Debug)]
 pub(crate) struct World {
     pub idents: Vec<Ident>,
-    /// Every message, found by a scan of their hashes (an instance has
-    /// tens at most).
+    /// Every message, found by a scan (an instance has tens at most).
     pub msgs: Vec<MsgInfo>,
     pub timeouts: Vec<TimeoutInfo>,
     timeout_index: HashMap<(Loc, String, u64), u32, Fast>,
@@ -512,15 +511,10 @@ impl World {
         phase: Phase,
     ) -> u32 {
         // Every send and receive of every member asks, and most ask for a
-        // known message: compared by hash first, then part by part.
-        let hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = super::hash::WordHasher::default();
-            (&*label.name, &*label.namespace, &**payload, phase).hash(&mut h);
-            h.finish() | 1
-        };
+        // known message: a scan of the few messages (the shared strings
+        // compare by pointer first).
         if let Some(m) = self.msgs.iter().position(|m| {
-            m.hash == hash
+            !m.handoff
                 && m.phase == phase
                 && m.name == label.name
                 && m.namespace == label.namespace
@@ -534,7 +528,7 @@ impl World {
             namespace: label.namespace.clone(),
             payload: payload.clone(),
             phase,
-            hash,
+            handoff: false,
         });
         m
     }
@@ -567,13 +561,12 @@ impl World {
             return m;
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
-        // Hash 0: no protocol message (odd hash) can find it.
         self.msgs.push(MsgInfo {
             name: super::conform::HANDOFF.into(),
             namespace: "".into(),
             payload: "".into(),
             phase: Phase::None,
-            hash: 0,
+            handoff: true,
         });
         self.handoff = Some(m);
         m
@@ -1268,11 +1261,22 @@ impl World {
 
     /// The local transitions of an interned state (computed once).
     pub fn transitions(&mut self, id: u32) -> &[(LAct, u32)] {
-        let range = match self.trans.get(id as usize) {
+        let range = self.transition_range(id);
+        self.transitions_in(range)
+    }
+
+    /// Where the local transitions of an interned state are (computed
+    /// once): for [`World::transitions_in`], so that a caller can read
+    /// them while it uses the world.
+    pub fn transition_range(&mut self, id: u32) -> (u32, u32) {
+        match self.trans.get(id as usize) {
             Some(&r) if r != NOT_YET => r,
             Some(_) => self.compute_transitions(id),
-            None => return &[],
-        };
+            None => (0, 0),
+        }
+    }
+
+    pub fn transitions_in(&self, range: (u32, u32)) -> &[(LAct, u32)] {
         self.trans_store
             .get(range.0 as usize..range.1 as usize)
             .unwrap_or_default()
