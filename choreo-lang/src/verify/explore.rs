@@ -169,17 +169,53 @@ struct Move {
     edge: Edge,
 }
 
+/// The participants acting as each identity (`of(i)`), in participant
+/// order.
+struct Readers {
+    starts: Vec<usize>,
+    participants: Vec<usize>,
+}
+
+impl Readers {
+    fn new(world: &World, ni: u32) -> Readers {
+        let mut pairs: Vec<(u32, usize)> = world
+            .participants
+            .iter()
+            .enumerate()
+            .flat_map(|(pi, part)| part.idents.iter().map(move |&id| (id, pi)))
+            .collect();
+        pairs.sort_by_key(|&(id, _)| id);
+        let mut starts = vec![0usize; ni as usize + 1];
+        for &(id, _) in &pairs {
+            if let Some(c) = starts.get_mut(id as usize + 1) {
+                *c += 1;
+            }
+        }
+        let mut sum = 0;
+        for c in &mut starts {
+            sum += *c;
+            *c = sum;
+        }
+        Readers {
+            starts,
+            participants: pairs.iter().map(|&(_, p)| p).collect(),
+        }
+    }
+
+    fn of(&self, ident: u32) -> &[usize] {
+        let i = ident as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.participants.get(a..b).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
 /// Applies the runtime's discards eagerly: a channel head that its reader
 /// drops (a late quorum message, a message of a timeout body it abandoned)
 /// is removed as soon as it is at the head. Most states have no
 /// participant that could discard anything; they leave at once.
-fn settle(
-    world: &mut World,
-    readers: &[(u32, usize)],
-    ni: u32,
-    locals: &mut [u32],
-    chans: &mut Vec<u32>,
-) {
+fn settle(world: &mut World, readers: &Readers, ni: u32, locals: &mut [u32], chans: &mut Vec<u32>) {
     if chans.is_empty() || !locals.iter().any(|&l| world.may_discard(l)) {
         return;
     }
@@ -189,15 +225,11 @@ fn settle(
     let discarded_head = |locals: &[u32], c: u32, h: u32| {
         let from = c / ni;
         let to = c % ni;
-        readers
-            .iter()
-            .filter(|&&(id, _)| id == to)
-            .map(|&(_, p)| p)
-            .find(|&p| {
-                locals
-                    .get(p)
-                    .is_some_and(|&l| world.discards(l, from, to, h))
-            })
+        readers.of(to).iter().copied().find(|&p| {
+            locals
+                .get(p)
+                .is_some_and(|&l| world.discards(l, from, to, h))
+        })
     };
     if !channels(chans).any(|(c, m)| {
         m.first()
@@ -212,15 +244,11 @@ fn settle(
             let from = *c / ni;
             let to = *c % ni;
             while let Some(&h) = msgs.first() {
-                let reader = readers
-                    .iter()
-                    .filter(|&&(id, _)| id == to)
-                    .map(|&(_, p)| p)
-                    .find(|&p| {
-                        locals
-                            .get(p)
-                            .is_some_and(|&l| world.discards(l, from, to, h))
-                    });
+                let reader = readers.of(to).iter().copied().find(|&p| {
+                    locals
+                        .get(p)
+                        .is_some_and(|&l| world.discards(l, from, to, h))
+                });
                 let Some(p) = reader else {
                     break;
                 };
@@ -252,17 +280,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let p = world.participants.len();
     let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX).max(1);
     let chan = |from: u32, to: u32| from.saturating_mul(ni).saturating_add(to);
-    // (identity, participant acting as it), in participant order: who
-    // reads a channel and which identities a participant has. One short
-    // list (a participant has one identity unless it accepts a delegated
-    // endpoint), scanned, rather than a vector per identity and one per
-    // participant.
-    let readers: Vec<(u32, usize)> = world
-        .participants
-        .iter()
-        .enumerate()
-        .flat_map(|(pi, part)| part.idents.iter().map(move |&id| (id, pi)))
-        .collect();
+    // Who reads each identity's channels: the participants acting as it,
+    // in participant order, grouped by identity (two vectors rather than
+    // one per identity).
+    let readers = Readers::new(world, ni);
     let mut init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
     if let Some(c) = world.conform.as_mut() {
         init.extend(c.initial());
@@ -324,7 +345,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             let mut stable = true;
             let count = range.1.saturating_sub(range.0) as usize;
             for ti in 0..count {
-                let Some(&(act, l2)) = world.transitions_in(range).get(ti) else {
+                let Some((act, l2)) = world.transition_at(range.0 as usize + ti) else {
                     break;
                 };
                 let ti32 = u32::try_from(ti).unwrap_or(u32::MAX);
@@ -370,7 +391,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                     LAct::Choose { .. } | LAct::Abandon { .. } | LAct::Proceed => true,
                     LAct::Switch { t } => {
                         let arrived = channels(chans).any(|(c, m)| {
-                            readers.iter().any(|&(me, q)| q == pi && c % ni == me)
+                            world
+                                .participants
+                                .get(pi)
+                                .is_some_and(|x| x.idents.iter().any(|&me| c % ni == me))
                                 && m.first()
                                     .is_some_and(|&h| world.phase(h) == Phase::Handler(t))
                         });

@@ -1276,6 +1276,11 @@ impl World {
         }
     }
 
+    /// Entry `i` of the transition store (a range's start plus an offset).
+    pub fn transition_at(&self, i: usize) -> Option<(LAct, u32)> {
+        self.trans_store.get(i).copied()
+    }
+
     pub fn transitions_in(&self, range: (u32, u32)) -> &[(LAct, u32)] {
         self.trans_store
             .get(range.0 as usize..range.1 as usize)
