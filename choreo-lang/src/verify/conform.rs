@@ -18,8 +18,9 @@ use super::model::Ident;
 use crate::global::{GStmt, GlobalProtocol, Participant};
 use std::collections::{BTreeMap, HashMap};
 
-/// A label as the global protocol names it: (namespace, name).
-pub(crate) type LabelKey = (String, String);
+/// A label as the global protocol names it: (namespace, name), shared
+/// with the checked program.
+pub(crate) type LabelKey = (std::sync::Arc<str>, std::sync::Arc<str>);
 
 pub(crate) const HANDOFF: &str = "⟨endpoint handoff⟩";
 
@@ -27,16 +28,31 @@ pub(crate) const HANDOFF: &str = "⟨endpoint handoff⟩";
 /// numbered in `Conformance::idents`.
 type Event = (u32, u32, u32);
 
-#[derive(Debug, Default)]
-struct NfaNode {
-    eps: Vec<u32>,
-    /// (events on pairs, target): a statement's messages, one per pair.
-    edges: Vec<(Vec<Event>, u32)>,
+/// An edge of the automaton: a statement's messages (one per pair, the
+/// range `events[first..end]`) leading to `target`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Edge {
+    first: u32,
+    end: u32,
+    target: u32,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Conformance {
-    nodes: Vec<NfaNode>,
+    /// The automaton, its edges grouped by source node (every node's
+    /// epsilon targets are `eps_to[eps_start[n]..eps_start[n + 1]]`, its
+    /// edges likewise in `edges`; in the order they were added), so the
+    /// whole automaton is a handful of vectors rather than several per
+    /// node. While building, edges are collected as (source, edge) and
+    /// grouped at the end.
+    node_count: u32,
+    eps_start: Vec<u32>,
+    eps_to: Vec<u32>,
+    edge_start: Vec<u32>,
+    edges: Vec<Edge>,
+    events: Vec<Event>,
+    building_eps: Vec<(u32, u32)>,
+    building_edges: Vec<(u32, Edge)>,
     /// Every label, in number order (found by a scan: a protocol has
     /// few, and a scan builds no key).
     label_keys: Vec<LabelKey>,
@@ -46,15 +62,24 @@ pub(crate) struct Conformance {
     /// Tracked pairs, sorted by identity; a global state holds one subset
     /// id per pair.
     pub pairs: Vec<(u32, u32)>,
-    /// Determinised states: each a sorted set of NFA nodes, stored once
-    /// and found through `subset_index` by hash.
-    subsets: Vec<Vec<u32>>,
+    /// Determinised states: each a sorted set of NFA nodes, stored once,
+    /// one after the other in `subset_words` (subset `i` is
+    /// `subset_words[subset_starts[i]..subset_starts[i + 1]]`), and found
+    /// through `subset_index` by hash.
+    subset_words: Vec<u32>,
+    subset_starts: Vec<usize>,
     subset_index: IdTable,
     steps: HashMap<(u32, u32, u32), u32, Fast>,
     start: u32,
-    /// Scratch for `closure` (which nodes it has seen), kept between
-    /// calls so a closure allocates only its result.
-    seen: Vec<bool>,
+    /// Scratch for `closure` (which nodes it has seen, its stack of nodes
+    /// to visit, seeded by the caller, and its result), kept between calls
+    /// so that a closure allocates nothing.
+    seen: Vec<u32>,
+    /// The mark of the current closure in `seen` (a node was seen by this
+    /// closure when its entry equals it), so that no closure clears it.
+    epoch: u32,
+    stack: Vec<u32>,
+    closed: Vec<u32>,
     /// Scratch for the members of a message statement's sender and
     /// receiver.
     froms: Vec<u32>,
@@ -63,19 +88,21 @@ pub(crate) struct Conformance {
 
 impl Conformance {
     pub fn build(protocol: &GlobalProtocol, families: &BTreeMap<String, u64>) -> Conformance {
-        let mut c = Conformance::default();
+        let mut c = Conformance {
+            subset_starts: vec![0],
+            ..Conformance::default()
+        };
         // About one node per statement, two for a choice, rec or timeout.
-        c.nodes.reserve(2 * statement_count(&protocol.body) + 1);
-        c.nodes.push(NfaNode::default());
+        let statements = statement_count(&protocol.body);
+        c.building_eps.reserve(2 * statements + 1);
+        c.building_edges.reserve(statements + 1);
+        c.events.reserve(statements + 1);
+        c.node_count = 1;
         c.start = 0;
         let mut recs = Vec::new();
         c.block(&protocol.body, 0, families, &mut recs);
-        let mut pairs: Vec<(u32, u32)> = c
-            .nodes
-            .iter()
-            .flat_map(|n| n.edges.iter())
-            .flat_map(|(events, _)| events.iter().map(|&(x, y, _)| (x, y)))
-            .collect();
+        c.group();
+        let mut pairs: Vec<(u32, u32)> = c.events.iter().map(|&(x, y, _)| (x, y)).collect();
         let idents = &c.idents;
         let name = |i: u32| idents.get(i as usize);
         pairs.sort_by(|a, b| (name(a.0), name(a.1)).cmp(&(name(b.0), name(b.1))));
@@ -96,18 +123,64 @@ impl Conformance {
     }
 
     fn node(&mut self) -> u32 {
-        let n = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
-        self.nodes.push(NfaNode::default());
+        let n = self.node_count;
+        self.node_count = n.saturating_add(1);
         n
     }
 
     fn eps(&mut self, from: u32, to: u32) {
-        if let Some(n) = self.nodes.get_mut(from as usize) {
-            n.eps.push(to);
+        self.building_eps.push((from, to));
+    }
+
+    /// An edge from `from` to `target` with the events pushed to `events`
+    /// since `first`.
+    fn edge(&mut self, from: u32, first: usize, target: u32) {
+        let first = u32::try_from(first).unwrap_or(u32::MAX);
+        let end = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
+        self.building_edges
+            .push((from, Edge { first, end, target }));
+    }
+
+    /// Groups the edges collected while building by source node (stable:
+    /// each node keeps its edges in the order they were added).
+    fn group(&mut self) {
+        let n = self.node_count as usize;
+        let mut eps = std::mem::take(&mut self.building_eps);
+        eps.sort_by_key(|&(from, _)| from);
+        self.eps_start = starts(n, eps.iter().map(|&(from, _)| from));
+        self.eps_to = eps.iter().map(|&(_, to)| to).collect();
+        let mut edges = std::mem::take(&mut self.building_edges);
+        edges.sort_by_key(|&(from, _)| from);
+        self.edge_start = starts(n, edges.iter().map(|&(from, _)| from));
+        self.edges = edges.iter().map(|&(_, e)| e).collect();
+    }
+
+    /// The epsilon targets of node `n`.
+    fn eps_of(&self, n: u32) -> &[u32] {
+        let n = n as usize;
+        match (self.eps_start.get(n), self.eps_start.get(n + 1)) {
+            (Some(&a), Some(&b)) => self.eps_to.get(a as usize..b as usize).unwrap_or_default(),
+            _ => &[],
         }
     }
 
-    fn label(&mut self, namespace: &str, name: &str) -> u32 {
+    /// The edges of node `n`.
+    fn edges_of(&self, n: u32) -> &[Edge] {
+        let n = n as usize;
+        match (self.edge_start.get(n), self.edge_start.get(n + 1)) {
+            (Some(&a), Some(&b)) => self.edges.get(a as usize..b as usize).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// The events of an edge.
+    fn events_of(&self, e: &Edge) -> &[Event] {
+        self.events
+            .get(e.first as usize..e.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn label(&mut self, namespace: &std::sync::Arc<str>, name: &std::sync::Arc<str>) -> u32 {
         if let Some(l) = self
             .label_keys
             .iter()
@@ -116,12 +189,25 @@ impl Conformance {
             return u32::try_from(l).unwrap_or(u32::MAX);
         }
         let l = u32::try_from(self.label_keys.len()).unwrap_or(u32::MAX);
-        self.label_keys.push((namespace.into(), name.into()));
+        self.label_keys.push((namespace.clone(), name.clone()));
         l
     }
 
-    pub fn label_of(&self, key: &LabelKey) -> Option<u32> {
-        let l = self.label_keys.iter().position(|k| k == key)?;
+    /// The label of a delegation's endpoint handoff.
+    fn handoff_label(&mut self) -> u32 {
+        if let Some(l) = self.label_of("", HANDOFF) {
+            return l;
+        }
+        let l = u32::try_from(self.label_keys.len()).unwrap_or(u32::MAX);
+        self.label_keys.push(("".into(), HANDOFF.into()));
+        l
+    }
+
+    pub fn label_of(&self, namespace: &str, name: &str) -> Option<u32> {
+        let l = self
+            .label_keys
+            .iter()
+            .position(|(ns, n)| **n == *name && **ns == *namespace)?;
         u32::try_from(l).ok()
     }
 
@@ -186,35 +272,31 @@ impl Conformance {
             GStmt::Message(m) => {
                 let label = self.label(&m.label.namespace, &m.label.name);
                 let (froms, tos) = self.take_members(&m.from, &m.to, families);
-                let mut events = Vec::with_capacity(froms.len() * tos.len());
+                let first = self.events.len();
                 for &f in &froms {
                     for &t in &tos {
                         if f != t {
-                            events.push((f, t, label));
+                            self.events.push((f, t, label));
                         }
                     }
                 }
                 self.give_members((froms, tos));
                 let next = self.node();
-                if let Some(n) = self.nodes.get_mut(cur as usize) {
-                    n.edges.push((events, next));
-                }
+                self.edge(cur, first, next);
                 next
             }
             GStmt::Delegate { from, to, .. } => {
-                let label = self.label("", HANDOFF);
+                let label = self.handoff_label();
                 let (froms, tos) = self.take_members(from, to, families);
-                let mut events = Vec::with_capacity(froms.len() * tos.len());
+                let first = self.events.len();
                 for &f in &froms {
                     for &t in &tos {
-                        events.push((f, t, label));
+                        self.events.push((f, t, label));
                     }
                 }
                 self.give_members((froms, tos));
                 let next = self.node();
-                if let Some(n) = self.nodes.get_mut(cur as usize) {
-                    n.edges.push((events, next));
-                }
+                self.edge(cur, first, next);
                 next
             }
             GStmt::Choice { branches, .. } => {
@@ -262,9 +344,9 @@ impl Conformance {
                 let handler_entry = self.node();
                 let body_entry = self.node();
                 self.eps(cur, body_entry);
-                let first = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+                let first = self.node_count;
                 let body_exit = self.block(body, body_entry, families, recs);
-                let last = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+                let last = self.node_count;
                 // The body may be abandoned at any point, also once finished.
                 self.eps(body_entry, handler_entry);
                 for n in first..last {
@@ -279,57 +361,80 @@ impl Conformance {
         }
     }
 
-    /// Closure for one pair: epsilon edges and edges with no event on it.
-    fn closure(&mut self, pair: (u32, u32), seeds: Vec<u32>) -> Vec<u32> {
+    /// Closure for one pair (epsilon edges and edges with no event on it)
+    /// of the nodes in `self.stack`, sorted into `self.closed`.
+    fn closure(&mut self, pair: (u32, u32)) {
         let mut seen = std::mem::take(&mut self.seen);
-        seen.clear();
-        seen.resize(self.nodes.len(), false);
-        let mut stack = seeds;
-        let mut out = Vec::with_capacity(stack.len() * 2);
+        let mut stack = std::mem::take(&mut self.stack);
+        let mut out = std::mem::take(&mut self.closed);
+        seen.resize(self.node_count as usize, 0);
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            seen.fill(0);
+            self.epoch = 1;
+        }
+        let epoch = self.epoch;
+        out.clear();
         while let Some(n) = stack.pop() {
             match seen.get_mut(n as usize) {
-                Some(s) if !*s => *s = true,
+                Some(s) if *s != epoch => *s = epoch,
                 _ => continue,
             }
             out.push(n);
-            if let Some(node) = self.nodes.get(n as usize) {
-                stack.extend(node.eps.iter().copied());
-                for (events, target) in &node.edges {
-                    if !events.iter().any(|(x, y, _)| *x == pair.0 && *y == pair.1) {
-                        stack.push(*target);
-                    }
+            stack.extend_from_slice(self.eps_of(n));
+            for e in self.edges_of(n) {
+                if !self
+                    .events_of(e)
+                    .iter()
+                    .any(|(x, y, _)| *x == pair.0 && *y == pair.1)
+                {
+                    stack.push(e.target);
                 }
             }
         }
-        self.seen = seen;
         out.sort_unstable();
-        out
+        self.seen = seen;
+        self.stack = stack;
+        self.closed = out;
     }
 
-    fn subset(&mut self, nodes: Vec<u32>) -> u32 {
-        let hash = hash_words(&nodes);
-        let subsets = &self.subsets;
-        if let Some(s) = self.subset_index.find(hash, |i| {
-            subsets.get(i as usize).is_some_and(|x| *x == nodes)
-        }) {
+    /// The nodes of subset `s`.
+    fn subset_nodes(&self, s: u32) -> Option<&[u32]> {
+        let s = s as usize;
+        let (&a, &b) = (self.subset_starts.get(s)?, self.subset_starts.get(s + 1)?);
+        self.subset_words.get(a..b)
+    }
+
+    /// The number of the subset in `self.closed`, added if new.
+    fn subset(&mut self) -> u32 {
+        let nodes = &self.closed;
+        let hash = hash_words(nodes);
+        if let Some(s) = self
+            .subset_index
+            .find(hash, |i| self.subset_nodes(i) == Some(nodes.as_slice()))
+        {
             return s;
         }
-        let s = u32::try_from(self.subsets.len()).unwrap_or(u32::MAX);
-        self.subsets.push(nodes);
+        let s = u32::try_from(self.subset_starts.len() - 1).unwrap_or(u32::MAX);
+        self.subset_words.extend_from_slice(nodes);
+        self.subset_starts.push(self.subset_words.len());
         self.subset_index.insert(hash, s);
         s
     }
 
     /// The initial subset of every tracked pair.
     pub fn initial(&mut self) -> Vec<u32> {
-        let pairs = self.pairs.clone();
-        pairs
-            .iter()
-            .map(|p| {
-                let c = self.closure(*p, vec![self.start]);
-                self.subset(c)
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.pairs.len());
+        for k in 0..self.pairs.len() {
+            let Some(&pair) = self.pairs.get(k) else {
+                continue;
+            };
+            self.stack.clear();
+            self.stack.push(self.start);
+            self.closure(pair);
+            out.push(self.subset());
+        }
+        out
     }
 
     /// After pair `k` (index into `pairs`) in subset `s` carries `label`:
@@ -339,24 +444,26 @@ impl Conformance {
             return (n != u32::MAX).then_some(n);
         }
         let pair = *self.pairs.get(k as usize)?;
-        let mut targets = Vec::new();
-        for &n in self.subsets.get(s as usize)? {
-            if let Some(node) = self.nodes.get(n as usize) {
-                for (events, target) in &node.edges {
-                    if events
-                        .iter()
-                        .any(|(x, y, l)| *x == pair.0 && *y == pair.1 && *l == label)
-                    {
-                        targets.push(*target);
-                    }
+        let mut targets = std::mem::take(&mut self.stack);
+        targets.clear();
+        for &n in self.subset_nodes(s)? {
+            for e in self.edges_of(n) {
+                if self
+                    .events_of(e)
+                    .iter()
+                    .any(|(x, y, l)| *x == pair.0 && *y == pair.1 && *l == label)
+                {
+                    targets.push(e.target);
                 }
             }
         }
-        let next = if targets.is_empty() {
+        let empty = targets.is_empty();
+        self.stack = targets;
+        let next = if empty {
             u32::MAX
         } else {
-            let c = self.closure(pair, targets);
-            self.subset(c)
+            self.closure(pair);
+            self.subset()
         };
         self.steps.insert((k, s, label), next);
         (next != u32::MAX).then_some(next)
@@ -368,20 +475,15 @@ impl Conformance {
             return Vec::new();
         };
         let mut out: Vec<String> = Vec::new();
-        for &n in self
-            .subsets
-            .get(s as usize)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            if let Some(node) = self.nodes.get(n as usize) {
-                for (events, _) in &node.edges {
-                    for (x, y, l) in events {
+        for &n in self.subset_nodes(s).unwrap_or_default() {
+            {
+                for e in self.edges_of(n) {
+                    for (x, y, l) in self.events_of(e) {
                         if *x == pair.0 && *y == pair.1 {
                             let name = self
                                 .label_keys
                                 .get(*l as usize)
-                                .map(|(_, name)| name.clone())
+                                .map(|(_, name)| name.to_string())
                                 .unwrap_or_default();
                             if !out.contains(&name) {
                                 out.push(name);
@@ -393,6 +495,23 @@ impl Conformance {
         }
         out
     }
+}
+
+/// Where each node's entries start in a list sorted by node (`n + 1`
+/// entries, the last the list's length).
+fn starts(n: usize, sources: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut out = vec![0u32; n + 1];
+    for from in sources {
+        if let Some(c) = out.get_mut(from as usize + 1) {
+            *c += 1;
+        }
+    }
+    let mut sum = 0u32;
+    for c in &mut out {
+        sum += *c;
+        *c = sum;
+    }
+    out
 }
 
 /// Statements in `stmts`, nested ones included (to size the automaton).

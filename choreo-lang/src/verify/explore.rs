@@ -151,7 +151,7 @@ impl States {
 /// Initial capacity of the visited set and the state list: a small
 /// protocol's whole run, but the store grows (cheaply: no key is hashed
 /// again) for larger ones.
-const INITIAL_CAPACITY: usize = 256;
+const INITIAL_CAPACITY: usize = 32;
 
 #[derive(Clone, Copy)]
 struct Edge {
@@ -169,17 +169,53 @@ struct Move {
     edge: Edge,
 }
 
+/// The participants acting as each identity (`of(i)`), in participant
+/// order.
+struct Readers {
+    starts: Vec<usize>,
+    participants: Vec<usize>,
+}
+
+impl Readers {
+    fn new(world: &World, ni: u32) -> Readers {
+        let mut pairs: Vec<(u32, usize)> = world
+            .participants
+            .iter()
+            .enumerate()
+            .flat_map(|(pi, part)| part.idents.iter().map(move |&id| (id, pi)))
+            .collect();
+        pairs.sort_by_key(|&(id, _)| id);
+        let mut starts = vec![0usize; ni as usize + 1];
+        for &(id, _) in &pairs {
+            if let Some(c) = starts.get_mut(id as usize + 1) {
+                *c += 1;
+            }
+        }
+        let mut sum = 0;
+        for c in &mut starts {
+            sum += *c;
+            *c = sum;
+        }
+        Readers {
+            starts,
+            participants: pairs.iter().map(|&(_, p)| p).collect(),
+        }
+    }
+
+    fn of(&self, ident: u32) -> &[usize] {
+        let i = ident as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.participants.get(a..b).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
 /// Applies the runtime's discards eagerly: a channel head that its reader
 /// drops (a late quorum message, a message of a timeout body it abandoned)
 /// is removed as soon as it is at the head. Most states have no
 /// participant that could discard anything; they leave at once.
-fn settle(
-    world: &mut World,
-    readers: &[Vec<usize>],
-    ni: u32,
-    locals: &mut [u32],
-    chans: &mut Vec<u32>,
-) {
+fn settle(world: &mut World, readers: &Readers, ni: u32, locals: &mut [u32], chans: &mut Vec<u32>) {
     if chans.is_empty() || !locals.iter().any(|&l| world.may_discard(l)) {
         return;
     }
@@ -189,12 +225,10 @@ fn settle(
     let discarded_head = |locals: &[u32], c: u32, h: u32| {
         let from = c / ni;
         let to = c % ni;
-        readers.get(to as usize).and_then(|ps| {
-            ps.iter().copied().find(|&p| {
-                locals
-                    .get(p)
-                    .is_some_and(|&l| world.discards(l, from, to, h))
-            })
+        readers.of(to).iter().copied().find(|&p| {
+            locals
+                .get(p)
+                .is_some_and(|&l| world.discards(l, from, to, h))
         })
     };
     if !channels(chans).any(|(c, m)| {
@@ -210,12 +244,10 @@ fn settle(
             let from = *c / ni;
             let to = *c % ni;
             while let Some(&h) = msgs.first() {
-                let reader = readers.get(to as usize).and_then(|ps| {
-                    ps.iter().copied().find(|&p| {
-                        locals
-                            .get(p)
-                            .is_some_and(|&l| world.discards(l, from, to, h))
-                    })
+                let reader = readers.of(to).iter().copied().find(|&p| {
+                    locals
+                        .get(p)
+                        .is_some_and(|&l| world.discards(l, from, to, h))
                 });
                 let Some(p) = reader else {
                     break;
@@ -248,19 +280,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let p = world.participants.len();
     let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX).max(1);
     let chan = |from: u32, to: u32| from.saturating_mul(ni).saturating_add(to);
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); ni as usize];
-    for (pi, part) in world.participants.iter().enumerate() {
-        for &id in &part.idents {
-            if let Some(r) = readers.get_mut(id as usize) {
-                r.push(pi);
-            }
-        }
-    }
-    let idents_of: Vec<Vec<u32>> = world
-        .participants
-        .iter()
-        .map(|x| x.idents.clone())
-        .collect();
+    // Who reads each identity's channels: the participants acting as it,
+    // in participant order, grouped by identity (two vectors rather than
+    // one per identity).
+    let readers = Readers::new(world, ni);
     let mut init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
     if let Some(c) = world.conform.as_mut() {
         init.extend(c.initial());
@@ -279,16 +302,19 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     // The enabled moves of the current state, then (for the moves to
     // follow) their successors, encoded one after the other in `arena`
     // (reused: no allocation per successor unless it is new).
-    let mut moves: Vec<Move> = Vec::new();
-    let mut arena: Vec<u32> = Vec::new();
-    let mut built: Vec<(usize, usize)> = Vec::new();
-    let mut known: Vec<bool> = Vec::new();
-    let mut nl: Vec<u32> = Vec::new();
-    let mut nc: Vec<u32> = Vec::new();
-    let mut hashes: Vec<u64> = Vec::new();
+    // Sized for a typical state (a few moves, a few channels) so that they
+    // do not regrow from empty in every instance.
+    let words = 2 * head_len + 16;
+    let mut moves: Vec<Move> = Vec::with_capacity(16);
+    let mut arena: Vec<u32> = Vec::with_capacity(8 * words);
+    let mut built: Vec<(usize, usize)> = Vec::with_capacity(16);
+    let mut known: Vec<bool> = Vec::with_capacity(16);
+    let mut nl: Vec<u32> = Vec::with_capacity(head_len);
+    let mut nc: Vec<u32> = Vec::with_capacity(words);
+    let mut hashes: Vec<u64> = Vec::with_capacity(16);
     // The state being expanded, copied out of the store that its
     // successors are added to.
-    let mut state: Vec<u32> = Vec::new();
+    let mut state: Vec<u32> = Vec::with_capacity(words);
     let mut cursor = 0usize;
     while let Some(current) = states.get(u32::try_from(cursor).unwrap_or(u32::MAX)) {
         state.clear();
@@ -302,11 +328,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
         let mut blocked = false;
         // Which moves are enabled (cheap: no successor is built yet).
         for (pi, &l) in locals.iter().enumerate().take(p) {
-            let trans = world.transitions(l);
-            let idents = idents_of.get(pi).map_or(&[][..], Vec::as_slice);
+            let range = world.transition_range(l);
             // Unexpected reception: a channel head the participant waits on
             // and can never take.
-            if let Some(v) = unexpected(world, l, &trans, chans, &chan) {
+            if let Some(v) = unexpected(world, l, world.transitions_in(range), chans, &chan) {
                 out.states = states.len() as u64;
                 out.violation = Some(RawViolation {
                     kind: ViolationKind::UnexpectedReception,
@@ -318,7 +343,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             let pi32 = u32::try_from(pi).unwrap_or(u32::MAX);
             let begin = moves.len();
             let mut stable = true;
-            for (ti, &(act, l2)) in trans.iter().enumerate() {
+            let count = range.1.saturating_sub(range.0) as usize;
+            for ti in 0..count {
+                let Some((act, l2)) = world.transition_at(range.0 as usize + ti) else {
+                    break;
+                };
                 let ti32 = u32::try_from(ti).unwrap_or(u32::MAX);
                 let mut pair_update: Option<(usize, u32)> = None;
                 let enabled = match act {
@@ -362,7 +391,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                     LAct::Choose { .. } | LAct::Abandon { .. } | LAct::Proceed => true,
                     LAct::Switch { t } => {
                         let arrived = channels(chans).any(|(c, m)| {
-                            idents.iter().any(|&me| c % ni == me)
+                            world
+                                .participants
+                                .get(pi)
+                                .is_some_and(|x| x.idents.iter().any(|&me| c % ni == me))
                                 && m.first()
                                     .is_some_and(|&h| world.phase(h) == Phase::Handler(t))
                         });
@@ -695,8 +727,8 @@ fn trace(world: &mut World, states: &States, edges: &[Edge], mut at: u32) -> Vec
             .and_then(|locals| locals.get(e.participant as usize))
             .copied()
             .unwrap_or(0);
-        let trans = world.transitions(l);
-        if let Some(&(act, _)) = trans.get(e.trans as usize) {
+        let step = world.transitions(l).get(e.trans as usize).copied();
+        if let Some((act, _)) = step {
             let me = world
                 .participants
                 .get(e.participant as usize)

@@ -59,12 +59,30 @@ pub(crate) enum Phase {
     Handler(u32),
 }
 
+/// A message as the checker knows it: (name, namespace, payload, phase).
+/// The parts are shared with the checked program (no copy per message);
+/// the label shown in traces is formatted only when one is printed.
 #[derive(Clone, Debug)]
 pub(crate) struct MsgInfo {
-    pub label: String,
+    pub name: std::sync::Arc<str>,
+    pub namespace: std::sync::Arc<str>,
+    /// Canonical payload type (`()` for none; empty for the handoff).
+    pub payload: std::sync::Arc<str>,
     pub phase: Phase,
-    /// (namespace, name), as the global protocol names the label.
-    pub key: (String, String),
+    /// The endpoint handoff of a delegation (no protocol message may
+    /// find it).
+    handoff: bool,
+}
+
+impl MsgInfo {
+    /// The label as traces show it: `Name` or `Name(payload)`.
+    pub fn label(&self) -> String {
+        if &*self.payload == "()" || self.payload.is_empty() {
+            self.name.to_string()
+        } else {
+            format!("{}({})", self.name, self.payload)
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -183,6 +201,7 @@ pub(crate) struct Participant {
     pub start: u32,
 }
 
+#[derive(Debug)]
 struct LStep {
     act: LAct,
     term: Term,
@@ -214,20 +233,17 @@ impl Instance {
     }
 }
 
-/// The cached local transitions of one interned state.
-pub(crate) type Transitions = std::rc::Rc<[(LAct, u32)]>;
-
-type MsgKey = (std::sync::Arc<str>, std::sync::Arc<str>, String, Phase);
+/// Where the cached local transitions of one interned state are in
+/// `World::trans_store` (`NOT_YET`: not computed yet).
+type TransRange = (u32, u32);
+const NOT_YET: TransRange = (u32::MAX, u32::MAX);
 
 /// The compiled system.
 #[derive(Debug)]
 pub(crate) struct World {
     pub idents: Vec<Ident>,
+    /// Every message, found by a scan (an instance has tens at most).
     pub msgs: Vec<MsgInfo>,
-    /// Hash of (name, namespace, payload, phase) → messages with it.
-    msg_index: HashMap<u64, Vec<u32>, Fast>,
-    /// (name, namespace, payload, phase) of every message (handoff: none).
-    msg_keys: Vec<MsgKey>,
     pub timeouts: Vec<TimeoutInfo>,
     timeout_index: HashMap<(Loc, String, u64), u32, Fast>,
     pub nodes: Vec<Node>,
@@ -236,9 +252,14 @@ pub(crate) struct World {
     /// Per node: the timeout nodes whose bodies enclose it (outermost
     /// first). A step of a body to a node outside it (a `continue` to a
     /// `rec` around the timeout) completes the body.
-    enclosing: Vec<Vec<u32>>,
-    /// While building: the timeout nodes whose bodies are being built.
+    /// The bodies are numbered sets (`body_sets`, the first empty): nodes
+    /// of one body share their set instead of each holding a copy.
+    enclosing: Vec<u32>,
+    body_sets: Vec<Vec<u32>>,
+    /// While building: the timeout nodes whose bodies are being built,
+    /// and the number of that set in `body_sets`.
     building: Vec<u32>,
+    building_set: u32,
     pub participants: Vec<Participant>,
     pub instance: Instance,
     /// Per-pair conformance to the global protocol, when one is given.
@@ -256,7 +277,15 @@ pub(crate) struct World {
     /// holds only numbers.
     locals: Vec<std::rc::Rc<LocalState>>,
     local_index: super::hash::IdTable,
-    trans: Vec<Option<Transitions>>,
+    trans: Vec<TransRange>,
+    /// Every computed state's transitions, one after the other (one
+    /// vector for the run instead of one allocation per local state).
+    trans_store: Vec<(LAct, u32)>,
+    /// Scratch for `transitions` (its steps and its result before they are
+    /// shared), kept between calls so computing a state's transitions
+    /// allocates only the shared result.
+    step_buf: Vec<LStep>,
+    trans_buf: Vec<(LAct, u32)>,
 }
 
 struct Cx {
@@ -284,14 +313,14 @@ impl World {
         let mut w = World {
             idents: Vec::new(),
             msgs: Vec::new(),
-            msg_index: HashMap::default(),
-            msg_keys: Vec::new(),
             timeouts: Vec::new(),
             timeout_index: HashMap::default(),
             nodes: vec![Node::End, Node::Stuck],
             parent_timeout: HashMap::default(),
-            enclosing: vec![Vec::new(), Vec::new()],
+            enclosing: vec![0, 0],
+            body_sets: vec![Vec::new()],
             building: Vec::new(),
+            building_set: 0,
             participants: Vec::new(),
             instance,
             conform: None,
@@ -302,6 +331,9 @@ impl World {
             locals: Vec::with_capacity(32),
             local_index: super::hash::IdTable::with_capacity(64),
             trans: Vec::with_capacity(32),
+            trans_store: Vec::with_capacity(64),
+            step_buf: Vec::new(),
+            trans_buf: Vec::new(),
         };
         // `Target::Family` stands for every member without its own local type.
         let named: HashSet<(Name, u64)> = roles
@@ -311,39 +343,51 @@ impl World {
                 _ => None,
             })
             .collect();
+        // Sized once: each member's copy adds a node per machine state,
+        // and a `send all` or an exchange one more per recipient (a small
+        // family: twice the states is room enough for most).
+        let copies: usize = roles
+            .iter()
+            .map(|(l, m)| {
+                let members = match &l.target {
+                    Target::Family(f) => usize::try_from(w.family_size(f)).unwrap_or(0),
+                    _ => 1,
+                };
+                members * m.states.len()
+            })
+            .sum();
+        w.nodes.reserve(2 * copies);
+        w.enclosing.reserve(2 * copies);
+        // Which world node each machine state became, for the member being
+        // built (one buffer for all of them).
+        let mut slots: Vec<u32> = Vec::new();
         for (local, machine) in roles {
-            let members: Vec<Ident> = match &local.target {
-                Target::Role(r) => vec![Ident {
-                    role: r.to_string(),
-                    index: None,
-                }],
-                Target::Member(r, i) => vec![Ident {
-                    role: r.to_string(),
-                    index: Some(*i),
-                }],
-                Target::Family(f) => (0..w.family_size(f))
-                    .filter(|i| !named.contains(&(f.clone(), *i)))
-                    .map(|i| Ident {
-                        role: f.to_string(),
-                        index: Some(i),
-                    })
-                    .collect(),
+            let (role, indices): (&str, Vec<Option<u64>>) = match &local.target {
+                Target::Role(r) => (r, vec![None]),
+                Target::Member(r, i) => (r, vec![Some(*i)]),
+                Target::Family(f) => (
+                    f,
+                    (0..w.family_size(f))
+                        .filter(|i| !named.contains(&(f.clone(), *i)))
+                        .map(Some)
+                        .collect(),
+                ),
             };
-            // Each member's copy adds at most one node per machine state.
-            w.nodes.reserve(members.len() * machine.states.len());
-            w.enclosing.reserve(members.len() * machine.states.len());
-            for member in members {
-                let me = w.ident(&member.role, member.index);
+            for index in indices {
+                let me = w.ident(role, index);
+                slots.clear();
+                slots.resize(machine.states.len(), u32::MAX);
                 let mut inst = Inst {
                     machine,
                     me,
-                    nodes: vec![u32::MAX; machine.states.len()],
+                    nodes: std::mem::take(&mut slots),
                 };
                 let mut cx = Cx {
                     timeouts: Vec::new(),
                 };
                 let mut idents = vec![me];
                 let start = w.state(&mut inst, machine.entry, &mut cx, &mut idents);
+                slots = inst.nodes;
                 w.participants.push(Participant {
                     ident: me,
                     idents,
@@ -378,7 +422,7 @@ impl World {
                 let label = w
                     .msgs
                     .get(m)
-                    .and_then(|info| w.conform.as_ref()?.label_of(&info.key));
+                    .and_then(|info| w.conform.as_ref()?.label_of(&info.namespace, &info.name));
                 label.unwrap_or(u32::MAX)
             })
             .collect();
@@ -391,7 +435,7 @@ impl World {
             Some(&l) => (l != u32::MAX).then_some(l),
             None => {
                 let info = self.msgs.get(msg as usize)?;
-                self.conform.as_ref()?.label_of(&info.key)
+                self.conform.as_ref()?.label_of(&info.namespace, &info.name)
             }
         }
     }
@@ -460,46 +504,32 @@ impl World {
         }
     }
 
-    fn msg(&mut self, label: &crate::global::Label, payload: &str, phase: Phase) -> u32 {
-        // Looked up by the hash of the borrowed parts: every send and
-        // receive of every instance asks, and most ask for a known message.
-        let hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = super::hash::WordHasher::default();
-            (&*label.name, &*label.namespace, payload, phase).hash(&mut h);
-            h.finish()
-        };
-        if let Some(ids) = self.msg_index.get(&hash) {
-            for &m in ids {
-                if let Some((name, namespace, p, ph)) = self.msg_keys.get(m as usize) {
-                    if **name == *label.name
-                        && **namespace == *label.namespace
-                        && p == payload
-                        && *ph == phase
-                    {
-                        return m;
-                    }
-                }
-            }
+    fn msg(
+        &mut self,
+        label: &crate::global::Label,
+        payload: &std::sync::Arc<str>,
+        phase: Phase,
+    ) -> u32 {
+        // Every send and receive of every member asks, and most ask for a
+        // known message: a scan of the few messages (the shared strings
+        // compare by pointer first).
+        if let Some(m) = self.msgs.iter().position(|m| {
+            !m.handoff
+                && m.phase == phase
+                && m.name == label.name
+                && m.namespace == label.namespace
+                && m.payload == *payload
+        }) {
+            return u32::try_from(m).unwrap_or(u32::MAX);
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
-        let shown = if payload == "()" {
-            String::from(&*label.name)
-        } else {
-            format!("{}({payload})", label.name)
-        };
         self.msgs.push(MsgInfo {
-            label: shown,
+            name: label.name.clone(),
+            namespace: label.namespace.clone(),
+            payload: payload.clone(),
             phase,
-            key: (String::from(&*label.namespace), String::from(&*label.name)),
+            handoff: false,
         });
-        self.msg_keys.push((
-            label.name.clone(),
-            label.namespace.clone(),
-            payload.to_string(),
-            phase,
-        ));
-        self.msg_index.entry(hash).or_default().push(m);
         m
     }
 
@@ -532,18 +562,12 @@ impl World {
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
         self.msgs.push(MsgInfo {
-            label: super::conform::HANDOFF.to_string(),
+            name: super::conform::HANDOFF.into(),
+            namespace: "".into(),
+            payload: "".into(),
             phase: Phase::None,
-            key: (String::new(), super::conform::HANDOFF.to_string()),
+            handoff: true,
         });
-        // Keeps `msg_keys` aligned with `msgs`; not in `msg_index`, so no
-        // protocol message can find it.
-        self.msg_keys.push((
-            super::conform::HANDOFF.into(),
-            "".into(),
-            String::new(),
-            Phase::None,
-        ));
         self.handoff = Some(m);
         m
     }
@@ -551,8 +575,19 @@ impl World {
     fn push(&mut self, node: Node) -> u32 {
         let n = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
         self.nodes.push(node);
-        self.enclosing.push(self.building.clone());
+        self.enclosing.push(self.building_set);
         n
+    }
+
+    /// Numbers the set of bodies being built (`building`): a scan of the
+    /// few sets met so far.
+    fn set_building(&mut self) {
+        let found = self.body_sets.iter().position(|b| *b == self.building);
+        let id = found.unwrap_or_else(|| {
+            self.body_sets.push(self.building.clone());
+            self.body_sets.len() - 1
+        });
+        self.building_set = u32::try_from(id).unwrap_or(0);
     }
 
     /// True while `term` is still inside the body of timeout node
@@ -576,6 +611,7 @@ impl World {
                 || self
                     .enclosing
                     .get(n as usize)
+                    .and_then(|&b| self.body_sets.get(b as usize))
                     .is_none_or(|bodies| bodies.contains(&timeout))
         })
     }
@@ -890,8 +926,10 @@ impl World {
                 let next = self.state(inst, exits.next, cx, idents);
                 cx.timeouts.push((t, at, true));
                 self.building.push(at);
+                self.set_building();
                 let body = self.state(inst, *body, cx, idents);
                 self.building.pop();
+                self.set_building();
                 cx.timeouts.pop();
                 cx.timeouts.push((t, at, false));
                 let handler_alone = self.state(inst, exits.handler_alone, cx, idents);
@@ -1202,7 +1240,7 @@ impl World {
         let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
         self.locals.push(std::rc::Rc::new(state));
         self.local_index.insert(hash, i);
-        self.trans.push(None);
+        self.trans.push(NOT_YET);
         i
     }
 
@@ -1222,17 +1260,43 @@ impl World {
     }
 
     /// The local transitions of an interned state (computed once).
-    pub fn transitions(&mut self, id: u32) -> Transitions {
-        if let Some(Some(t)) = self.trans.get(id as usize) {
-            return t.clone();
+    pub fn transitions(&mut self, id: u32) -> &[(LAct, u32)] {
+        let range = self.transition_range(id);
+        self.transitions_in(range)
+    }
+
+    /// Where the local transitions of an interned state are (computed
+    /// once): for [`World::transitions_in`], so that a caller can read
+    /// them while it uses the world.
+    pub fn transition_range(&mut self, id: u32) -> (u32, u32) {
+        match self.trans.get(id as usize) {
+            Some(&r) if r != NOT_YET => r,
+            Some(_) => self.compute_transitions(id),
+            None => (0, 0),
         }
+    }
+
+    /// Entry `i` of the transition store (a range's start plus an offset).
+    pub fn transition_at(&self, i: usize) -> Option<(LAct, u32)> {
+        self.trans_store.get(i).copied()
+    }
+
+    pub fn transitions_in(&self, range: (u32, u32)) -> &[(LAct, u32)] {
+        self.trans_store
+            .get(range.0 as usize..range.1 as usize)
+            .unwrap_or_default()
+    }
+
+    fn compute_transitions(&mut self, id: u32) -> TransRange {
         let Some(state) = self.locals.get(id as usize).cloned() else {
-            return std::rc::Rc::from(Vec::new());
+            return (0, 0);
         };
-        let mut steps = Vec::new();
+        let mut steps = std::mem::take(&mut self.step_buf);
+        steps.clear();
         self.steps(&state.term, &mut steps);
-        let mut out = Vec::with_capacity(steps.len() + state.drops.len());
-        for st in steps {
+        let mut out = std::mem::take(&mut self.trans_buf);
+        out.clear();
+        for st in steps.drain(..) {
             let mut drops = state.drops.clone();
             drops.extend(st.drops);
             drops.sort_unstable();
@@ -1303,11 +1367,18 @@ impl World {
                 out.push((LAct::Switch { t }, next));
             }
         }
-        let rc: Transitions = std::rc::Rc::from(out);
+        let start = u32::try_from(self.trans_store.len()).unwrap_or(u32::MAX);
+        self.trans_store.extend_from_slice(&out);
+        let range = (
+            start,
+            u32::try_from(self.trans_store.len()).unwrap_or(u32::MAX),
+        );
+        self.step_buf = steps;
+        self.trans_buf = out;
         if let Some(slot) = self.trans.get_mut(id as usize) {
-            *slot = Some(rc.clone());
+            *slot = range;
         }
-        rc
+        range
     }
 
     /// True when the participant in `local` discards `msg` arriving on `from → to`.
@@ -1362,7 +1433,7 @@ impl World {
     pub fn msg_label(&self, m: u32) -> String {
         self.msgs
             .get(m as usize)
-            .map_or_else(|| format!("#{m}"), |i| i.label.clone())
+            .map_or_else(|| format!("#{m}"), MsgInfo::label)
     }
 
     pub fn timeout_text(&self, t: u32) -> String {
@@ -1382,7 +1453,7 @@ impl World {
 
     /// What the participant in `local` is waiting for, for deadlock reports.
     pub fn describe_wait(&mut self, local: u32) -> String {
-        let trans = self.transitions(local);
+        let trans = self.transitions(local).to_vec();
         let mut waits: Vec<String> = Vec::new();
         for (act, _) in trans.iter() {
             if let LAct::Recv { from, msg, .. } = act {
