@@ -8,7 +8,12 @@
 //! book/src/transports.md, "Speed over loopback".
 //!
 //! `cargo bench -p choreo-runtime --bench node_timers`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::future::Future;
 use std::hint::black_box;
