@@ -583,7 +583,7 @@ impl Node {
 
     /// Retransmit bundles and rebinds that are due; the keys of handoffs
     /// given up (the new holder or a peer silent for the patience).
-    pub(super) fn departure_timeouts(&mut self, now: Time) -> Vec<SessionId> {
+    pub(super) fn departure_timeouts(&mut self, now: Time, due: &[SessionId]) -> Vec<SessionId> {
         // Retry at the pace of an unresponsive link's heartbeat, not the
         // data retransmission's backoff: a handoff has only the session's
         // patience to complete, and every round needs two frames through
@@ -591,7 +591,10 @@ impl Node {
         // lossy link loses in about one run in 7,000 at 15 % loss).
         let max_rto = self.config.link.heartbeat / 4;
         let mut gone = Vec::new();
-        for (&key, h) in &mut self.sessions {
+        for &key in due {
+            let Some(h) = self.sessions.get_mut(&key) else {
+                continue;
+            };
             let Some(d) = h.departure.as_mut() else {
                 continue;
             };

@@ -1,12 +1,13 @@
 //! [`Node`]: the session table, frame validation and routing, timers.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use super::handoff::{Arrival, Departure, Retired};
 use super::link::{Item, Link, Received, Taken};
 use super::pending::{Held, Hold, Pending};
+use super::table::Sessions;
 use super::wire::{message_of, FrameKind, NodeFrame, FRAME_OVERHEAD};
 use super::{NodeConfig, NodeEvent, NodeId, NodeStats, Time, Transmit};
 use crate::envelope::{Frame, Header, Message};
@@ -22,8 +23,8 @@ pub struct Node {
     pub(super) now: Time,
     /// Hosted endpoints by their key: the session id the frames addressed
     /// to them carry (the session's id, or a fresh one for an endpoint
-    /// that moved here in a handoff).
-    pub(super) sessions: BTreeMap<SessionId, Hosted>,
+    /// that moved here in a handoff), with their next deadlines indexed.
+    pub(super) sessions: Sessions,
     pending: Pending,
     tombstones: VecDeque<SessionId>,
     pub(super) tombstone_set: BTreeSet<SessionId>,
@@ -123,7 +124,7 @@ impl Node {
             me,
             config,
             now: Time::ZERO,
-            sessions: BTreeMap::new(),
+            sessions: Sessions::default(),
             pending: Pending::default(),
             tombstones: VecDeque::new(),
             tombstone_set: BTreeSet::new(),
@@ -458,41 +459,61 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called
     /// (`None`: only when a frame or a local operation arrives).
-    pub fn poll_timeout(&self) -> Option<Time> {
-        let link = &self.config.link;
-        let mut next = self.pending.next_timeout(&self.config.pending);
-        for h in self.sessions.values() {
-            let t = if let Some(d) = &h.departure {
-                Some(d.next_timeout())
-            } else if h.settled() {
-                Some(h.settled_at.map_or(self.now, |t| t + link.linger))
-            } else {
-                h.links
-                    .iter()
-                    .flatten()
-                    .filter_map(|l| l.next_timeout(h.patience, link))
-                    .chain(h.deadlines.iter().map(|(t, _)| *t))
-                    .min()
-            };
-            next = match (next, t) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+    ///
+    /// O(log n) in the hosted sessions, plus the recomputation of the
+    /// sessions changed since the last call (see `node/table.rs`): the
+    /// network driver asks it on every flush.
+    pub fn poll_timeout(&mut self) -> Option<Time> {
+        self.refresh_deadlines();
+        let next = self.pending.next_timeout(&self.config.pending);
+        match (next, self.sessions.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        next
+    }
+
+    /// Recompute the next deadline of every session changed since the
+    /// last call. A session that is no longer settled forgets when it
+    /// settled: its linger counts from when it settles again.
+    fn refresh_deadlines(&mut self) {
+        let link = self.config.link;
+        let now = self.now;
+        self.sessions.refresh(|h| {
+            if let Some(d) = &h.departure {
+                return Some(d.next_timeout());
+            }
+            if h.settled() {
+                return Some(h.settled_at.map_or(now, |t| t + link.linger));
+            }
+            h.settled_at = None;
+            h.links
+                .iter()
+                .flatten()
+                .filter_map(|l| l.next_timeout(h.patience, &link))
+                .chain(h.deadlines.iter().map(|(t, _)| *t))
+                .min()
+        });
     }
 
     /// Run the timers that are due: retransmissions, heartbeats,
     /// unresponsive and lost peers, expiry of held frames, removal of
-    /// closed sessions.
+    /// closed sessions. Visits only the sessions whose next deadline
+    /// ([`poll_timeout`](Self::poll_timeout)'s index) is at or before
+    /// `now`, in key order; a session's timers act only at or after the
+    /// deadline it reports, so the others have nothing due.
     pub fn handle_timeout(&mut self, now: Time) {
         self.tick(now);
         let now = self.now;
         self.stats.pending_dropped += self.pending.expire(now, &self.config.pending);
+        self.refresh_deadlines();
+        let due = self.sessions.due(now);
         let link_config = self.config.link;
         let mut events = Vec::new();
         let mut remove = Vec::new();
-        for (&session, h) in &mut self.sessions {
+        for &session in &due {
+            let Some(h) = self.sessions.get_mut(&session) else {
+                continue;
+            };
             if h.deadlines.iter().any(|(t, _)| *t <= now) {
                 let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut h.deadlines)
                     .into_iter()
@@ -537,7 +558,7 @@ impl Node {
         for e in events {
             self.event(e);
         }
-        remove.extend(self.departure_timeouts(now));
+        remove.extend(self.departure_timeouts(now, &due));
         for session in remove {
             self.sessions.remove(&session);
             self.tombstone(session);

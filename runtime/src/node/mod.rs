@@ -51,6 +51,7 @@ mod host;
 mod link;
 mod pending;
 mod shared;
+mod table;
 pub mod wire;
 
 use std::fmt;
