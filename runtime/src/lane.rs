@@ -189,7 +189,7 @@ impl<E> LaneRx<E> {
     }
 
     #[inline(always)]
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
         if self.budget == 0 {
             // A long run of ready messages: let the other tasks run once.
             self.budget = YIELD_EVERY;

@@ -174,25 +174,101 @@ pub(crate) fn send_owned<A: Access, M: Serialize + Send + 'static>(
     label: Label,
     payload: M,
 ) -> SendOp<'_, A> {
-    let r = a.with(|core, t| {
-        let Some(peer) = core.other_peer_fast(to) else {
-            return Ok(Some(Box::new(bad_peer(core, to))));
-        };
-        let msg = if t.carries_values() {
-            Outgoing::Value(TypedMessage {
-                label,
-                phase: core.send_phase(),
-                value: Value::new(payload),
-            })
-        } else {
-            match core.payload(label, &payload) {
-                Ok(p) => Outgoing::Bytes(core.message(label, p)),
-                Err(e) => return Ok(Some(Box::new(e))),
-            }
-        };
-        try_now(core, t, peer, label, msg)
+    let r = a.with(|core, t| match owned_message(core, t, to, label, payload) {
+        Ok((peer, msg)) => try_now(core, t, peer, label, msg),
+        Err(e) => Ok(Some(e)),
     });
     op(a, label, r)
+}
+
+/// The message of a `send_owned`: the payload as a [`Value`] when the
+/// transport carries values, encoded otherwise; with its peer.
+#[inline(always)]
+fn owned_message<T: Transport, M: Serialize + Send + 'static>(
+    core: &mut Core,
+    t: &mut T,
+    to: RoleId,
+    label: Label,
+    payload: M,
+) -> Result<(PeerId, Outgoing), Box<Error>> {
+    let Some(peer) = core.other_peer_fast(to) else {
+        return Err(Box::new(bad_peer(core, to)));
+    };
+    let msg = if t.carries_values() {
+        Outgoing::Value(TypedMessage {
+            label,
+            phase: core.send_phase(),
+            value: Value::new(payload),
+        })
+    } else {
+        match core.payload(label, &payload) {
+            Ok(p) => Outgoing::Bytes(core.message(label, p)),
+            Err(e) => return Err(Box::new(e)),
+        }
+    };
+    Ok((peer, msg))
+}
+
+/// A `send_owned` whose message is built but not handed over yet, holding
+/// no borrow of the session: the typestates' named futures
+/// ([`crate::typestate::SendFuture`]) own their endpoint and poll this with
+/// it ([`poll_prepared`]). The message goes to the transport on the first
+/// poll, as an `async` send's would.
+pub(crate) enum Prepared {
+    /// To hand to `peer` once its link is ready.
+    Ready {
+        peer: PeerId,
+        label: Label,
+        msg: Option<Outgoing>,
+    },
+    /// Building the message failed (the error is reported when polled).
+    Failed(Option<Box<Error>>),
+}
+
+/// Builds a `send_owned`'s message (see [`Prepared`]).
+#[inline(always)]
+pub(crate) fn prepare_owned<A: Access, M: Serialize + Send + 'static>(
+    a: &mut A,
+    to: RoleId,
+    label: Label,
+    payload: M,
+) -> Prepared {
+    a.with(|core, t| match owned_message(core, t, to, label, payload) {
+        Ok((peer, msg)) => Prepared::Ready {
+            peer,
+            label,
+            msg: Some(msg),
+        },
+        Err(e) => Prepared::Failed(Some(e)),
+    })
+}
+
+/// Polls a [`Prepared`] send on `a`, the session it was prepared on.
+#[inline]
+pub(crate) fn poll_prepared<A: Access>(
+    a: &mut A,
+    p: &mut Prepared,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    match p {
+        Prepared::Ready { peer, label, msg } => {
+            let (peer, label) = (*peer, *label);
+            a.with(|core, t| {
+                if msg.is_some() && core.watches_handlers() {
+                    if let Some(e) = core.check_interrupt(t, cx) {
+                        // The body is over: this send does not happen.
+                        msg.take();
+                        return Poll::Ready(Err(*e));
+                    }
+                }
+                poll_send(core, t, cx, peer, label, msg)
+            })
+        }
+        Prepared::Failed(e) => Poll::Ready(match e.take() {
+            Some(e) => Err(*e),
+            None => Err(Error::Usage(UsageError::PolledAfterCompletion)),
+        }),
+    }
 }
 
 impl<A: Access> Future for SendOp<'_, A> {
@@ -337,7 +413,7 @@ pub(crate) fn recv<A: Access, M, X: Extract<M>>(
     from: RoleId,
     label: Label,
 ) -> RecvOp<'_, A, M, X> {
-    let peer = a.with(|core, _| core.other_peer_fast(from));
+    let peer = recv_peer(a, from);
     RecvOp {
         a,
         from,
@@ -347,45 +423,65 @@ pub(crate) fn recv<A: Access, M, X: Extract<M>>(
     }
 }
 
+/// The peer number of `from` for a receive (`None` if `from` is not a
+/// valid peer: the poll reports why).
+#[inline(always)]
+pub(crate) fn recv_peer<A: Access>(a: &mut A, from: RoleId) -> Option<PeerId> {
+    a.with(|core, _| core.other_peer_fast(from))
+}
+
 impl<A: Access, M, X: Extract<M>> Future for RecvOp<'_, A, M, X> {
     type Output = Result<M, Error>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let (from, label, peer) = (this.from, this.label, this.peer);
-        this.a.with(|core, t| {
-            let Some(peer) = peer else {
-                return Poll::Ready(Err(bad_peer(core, from)));
-            };
-            // Fast path: a session-bound frame of the current phase with the
-            // expected label and no stragglers pending; everything else goes
-            // through the general (out-of-line) validation.
-            let frame = match core.poll_frame(t, cx, peer) {
-                Poll::Pending if !core.watches_handlers() => return Poll::Pending,
-                Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
-                Poll::Ready(Ok(frame)) => frame,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, &[label], e))),
-            };
-            let fast = core.pending_skips == 0;
-            let protocol = core.protocol;
-            match frame {
-                Frame::Typed(m) if fast && m.label == label && m.phase == core.phase => {
-                    Poll::Ready(X::take(protocol, from, label, m.value))
-                }
-                Frame::Message(m) if fast && m.label == label && m.phase == core.phase => {
-                    Poll::Ready(X::decode(protocol, from, label, &m.payload))
-                }
-                frame => match recv_slow(core, t, cx, peer, frame, &[label]) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
-                    Poll::Ready(Ok((_, msg))) => {
-                        Poll::Ready(X::extract(protocol, from, msg.label, msg.body))
-                    }
-                },
-            }
-        })
+        poll_recv::<A, M, X>(this.a, cx, this.from, this.peer, this.label)
     }
+}
+
+/// One poll of a receive of `label` from `from` (`peer`: its
+/// [`recv_peer`]) on `a`: [`RecvOp`]'s poll, and the typestates' named
+/// receive futures' ([`crate::typestate::RecvFuture`]).
+#[inline]
+pub(crate) fn poll_recv<A: Access, M, X: Extract<M>>(
+    a: &mut A,
+    cx: &mut Context<'_>,
+    from: RoleId,
+    peer: Option<PeerId>,
+    label: Label,
+) -> Poll<Result<M, Error>> {
+    a.with(|core, t| {
+        let Some(peer) = peer else {
+            return Poll::Ready(Err(bad_peer(core, from)));
+        };
+        // Fast path: a session-bound frame of the current phase with the
+        // expected label and no stragglers pending; everything else goes
+        // through the general (out-of-line) validation.
+        let frame = match core.poll_frame(t, cx, peer) {
+            Poll::Pending if !core.watches_handlers() => return Poll::Pending,
+            Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
+            Poll::Ready(Ok(frame)) => frame,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, &[label], e))),
+        };
+        let fast = core.pending_skips == 0;
+        let protocol = core.protocol;
+        match frame {
+            Frame::Typed(m) if fast && m.label == label && m.phase == core.phase => {
+                Poll::Ready(X::take(protocol, from, label, m.value))
+            }
+            Frame::Message(m) if fast && m.label == label && m.phase == core.phase => {
+                Poll::Ready(X::decode(protocol, from, label, &m.payload))
+            }
+            frame => match recv_slow(core, t, cx, peer, frame, &[label]) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(e)) => Poll::Ready(Err(*e)),
+                Poll::Ready(Ok((_, msg))) => {
+                    Poll::Ready(X::extract(protocol, from, msg.label, msg.body))
+                }
+            },
+        }
+    })
 }
 
 #[cold]

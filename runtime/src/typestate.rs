@@ -67,17 +67,27 @@ pub enum Lingered<H> {
 // the helpers below with its constants (peer, label, the lane to use, the
 // next state's constructor). Written once here, the bodies are checked
 // once by rustc instead of once per state (see the book's "rustc on the
-// macro's output"); each call is monomorphised in the user's crate exactly
-// as the per-state `async fn`s were.
+// macro's output"). Each helper returns a named future type
+// ([`SendFuture`], [`SendLaneFuture`], [`RecvFuture`],
+// [`RecvLaneFuture`]), so a state's operation returns a concrete type,
+// not an opaque `impl Future` whose hidden type rustc would infer and
+// check per state. The futures own the endpoint and reach its session on
+// every poll; they allocate nothing and, like the `async fn`s they
+// replace, do nothing until polled (a send hands its message over on the
+// first poll). They are `Unpin` whatever they hold: nothing in them is
+// ever pinned in place (the endpoint and the message are moved out).
 
 use std::any::Any;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::lane::{LaneRx, LaneTx};
-use crate::{Label, RoleId, Session, Transport};
+use crate::ops;
+use crate::{Label, PeerId, RoleId, Session, Transport, UsageError};
 
 /// A generated protocol's live endpoint (its `Chan`): the session, and the
 /// protocol's typed lanes if the endpoint has them.
@@ -98,6 +108,15 @@ pub trait Endpoint: Sized {
 #[derive(Debug)]
 pub enum NoLanes {}
 
+/// A generated label type (`labels::L`): its payload type, and how to make
+/// the label from it (the receive futures' output).
+pub trait LabelType: Sized + 'static {
+    /// The payload (`()` for a label without one).
+    type Payload;
+    /// Makes the label from its payload.
+    const WRAP: fn(Self::Payload) -> Self;
+}
+
 /// A generated lane enum (one per ordered pair of roles): the label of a
 /// message, and its payload moved out by type.
 pub trait LaneMessage: Send + Sized + 'static {
@@ -106,13 +125,9 @@ pub trait LaneMessage: Send + Sized + 'static {
     /// The payload, if it is a `V` (the caller has checked the label, which
     /// fixes the payload type).
     fn into_value<V: 'static>(self) -> Option<V>;
-    /// Sends the message on `session` instead (an endpoint without lanes):
-    /// `session.send_owned(to, label, payload)`.
-    fn send_session<T: Transport>(
-        self,
-        session: &mut Session<T>,
-        to: RoleId,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The message prepared for `session` instead (an endpoint without
+    /// lanes): [`prepare_send`] of its label and payload.
+    fn prepare_session<T: Transport>(self, session: &mut Session<T>, to: RoleId) -> PreparedSend;
 }
 
 /// `value` as a `V`, if it is one (what [`LaneMessage::into_value`] does
@@ -126,93 +141,342 @@ pub fn cast<A: 'static, V: 'static>(value: A) -> Option<V> {
         .and_then(Option::take)
 }
 
-/// The constructor of a unit label (`L` carries `()`), for the receive
-/// helpers.
-#[inline(always)]
-pub fn unit<L>(label: L) -> impl FnOnce(()) -> L {
-    move |()| label
+/// A send on a session, its message built (by value over memory, encoded
+/// on a byte transport) and not handed over yet: [`SendFuture`] and
+/// [`SendLaneFuture`] poll it with their session.
+pub struct PreparedSend(ops::Prepared);
+
+impl std::fmt::Debug for PreparedSend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreparedSend")
+    }
+}
+
+/// `session.send_owned(to, label, value)` prepared: the message is built
+/// now and handed over when the returned value is polled (through a
+/// [`SendFuture`] or [`SendLaneFuture`]) with the same session.
+#[inline]
+pub fn prepare_send<T: Transport, V: Serialize + Send + 'static>(
+    session: &mut Session<T>,
+    to: RoleId,
+    label: Label,
+    value: V,
+) -> PreparedSend {
+    PreparedSend(ops::prepare_owned(session.inner_mut(), to, label, value))
+}
+
+#[cold]
+fn polled_after_completion() -> Error {
+    Error::Usage(UsageError::PolledAfterCompletion)
 }
 
 /// `send`: hands `value` to the peer (by value over memory, encoded on a
 /// byte transport) and returns the next state.
 #[inline]
-pub async fn send<C: Endpoint, V: Serialize + Send + 'static, N>(
+pub fn send<C: Endpoint, V: Serialize + Send + 'static, N>(
     mut chan: C,
     to: RoleId,
     label: Label,
     value: V,
-    next: impl FnOnce(C) -> N,
-) -> Result<N, Error> {
-    chan.session_mut().send_owned(to, label, value).await?;
-    Ok(next(chan))
+    next: fn(C) -> N,
+) -> SendFuture<C, N> {
+    let send = prepare_send(chan.session_mut(), to, label, value);
+    SendFuture {
+        chan: Some(chan),
+        send,
+        next,
+    }
+}
+
+/// The future of a generated state's `send` ([`send`]): the next state
+/// once the message is handed over.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct SendFuture<C, N> {
+    chan: Option<C>,
+    send: PreparedSend,
+    next: fn(C) -> N,
+}
+
+impl<C, N> Unpin for SendFuture<C, N> {}
+
+impl<C, N> std::fmt::Debug for SendFuture<C, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SendFuture")
+    }
+}
+
+impl<C: Endpoint, N> Future for SendFuture<C, N> {
+    type Output = Result<N, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(chan) = this.chan.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        match ops::poll_prepared(chan.session_mut().inner_mut(), &mut this.send.0, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(finish(r, this.chan.take(), this.next)),
+        }
+    }
+}
+
+/// The end of a send: the next state, or the error (the endpoint is
+/// dropped with it, as `?` in an `async fn` would).
+#[inline(always)]
+fn finish<C, N>(r: Result<(), Error>, chan: Option<C>, next: fn(C) -> N) -> Result<N, Error> {
+    r?;
+    chan.map(next).ok_or_else(polled_after_completion)
 }
 
 /// [`send`] on a protocol with lanes: `message` (the label in the pair's
 /// lane enum) goes on the lane `tx` picks from the endpoint's lanes if it
 /// has them, otherwise on the session
-/// ([`LaneMessage::send_session`]).
+/// ([`LaneMessage::prepare_session`]).
 #[inline]
-pub async fn send_lane<C: Endpoint, E: LaneMessage, N>(
-    mut chan: C,
+pub fn send_lane<C: Endpoint, E: LaneMessage, N>(
+    chan: C,
     to: RoleId,
-    tx: impl FnOnce(&C::Lanes) -> Option<&LaneTx<E>>,
+    tx: fn(&C::Lanes) -> Option<&LaneTx<E>>,
     message: E,
-    next: impl FnOnce(C) -> N,
-) -> Result<N, Error> {
-    if let Some(tx) = chan.lanes_mut().and_then(|l| tx(l)) {
-        tx.send(message);
-    } else {
-        message.send_session(chan.session_mut(), to).await?;
+    next: fn(C) -> N,
+) -> SendLaneFuture<C, E, N> {
+    SendLaneFuture {
+        chan: Some(chan),
+        to,
+        tx,
+        message: Some(message),
+        send: None,
+        next,
     }
-    Ok(next(chan))
 }
 
-/// `recv`: the next message from `from` must carry `label`; returns it
-/// (`wrap` makes the label type from the payload) and the next state.
+/// The future of a generated state's `send` on a protocol with lanes
+/// ([`send_lane`]).
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct SendLaneFuture<C: Endpoint, E, N> {
+    chan: Option<C>,
+    to: RoleId,
+    tx: fn(&C::Lanes) -> Option<&LaneTx<E>>,
+    message: Option<E>,
+    /// The session path, once started.
+    send: Option<PreparedSend>,
+    next: fn(C) -> N,
+}
+
+impl<C: Endpoint, E, N> Unpin for SendLaneFuture<C, E, N> {}
+
+impl<C: Endpoint, E, N> std::fmt::Debug for SendLaneFuture<C, E, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SendLaneFuture")
+    }
+}
+
+impl<C: Endpoint, E: LaneMessage, N> Future for SendLaneFuture<C, E, N> {
+    type Output = Result<N, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(chan) = this.chan.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        if let Some(message) = this.message.take() {
+            let tx = this.tx;
+            if let Some(tx) = chan.lanes_mut().and_then(|l| tx(l)) {
+                tx.send(message);
+                return Poll::Ready(finish(Ok(()), this.chan.take(), this.next));
+            }
+            this.send = Some(message.prepare_session(chan.session_mut(), this.to));
+        }
+        let Some(send) = this.send.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        match ops::poll_prepared(chan.session_mut().inner_mut(), &mut send.0, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(finish(r, this.chan.take(), this.next)),
+        }
+    }
+}
+
+/// `recv`: the next message from `from` must carry `label` (of label type
+/// `L`); returns it and the next state.
 #[inline]
-pub async fn recv<C: Endpoint, V: DeserializeOwned + Send + 'static, L, N>(
+pub fn recv<C: Endpoint, L: LabelType, N>(
     mut chan: C,
     from: RoleId,
     label: Label,
-    wrap: impl FnOnce(V) -> L,
-    next: impl FnOnce(C) -> N,
+    next: fn(C) -> N,
+) -> RecvFuture<C, L, N>
+where
+    L::Payload: DeserializeOwned + Send + 'static,
+{
+    let peer = ops::recv_peer(chan.session_mut().inner_mut(), from);
+    RecvFuture {
+        chan: Some(chan),
+        from,
+        peer,
+        label,
+        next,
+        _label: std::marker::PhantomData,
+    }
+}
+
+/// The future of a generated state's `recv` ([`recv`]): the label and
+/// the next state.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct RecvFuture<C, L, N> {
+    chan: Option<C>,
+    from: RoleId,
+    peer: Option<PeerId>,
+    label: Label,
+    next: fn(C) -> N,
+    _label: std::marker::PhantomData<fn() -> L>,
+}
+
+impl<C, L, N> Unpin for RecvFuture<C, L, N> {}
+
+impl<C, L, N> std::fmt::Debug for RecvFuture<C, L, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecvFuture")
+    }
+}
+
+impl<C: Endpoint, L: LabelType, N> Future for RecvFuture<C, L, N>
+where
+    L::Payload: DeserializeOwned + Send + 'static,
+{
+    type Output = Result<(L, N), Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(chan) = this.chan.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        let got = ops::poll_recv::<_, L::Payload, ops::Take>(
+            chan.session_mut().inner_mut(),
+            cx,
+            this.from,
+            this.peer,
+            this.label,
+        );
+        match got {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(received(r, this.chan.take(), this.next)),
+        }
+    }
+}
+
+/// The end of a receive: the label made from its payload and the next
+/// state, or the error (the endpoint is dropped with it).
+#[inline(always)]
+fn received<C, L: LabelType, N>(
+    r: Result<L::Payload, Error>,
+    chan: Option<C>,
+    next: fn(C) -> N,
 ) -> Result<(L, N), Error> {
-    let v = chan.session_mut().recv_owned(from, label).await?;
-    Ok((wrap(v), next(chan)))
+    let v = r?;
+    match chan {
+        Some(chan) => Ok((L::WRAP(v), next(chan))),
+        None => Err(polled_after_completion()),
+    }
 }
 
 /// [`recv`] on a protocol with lanes: from the lane `rx` picks if the
 /// endpoint has lanes, otherwise from the session.
 #[inline]
-pub async fn recv_lane<C: Endpoint, E: LaneMessage, V: DeserializeOwned + Send + 'static, L, N>(
+pub fn recv_lane<C: Endpoint, E: LaneMessage, L: LabelType, N>(
     mut chan: C,
     from: RoleId,
     label: Label,
-    rx: impl FnOnce(&mut C::Lanes) -> Option<&mut LaneRx<E>>,
-    wrap: impl FnOnce(V) -> L,
-    next: impl FnOnce(C) -> N,
-) -> Result<(L, N), Error> {
-    if let Some(rx) = chan.lanes_mut().and_then(rx) {
-        let got = rx.recv().await;
-        return match got {
-            Some(m) if m.label() == label => match m.into_value::<V>() {
-                Some(v) => Ok((wrap(v), next(chan))),
-                None => Err(crate::lane::unexpected(
+    rx: fn(&mut C::Lanes) -> Option<&mut LaneRx<E>>,
+    next: fn(C) -> N,
+) -> RecvLaneFuture<C, E, L, N>
+where
+    L::Payload: DeserializeOwned + Send + 'static,
+{
+    let peer = ops::recv_peer(chan.session_mut().inner_mut(), from);
+    RecvLaneFuture {
+        chan: Some(chan),
+        from,
+        peer,
+        label,
+        rx,
+        next,
+        _label: std::marker::PhantomData,
+    }
+}
+
+/// The future of a generated state's `recv` on a protocol with lanes
+/// ([`recv_lane`]).
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct RecvLaneFuture<C: Endpoint, E, L, N> {
+    chan: Option<C>,
+    from: RoleId,
+    peer: Option<PeerId>,
+    label: Label,
+    rx: fn(&mut C::Lanes) -> Option<&mut LaneRx<E>>,
+    next: fn(C) -> N,
+    _label: std::marker::PhantomData<fn() -> L>,
+}
+
+impl<C: Endpoint, E, L, N> Unpin for RecvLaneFuture<C, E, L, N> {}
+
+impl<C: Endpoint, E, L, N> std::fmt::Debug for RecvLaneFuture<C, E, L, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecvLaneFuture")
+    }
+}
+
+impl<C: Endpoint, E: LaneMessage, L: LabelType, N> Future for RecvLaneFuture<C, E, L, N>
+where
+    L::Payload: DeserializeOwned + Send + 'static,
+{
+    type Output = Result<(L, N), Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(chan) = this.chan.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        let (from, label) = (this.from, this.label);
+        if let Some(rx) = chan.lanes_mut().and_then(this.rx) {
+            let got = match rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(got) => got,
+            };
+            let r = match got {
+                Some(m) if m.label() == label => match m.into_value::<L::Payload>() {
+                    Some(v) => Ok(v),
+                    None => Err(crate::lane::unexpected(
+                        chan.session_ref(),
+                        from,
+                        &[label],
+                        label,
+                    )),
+                },
+                Some(other) => Err(crate::lane::unexpected(
                     chan.session_ref(),
                     from,
                     &[label],
-                    label,
+                    other.label(),
                 )),
-            },
-            Some(other) => Err(crate::lane::unexpected(
-                chan.session_ref(),
-                from,
-                &[label],
-                other.label(),
-            )),
-            None => Err(crate::lane::closed(chan.session_ref(), from, &[label])),
-        };
+                None => Err(crate::lane::closed(chan.session_ref(), from, &[label])),
+            };
+            return Poll::Ready(received(r, this.chan.take(), this.next));
+        }
+        let got = ops::poll_recv::<_, L::Payload, ops::Take>(
+            chan.session_mut().inner_mut(),
+            cx,
+            from,
+            this.peer,
+            label,
+        );
+        match got {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(received(r, this.chan.take(), this.next)),
+        }
     }
-    let v = chan.session_mut().recv_owned(from, label).await?;
-    Ok((wrap(v), next(chan)))
 }

@@ -238,12 +238,10 @@ impl Plan {
                             fn into_value<V: 'static>(self) -> Option<V> {
                                 match self { $($name::$l(m) => rt::typestate::cast(m.0),)* $($name::$u(_) => rt::typestate::cast(()),)* }
                             }
-                            fn send_session<T: rt::Transport>(self, session: &mut rt::Session<T>, to: rt::RoleId) -> impl ::core::future::Future<Output = Result<(), rt::Error>> + Send {
-                                async move {
-                                    match self {
-                                        $($name::$l(m) => session.send_owned(to, rt::Label($w), m.0).await,)*
-                                        $($name::$u(_) => session.send_owned(to, rt::Label($uw), ()).await,)*
-                                    }
+                            fn prepare_session<T: rt::Transport>(self, session: &mut rt::Session<T>, to: rt::RoleId) -> rt::typestate::PreparedSend {
+                                match self {
+                                    $($name::$l(m) => rt::typestate::prepare_send(session, to, rt::Label($w), m.0),)*
+                                    $($name::$u(_) => rt::typestate::prepare_send(session, to, rt::Label($uw), ()),)*
                                 }
                             }
                         }
@@ -305,11 +303,13 @@ impl Plan {
         Some((Self::tx_fn(me_i, to_i), self.pair_enum(me_i, to_i)))
     }
 
-    /// The `lanes` function `rt::typestate::recv_lane` needs to receive
-    /// from `from` as `me`: it picks the lane.
-    pub(super) fn receiver_lane(&self, me: &str, from: &Peer) -> Option<Ident> {
+    /// What `rt::typestate::recv_lane` needs to receive from `from` as
+    /// `me`: the `lanes` function picking the lane, and the pair's lane
+    /// enum (named in the receive future's type).
+    pub(super) fn receiver_lane(&self, me: &str, from: &Peer) -> Option<(Ident, Ident)> {
         let Peer::Role(from) = from else { return None };
-        Some(Self::rx_fn(self.role_index(from), self.role_index(me)))
+        let (from_i, me_i) = (self.role_index(from), self.role_index(me));
+        Some((Self::rx_fn(from_i, me_i), self.pair_enum(from_i, me_i)))
     }
 
     /// `send`'s lane path: hand `m` to the peer's lane.

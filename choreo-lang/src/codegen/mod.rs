@@ -207,10 +207,12 @@ fn generate_protocol(
             }
         );
         if payload.is_unit() {
-            label_items.push(quote! { #[doc = #doc] pub struct #name; });
+            label_items.push(quote! { #[doc = #doc] pub struct #name; label_type!(#name ()); });
         } else {
             match types::type_tokens(&payload.ty) {
-                Ok(ty) => label_items.push(quote! { #[doc = #doc] pub struct #name(pub #ty); }),
+                Ok(ty) => label_items.push(
+                    quote! { #[doc = #doc] pub struct #name(pub #ty); label_type!(#name #ty); },
+                ),
                 Err(e) => {
                     let mut d = Diagnostic::error(
                         codes::BAD_PAYLOAD_TYPE,
@@ -247,6 +249,29 @@ fn generate_protocol(
         return Err(diags);
     }
 
+    // `label_type!` only when there are labels (an unused macro would warn
+    // in the user's crate).
+    let label_type_macro = if label_items.is_empty() {
+        TokenStream::new()
+    } else {
+        quote! {
+            /// A label's `LabelType`: its payload type, and its constructor (what a receive makes the label with).
+            macro_rules! label_type {
+                ($l:ident ()) => {
+                    impl rt::typestate::LabelType for $l {
+                        type Payload = ();
+                        const WRAP: fn(()) -> Self = |()| $l;
+                    }
+                };
+                ($l:ident $t:ty) => {
+                    impl rt::typestate::LabelType for $l {
+                        type Payload = $t;
+                        const WRAP: fn($t) -> Self = $l;
+                    }
+                };
+            }
+        }
+    };
     let state_macros = state_macros(uses);
     let (lanes_ty, lanes_mut) = match &plan {
         None => (quote!(rt::typestate::NoLanes), quote!(None)),
@@ -394,6 +419,7 @@ fn generate_protocol(
             /// Message label types.
             pub mod labels {
                 use super::*;
+                #label_type_macro
                 #(#label_items)*
             }
             pub use labels::*;
@@ -424,7 +450,7 @@ fn state_macros(uses: MacroUse) -> TokenStream {
                     #[doc = $doc]
                     pub type $s<T> = State<T, $n>;
                     impl<T: rt::Transport> $s<T> {
-                        pub fn send(self, m: super::labels::$l) -> impl ::core::future::Future<Output = Result<$next<T>, rt::Error>> {
+                        pub fn send(self, m: super::labels::$l) -> rt::typestate::SendFuture<Chan<T>, $next<T>> {
                             rt::typestate::send(self.0, $to, rt::Label($w), (), $make)
                         }
                     }
@@ -433,7 +459,7 @@ fn state_macros(uses: MacroUse) -> TokenStream {
                     #[doc = $doc]
                     pub type $s<T> = State<T, $n>;
                     impl<T: rt::Transport> $s<T> {
-                        pub fn send(self, m: super::labels::$l) -> impl ::core::future::Future<Output = Result<$next<T>, rt::Error>> {
+                        pub fn send(self, m: super::labels::$l) -> rt::typestate::SendFuture<Chan<T>, $next<T>> {
                             rt::typestate::send(self.0, $to, rt::Label($w), m.0, $make)
                         }
                     }
@@ -449,7 +475,7 @@ fn state_macros(uses: MacroUse) -> TokenStream {
                     #[doc = $doc]
                     pub type $s<T> = State<T, $n>;
                     impl<T: rt::Transport> $s<T> {
-                        pub fn send(self, m: super::labels::$l) -> impl ::core::future::Future<Output = Result<$next<T>, rt::Error>> {
+                        pub fn send(self, m: super::labels::$l) -> rt::typestate::SendLaneFuture<Chan<T>, super::lanes::$e, $next<T>> {
                             rt::typestate::send_lane(self.0, $to, super::lanes::$tx, super::lanes::$e::$l(m), $make)
                         }
                     }
@@ -461,21 +487,12 @@ fn state_macros(uses: MacroUse) -> TokenStream {
         out.extend(quote! {
             /// A receive state whose `recv` is one call of `rt::typestate::recv`.
             macro_rules! recv_state {
-                ($s:ident $n:literal $doc:literal $l:ident () $next:ident $make:ident $from:ident $w:literal) => {
-                    #[doc = $doc]
-                    pub type $s<T> = State<T, $n>;
-                    impl<T: rt::Transport> $s<T> {
-                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
-                            rt::typestate::recv(self.0, $from, rt::Label($w), rt::typestate::unit(super::labels::$l), $make)
-                        }
-                    }
-                };
                 ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $from:ident $w:literal) => {
                     #[doc = $doc]
                     pub type $s<T> = State<T, $n>;
                     impl<T: rt::Transport> $s<T> {
-                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
-                            rt::typestate::recv(self.0, $from, rt::Label($w), super::labels::$l, $make)
+                        pub fn recv(self) -> rt::typestate::RecvFuture<Chan<T>, super::labels::$l, $next<T>> {
+                            rt::typestate::recv(self.0, $from, rt::Label($w), $make)
                         }
                     }
                 };
@@ -484,23 +501,14 @@ fn state_macros(uses: MacroUse) -> TokenStream {
     }
     if uses.recv_lane {
         out.extend(quote! {
-            /// A receive state whose `recv` is one call of `rt::typestate::recv_lane` (lane picker `$rx`).
+            /// A receive state whose `recv` is one call of `rt::typestate::recv_lane` (lane picker `$rx`, lane enum `$e`).
             macro_rules! recv_lane_state {
-                ($s:ident $n:literal $doc:literal $l:ident () $next:ident $make:ident $from:ident $w:literal $rx:ident) => {
+                ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $from:ident $w:literal $rx:ident $e:ident) => {
                     #[doc = $doc]
                     pub type $s<T> = State<T, $n>;
                     impl<T: rt::Transport> $s<T> {
-                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
-                            rt::typestate::recv_lane(self.0, $from, rt::Label($w), super::lanes::$rx, rt::typestate::unit(super::labels::$l), $make)
-                        }
-                    }
-                };
-                ($s:ident $n:literal $doc:literal $l:ident $next:ident $make:ident $from:ident $w:literal $rx:ident) => {
-                    #[doc = $doc]
-                    pub type $s<T> = State<T, $n>;
-                    impl<T: rt::Transport> $s<T> {
-                        pub fn recv(self) -> impl ::core::future::Future<Output = Result<(super::labels::$l, $next<T>), rt::Error>> {
-                            rt::typestate::recv_lane(self.0, $from, rt::Label($w), super::lanes::$rx, super::labels::$l, $make)
+                        pub fn recv(self) -> rt::typestate::RecvLaneFuture<Chan<T>, super::lanes::$e, super::labels::$l, $next<T>> {
+                            rt::typestate::recv_lane(self.0, $from, rt::Label($w), super::lanes::$rx, $make)
                         }
                     }
                 };
@@ -1392,20 +1400,19 @@ impl Emitter<'_> {
             let label = self.labels.rust(&msg.label);
             let from_const = self.peer_const(from);
             let wire = Literal::u16_unsuffixed(self.labels.wire(&msg.label));
-            let unit = msg.payload.is_unit().then(|| quote!(()));
             let lane = self
                 .plan
                 .zip(self.role_name())
                 .and_then(|(p, me)| p.receiver_lane(me, from));
             let doc = Literal::string(&doc);
             self.whole = Some(match lane {
-                Some(rx) => {
+                Some((rx, pair)) => {
                     self.uses.recv_lane = true;
-                    quote!(recv_lane_state!(#state #number #doc #label #unit #next_ty #make #from_const #wire #rx);)
+                    quote!(recv_lane_state!(#state #number #doc #label #next_ty #make #from_const #wire #rx #pair);)
                 }
                 None => {
                     self.uses.recv = true;
-                    quote!(recv_state!(#state #number #doc #label #unit #next_ty #make #from_const #wire);)
+                    quote!(recv_state!(#state #number #doc #label #next_ty #make #from_const #wire);)
                 }
             });
             return (String::new(), TokenStream::new(), TokenStream::new());
