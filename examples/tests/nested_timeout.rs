@@ -35,13 +35,24 @@ fn count(summary: &str, what: &str) -> u64 {
 }
 
 #[test]
+fn without_losses_or_a_late_member_both_bodies_complete() {
+    let s = summary(&["--drop", "0", "--late-ms", "0"]);
+    assert_eq!(count(&s, " in both bodies"), 200, "{s}");
+}
+
+#[test]
 fn a_member_that_completed_both_bodies_runs_the_inner_handler_a_peer_starts() {
+    // Before the nested `linger`, a member that had completed both bodies
+    // answered only the outer handler: every run ended there instead.
     let s = summary(&["--abandon", "--late-ms", "500"]);
     assert!(count(&s, " in the inner handler") >= 180, "{s}");
 }
 
 #[test]
 fn a_member_that_starts_too_late_meets_the_others_in_the_outer_handler() {
+    // Before handlers ran in exactly their own phase, the outer handler's
+    // messages of a member that started it from inside the inner body were
+    // read as the inner handler's by the late member: protocol violations.
     let s = summary(&["--late-ms", "3000"]);
     assert_eq!(count(&s, " in the outer handler"), 200, "{s}");
 }
