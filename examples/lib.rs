@@ -40,3 +40,37 @@ pub fn run_main(
         }
     }
 }
+
+/// Seeded simulation runs, as the simulator examples make them: `check`
+/// each seed of `first .. first + count` (`Err` says why that run failed),
+/// with progress on stderr every tenth of the runs and each failure
+/// printed with its seed. Returns the failing seeds.
+pub fn for_each_seed(
+    first: u64,
+    count: u64,
+    mut check: impl FnMut(u64) -> Result<(), String>,
+) -> Vec<u64> {
+    let step = (count / 10).max(1);
+    let mut failed = Vec::new();
+    for (k, seed) in (first..first.saturating_add(count)).enumerate() {
+        if let Err(e) = check(seed) {
+            eprintln!("seed {seed}: {e}");
+            failed.push(seed);
+        }
+        if (k as u64 + 1).is_multiple_of(step) {
+            eprintln!("  {} / {count} runs", k + 1);
+        }
+    }
+    failed
+}
+
+/// The exit code of seeded runs ([`for_each_seed`]): success if none
+/// failed, else failure after printing the seeds and how to replay them.
+pub fn seeds_exit(failed: &[u64]) -> ExitCode {
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failing seeds (replay with --first-seed S --seeds 1): {failed:?}");
+        ExitCode::FAILURE
+    }
+}

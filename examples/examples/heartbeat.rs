@@ -220,28 +220,16 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let started = Instant::now();
-    let mut failed = Vec::new();
     let (mut resyncs, mut late) = (0, 0);
-    let step = (args.seeds / 10).max(1);
-    for (k, seed) in (args.first_seed..args.first_seed.saturating_add(args.seeds)).enumerate() {
-        match run(seed, &args) {
-            Ok(seen) => {
-                if seen.first().is_some_and(|l| l.beats != args.beats) {
-                    eprintln!("seed {seed}: the leader stopped after {seen:?} beats");
-                    failed.push(seed);
-                }
-                resyncs += seen.iter().map(|s| s.resyncs).max().unwrap_or(0);
-                late += seen.iter().map(|s| s.late).sum::<u64>();
-            }
-            Err(e) => {
-                eprintln!("seed {seed}: {e}");
-                failed.push(seed);
-            }
+    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+        let seen = run(seed, &args)?;
+        resyncs += seen.iter().map(|s| s.resyncs).max().unwrap_or(0);
+        late += seen.iter().map(|s| s.late).sum::<u64>();
+        if seen.first().is_some_and(|l| l.beats != args.beats) {
+            return Err(format!("the leader stopped after {seen:?} beats"));
         }
-        if (k as u64 + 1).is_multiple_of(step) {
-            eprintln!("  {} / {} runs", k + 1, args.seeds);
-        }
-    }
+        Ok(())
+    });
     println!(
         "{} of {} runs completed ({} peers, {} beats each, drop {}, one peer cut off for {} ms): {resyncs} beats resynced, {late} late messages dropped, in {:.2?}",
         args.seeds - failed.len() as u64,
@@ -252,10 +240,5 @@ fn main() -> ExitCode {
         args.cut_ms,
         started.elapsed()
     );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failing seeds (replay with --first-seed S --seeds 1): {failed:?}");
-        ExitCode::FAILURE
-    }
+    choreo_examples::seeds_exit(&failed)
 }

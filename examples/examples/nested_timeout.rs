@@ -226,27 +226,16 @@ fn run(seed: u64, args: &Args) -> Result<Ended, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
-    let mut failed = Vec::new();
     let (mut bodies, mut inner, mut outer) = (0, 0, 0);
-    let step = (args.seeds / 10).max(1);
-    for (k, seed) in (args.first_seed..args.first_seed.saturating_add(args.seeds)).enumerate() {
-        match run(seed, &args) {
-            Ok(Ended::Bodies) => bodies += 1,
-            Ok(Ended::Inner(v)) if v == [100, 101, 102] => inner += 1,
-            Ok(Ended::Outer(v)) if v == [200, 201, 202] => outer += 1,
-            Ok(other) => {
-                eprintln!("seed {seed}: wrong values: {other:?}");
-                failed.push(seed);
-            }
-            Err(e) => {
-                eprintln!("seed {seed}: {e}");
-                failed.push(seed);
-            }
+    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+        match run(seed, &args)? {
+            Ended::Bodies => bodies += 1,
+            Ended::Inner(v) if v == [100, 101, 102] => inner += 1,
+            Ended::Outer(v) if v == [200, 201, 202] => outer += 1,
+            other => return Err(format!("wrong values: {other:?}")),
         }
-        if (k as u64 + 1).is_multiple_of(step) {
-            eprintln!("  {} / {} runs", k + 1, args.seeds);
-        }
-    }
+        Ok(())
+    });
     println!(
         "{} of {} runs completed (P[2] {} ms late{}, drop {}): {bodies} in both bodies, {inner} in the inner handler, {outer} in the outer handler, in {:.2?}",
         args.seeds - failed.len() as u64,
@@ -256,10 +245,5 @@ fn main() -> ExitCode {
         args.drop,
         started.elapsed()
     );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failing seeds (replay with --first-seed S --seeds 1): {failed:?}");
-        ExitCode::FAILURE
-    }
+    choreo_examples::seeds_exit(&failed)
 }

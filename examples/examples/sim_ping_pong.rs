@@ -142,24 +142,15 @@ fn main() -> ExitCode {
     let expected: u64 = (0..args.rounds).map(|i| i + 1).sum();
     let started = Instant::now();
     let mut completed = 0u64;
-    let mut failed = Vec::new();
-    let step = (args.seeds / 10).max(1);
-    for (k, seed) in (args.first_seed..args.first_seed.saturating_add(args.seeds)).enumerate() {
-        match run(seed, &args) {
-            Ok(sum) if sum == expected => completed += 1,
-            Ok(sum) => {
-                eprintln!("seed {seed}: finished with sum {sum}, expected {expected}");
-                failed.push(seed);
+    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+        match run(seed, &args)? {
+            sum if sum == expected => {
+                completed += 1;
+                Ok(())
             }
-            Err(e) => {
-                eprintln!("seed {seed}: {e}");
-                failed.push(seed);
-            }
+            sum => Err(format!("finished with sum {sum}, expected {expected}")),
         }
-        if (k as u64 + 1).is_multiple_of(step) {
-            eprintln!("  {} / {} runs", k + 1, args.seeds);
-        }
-    }
+    });
     println!(
         "{completed} of {} runs completed ({} rounds each, drop {}, dup {}, reorder {}, partition {}) in {:.2?}",
         args.seeds,
@@ -170,10 +161,5 @@ fn main() -> ExitCode {
         args.partition,
         started.elapsed()
     );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failing seeds (replay with --first-seed S --seeds 1): {failed:?}");
-        ExitCode::FAILURE
-    }
+    choreo_examples::seeds_exit(&failed)
 }

@@ -186,26 +186,15 @@ fn run(seed: u64, args: &Args) -> Result<Seen, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
-    let mut failed = Vec::new();
     let mut resynced = 0;
-    let step = (args.seeds / 10).max(1);
-    for (k, seed) in (args.first_seed..args.first_seed.saturating_add(args.seeds)).enumerate() {
-        match run(seed, &args) {
-            Ok((Some(values), 7)) if values == [10, 11] => resynced += 1,
-            Ok((None, 7)) => {}
-            Ok(other) => {
-                eprintln!("seed {seed}: wrong values: {other:?}");
-                failed.push(seed);
-            }
-            Err(e) => {
-                eprintln!("seed {seed}: {e}");
-                failed.push(seed);
-            }
+    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+        match run(seed, &args)? {
+            (Some(values), 7) if values == [10, 11] => resynced += 1,
+            (None, 7) => {}
+            other => return Err(format!("wrong values: {other:?}")),
         }
-        if (k as u64 + 1).is_multiple_of(step) {
-            eprintln!("  {} / {} runs", k + 1, args.seeds);
-        }
-    }
+        Ok(())
+    });
     println!(
         "{} of {} runs completed (P[1] {} ms late{}, drop {}): {resynced} ran the handler after P[0] had completed its body, in {:.2?}",
         args.seeds - failed.len() as u64,
@@ -215,10 +204,5 @@ fn main() -> ExitCode {
         args.drop,
         started.elapsed()
     );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failing seeds (replay with --first-seed S --seeds 1): {failed:?}");
-        ExitCode::FAILURE
-    }
+    choreo_examples::seeds_exit(&failed)
 }

@@ -4,25 +4,7 @@
 //! in the same place with the same values.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
-
 mod common;
-
-/// Runs 200 seeds with `args`; the example's summary line.
-fn summary(args: &[&str]) -> String {
-    let out = Command::new(common::example("nested_timeout"))
-        .args(["--seeds", "200"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.contains("200 of 200 runs completed"),
-        "{args:?}:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// The number before `what` in the summary line.
 fn count(summary: &str, what: &str) -> u64 {
@@ -36,7 +18,7 @@ fn count(summary: &str, what: &str) -> u64 {
 
 #[test]
 fn without_losses_or_a_late_member_both_bodies_complete() {
-    let s = summary(&["--drop", "0", "--late-ms", "0"]);
+    let s = common::two_hundred_seeds("nested_timeout", &["--drop", "0", "--late-ms", "0"]);
     assert_eq!(count(&s, " in both bodies"), 200, "{s}");
 }
 
@@ -44,7 +26,7 @@ fn without_losses_or_a_late_member_both_bodies_complete() {
 fn a_member_that_completed_both_bodies_runs_the_inner_handler_a_peer_starts() {
     // Before the nested `linger`, a member that had completed both bodies
     // answered only the outer handler: every run ended there instead.
-    let s = summary(&["--abandon", "--late-ms", "500"]);
+    let s = common::two_hundred_seeds("nested_timeout", &["--abandon", "--late-ms", "500"]);
     assert!(count(&s, " in the inner handler") >= 180, "{s}");
 }
 
@@ -53,6 +35,6 @@ fn a_member_that_starts_too_late_meets_the_others_in_the_outer_handler() {
     // Before handlers ran in exactly their own phase, the outer handler's
     // messages of a member that started it from inside the inner body were
     // read as the inner handler's by the late member: protocol violations.
-    let s = summary(&["--late-ms", "3000"]);
+    let s = common::two_hundred_seeds("nested_timeout", &["--late-ms", "3000"]);
     assert_eq!(count(&s, " in the outer handler"), 200, "{s}");
 }

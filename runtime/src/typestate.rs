@@ -351,20 +351,44 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(chan) = this.chan.as_mut() else {
-            return Poll::Ready(Err(polled_after_completion()));
-        };
-        let got = ops::poll_recv::<_, L::Payload, ops::Take>(
-            chan.session_mut().inner_mut(),
+        poll_session_recv(
+            &mut this.chan,
             cx,
             this.from,
             this.peer,
             this.label,
-        );
-        match got {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(r) => Poll::Ready(received(r, this.chan.take(), this.next)),
-        }
+            this.next,
+        )
+    }
+}
+
+/// One poll of a receive on the session (not a lane): the session path of
+/// [`RecvFuture`] and [`RecvLaneFuture`].
+#[inline(always)]
+fn poll_session_recv<C: Endpoint, L: LabelType, N>(
+    slot: &mut Option<C>,
+    cx: &mut Context<'_>,
+    from: RoleId,
+    peer: Option<PeerId>,
+    label: Label,
+    next: fn(C) -> N,
+) -> Poll<Result<(L, N), Error>>
+where
+    L::Payload: DeserializeOwned + Send + 'static,
+{
+    let Some(chan) = slot.as_mut() else {
+        return Poll::Ready(Err(polled_after_completion()));
+    };
+    let got = ops::poll_recv::<_, L::Payload, ops::Take>(
+        chan.session_mut().inner_mut(),
+        cx,
+        from,
+        peer,
+        label,
+    );
+    match got {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(r) => Poll::Ready(received(r, slot.take(), next)),
     }
 }
 
@@ -467,16 +491,6 @@ where
             };
             return Poll::Ready(received(r, this.chan.take(), this.next));
         }
-        let got = ops::poll_recv::<_, L::Payload, ops::Take>(
-            chan.session_mut().inner_mut(),
-            cx,
-            from,
-            this.peer,
-            label,
-        );
-        match got {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(r) => Poll::Ready(received(r, this.chan.take(), this.next)),
-        }
+        poll_session_recv(&mut this.chan, cx, from, this.peer, label, this.next)
     }
 }

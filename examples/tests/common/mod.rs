@@ -21,3 +21,21 @@ pub fn example(name: &str) -> PathBuf {
     }
     path
 }
+
+/// Runs the simulator example `name` for 200 seeds with `args`, asserts
+/// that every run completed, and returns its output (the summary line).
+#[allow(dead_code)] // not every test file runs a simulator example
+pub fn two_hundred_seeds(name: &str, args: &[&str]) -> String {
+    let out = Command::new(example(name))
+        .args(["--seeds", "200"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("200 of 200 runs completed"),
+        "{name} {args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
