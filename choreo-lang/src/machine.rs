@@ -40,6 +40,7 @@
 //! peers, targets) are re-exported here, so code generation imports this
 //! module and nothing earlier.
 
+mod numbering;
 mod protocol;
 
 pub use crate::global::{
@@ -49,6 +50,7 @@ pub use crate::global::{
 pub use crate::local::{Peer, Target};
 /// An annotation as written (`@guard("cap")`), for documentation.
 pub use crate::project::print::annotation as annotation_text;
+pub use numbering::{timeout_numbering, TimeoutNumbering};
 pub use protocol::{
     build_program, instance_key, Header, LabelTable, LinkSite, ProtocolMachines, RoleMachine,
 };

@@ -23,7 +23,7 @@ use crate::ids::{Label, ProtocolInfo, RoleId};
 use crate::payload::Payload;
 use crate::session::Session;
 use crate::session_core::phase::Meeting;
-use crate::session_core::{ActiveBody, Rewind};
+use crate::session_core::{ActiveBody, Numbered, Rewind};
 use crate::transport::Transport;
 
 /// An endpoint detached from its typestate, to be resumed elsewhere: the
@@ -167,8 +167,11 @@ pub fn take_over<'a, T: Handover>(
 pub(crate) struct CoreState {
     pub(crate) phase: u32,
     pub(crate) timeouts: u32,
-    /// `(microseconds left, phase, timeout statement)`, outermost first.
-    pub(crate) bodies: Vec<(u64, u32, u32)>,
+    /// The instance of the nest root entered last.
+    pub(crate) nest_base: u32,
+    /// `(microseconds left, phase, timeout statement, numbering after
+    /// entering it as (timeouts, nest base))`, outermost first.
+    pub(crate) bodies: Vec<(u64, u32, u32, (u32, u32))>,
     /// Per roster peer: `(label, phase)` of stragglers, oldest first.
     pub(crate) skips: Vec<Vec<(u16, u32)>>,
     pub(crate) late_dropped: u64,
@@ -182,9 +185,10 @@ pub(crate) struct CoreState {
     /// instances that met in it: `(timeout statement, lowest handler phase)`.
     pub(crate) meeting: Option<(u32, u32)>,
     /// The body that can still be undone: `(completed instance's body
-    /// phase, bodies open around it, timeout statement)`, and whether the
-    /// endpoint has acted since it completed that instance.
-    pub(crate) rewind: Option<(u32, u32, u32)>,
+    /// phase, bodies open around it, timeout statement, numbering after
+    /// entering it)`, and whether the endpoint has acted since it
+    /// completed that instance.
+    pub(crate) rewind: Option<(u32, u32, u32, (u32, u32))>,
     pub(crate) acted: bool,
 }
 
@@ -233,6 +237,7 @@ impl CoreState {
         Self {
             phase: 0,
             timeouts: 0,
+            nest_base: 0,
             bodies: Vec::new(),
             skips: vec![Vec::new(); peers],
             late_dropped: 0,
@@ -252,13 +257,15 @@ impl CoreState {
         Self {
             phase: core.phase,
             timeouts: core.timeouts,
+            nest_base: core.nest_base,
             bodies: core
                 .bodies
                 .iter()
                 .map(|b| {
                     let left = b.deadline - now;
                     let left = u64::try_from(left.as_micros()).unwrap_or(u64::MAX);
-                    (left, b.phase, b.site)
+                    let n = b.numbered;
+                    (left, b.phase, b.site, (n.reserved, n.base))
                 })
                 .collect(),
             skips: core
@@ -289,7 +296,8 @@ impl CoreState {
             meeting: core.meeting.map(|m| (m.site, m.low)),
             rewind: core.rewind.map(|r| {
                 let depth = u32::try_from(r.depth).unwrap_or(u32::MAX);
-                (r.body, depth, r.site)
+                let n = r.numbered;
+                (r.body, depth, r.site, (n.reserved, n.base))
             }),
             acted: core.acted.load(std::sync::atomic::Ordering::Relaxed),
         }
@@ -302,13 +310,15 @@ impl CoreState {
         let core = &mut session.inner_mut().core;
         core.phase = self.phase;
         core.timeouts = self.timeouts;
+        core.nest_base = self.nest_base;
         core.bodies = self
             .bodies
             .into_iter()
-            .map(|(left, phase, site)| ActiveBody {
+            .map(|(left, phase, site, (reserved, base))| ActiveBody {
                 deadline: now + std::time::Duration::from_micros(left),
                 phase,
                 site,
+                numbered: Numbered { reserved, base },
             })
             .collect();
         for (slot, q) in core.skips.iter_mut().zip(self.skips) {
@@ -327,11 +337,14 @@ impl CoreState {
         // its old holder would have joined.
         core.completed_last = self.completed_last;
         core.meeting = self.meeting.map(|(site, low)| Meeting { site, low });
-        core.rewind = self.rewind.map(|(body, depth, site)| Rewind {
-            body,
-            depth: depth as usize,
-            site,
-        });
+        core.rewind = self
+            .rewind
+            .map(|(body, depth, site, (reserved, base))| Rewind {
+                body,
+                depth: depth as usize,
+                site,
+                numbered: Numbered { reserved, base },
+            });
         core.acted
             .store(self.acted, std::sync::atomic::Ordering::Relaxed);
     }

@@ -13,7 +13,7 @@ use crate::ops;
 use crate::par::ParScope;
 use crate::roster::Roster;
 pub(crate) use crate::session_config::SessionConfig;
-use crate::session_core::{poll_next, ActiveBody, Branch, Core, Inner};
+use crate::session_core::{poll_next, ActiveBody, Branch, Core, Inner, Numbered, TimeoutNumbering};
 use crate::time::Time;
 use crate::transport::Transport;
 
@@ -181,7 +181,7 @@ impl<T: Transport> Session<T> {
     /// an untouched body of the same statement (a looped timeout's next
     /// iteration, `session_core::phase`); `start_body` is site 0.
     pub fn start_body_at(&mut self, duration: std::time::Duration, site: u32) {
-        self.enter_body(duration, site & !crate::session_core::NESTS_TIMEOUTS);
+        self.start_numbered_body_at(duration, site, TimeoutNumbering::Counted { nests: false });
     }
 
     /// [`start_body_at`](Self::start_body_at) of a `timeout` whose body
@@ -191,20 +191,51 @@ impl<T: Transport> Session<T> {
     /// instead of being taken for the next iteration of a looped timeout
     /// (no meeting is attempted for such a timeout).
     pub fn start_nesting_body_at(&mut self, duration: std::time::Duration, site: u32) {
-        self.enter_body(duration, site | crate::session_core::NESTS_TIMEOUTS);
+        self.start_numbered_body_at(duration, site, TimeoutNumbering::Counted { nests: true });
     }
 
-    fn enter_body(&mut self, duration: std::time::Duration, site: u32) {
+    /// [`start_body_at`](Self::start_body_at) with the statement's
+    /// instance numbering, as generated code calls it: a nest root sets
+    /// aside the numbers of the timeouts nested in it, so that a peer that
+    /// never reached one of them (its handler started first) numbers every
+    /// later timeout as this endpoint does.
+    pub fn start_numbered_body_at(
+        &mut self,
+        duration: std::time::Duration,
+        site: u32,
+        numbering: TimeoutNumbering,
+    ) {
+        use crate::session_core::NESTS_TIMEOUTS;
         let deadline = self.now() + duration;
         let core = &mut self.inner.core;
-        core.timeouts = core.timeouts.saturating_add(1);
-        core.phase = core
-            .phase
-            .max(core.timeouts.saturating_mul(2).saturating_sub(1));
+        let (instance, site) = match numbering {
+            TimeoutNumbering::Counted { nests } => {
+                core.timeouts = core.timeouts.saturating_add(1);
+                let bit = if nests { NESTS_TIMEOUTS } else { 0 };
+                (core.timeouts, (site & !NESTS_TIMEOUTS) | bit)
+            }
+            TimeoutNumbering::Root { span } => {
+                let instance = core.timeouts.saturating_add(1);
+                core.nest_base = instance;
+                core.timeouts = instance.saturating_add(span);
+                let bit = if span > 0 { NESTS_TIMEOUTS } else { 0 };
+                (instance, (site & !NESTS_TIMEOUTS) | bit)
+            }
+            TimeoutNumbering::Nested { offset } => {
+                let instance = core.nest_base.saturating_add(offset);
+                core.timeouts = core.timeouts.max(instance);
+                (instance, site | NESTS_TIMEOUTS)
+            }
+        };
+        core.phase = core.phase.max(instance.saturating_mul(2).saturating_sub(1));
         core.bodies.push(ActiveBody {
             deadline,
             phase: core.phase,
             site,
+            numbered: Numbered {
+                reserved: core.timeouts,
+                base: core.nest_base,
+            },
         });
         core.meeting = None;
     }

@@ -38,7 +38,9 @@ use std::time::Duration;
 use choreo_lang::driver::{self, Compilation, Source};
 use choreo_lang::global::{GStmt, GlobalProtocol, Loc, Participant as GParticipant, Size};
 use choreo_lang::local::{LocalProtocol, Peer, Target};
-use choreo_lang::machine::{Machine, Message, Op, StateId, END};
+use choreo_lang::machine::{
+    timeout_numbering, Machine, Message, Op, StateId, TimeoutNumbering, END,
+};
 use choreo_lang::verify::{RunSummary, VerifyOptions};
 use choreo_runtime::link::{LinkArg, LinkTarget};
 use choreo_runtime::sim::{Sim, SimConfig};
@@ -352,10 +354,13 @@ struct Plan {
     /// The states right after a `timeout`'s block that still answer its
     /// handler until they act, with that handler (as code generation).
     after_block: BTreeMap<StateId, StateId>,
+    /// How each `timeout` statement's instances are numbered (as code
+    /// generation passes it to the runtime).
+    numbering: Rc<HashMap<Loc, TimeoutNumbering>>,
 }
 
 impl Plan {
-    fn new(machine: Machine) -> Plan {
+    fn new(machine: Machine, numbering: Rc<HashMap<Loc, TimeoutNumbering>>) -> Plan {
         let order = machine.order();
         let depths = order
             .iter()
@@ -392,6 +397,21 @@ impl Plan {
             machine,
             depths,
             distance,
+            numbering,
+        }
+    }
+
+    /// The runtime's numbering of the `timeout` at `at` (as code
+    /// generation emits it).
+    fn timeout_numbering(&self, at: StateId) -> choreo_runtime::TimeoutNumbering {
+        use choreo_runtime::TimeoutNumbering as Rt;
+        let loc = self.machine.state(at).map(|s| s.loc);
+        match loc.and_then(|loc| self.numbering.get(&loc)) {
+            Some(TimeoutNumbering::Root { span }) => Rt::Root { span: *span },
+            Some(TimeoutNumbering::Nested { offset }) => Rt::Nested { offset: *offset },
+            Some(TimeoutNumbering::Counted) | None => Rt::Counted {
+                nests: self.machine.nests_timeout(at),
+            },
         }
     }
 
@@ -627,11 +647,7 @@ impl<T: Transport> Participant<T> {
                         Duration::from_millis(*millis),
                         u32::try_from(at.index()).unwrap(),
                     );
-                    if plan.machine.nests_timeout(at) {
-                        session.start_nesting_body_at(duration, site);
-                    } else {
-                        session.start_body_at(duration, site);
-                    }
+                    session.start_numbered_body_at(duration, site, plan.timeout_numbering(at));
                     open.push((session.phase(), *handler));
                     Ok(*body)
                 }
@@ -717,10 +733,17 @@ fn run_once(subject: &Subject, run: &RunSummary, seed: u64) -> Result<Vec<Outcom
     });
     let instances: Vec<RoleId> = tables.roster.instances().to_vec();
     let mut plans: HashMap<RoleId, Rc<Plan>> = HashMap::new();
+    let numbering = Rc::new(timeout_numbering(&subject.global.body));
     for &id in &instances {
         let role = tables.protocol.roles[usize::from(id.role.0)];
         let local = local_for(&subject.locals, role, id.index);
-        plans.insert(id, Rc::new(Plan::new(Machine::build(&local.body).unwrap())));
+        plans.insert(
+            id,
+            Rc::new(Plan::new(
+                Machine::build(&local.body).unwrap(),
+                numbering.clone(),
+            )),
+        );
     }
     let mut sim = Sim::new(seed, faults(seed));
     let nodes: Vec<usize> = instances.iter().map(|_| sim.add_node()).collect();

@@ -35,7 +35,7 @@ use quote::{format_ident, quote};
 use crate::diagnostic::Diagnostic;
 use crate::machine::{
     Annotation, Header, Label, LabelTable, LeakClass, Machine, Message, Op, Peer, ProtocolMachines,
-    RoleMachine, Size, State, StateId, Target,
+    RoleMachine, Size, State, StateId, Target, TimeoutNumbering,
 };
 use crate::span::FileId;
 use names::{ident, snake};
@@ -1914,6 +1914,24 @@ impl Emitter<'_> {
         )
     }
 
+    /// The runtime's numbering of the `timeout` being emitted
+    /// ([`crate::machine::timeout_numbering`]).
+    fn timeout_numbering(&self) -> TokenStream {
+        let loc = self.machine.state(self.current).map(|s| s.loc);
+        match loc.and_then(|loc| self.machines.timeouts.get(&loc)) {
+            Some(TimeoutNumbering::Root { span }) => {
+                quote!(rt::TimeoutNumbering::Root { span: #span })
+            }
+            Some(TimeoutNumbering::Nested { offset }) => {
+                quote!(rt::TimeoutNumbering::Nested { offset: #offset })
+            }
+            Some(TimeoutNumbering::Counted) | None => {
+                let nests = self.machine.nests_timeout(self.current);
+                quote!(rt::TimeoutNumbering::Counted { nests: #nests })
+            }
+        }
+    }
+
     /// `timeout d { … } else { … }`: `body` or `handler`.
     fn timeout(&self, millis: &u64, text: &str, body: &StateId, handler: &StateId) -> StateItems {
         let body = self.state(*body);
@@ -1922,11 +1940,7 @@ impl Emitter<'_> {
         // The statement's identity for the runtime: a looped timeout's
         // next iteration is the same state.
         let site = self.number(self.current);
-        let start = if self.machine.nests_timeout(self.current) {
-            quote!(start_nesting_body_at)
-        } else {
-            quote!(start_body_at)
-        };
+        let numbering = self.timeout_numbering();
         (
             format!(" Next: `timeout {text}`: run the body, or the handler."),
             quote! {
@@ -1937,13 +1951,13 @@ impl Emitter<'_> {
                 #DOC_BODY
                 pub fn body(self) -> #body<T> {
                     let mut chan = self.0;
-                    chan.session.#start(::core::time::Duration::from_millis(#millis), #site);
+                    chan.session.start_numbered_body_at(::core::time::Duration::from_millis(#millis), #site, #numbering);
                     #body_ctor(chan)
                 }
                 #DOC_HANDLER
                 pub fn handler(self) -> #handler<T> {
                     let mut chan = self.0;
-                    chan.session.#start(::core::time::Duration::from_millis(#millis), #site);
+                    chan.session.start_numbered_body_at(::core::time::Duration::from_millis(#millis), #site, #numbering);
                     chan.session.start_handler();
                     #handler_ctor(chan)
                 }

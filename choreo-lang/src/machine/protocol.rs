@@ -38,6 +38,9 @@ pub struct ProtocolMachines {
     /// `Some(every capability a @guard names, sorted)` if some send carries
     /// annotations, `None` if none does.
     pub guard_capabilities: Option<Vec<String>>,
+    /// How each `timeout` statement's instances are numbered, by its
+    /// location ([`super::timeout_numbering`]).
+    pub timeouts: HashMap<Loc, super::TimeoutNumbering>,
 }
 
 /// A protocol's declaration, without its body.
@@ -277,6 +280,7 @@ fn build_protocol(
         links,
         delegations: delegations(&roles),
         guard_capabilities: guard_capabilities(&roles),
+        timeouts: super::timeout_numbering(&protocol.body),
         roles: projected.map(|_| roles),
     }
 }

@@ -190,7 +190,7 @@ impl Bundle {
             || self
                 .core
                 .rewind
-                .is_some_and(|(_, depth, _)| depth as usize >= MAX_BODIES)
+                .is_some_and(|(_, depth, _, _)| depth as usize >= MAX_BODIES)
         {
             return Err(
                 "more completed or enclosing timeout bodies than an endpoint keeps".to_owned(),

@@ -45,9 +45,14 @@ pub(crate) struct Core {
     pub(crate) skips: Vec<VecDeque<(Label, u32)>>,
     /// Total length of `skips`, so the common case checks one integer.
     pub(crate) pending_skips: usize,
-    /// Timeout instances entered so far (instance `k` runs its body in
-    /// phase `2k - 1` and its handler in phase `2k`).
+    /// Timeout instances entered or set aside so far (instance `k` runs
+    /// its body in phase `2k - 1` and its handler in phase `2k`): entering
+    /// a nest's root sets aside the numbers of the timeouts nested in it
+    /// ([`crate::TimeoutNumbering`]).
     pub(crate) timeouts: u32,
+    /// The instance of the nest root entered last: a timeout nested in it
+    /// is instance `nest_base + offset`.
+    pub(crate) nest_base: u32,
     /// The timeout bodies this endpoint is inside, innermost last.
     pub(crate) bodies: Vec<ActiveBody>,
     /// Messages of an abandoned phase (a timeout body this endpoint left)
@@ -114,6 +119,7 @@ impl Core {
             skips: (0..peers).map(|_| VecDeque::new()).collect(),
             pending_skips: 0,
             timeouts: 0,
+            nest_base: 0,
             bodies: Vec::new(),
             late_dropped: 0,
             held: (0..peers).map(|_| VecDeque::new()).collect(),
@@ -129,9 +135,54 @@ impl Core {
     }
 }
 
-/// The bit of a body's `site` that says its `timeout`'s body contains
-/// another `timeout` ([`Session::start_nesting_body_at`](crate::Session::start_nesting_body_at)).
+/// The bit of a body's `site` that says its `timeout` is part of a nest
+/// (it contains another `timeout`, or is numbered inside one's set-aside
+/// numbers): a peer's handler message of a nearby instance may be a nested
+/// one's, so no meeting of looped iterations is attempted
+/// ([`Session::start_nesting_body_at`](crate::Session::start_nesting_body_at),
+/// [`crate::TimeoutNumbering`]).
 pub(crate) const NESTS_TIMEOUTS: u32 = 1 << 31;
+
+/// How a `timeout` statement's instances are numbered (the phases its
+/// frames carry). Generated code passes the numbering the compiler worked
+/// out from the global protocol, the same for every role
+/// ([`Session::start_numbered_body_at`](crate::Session::start_numbered_body_at)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutNumbering {
+    /// Not nested in another numbered timeout: each entry is the next
+    /// instance `k`, and `k + 1 ..= k + span` are set aside for the
+    /// `span` timeouts nested in its body and handler, whether or not
+    /// this endpoint enters them.
+    Root {
+        /// Timeouts nested in its body and handler, at any depth.
+        span: u32,
+    },
+    /// Nested in the body or handler of the root entered last, with no
+    /// loop in between: instance `root + offset` (its place in the root's
+    /// nest, in source order).
+    Nested {
+        /// 1 for the first timeout nested in the root, and so on.
+        offset: u32,
+    },
+    /// Its body or handler holds a loop with a `timeout` in it, so the
+    /// timeouts inside cannot be numbered ahead: each entry is the next
+    /// instance, counted as entered. `nests`: its body contains another
+    /// `timeout` (no meeting of looped iterations is attempted).
+    Counted {
+        /// The body contains another `timeout`.
+        nests: bool,
+    },
+}
+
+/// The numbering an endpoint had right after entering a timeout body:
+/// undoing a later entry ([`Rewind`]) goes back to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Numbered {
+    /// [`Core::timeouts`] after the entry.
+    pub(crate) reserved: u32,
+    /// [`Core::nest_base`] after the entry.
+    pub(crate) base: u32,
+}
 
 /// Where an endpoint stood when it completed a timeout body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +193,8 @@ pub(crate) struct Rewind {
     pub(crate) depth: usize,
     /// Its `timeout` statement ([`Session::start_body_at`](crate::Session::start_body_at)).
     pub(crate) site: u32,
+    /// The numbering right after entering it.
+    pub(crate) numbered: Numbered,
 }
 
 /// A timeout body in progress: its deadline on the transport's clock and
@@ -152,6 +205,8 @@ pub(crate) struct ActiveBody {
     pub(crate) phase: u32,
     /// Which `timeout` statement ([`Session::start_body_at`](crate::Session::start_body_at)).
     pub(crate) site: u32,
+    /// The numbering right after entering it.
+    pub(crate) numbered: Numbered,
 }
 
 /// The result of [`Session::recv_branch`](crate::Session::recv_branch): which of the offered labels

@@ -3,9 +3,15 @@
 //! answers a peer's handler.
 //!
 //! Every frame carries its sender's phase: 0 outside timeouts; timeout
-//! instance `k` (the endpoint's `k`-th `start_body`, so an instance per
-//! loop iteration) sends in phase `2k - 1` in its body and `2k` in its
-//! handler. A receiver classifies a frame by its phase:
+//! instance `k` sends in phase `2k - 1` in its body and `2k` in its
+//! handler. Instances are numbered as [`crate::TimeoutNumbering`] says:
+//! a timeout outside any other (a *nest root*) takes the next number each
+//! time it is entered (so an instance per loop iteration) and sets aside
+//! the next `span` numbers for the timeouts nested in its body and
+//! handler, each of which is numbered at its fixed offset from the root's.
+//! Participants that entered different nested timeouts (one was
+//! interrupted before it reached one) therefore still number every later
+//! timeout alike. A receiver classifies a frame by its phase:
 //!
 //! - the handler phase of a body it is in (innermost or enclosing): a peer
 //!   started the handler. The frame is held for the handler and the body's
@@ -46,7 +52,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::{ActiveBody, Body, Core, Incoming, Rewind};
+use super::{ActiveBody, Body, Core, Incoming, Numbered, Rewind};
 use crate::envelope::{Envelope, Frame, Message, TypedMessage};
 use crate::error::{Error, Interrupt, TransportError, UsageError};
 use crate::ids::{PeerId, RoleId};
@@ -154,6 +160,7 @@ impl Core {
             deadline: Time::ZERO,
             phase: r.body,
             site: r.site,
+            numbered: r.numbered,
         });
         self.phase = r.body;
         tracing::debug!(
@@ -174,6 +181,7 @@ impl Core {
                 body: body.phase,
                 depth: self.bodies.len(),
                 site: body.site,
+                numbered: body.numbered,
             });
             self.acted.store(false, Ordering::Relaxed);
         }
@@ -207,7 +215,13 @@ impl Core {
             body.phase = r.body;
         }
         self.phase = r.body;
-        self.timeouts = r.body.div_ceil(2);
+        // The completed instance's numbering: the body entered after it
+        // (numbered after the numbers it set aside) was never entered.
+        self.timeouts = r.numbered.reserved;
+        self.nest_base = r.numbered.base;
+        if let Some(body) = self.bodies.last_mut() {
+            body.numbered = r.numbered;
+        }
         self.finished.retain(|&f| f != r.body);
         tracing::debug!(
             phase = r.body,
@@ -614,6 +628,10 @@ impl Core {
                 deadline,
                 phase,
                 site,
+                numbered: Numbered {
+                    reserved: self.timeouts,
+                    base: self.nest_base,
+                },
             });
         }
         self.rewind = None;
