@@ -18,7 +18,7 @@
 use choreo_macros::choreography;
 use choreo_runtime::node::NodeTransport;
 use choreo_runtime::sim::{Sim, SimConfig};
-use choreo_runtime::typestate::Timed;
+use choreo_runtime::typestate::{Lingered, Timed};
 use choreo_runtime::{Error, Session, SessionId};
 
 choreography! {
@@ -47,6 +47,9 @@ choreography! {
 use nest_then::{Confirm, Inner, Open, Outer, Unconfirmed};
 
 const CI_SEEDS: u64 = 100;
+
+/// How long a member with nothing left to do stays for a peer's handler.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn seeds() -> u64 {
     std::env::var("CHOREO_SIM_SEEDS")
@@ -86,17 +89,18 @@ async fn opener(s: Session<NodeTransport>) -> Result<(bool, Ended), Error> {
         Timed::Expired(h) => h,
     };
     let (_, ep) = handler.exchange(|_| Outer(10)).await?;
-    match ep.body().send(Confirm(7)).await? {
-        Timed::Done(end) => {
-            end.finish()?;
-            Ok((entered_nested, Ended::Confirmed(7)))
-        }
-        Timed::Expired(h) => {
-            let (_, end) = h.exchange(|_| Unconfirmed(0)).await?;
-            end.finish()?;
-            Ok((entered_nested, Ended::Unconfirmed))
-        }
-    }
+    let confirm_handler = match ep.body().send(Confirm(7)).await? {
+        // Its part of the body is done, but `P[1]`'s deadline may pass
+        // before the confirmation reaches it: stay for its handler.
+        Timed::Done(after) => match after.linger(LINGER).await? {
+            Lingered::Closed => return Ok((entered_nested, Ended::Confirmed(7))),
+            Lingered::Handler(h) => h,
+        },
+        Timed::Expired(h) => h,
+    };
+    let (_, end) = confirm_handler.exchange(|_| Unconfirmed(0)).await?;
+    end.finish()?;
+    Ok((entered_nested, Ended::Unconfirmed))
 }
 
 /// `P[1]`: gives up on the outer body before anything arrives, then
@@ -105,10 +109,10 @@ async fn quitter(s: Session<NodeTransport>) -> Result<Ended, Error> {
     let ep = nest_then::p_1::open(s, nest_then::Params {})?.body();
     let (_, ep) = ep.abandon().exchange(|_| Outer(11)).await?;
     match ep.body().recv().await? {
-        Timed::Done((Confirm(v), end)) => {
-            end.finish()?;
-            Ok(Ended::Confirmed(v))
-        }
+        Timed::Done((Confirm(v), after)) => match after.linger(LINGER).await? {
+            Lingered::Closed => Ok(Ended::Confirmed(v)),
+            Lingered::Handler(_) => panic!("P[0] started the handler after confirming"),
+        },
         Timed::Expired(h) => {
             let (_, end) = h.exchange(|_| Unconfirmed(1)).await?;
             end.finish()?;
