@@ -36,73 +36,127 @@ pub enum TimeoutNumbering {
 
 /// The numbering of every `timeout` statement of a protocol body, by its
 /// location (each statement has its own).
+///
+/// A protocol `call`ed twice is inlined twice with the same locations; a
+/// `timeout` whose body or handler holds such a repeated one is counted
+/// as entered too (its copies could not get distinct places in one nest),
+/// and each copy is a root of its own, numbered the same.
 pub fn timeout_numbering(body: &[GStmt]) -> HashMap<Loc, TimeoutNumbering> {
-    let mut out = HashMap::new();
-    number_block(body, None, &mut out);
-    out
+    let mut seen = HashMap::new();
+    count_timeouts(body, &mut seen);
+    let mut numbering = Numbering {
+        repeated: seen
+            .into_iter()
+            .filter(|&(_, n)| n > 1)
+            .map(|(loc, _)| loc)
+            .collect(),
+        out: HashMap::new(),
+    };
+    numbering.block(body, None);
+    numbering.out
 }
 
-/// Numbers the timeouts of `block`. `nest` is the count of the nest the
-/// block is in, if any (incremented for every timeout placed in it).
-fn number_block(
-    block: &[GStmt],
-    mut nest: Option<&mut u32>,
-    out: &mut HashMap<Loc, TimeoutNumbering>,
-) {
+struct Numbering {
+    /// Locations of `timeout`s that occur more than once (inlined calls).
+    repeated: std::collections::HashSet<Loc>,
+    out: HashMap<Loc, TimeoutNumbering>,
+}
+
+impl Numbering {
+    /// Numbers the timeouts of `block`. `nest` is the count of the nest
+    /// the block is in, if any (incremented for every timeout placed in
+    /// it).
+    fn block(&mut self, block: &[GStmt], mut nest: Option<&mut u32>) {
+        for stmt in block {
+            match stmt {
+                GStmt::Timeout {
+                    body, handler, loc, ..
+                } => {
+                    if self.cannot_set_aside(body) || self.cannot_set_aside(handler) {
+                        self.out.insert(*loc, TimeoutNumbering::Counted);
+                        self.block(body, None);
+                        self.block(handler, None);
+                    } else if let Some(count) = nest.as_deref_mut() {
+                        *count = count.saturating_add(1);
+                        self.out
+                            .insert(*loc, TimeoutNumbering::Nested { offset: *count });
+                        self.block(body, Some(count));
+                        self.block(handler, Some(count));
+                    } else {
+                        let mut span = 0;
+                        self.block(body, Some(&mut span));
+                        self.block(handler, Some(&mut span));
+                        self.out.insert(*loc, TimeoutNumbering::Root { span });
+                    }
+                }
+                GStmt::Choice { branches, .. } => {
+                    for b in branches {
+                        self.block(&b.body, nest.as_deref_mut());
+                    }
+                }
+                GStmt::Par { branches, .. } => {
+                    for b in branches {
+                        self.block(b, nest.as_deref_mut());
+                    }
+                }
+                // A loop inside a nest holds no `timeout` (the nest's root
+                // would be counted otherwise); outside one, each timeout in
+                // it is a root, entered afresh every iteration.
+                GStmt::Rec { body, .. } => self.block(body, nest.as_deref_mut()),
+                GStmt::Message(_)
+                | GStmt::Continue { .. }
+                | GStmt::Link { .. }
+                | GStmt::Delegate { .. } => {}
+            }
+        }
+    }
+
+    /// Does `block` hold, at any depth, a loop whose body holds a
+    /// `timeout`, or a `timeout` that occurs more than once?
+    fn cannot_set_aside(&self, block: &[GStmt]) -> bool {
+        block.iter().any(|stmt| match stmt {
+            GStmt::Rec { body, .. } => has_timeout(body) || self.cannot_set_aside(body),
+            GStmt::Timeout {
+                body, handler, loc, ..
+            } => {
+                self.repeated.contains(loc)
+                    || self.cannot_set_aside(body)
+                    || self.cannot_set_aside(handler)
+            }
+            GStmt::Choice { branches, .. } => {
+                branches.iter().any(|b| self.cannot_set_aside(&b.body))
+            }
+            GStmt::Par { branches, .. } => branches.iter().any(|b| self.cannot_set_aside(b)),
+            _ => false,
+        })
+    }
+}
+
+/// How often each `timeout` location occurs.
+fn count_timeouts(block: &[GStmt], seen: &mut HashMap<Loc, u32>) {
     for stmt in block {
         match stmt {
             GStmt::Timeout {
                 body, handler, loc, ..
             } => {
-                if loops_over_timeout(body) || loops_over_timeout(handler) {
-                    out.insert(*loc, TimeoutNumbering::Counted);
-                    number_block(body, None, out);
-                    number_block(handler, None, out);
-                } else if let Some(count) = nest.as_deref_mut() {
-                    *count = count.saturating_add(1);
-                    out.insert(*loc, TimeoutNumbering::Nested { offset: *count });
-                    number_block(body, Some(count), out);
-                    number_block(handler, Some(count), out);
-                } else {
-                    let mut span = 0;
-                    number_block(body, Some(&mut span), out);
-                    number_block(handler, Some(&mut span), out);
-                    out.insert(*loc, TimeoutNumbering::Root { span });
-                }
+                *seen.entry(*loc).or_insert(0) += 1;
+                count_timeouts(body, seen);
+                count_timeouts(handler, seen);
             }
+            GStmt::Rec { body, .. } => count_timeouts(body, seen),
             GStmt::Choice { branches, .. } => {
                 for b in branches {
-                    number_block(&b.body, nest.as_deref_mut(), out);
+                    count_timeouts(&b.body, seen);
                 }
             }
             GStmt::Par { branches, .. } => {
                 for b in branches {
-                    number_block(b, nest.as_deref_mut(), out);
+                    count_timeouts(b, seen);
                 }
             }
-            // A loop inside a nest holds no `timeout` (the nest's root
-            // would be counted otherwise); outside one, each timeout in
-            // it is a root, entered afresh every iteration.
-            GStmt::Rec { body, .. } => number_block(body, nest.as_deref_mut(), out),
-            GStmt::Message(_)
-            | GStmt::Continue { .. }
-            | GStmt::Link { .. }
-            | GStmt::Delegate { .. } => {}
+            _ => {}
         }
     }
-}
-
-/// Does `block` hold, at any depth, a loop whose body holds a `timeout`?
-fn loops_over_timeout(block: &[GStmt]) -> bool {
-    block.iter().any(|stmt| match stmt {
-        GStmt::Rec { body, .. } => has_timeout(body) || loops_over_timeout(body),
-        GStmt::Timeout { body, handler, .. } => {
-            loops_over_timeout(body) || loops_over_timeout(handler)
-        }
-        GStmt::Choice { branches, .. } => branches.iter().any(|b| loops_over_timeout(&b.body)),
-        GStmt::Par { branches, .. } => branches.iter().any(|b| loops_over_timeout(b)),
-        _ => false,
-    })
 }
 
 /// Does `block` hold a `timeout` at any depth?
@@ -153,6 +207,25 @@ mod tests {
                 TimeoutNumbering::Root { span: 2 },
                 TimeoutNumbering::Nested { offset: 1 },
                 TimeoutNumbering::Nested { offset: 2 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_protocol_called_twice_in_a_nest_makes_the_nest_counted() {
+        let got = numbering(
+            "protocol Main { roles P[2];
+               timeout 2s { P[0] -> P[1] : Open; call Sub(P); }
+               else { P[*] -> P[*] : Close; call Sub(P); } }
+             protocol Sub { roles A[2];
+               timeout 1s { A[0] -> A[1] : Ping; } else { A[*] -> A[*] : Stop; } }",
+        );
+        // Main's timeout, then Sub's (one location, two copies).
+        assert_eq!(
+            got,
+            [
+                TimeoutNumbering::Counted,
+                TimeoutNumbering::Root { span: 0 },
             ]
         );
     }
