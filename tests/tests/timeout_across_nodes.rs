@@ -2,7 +2,8 @@
 //! participant's deadline on the simulator's clock, a peer's handler
 //! message interrupting a body wherever it stands (a plain receive, a
 //! gather, a send), late body messages dropped and counted, `abandon()`,
-//! and a fresh timeout instance per loop iteration.
+//! a fresh timeout instance per loop iteration, and instance numbers that
+//! agree after a nesting timeout's handler.
 //!
 //! CI runs [`CI_SEEDS`] seeds per test (a few seconds in all); set
 //! `CHOREO_SIM_SEEDS=N` for a bigger sweep. A failure names its seed.
@@ -52,6 +53,27 @@ choreography! {
             } else {
                 Peer[*] -> Peer[*] : Resync(u64);
                 continue Loop;
+            }
+        }
+    }
+
+    /// An opening with a nested ping; the outer fallback confirms with a
+    /// deadline of its own.
+    protocol NestThen {
+        roles P[2];
+        timeout 2s {
+            P[0] -> P[1] : Open(u64);
+            timeout 1s {
+                P[1] -> P[0] : Ping(u64);
+            } else {
+                P[*] -> P[*] : Inner(u64);
+            }
+        } else {
+            P[*] -> P[*] : Outer(u64);
+            timeout 1s {
+                P[0] -> P[1] : Confirm(u64);
+            } else {
+                P[*] -> P[*] : Unconfirmed(u64);
             }
         }
     }
@@ -573,5 +595,139 @@ async fn beat_follower_noting_why(
         seen.resyncs += 1;
         let (_, head) = handler.exchange(|_| beat::Resync(0)).await?;
         ep = head;
+    }
+}
+
+// A further `timeout` after a nesting timeout's handler. `P[1]` of
+// `NestThen` gives up on the outer body at once, before the opening
+// reaches it; `P[0]` has sent the opening and waits inside the nested
+// timeout when `P[1]`'s handler message arrives. So `P[0]` entered the
+// nested timeout and `P[1]` never did, and both then run the outer handler
+// and the `timeout` inside it. The runtime numbers that timeout alike on
+// both sides (a nest root sets aside the numbers of the timeouts nested in
+// it, `TimeoutNumbering`); counted as entered, `P[0]` would be one
+// instance ahead and `P[1]` would refuse its `Confirm` as a protocol
+// violation.
+
+/// How long a member with nothing left to do stays for a peer's handler.
+const LINGER: Duration = Duration::from_secs(10);
+
+use nest_then::{Confirm, Inner, Open, Outer, Unconfirmed};
+
+/// How a member's part ended after the outer handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Confirmation {
+    /// The further timeout's body: `Confirm` with this value.
+    Confirmed(u64),
+    /// The further timeout's handler ran.
+    Unconfirmed,
+}
+
+/// `P[0]`: opens and waits for the ping; when `P[1]` starts the outer
+/// handler, exchanges and confirms.
+async fn opener(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error> {
+    let ep = nest_then::p_0::open(s, nest_then::Params {})?.body();
+    let ep = match ep.send(Open(1)).await? {
+        Timed::Done(ep) => ep.body(),
+        Timed::Expired(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
+    };
+    // Inside the nested timeout now: `P[1]`'s outer handler message ends
+    // the wait (the ping never comes). The nested body's operation hands
+    // over the nested handler, whose first operation hands over the outer
+    // one (the outer handler's message is waiting).
+    let nested_handler = match ep.recv().await? {
+        Timed::Done(_) => panic!("P[1] sent a ping although it abandoned the outer body"),
+        Timed::Expired(h) => h,
+    };
+    let entered_nested = nested_handler.session().interrupted_by().is_some();
+    let handler = match nested_handler.exchange(|_| Inner(20)).await? {
+        Timed::Done(_) => panic!("P[1] ran the nested handler although it never entered it"),
+        Timed::Expired(h) => h,
+    };
+    let (_, ep) = handler.exchange(|_| Outer(10)).await?;
+    let confirm_handler = match ep.body().send(Confirm(7)).await? {
+        // Its part of the body is done, but `P[1]`'s deadline may pass
+        // before the confirmation reaches it: stay for its handler.
+        Timed::Done(after) => match after.linger(LINGER).await? {
+            Lingered::Closed => return Ok((entered_nested, Confirmation::Confirmed(7))),
+            Lingered::Handler(h) => h,
+        },
+        Timed::Expired(h) => h,
+    };
+    let (_, end) = confirm_handler.exchange(|_| Unconfirmed(0)).await?;
+    end.finish()?;
+    Ok((entered_nested, Confirmation::Unconfirmed))
+}
+
+/// `P[1]`: gives up on the outer body before anything arrives, then
+/// exchanges and waits for the confirmation.
+async fn quitter(s: Session<NodeTransport>) -> Result<Confirmation, Error> {
+    let ep = nest_then::p_1::open(s, nest_then::Params {})?.body();
+    let (_, ep) = ep.abandon().exchange(|_| Outer(11)).await?;
+    match ep.body().recv().await? {
+        Timed::Done((Confirm(v), after)) => match after.linger(LINGER).await? {
+            Lingered::Closed => Ok(Confirmation::Confirmed(v)),
+            Lingered::Handler(_) => panic!("P[0] started the handler after confirming"),
+        },
+        Timed::Expired(h) => {
+            let (_, end) = h.exchange(|_| Unconfirmed(1)).await?;
+            end.finish()?;
+            Ok(Confirmation::Unconfirmed)
+        }
+    }
+}
+
+/// One seeded run of `NestThen`; both members' outcomes.
+fn nest_then_run(seed: u64, drop: f64) -> ((bool, Confirmation), Confirmation) {
+    let mut sim = Sim::new(seed, faults(drop));
+    let (a, b) = (sim.add_node(), sim.add_node());
+    let roster = nest_then::roster(&nest_then::Params {}).unwrap();
+    let mut s = sim
+        .open_sessions(SessionId([21; 16]), &nest_then::PROTOCOL, &roster, &[a, b])
+        .unwrap()
+        .into_iter();
+    let (s0, s1) = (s.next().unwrap(), s.next().unwrap());
+    let p0 = sim.spawn(a, opener(s0));
+    let p1 = sim.spawn(b, quitter(s1));
+    if let Err(stuck) = sim.run() {
+        panic!("seed {seed}: stuck: {stuck:?}");
+    }
+    let p0 = p0
+        .take()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("seed {seed}: P[0]: {e}"));
+    let p1 = p1
+        .take()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("seed {seed}: P[1]: {e}"));
+    (p0, p1)
+}
+
+#[test]
+fn a_timeout_after_a_nesting_timeouts_handler_is_numbered_alike_by_both_members() {
+    for drop in [0.0, 0.1] {
+        let mut confirmed = 0;
+        for seed in 0..seeds() {
+            let ((entered, p0), p1) = nest_then_run(seed, drop);
+            assert!(
+                entered,
+                "seed {seed}: P[0] was not interrupted in the nested body"
+            );
+            assert_eq!(p0, p1, "seed {seed}, drop {drop}: the members disagree");
+            if p0 == Confirmation::Confirmed(7) {
+                confirmed += 1;
+            }
+        }
+        // Without losses every run confirms in the further body; with
+        // them a lost `Confirm` may outlast its deadline, and then both run
+        // its handler (they agree either way).
+        if drop == 0.0 {
+            assert_eq!(confirmed, seeds(), "drop {drop}");
+        } else {
+            assert!(
+                confirmed > seeds() / 2,
+                "drop {drop}: {confirmed} confirmed"
+            );
+        }
     }
 }
