@@ -198,6 +198,16 @@ pub struct Machine {
     pub timeout_exits: BTreeMap<StateId, TimeoutExits>,
 }
 
+/// A completed `timeout` whose handler a state right after its block
+/// still answers ([`Machine::after_block_handlers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfterBlock {
+    /// The `timeout` state (its number is the runtime's site).
+    pub timeout: StateId,
+    /// Its handler's entry.
+    pub handler: StateId,
+}
+
 /// A `continue` that names no enclosing `rec` (the checker rejects these;
 /// codegen reports it rather than guessing).
 #[derive(Clone, Debug)]
@@ -401,54 +411,73 @@ impl Machine {
         false
     }
 
-    /// The states this role reaches right after completing a top-level
-    /// `timeout`'s body when its block is followed by more (a `choice`
-    /// branch ending in the timeout, then the statements after the
-    /// `choice`), each with that timeout's handler: until the state's
-    /// operation acts, a peer may still start the handler and this role
-    /// must answer (as the model checker assumes;
-    /// `Session::open_after_body`). Only states outside any body whose
-    /// operation is a send or receive of any kind, and that every completed
-    /// body leading to them leads to with the same handler.
-    pub fn after_block_handlers(&self) -> BTreeMap<StateId, StateId> {
-        let mut found: BTreeMap<StateId, Option<StateId>> = BTreeMap::new();
+    /// The states this role reaches right after completing a `timeout`'s
+    /// body when its block is followed by more (a `choice` branch ending
+    /// in the timeout, then the statements after the `choice`), each with
+    /// the timeouts whose body leads there: until the state's operation
+    /// acts, a peer may still start the completed body's handler and this
+    /// role must answer (as the model checker assumes;
+    /// `Session::open_after_body`). Only states whose operation is a send
+    /// or receive of any kind, reached by leaving exactly one body (the
+    /// state may be inside an enclosing body, and different paths may
+    /// complete different timeouts). A state reached by leaving nested
+    /// bodies at once, or whose operation is something else, is left out:
+    /// the runtime drops the handler message there.
+    pub fn after_block_handlers(&self) -> BTreeMap<StateId, Vec<AfterBlock>> {
+        let mut found: BTreeMap<StateId, Option<Vec<AfterBlock>>> = BTreeMap::new();
+        let timeouts: BTreeMap<StateId, StateId> = self
+            .order()
+            .into_iter()
+            .filter_map(|id| match self.state(id).map(|s| &s.op) {
+                Some(Op::Timeout { handler, .. }) => Some((*handler, id)),
+                _ => None,
+            })
+            .collect();
         for id in self.order() {
             let Some(state) = self.state(id) else {
                 continue;
             };
-            if self.body_depth(id) != 1 {
-                continue;
-            }
             let Some(handler) = state.abandon.filter(|h| *h != END) else {
                 continue;
             };
+            let Some(&timeout) = timeouts.get(&handler) else {
+                continue;
+            };
+            let depth = self.body_depth(id);
             let exits = self
                 .successors(id)
                 .into_iter()
                 .filter(|s| Some(*s) != state.abandon)
                 .map(|s| self.resolve(s))
-                .filter(|&s| s != END && self.body_depth(s) == 0);
+                .filter(|&s| s != END && self.body_depth(s) < depth);
             for next in exits {
-                let answers = matches!(
-                    self.state(next).map(|s| &s.op),
-                    Some(
-                        Op::Send { .. }
-                            | Op::Recv { .. }
-                            | Op::SendAll { .. }
-                            | Op::RecvAll { .. }
-                            | Op::Exchange { .. }
-                            | Op::Branch { .. }
-                    )
-                );
-                let entry = found.entry(next).or_insert(Some(handler));
-                if !answers || *entry != Some(handler) {
-                    *entry = None;
+                let answers = self.body_depth(next) + 1 == depth
+                    && matches!(
+                        self.state(next).map(|s| &s.op),
+                        Some(
+                            Op::Send { .. }
+                                | Op::Recv { .. }
+                                | Op::SendAll { .. }
+                                | Op::RecvAll { .. }
+                                | Op::Exchange { .. }
+                                | Op::Branch { .. }
+                        )
+                    );
+                let entry = found.entry(next).or_insert_with(|| Some(Vec::new()));
+                match entry {
+                    Some(list) if answers => {
+                        let after = AfterBlock { timeout, handler };
+                        if !list.contains(&after) {
+                            list.push(after);
+                        }
+                    }
+                    _ => *entry = None,
                 }
             }
         }
         found
             .into_iter()
-            .filter_map(|(state, handler)| handler.map(|h| (state, h)))
+            .filter_map(|(state, list)| list.map(|l| (state, l)))
             .collect()
     }
 

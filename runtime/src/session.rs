@@ -251,8 +251,20 @@ impl<T: Transport> Session<T> {
     /// is done.
     pub fn open_after_body(&mut self) {
         let core = &mut self.inner.core;
+        core.reopened = None;
         core.after_body =
             core.rewind.is_some() && !core.acted.load(std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// After an operation opened with [`open_after_body`](Self::open_after_body)
+    /// ended with [`Error::Interrupted`]: the `timeout` statement (the
+    /// `site` its body was entered with) whose completed body it went
+    /// back to, for that handler; `None` if the interrupt was the handler
+    /// of a body the endpoint is still in. Generated code picks the
+    /// handler's state by it when a state after a block may answer more
+    /// than one handler.
+    pub fn reopened_site(&self) -> Option<u32> {
+        self.inner.core.reopened
     }
 
     /// The operation after a completed body is done

@@ -77,6 +77,41 @@ choreography! {
             }
         }
     }
+
+    /// Either branch ends in a timeout of its own; `P[1]` then says it is
+    /// done (`P[0]`'s wait answers either handler).
+    protocol AfterEither {
+        roles P[2];
+        choice at P[0] {
+            Go => {
+                P[0] -> P[1] : Go;
+                timeout 1s { P[0] -> P[1] : Ping(u64); } else { P[*] -> P[*] : Resync(u64); }
+            }
+            Other => {
+                P[0] -> P[1] : Other;
+                timeout 1s { P[0] -> P[1] : Pong(u64); } else { P[*] -> P[*] : Again(u64); }
+            }
+        }
+        P[1] -> P[0] : Done(u64);
+    }
+
+    /// A timeout's block followed by more inside an enclosing body: `P[0]`'s
+    /// wait answers the inner handler and the outer one.
+    protocol AfterInner {
+        roles P[2];
+        timeout 5s {
+            choice at P[0] {
+                Go => {
+                    P[0] -> P[1] : Go;
+                    timeout 1s { P[0] -> P[1] : Ping(u64); } else { P[*] -> P[*] : Resync(u64); }
+                }
+                Stop => { P[0] -> P[1] : Halt; }
+            }
+            P[1] -> P[0] : Done(u64);
+        } else {
+            P[*] -> P[*] : Bail(u64);
+        }
+    }
 }
 
 const CI_SEEDS: u64 = 100;
@@ -728,6 +763,241 @@ fn a_timeout_after_a_nesting_timeouts_handler_is_numbered_alike_by_both_members(
                 confirmed > seeds() / 2,
                 "drop {drop}: {confirmed} confirmed"
             );
+        }
+    }
+}
+
+// The state right after a block answers the handler of whichever
+// `timeout` it completed on the path taken, and inside an enclosing body
+// both that handler and the enclosing one (`S4Handler`, `S5Handler`: the
+// generated enum of the handlers a state may hand over).
+
+/// `AfterEither`'s `P[0]`: takes `Go` or `Other`, completes that branch's
+/// body, then waits for `Done`, answering the handler `P[1]` starts.
+/// Returns the handler values it saw and `Done`'s value.
+async fn either_chooser(s: Session<NodeTransport>, go: bool) -> Result<(Vec<u64>, u64), Error> {
+    use after_either::p_0::S4Handler;
+    use after_either::{Again, Done, Go, Other, Ping, Pong, Resync};
+    let ep = after_either::p_0::open(s, after_either::Params {})?;
+    let mut seen = Vec::new();
+    let mut wait = if go {
+        match ep.select_go().send(Go).await?.body().send(Ping(1)).await? {
+            Timed::Done(wait) => wait,
+            Timed::Expired(_) => panic!("P[0]'s body ended before its only send"),
+        }
+    } else {
+        match ep
+            .select_other()
+            .send(Other)
+            .await?
+            .body()
+            .send(Pong(2))
+            .await?
+        {
+            Timed::Done(wait) => wait,
+            Timed::Expired(_) => panic!("P[0]'s body ended before its only send"),
+        }
+    };
+    loop {
+        match wait.recv().await? {
+            Timed::Done((Done(v), end)) => {
+                end.finish()?;
+                return Ok((seen, v));
+            }
+            Timed::Expired(S4Handler::S5(h)) => {
+                let (got, next) = h.exchange(|_| Resync(10)).await?;
+                seen.extend(got.into_iter().map(|(_, Resync(v))| v));
+                wait = next;
+            }
+            Timed::Expired(S4Handler::S9(h)) => {
+                let (got, next) = h.exchange(|_| Again(20)).await?;
+                seen.extend(got.into_iter().map(|(_, Again(v))| v));
+                wait = next;
+            }
+        }
+    }
+}
+
+/// `AfterEither`'s `P[1]`: gives up on whichever body `P[0]` chose at
+/// once, runs its handler, then says it is done.
+async fn either_quitter(s: Session<NodeTransport>) -> Result<(), Error> {
+    use after_either::p_1::GoOrOther;
+    use after_either::{Again, Done, Resync};
+    let ep = after_either::p_1::open(s, after_either::Params {})?;
+    let done = match ep.branch().await? {
+        GoOrOther::Go(_, ep) => ep.body().abandon().exchange(|_| Resync(11)).await?.1,
+        GoOrOther::Other(_, ep) => ep.body().abandon().exchange(|_| Again(21)).await?.1,
+    };
+    match done.send(Done(5)).await? {
+        Timed::Done(end) => end.finish(),
+        Timed::Expired(_) => panic!("P[1] was handed a handler after running its own"),
+    }
+}
+
+#[test]
+fn the_state_after_a_block_answers_the_handler_of_the_branch_taken() {
+    // Before: a state reached from two different timeouts answered
+    // neither, so `P[0]` dropped `P[1]`'s handler message and both waited
+    // for ever.
+    for drop in [0.0, 0.1] {
+        for seed in 0..seeds() {
+            let go = seed % 2 == 0;
+            let mut sim = Sim::new(seed, faults(drop));
+            let (a, b) = (sim.add_node(), sim.add_node());
+            let roster = after_either::roster(&after_either::Params {}).unwrap();
+            let mut s = sim
+                .open_sessions(
+                    SessionId([22; 16]),
+                    &after_either::PROTOCOL,
+                    &roster,
+                    &[a, b],
+                )
+                .unwrap()
+                .into_iter();
+            let (s0, s1) = (s.next().unwrap(), s.next().unwrap());
+            let p0 = sim.spawn(a, either_chooser(s0, go));
+            let p1 = sim.spawn(b, either_quitter(s1));
+            if let Err(stuck) = sim.run() {
+                panic!("seed {seed}, drop {drop}: stuck: {stuck:?}");
+            }
+            p1.take()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("seed {seed}: P[1]: {e}"));
+            let (seen, done) = p0
+                .take()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("seed {seed}: P[0]: {e}"));
+            let expected = if go { [10, 11] } else { [20, 21] };
+            assert_eq!(
+                seen, expected,
+                "seed {seed}, drop {drop}: the wrong handler ran"
+            );
+            assert_eq!(done, 5, "seed {seed}");
+        }
+    }
+}
+
+/// How `AfterInner`'s `P[0]` ended: the handler values it saw (the inner
+/// one's, then `Done`; or the outer one's).
+#[derive(Debug, PartialEq, Eq)]
+enum InnerOrOuter {
+    Inner(Vec<u64>, u64),
+    Outer(Vec<u64>),
+}
+
+/// `AfterInner`'s `P[0]`: goes, completes the inner body, then waits for
+/// `Done` inside the outer body.
+async fn inner_chooser(s: Session<NodeTransport>) -> Result<InnerOrOuter, Error> {
+    use after_inner::p_0::S5Handler;
+    use after_inner::{Bail, Done, Go, Ping, Resync};
+    let ep = after_inner::p_0::open(s, after_inner::Params {})?.body();
+    let outer = |h: after_inner::p_0::S6<NodeTransport>| async move {
+        let (got, end) = h.exchange(|_| Bail(30)).await?;
+        end.finish()?;
+        Ok::<_, Error>(InnerOrOuter::Outer(
+            got.into_iter().map(|(_, Bail(v))| v).collect(),
+        ))
+    };
+    let body = match ep.select_go().send(Go).await? {
+        Timed::Done(ep) => ep.body(),
+        Timed::Expired(h) => return outer(h).await,
+    };
+    let mut wait = match body.send(Ping(1)).await? {
+        Timed::Done(wait) => wait,
+        Timed::Expired(_) => panic!("P[0]'s inner body ended before its only send"),
+    };
+    let mut inner = Vec::new();
+    loop {
+        match wait.recv().await? {
+            Timed::Done((Done(v), after)) => {
+                return match after.linger(LINGER).await? {
+                    Lingered::Closed => Ok(InnerOrOuter::Inner(inner, v)),
+                    Lingered::Handler(h) => outer(h).await,
+                };
+            }
+            Timed::Expired(S5Handler::S7(h)) => match h.exchange(|_| Resync(10)).await? {
+                Timed::Done((got, next)) => {
+                    inner.extend(got.into_iter().map(|(_, Resync(v))| v));
+                    wait = next;
+                }
+                Timed::Expired(h) => return outer(h).await,
+            },
+            Timed::Expired(S5Handler::S6(h)) => return outer(h).await,
+        }
+    }
+}
+
+/// `AfterInner`'s `P[1]`: gives up on the inner body (then says it is
+/// done), or on the outer one, at once.
+async fn inner_quitter(s: Session<NodeTransport>, outer: bool) -> Result<(), Error> {
+    use after_inner::p_1::{GoOrHalt, S4Handler};
+    use after_inner::{Bail, Done, Resync};
+    let ep = after_inner::p_1::open(s, after_inner::Params {})?.body();
+    if outer {
+        let (_, end) = ep.abandon().exchange(|_| Bail(31)).await?;
+        return end.finish();
+    }
+    let GoOrHalt::Go(_, ep) = (match ep.branch().await? {
+        Timed::Done(branch) => branch,
+        Timed::Expired(_) => panic!("P[1]'s outer body ended early"),
+    }) else {
+        panic!("P[0] halted");
+    };
+    let done = match ep.body().abandon().exchange(|_| Resync(11)).await? {
+        Timed::Done((_, done)) => done,
+        Timed::Expired(_) => panic!("P[0] started the outer handler"),
+    };
+    match done.send(Done(5)).await? {
+        Timed::Done(after) => match after.linger(LINGER).await? {
+            Lingered::Closed => Ok(()),
+            Lingered::Handler(_) => panic!("P[0] started the outer handler after Done"),
+        },
+        Timed::Expired(S4Handler::S5(_) | S4Handler::S6(_)) => {
+            panic!("P[1] was handed a handler after running its own")
+        }
+    }
+}
+
+#[test]
+fn inside_an_enclosing_body_the_state_after_a_block_answers_both_handlers() {
+    // `P[1]` gives up on the inner body: `P[0]`, waiting for `Done` in the
+    // outer body, runs the inner handler and then gets `Done`. Or `P[1]`
+    // gives up on the outer body: `P[0]` runs the outer handler. Before,
+    // the wait answered only the outer handler and the first schedule
+    // hung.
+    for outer in [false, true] {
+        for seed in 0..seeds() {
+            let mut sim = Sim::new(seed, faults(0.1));
+            let (a, b) = (sim.add_node(), sim.add_node());
+            let roster = after_inner::roster(&after_inner::Params {}).unwrap();
+            let mut s = sim
+                .open_sessions(
+                    SessionId([23; 16]),
+                    &after_inner::PROTOCOL,
+                    &roster,
+                    &[a, b],
+                )
+                .unwrap()
+                .into_iter();
+            let (s0, s1) = (s.next().unwrap(), s.next().unwrap());
+            let p0 = sim.spawn(a, inner_chooser(s0));
+            let p1 = sim.spawn(b, inner_quitter(s1, outer));
+            if let Err(stuck) = sim.run() {
+                panic!("seed {seed}, outer {outer}: stuck: {stuck:?}");
+            }
+            p1.take()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("seed {seed}, outer {outer}: P[1]: {e}"));
+            let got = p0
+                .take()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("seed {seed}, outer {outer}: P[0]: {e}"));
+            let expected = if outer {
+                InnerOrOuter::Outer(vec![30, 31])
+            } else {
+                InnerOrOuter::Inner(vec![10, 11], 5)
+            };
+            assert_eq!(got, expected, "seed {seed}, outer {outer}");
         }
     }
 }

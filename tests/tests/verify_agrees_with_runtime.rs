@@ -39,7 +39,7 @@ use choreo_lang::driver::{self, Compilation, Source};
 use choreo_lang::global::{GStmt, GlobalProtocol, Loc, Participant as GParticipant, Size};
 use choreo_lang::local::{LocalProtocol, Peer, Target};
 use choreo_lang::machine::{
-    timeout_numbering, Machine, Message, Op, StateId, TimeoutNumbering, END,
+    timeout_numbering, AfterBlock, Machine, Message, Op, StateId, TimeoutNumbering, END,
 };
 use choreo_lang::verify::{RunSummary, VerifyOptions};
 use choreo_runtime::link::{LinkArg, LinkTarget};
@@ -353,7 +353,7 @@ struct Plan {
     distance: HashMap<StateId, u32>,
     /// The states right after a `timeout`'s block that still answer its
     /// handler until they act, with that handler (as code generation).
-    after_block: BTreeMap<StateId, StateId>,
+    after_block: BTreeMap<StateId, Vec<AfterBlock>>,
     /// How each `timeout` statement's instances are numbered (as code
     /// generation passes it to the runtime).
     numbering: Rc<HashMap<Loc, TimeoutNumbering>>,
@@ -497,8 +497,8 @@ impl<T: Transport> Participant<T> {
             let tables = self.tables.clone();
             // The state right after a block answers the handler of the body
             // completed just before, until it acts (as the generated code).
-            let after_block = plan.after_block.get(&at).copied();
-            if after_block.is_some() {
+            let after_block = plan.after_block.get(&at).cloned().unwrap_or_default();
+            if !after_block.is_empty() {
                 session.open_after_body();
             }
             // The operation's result: the next state, or an interrupted body.
@@ -652,9 +652,15 @@ impl<T: Transport> Participant<T> {
                     Ok(*body)
                 }
             };
-            if after_block.is_some() {
+            if !after_block.is_empty() {
                 session.close_after_body();
             }
+            // The completed body the operation went back to, if it did.
+            let reopened = session.reopened_site().and_then(|site| {
+                after_block
+                    .iter()
+                    .find(|a| u32::try_from(a.timeout.index()).ok() == Some(site))
+            });
             at = match outcome {
                 Ok(next) => {
                     let next = plan.machine.resolve(next);
@@ -664,10 +670,10 @@ impl<T: Transport> Participant<T> {
                     }
                     next
                 }
-                Err(Error::Interrupted(_)) if after_block.is_some() => {
+                Err(Error::Interrupted(_)) if reopened.is_some() => {
                     // Back in the body completed just before, for its handler.
                     session.start_handler();
-                    let handler = after_block.unwrap();
+                    let handler = reopened.unwrap().handler;
                     completed.retain(|(_, h)| *h != handler);
                     handlers += 1;
                     plan.machine.resolve(handler)

@@ -34,8 +34,8 @@ use quote::{format_ident, quote};
 
 use crate::diagnostic::Diagnostic;
 use crate::machine::{
-    Annotation, Header, Label, LabelTable, LeakClass, Machine, Message, Op, Peer, ProtocolMachines,
-    RoleMachine, Size, State, StateId, Target, TimeoutNumbering,
+    AfterBlock, Annotation, Header, Label, LabelTable, LeakClass, Machine, Message, Op, Peer,
+    ProtocolMachines, RoleMachine, Size, State, StateId, Target, TimeoutNumbering,
 };
 use crate::span::FileId;
 use names::{ident, snake};
@@ -910,7 +910,7 @@ struct Emitter<'a> {
     machine: &'a Machine,
     /// The first state after a `timeout`'s block with the handler it still
     /// answers (`Machine::after_block_handlers`).
-    after_block: BTreeMap<StateId, StateId>,
+    after_block: BTreeMap<StateId, Vec<AfterBlock>>,
     /// Every body state's [`handlers_after_body`], if it has any.
     handler_of_end: HashMap<StateId, Vec<StateId>>,
     /// The state being emitted as one macro invocation (alias, doc and
@@ -1080,8 +1080,20 @@ fn body_depths(machine: &Machine) -> HashMap<StateId, usize> {
 /// What an operation's method looks like in a `timeout` body (`Some`:
 /// the handler's state) or outside one. The second field: the operation is
 /// the first after a completed body (`Machine::after_block_handlers`), and the
-/// handler is that body's, answered until the operation acts.
-struct Timing(Option<Ident>, bool);
+/// handler is that body's, answered until the operation acts. The third:
+/// it may hand over one of several handlers (completed bodies of different
+/// timeouts on different paths, or a completed body's and the enclosing
+/// body's own), so the first field names the state's enum of them.
+struct Timing(Option<Ident>, bool, Option<Handlers>);
+
+/// The handlers an operation right after a block may hand over, when
+/// there are several ([`Timing`]).
+struct Handlers {
+    /// The handler of the body the operation is in, if any.
+    own: Option<Ident>,
+    /// Each completed timeout's site (its state number) and handler.
+    completed: Vec<(Literal, Ident)>,
+}
 
 impl Timing {
     /// The method's success type.
@@ -1101,6 +1113,9 @@ impl Timing {
     /// Awaits a session operation; in a body, an interrupted operation
     /// returns the handler's state.
     fn call(&self, op: TokenStream) -> TokenStream {
+        if let (Some(expired), Some(handlers)) = (&self.0, &self.2) {
+            return handlers.call(expired, op);
+        }
         match &self.0 {
             None => quote!(#op.await?),
             Some(h) if self.1 => {
@@ -1140,6 +1155,71 @@ impl Timing {
         match &self.0 {
             None => v,
             Some(_) => quote!(rt::typestate::Timed::Done(#v)),
+        }
+    }
+}
+
+impl Handlers {
+    /// [`Timing::call`] with several handlers: the session says which
+    /// completed body it went back to, if any.
+    fn call(&self, expired: &Ident, op: TokenStream) -> TokenStream {
+        let arm = |h: &Ident| {
+            let c = ctor(h);
+            quote!(#expired::#h(#c(chan)))
+        };
+        let mut arms: Vec<TokenStream> = Vec::new();
+        let mut completed = self.completed.iter().peekable();
+        while let Some((site, h)) = completed.next() {
+            let build = arm(h);
+            if self.own.is_none() && completed.peek().is_none() {
+                // Outside any body only a completed body can have been
+                // taken back: the last one is the catch-all.
+                arms.push(quote!(_ => #build));
+            } else {
+                arms.push(quote!(Some(#site) => #build));
+            }
+        }
+        if let Some(own) = &self.own {
+            let build = arm(own);
+            arms.push(quote!(_ => #build));
+        }
+        quote! {
+            match {
+                chan.session.open_after_body();
+                let done = rt::typestate::timed(#op.await);
+                chan.session.close_after_body();
+                done
+            }? {
+                Some(v) => v,
+                None => {
+                    let reopened = chan.session.reopened_site();
+                    chan.session.start_handler();
+                    return Ok(rt::typestate::Timed::Expired(match reopened { #(#arms,)* }));
+                }
+            }
+        }
+    }
+
+    /// The state's enum of the handlers it may hand over.
+    fn enum_item(&self, name: &Ident, state: &Ident) -> TokenStream {
+        let doc = if self.own.is_some() {
+            format!(
+                " The handler `{state}`'s operation hands over: that of the `timeout` body it is in (its deadline passed, or a peer started it), or that of a body completed just before it (a peer started it)."
+            )
+        } else {
+            format!(
+                " The handler `{state}`'s operation hands over: that of the `timeout` whose body was completed just before it on the path taken (a peer started it)."
+            )
+        };
+        let variants = self
+            .own
+            .iter()
+            .chain(self.completed.iter().map(|(_, h)| h))
+            .map(|h| quote!(#h(#h<T>)));
+        quote! {
+            #[doc = #doc]
+            #[must_use = "a protocol state must be used: drop it and the peers see this endpoint vanish"]
+            pub enum #name<T: rt::Transport> { #(#variants,)* }
         }
     }
 }
@@ -1237,10 +1317,25 @@ impl Emitter<'_> {
             .handler_of_end
             .get(&id)
             .map(|chain| after_name(&self.chain_names(chain)));
-        let after_block = self.after_block.get(&id).copied();
-        let timing = match after_block {
-            Some(h) => Timing(Some(self.state(h)), true),
-            None => Timing(state.abandon.map(|h| self.state(h)), false),
+        let after_block = self.after_block.get(&id).cloned().unwrap_or_default();
+        let own = state.abandon.map(|h| self.state(h));
+        let timing = match (after_block.as_slice(), &own) {
+            ([], _) => Timing(own.clone(), false, None),
+            ([after], None) => Timing(Some(self.state(after.handler)), true, None),
+            (_, _) => {
+                let handlers = Handlers {
+                    own: own.clone(),
+                    completed: after_block
+                        .iter()
+                        .map(|a| (self.number(a.timeout), self.state(a.handler)))
+                        .collect(),
+                };
+                Timing(
+                    Some(format_ident!("{}Handler", self.state(id))),
+                    true,
+                    Some(handlers),
+                )
+            }
         };
         let t = &timing;
         let (doc, methods, extra) = match &state.op {
@@ -1277,12 +1372,24 @@ impl Emitter<'_> {
                 handler,
             } => self.timeout(millis, text, body, handler),
         };
-        let doc = match after_block {
-            Some(h) if !doc.is_empty() => format!(
+        let completed: Vec<String> = after_block
+            .iter()
+            .map(|a| self.state(a.handler).to_string())
+            .collect();
+        let doc = if completed.is_empty() || doc.is_empty() {
+            doc
+        } else {
+            format!(
                 "{doc} Until it acts, a peer that starts the handler of the `timeout` completed just before ({}) ends it with `Timed::Expired`.",
-                self.state(h)
-            ),
-            _ => doc,
+                completed.join(" or ")
+            )
+        };
+        let extra = match (&timing.0, &timing.2) {
+            (Some(name), Some(handlers)) => {
+                let item = handlers.enum_item(name, &self.state(id));
+                quote!(#extra #item)
+            }
+            _ => extra,
         };
         (doc, methods, extra)
     }

@@ -88,6 +88,10 @@ pub(crate) struct Core {
     /// outside any body, and answers that body's handler until it acts
     /// ([`Session::open_after_body`](crate::Session::open_after_body)).
     pub(crate) after_body: bool,
+    /// The `timeout` statement whose completed body the operation after
+    /// it went back to ([`phase`]'s `reopen_after_body`), until the next
+    /// [`Session::open_after_body`](crate::Session::open_after_body).
+    pub(crate) reopened: Option<u32>,
     /// In a timeout handler, or about to enter one: its statement and the
     /// lowest handler phase that counts as this handler's
     /// ([`phase::Meeting`]).
@@ -130,6 +134,7 @@ impl Core {
             acted: std::sync::atomic::AtomicBool::new(false),
             completed_last: None,
             after_body: false,
+            reopened: None,
             meeting: None,
         }
     }

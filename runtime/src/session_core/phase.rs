@@ -156,6 +156,7 @@ impl Core {
             return;
         };
         self.finished.retain(|&f| f != r.body);
+        self.reopened = Some(r.site & !super::NESTS_TIMEOUTS);
         self.bodies.push(ActiveBody {
             deadline: Time::ZERO,
             phase: r.body,
