@@ -176,10 +176,14 @@ impl<T: Transport> Session<T> {
 
     /// [`start_body`](Self::start_body) of the `timeout` statement `site`
     /// (any number that tells this role's `timeout` statements apart;
-    /// generated code passes the statement's state number). A peer's
+    /// generated code passes the statement's state number, with
+    /// [`start_numbered_body_at`](Self::start_numbered_body_at)). A peer's
     /// handler message of the instance completed just before only undoes
     /// an untouched body of the same statement (a looped timeout's next
-    /// iteration, `session_core::phase`); `start_body` is site 0.
+    /// iteration, `session_core::phase`); `start_body` is site 0. The
+    /// instance is counted as entered ([`TimeoutNumbering::Counted`]), so
+    /// hand-written code that nests timeouts must make every participant
+    /// enter the same ones.
     pub fn start_body_at(&mut self, duration: std::time::Duration, site: u32) {
         self.start_numbered_body_at(duration, site, TimeoutNumbering::Counted { nests: false });
     }
@@ -241,7 +245,7 @@ impl<T: Transport> Session<T> {
     }
 
     /// The operation about to run is the first after a completed timeout
-    /// body (outside any body): until it acts (sends, or receives what it
+    /// body (left by leaving that one body): until it acts (sends, or receives what it
     /// waits for), a peer's handler message of that body ends it with
     /// [`Error::Interrupted`], and the endpoint is back in that body, for
     /// [`start_handler`](Self::start_handler) — as the model checker
