@@ -341,6 +341,24 @@ pub fn verify_protocol(
     locals: &[LocalProtocol],
     options: &VerifyOptions,
 ) -> VerifyReport {
+    verify_protocol_in(
+        program,
+        protocol,
+        locals,
+        options,
+        &mut Reuse::default(),
+    )
+}
+
+/// [`verify_protocol`] with the explorer's buffers of the caller (shared
+/// by the protocols of one compilation).
+fn verify_protocol_in(
+    program: &CheckedProgram,
+    protocol: &GlobalProtocol,
+    locals: &[LocalProtocol],
+    options: &VerifyOptions,
+    reuse: &mut Reuse,
+) -> VerifyReport {
     let _ = program; // linked protocols are not explored (see module docs)
     let mut literal = BTreeMap::new();
     let mut sized = BTreeSet::new();
@@ -375,6 +393,7 @@ pub fn verify_protocol(
         Some(protocol),
         instances,
         options,
+        reuse,
     )
 }
 
@@ -435,7 +454,14 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
     }
     let quorum_params = quorum_names(locals);
     let instances = instances(&literal, &sized, &BTreeSet::new(), &quorum_params, options);
-    run_all("system".to_string(), locals, None, instances, options)
+    run_all(
+        "system".to_string(),
+        locals,
+        None,
+        instances,
+        options,
+        &mut Reuse::default(),
+    )
 }
 
 /// Verifies the projected protocols declared in the first source (what
@@ -449,13 +475,20 @@ pub fn verify_projections(
     protocol: Option<&str>,
     options: &VerifyOptions,
 ) -> Vec<VerifyReport> {
+    let mut reuse = Reuse::default();
     program
         .with_ids()
         .filter(|(_, global)| global.loc.file == crate::span::FileId(0))
         .filter(|(_, global)| protocol.is_none_or(|name| global.name == name))
         .filter_map(|(id, global)| {
             let projected = crate::local::projection(projections, id)?;
-            let report = verify_protocol(program, global, &projected.locals, options);
+            let report = verify_protocol_in(
+                program,
+                global,
+                &projected.locals,
+                options,
+                &mut reuse,
+            );
             Some(VerifyReport {
                 id: Some(id),
                 ..report
@@ -577,12 +610,54 @@ fn instances(
     out
 }
 
+/// Buffers kept from one instance to the next of a verification (and from
+/// one protocol to the next of a compilation): the explorer's, the last
+/// world's and the last conformance automaton's. Each instance empties
+/// them first, so nothing of one instance reaches the next but memory.
+#[derive(Default)]
+struct Reuse {
+    explore: explore::Scratch,
+    world: Option<World>,
+    conform: Option<conform::Conformance>,
+}
+
+/// What decides an instance's system: the family sizes, and the value of
+/// every parameter that a quorum of the local types names (nothing else of
+/// an [`Instance`] reaches [`World::build`]). Two instances with the same
+/// key are the same system: the same states, transitions and verdict.
+fn system_key(inst: &Instance, quorum_names: &BTreeSet<String>) -> SystemKey {
+    let values = quorum_names
+        .iter()
+        .map(|p| {
+            inst.params
+                .get(p)
+                .or_else(|| inst.families.get(p))
+                .copied()
+        })
+        .collect();
+    (inst.families.clone(), values)
+}
+
+type SystemKey = (BTreeMap<String, u64>, Vec<Option<u64>>);
+
+/// An explored instance's summary, kept for an instance that is the same
+/// system (see [`system_key`]).
+struct Explored {
+    key: SystemKey,
+    participants: usize,
+    states: u64,
+    transitions: u64,
+    bound_hit: bool,
+    capped: bool,
+}
+
 fn run_all(
     protocol: String,
     locals: &[LocalProtocol],
     global: Option<&GlobalProtocol>,
     instances: Vec<Instance>,
     options: &VerifyOptions,
+    reuse: &mut Reuse,
 ) -> VerifyReport {
     let mut report = VerifyReport {
         protocol,
@@ -603,19 +678,55 @@ fn run_all(
     // lazily determinised subsets are a cache of the same automaton: the
     // instances that differ only in quorum values share one.
     let mut conform_cache: Option<(BTreeMap<String, u64>, conform::Conformance)> = None;
+    // Instances that differ only in a parameter no quorum names (or in
+    // values that name the same quorums) are the same system: explored
+    // once, reported for each.
+    let quorums = quorum_names(locals);
+    let mut explored: Vec<Explored> = Vec::new();
     for inst in instances {
         let described = inst.describe();
+        let key = system_key(&inst, &quorums);
+        if let Some(same) = explored.iter().find(|e| e.key == key) {
+            report.states_explored += same.states;
+            report.transitions += same.transitions;
+            report.runs.push(RunSummary {
+                instance: described.clone(),
+                families: inst.families,
+                params: inst.params,
+                participants: same.participants,
+                states: same.states,
+                transitions: same.transitions,
+                bound_hit: same.bound_hit,
+                complete: !same.capped,
+                capped: same.capped,
+            });
+            if same.capped {
+                capped.push(described);
+            }
+            continue;
+        }
         let conform = global.map(|g| match conform_cache.take() {
             Some((families, c)) if families == inst.families => c,
-            _ => conform::Conformance::build(g, &inst.families),
+            Some((_, mut c)) => {
+                c.rebuild(g, &inst.families);
+                c
+            }
+            None => match reuse.conform.take() {
+                Some(mut c) => {
+                    c.rebuild(g, &inst.families);
+                    c
+                }
+                None => conform::Conformance::build(g, &inst.families),
+            },
         });
-        let mut world = World::build(&roles, inst, conform);
+        let mut world = World::build(reuse.world.take(), &roles, inst, conform);
         let bound = options.bound.max(1);
         let cap = options.max_states.max(1);
-        let mut outcome = explore::explore(&mut world, bound, cap, options.reduce);
+        let scratch = &mut reuse.explore;
+        let mut outcome = explore::explore(&mut world, bound, cap, options.reduce, scratch);
         if options.reduce && outcome.violation.is_some() {
             // Shortest counterexample: search the unreduced graph.
-            let full = explore::explore(&mut world, bound, cap, false);
+            let full = explore::explore(&mut world, bound, cap, false, scratch);
             if let (Some(v), Some(short)) = (outcome.violation.as_mut(), full.violation) {
                 *v = short;
             }
@@ -654,6 +765,18 @@ fn run_all(
             }));
             return report;
         }
+        explored.push(Explored {
+            key,
+            participants: world.participants.len(),
+            states: outcome.states,
+            transitions: outcome.transitions,
+            bound_hit: outcome.bound_hit,
+            capped: outcome.capped,
+        });
+        reuse.world = Some(world);
+    }
+    if let Some((_, c)) = conform_cache {
+        reuse.conform = Some(c);
     }
     if !capped.is_empty() {
         report.verdict = Verdict::Partial {

@@ -96,6 +96,11 @@ pub(crate) struct TimeoutInfo {
     pub nested: Vec<Phase>,
 }
 
+/// A range of one of the world's shared lists (`World::arms`,
+/// `World::ids`): a node's receive arms, gather senders or `par` branches
+/// live there, so a node is plain data (no allocation per node).
+pub(crate) type Span = (u32, u32);
+
 pub(crate) const END: u32 = 0;
 pub(crate) const STUCK: u32 = 1;
 
@@ -113,13 +118,15 @@ pub(crate) enum Node {
         msg: u32,
         next: u32,
     },
+    /// `arms`: (from, msg, next) each, a range of `World::arms`.
     Recv {
         to: u32,
-        arms: Vec<(u32, u32, u32)>,
+        arms: Span,
     },
+    /// `senders`: a range of `World::ids`.
     Gather {
         to: u32,
-        senders: Vec<u32>,
+        senders: Span,
         msg: u32,
         quorum: u32,
         next: u32,
@@ -127,8 +134,9 @@ pub(crate) enum Node {
     Select {
         arms: Vec<(String, u32)>,
     },
+    /// `starts`: a range of `World::ids`.
     Par {
-        starts: Vec<u32>,
+        starts: Span,
         next: u32,
     },
     Timeout {
@@ -219,16 +227,28 @@ pub(crate) struct Instance {
 
 impl Instance {
     pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = self
-            .families
-            .iter()
-            .map(|(f, n)| format!("|{f}| = {n}"))
-            .collect();
-        parts.extend(self.params.iter().map(|(p, v)| format!("{p} = {v}")));
-        if parts.is_empty() {
+        // Written into one string (no string per part).
+        use std::fmt::Write;
+        let mut out = String::with_capacity(16 * (self.families.len() + self.params.len()));
+        let mut part = |a: &str, b: &str, name: &str, value: u64| {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(a);
+            out.push_str(name);
+            out.push_str(b);
+            let _ = write!(out, "{value}");
+        };
+        for (f, &n) in &self.families {
+            part("|", "| = ", f, n);
+        }
+        for (p, &v) in &self.params {
+            part("", " = ", p, v);
+        }
+        if out.is_empty() {
             "no families".to_string()
         } else {
-            parts.join(", ")
+            out
         }
     }
 }
@@ -247,6 +267,10 @@ pub(crate) struct World {
     pub timeouts: Vec<TimeoutInfo>,
     timeout_index: HashMap<(Loc, String, u64), u32, Fast>,
     pub nodes: Vec<Node>,
+    /// Every receive node's arms, one after the other (see [`Span`]).
+    arms: Vec<(u32, u32, u32)>,
+    /// Every gather node's senders and `par` node's branch starts.
+    ids: Vec<u32>,
     /// A timeout node → the timeout whose body encloses it.
     parent_timeout: HashMap<u32, u32, Fast>,
     /// Per node: the timeout nodes whose bodies enclose it (outermost
@@ -264,19 +288,23 @@ pub(crate) struct World {
     pub instance: Instance,
     /// Per-pair conformance to the global protocol, when one is given.
     pub conform: Option<super::conform::Conformance>,
-    /// (from, to) identity → index of the pair in `conform.pairs`.
-    pub pair_index: HashMap<(u32, u32), u32, Fast>,
-    /// `pair_index` as a dense table (`from · idents + to`; `u32::MAX`: none).
+    /// (from, to) identity and the index of the pair in `conform.pairs`.
+    pair_list: Vec<(u32, u32, u32)>,
+    /// `pair_list` as a dense table (`from · idents + to`; `u32::MAX`: none).
     pair_table: Vec<u32>,
     /// `conform_label` of every message (`u32::MAX`: none).
     conform_labels: Vec<u32>,
     handoff: Option<u32>,
     // Interned local states and their cached transitions.
-    /// Shared, so that computing a state's transitions (which interns
-    /// new states) needs no copy of it; each is stored once, `local_index`
-    /// holds only numbers.
-    locals: Vec<std::rc::Rc<LocalState>>,
+    /// Each is stored once, `local_index` holds only numbers.
+    locals: Vec<LocalState>,
     local_index: super::hash::IdTable,
+    /// The interned plain state `At(n)` (nothing pending) of node `n`
+    /// (`u32::MAX`: none yet); every other state is in `local_index`.
+    plain_at: Vec<u32>,
+    /// The machine states of the run being built (`state`'s stack, shared
+    /// by its recursive calls).
+    chain: Vec<StateId>,
     trans: Vec<TransRange>,
     /// Every computed state's transitions, one after the other (one
     /// vector for the run instead of one allocation per local state).
@@ -304,18 +332,36 @@ struct Inst<'m> {
 impl World {
     /// The system of `roles` (each local type with its interleaved
     /// [`Machine`]) in one instance: every family member gets its own copy of
-    /// its local type's machine, with concrete peers.
+    /// its local type's machine, with concrete peers. Built into the
+    /// buffers of `spare` (the world of the verification's last instance)
+    /// when given, so that a small instance does not allocate, grow and
+    /// free its two dozen vectors again.
     pub fn build(
+        spare: Option<World>,
         roles: &[(&LocalProtocol, &Machine)],
         instance: Instance,
         conform: Option<super::conform::Conformance>,
     ) -> World {
-        let mut w = World {
+        let mut w = match spare {
+            Some(mut w) => {
+                w.reset(instance);
+                w
+            }
+            None => World::empty(instance),
+        };
+        w.fill(roles, conform);
+        w
+    }
+
+    fn empty(instance: Instance) -> World {
+        World {
             idents: Vec::new(),
             msgs: Vec::new(),
             timeouts: Vec::new(),
             timeout_index: HashMap::default(),
             nodes: vec![Node::End, Node::Stuck],
+            arms: Vec::new(),
+            ids: Vec::new(),
             parent_timeout: HashMap::default(),
             enclosing: vec![0, 0],
             body_sets: vec![Vec::new()],
@@ -324,17 +370,66 @@ impl World {
             participants: Vec::new(),
             instance,
             conform: None,
-            pair_index: HashMap::default(),
+            pair_list: Vec::new(),
             pair_table: Vec::new(),
             conform_labels: Vec::new(),
             handoff: None,
             locals: Vec::with_capacity(32),
             local_index: super::hash::IdTable::with_capacity(64),
+            plain_at: Vec::new(),
+            chain: Vec::new(),
             trans: Vec::with_capacity(32),
             trans_store: Vec::with_capacity(64),
             step_buf: Vec::new(),
             trans_buf: Vec::new(),
-        };
+        }
+    }
+
+    /// Empty again for `instance`, keeping the buffers.
+    fn reset(&mut self, instance: Instance) {
+        self.idents.clear();
+        self.msgs.clear();
+        self.timeouts.clear();
+        self.timeout_index.clear();
+        self.nodes.clear();
+        self.nodes.extend([Node::End, Node::Stuck]);
+        self.arms.clear();
+        self.ids.clear();
+        self.parent_timeout.clear();
+        self.enclosing.clear();
+        self.enclosing.extend([0, 0]);
+        self.body_sets.truncate(1);
+        if let Some(first) = self.body_sets.first_mut() {
+            first.clear();
+        } else {
+            self.body_sets.push(Vec::new());
+        }
+        self.building.clear();
+        self.building_set = 0;
+        self.participants.clear();
+        self.instance = instance;
+        self.conform = None;
+        self.pair_list.clear();
+        self.pair_table.clear();
+        self.conform_labels.clear();
+        self.handoff = None;
+        self.locals.clear();
+        self.local_index.clear();
+        self.plain_at.clear();
+        self.chain.clear();
+        self.trans.clear();
+        self.trans_store.clear();
+        self.step_buf.clear();
+        self.trans_buf.clear();
+    }
+
+    /// Builds the system of `roles` into this (empty) world.
+    fn fill(
+        &mut self,
+        roles: &[(&LocalProtocol, &Machine)],
+        conform: Option<super::conform::Conformance>,
+    ) {
+        let w = self;
         // `Target::Family` stands for every member without its own local type.
         let named: HashSet<(Name, u64)> = roles
             .iter()
@@ -358,6 +453,8 @@ impl World {
             .sum();
         w.nodes.reserve(2 * copies);
         w.enclosing.reserve(2 * copies);
+        w.arms.reserve(copies);
+        w.ids.reserve(copies);
         // Which world node each machine state became, for the member being
         // built (one buffer for all of them).
         let mut slots: Vec<u32> = Vec::new();
@@ -402,31 +499,27 @@ impl World {
                 };
                 let x = w.ident(&x.role, x.index);
                 let y = w.ident(&y.role, y.index);
-                w.pair_index
-                    .insert((x, y), u32::try_from(k).unwrap_or(u32::MAX));
+                w.pair_list
+                    .push((x, y, u32::try_from(k).unwrap_or(u32::MAX)));
             }
             w.conform = Some(conform);
         }
         // Dense look-up tables for the explorer's hot path (every send
         // asks for its pair and label).
         let ni = w.idents.len();
-        let mut table = vec![u32::MAX; ni * ni];
-        for (&(x, y), &k) in &w.pair_index {
-            if let Some(slot) = table.get_mut((x as usize) * ni + y as usize) {
+        w.pair_table.resize(ni * ni, u32::MAX);
+        for &(x, y, k) in &w.pair_list {
+            if let Some(slot) = w.pair_table.get_mut((x as usize) * ni + y as usize) {
                 *slot = k;
             }
         }
-        w.pair_table = table;
-        w.conform_labels = (0..w.msgs.len())
-            .map(|m| {
-                let label = w
-                    .msgs
-                    .get(m)
-                    .and_then(|info| w.conform.as_ref()?.label_of(&info.namespace, &info.name));
-                label.unwrap_or(u32::MAX)
-            })
-            .collect();
-        w
+        w.plain_at.resize(w.nodes.len(), u32::MAX);
+        let conform = w.conform.as_ref();
+        w.conform_labels.extend(w.msgs.iter().map(|info| {
+            conform
+                .and_then(|c| c.label_of(&info.namespace, &info.name))
+                .unwrap_or(u32::MAX)
+        }));
     }
 
     /// The conformance label of a message, if the global protocol has it.
@@ -446,7 +539,11 @@ impl World {
         let ni = self.idents.len();
         match self.pair_table.get((from as usize) * ni + to as usize) {
             Some(&k) => (k != u32::MAX).then_some(k),
-            None => self.pair_index.get(&(from, to)).copied(),
+            None => self
+                .pair_list
+                .iter()
+                .find(|&&(x, y, _)| x == from && y == to)
+                .map(|&(_, _, k)| k),
         }
     }
 
@@ -478,17 +575,38 @@ impl World {
         }
     }
 
-    fn members(&mut self, family: &str) -> Vec<u32> {
-        (0..self.family_size(family))
-            .map(|i| self.ident(family, Some(i)))
-            .collect()
+    /// Every member of `family` except `me` (who may not belong to it),
+    /// appended to `ids`: their span there.
+    fn other_members(&mut self, family: &str, me: u32) -> Span {
+        let first = self.ids.len();
+        for i in 0..self.family_size(family) {
+            let m = self.ident(family, Some(i));
+            if m != me {
+                self.ids.push(m);
+            }
+        }
+        (span_index(first), span_index(self.ids.len()))
     }
 
-    /// Every member of `family` except `me` (who may not belong to it).
-    fn other_members(&mut self, family: &str, me: u32) -> Vec<u32> {
-        let mut members = self.members(family);
-        members.retain(|&m| m != me);
-        members
+    /// The span of `arms` pushed to `self.arms`.
+    fn push_arms(&mut self, arms: &[(u32, u32, u32)]) -> Span {
+        let first = self.arms.len();
+        self.arms.extend_from_slice(arms);
+        (span_index(first), span_index(self.arms.len()))
+    }
+
+    /// A receive node's arms.
+    pub fn arms_in(&self, span: Span) -> &[(u32, u32, u32)] {
+        self.arms
+            .get(span.0 as usize..span.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// A gather node's senders, a `par` node's branch starts.
+    pub fn ids_in(&self, span: Span) -> &[u32] {
+        self.ids
+            .get(span.0 as usize..span.1 as usize)
+            .unwrap_or_default()
     }
 
     fn size_value(&self, size: &Size) -> u64 {
@@ -642,7 +760,8 @@ impl World {
         idents: &mut Vec<u32>,
     ) -> u32 {
         let machine = inst.machine;
-        let mut chain: Vec<StateId> = Vec::new();
+        // This call's part of the shared stack: `chain[base..]`.
+        let base = self.chain.len();
         let mut cur = id;
         loop {
             if cur == MACHINE_END {
@@ -665,7 +784,7 @@ impl World {
                 | Op::RecvAll { next, .. }
                 | Op::Exchange { next, .. }
                 | Op::AcceptFrom { next, .. } => {
-                    chain.push(cur);
+                    self.chain.push(cur);
                     cur = *next;
                 }
                 _ => {
@@ -674,9 +793,12 @@ impl World {
                 }
             }
         }
-        for &sid in chain.iter().rev() {
-            self.simple(inst, sid, cx, idents);
+        for i in (base..self.chain.len()).rev() {
+            if let Some(&sid) = self.chain.get(i) {
+                self.simple(inst, sid, cx, idents);
+            }
         }
+        self.chain.truncate(base);
         self.node_of(inst, id)
     }
 
@@ -719,20 +841,18 @@ impl World {
                 let from = self.peer(from);
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let next = self.node_of(inst, *next);
-                self.set(
-                    at,
-                    Node::Recv {
-                        to: me,
-                        arms: vec![(from, msg, next)],
-                    },
-                );
+                let arms = self.push_arms(&[(from, msg, next)]);
+                self.set(at, Node::Recv { to: me, arms });
             }
             Op::SendAll { family, msg, next } => {
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let mut next = self.node_of(inst, *next);
                 let recipients = self.other_members(family, me);
                 // One send per recipient, in member order; the first is `at`.
-                for (i, &to) in recipients.iter().enumerate().rev() {
+                for i in (0..recipients.1 - recipients.0).rev() {
+                    let Some(&to) = self.ids.get((recipients.0 + i) as usize) else {
+                        continue;
+                    };
                     let node = Node::Send {
                         from: me,
                         to,
@@ -755,7 +875,7 @@ impl World {
             } => {
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let senders = self.other_members(family, me);
-                let all = senders.len() as u64;
+                let all = u64::from(senders.1 - senders.0);
                 let q = quorum
                     .as_ref()
                     .map_or(all, |q| self.size_value(q).clamp(1, all.max(1)))
@@ -780,7 +900,7 @@ impl World {
             } => {
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let others = self.other_members(family, me);
-                let all = others.len() as u64;
+                let all = u64::from(others.1 - others.0);
                 // `quorum q` counts the member's own value.
                 let need = quorum
                     .as_ref()
@@ -788,17 +908,20 @@ impl World {
                     .min(all);
                 let gather = Node::Gather {
                     to: me,
-                    senders: others.clone(),
+                    senders: others,
                     msg,
                     quorum: u32::try_from(need).unwrap_or(u32::MAX),
                     next: self.node_of(inst, *next),
                 };
-                if others.is_empty() {
+                if others.0 == others.1 {
                     self.set(at, gather);
                     return;
                 }
                 let mut next = self.push(gather);
-                for (i, &to) in others.iter().enumerate().rev() {
+                for i in (0..others.1 - others.0).rev() {
+                    let Some(&to) = self.ids.get((others.0 + i) as usize) else {
+                        continue;
+                    };
                     let node = Node::Send {
                         from: me,
                         to,
@@ -819,13 +942,8 @@ impl World {
                 }
                 let msg = self.handoff_msg();
                 let next = self.node_of(inst, *next);
-                self.set(
-                    at,
-                    Node::Recv {
-                        to: me,
-                        arms: vec![(from, msg, next)],
-                    },
-                );
+                let arms = self.push_arms(&[(from, msg, next)]);
+                self.set(at, Node::Recv { to: me, arms });
             }
             _ => {}
         }
@@ -882,13 +1000,8 @@ impl World {
                     let start = self.state(inst, *start, cx, idents);
                     compiled.push((from, msg, start));
                 }
-                self.set(
-                    at,
-                    Node::Recv {
-                        to: me,
-                        arms: compiled,
-                    },
-                );
+                let arms = self.push_arms(&compiled);
+                self.set(at, Node::Recv { to: me, arms });
             }
             Op::Par { branches, next } => {
                 let next = self.state(inst, *next, cx, idents);
@@ -896,6 +1009,9 @@ impl World {
                 for b in branches {
                     starts.push(self.state(inst, *b, cx, idents));
                 }
+                let first = self.ids.len();
+                self.ids.extend_from_slice(&starts);
+                let starts = (span_index(first), span_index(self.ids.len()));
                 self.set(at, Node::Par { starts, next });
             }
             Op::Timeout {
@@ -972,7 +1088,11 @@ impl World {
                     n = *next;
                 }
                 Node::Par { starts, next } => {
-                    let branches: Vec<Term> = starts.iter().map(|&s| self.norm_at(s)).collect();
+                    let branches: Vec<Term> = self
+                        .ids_in(*starts)
+                        .iter()
+                        .map(|&s| self.norm_at(s))
+                        .collect();
                     if let Some(l) = branches.iter().find(|b| self.linked(b)) {
                         return l.clone();
                     }
@@ -1002,7 +1122,7 @@ impl World {
                         }
                     };
                 }
-                Node::Gather { senders, next, .. } if senders.is_empty() => {
+                Node::Gather { senders, next, .. } if senders.0 == senders.1 => {
                     if fuel == 0 {
                         return Term::At(STUCK);
                     }
@@ -1062,7 +1182,7 @@ impl World {
                     finish: Vec::new(),
                 }),
                 Node::Recv { to, arms } => {
-                    for &(from, msg, next) in arms {
+                    for &(from, msg, next) in self.arms_in(*arms) {
                         out.push(LStep {
                             act: LAct::Recv { from, to: *to, msg },
                             term: self.norm_at(next),
@@ -1097,6 +1217,7 @@ impl World {
                     next,
                 } = self.node(*node)
                 {
+                    let senders = self.ids_in(*senders);
                     if *quorum == 0 {
                         // An exchange with `quorum 1` holds its own value:
                         // it proceeds at once, every other value arrives late.
@@ -1225,6 +1346,26 @@ impl World {
     }
 
     pub fn intern(&mut self, state: LocalState) -> u32 {
+        // Most local states are a plain position (no par, timeout or
+        // gather; nothing to drop, abandoned or finished): found by their
+        // node in a dense table, without hashing or comparing terms. Such
+        // a state is only ever looked up there, so each is interned once.
+        if let Term::At(n) = state.term {
+            if state.drops.is_empty() && state.abandoned.is_empty() && state.finished.is_empty() {
+                if let Some(&i) = self.plain_at.get(n as usize) {
+                    if i != u32::MAX {
+                        return i;
+                    }
+                    let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
+                    self.locals.push(state);
+                    self.trans.push(NOT_YET);
+                    if let Some(slot) = self.plain_at.get_mut(n as usize) {
+                        *slot = i;
+                    }
+                    return i;
+                }
+            }
+        }
         let hash = {
             use std::hash::{Hash, Hasher};
             let mut h = super::hash::WordHasher::default();
@@ -1232,20 +1373,21 @@ impl World {
             h.finish()
         };
         let locals = &self.locals;
-        if let Some(i) = self.local_index.find(hash, |i| {
-            locals.get(i as usize).is_some_and(|s| **s == state)
-        }) {
+        if let Some(i) = self
+            .local_index
+            .find(hash, |i| locals.get(i as usize).is_some_and(|s| *s == state))
+        {
             return i;
         }
         let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
-        self.locals.push(std::rc::Rc::new(state));
+        self.locals.push(state);
         self.local_index.insert(hash, i);
         self.trans.push(NOT_YET);
         i
     }
 
     pub fn local(&self, id: u32) -> Option<&LocalState> {
-        self.locals.get(id as usize).map(|s| &**s)
+        self.locals.get(id as usize)
     }
 
     pub fn initial(&mut self, p: usize) -> u32 {
@@ -1479,4 +1621,9 @@ impl World {
             format!("waits for {}", waits.join(" or "))
         }
     }
+}
+
+/// An index into one of the world's lists as a [`Span`] end.
+fn span_index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
