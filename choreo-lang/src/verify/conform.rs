@@ -153,7 +153,7 @@ impl Conformance {
     }
 
     /// The number of `role[index]` (a scan: an instance has few).
-    fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
+    fn ident(&mut self, role: &crate::global::Name, index: Option<u64>) -> u32 {
         super::model::intern_ident(&mut self.idents, role, index)
     }
 

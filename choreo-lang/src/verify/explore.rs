@@ -170,6 +170,9 @@ pub(crate) struct Scratch {
     nl: Vec<u32>,
     nc: Vec<u32>,
     hashes: Vec<u64>,
+    /// A state's ample successors (arena range and hash), kept while the
+    /// others are built when the state is fully expanded.
+    ample_built: Vec<((usize, usize), u64)>,
     state: Vec<u32>,
     init: Vec<u32>,
     readers: Readers,
@@ -189,6 +192,7 @@ impl Default for Scratch {
             nl: Vec::with_capacity(16),
             nc: Vec::with_capacity(32),
             hashes: Vec::with_capacity(16),
+            ample_built: Vec::with_capacity(16),
             state: Vec::with_capacity(32),
             init: Vec::with_capacity(16),
             readers: Readers {
@@ -349,6 +353,7 @@ pub(crate) fn explore(
         nl,
         nc,
         hashes,
+        ample_built,
         state,
         init,
         readers,
@@ -512,9 +517,6 @@ pub(crate) fn explore(
                          arena: &mut Vec<u32>,
                          built: &mut Vec<(usize, usize)>,
                          hashes: &mut Vec<u64>| {
-            arena.clear();
-            built.clear();
-            hashes.clear();
             for m in moves.get(range).unwrap_or_default() {
                 nc.clear();
                 match m.act {
@@ -550,6 +552,9 @@ pub(crate) fn explore(
             // a state discovered no later than its source (BFS order), so a
             // state whose ample successors are all discovered after it may
             // be reduced; any other is fully expanded.
+            arena.clear();
+            built.clear();
+            hashes.clear();
             build(begin..begin + count, world, arena, built, hashes);
             known.clear();
             let mut reducible = true;
@@ -565,9 +570,23 @@ pub(crate) fn explore(
                 chosen = begin..begin + count;
                 looked_up = true;
             } else {
-                build(0..moves.len(), world, arena, built, hashes);
+                // Fully expanded: the ample successors are built already,
+                // the others are built around them (in move order).
+                ample_built.clear();
+                ample_built.extend(built.iter().copied().zip(hashes.iter().copied()));
+                built.clear();
+                hashes.clear();
+                build(0..begin, world, arena, built, hashes);
+                for &(b, h) in ample_built.iter() {
+                    built.push(b);
+                    hashes.push(h);
+                }
+                build(begin + count..moves.len(), world, arena, built, hashes);
             }
         } else {
+            arena.clear();
+            built.clear();
+            hashes.clear();
             build(0..moves.len(), world, arena, built, hashes);
         }
         let edges_of = moves.get(chosen).unwrap_or_default();

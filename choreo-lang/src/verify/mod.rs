@@ -352,12 +352,12 @@ pub fn verify_protocol(
 
 /// [`verify_protocol`] with the explorer's buffers of the caller (shared
 /// by the protocols of one compilation).
-fn verify_protocol_in(
+fn verify_protocol_in<'a>(
     program: &CheckedProgram,
-    protocol: &GlobalProtocol,
-    locals: &[LocalProtocol],
+    protocol: &'a GlobalProtocol,
+    locals: &'a [LocalProtocol],
     options: &VerifyOptions,
-    reuse: &mut Reuse,
+    reuse: &mut Reuse<'a>,
 ) -> VerifyReport {
     let _ = program; // linked protocols are not explored (see module docs)
     let mut literal = BTreeMap::new();
@@ -615,10 +615,38 @@ fn instances(
 /// world's and the last conformance automaton's. Each instance empties
 /// them first, so nothing of one instance reaches the next but memory.
 #[derive(Default)]
-struct Reuse {
+struct Reuse<'a> {
     explore: explore::Scratch,
     world: Option<World>,
     conform: Option<conform::Conformance>,
+    /// The systems explored so far (local types, global protocol, and
+    /// the summary of each instance): a protocol whose local types and
+    /// global body equal an earlier one's (a protocol that only `call`s
+    /// another) is the same system at the same instances.
+    systems: Vec<System<'a>>,
+}
+
+struct System<'a> {
+    locals: &'a [LocalProtocol],
+    global: Option<&'a GlobalProtocol>,
+    explored: Vec<Explored>,
+}
+
+impl System<'_> {
+    /// The same local types (targets and bodies) and global body.
+    fn is(&self, locals: &[LocalProtocol], global: Option<&GlobalProtocol>) -> bool {
+        self.locals.len() == locals.len()
+            && self
+                .locals
+                .iter()
+                .zip(locals)
+                .all(|(a, b)| a.target == b.target && a.body == b.body)
+            && match (self.global, global) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.body == b.body,
+                _ => false,
+            }
+    }
 }
 
 /// What decides an instance's system: the family sizes, and the value of
@@ -642,6 +670,7 @@ type SystemKey = (BTreeMap<String, u64>, Vec<Option<u64>>);
 
 /// An explored instance's summary, kept for an instance that is the same
 /// system (see [`system_key`]).
+#[derive(Clone)]
 struct Explored {
     key: SystemKey,
     participants: usize,
@@ -651,13 +680,13 @@ struct Explored {
     capped: bool,
 }
 
-fn run_all(
+fn run_all<'a>(
     protocol: String,
-    locals: &[LocalProtocol],
-    global: Option<&GlobalProtocol>,
+    locals: &'a [LocalProtocol],
+    global: Option<&'a GlobalProtocol>,
     instances: Vec<Instance>,
     options: &VerifyOptions,
-    reuse: &mut Reuse,
+    reuse: &mut Reuse<'a>,
 ) -> VerifyReport {
     let mut report = VerifyReport {
         protocol,
@@ -682,7 +711,10 @@ fn run_all(
     // values that name the same quorums) are the same system: explored
     // once, reported for each.
     let quorums = quorum_names(locals);
-    let mut explored: Vec<Explored> = Vec::new();
+    let earlier = reuse.systems.iter().position(|x| x.is(locals, global));
+    let mut explored: Vec<Explored> = earlier
+        .and_then(|i| reuse.systems.get(i))
+        .map_or_else(Vec::new, |x| x.explored.clone());
     for inst in instances {
         let described = inst.describe();
         let key = system_key(&inst, &quorums);
@@ -777,6 +809,14 @@ fn run_all(
     }
     if let Some((_, c)) = conform_cache {
         reuse.conform = Some(c);
+    }
+    match earlier.and_then(|i| reuse.systems.get_mut(i)) {
+        Some(x) => x.explored = explored,
+        None => reuse.systems.push(System {
+            locals,
+            global,
+            explored,
+        }),
     }
     if !capped.is_empty() {
         report.verdict = Verdict::Partial {

@@ -19,23 +19,24 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// A role instance that can send and receive: `Initiator`, `Witness[1]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Ident {
-    pub role: String,
+    /// The program's shared name (no copy of its text per identity).
+    pub role: Name,
     pub index: Option<u64>,
 }
 
 /// The number of `role[index]` in `idents`, added if new. Found by a scan
-/// of the few identities of an instance (tens at most), so that a look-up
-/// allocates nothing.
-pub(crate) fn intern_ident(idents: &mut Vec<Ident>, role: &str, index: Option<u64>) -> u32 {
+/// of the few identities of an instance (tens at most; shared names
+/// compare by pointer first), so that a look-up allocates nothing.
+pub(crate) fn intern_ident(idents: &mut Vec<Ident>, role: &Name, index: Option<u64>) -> u32 {
     if let Some(i) = idents
         .iter()
-        .position(|x| x.index == index && x.role == role)
+        .position(|x| x.index == index && x.role == *role)
     {
         return u32::try_from(i).unwrap_or(u32::MAX);
     }
     let i = u32::try_from(idents.len()).unwrap_or(u32::MAX);
     idents.push(Ident {
-        role: role.to_string(),
+        role: role.clone(),
         index,
     });
     i
@@ -165,13 +166,56 @@ pub(crate) enum Term {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LocalState {
     pub term: Term,
+    /// What is pending besides the term; `None` when nothing is (most
+    /// states), never an empty `Pending`, so that equal states are equal
+    /// here and a plain state is one word besides its term.
+    rest: Option<Box<Pending>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Pending {
     /// Late quorum messages still to be discarded: (from, to, msg), sorted.
-    pub drops: Vec<(u32, u32, u32)>,
+    drops: Vec<(u32, u32, u32)>,
     /// Timeouts whose body this participant abandoned, sorted.
-    pub abandoned: Vec<u32>,
+    abandoned: Vec<u32>,
     /// Timeouts (by node) whose body this participant finished: once it has
     /// nothing left to do it still answers their handler messages.
-    pub finished: Vec<u32>,
+    finished: Vec<u32>,
+}
+
+impl LocalState {
+    /// A position with nothing pending.
+    pub fn plain(term: Term) -> LocalState {
+        LocalState { term, rest: None }
+    }
+
+    fn new(
+        term: Term,
+        drops: Vec<(u32, u32, u32)>,
+        abandoned: Vec<u32>,
+        finished: Vec<u32>,
+    ) -> LocalState {
+        let rest = (!drops.is_empty() || !abandoned.is_empty() || !finished.is_empty()).then(|| {
+            Box::new(Pending {
+                drops,
+                abandoned,
+                finished,
+            })
+        });
+        LocalState { term, rest }
+    }
+
+    fn drops(&self) -> &[(u32, u32, u32)] {
+        self.rest.as_ref().map_or(&[], |r| &r.drops)
+    }
+
+    fn abandoned(&self) -> &[u32] {
+        self.rest.as_ref().map_or(&[], |r| &r.abandoned)
+    }
+
+    fn finished(&self) -> &[u32] {
+        self.rest.as_ref().map_or(&[], |r| &r.finished)
+    }
 }
 
 /// One local transition.
@@ -314,6 +358,8 @@ pub(crate) struct World {
     /// allocates only the shared result.
     step_buf: Vec<LStep>,
     trans_buf: Vec<(LAct, u32)>,
+    /// The successors being worked out, before they are interned.
+    pending_buf: Vec<(LAct, LocalState)>,
 }
 
 struct Cx {
@@ -382,6 +428,7 @@ impl World {
             trans_store: Vec::with_capacity(64),
             step_buf: Vec::new(),
             trans_buf: Vec::new(),
+            pending_buf: Vec::new(),
         }
     }
 
@@ -421,6 +468,7 @@ impl World {
         self.trans_store.clear();
         self.step_buf.clear();
         self.trans_buf.clear();
+        self.pending_buf.clear();
     }
 
     /// Builds the system of `roles` into this (empty) world.
@@ -459,7 +507,7 @@ impl World {
         // built (one buffer for all of them).
         let mut slots: Vec<u32> = Vec::new();
         for (local, machine) in roles {
-            let (role, indices): (&str, Vec<Option<u64>>) = match &local.target {
+            let (role, indices): (&Name, Vec<Option<u64>>) = match &local.target {
                 Target::Role(r) => (r, vec![None]),
                 Target::Member(r, i) => (r, vec![Some(*i)]),
                 Target::Family(f) => (
@@ -553,7 +601,7 @@ impl World {
     pub fn may_discard(&self, local: u32) -> bool {
         self.locals
             .get(local as usize)
-            .is_some_and(|s| !s.drops.is_empty() || !s.abandoned.is_empty())
+            .is_some_and(|s| !s.drops().is_empty() || !s.abandoned().is_empty())
     }
 
     fn family_size(&self, family: &str) -> u64 {
@@ -564,7 +612,7 @@ impl World {
     /// identities of an instance (tens at most), so that a look-up, which
     /// every send and receive of every member makes while the world is
     /// built, allocates nothing.
-    fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
+    fn ident(&mut self, role: &Name, index: Option<u64>) -> u32 {
         intern_ident(&mut self.idents, role, index)
     }
 
@@ -579,8 +627,15 @@ impl World {
     /// appended to `ids`: their span there.
     fn other_members(&mut self, family: &str, me: u32) -> Span {
         let first = self.ids.len();
+        // The family's shared name, found once (its members then compare
+        // by pointer).
+        let name = self
+            .idents
+            .iter()
+            .find(|x| *x.role == *family)
+            .map_or_else(|| Name::from(family), |x| x.role.clone());
         for i in 0..self.family_size(family) {
-            let m = self.ident(family, Some(i));
+            let m = self.ident(&name, Some(i));
             if m != me {
                 self.ids.push(m);
             }
@@ -629,8 +684,18 @@ impl World {
         phase: Phase,
     ) -> u32 {
         // Every send and receive of every member asks, and most ask for a
-        // known message: a scan of the few messages (the shared strings
-        // compare by pointer first).
+        // known message: a scan of the few messages, first by the shared
+        // strings' pointers alone (a known message's parts are the
+        // program's), then by text.
+        if let Some(m) = self.msgs.iter().position(|m| {
+            !m.handoff
+                && m.phase == phase
+                && std::sync::Arc::ptr_eq(&m.name, &label.name)
+                && std::sync::Arc::ptr_eq(&m.namespace, &label.namespace)
+                && std::sync::Arc::ptr_eq(&m.payload, payload)
+        }) {
+            return u32::try_from(m).unwrap_or(u32::MAX);
+        }
         if let Some(m) = self.msgs.iter().position(|m| {
             !m.handoff
                 && m.phase == phase
@@ -1351,7 +1416,7 @@ impl World {
         // node in a dense table, without hashing or comparing terms. Such
         // a state is only ever looked up there, so each is interned once.
         if let Term::At(n) = state.term {
-            if state.drops.is_empty() && state.abandoned.is_empty() && state.finished.is_empty() {
+            if state.rest.is_none() {
                 if let Some(&i) = self.plain_at.get(n as usize) {
                     if i != u32::MAX {
                         return i;
@@ -1393,12 +1458,7 @@ impl World {
     pub fn initial(&mut self, p: usize) -> u32 {
         let start = self.participants.get(p).map_or(STUCK, |p| p.start);
         let term = self.norm_at(start);
-        self.intern(LocalState {
-            term,
-            drops: Vec::new(),
-            abandoned: Vec::new(),
-            finished: Vec::new(),
-        })
+        self.intern(LocalState::plain(term))
     }
 
     /// The local transitions of an interned state (computed once).
@@ -1430,25 +1490,34 @@ impl World {
     }
 
     fn compute_transitions(&mut self, id: u32) -> TransRange {
-        let Some(state) = self.locals.get(id as usize).cloned() else {
-            return (0, 0);
-        };
         let mut steps = std::mem::take(&mut self.step_buf);
         steps.clear();
+        // The successors are worked out while the state is borrowed (no
+        // copy of it), then interned in the same order.
+        let mut pending = std::mem::take(&mut self.pending_buf);
+        pending.clear();
+        let Some(state) = self.locals.get(id as usize) else {
+            return (0, 0);
+        };
         self.steps(&state.term, &mut steps);
-        let mut out = std::mem::take(&mut self.trans_buf);
-        out.clear();
+        // Nothing pending, abandoned or finished (most states): a step's
+        // successor is its term alone.
+        let plain = state.rest.is_none();
         for st in steps.drain(..) {
-            let mut drops = state.drops.clone();
+            if plain && st.drops.is_empty() && st.abandon.is_none() && st.finish.is_empty() {
+                pending.push((st.act, LocalState::plain(st.term)));
+                continue;
+            }
+            let mut drops = state.drops().to_vec();
             drops.extend(st.drops);
             drops.sort_unstable();
-            let mut abandoned = state.abandoned.clone();
+            let mut abandoned = state.abandoned().to_vec();
             if let Some(t) = st.abandon {
                 if let Err(pos) = abandoned.binary_search(&t) {
                     abandoned.insert(pos, t);
                 }
             }
-            let mut finished = state.finished.clone();
+            let mut finished = state.finished().to_vec();
             finished.extend(st.finish);
             finished.sort_unstable();
             finished.dedup();
@@ -1456,27 +1525,24 @@ impl World {
                 let nodes = &self.nodes;
                 finished.retain(|&n| !matches!(nodes.get(n as usize), Some(Node::Timeout { t: x, .. }) if *x == t));
             }
-            let next = self.intern(LocalState {
-                term: st.term,
-                drops,
-                abandoned,
-                finished,
-            });
-            out.push((st.act, next));
+            pending.push((
+                st.act,
+                LocalState::new(st.term, drops, abandoned, finished),
+            ));
         }
         // Nothing left to do: still answer the handlers of finished bodies.
         if self.done(&state.term) {
-            for &node in &state.finished {
+            for &node in state.finished() {
                 let Node::Timeout {
                     t, handler_alone, ..
                 } = *self.node(node)
                 else {
                     continue;
                 };
-                if out.iter().any(|(a, _)| *a == LAct::Switch { t }) {
+                if pending.iter().any(|(a, _)| *a == LAct::Switch { t }) {
                     continue;
                 }
-                let mut abandoned = state.abandoned.clone();
+                let mut abandoned = state.abandoned().to_vec();
                 if let Err(pos) = abandoned.binary_search(&t) {
                     abandoned.insert(pos, t);
                 }
@@ -1495,19 +1561,22 @@ impl World {
                     cur = parent;
                 }
                 let finished = state
-                    .finished
+                    .finished()
                     .iter()
                     .copied()
                     .filter(|n| !reentered.contains(n))
                     .collect();
-                let next = self.intern(LocalState {
-                    term,
-                    drops: state.drops.clone(),
-                    abandoned,
-                    finished,
-                });
-                out.push((LAct::Switch { t }, next));
+                pending.push((
+                    LAct::Switch { t },
+                    LocalState::new(term, state.drops().to_vec(), abandoned, finished),
+                ));
             }
+        }
+        let mut out = std::mem::take(&mut self.trans_buf);
+        out.clear();
+        for (act, next) in pending.drain(..) {
+            let next = self.intern(next);
+            out.push((act, next));
         }
         let start = u32::try_from(self.trans_store.len()).unwrap_or(u32::MAX);
         self.trans_store.extend_from_slice(&out);
@@ -1517,6 +1586,7 @@ impl World {
         );
         self.step_buf = steps;
         self.trans_buf = out;
+        self.pending_buf = pending;
         if let Some(slot) = self.trans.get_mut(id as usize) {
             *slot = range;
         }
@@ -1529,7 +1599,7 @@ impl World {
             return false;
         };
         if state
-            .drops
+            .drops()
             .iter()
             .any(|&(f, t, m)| f == from && t == to && m == msg)
         {
@@ -1537,7 +1607,7 @@ impl World {
         }
         let phase = self.msgs.get(msg as usize).map_or(Phase::None, |m| m.phase);
         phase != Phase::None
-            && state.abandoned.iter().any(|&t| {
+            && state.abandoned().iter().any(|&t| {
                 self.timeouts
                     .get(t as usize)
                     .is_some_and(|info| info.nested.contains(&phase))
@@ -1551,14 +1621,20 @@ impl World {
             return local;
         };
         let Some(pos) = state
-            .drops
+            .drops()
             .iter()
             .position(|&(f, t, m)| f == from && t == to && m == msg)
         else {
             return local;
         };
-        let mut next = LocalState::clone(state);
-        next.drops.remove(pos);
+        let mut drops = state.drops().to_vec();
+        drops.remove(pos);
+        let next = LocalState::new(
+            state.term.clone(),
+            drops,
+            state.abandoned().to_vec(),
+            state.finished().to_vec(),
+        );
         self.intern(next)
     }
 
