@@ -180,24 +180,46 @@ impl Conformance {
     /// each node keeps its edges in the order they were added).
     fn group(&mut self) {
         let n = self.node_count as usize;
-        self.building_eps.sort_by_key(|&(from, _)| from);
+        // A counting sort by source node (stable, and no sort buffer): the
+        // starts are the counts summed, a cursor per node places each entry.
+        let mut cursor = std::mem::take(&mut self.stack);
         starts(
             n,
             self.building_eps.iter().map(|&(from, _)| from),
             &mut self.eps_start,
         );
+        cursor.clear();
+        cursor.extend_from_slice(self.eps_start.get(..n).unwrap_or_default());
         self.eps_to.clear();
-        self.eps_to
-            .extend(self.building_eps.iter().map(|&(_, to)| to));
-        self.building_edges.sort_by_key(|&(from, _)| from);
+        self.eps_to.resize(self.building_eps.len(), 0);
+        for &(from, to) in &self.building_eps {
+            if let Some(c) = cursor.get_mut(from as usize) {
+                if let Some(slot) = self.eps_to.get_mut(*c as usize) {
+                    *slot = to;
+                }
+                *c += 1;
+            }
+        }
         starts(
             n,
             self.building_edges.iter().map(|&(from, _)| from),
             &mut self.edge_start,
         );
+        cursor.clear();
+        cursor.extend_from_slice(self.edge_start.get(..n).unwrap_or_default());
         self.edges.clear();
         self.edges
-            .extend(self.building_edges.iter().map(|&(_, e)| e));
+            .resize(self.building_edges.len(), Edge::default());
+        for &(from, e) in &self.building_edges {
+            if let Some(c) = cursor.get_mut(from as usize) {
+                if let Some(slot) = self.edges.get_mut(*c as usize) {
+                    *slot = e;
+                }
+                *c += 1;
+            }
+        }
+        cursor.clear();
+        self.stack = cursor;
     }
 
     /// The epsilon targets of node `n`.

@@ -341,13 +341,7 @@ pub fn verify_protocol(
     locals: &[LocalProtocol],
     options: &VerifyOptions,
 ) -> VerifyReport {
-    verify_protocol_in(
-        program,
-        protocol,
-        locals,
-        options,
-        &mut Reuse::default(),
-    )
+    verify_protocol_in(program, protocol, locals, options, &mut Reuse::default())
 }
 
 /// [`verify_protocol`] with the explorer's buffers of the caller (shared
@@ -482,13 +476,8 @@ pub fn verify_projections(
         .filter(|(_, global)| protocol.is_none_or(|name| global.name == name))
         .filter_map(|(id, global)| {
             let projected = crate::local::projection(projections, id)?;
-            let report = verify_protocol_in(
-                program,
-                global,
-                &projected.locals,
-                options,
-                &mut reuse,
-            );
+            let report =
+                verify_protocol_in(program, global, &projected.locals, options, &mut reuse);
             Some(VerifyReport {
                 id: Some(id),
                 ..report
@@ -656,12 +645,7 @@ impl System<'_> {
 fn system_key(inst: &Instance, quorum_names: &BTreeSet<String>) -> SystemKey {
     let values = quorum_names
         .iter()
-        .map(|p| {
-            inst.params
-                .get(p)
-                .or_else(|| inst.families.get(p))
-                .copied()
-        })
+        .map(|p| inst.params.get(p).or_else(|| inst.families.get(p)).copied())
         .collect();
     (inst.families.clone(), values)
 }
@@ -765,10 +749,17 @@ fn run_all<'a>(
         }
         report.states_explored += outcome.states;
         report.transitions += outcome.transitions;
+        // The instance moves into the summary (the world is emptied for
+        // the next instance anyway); the automaton's cache key is its
+        // family sizes.
+        let Instance { families, params } = std::mem::take(&mut world.instance);
+        if let Some(c) = world.conform.take() {
+            conform_cache = Some((families.clone(), c));
+        }
         report.runs.push(RunSummary {
             instance: described.clone(),
-            families: world.instance.families.clone(),
-            params: world.instance.params.clone(),
+            families,
+            params,
             participants: world.participants.len(),
             states: outcome.states,
             transitions: outcome.transitions,
@@ -778,9 +769,6 @@ fn run_all<'a>(
         });
         if outcome.capped {
             capped.push(described.clone());
-        }
-        if let Some(c) = world.conform.take() {
-            conform_cache = Some((world.instance.families.clone(), c));
         }
         if let Some(v) = outcome.violation {
             let participants = world

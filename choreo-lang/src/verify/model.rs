@@ -195,13 +195,14 @@ impl LocalState {
         abandoned: Vec<u32>,
         finished: Vec<u32>,
     ) -> LocalState {
-        let rest = (!drops.is_empty() || !abandoned.is_empty() || !finished.is_empty()).then(|| {
-            Box::new(Pending {
-                drops,
-                abandoned,
-                finished,
-            })
-        });
+        let rest =
+            (!drops.is_empty() || !abandoned.is_empty() || !finished.is_empty()).then(|| {
+                Box::new(Pending {
+                    drops,
+                    abandoned,
+                    finished,
+                })
+            });
         LocalState { term, rest }
     }
 
@@ -1438,10 +1439,9 @@ impl World {
             h.finish()
         };
         let locals = &self.locals;
-        if let Some(i) = self
-            .local_index
-            .find(hash, |i| locals.get(i as usize).is_some_and(|s| *s == state))
-        {
+        if let Some(i) = self.local_index.find(hash, |i| {
+            locals.get(i as usize).is_some_and(|s| *s == state)
+        }) {
             return i;
         }
         let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
@@ -1525,10 +1525,7 @@ impl World {
                 let nodes = &self.nodes;
                 finished.retain(|&n| !matches!(nodes.get(n as usize), Some(Node::Timeout { t: x, .. }) if *x == t));
             }
-            pending.push((
-                st.act,
-                LocalState::new(st.term, drops, abandoned, finished),
-            ));
+            pending.push((st.act, LocalState::new(st.term, drops, abandoned, finished)));
         }
         // Nothing left to do: still answer the handlers of finished bodies.
         if self.done(&state.term) {
