@@ -88,27 +88,62 @@ pub(crate) struct Conformance {
 
 impl Conformance {
     pub fn build(protocol: &GlobalProtocol, families: &BTreeMap<String, u64>) -> Conformance {
-        let mut c = Conformance {
-            subset_starts: vec![0],
-            ..Conformance::default()
-        };
-        // About one node per statement, two for a choice, rec or timeout.
+        let mut c = Conformance::default();
+        c.rebuild(protocol, families);
+        c
+    }
+
+    /// The automaton of `protocol` at `families`, built into this one's
+    /// buffers (an instance of other family sizes reuses them instead of
+    /// freeing them and allocating its own).
+    pub fn rebuild(&mut self, protocol: &GlobalProtocol, families: &BTreeMap<String, u64>) {
+        let c = self;
+        c.node_count = 0;
+        c.eps_start.clear();
+        c.eps_to.clear();
+        c.edge_start.clear();
+        c.edges.clear();
+        c.events.clear();
+        c.building_eps.clear();
+        c.building_edges.clear();
+        c.label_keys.clear();
+        c.idents.clear();
+        c.pairs.clear();
+        c.subset_words.clear();
+        c.subset_starts.clear();
+        c.subset_starts.push(0);
+        c.subset_index.clear();
+        c.steps.clear();
+        c.seen.clear();
+        c.epoch = 0;
+        c.stack.clear();
+        c.closed.clear();
+        // About one node per statement, two for a choice, rec or timeout;
+        // a subset per statement and pair is typical of a small protocol.
         let statements = statement_count(&protocol.body);
         c.building_eps.reserve(2 * statements + 1);
         c.building_edges.reserve(statements + 1);
         c.events.reserve(statements + 1);
+        c.subset_starts.reserve(2 * statements + 2);
+        c.subset_words.reserve(8 * statements + 8);
+        c.steps.reserve(2 * statements + 2);
         c.node_count = 1;
         c.start = 0;
         let mut recs = Vec::new();
         c.block(&protocol.body, 0, families, &mut recs);
         c.group();
-        let mut pairs: Vec<(u32, u32)> = c.events.iter().map(|&(x, y, _)| (x, y)).collect();
+        // Each pair once before sorting (by name: a scan of the few seen).
+        let mut pairs = std::mem::take(&mut c.pairs);
+        for &(x, y, _) in &c.events {
+            if !pairs.contains(&(x, y)) {
+                pairs.push((x, y));
+            }
+        }
         let idents = &c.idents;
         let name = |i: u32| idents.get(i as usize);
         pairs.sort_by(|a, b| (name(a.0), name(a.1)).cmp(&(name(b.0), name(b.1))));
         pairs.dedup();
         c.pairs = pairs;
-        c
     }
 
     /// The identities of tracked pair `k`.
@@ -118,7 +153,7 @@ impl Conformance {
     }
 
     /// The number of `role[index]` (a scan: an instance has few).
-    fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
+    fn ident(&mut self, role: &crate::global::Name, index: Option<u64>) -> u32 {
         super::model::intern_ident(&mut self.idents, role, index)
     }
 
@@ -145,14 +180,46 @@ impl Conformance {
     /// each node keeps its edges in the order they were added).
     fn group(&mut self) {
         let n = self.node_count as usize;
-        let mut eps = std::mem::take(&mut self.building_eps);
-        eps.sort_by_key(|&(from, _)| from);
-        self.eps_start = starts(n, eps.iter().map(|&(from, _)| from));
-        self.eps_to = eps.iter().map(|&(_, to)| to).collect();
-        let mut edges = std::mem::take(&mut self.building_edges);
-        edges.sort_by_key(|&(from, _)| from);
-        self.edge_start = starts(n, edges.iter().map(|&(from, _)| from));
-        self.edges = edges.iter().map(|&(_, e)| e).collect();
+        // A counting sort by source node (stable, and no sort buffer): the
+        // starts are the counts summed, a cursor per node places each entry.
+        let mut cursor = std::mem::take(&mut self.stack);
+        starts(
+            n,
+            self.building_eps.iter().map(|&(from, _)| from),
+            &mut self.eps_start,
+        );
+        cursor.clear();
+        cursor.extend_from_slice(self.eps_start.get(..n).unwrap_or_default());
+        self.eps_to.clear();
+        self.eps_to.resize(self.building_eps.len(), 0);
+        for &(from, to) in &self.building_eps {
+            if let Some(c) = cursor.get_mut(from as usize) {
+                if let Some(slot) = self.eps_to.get_mut(*c as usize) {
+                    *slot = to;
+                }
+                *c += 1;
+            }
+        }
+        starts(
+            n,
+            self.building_edges.iter().map(|&(from, _)| from),
+            &mut self.edge_start,
+        );
+        cursor.clear();
+        cursor.extend_from_slice(self.edge_start.get(..n).unwrap_or_default());
+        self.edges.clear();
+        self.edges
+            .resize(self.building_edges.len(), Edge::default());
+        for &(from, e) in &self.building_edges {
+            if let Some(c) = cursor.get_mut(from as usize) {
+                if let Some(slot) = self.edges.get_mut(*c as usize) {
+                    *slot = e;
+                }
+                *c += 1;
+            }
+        }
+        cursor.clear();
+        self.stack = cursor;
     }
 
     /// The epsilon targets of node `n`.
@@ -422,9 +489,8 @@ impl Conformance {
         s
     }
 
-    /// The initial subset of every tracked pair.
-    pub fn initial(&mut self) -> Vec<u32> {
-        let mut out = Vec::with_capacity(self.pairs.len());
+    /// The initial subset of every tracked pair, appended to `out`.
+    pub fn initial_into(&mut self, out: &mut Vec<u32>) {
         for k in 0..self.pairs.len() {
             let Some(&pair) = self.pairs.get(k) else {
                 continue;
@@ -434,7 +500,6 @@ impl Conformance {
             self.closure(pair);
             out.push(self.subset());
         }
-        out
     }
 
     /// After pair `k` (index into `pairs`) in subset `s` carries `label`:
@@ -498,20 +563,20 @@ impl Conformance {
 }
 
 /// Where each node's entries start in a list sorted by node (`n + 1`
-/// entries, the last the list's length).
-fn starts(n: usize, sources: impl Iterator<Item = u32>) -> Vec<u32> {
-    let mut out = vec![0u32; n + 1];
+/// entries, the last the list's length), into `out`.
+fn starts(n: usize, sources: impl Iterator<Item = u32>, out: &mut Vec<u32>) {
+    out.clear();
+    out.resize(n + 1, 0);
     for from in sources {
         if let Some(c) = out.get_mut(from as usize + 1) {
             *c += 1;
         }
     }
     let mut sum = 0u32;
-    for c in &mut out {
+    for c in out.iter_mut() {
         sum += *c;
         *c = sum;
     }
-    out
 }
 
 /// Statements in `stmts`, nested ones included (to size the automaton).

@@ -124,6 +124,14 @@ impl States {
         }
     }
 
+    /// Empty again, keeping the memory (for the next instance).
+    fn clear(&mut self) {
+        self.words.clear();
+        self.starts.clear();
+        self.starts.push(0);
+        self.index.clear();
+    }
+
     fn len(&self) -> usize {
         self.starts.len() - 1
     }
@@ -145,6 +153,53 @@ impl States {
         self.starts.push(self.words.len());
         self.index.insert(hash, id);
         id
+    }
+}
+
+/// The explorer's buffers, kept from one instance to the next of a
+/// verification (and from one protocol to the next of a compilation): a
+/// small instance explores a few dozen states, so allocating, growing and
+/// freeing its dozen vectors was a good part of its cost.
+pub(crate) struct Scratch {
+    states: States,
+    edges: Vec<Edge>,
+    moves: Vec<Move>,
+    arena: Vec<u32>,
+    built: Vec<(usize, usize)>,
+    known: Vec<bool>,
+    nl: Vec<u32>,
+    nc: Vec<u32>,
+    hashes: Vec<u64>,
+    /// A state's ample successors (arena range and hash), kept while the
+    /// others are built when the state is fully expanded.
+    ample_built: Vec<((usize, usize), u64)>,
+    state: Vec<u32>,
+    init: Vec<u32>,
+    readers: Readers,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        // Sized for a typical small instance (a few moves, a few channels,
+        // a few dozen states) so that it does not regrow from empty.
+        Scratch {
+            states: States::with_capacity(INITIAL_CAPACITY, INITIAL_CAPACITY * 16),
+            edges: Vec::with_capacity(INITIAL_CAPACITY),
+            moves: Vec::with_capacity(16),
+            arena: Vec::with_capacity(256),
+            built: Vec::with_capacity(16),
+            known: Vec::with_capacity(16),
+            nl: Vec::with_capacity(16),
+            nc: Vec::with_capacity(32),
+            hashes: Vec::with_capacity(16),
+            ample_built: Vec::with_capacity(16),
+            state: Vec::with_capacity(32),
+            init: Vec::with_capacity(16),
+            readers: Readers {
+                starts: Vec::with_capacity(16),
+                participants: Vec::with_capacity(16),
+            },
+        }
     }
 }
 
@@ -177,28 +232,33 @@ struct Readers {
 }
 
 impl Readers {
-    fn new(world: &World, ni: u32) -> Readers {
-        let mut pairs: Vec<(u32, usize)> = world
-            .participants
-            .iter()
-            .enumerate()
-            .flat_map(|(pi, part)| part.idents.iter().map(move |&id| (id, pi)))
-            .collect();
-        pairs.sort_by_key(|&(id, _)| id);
-        let mut starts = vec![0usize; ni as usize + 1];
-        for &(id, _) in &pairs {
-            if let Some(c) = starts.get_mut(id as usize + 1) {
-                *c += 1;
+    /// Filled for `world` (its buffers reused).
+    fn fill(&mut self, world: &World, ni: u32) {
+        let starts = &mut self.starts;
+        starts.clear();
+        starts.resize(ni as usize + 1, 0);
+        for part in &world.participants {
+            for &id in &part.idents {
+                if let Some(c) = starts.get_mut(id as usize + 1) {
+                    *c += 1;
+                }
             }
         }
         let mut sum = 0;
-        for c in &mut starts {
+        for c in starts.iter_mut() {
             sum += *c;
             *c = sum;
         }
-        Readers {
-            starts,
-            participants: pairs.iter().map(|&(_, p)| p).collect(),
+        // Each identity's participants in participant order (a scan per
+        // identity: an instance has a few of each).
+        let participants = &mut self.participants;
+        participants.clear();
+        for id in 0..ni {
+            for (pi, part) in world.participants.iter().enumerate() {
+                for _ in part.idents.iter().filter(|&&x| x == id) {
+                    participants.push(pi);
+                }
+            }
         }
     }
 
@@ -276,23 +336,47 @@ fn settle(world: &mut World, readers: &Readers, ni: u32, locals: &mut [u32], cha
 /// of different participants commute, since each channel has one writer
 /// and one reader), unless one of them leads back to a visited state (the
 /// cycle proviso); deadlocks and terminal states are preserved.
-pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce: bool) -> Outcome {
+pub(crate) fn explore(
+    world: &mut World,
+    bound: usize,
+    max_states: usize,
+    reduce: bool,
+    scratch: &mut Scratch,
+) -> Outcome {
+    let Scratch {
+        states,
+        edges,
+        moves,
+        arena,
+        built,
+        known,
+        nl,
+        nc,
+        hashes,
+        ample_built,
+        state,
+        init,
+        readers,
+    } = scratch;
     let p = world.participants.len();
     let ni = u32::try_from(world.idents.len()).unwrap_or(u32::MAX).max(1);
     let chan = |from: u32, to: u32| from.saturating_mul(ni).saturating_add(to);
     // Who reads each identity's channels: the participants acting as it,
     // in participant order, grouped by identity (two vectors rather than
     // one per identity).
-    let readers = Readers::new(world, ni);
-    let mut init: Vec<u32> = (0..p).map(|i| world.initial(i)).collect();
+    readers.fill(world, ni);
+    let readers = &*readers;
+    init.clear();
+    for i in 0..p {
+        init.push(world.initial(i));
+    }
     if let Some(c) = world.conform.as_mut() {
-        init.extend(c.initial());
+        c.initial_into(init);
     }
     let head_len = init.len();
-    let expect = max_states.clamp(1, INITIAL_CAPACITY);
-    let mut states = States::with_capacity(expect, expect * (head_len + 4));
-    let mut edges: Vec<Edge> = Vec::with_capacity(expect);
-    states.push(&init, hash_words(&init));
+    states.clear();
+    edges.clear();
+    states.push(init, hash_words(init));
     edges.push(Edge {
         parent: u32::MAX,
         participant: 0,
@@ -301,20 +385,9 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
     let mut out = Outcome::default();
     // The enabled moves of the current state, then (for the moves to
     // follow) their successors, encoded one after the other in `arena`
-    // (reused: no allocation per successor unless it is new).
-    // Sized for a typical state (a few moves, a few channels) so that they
-    // do not regrow from empty in every instance.
-    let words = 2 * head_len + 16;
-    let mut moves: Vec<Move> = Vec::with_capacity(16);
-    let mut arena: Vec<u32> = Vec::with_capacity(8 * words);
-    let mut built: Vec<(usize, usize)> = Vec::with_capacity(16);
-    let mut known: Vec<bool> = Vec::with_capacity(16);
-    let mut nl: Vec<u32> = Vec::with_capacity(head_len);
-    let mut nc: Vec<u32> = Vec::with_capacity(words);
-    let mut hashes: Vec<u64> = Vec::with_capacity(16);
-    // The state being expanded, copied out of the store that its
-    // successors are added to.
-    let mut state: Vec<u32> = Vec::with_capacity(words);
+    // (reused: no allocation per successor unless it is new). `state` is
+    // the state being expanded, copied out of the store that its
+    // successors are added to. All of them are the scratch's buffers.
     let mut cursor = 0usize;
     while let Some(current) = states.get(u32::try_from(cursor).unwrap_or(u32::MAX)) {
         state.clear();
@@ -336,7 +409,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 out.violation = Some(RawViolation {
                     kind: ViolationKind::UnexpectedReception,
                     message: v,
-                    trace: trace(world, &states, &edges, here),
+                    trace: trace(world, states, edges, here),
                 });
                 return out;
             }
@@ -358,7 +431,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                                 Ok(update) => pair_update = update,
                                 Err(message) => {
                                     out.states = states.len() as u64;
-                                    let mut steps = trace(world, &states, &edges, here);
+                                    let mut steps = trace(world, states, edges, here);
                                     steps.push(Step {
                                         actor: world.ident_name(from),
                                         action: StepAction::Send {
@@ -431,7 +504,7 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 out.violation = Some(RawViolation {
                     kind: v.0,
                     message: v.1,
-                    trace: trace(world, &states, &edges, here),
+                    trace: trace(world, states, edges, here),
                 });
                 return out;
             }
@@ -444,14 +517,11 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                          arena: &mut Vec<u32>,
                          built: &mut Vec<(usize, usize)>,
                          hashes: &mut Vec<u64>| {
-            arena.clear();
-            built.clear();
-            hashes.clear();
             for m in moves.get(range).unwrap_or_default() {
                 nc.clear();
                 match m.act {
-                    LAct::Send { from, to, msg } => push_into(chans, chan(from, to), msg, &mut nc),
-                    LAct::Recv { from, to, .. } => pop_into(chans, chan(from, to), &mut nc),
+                    LAct::Send { from, to, msg } => push_into(chans, chan(from, to), msg, nc),
+                    LAct::Recv { from, to, .. } => pop_into(chans, chan(from, to), nc),
                     _ => nc.extend_from_slice(chans),
                 }
                 nl.clear();
@@ -464,10 +534,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                         *slot = v;
                     }
                 }
-                settle(world, &readers, ni, &mut nl, &mut nc);
+                settle(world, readers, ni, nl, nc);
                 let start = arena.len();
-                arena.extend_from_slice(&nl);
-                arena.extend_from_slice(&nc);
+                arena.extend_from_slice(nl);
+                arena.extend_from_slice(nc);
                 built.push((start, arena.len()));
                 hashes.push(hash_words(arena.get(start..).unwrap_or_default()));
             }
@@ -482,13 +552,10 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
             // a state discovered no later than its source (BFS order), so a
             // state whose ample successors are all discovered after it may
             // be reduced; any other is fully expanded.
-            build(
-                begin..begin + count,
-                world,
-                &mut arena,
-                &mut built,
-                &mut hashes,
-            );
+            arena.clear();
+            built.clear();
+            hashes.clear();
+            build(begin..begin + count, world, arena, built, hashes);
             known.clear();
             let mut reducible = true;
             for (&(s, e), &h) in built.iter().zip(hashes.iter()) {
@@ -503,10 +570,24 @@ pub(crate) fn explore(world: &mut World, bound: usize, max_states: usize, reduce
                 chosen = begin..begin + count;
                 looked_up = true;
             } else {
-                build(0..moves.len(), world, &mut arena, &mut built, &mut hashes);
+                // Fully expanded: the ample successors are built already,
+                // the others are built around them (in move order).
+                ample_built.clear();
+                ample_built.extend(built.iter().copied().zip(hashes.iter().copied()));
+                built.clear();
+                hashes.clear();
+                build(0..begin, world, arena, built, hashes);
+                for &(b, h) in ample_built.iter() {
+                    built.push(b);
+                    hashes.push(h);
+                }
+                build(begin + count..moves.len(), world, arena, built, hashes);
             }
         } else {
-            build(0..moves.len(), world, &mut arena, &mut built, &mut hashes);
+            arena.clear();
+            built.clear();
+            hashes.clear();
+            build(0..moves.len(), world, arena, built, hashes);
         }
         let edges_of = moves.get(chosen).unwrap_or_default();
         for (j, ((&(s, e), m), &h)) in built.iter().zip(edges_of).zip(hashes.iter()).enumerate() {
@@ -601,6 +682,9 @@ fn unexpected(
     chans: &Chans,
     chan: &dyn Fn(u32, u32) -> u32,
 ) -> Option<String> {
+    if chans.is_empty() {
+        return None;
+    }
     for (i, (act, _)) in trans.iter().enumerate() {
         let LAct::Recv { from, to, .. } = *act else {
             continue;

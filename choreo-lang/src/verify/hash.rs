@@ -108,6 +108,14 @@ impl IdTable {
         }
     }
 
+    /// Empty again, keeping its slots.
+    pub fn clear(&mut self) {
+        if self.len > 0 {
+            self.slots.fill((0, EMPTY));
+            self.len = 0;
+        }
+    }
+
     fn tag(hash: u64) -> u32 {
         (hash >> 32) as u32
     }

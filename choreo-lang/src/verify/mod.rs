@@ -341,6 +341,18 @@ pub fn verify_protocol(
     locals: &[LocalProtocol],
     options: &VerifyOptions,
 ) -> VerifyReport {
+    verify_protocol_in(program, protocol, locals, options, &mut Reuse::default())
+}
+
+/// [`verify_protocol`] with the explorer's buffers of the caller (shared
+/// by the protocols of one compilation).
+fn verify_protocol_in<'a>(
+    program: &CheckedProgram,
+    protocol: &'a GlobalProtocol,
+    locals: &'a [LocalProtocol],
+    options: &VerifyOptions,
+    reuse: &mut Reuse<'a>,
+) -> VerifyReport {
     let _ = program; // linked protocols are not explored (see module docs)
     let mut literal = BTreeMap::new();
     let mut sized = BTreeSet::new();
@@ -375,6 +387,7 @@ pub fn verify_protocol(
         Some(protocol),
         instances,
         options,
+        reuse,
     )
 }
 
@@ -435,7 +448,14 @@ pub fn verify_system(locals: &[LocalProtocol], options: &VerifyOptions) -> Verif
     }
     let quorum_params = quorum_names(locals);
     let instances = instances(&literal, &sized, &BTreeSet::new(), &quorum_params, options);
-    run_all("system".to_string(), locals, None, instances, options)
+    run_all(
+        "system".to_string(),
+        locals,
+        None,
+        instances,
+        options,
+        &mut Reuse::default(),
+    )
 }
 
 /// Verifies the projected protocols declared in the first source (what
@@ -449,13 +469,15 @@ pub fn verify_projections(
     protocol: Option<&str>,
     options: &VerifyOptions,
 ) -> Vec<VerifyReport> {
+    let mut reuse = Reuse::default();
     program
         .with_ids()
         .filter(|(_, global)| global.loc.file == crate::span::FileId(0))
         .filter(|(_, global)| protocol.is_none_or(|name| global.name == name))
         .filter_map(|(id, global)| {
             let projected = crate::local::projection(projections, id)?;
-            let report = verify_protocol(program, global, &projected.locals, options);
+            let report =
+                verify_protocol_in(program, global, &projected.locals, options, &mut reuse);
             Some(VerifyReport {
                 id: Some(id),
                 ..report
@@ -577,12 +599,78 @@ fn instances(
     out
 }
 
-fn run_all(
+/// Buffers kept from one instance to the next of a verification (and from
+/// one protocol to the next of a compilation): the explorer's, the last
+/// world's and the last conformance automaton's. Each instance empties
+/// them first, so nothing of one instance reaches the next but memory.
+#[derive(Default)]
+struct Reuse<'a> {
+    explore: explore::Scratch,
+    world: Option<World>,
+    conform: Option<conform::Conformance>,
+    /// The systems explored so far (local types, global protocol, and
+    /// the summary of each instance): a protocol whose local types and
+    /// global body equal an earlier one's (a protocol that only `call`s
+    /// another) is the same system at the same instances.
+    systems: Vec<System<'a>>,
+}
+
+struct System<'a> {
+    locals: &'a [LocalProtocol],
+    global: Option<&'a GlobalProtocol>,
+    explored: Vec<Explored>,
+}
+
+impl System<'_> {
+    /// The same local types (targets and bodies) and global body.
+    fn is(&self, locals: &[LocalProtocol], global: Option<&GlobalProtocol>) -> bool {
+        self.locals.len() == locals.len()
+            && self
+                .locals
+                .iter()
+                .zip(locals)
+                .all(|(a, b)| a.target == b.target && a.body == b.body)
+            && match (self.global, global) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.body == b.body,
+                _ => false,
+            }
+    }
+}
+
+/// What decides an instance's system: the family sizes, and the value of
+/// every parameter that a quorum of the local types names (nothing else of
+/// an [`Instance`] reaches [`World::build`]). Two instances with the same
+/// key are the same system: the same states, transitions and verdict.
+fn system_key(inst: &Instance, quorum_names: &BTreeSet<String>) -> SystemKey {
+    let values = quorum_names
+        .iter()
+        .map(|p| inst.params.get(p).or_else(|| inst.families.get(p)).copied())
+        .collect();
+    (inst.families.clone(), values)
+}
+
+type SystemKey = (BTreeMap<String, u64>, Vec<Option<u64>>);
+
+/// An explored instance's summary, kept for an instance that is the same
+/// system (see [`system_key`]).
+#[derive(Clone)]
+struct Explored {
+    key: SystemKey,
+    participants: usize,
+    states: u64,
+    transitions: u64,
+    bound_hit: bool,
+    capped: bool,
+}
+
+fn run_all<'a>(
     protocol: String,
-    locals: &[LocalProtocol],
-    global: Option<&GlobalProtocol>,
+    locals: &'a [LocalProtocol],
+    global: Option<&'a GlobalProtocol>,
     instances: Vec<Instance>,
     options: &VerifyOptions,
+    reuse: &mut Reuse<'a>,
 ) -> VerifyReport {
     let mut report = VerifyReport {
         protocol,
@@ -603,29 +691,75 @@ fn run_all(
     // lazily determinised subsets are a cache of the same automaton: the
     // instances that differ only in quorum values share one.
     let mut conform_cache: Option<(BTreeMap<String, u64>, conform::Conformance)> = None;
+    // Instances that differ only in a parameter no quorum names (or in
+    // values that name the same quorums) are the same system: explored
+    // once, reported for each.
+    let quorums = quorum_names(locals);
+    let earlier = reuse.systems.iter().position(|x| x.is(locals, global));
+    let mut explored: Vec<Explored> = earlier
+        .and_then(|i| reuse.systems.get(i))
+        .map_or_else(Vec::new, |x| x.explored.clone());
     for inst in instances {
         let described = inst.describe();
+        let key = system_key(&inst, &quorums);
+        if let Some(same) = explored.iter().find(|e| e.key == key) {
+            report.states_explored += same.states;
+            report.transitions += same.transitions;
+            report.runs.push(RunSummary {
+                instance: described.clone(),
+                families: inst.families,
+                params: inst.params,
+                participants: same.participants,
+                states: same.states,
+                transitions: same.transitions,
+                bound_hit: same.bound_hit,
+                complete: !same.capped,
+                capped: same.capped,
+            });
+            if same.capped {
+                capped.push(described);
+            }
+            continue;
+        }
         let conform = global.map(|g| match conform_cache.take() {
             Some((families, c)) if families == inst.families => c,
-            _ => conform::Conformance::build(g, &inst.families),
+            Some((_, mut c)) => {
+                c.rebuild(g, &inst.families);
+                c
+            }
+            None => match reuse.conform.take() {
+                Some(mut c) => {
+                    c.rebuild(g, &inst.families);
+                    c
+                }
+                None => conform::Conformance::build(g, &inst.families),
+            },
         });
-        let mut world = World::build(&roles, inst, conform);
+        let mut world = World::build(reuse.world.take(), &roles, inst, conform);
         let bound = options.bound.max(1);
         let cap = options.max_states.max(1);
-        let mut outcome = explore::explore(&mut world, bound, cap, options.reduce);
+        let scratch = &mut reuse.explore;
+        let mut outcome = explore::explore(&mut world, bound, cap, options.reduce, scratch);
         if options.reduce && outcome.violation.is_some() {
             // Shortest counterexample: search the unreduced graph.
-            let full = explore::explore(&mut world, bound, cap, false);
+            let full = explore::explore(&mut world, bound, cap, false, scratch);
             if let (Some(v), Some(short)) = (outcome.violation.as_mut(), full.violation) {
                 *v = short;
             }
         }
         report.states_explored += outcome.states;
         report.transitions += outcome.transitions;
+        // The instance moves into the summary (the world is emptied for
+        // the next instance anyway); the automaton's cache key is its
+        // family sizes.
+        let Instance { families, params } = std::mem::take(&mut world.instance);
+        if let Some(c) = world.conform.take() {
+            conform_cache = Some((families.clone(), c));
+        }
         report.runs.push(RunSummary {
             instance: described.clone(),
-            families: world.instance.families.clone(),
-            params: world.instance.params.clone(),
+            families,
+            params,
             participants: world.participants.len(),
             states: outcome.states,
             transitions: outcome.transitions,
@@ -635,9 +769,6 @@ fn run_all(
         });
         if outcome.capped {
             capped.push(described.clone());
-        }
-        if let Some(c) = world.conform.take() {
-            conform_cache = Some((world.instance.families.clone(), c));
         }
         if let Some(v) = outcome.violation {
             let participants = world
@@ -654,6 +785,26 @@ fn run_all(
             }));
             return report;
         }
+        explored.push(Explored {
+            key,
+            participants: world.participants.len(),
+            states: outcome.states,
+            transitions: outcome.transitions,
+            bound_hit: outcome.bound_hit,
+            capped: outcome.capped,
+        });
+        reuse.world = Some(world);
+    }
+    if let Some((_, c)) = conform_cache {
+        reuse.conform = Some(c);
+    }
+    match earlier.and_then(|i| reuse.systems.get_mut(i)) {
+        Some(x) => x.explored = explored,
+        None => reuse.systems.push(System {
+            locals,
+            global,
+            explored,
+        }),
     }
     if !capped.is_empty() {
         report.verdict = Verdict::Partial {
@@ -665,4 +816,71 @@ fn run_all(
         };
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VerifyOptions;
+    use crate::driver::{compile, Source};
+    use std::collections::BTreeMap;
+
+    /// `t` is a quorum (it changes the system), `u` names none (it does
+    /// not).
+    const QUORUMS: &str = "
+protocol Vote(n, t, u) {
+    roles Coord, W[n];
+    Coord -> W[*] : Ask;
+    W[*] -> Coord : Answer quorum t;
+    Coord -> W[*] : Done;
+}
+";
+
+    /// A run's family sizes and value of `t`.
+    type Key = (BTreeMap<String, u64>, u64);
+    /// A run's states, transitions and whether a send waited.
+    type Summary = (u64, u64, bool);
+
+    /// Each run's summary by its key, for `quorum` (`None`: every value).
+    fn runs(quorum: Option<u64>) -> Vec<(Key, Summary)> {
+        let comp = compile(vec![Source::from_path_text("quorums.choreo", QUORUMS)]);
+        assert!(!comp.has_errors(), "the test protocol compiles");
+        let options = VerifyOptions {
+            quorum,
+            ..VerifyOptions::default()
+        };
+        comp.verify(None, &options)
+            .iter()
+            .flat_map(|r| r.runs.clone())
+            .map(|run| {
+                let t = run.params.get("t").copied().unwrap_or(0);
+                (
+                    (run.families, t),
+                    (run.states, run.transitions, run.bound_hit),
+                )
+            })
+            .collect()
+    }
+
+    /// Instances that are the same system are explored once and reported
+    /// for each: every instance of the full run (every `t` and `u`)
+    /// reports what verifying its `t` alone explores, and the values of
+    /// `t` that change the system are not merged.
+    #[test]
+    fn instances_of_one_system_report_what_exploring_them_gives() {
+        let mut alone = BTreeMap::new();
+        for q in 1..=3 {
+            alone.extend(runs(Some(q)));
+        }
+        let full = runs(None);
+        // n = 2: t, u in 1..=2; n = 3: t, u in 1..=3.
+        assert_eq!(full.len(), 4 + 9);
+        for (key, summary) in &full {
+            assert_eq!(alone.get(key), Some(summary), "instance {key:?}");
+        }
+        let three = |t: u64| {
+            let families = BTreeMap::from([("W".to_string(), 3)]);
+            alone.get(&(families, t)).copied()
+        };
+        assert_ne!(three(1), three(3), "t changes the system");
+    }
 }

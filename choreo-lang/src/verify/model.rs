@@ -19,23 +19,24 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// A role instance that can send and receive: `Initiator`, `Witness[1]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Ident {
-    pub role: String,
+    /// The program's shared name (no copy of its text per identity).
+    pub role: Name,
     pub index: Option<u64>,
 }
 
 /// The number of `role[index]` in `idents`, added if new. Found by a scan
-/// of the few identities of an instance (tens at most), so that a look-up
-/// allocates nothing.
-pub(crate) fn intern_ident(idents: &mut Vec<Ident>, role: &str, index: Option<u64>) -> u32 {
+/// of the few identities of an instance (tens at most; shared names
+/// compare by pointer first), so that a look-up allocates nothing.
+pub(crate) fn intern_ident(idents: &mut Vec<Ident>, role: &Name, index: Option<u64>) -> u32 {
     if let Some(i) = idents
         .iter()
-        .position(|x| x.index == index && x.role == role)
+        .position(|x| x.index == index && x.role == *role)
     {
         return u32::try_from(i).unwrap_or(u32::MAX);
     }
     let i = u32::try_from(idents.len()).unwrap_or(u32::MAX);
     idents.push(Ident {
-        role: role.to_string(),
+        role: role.clone(),
         index,
     });
     i
@@ -96,6 +97,11 @@ pub(crate) struct TimeoutInfo {
     pub nested: Vec<Phase>,
 }
 
+/// A range of one of the world's shared lists (`World::arms`,
+/// `World::ids`): a node's receive arms, gather senders or `par` branches
+/// live there, so a node is plain data (no allocation per node).
+pub(crate) type Span = (u32, u32);
+
 pub(crate) const END: u32 = 0;
 pub(crate) const STUCK: u32 = 1;
 
@@ -113,13 +119,15 @@ pub(crate) enum Node {
         msg: u32,
         next: u32,
     },
+    /// `arms`: (from, msg, next) each, a range of `World::arms`.
     Recv {
         to: u32,
-        arms: Vec<(u32, u32, u32)>,
+        arms: Span,
     },
+    /// `senders`: a range of `World::ids`.
     Gather {
         to: u32,
-        senders: Vec<u32>,
+        senders: Span,
         msg: u32,
         quorum: u32,
         next: u32,
@@ -127,8 +135,9 @@ pub(crate) enum Node {
     Select {
         arms: Vec<(String, u32)>,
     },
+    /// `starts`: a range of `World::ids`.
     Par {
-        starts: Vec<u32>,
+        starts: Span,
         next: u32,
     },
     Timeout {
@@ -157,13 +166,57 @@ pub(crate) enum Term {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LocalState {
     pub term: Term,
+    /// What is pending besides the term; `None` when nothing is (most
+    /// states), never an empty `Pending`, so that equal states are equal
+    /// here and a plain state is one word besides its term.
+    rest: Option<Box<Pending>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Pending {
     /// Late quorum messages still to be discarded: (from, to, msg), sorted.
-    pub drops: Vec<(u32, u32, u32)>,
+    drops: Vec<(u32, u32, u32)>,
     /// Timeouts whose body this participant abandoned, sorted.
-    pub abandoned: Vec<u32>,
+    abandoned: Vec<u32>,
     /// Timeouts (by node) whose body this participant finished: once it has
     /// nothing left to do it still answers their handler messages.
-    pub finished: Vec<u32>,
+    finished: Vec<u32>,
+}
+
+impl LocalState {
+    /// A position with nothing pending.
+    pub fn plain(term: Term) -> LocalState {
+        LocalState { term, rest: None }
+    }
+
+    fn new(
+        term: Term,
+        drops: Vec<(u32, u32, u32)>,
+        abandoned: Vec<u32>,
+        finished: Vec<u32>,
+    ) -> LocalState {
+        let rest =
+            (!drops.is_empty() || !abandoned.is_empty() || !finished.is_empty()).then(|| {
+                Box::new(Pending {
+                    drops,
+                    abandoned,
+                    finished,
+                })
+            });
+        LocalState { term, rest }
+    }
+
+    fn drops(&self) -> &[(u32, u32, u32)] {
+        self.rest.as_ref().map_or(&[], |r| &r.drops)
+    }
+
+    fn abandoned(&self) -> &[u32] {
+        self.rest.as_ref().map_or(&[], |r| &r.abandoned)
+    }
+
+    fn finished(&self) -> &[u32] {
+        self.rest.as_ref().map_or(&[], |r| &r.finished)
+    }
 }
 
 /// One local transition.
@@ -219,16 +272,28 @@ pub(crate) struct Instance {
 
 impl Instance {
     pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = self
-            .families
-            .iter()
-            .map(|(f, n)| format!("|{f}| = {n}"))
-            .collect();
-        parts.extend(self.params.iter().map(|(p, v)| format!("{p} = {v}")));
-        if parts.is_empty() {
+        // Written into one string (no string per part).
+        use std::fmt::Write;
+        let mut out = String::with_capacity(16 * (self.families.len() + self.params.len()));
+        let mut part = |a: &str, b: &str, name: &str, value: u64| {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(a);
+            out.push_str(name);
+            out.push_str(b);
+            let _ = write!(out, "{value}");
+        };
+        for (f, &n) in &self.families {
+            part("|", "| = ", f, n);
+        }
+        for (p, &v) in &self.params {
+            part("", " = ", p, v);
+        }
+        if out.is_empty() {
             "no families".to_string()
         } else {
-            parts.join(", ")
+            out
         }
     }
 }
@@ -247,6 +312,10 @@ pub(crate) struct World {
     pub timeouts: Vec<TimeoutInfo>,
     timeout_index: HashMap<(Loc, String, u64), u32, Fast>,
     pub nodes: Vec<Node>,
+    /// Every receive node's arms, one after the other (see [`Span`]).
+    arms: Vec<(u32, u32, u32)>,
+    /// Every gather node's senders and `par` node's branch starts.
+    ids: Vec<u32>,
     /// A timeout node → the timeout whose body encloses it.
     parent_timeout: HashMap<u32, u32, Fast>,
     /// Per node: the timeout nodes whose bodies enclose it (outermost
@@ -264,19 +333,23 @@ pub(crate) struct World {
     pub instance: Instance,
     /// Per-pair conformance to the global protocol, when one is given.
     pub conform: Option<super::conform::Conformance>,
-    /// (from, to) identity → index of the pair in `conform.pairs`.
-    pub pair_index: HashMap<(u32, u32), u32, Fast>,
-    /// `pair_index` as a dense table (`from · idents + to`; `u32::MAX`: none).
+    /// (from, to) identity and the index of the pair in `conform.pairs`.
+    pair_list: Vec<(u32, u32, u32)>,
+    /// `pair_list` as a dense table (`from · idents + to`; `u32::MAX`: none).
     pair_table: Vec<u32>,
     /// `conform_label` of every message (`u32::MAX`: none).
     conform_labels: Vec<u32>,
     handoff: Option<u32>,
     // Interned local states and their cached transitions.
-    /// Shared, so that computing a state's transitions (which interns
-    /// new states) needs no copy of it; each is stored once, `local_index`
-    /// holds only numbers.
-    locals: Vec<std::rc::Rc<LocalState>>,
+    /// Each is stored once, `local_index` holds only numbers.
+    locals: Vec<LocalState>,
     local_index: super::hash::IdTable,
+    /// The interned plain state `At(n)` (nothing pending) of node `n`
+    /// (`u32::MAX`: none yet); every other state is in `local_index`.
+    plain_at: Vec<u32>,
+    /// The machine states of the run being built (`state`'s stack, shared
+    /// by its recursive calls).
+    chain: Vec<StateId>,
     trans: Vec<TransRange>,
     /// Every computed state's transitions, one after the other (one
     /// vector for the run instead of one allocation per local state).
@@ -286,6 +359,8 @@ pub(crate) struct World {
     /// allocates only the shared result.
     step_buf: Vec<LStep>,
     trans_buf: Vec<(LAct, u32)>,
+    /// The successors being worked out, before they are interned.
+    pending_buf: Vec<(LAct, LocalState)>,
 }
 
 struct Cx {
@@ -304,18 +379,36 @@ struct Inst<'m> {
 impl World {
     /// The system of `roles` (each local type with its interleaved
     /// [`Machine`]) in one instance: every family member gets its own copy of
-    /// its local type's machine, with concrete peers.
+    /// its local type's machine, with concrete peers. Built into the
+    /// buffers of `spare` (the world of the verification's last instance)
+    /// when given, so that a small instance does not allocate, grow and
+    /// free its two dozen vectors again.
     pub fn build(
+        spare: Option<World>,
         roles: &[(&LocalProtocol, &Machine)],
         instance: Instance,
         conform: Option<super::conform::Conformance>,
     ) -> World {
-        let mut w = World {
+        let mut w = match spare {
+            Some(mut w) => {
+                w.reset(instance);
+                w
+            }
+            None => World::empty(instance),
+        };
+        w.fill(roles, conform);
+        w
+    }
+
+    fn empty(instance: Instance) -> World {
+        World {
             idents: Vec::new(),
             msgs: Vec::new(),
             timeouts: Vec::new(),
             timeout_index: HashMap::default(),
             nodes: vec![Node::End, Node::Stuck],
+            arms: Vec::new(),
+            ids: Vec::new(),
             parent_timeout: HashMap::default(),
             enclosing: vec![0, 0],
             body_sets: vec![Vec::new()],
@@ -324,17 +417,68 @@ impl World {
             participants: Vec::new(),
             instance,
             conform: None,
-            pair_index: HashMap::default(),
+            pair_list: Vec::new(),
             pair_table: Vec::new(),
             conform_labels: Vec::new(),
             handoff: None,
             locals: Vec::with_capacity(32),
             local_index: super::hash::IdTable::with_capacity(64),
+            plain_at: Vec::new(),
+            chain: Vec::new(),
             trans: Vec::with_capacity(32),
             trans_store: Vec::with_capacity(64),
             step_buf: Vec::new(),
             trans_buf: Vec::new(),
-        };
+            pending_buf: Vec::new(),
+        }
+    }
+
+    /// Empty again for `instance`, keeping the buffers.
+    fn reset(&mut self, instance: Instance) {
+        self.idents.clear();
+        self.msgs.clear();
+        self.timeouts.clear();
+        self.timeout_index.clear();
+        self.nodes.clear();
+        self.nodes.extend([Node::End, Node::Stuck]);
+        self.arms.clear();
+        self.ids.clear();
+        self.parent_timeout.clear();
+        self.enclosing.clear();
+        self.enclosing.extend([0, 0]);
+        self.body_sets.truncate(1);
+        if let Some(first) = self.body_sets.first_mut() {
+            first.clear();
+        } else {
+            self.body_sets.push(Vec::new());
+        }
+        self.building.clear();
+        self.building_set = 0;
+        self.participants.clear();
+        self.instance = instance;
+        self.conform = None;
+        self.pair_list.clear();
+        self.pair_table.clear();
+        self.conform_labels.clear();
+        self.handoff = None;
+        self.locals.clear();
+        self.local_index.clear();
+        self.plain_at.clear();
+        self.chain.clear();
+        self.trans.clear();
+        self.trans_store.clear();
+        self.step_buf.clear();
+        self.trans_buf.clear();
+        self.pending_buf.clear();
+    }
+
+    /// Builds the system of `roles` into this (empty) world.
+    fn fill(
+        &mut self,
+        roles: &[(&LocalProtocol, &Machine)],
+        conform: Option<super::conform::Conformance>,
+    ) {
+        let w = self;
         // `Target::Family` stands for every member without its own local type.
         let named: HashSet<(Name, u64)> = roles
             .iter()
@@ -358,11 +502,13 @@ impl World {
             .sum();
         w.nodes.reserve(2 * copies);
         w.enclosing.reserve(2 * copies);
+        w.arms.reserve(copies);
+        w.ids.reserve(copies);
         // Which world node each machine state became, for the member being
         // built (one buffer for all of them).
         let mut slots: Vec<u32> = Vec::new();
         for (local, machine) in roles {
-            let (role, indices): (&str, Vec<Option<u64>>) = match &local.target {
+            let (role, indices): (&Name, Vec<Option<u64>>) = match &local.target {
                 Target::Role(r) => (r, vec![None]),
                 Target::Member(r, i) => (r, vec![Some(*i)]),
                 Target::Family(f) => (
@@ -402,31 +548,27 @@ impl World {
                 };
                 let x = w.ident(&x.role, x.index);
                 let y = w.ident(&y.role, y.index);
-                w.pair_index
-                    .insert((x, y), u32::try_from(k).unwrap_or(u32::MAX));
+                w.pair_list
+                    .push((x, y, u32::try_from(k).unwrap_or(u32::MAX)));
             }
             w.conform = Some(conform);
         }
         // Dense look-up tables for the explorer's hot path (every send
         // asks for its pair and label).
         let ni = w.idents.len();
-        let mut table = vec![u32::MAX; ni * ni];
-        for (&(x, y), &k) in &w.pair_index {
-            if let Some(slot) = table.get_mut((x as usize) * ni + y as usize) {
+        w.pair_table.resize(ni * ni, u32::MAX);
+        for &(x, y, k) in &w.pair_list {
+            if let Some(slot) = w.pair_table.get_mut((x as usize) * ni + y as usize) {
                 *slot = k;
             }
         }
-        w.pair_table = table;
-        w.conform_labels = (0..w.msgs.len())
-            .map(|m| {
-                let label = w
-                    .msgs
-                    .get(m)
-                    .and_then(|info| w.conform.as_ref()?.label_of(&info.namespace, &info.name));
-                label.unwrap_or(u32::MAX)
-            })
-            .collect();
-        w
+        w.plain_at.resize(w.nodes.len(), u32::MAX);
+        let conform = w.conform.as_ref();
+        w.conform_labels.extend(w.msgs.iter().map(|info| {
+            conform
+                .and_then(|c| c.label_of(&info.namespace, &info.name))
+                .unwrap_or(u32::MAX)
+        }));
     }
 
     /// The conformance label of a message, if the global protocol has it.
@@ -446,7 +588,11 @@ impl World {
         let ni = self.idents.len();
         match self.pair_table.get((from as usize) * ni + to as usize) {
             Some(&k) => (k != u32::MAX).then_some(k),
-            None => self.pair_index.get(&(from, to)).copied(),
+            None => self
+                .pair_list
+                .iter()
+                .find(|&&(x, y, _)| x == from && y == to)
+                .map(|&(_, _, k)| k),
         }
     }
 
@@ -456,7 +602,7 @@ impl World {
     pub fn may_discard(&self, local: u32) -> bool {
         self.locals
             .get(local as usize)
-            .is_some_and(|s| !s.drops.is_empty() || !s.abandoned.is_empty())
+            .is_some_and(|s| !s.drops().is_empty() || !s.abandoned().is_empty())
     }
 
     fn family_size(&self, family: &str) -> u64 {
@@ -467,7 +613,7 @@ impl World {
     /// identities of an instance (tens at most), so that a look-up, which
     /// every send and receive of every member makes while the world is
     /// built, allocates nothing.
-    fn ident(&mut self, role: &str, index: Option<u64>) -> u32 {
+    fn ident(&mut self, role: &Name, index: Option<u64>) -> u32 {
         intern_ident(&mut self.idents, role, index)
     }
 
@@ -478,17 +624,45 @@ impl World {
         }
     }
 
-    fn members(&mut self, family: &str) -> Vec<u32> {
-        (0..self.family_size(family))
-            .map(|i| self.ident(family, Some(i)))
-            .collect()
+    /// Every member of `family` except `me` (who may not belong to it),
+    /// appended to `ids`: their span there.
+    fn other_members(&mut self, family: &str, me: u32) -> Span {
+        let first = self.ids.len();
+        // The family's shared name, found once (its members then compare
+        // by pointer).
+        let name = self
+            .idents
+            .iter()
+            .find(|x| *x.role == *family)
+            .map_or_else(|| Name::from(family), |x| x.role.clone());
+        for i in 0..self.family_size(family) {
+            let m = self.ident(&name, Some(i));
+            if m != me {
+                self.ids.push(m);
+            }
+        }
+        (span_index(first), span_index(self.ids.len()))
     }
 
-    /// Every member of `family` except `me` (who may not belong to it).
-    fn other_members(&mut self, family: &str, me: u32) -> Vec<u32> {
-        let mut members = self.members(family);
-        members.retain(|&m| m != me);
-        members
+    /// The span of `arms` pushed to `self.arms`.
+    fn push_arms(&mut self, arms: &[(u32, u32, u32)]) -> Span {
+        let first = self.arms.len();
+        self.arms.extend_from_slice(arms);
+        (span_index(first), span_index(self.arms.len()))
+    }
+
+    /// A receive node's arms.
+    pub fn arms_in(&self, span: Span) -> &[(u32, u32, u32)] {
+        self.arms
+            .get(span.0 as usize..span.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// A gather node's senders, a `par` node's branch starts.
+    pub fn ids_in(&self, span: Span) -> &[u32] {
+        self.ids
+            .get(span.0 as usize..span.1 as usize)
+            .unwrap_or_default()
     }
 
     fn size_value(&self, size: &Size) -> u64 {
@@ -511,8 +685,18 @@ impl World {
         phase: Phase,
     ) -> u32 {
         // Every send and receive of every member asks, and most ask for a
-        // known message: a scan of the few messages (the shared strings
-        // compare by pointer first).
+        // known message: a scan of the few messages, first by the shared
+        // strings' pointers alone (a known message's parts are the
+        // program's), then by text.
+        if let Some(m) = self.msgs.iter().position(|m| {
+            !m.handoff
+                && m.phase == phase
+                && std::sync::Arc::ptr_eq(&m.name, &label.name)
+                && std::sync::Arc::ptr_eq(&m.namespace, &label.namespace)
+                && std::sync::Arc::ptr_eq(&m.payload, payload)
+        }) {
+            return u32::try_from(m).unwrap_or(u32::MAX);
+        }
         if let Some(m) = self.msgs.iter().position(|m| {
             !m.handoff
                 && m.phase == phase
@@ -642,7 +826,8 @@ impl World {
         idents: &mut Vec<u32>,
     ) -> u32 {
         let machine = inst.machine;
-        let mut chain: Vec<StateId> = Vec::new();
+        // This call's part of the shared stack: `chain[base..]`.
+        let base = self.chain.len();
         let mut cur = id;
         loop {
             if cur == MACHINE_END {
@@ -665,7 +850,7 @@ impl World {
                 | Op::RecvAll { next, .. }
                 | Op::Exchange { next, .. }
                 | Op::AcceptFrom { next, .. } => {
-                    chain.push(cur);
+                    self.chain.push(cur);
                     cur = *next;
                 }
                 _ => {
@@ -674,9 +859,12 @@ impl World {
                 }
             }
         }
-        for &sid in chain.iter().rev() {
-            self.simple(inst, sid, cx, idents);
+        for i in (base..self.chain.len()).rev() {
+            if let Some(&sid) = self.chain.get(i) {
+                self.simple(inst, sid, cx, idents);
+            }
         }
+        self.chain.truncate(base);
         self.node_of(inst, id)
     }
 
@@ -719,20 +907,18 @@ impl World {
                 let from = self.peer(from);
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let next = self.node_of(inst, *next);
-                self.set(
-                    at,
-                    Node::Recv {
-                        to: me,
-                        arms: vec![(from, msg, next)],
-                    },
-                );
+                let arms = self.push_arms(&[(from, msg, next)]);
+                self.set(at, Node::Recv { to: me, arms });
             }
             Op::SendAll { family, msg, next } => {
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let mut next = self.node_of(inst, *next);
                 let recipients = self.other_members(family, me);
                 // One send per recipient, in member order; the first is `at`.
-                for (i, &to) in recipients.iter().enumerate().rev() {
+                for i in (0..recipients.1 - recipients.0).rev() {
+                    let Some(&to) = self.ids.get((recipients.0 + i) as usize) else {
+                        continue;
+                    };
                     let node = Node::Send {
                         from: me,
                         to,
@@ -755,7 +941,7 @@ impl World {
             } => {
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let senders = self.other_members(family, me);
-                let all = senders.len() as u64;
+                let all = u64::from(senders.1 - senders.0);
                 let q = quorum
                     .as_ref()
                     .map_or(all, |q| self.size_value(q).clamp(1, all.max(1)))
@@ -780,7 +966,7 @@ impl World {
             } => {
                 let msg = self.phase_msg(&msg.label, &msg.payload, cx);
                 let others = self.other_members(family, me);
-                let all = others.len() as u64;
+                let all = u64::from(others.1 - others.0);
                 // `quorum q` counts the member's own value.
                 let need = quorum
                     .as_ref()
@@ -788,17 +974,20 @@ impl World {
                     .min(all);
                 let gather = Node::Gather {
                     to: me,
-                    senders: others.clone(),
+                    senders: others,
                     msg,
                     quorum: u32::try_from(need).unwrap_or(u32::MAX),
                     next: self.node_of(inst, *next),
                 };
-                if others.is_empty() {
+                if others.0 == others.1 {
                     self.set(at, gather);
                     return;
                 }
                 let mut next = self.push(gather);
-                for (i, &to) in others.iter().enumerate().rev() {
+                for i in (0..others.1 - others.0).rev() {
+                    let Some(&to) = self.ids.get((others.0 + i) as usize) else {
+                        continue;
+                    };
                     let node = Node::Send {
                         from: me,
                         to,
@@ -819,13 +1008,8 @@ impl World {
                 }
                 let msg = self.handoff_msg();
                 let next = self.node_of(inst, *next);
-                self.set(
-                    at,
-                    Node::Recv {
-                        to: me,
-                        arms: vec![(from, msg, next)],
-                    },
-                );
+                let arms = self.push_arms(&[(from, msg, next)]);
+                self.set(at, Node::Recv { to: me, arms });
             }
             _ => {}
         }
@@ -882,13 +1066,8 @@ impl World {
                     let start = self.state(inst, *start, cx, idents);
                     compiled.push((from, msg, start));
                 }
-                self.set(
-                    at,
-                    Node::Recv {
-                        to: me,
-                        arms: compiled,
-                    },
-                );
+                let arms = self.push_arms(&compiled);
+                self.set(at, Node::Recv { to: me, arms });
             }
             Op::Par { branches, next } => {
                 let next = self.state(inst, *next, cx, idents);
@@ -896,6 +1075,9 @@ impl World {
                 for b in branches {
                     starts.push(self.state(inst, *b, cx, idents));
                 }
+                let first = self.ids.len();
+                self.ids.extend_from_slice(&starts);
+                let starts = (span_index(first), span_index(self.ids.len()));
                 self.set(at, Node::Par { starts, next });
             }
             Op::Timeout {
@@ -972,7 +1154,11 @@ impl World {
                     n = *next;
                 }
                 Node::Par { starts, next } => {
-                    let branches: Vec<Term> = starts.iter().map(|&s| self.norm_at(s)).collect();
+                    let branches: Vec<Term> = self
+                        .ids_in(*starts)
+                        .iter()
+                        .map(|&s| self.norm_at(s))
+                        .collect();
                     if let Some(l) = branches.iter().find(|b| self.linked(b)) {
                         return l.clone();
                     }
@@ -1002,7 +1188,7 @@ impl World {
                         }
                     };
                 }
-                Node::Gather { senders, next, .. } if senders.is_empty() => {
+                Node::Gather { senders, next, .. } if senders.0 == senders.1 => {
                     if fuel == 0 {
                         return Term::At(STUCK);
                     }
@@ -1062,7 +1248,7 @@ impl World {
                     finish: Vec::new(),
                 }),
                 Node::Recv { to, arms } => {
-                    for &(from, msg, next) in arms {
+                    for &(from, msg, next) in self.arms_in(*arms) {
                         out.push(LStep {
                             act: LAct::Recv { from, to: *to, msg },
                             term: self.norm_at(next),
@@ -1097,6 +1283,7 @@ impl World {
                     next,
                 } = self.node(*node)
                 {
+                    let senders = self.ids_in(*senders);
                     if *quorum == 0 {
                         // An exchange with `quorum 1` holds its own value:
                         // it proceeds at once, every other value arrives late.
@@ -1225,6 +1412,26 @@ impl World {
     }
 
     pub fn intern(&mut self, state: LocalState) -> u32 {
+        // Most local states are a plain position (no par, timeout or
+        // gather; nothing to drop, abandoned or finished): found by their
+        // node in a dense table, without hashing or comparing terms. Such
+        // a state is only ever looked up there, so each is interned once.
+        if let Term::At(n) = state.term {
+            if state.rest.is_none() {
+                if let Some(&i) = self.plain_at.get(n as usize) {
+                    if i != u32::MAX {
+                        return i;
+                    }
+                    let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
+                    self.locals.push(state);
+                    self.trans.push(NOT_YET);
+                    if let Some(slot) = self.plain_at.get_mut(n as usize) {
+                        *slot = i;
+                    }
+                    return i;
+                }
+            }
+        }
         let hash = {
             use std::hash::{Hash, Hasher};
             let mut h = super::hash::WordHasher::default();
@@ -1233,30 +1440,25 @@ impl World {
         };
         let locals = &self.locals;
         if let Some(i) = self.local_index.find(hash, |i| {
-            locals.get(i as usize).is_some_and(|s| **s == state)
+            locals.get(i as usize).is_some_and(|s| *s == state)
         }) {
             return i;
         }
         let i = u32::try_from(self.locals.len()).unwrap_or(u32::MAX);
-        self.locals.push(std::rc::Rc::new(state));
+        self.locals.push(state);
         self.local_index.insert(hash, i);
         self.trans.push(NOT_YET);
         i
     }
 
     pub fn local(&self, id: u32) -> Option<&LocalState> {
-        self.locals.get(id as usize).map(|s| &**s)
+        self.locals.get(id as usize)
     }
 
     pub fn initial(&mut self, p: usize) -> u32 {
         let start = self.participants.get(p).map_or(STUCK, |p| p.start);
         let term = self.norm_at(start);
-        self.intern(LocalState {
-            term,
-            drops: Vec::new(),
-            abandoned: Vec::new(),
-            finished: Vec::new(),
-        })
+        self.intern(LocalState::plain(term))
     }
 
     /// The local transitions of an interned state (computed once).
@@ -1288,25 +1490,34 @@ impl World {
     }
 
     fn compute_transitions(&mut self, id: u32) -> TransRange {
-        let Some(state) = self.locals.get(id as usize).cloned() else {
-            return (0, 0);
-        };
         let mut steps = std::mem::take(&mut self.step_buf);
         steps.clear();
+        // The successors are worked out while the state is borrowed (no
+        // copy of it), then interned in the same order.
+        let mut pending = std::mem::take(&mut self.pending_buf);
+        pending.clear();
+        let Some(state) = self.locals.get(id as usize) else {
+            return (0, 0);
+        };
         self.steps(&state.term, &mut steps);
-        let mut out = std::mem::take(&mut self.trans_buf);
-        out.clear();
+        // Nothing pending, abandoned or finished (most states): a step's
+        // successor is its term alone.
+        let plain = state.rest.is_none();
         for st in steps.drain(..) {
-            let mut drops = state.drops.clone();
+            if plain && st.drops.is_empty() && st.abandon.is_none() && st.finish.is_empty() {
+                pending.push((st.act, LocalState::plain(st.term)));
+                continue;
+            }
+            let mut drops = state.drops().to_vec();
             drops.extend(st.drops);
             drops.sort_unstable();
-            let mut abandoned = state.abandoned.clone();
+            let mut abandoned = state.abandoned().to_vec();
             if let Some(t) = st.abandon {
                 if let Err(pos) = abandoned.binary_search(&t) {
                     abandoned.insert(pos, t);
                 }
             }
-            let mut finished = state.finished.clone();
+            let mut finished = state.finished().to_vec();
             finished.extend(st.finish);
             finished.sort_unstable();
             finished.dedup();
@@ -1314,27 +1525,21 @@ impl World {
                 let nodes = &self.nodes;
                 finished.retain(|&n| !matches!(nodes.get(n as usize), Some(Node::Timeout { t: x, .. }) if *x == t));
             }
-            let next = self.intern(LocalState {
-                term: st.term,
-                drops,
-                abandoned,
-                finished,
-            });
-            out.push((st.act, next));
+            pending.push((st.act, LocalState::new(st.term, drops, abandoned, finished)));
         }
         // Nothing left to do: still answer the handlers of finished bodies.
         if self.done(&state.term) {
-            for &node in &state.finished {
+            for &node in state.finished() {
                 let Node::Timeout {
                     t, handler_alone, ..
                 } = *self.node(node)
                 else {
                     continue;
                 };
-                if out.iter().any(|(a, _)| *a == LAct::Switch { t }) {
+                if pending.iter().any(|(a, _)| *a == LAct::Switch { t }) {
                     continue;
                 }
-                let mut abandoned = state.abandoned.clone();
+                let mut abandoned = state.abandoned().to_vec();
                 if let Err(pos) = abandoned.binary_search(&t) {
                     abandoned.insert(pos, t);
                 }
@@ -1353,19 +1558,22 @@ impl World {
                     cur = parent;
                 }
                 let finished = state
-                    .finished
+                    .finished()
                     .iter()
                     .copied()
                     .filter(|n| !reentered.contains(n))
                     .collect();
-                let next = self.intern(LocalState {
-                    term,
-                    drops: state.drops.clone(),
-                    abandoned,
-                    finished,
-                });
-                out.push((LAct::Switch { t }, next));
+                pending.push((
+                    LAct::Switch { t },
+                    LocalState::new(term, state.drops().to_vec(), abandoned, finished),
+                ));
             }
+        }
+        let mut out = std::mem::take(&mut self.trans_buf);
+        out.clear();
+        for (act, next) in pending.drain(..) {
+            let next = self.intern(next);
+            out.push((act, next));
         }
         let start = u32::try_from(self.trans_store.len()).unwrap_or(u32::MAX);
         self.trans_store.extend_from_slice(&out);
@@ -1375,6 +1583,7 @@ impl World {
         );
         self.step_buf = steps;
         self.trans_buf = out;
+        self.pending_buf = pending;
         if let Some(slot) = self.trans.get_mut(id as usize) {
             *slot = range;
         }
@@ -1387,7 +1596,7 @@ impl World {
             return false;
         };
         if state
-            .drops
+            .drops()
             .iter()
             .any(|&(f, t, m)| f == from && t == to && m == msg)
         {
@@ -1395,7 +1604,7 @@ impl World {
         }
         let phase = self.msgs.get(msg as usize).map_or(Phase::None, |m| m.phase);
         phase != Phase::None
-            && state.abandoned.iter().any(|&t| {
+            && state.abandoned().iter().any(|&t| {
                 self.timeouts
                     .get(t as usize)
                     .is_some_and(|info| info.nested.contains(&phase))
@@ -1409,14 +1618,20 @@ impl World {
             return local;
         };
         let Some(pos) = state
-            .drops
+            .drops()
             .iter()
             .position(|&(f, t, m)| f == from && t == to && m == msg)
         else {
             return local;
         };
-        let mut next = LocalState::clone(state);
-        next.drops.remove(pos);
+        let mut drops = state.drops().to_vec();
+        drops.remove(pos);
+        let next = LocalState::new(
+            state.term.clone(),
+            drops,
+            state.abandoned().to_vec(),
+            state.finished().to_vec(),
+        );
         self.intern(next)
     }
 
@@ -1479,4 +1694,9 @@ impl World {
             format!("waits for {}", waits.join(" or "))
         }
     }
+}
+
+/// An index into one of the world's lists as a [`Span`] end.
+fn span_index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
