@@ -154,8 +154,10 @@ impl CpuTally {
         (out, elapsed)
     }
 
+    /// `None` when nothing measurable ran (criterion's test mode runs one
+    /// round, below the clock's resolution).
     fn per_round_us(&self) -> Option<f64> {
-        (self.rounds > 0).then(|| self.ns as f64 / self.rounds as f64 / 1e3)
+        (self.rounds > 0 && self.ns > 0).then(|| self.ns as f64 / self.rounds as f64 / 1e3)
     }
 }
 
