@@ -162,6 +162,62 @@ async fn frames_written_directly_never_overtake_queued_ones() {
     assert_eq!(client.dropped_frames(), 0);
 }
 
+/// A host started with `start_direct` lends each frame to its sink and
+/// reads the next one into the same buffer (while it is small): every frame
+/// must still arrive exactly as sent, whether a longer or a shorter one
+/// came before it, and across a buffer dropped after a large frame.
+#[tokio::test]
+async fn a_direct_sink_gets_every_frame_whole_whatever_came_before() {
+    // Shorter after longer, around the kept-buffer limit (4 KiB), and a
+    // large one in the middle.
+    const SIZES: [usize; 10] = [10, 3000, 1, 4096, 4097, 20, 60 * 1024, 5, 4000, 2];
+    let (server_key, client_key) = (generate_keypair(), generate_keypair());
+    let (server_id, client_id) = (
+        server_key.public().to_peer_id(),
+        client_key.public().to_peer_id(),
+    );
+    let (delivered, mut frames) = tokio::sync::mpsc::unbounded_channel();
+    let sink: choreo_runtime::net::FrameSink = Arc::new(move |from: PeerId, bytes: &[u8]| {
+        let _ = delivered.send((from, bytes.to_vec()));
+    });
+    let mut config = NetConfig::new(server_key);
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.max_frame_len = 64 * 1024;
+    let server = NetHost::start_direct(config, Allowed::of(&[client_id]).rule(), sink)
+        .await
+        .unwrap();
+    let mut config = NetConfig::new(client_key);
+    config.max_frame_len = 64 * 1024;
+    let client = NetHost::start(config, Allowed::of(&[server_id]).rule())
+        .await
+        .unwrap();
+    client
+        .add_address(server_id, server.listen_addrs().await.unwrap().remove(0))
+        .unwrap();
+    let frame = |i: usize| -> Vec<u8> {
+        (0..SIZES[i])
+            .map(|k| u8::try_from((i * 31 + k) % 251).unwrap())
+            .collect()
+    };
+    let sender = client.sender();
+    for i in 0..SIZES.len() {
+        sender.send(server_id, frame(i));
+    }
+    for (i, size) in SIZES.iter().enumerate() {
+        let (from, bytes) = tokio::time::timeout(PATIENCE, frames.recv())
+            .await
+            .expect("no frame arrived")
+            .expect("the sink was dropped");
+        assert_eq!(from, client_id);
+        assert_eq!(
+            bytes.len(),
+            *size,
+            "frame {i} arrived with the wrong length"
+        );
+        assert!(bytes == frame(i), "frame {i} arrived with other bytes");
+    }
+}
+
 /// An open that times out (2 s) keeps the frames queued for one more
 /// attempt: on a loaded machine the first open of a link can take longer
 /// than that, and a frame sent before it (the only one, for a host with no

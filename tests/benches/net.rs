@@ -3,11 +3,17 @@
 //! current_thread runtime:
 //! - `session`: a generated ping-pong round (`Ping(u64)` / `Pong(u64)`)
 //!   between two `NetNode`s over TCP + Noise + Yamux (node frames with
-//!   sequence numbers and acks, length-prefixed on a libp2p stream);
+//!   sequence numbers and acks, length-prefixed on a libp2p stream); one
+//!   session carries every sample (`CHOREO_NET_BENCH_SESSION_PER_SAMPLE=1`:
+//!   a fresh session per sample, as before);
 //! - `bare_libp2p_stream`: one length-prefixed frame of the same size as a
 //!   session's Ping frame echoed on a libp2p-stream stream (same transport
 //!   stack, no node core);
 //! - `raw_tcp`: the same frame echoed over a plain tokio `TcpStream`.
+//!
+//! After the group it prints the thread CPU time per timed round trip of
+//! each (everything runs on one thread, so this is the work per round trip
+//! whatever else the machine runs).
 //!
 //! `cargo bench -p choreo-workspace-tests --bench net`
 
@@ -20,7 +26,7 @@ use choreo_runtime::net::framing::{encode_frame, read_frame, write_frames};
 use choreo_runtime::net::{
     generate_keypair, node_id_of, Libp2pPeerId as PeerId, NetNode, NetNodeConfig,
 };
-use choreo_runtime::node::{wire::FRAME_OVERHEAD, NodeId, SessionSpec};
+use choreo_runtime::node::{wire::FRAME_OVERHEAD, NodeId, NodeTransport, SessionSpec};
 use choreo_runtime::{Role, RoleId, SessionId};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::StreamExt as _;
@@ -64,7 +70,7 @@ fn spec(id: SessionId, me: u16, a: NodeId, b: NodeId) -> SessionSpec {
         me: RoleId::single(Role(me)),
         roster: echo::roster(&echo::Params::default()).unwrap(),
         peers: vec![a, b],
-        patience: None,
+        patience: Some(BENCH_PATIENCE),
     }
 }
 
@@ -109,13 +115,65 @@ async fn net_pair() -> (NetNode, NodeId, mpsc::UnboundedReceiver<()>) {
     (client, server_id, finishes)
 }
 
-async fn echo_session(
+/// The calling thread's CPU time in nanoseconds (`/proc/thread-self/schedstat`;
+/// `None` where there is no such file). Read outside the timed span, just
+/// before and after it.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Timed rounds and the thread CPU time spent in them, per benchmark: CPU
+/// per round trip, which a loaded machine disturbs far less than wall time
+/// (everything runs on this one thread). Printed after the group.
+#[derive(Default)]
+struct CpuTally {
+    ns: u64,
+    rounds: u64,
+}
+
+impl CpuTally {
+    /// Times `rounds` rounds run by `f`, adding their CPU time to the tally.
+    async fn time<T>(
+        &mut self,
+        rounds: u64,
+        f: impl std::future::Future<Output = T>,
+    ) -> (T, Duration) {
+        let cpu = thread_cpu_ns();
+        let start = Instant::now();
+        let out = f.await;
+        let elapsed = start.elapsed();
+        if let (Some(before), Some(after)) = (cpu, thread_cpu_ns()) {
+            self.ns += after.saturating_sub(before);
+            self.rounds += rounds;
+        }
+        (out, elapsed)
+    }
+
+    /// `None` when nothing measurable ran (criterion's test mode runs one
+    /// round, below the clock's resolution).
+    fn per_round_us(&self) -> Option<f64> {
+        (self.rounds > 0 && self.ns > 0).then(|| self.ns as f64 / self.rounds as f64 / 1e3)
+    }
+}
+
+/// How long either side of the bench session tolerates silence: the
+/// runtime is not driven while criterion analyses a benchmark (between the
+/// session's last sample and its close at the start of the next group), and
+/// that pause must not end the session.
+const BENCH_PATIENCE: Duration = Duration::from_secs(600);
+
+/// Opens the bench session and plays one round, so the server has opened
+/// its side before anything is timed.
+async fn open_echo_session(
     client: &NetNode,
     server: NodeId,
-    server_finished: &mut mpsc::UnboundedReceiver<()>,
     id: u64,
-    iters: u64,
-) -> Duration {
+) -> echo::a::State<NodeTransport, 0> {
     let mut session_id = [0u8; 16];
     session_id[..8].copy_from_slice(&id.to_le_bytes());
     let session = client
@@ -127,8 +185,7 @@ async fn echo_session(
         ))
         .unwrap();
     let ep = echo::a::open(session, echo::Params::default()).unwrap();
-    // One round first, so the server has opened the session before timing.
-    let (_, mut ep) = ep
+    let (_, ep) = ep
         .select_go()
         .send(echo::Ping(VALUE))
         .await
@@ -136,32 +193,47 @@ async fn echo_session(
         .recv()
         .await
         .unwrap();
-    let start = Instant::now();
-    for _ in 0..iters {
-        let (echo::Pong(v), next) = ep
-            .select_go()
-            .send(echo::Ping(VALUE))
-            .await
-            .unwrap()
-            .recv()
-            .await
-            .unwrap();
-        debug_assert_eq!(v, VALUE);
-        ep = next;
-    }
-    let elapsed = start.elapsed();
+    ep
+}
+
+/// `iters` rounds of the bench session, timed.
+async fn echo_rounds(
+    ep: echo::a::State<NodeTransport, 0>,
+    iters: u64,
+    cpu: &mut CpuTally,
+) -> (echo::a::State<NodeTransport, 0>, Duration) {
+    cpu.time(iters, async {
+        let mut ep = ep;
+        for _ in 0..iters {
+            let (echo::Pong(v), next) = ep
+                .select_go()
+                .send(echo::Ping(VALUE))
+                .await
+                .unwrap()
+                .recv()
+                .await
+                .unwrap();
+            debug_assert_eq!(v, VALUE);
+            ep = next;
+        }
+        ep
+    })
+    .await
+}
+
+/// Ends the bench session (untimed) and waits until the server's endpoint
+/// got `Halt` and finished.
+async fn close_echo_session(
+    ep: echo::a::State<NodeTransport, 0>,
+    server_finished: &mut mpsc::UnboundedReceiver<()>,
+) {
     ep.select_stop()
         .send(echo::Halt)
         .await
         .unwrap()
         .finish()
         .unwrap();
-    // Untimed: the server got `Halt`. Otherwise the last session of the
-    // group would still be open while criterion analyses (the runtime is
-    // not driven then, so both nodes would see each other silent for the
-    // whole pause, past the session's patience).
     server_finished.recv().await.unwrap();
-    elapsed
 }
 
 /// Same transport stack as `NetNode` (TCP with nodelay, Noise, Yamux) with
@@ -235,6 +307,7 @@ async fn bare_pair() -> (libp2p_stream::Control, PeerId) {
 async fn round_trips<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
     stream: &mut S,
     iters: u64,
+    cpu: &mut CpuTally,
 ) -> Duration {
     let mut wire = Vec::new();
     encode_frame(&vec![7u8; ping_frame_len()], &mut wire).unwrap();
@@ -242,17 +315,25 @@ async fn round_trips<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
     // One round first, like the session.
     write_frames(stream, &wire).await.unwrap();
     read_frame(stream, MAX_FRAME, &mut back).await.unwrap();
-    let start = Instant::now();
-    for _ in 0..iters {
-        write_frames(stream, &wire).await.unwrap();
-        assert!(read_frame(stream, MAX_FRAME, &mut back).await.unwrap());
-    }
-    start.elapsed()
+    let ((), elapsed) = cpu
+        .time(iters, async {
+            for _ in 0..iters {
+                write_frames(stream, &wire).await.unwrap();
+                assert!(read_frame(stream, MAX_FRAME, &mut back).await.unwrap());
+            }
+        })
+        .await;
+    elapsed
 }
 
-async fn echo_bare(control: &mut libp2p_stream::Control, server: PeerId, iters: u64) -> Duration {
+async fn echo_bare(
+    control: &mut libp2p_stream::Control,
+    server: PeerId,
+    iters: u64,
+    cpu: &mut CpuTally,
+) -> Duration {
     let mut stream = control.open_stream(server, ECHO_PROTOCOL).await.unwrap();
-    round_trips(&mut stream, iters).await
+    round_trips(&mut stream, iters, cpu).await
 }
 
 async fn tcp_echo_server() -> std::net::SocketAddr {
@@ -267,10 +348,10 @@ async fn tcp_echo_server() -> std::net::SocketAddr {
     address
 }
 
-async fn echo_tcp(server: std::net::SocketAddr, iters: u64) -> Duration {
+async fn echo_tcp(server: std::net::SocketAddr, iters: u64, cpu: &mut CpuTally) -> Duration {
     let socket = tokio::net::TcpStream::connect(server).await.unwrap();
     socket.set_nodelay(true).unwrap();
-    round_trips(&mut socket.compat(), iters).await
+    round_trips(&mut socket.compat(), iters, cpu).await
 }
 
 fn loopback_round_trip(c: &mut Criterion) {
@@ -278,29 +359,91 @@ fn loopback_round_trip(c: &mut Criterion) {
     let (client, server, mut server_finished) = rt.block_on(net_pair());
     let (mut control, bare_server) = rt.block_on(bare_pair());
     let tcp_server = rt.block_on(tcp_echo_server());
+    // One session for every sample of `session`, as the echo keeps its
+    // transport: a session per sample left each sample's untimed setup and
+    // teardown (the close handshake, its delayed acks, the finished
+    // session's linger and removal) to run inside later samples' timed
+    // rounds (see "Speed over loopback" in book/src/transports.md).
+    let mut ep = None;
+    // `CHOREO_NET_BENCH_SESSION_PER_SAMPLE=1`: a fresh session per sample,
+    // closed after it (untimed), as the bench did before; for comparison.
+    let per_sample = std::env::var_os("CHOREO_NET_BENCH_SESSION_PER_SAMPLE").is_some();
     let mut sessions = 0u64;
+    let (mut cpu_session, mut cpu_bare, mut cpu_tcp) = Default::default();
 
     let mut g = c.benchmark_group("loopback_round_trip");
     g.throughput(Throughput::Elements(1));
     g.bench_function("session", |b| {
         b.iter_custom(|iters| {
-            sessions += 1;
-            rt.block_on(echo_session(
-                &client,
-                server,
-                &mut server_finished,
-                sessions,
-                iters,
-            ))
+            rt.block_on(async {
+                let open = match ep.take() {
+                    Some(open) => open,
+                    None => {
+                        sessions += 1;
+                        open_echo_session(&client, server, sessions).await
+                    }
+                };
+                let (open, elapsed) = echo_rounds(open, iters, &mut cpu_session).await;
+                if per_sample {
+                    close_echo_session(open, &mut server_finished).await;
+                } else {
+                    ep = Some(open);
+                }
+                elapsed
+            })
         })
     });
+    // Untimed: the session ends before the next benchmark, whose samples
+    // would otherwise share the runtime with its heartbeats.
+    if let Some(open) = ep.take() {
+        rt.block_on(close_echo_session(open, &mut server_finished));
+    }
     g.bench_function("bare_libp2p_stream", |b| {
-        b.iter_custom(|iters| rt.block_on(echo_bare(&mut control, bare_server, iters)))
+        b.iter_custom(|iters| {
+            rt.block_on(echo_bare(&mut control, bare_server, iters, &mut cpu_bare))
+        })
     });
     g.bench_function("raw_tcp", |b| {
-        b.iter_custom(|iters| rt.block_on(echo_tcp(tcp_server, iters)))
+        b.iter_custom(|iters| rt.block_on(echo_tcp(tcp_server, iters, &mut cpu_tcp)))
     });
     g.finish();
+    report_cpu(&[
+        ("session", &cpu_session),
+        ("bare_libp2p_stream", &cpu_bare),
+        ("raw_tcp", &cpu_tcp),
+    ]);
+}
+
+/// Prints the thread CPU time per timed round trip of each benchmark that
+/// ran, and the session's against the bare echo's.
+fn report_cpu(tallies: &[(&str, &CpuTally)]) {
+    let per_round: Vec<(&str, f64)> = tallies
+        .iter()
+        .filter_map(|(name, tally)| Some((*name, tally.per_round_us()?)))
+        .collect();
+    if per_round.is_empty() {
+        return;
+    }
+    let listed: Vec<String> = per_round
+        .iter()
+        .map(|(name, us)| format!("{name} {us:.1} µs"))
+        .collect();
+    println!(
+        "loopback_round_trip: thread CPU per timed round trip: {}",
+        listed.join(", ")
+    );
+    let find = |wanted: &str| {
+        per_round
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, us)| *us)
+    };
+    if let (Some(session), Some(bare)) = (find("session"), find("bare_libp2p_stream")) {
+        println!(
+            "loopback_round_trip: session vs bare_libp2p_stream by CPU: {:.2}x",
+            session / bare
+        );
+    }
 }
 
 criterion_group!(benches, loopback_round_trip);

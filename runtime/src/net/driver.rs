@@ -382,11 +382,15 @@ impl Drop for NetNode {
 const ID_CACHE: usize = 4096;
 
 /// Both directions between node ids and libp2p peer ids, cached: deriving
-/// one from the other decodes an Ed25519 key.
+/// one from the other decodes an Ed25519 key. The last mapping used in
+/// each direction is kept apart, so the common case (traffic with one peer)
+/// compares 32 bytes instead of hashing a key per frame.
 #[derive(Default)]
 struct IdCache {
     peer_ids: HashMap<NodeId, PeerId>,
     node_ids: HashMap<PeerId, NodeId>,
+    last_peer_id: Option<(NodeId, PeerId)>,
+    last_node_id: Option<(PeerId, NodeId)>,
 }
 
 type SharedIds = Arc<Mutex<IdCache>>;
@@ -399,26 +403,44 @@ fn lock_ids(ids: &SharedIds) -> std::sync::MutexGuard<'_, IdCache> {
 
 impl IdCache {
     fn peer_id(&mut self, id: NodeId) -> Option<PeerId> {
-        if let Some(peer) = self.peer_ids.get(&id) {
-            return Some(*peer);
+        if let Some((node, peer)) = self.last_peer_id {
+            if node == id {
+                return Some(peer);
+            }
         }
-        let peer = peer_id_of(&id).ok()?;
-        if self.peer_ids.len() >= ID_CACHE {
-            self.peer_ids.clear();
-        }
-        self.peer_ids.insert(id, peer);
+        let peer = match self.peer_ids.get(&id) {
+            Some(peer) => *peer,
+            None => {
+                let peer = peer_id_of(&id).ok()?;
+                if self.peer_ids.len() >= ID_CACHE {
+                    self.peer_ids.clear();
+                }
+                self.peer_ids.insert(id, peer);
+                peer
+            }
+        };
+        self.last_peer_id = Some((id, peer));
         Some(peer)
     }
 
     fn node_id(&mut self, peer: PeerId) -> Option<NodeId> {
-        if let Some(id) = self.node_ids.get(&peer) {
-            return Some(*id);
+        if let Some((known, id)) = self.last_node_id {
+            if known == peer {
+                return Some(id);
+            }
         }
-        let id = node_id_of(&peer).ok()?;
-        if self.node_ids.len() >= ID_CACHE {
-            self.node_ids.clear();
-        }
-        self.node_ids.insert(peer, id);
+        let id = match self.node_ids.get(&peer) {
+            Some(id) => *id,
+            None => {
+                let id = node_id_of(&peer).ok()?;
+                if self.node_ids.len() >= ID_CACHE {
+                    self.node_ids.clear();
+                }
+                self.node_ids.insert(peer, id);
+                id
+            }
+        };
+        self.last_node_id = Some((peer, id));
         Some(id)
     }
 }
@@ -428,14 +450,14 @@ impl IdCache {
 /// ([`Outlet::flush`]).
 fn frame_sink(node: &SharedNode, ids: &SharedIds, epoch: Instant) -> FrameSink {
     let (node, ids) = (node.clone(), ids.clone());
-    Arc::new(move |from: PeerId, bytes: Vec<u8>| {
+    Arc::new(move |from: PeerId, bytes: &[u8]| {
         // The host only delivers frames of allowed peers, which have node
         // ids; anything else is dropped here.
         let Some(id) = lock_ids(&ids).node_id(from) else {
             return;
         };
         let now = time_since(epoch);
-        node.with(|n| n.handle_frame(now, id, &bytes));
+        node.with(|n| n.handle_frame(now, id, bytes));
         node.wake_driver();
     })
 }
@@ -472,8 +494,10 @@ impl Outlet {
     /// woken: the core has events for it, or a deadline earlier than its
     /// timer. Otherwise a send or a frame read costs no driver wake-up.
     fn flush(&self, node: &SharedNode) -> bool {
+        // One reading of the clock for the whole flush: what it sends was
+        // queued before it began.
+        let now = time_since(self.epoch);
         loop {
-            let now = time_since(self.epoch);
             let (transmit, wake) = node.with(|n| match n.poll_transmit(now) {
                 Some(transmit) => (Some(transmit), false),
                 None => {

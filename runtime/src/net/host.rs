@@ -21,6 +21,7 @@
 //! layer's to resend, so the host never buffers beyond one bounded queue
 //! per peer.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -198,8 +199,15 @@ pub enum HostEvent {
 
 /// Takes each frame a reader task read, in that task (see
 /// [`NetHost::start_direct`]). It runs on the reader task between two
-/// reads, so it must not block.
-pub type FrameSink = Arc<dyn Fn(PeerId, Vec<u8>) + Send + Sync>;
+/// reads, so it must not block; the frame is lent (the reader reads the
+/// next frame into the same buffer), so a sink that keeps it copies it.
+pub type FrameSink = Arc<dyn Fn(PeerId, &[u8]) + Send + Sync>;
+
+/// A reader keeps its frame buffer for the next frame up to this capacity
+/// (a buffer grown by a larger frame is dropped after it): no allocation
+/// per frame for the small frames of ordinary traffic, and no large buffer
+/// held by an idle stream.
+const KEPT_READ_BUFFER: usize = 4 * 1024;
 
 /// Where reader tasks put the frames they read.
 #[derive(Clone)]
@@ -486,24 +494,41 @@ impl NetSender {
 }
 
 impl Outbox {
+    /// `peer`'s writer, started (on a fresh link) if it has none or its
+    /// task ended (it only does when the host stops, or it panicked). One
+    /// map lookup, and nothing cloned, when it is running: this is on the
+    /// path of every frame sent.
     fn writer(&mut self, peer: PeerId) -> &mut Writer {
-        if self
-            .writers
-            .get(&peer)
-            .is_some_and(|w| w.task.is_finished())
-        {
-            // The writer ended (it only does when the host stops, or it
-            // panicked): start a fresh one, on a fresh link.
-            self.writers.remove(&peer);
-        }
-        let (control, events) = (self.control.clone(), self.events.clone());
-        let (capacity, runtime) = (self.capacity, &self.runtime);
-        let commands = self.commands.clone();
-        self.writers.entry(peer).or_insert_with(|| {
-            let link = Arc::new(Mutex::new(Link::new(capacity)));
-            let task = runtime.spawn(write_to_peer(peer, control, commands, link.clone(), events));
+        let Outbox {
+            control,
+            commands,
+            events,
+            runtime,
+            capacity,
+            writers,
+            ..
+        } = self;
+        let start = || {
+            let link = Arc::new(Mutex::new(Link::new(*capacity)));
+            let task = runtime.spawn(write_to_peer(
+                peer,
+                control.clone(),
+                commands.clone(),
+                link.clone(),
+                events.clone(),
+            ));
             Writer { link, task }
-        })
+        };
+        match writers.entry(peer) {
+            Entry::Occupied(entry) => {
+                let writer = entry.into_mut();
+                if writer.task.is_finished() {
+                    *writer = start();
+                }
+                writer
+            }
+            Entry::Vacant(entry) => entry.insert(start()),
+        }
     }
 }
 
@@ -971,16 +996,25 @@ async fn read_stream(
     events: mpsc::Sender<HostEvent>,
     _reading: Arc<()>,
 ) {
+    let mut frame = Vec::new();
     loop {
-        let mut frame = Vec::new();
         match read_frame(&mut stream, max_frame_len, &mut frame).await {
             Ok(true) => match &delivery {
                 Delivery::Queue(frames) => {
-                    if frames.send((peer, frame)).await.is_err() {
+                    if frames
+                        .send((peer, std::mem::take(&mut frame)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
-                Delivery::Direct(sink) => sink(peer, frame),
+                Delivery::Direct(sink) => {
+                    sink(peer, &frame);
+                    if frame.capacity() > KEPT_READ_BUFFER {
+                        frame = Vec::new();
+                    }
+                }
             },
             Ok(false) => return,
             Err(error @ FrameReadError::Oversized { .. }) => {

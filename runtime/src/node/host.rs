@@ -298,27 +298,33 @@ impl Node {
                 ));
             }
             let sender = env.sender;
-            let name = h.protocol.role_name(sender);
+            // Only a refusal names the sender: no string per accepted frame.
+            let protocol = h.protocol;
+            let name = || protocol.role_name(sender);
             let Some(peer) = h.roster.peer(sender) else {
                 return Err((
                     "a sender in the session's roster".to_owned(),
-                    format!("a frame claiming sender {name}"),
+                    format!("a frame claiming sender {}", name()),
                 ));
             };
             if peer == h.me {
                 return Err((
                     "a frame from another role instance".to_owned(),
-                    format!("a frame claiming to come from the local instance {name}"),
+                    format!(
+                        "a frame claiming to come from the local instance {}",
+                        name()
+                    ),
                 ));
             }
             let bound = h.peers.get(peer.as_usize()).copied();
             if bound != Some(from) {
                 return Err((
                     format!(
-                        "frames of {name} from {}",
+                        "frames of {} from {}",
+                        name(),
                         bound.map_or("nobody".to_owned(), |b| b.to_string())
                     ),
-                    format!("a frame claiming sender {name} from {from}"),
+                    format!("a frame claiming sender {} from {from}", name()),
                 ));
             }
             if frame.kind == FrameKind::Data && usize::from(env.label.0) >= h.protocol.labels.len()
@@ -329,7 +335,7 @@ impl Node {
                 ));
             }
             let Some(Some(link)) = h.links.get_mut(peer.as_usize()) else {
-                return Err(("a linked peer".to_owned(), name));
+                return Err(("a linked peer".to_owned(), name()));
             };
             if let Err(sent) = link.on_ack(now, frame.ack, &link_config) {
                 return Err((

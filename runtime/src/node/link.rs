@@ -346,16 +346,25 @@ impl Link {
         if !self.local_closed {
             self.buffered += cost;
         }
-        self.out_of_order.insert(seq, item);
         let mut woke = false;
-        while let Some(item) = self.out_of_order.remove(&(self.delivered + 1)) {
-            self.delivered += 1;
-            match item {
-                Item::Close => self.peer_closed = true,
-                Item::Message(m) if !self.local_closed => self.inbox.push_back(m),
-                Item::Message(_) => {}
+        if next_in_order {
+            // Delivered at once, with whatever it unblocks: the usual case
+            // (frames in order) costs no reordering-buffer insert. The
+            // buffer never holds `delivered + 1` between calls, so a frame
+            // out of order unblocks nothing.
+            let mut next = Some(item);
+            while let Some(item) = next {
+                self.delivered += 1;
+                match item {
+                    Item::Close => self.peer_closed = true,
+                    Item::Message(m) if !self.local_closed => self.inbox.push_back(m),
+                    Item::Message(_) => {}
+                }
+                woke = true;
+                next = self.out_of_order.remove(&(self.delivered + 1));
             }
-            woke = true;
+        } else {
+            self.out_of_order.insert(seq, item);
         }
         if self.local_closed {
             self.buffered = 0;
