@@ -1120,20 +1120,13 @@ impl Timing {
             None => quote!(#op.await?),
             Some(h) if self.1 => {
                 let h = ctor(h);
-                quote! {
-                    match {
-                        chan.session.open_after_body();
-                        let done = rt::typestate::timed(#op.await);
-                        chan.session.close_after_body();
-                        done
-                    }? {
-                        Some(v) => v,
-                        None => {
-                            chan.session.start_handler();
-                            return Ok(rt::typestate::Timed::Expired(#h(chan)));
-                        }
-                    }
-                }
+                after_body_call(
+                    op,
+                    quote! {
+                        chan.session.start_handler();
+                        return Ok(rt::typestate::Timed::Expired(#h(chan)));
+                    },
+                )
             }
             Some(h) => {
                 let h = ctor(h);
@@ -1155,6 +1148,23 @@ impl Timing {
         match &self.0 {
             None => v,
             Some(_) => quote!(rt::typestate::Timed::Done(#v)),
+        }
+    }
+}
+
+/// Awaits `op` as the first operation after a completed body (answering
+/// that body's handler until it acts); `interrupted` returns the handler's
+/// state when a peer started it.
+fn after_body_call(op: TokenStream, interrupted: TokenStream) -> TokenStream {
+    quote! {
+        match {
+            chan.session.open_after_body();
+            let done = rt::typestate::timed(#op.await);
+            chan.session.close_after_body();
+            done
+        }? {
+            Some(v) => v,
+            None => { #interrupted }
         }
     }
 }
@@ -1183,21 +1193,14 @@ impl Handlers {
             let build = arm(own);
             arms.push(quote!(_ => #build));
         }
-        quote! {
-            match {
-                chan.session.open_after_body();
-                let done = rt::typestate::timed(#op.await);
-                chan.session.close_after_body();
-                done
-            }? {
-                Some(v) => v,
-                None => {
-                    let reopened = chan.session.reopened_site();
-                    chan.session.start_handler();
-                    return Ok(rt::typestate::Timed::Expired(match reopened { #(#arms,)* }));
-                }
-            }
-        }
+        after_body_call(
+            op,
+            quote! {
+                let reopened = chan.session.reopened_site();
+                chan.session.start_handler();
+                return Ok(rt::typestate::Timed::Expired(match reopened { #(#arms,)* }));
+            },
+        )
     }
 
     /// The state's enum of the handlers it may hand over.

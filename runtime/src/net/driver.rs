@@ -387,10 +387,48 @@ const ID_CACHE: usize = 4096;
 /// compares 32 bytes instead of hashing a key per frame.
 #[derive(Default)]
 struct IdCache {
-    peer_ids: HashMap<NodeId, PeerId>,
-    node_ids: HashMap<PeerId, NodeId>,
-    last_peer_id: Option<(NodeId, PeerId)>,
-    last_node_id: Option<(PeerId, NodeId)>,
+    peer_ids: OneWay<NodeId, PeerId>,
+    node_ids: OneWay<PeerId, NodeId>,
+}
+
+/// One direction of [`IdCache`]: at most [`ID_CACHE`] mappings, and the
+/// last one used.
+struct OneWay<K, V> {
+    map: HashMap<K, V>,
+    last: Option<(K, V)>,
+}
+
+impl<K, V> Default for OneWay<K, V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            last: None,
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash, V: Copy> OneWay<K, V> {
+    /// The mapping of `key`, derived by `derive` when not cached.
+    fn get(&mut self, key: K, derive: impl FnOnce(&K) -> Option<V>) -> Option<V> {
+        if let Some((known, value)) = self.last {
+            if known == key {
+                return Some(value);
+            }
+        }
+        let value = match self.map.get(&key) {
+            Some(value) => *value,
+            None => {
+                let value = derive(&key)?;
+                if self.map.len() >= ID_CACHE {
+                    self.map.clear();
+                }
+                self.map.insert(key, value);
+                value
+            }
+        };
+        self.last = Some((key, value));
+        Some(value)
+    }
 }
 
 type SharedIds = Arc<Mutex<IdCache>>;
@@ -403,45 +441,11 @@ fn lock_ids(ids: &SharedIds) -> std::sync::MutexGuard<'_, IdCache> {
 
 impl IdCache {
     fn peer_id(&mut self, id: NodeId) -> Option<PeerId> {
-        if let Some((node, peer)) = self.last_peer_id {
-            if node == id {
-                return Some(peer);
-            }
-        }
-        let peer = match self.peer_ids.get(&id) {
-            Some(peer) => *peer,
-            None => {
-                let peer = peer_id_of(&id).ok()?;
-                if self.peer_ids.len() >= ID_CACHE {
-                    self.peer_ids.clear();
-                }
-                self.peer_ids.insert(id, peer);
-                peer
-            }
-        };
-        self.last_peer_id = Some((id, peer));
-        Some(peer)
+        self.peer_ids.get(id, |id| peer_id_of(id).ok())
     }
 
     fn node_id(&mut self, peer: PeerId) -> Option<NodeId> {
-        if let Some((known, id)) = self.last_node_id {
-            if known == peer {
-                return Some(id);
-            }
-        }
-        let id = match self.node_ids.get(&peer) {
-            Some(id) => *id,
-            None => {
-                let id = node_id_of(&peer).ok()?;
-                if self.node_ids.len() >= ID_CACHE {
-                    self.node_ids.clear();
-                }
-                self.node_ids.insert(peer, id);
-                id
-            }
-        };
-        self.last_node_id = Some((peer, id));
-        Some(id)
+        self.node_ids.get(peer, |peer| node_id_of(peer).ok())
     }
 }
 
