@@ -425,15 +425,16 @@ impl Machine {
     /// the runtime drops the handler message there.
     pub fn after_block_handlers(&self) -> BTreeMap<StateId, Vec<AfterBlock>> {
         let mut found: BTreeMap<StateId, Option<Vec<AfterBlock>>> = BTreeMap::new();
-        let timeouts: BTreeMap<StateId, StateId> = self
-            .order()
-            .into_iter()
+        let order = self.order();
+        let timeouts: BTreeMap<StateId, StateId> = order
+            .iter()
+            .copied()
             .filter_map(|id| match self.state(id).map(|s| &s.op) {
                 Some(Op::Timeout { handler, .. }) => Some((*handler, id)),
                 _ => None,
             })
             .collect();
-        for id in self.order() {
+        for id in order {
             let Some(state) = self.state(id) else {
                 continue;
             };

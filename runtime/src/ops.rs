@@ -458,12 +458,8 @@ pub(crate) fn poll_recv<A: Access, M, X: Extract<M>>(
         // Fast path: a session-bound frame of the current phase with the
         // expected label and no stragglers pending; everything else goes
         // through the general (out-of-line) validation.
-        let frame = match core.poll_frame(t, cx, peer) {
-            Poll::Pending if !core.watches_handlers() => return Poll::Pending,
-            Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
-            Poll::Ready(Ok(frame)) => frame,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, &[label], e))),
-        };
+        let frame =
+            std::task::ready!(core.poll_wait_frame(t, cx, peer, &[label])).map_err(|e| *e)?;
         let fast = core.pending_skips == 0;
         let protocol = core.protocol;
         match frame {
@@ -557,12 +553,8 @@ impl<A: Access> Future for RecvBranchOp<'_, A> {
             let Some(peer) = peer else {
                 return Poll::Ready(Err(bad_peer(core, from)));
             };
-            let frame = match core.poll_frame(t, cx, peer) {
-                Poll::Pending if !core.watches_handlers() => return Poll::Pending,
-                Poll::Pending => return core.poll_interrupt(t, cx).map(|e| Err(*e)),
-                Poll::Ready(Ok(frame)) => frame,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(*core.closed(peer, labels, e))),
-            };
+            let frame =
+                std::task::ready!(core.poll_wait_frame(t, cx, peer, labels)).map_err(|e| *e)?;
             let fast = core.pending_skips == 0;
             let (phase, protocol) = (core.phase, core.protocol);
             let branch = |index, label, body| Branch {

@@ -351,44 +351,20 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        poll_session_recv(
-            &mut this.chan,
+        let Some(chan) = this.chan.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        let got = ops::poll_recv::<_, L::Payload, ops::Take>(
+            chan.session_mut().inner_mut(),
             cx,
             this.from,
             this.peer,
             this.label,
-            this.next,
-        )
-    }
-}
-
-/// One poll of a receive on the session (not a lane): the session path of
-/// [`RecvFuture`] and [`RecvLaneFuture`].
-#[inline(always)]
-fn poll_session_recv<C: Endpoint, L: LabelType, N>(
-    slot: &mut Option<C>,
-    cx: &mut Context<'_>,
-    from: RoleId,
-    peer: Option<PeerId>,
-    label: Label,
-    next: fn(C) -> N,
-) -> Poll<Result<(L, N), Error>>
-where
-    L::Payload: DeserializeOwned + Send + 'static,
-{
-    let Some(chan) = slot.as_mut() else {
-        return Poll::Ready(Err(polled_after_completion()));
-    };
-    let got = ops::poll_recv::<_, L::Payload, ops::Take>(
-        chan.session_mut().inner_mut(),
-        cx,
-        from,
-        peer,
-        label,
-    );
-    match got {
-        Poll::Pending => Poll::Pending,
-        Poll::Ready(r) => Poll::Ready(received(r, slot.take(), next)),
+        );
+        match got {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(received(r, this.chan.take(), this.next)),
+        }
     }
 }
 
@@ -411,7 +387,7 @@ fn received<C, L: LabelType, N>(
 /// endpoint has lanes, otherwise from the session.
 #[inline]
 pub fn recv_lane<C: Endpoint, E: LaneMessage, L: LabelType, N>(
-    mut chan: C,
+    chan: C,
     from: RoleId,
     label: Label,
     rx: fn(&mut C::Lanes) -> Option<&mut LaneRx<E>>,
@@ -420,15 +396,9 @@ pub fn recv_lane<C: Endpoint, E: LaneMessage, L: LabelType, N>(
 where
     L::Payload: DeserializeOwned + Send + 'static,
 {
-    let peer = ops::recv_peer(chan.session_mut().inner_mut(), from);
     RecvLaneFuture {
-        chan: Some(chan),
-        from,
-        peer,
-        label,
+        session: recv(chan, from, label, next),
         rx,
-        next,
-        _label: std::marker::PhantomData,
     }
 }
 
@@ -436,13 +406,9 @@ where
 /// ([`recv_lane`]).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct RecvLaneFuture<C: Endpoint, E, L, N> {
-    chan: Option<C>,
-    from: RoleId,
-    peer: Option<PeerId>,
-    label: Label,
+    /// The receive on the session, taken when the endpoint has no lanes.
+    session: RecvFuture<C, L, N>,
     rx: fn(&mut C::Lanes) -> Option<&mut LaneRx<E>>,
-    next: fn(C) -> N,
-    _label: std::marker::PhantomData<fn() -> L>,
 }
 
 impl<C: Endpoint, E, L, N> Unpin for RecvLaneFuture<C, E, L, N> {}
@@ -462,10 +428,11 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(chan) = this.chan.as_mut() else {
+        let recv = &mut this.session;
+        let Some(chan) = recv.chan.as_mut() else {
             return Poll::Ready(Err(polled_after_completion()));
         };
-        let (from, label) = (this.from, this.label);
+        let (from, label) = (recv.from, recv.label);
         if let Some(rx) = chan.lanes_mut().and_then(this.rx) {
             let got = match rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -489,8 +456,8 @@ where
                 )),
                 None => Err(crate::lane::closed(chan.session_ref(), from, &[label])),
             };
-            return Poll::Ready(received(r, this.chan.take(), this.next));
+            return Poll::Ready(received(r, recv.chan.take(), recv.next));
         }
-        poll_session_recv(&mut this.chan, cx, from, this.peer, label, this.next)
+        Pin::new(recv).poll(cx)
     }
 }

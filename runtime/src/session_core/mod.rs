@@ -682,6 +682,28 @@ impl Core {
     }
 }
 
+impl Core {
+    /// The next frame from `peer` for an operation waiting for one of
+    /// `labels`: pending while none is there (inside a body, or answering a
+    /// completed body's handler, until a peer's handler message or the
+    /// deadline ends the wait instead), or the error of a closed stream.
+    #[inline(always)]
+    pub(crate) fn poll_wait_frame<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        cx: &mut Context<'_>,
+        peer: PeerId,
+        labels: &[Label],
+    ) -> Poll<Result<Frame, Box<Error>>> {
+        match self.poll_frame(transport, cx, peer) {
+            Poll::Pending if !self.watches_handlers() => Poll::Pending,
+            Poll::Pending => self.poll_interrupt(transport, cx).map(Err),
+            Poll::Ready(Ok(frame)) => Poll::Ready(Ok(frame)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.closed(peer, labels, e))),
+        }
+    }
+}
+
 /// Poll `peer`'s stream until a frame is delivered, fails, or nothing is
 /// ready. Discarded frames (late quorum messages, abandoned phases) are
 /// skipped here.
@@ -694,12 +716,7 @@ pub(crate) fn poll_next<T: Transport>(
     labels: &[Label],
 ) -> Poll<Result<(usize, Incoming), Box<Error>>> {
     loop {
-        let frame = match core.poll_frame(transport, cx, peer) {
-            Poll::Pending if !core.watches_handlers() => return Poll::Pending,
-            Poll::Pending => return core.poll_interrupt(transport, cx).map(Err),
-            Poll::Ready(Ok(frame)) => frame,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(core.closed(peer, labels, e))),
-        };
+        let frame = std::task::ready!(core.poll_wait_frame(transport, cx, peer, labels))?;
         match core.classify(peer, frame, labels) {
             Verdict::Deliver(i, msg) => return Poll::Ready(Ok((i, msg))),
             Verdict::Discard => continue,
