@@ -42,7 +42,7 @@ fn a_nest_sets_aside_a_number_for_each_nested_timeout_in_source_order() {
 }
 
 #[test]
-fn a_protocol_called_twice_in_a_nest_makes_the_nest_counted() {
+fn a_protocol_called_twice_in_a_nest_makes_the_nest_a_window() {
     let got = numbering(
         "protocol Main { roles P[2];
            timeout 2s { P[0] -> P[1] : Open; call Sub(P); }
@@ -50,18 +50,19 @@ fn a_protocol_called_twice_in_a_nest_makes_the_nest_counted() {
          protocol Sub { roles A[2];
            timeout 1s { A[0] -> A[1] : Ping; } else { A[*] -> A[*] : Stop; } }",
     );
-    // Main's timeout, then Sub's (one location, two copies).
+    // Main's timeout, then Sub's (one location, two copies, both counted
+    // in the window).
     assert_eq!(
         got,
         [
-            TimeoutNumbering::Counted,
-            TimeoutNumbering::Root { span: 0 },
+            TimeoutNumbering::Window,
+            TimeoutNumbering::Counted { span: 0 },
         ]
     );
 }
 
 #[test]
-fn a_looped_timeout_is_a_root_and_a_loop_over_one_makes_its_timeout_counted() {
+fn a_loop_over_a_timeout_inside_a_timeout_opens_a_window() {
     let got = numbering(
         "protocol L { roles P[2];
            timeout 9s {
@@ -79,7 +80,54 @@ fn a_looped_timeout_is_a_root_and_a_loop_over_one_makes_its_timeout_counted() {
     assert_eq!(
         got,
         [
-            TimeoutNumbering::Counted,
+            TimeoutNumbering::Window,
+            TimeoutNumbering::Counted { span: 0 },
+        ]
+    );
+}
+
+#[test]
+fn inside_a_window_a_timeout_sets_aside_its_nest_and_a_loop_inside_it_is_counted() {
+    let got = numbering(
+        "protocol W { roles P[2];
+           rec Round {
+             choice at P[0] {
+               Work => {
+                 P[0] -> P[1] : Start;
+                 timeout 9s {
+                   rec Try {
+                     timeout 1s {
+                       P[0] -> P[1] : Ask;
+                       timeout 1s { P[1] -> P[0] : Answer; } else { P[*] -> P[*] : NoAnswer; }
+                     } else { P[*] -> P[*] : Retry; continue Try; }
+                   }
+                 } else {
+                   P[*] -> P[*] : GiveUp;
+                   timeout 2s {
+                     rec Again {
+                       timeout 1s { P[0] -> P[1] : Ping; } else { P[*] -> P[*] : Lost; continue Again; }
+                     }
+                   } else { P[*] -> P[*] : Abort; }
+                 }
+               }
+               Rest => { P[0] -> P[1] : Pause; }
+             }
+             timeout 1s { P[0] -> P[1] : Next; } else { P[*] -> P[*] : Late; continue Round; }
+           } }",
+    );
+    assert_eq!(
+        got,
+        [
+            // The window, in a loop: a fresh one every round.
+            TimeoutNumbering::Window,
+            // `Try`'s timeout: counted in the window, with its nested one
+            // set aside.
+            TimeoutNumbering::Counted { span: 1 },
+            TimeoutNumbering::Nested { offset: 1 },
+            // In the window's handler: a timeout looping over another.
+            TimeoutNumbering::Counted { span: 0 },
+            TimeoutNumbering::Counted { span: 0 },
+            // After the window: a root again.
             TimeoutNumbering::Root { span: 0 },
         ]
     );

@@ -1,6 +1,6 @@
 //! The envelope: what travels between endpoints, and its wire encoding.
 //!
-//! Wire layout (all integers little-endian; fixed 62-byte header, then the
+//! Wire layout (all integers little-endian; fixed 66-byte header, then the
 //! postcard-encoded payload to the end of the frame — the transport frames
 //! messages, so no length field is needed):
 //!
@@ -13,8 +13,8 @@
 //! | 51     | sender index tag: 0 = single role, 1 = member |
 //! | 52..56 | sender index (u32; must be 0 when the tag is 0) |
 //! | 56..58 | label (u16)                                 |
-//! | 58..62 | phase (u32)                                 |
-//! | 62..   | payload (postcard)                          |
+//! | 58..66 | phase (u64)                                 |
+//! | 66..   | payload (postcard)                          |
 
 use crate::ids::{Label, Role, RoleId, SessionId};
 // Also the path the node host names payloads by.
@@ -22,10 +22,10 @@ pub(crate) use crate::payload::Payload;
 use crate::value::Value;
 
 /// Version byte at the start of every encoded envelope.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 /// Length of the fixed envelope header on the wire.
-pub const HEADER_LEN: usize = 62;
+pub const HEADER_LEN: usize = 66;
 
 /// One message between two endpoints of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct Envelope {
     /// The message label.
     pub label: Label,
     /// Timeout-block phase (0 outside timeout handlers).
-    pub phase: u32,
+    pub phase: u64,
     /// The postcard-encoded payload.
     pub payload: Payload,
 }
@@ -66,7 +66,7 @@ pub struct Message {
     /// The message label.
     pub label: Label,
     /// Timeout-block phase.
-    pub phase: u32,
+    pub phase: u64,
     /// The postcard-encoded payload.
     pub payload: Payload,
 }
@@ -158,7 +158,7 @@ impl Envelope {
         let (&[tag], rest) = rest.split_first_chunk::<1>().ok_or(truncated.clone())?;
         let (index, rest) = rest.split_first_chunk::<4>().ok_or(truncated.clone())?;
         let (label, rest) = rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
-        let (phase, payload) = rest.split_first_chunk::<4>().ok_or(truncated)?;
+        let (phase, payload) = rest.split_first_chunk::<8>().ok_or(truncated)?;
         let index = u32::from_le_bytes(*index);
         let index = match (tag, index) {
             (0, 0) => None,
@@ -173,13 +173,13 @@ impl Envelope {
                 index,
             },
             label: Label(u16::from_le_bytes(*label)),
-            phase: u32::from_le_bytes(*phase),
+            phase: u64::from_le_bytes(*phase),
             payload: Payload::from_bytes(payload),
         })
     }
 }
 
-fn encode(header: &Header, label: Label, phase: u32, payload: &[u8]) -> Vec<u8> {
+fn encode(header: &Header, label: Label, phase: u64, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     encode_into(&mut out, header, label, phase, payload);
     out
@@ -191,7 +191,7 @@ pub(crate) fn encode_into(
     out: &mut Vec<u8>,
     header: &Header,
     label: Label,
-    phase: u32,
+    phase: u64,
     payload: &[u8],
 ) {
     out.push(WIRE_VERSION);
@@ -216,7 +216,7 @@ pub struct TypedMessage {
     /// The message label.
     pub label: Label,
     /// Timeout-block phase.
-    pub phase: u32,
+    pub phase: u64,
     /// The payload.
     pub value: Value,
 }
@@ -296,11 +296,13 @@ mod size {
     #[test]
     fn in_memory_frames_stay_small() {
         // Queued frames are the in-memory transport's memory footprint.
+        // A message is its label, its 64-bit phase (a window sets aside
+        // 2^33 timeout instances) and a payload of up to 22 bytes inline.
         assert!(std::mem::size_of::<super::Payload>() <= 24);
-        assert!(std::mem::size_of::<super::Message>() <= 32);
-        assert!(std::mem::size_of::<super::TypedMessage>() <= 32);
+        assert!(std::mem::size_of::<super::Message>() <= 40);
+        assert!(std::mem::size_of::<super::TypedMessage>() <= 40);
         assert!(
-            std::mem::size_of::<super::Frame>() <= 40,
+            std::mem::size_of::<super::Frame>() <= 48,
             "{}",
             std::mem::size_of::<super::Frame>()
         );

@@ -165,30 +165,32 @@ pub fn take_over<'a, T: Handover>(
 /// message), and the bodies completed whose handlers a peer may still start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CoreState {
-    pub(crate) phase: u32,
-    pub(crate) timeouts: u32,
+    pub(crate) phase: u64,
+    pub(crate) timeouts: u64,
     /// The instance of the nest root entered last.
-    pub(crate) nest_base: u32,
+    pub(crate) nest_base: u64,
+    /// The last number set aside by the window entered last.
+    pub(crate) window_end: u64,
     /// `(microseconds left, phase, timeout statement, numbering after
-    /// entering it as (timeouts, nest base))`, outermost first.
-    pub(crate) bodies: Vec<(u64, u32, u32, (u32, u32))>,
+    /// entering it as (timeouts, nest base, window end))`, outermost first.
+    pub(crate) bodies: Vec<(u64, u64, u32, (u64, u64, u64))>,
     /// Per roster peer: `(label, phase)` of stragglers, oldest first.
-    pub(crate) skips: Vec<Vec<(u16, u32)>>,
+    pub(crate) skips: Vec<Vec<(u16, u64)>>,
     pub(crate) late_dropped: u64,
     /// Per roster peer: frames read ahead, oldest first.
     pub(crate) held: Vec<Vec<HeldFrame>>,
     /// Body phases of the completed timeout instances.
-    pub(crate) finished: Vec<u32>,
+    pub(crate) finished: Vec<u64>,
     /// `(body phase, timeout statement)` of the instance completed last.
-    pub(crate) completed_last: Option<(u32, u32)>,
+    pub(crate) completed_last: Option<(u64, u32)>,
     /// The handler the endpoint is in or will enter, with the adjacent
     /// instances that met in it: `(timeout statement, lowest handler phase)`.
-    pub(crate) meeting: Option<(u32, u32)>,
+    pub(crate) meeting: Option<(u32, u64)>,
     /// The body that can still be undone: `(completed instance's body
     /// phase, bodies open around it, timeout statement, numbering after
     /// entering it)`, and whether the endpoint has acted since it
     /// completed that instance.
-    pub(crate) rewind: Option<(u32, u32, u32, (u32, u32))>,
+    pub(crate) rewind: Option<(u64, u32, u32, (u64, u64, u64))>,
     pub(crate) acted: bool,
 }
 
@@ -196,7 +198,7 @@ pub(crate) struct CoreState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum HeldFrame {
     /// Label, phase and encoded payload of a message on a bound link.
-    Message(u16, u32, Vec<u8>),
+    Message(u16, u64, Vec<u8>),
     /// An encoded envelope, checked again when it is read.
     Envelope(Vec<u8>),
 }
@@ -238,6 +240,7 @@ impl CoreState {
             phase: 0,
             timeouts: 0,
             nest_base: 0,
+            window_end: 0,
             bodies: Vec::new(),
             skips: vec![Vec::new(); peers],
             late_dropped: 0,
@@ -258,6 +261,7 @@ impl CoreState {
             phase: core.phase,
             timeouts: core.timeouts,
             nest_base: core.nest_base,
+            window_end: core.window_end,
             bodies: core
                 .bodies
                 .iter()
@@ -265,7 +269,7 @@ impl CoreState {
                     let left = b.deadline - now;
                     let left = u64::try_from(left.as_micros()).unwrap_or(u64::MAX);
                     let n = b.numbered;
-                    (left, b.phase, b.site, (n.reserved, n.base))
+                    (left, b.phase, b.site, (n.reserved, n.base, n.window_end))
                 })
                 .collect(),
             skips: core
@@ -297,7 +301,7 @@ impl CoreState {
             rewind: core.rewind.map(|r| {
                 let depth = u32::try_from(r.depth).unwrap_or(u32::MAX);
                 let n = r.numbered;
-                (r.body, depth, r.site, (n.reserved, n.base))
+                (r.body, depth, r.site, (n.reserved, n.base, n.window_end))
             }),
             acted: core.acted.load(std::sync::atomic::Ordering::Relaxed),
         }
@@ -311,15 +315,22 @@ impl CoreState {
         core.phase = self.phase;
         core.timeouts = self.timeouts;
         core.nest_base = self.nest_base;
+        core.window_end = self.window_end;
         core.bodies = self
             .bodies
             .into_iter()
-            .map(|(left, phase, site, (reserved, base))| ActiveBody {
-                deadline: now + std::time::Duration::from_micros(left),
-                phase,
-                site,
-                numbered: Numbered { reserved, base },
-            })
+            .map(
+                |(left, phase, site, (reserved, base, window_end))| ActiveBody {
+                    deadline: now + std::time::Duration::from_micros(left),
+                    phase,
+                    site,
+                    numbered: Numbered {
+                        reserved,
+                        base,
+                        window_end,
+                    },
+                },
+            )
             .collect();
         for (slot, q) in core.skips.iter_mut().zip(self.skips) {
             *slot = q.into_iter().map(|(l, p)| (Label(l), p)).collect();
@@ -339,11 +350,15 @@ impl CoreState {
         core.meeting = self.meeting.map(|(site, low)| Meeting { site, low });
         core.rewind = self
             .rewind
-            .map(|(body, depth, site, (reserved, base))| Rewind {
+            .map(|(body, depth, site, (reserved, base, window_end))| Rewind {
                 body,
                 depth: depth as usize,
                 site,
-                numbered: Numbered { reserved, base },
+                numbered: Numbered {
+                    reserved,
+                    base,
+                    window_end,
+                },
             });
         core.acted
             .store(self.acted, std::sync::atomic::Ordering::Relaxed);

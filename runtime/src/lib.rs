@@ -16,7 +16,7 @@
 //!   transports address.
 //! - An **envelope** ([`Envelope`]) is session id, protocol fingerprint,
 //!   sender, label, phase and a postcard-encoded payload. Its wire encoding
-//!   is a fixed 62-byte header plus the payload; [`Envelope::decode`] never
+//!   is a fixed 66-byte header plus the payload; [`Envelope::decode`] never
 //!   panics.
 //! - **Demultiplexing**: a transport keeps one FIFO stream per ordered peer
 //!   pair, and a receive names the peer it reads from, so messages of

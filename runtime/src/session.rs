@@ -140,7 +140,7 @@ impl<T: Transport> Session<T> {
     }
 
     /// The current timeout phase (0 until a timeout handler is entered).
-    pub fn phase(&self) -> u32 {
+    pub fn phase(&self) -> u64 {
         self.inner.core.phase
     }
 
@@ -154,7 +154,7 @@ impl<T: Transport> Session<T> {
     /// Enter timeout phase `phase` (must not go backwards; a smaller value
     /// is ignored). From now on, messages of earlier phases are dropped as
     /// late, and sends carry the new phase.
-    pub fn enter_phase(&mut self, phase: u32) {
+    pub fn enter_phase(&mut self, phase: u64) {
         let core = &mut self.inner.core;
         core.phase = core.phase.max(phase);
     }
@@ -185,7 +185,14 @@ impl<T: Transport> Session<T> {
     /// hand-written code that nests timeouts must make every participant
     /// enter the same ones.
     pub fn start_body_at(&mut self, duration: std::time::Duration, site: u32) {
-        self.start_numbered_body_at(duration, site, TimeoutNumbering::Counted { nests: false });
+        self.start_numbered_body_at(
+            duration,
+            site,
+            TimeoutNumbering::Counted {
+                span: 0,
+                nests: false,
+            },
+        );
     }
 
     /// [`start_body_at`](Self::start_body_at) of a `timeout` whose body
@@ -195,7 +202,14 @@ impl<T: Transport> Session<T> {
     /// instead of being taken for the next iteration of a looped timeout
     /// (no meeting is attempted for such a timeout).
     pub fn start_nesting_body_at(&mut self, duration: std::time::Duration, site: u32) {
-        self.start_numbered_body_at(duration, site, TimeoutNumbering::Counted { nests: true });
+        self.start_numbered_body_at(
+            duration,
+            site,
+            TimeoutNumbering::Counted {
+                span: 0,
+                nests: true,
+            },
+        );
     }
 
     /// [`start_body_at`](Self::start_body_at) with the statement's
@@ -209,24 +223,43 @@ impl<T: Transport> Session<T> {
         site: u32,
         numbering: TimeoutNumbering,
     ) {
-        use crate::session_core::NESTS_TIMEOUTS;
+        use crate::session_core::{NESTS_TIMEOUTS, WINDOW_HALF};
         let deadline = self.now() + duration;
         let core = &mut self.inner.core;
+        let site = site & !NESTS_TIMEOUTS;
+        let nest_bit = |nests: bool| if nests { NESTS_TIMEOUTS } else { 0 };
         let (instance, site) = match numbering {
-            TimeoutNumbering::Counted { nests } => {
-                core.timeouts = core.timeouts.saturating_add(1);
-                let bit = if nests { NESTS_TIMEOUTS } else { 0 };
-                (core.timeouts, (site & !NESTS_TIMEOUTS) | bit)
-            }
             TimeoutNumbering::Root { span } => {
-                let instance = core.timeouts.saturating_add(1);
+                let instance = core.timeouts.max(core.window_end).saturating_add(1);
                 core.nest_base = instance;
-                core.timeouts = instance.saturating_add(span);
-                let bit = if span > 0 { NESTS_TIMEOUTS } else { 0 };
-                (instance, (site & !NESTS_TIMEOUTS) | bit)
+                core.timeouts = instance.saturating_add(u64::from(span));
+                (instance, site | nest_bit(span > 0))
+            }
+            TimeoutNumbering::Window => {
+                let instance = core.timeouts.max(core.window_end).saturating_add(1);
+                core.timeouts = instance;
+                core.window_end = instance.saturating_add(WINDOW_HALF.saturating_mul(2));
+                (instance, site | NESTS_TIMEOUTS)
+            }
+            TimeoutNumbering::Counted { span, nests } => {
+                let instance = core.timeouts.saturating_add(1);
+                if span > 0 {
+                    core.nest_base = instance;
+                }
+                core.timeouts = instance.saturating_add(u64::from(span));
+                if core.window_end != 0 && core.timeouts > core.window_end {
+                    // More than 2^32 entries in one half of a window: the
+                    // numbers go on rising, but members that entered
+                    // different counts may number later timeouts apart.
+                    tracing::warn!(
+                        instance,
+                        "a timeout window is exhausted; later timeouts may be numbered apart"
+                    );
+                }
+                (instance, site | nest_bit(nests || span > 0))
             }
             TimeoutNumbering::Nested { offset } => {
-                let instance = core.nest_base.saturating_add(offset);
+                let instance = core.nest_base.saturating_add(u64::from(offset));
                 core.timeouts = core.timeouts.max(instance);
                 (instance, site | NESTS_TIMEOUTS)
             }
@@ -239,6 +272,7 @@ impl<T: Transport> Session<T> {
             numbered: Numbered {
                 reserved: core.timeouts,
                 base: core.nest_base,
+                window_end: core.window_end,
             },
         });
         core.meeting = None;
@@ -353,6 +387,7 @@ impl<T: Transport> Session<T> {
             // theirs, higher than this handler's, and peers that start the
             // same handler from outside them number it the same.
             core.phase = body.phase.saturating_add(1);
+            core.number_handler(core.phase);
             core.enter_meeting(body);
         }
     }

@@ -11,7 +11,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
         any::<u16>(),
         any::<Option<u32>>(),
         any::<u16>(),
-        any::<u32>(),
+        any::<u64>(),
         proptest::collection::vec(any::<u8>(), 0..200),
     )
         .prop_map(|(s, f, role, index, label, phase, payload)| Envelope {

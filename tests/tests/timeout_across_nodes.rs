@@ -78,6 +78,32 @@ choreography! {
         }
     }
 
+    /// An opening, then asks retried in a loop under an overall
+    /// deadline (a window: the loop's timeouts cannot be numbered ahead);
+    /// the overall fallback confirms with a deadline of its own.
+    protocol RetryThen {
+        roles P[2];
+        timeout 2s {
+            P[0] -> P[1] : Start(u64);
+            rec Try {
+                timeout 1s {
+                    P[0] -> P[1] : Ask(u64);
+                    P[1] -> P[0] : Answer(u64);
+                } else {
+                    P[*] -> P[*] : Retry(u64);
+                    continue Try;
+                }
+            }
+        } else {
+            P[*] -> P[*] : GiveUp(u64);
+            timeout 1s {
+                P[0] -> P[1] : Settle(u64);
+            } else {
+                P[*] -> P[*] : Unsettled(u64);
+            }
+        }
+    }
+
     /// Either branch ends in a timeout of its own; `P[1]` then says it is
     /// done (`P[0]`'s wait answers either handler).
     protocol AfterEither {
@@ -712,18 +738,29 @@ async fn quitter(s: Session<NodeTransport>) -> Result<Confirmation, Error> {
     }
 }
 
-/// One seeded run of `NestThen`; both members' outcomes.
-fn nest_then_run(seed: u64, drop: f64) -> ((bool, Confirmation), Confirmation) {
+/// One seeded run of a two-member protocol: `P[0]` runs `first`, `P[1]`
+/// runs `second`; both outcomes.
+fn two_member_run<A: 'static, B: 'static, FA, FB>(
+    seed: u64,
+    drop: f64,
+    protocol: &'static choreo_runtime::ProtocolInfo,
+    roster: &choreo_runtime::Roster,
+    first: impl FnOnce(Session<NodeTransport>) -> FA,
+    second: impl FnOnce(Session<NodeTransport>) -> FB,
+) -> (A, B)
+where
+    FA: std::future::Future<Output = Result<A, Error>> + 'static,
+    FB: std::future::Future<Output = Result<B, Error>> + 'static,
+{
     let mut sim = Sim::new(seed, faults(drop));
     let (a, b) = (sim.add_node(), sim.add_node());
-    let roster = nest_then::roster(&nest_then::Params {}).unwrap();
     let mut s = sim
-        .open_sessions(SessionId([21; 16]), &nest_then::PROTOCOL, &roster, &[a, b])
+        .open_sessions(SessionId([21; 16]), protocol, roster, &[a, b])
         .unwrap()
         .into_iter();
     let (s0, s1) = (s.next().unwrap(), s.next().unwrap());
-    let p0 = sim.spawn(a, opener(s0));
-    let p1 = sim.spawn(b, quitter(s1));
+    let p0 = sim.spawn(a, first(s0));
+    let p1 = sim.spawn(b, second(s1));
     if let Err(stuck) = sim.run() {
         panic!("seed {seed}: stuck: {stuck:?}");
     }
@@ -743,7 +780,9 @@ fn a_timeout_after_a_nesting_timeouts_handler_is_numbered_alike_by_both_members(
     for drop in [0.0, 0.1] {
         let mut confirmed = 0;
         for seed in 0..seeds() {
-            let ((entered, p0), p1) = nest_then_run(seed, drop);
+            let roster = nest_then::roster(&nest_then::Params {}).unwrap();
+            let ((entered, p0), p1) =
+                two_member_run(seed, drop, &nest_then::PROTOCOL, &roster, opener, quitter);
             assert!(
                 entered,
                 "seed {seed}: P[0] was not interrupted in the nested body"
@@ -756,6 +795,104 @@ fn a_timeout_after_a_nesting_timeouts_handler_is_numbered_alike_by_both_members(
         // Without losses every run confirms in the further body; with
         // them a lost `Confirm` may outlast its deadline, and then both run
         // its handler (they agree either way).
+        if drop == 0.0 {
+            assert_eq!(confirmed, seeds(), "drop {drop}");
+        } else {
+            assert!(
+                confirmed > seeds() / 2,
+                "drop {drop}: {confirmed} confirmed"
+            );
+        }
+    }
+}
+
+// A further `timeout` inside the handler of a window. `RetryThen`'s
+// overall `timeout` loops over another, so its timeouts cannot be
+// numbered ahead: it opens a window (`TimeoutNumbering::Window`), and the
+// timeouts entered in its handler are numbered from the window's second
+// half. `P[1]` gives up on the overall body at once; `P[0]` has sent the
+// opening and its first ask, inside the loop's first timeout, when `P[1]`'s
+// handler message arrives. So `P[0]` entered one timeout of the window and
+// `P[1]` none, and both then run the overall handler and the `timeout`
+// inside it. Counted as entered, `P[0]` would number that timeout one
+// ahead and `P[1]` would refuse its `Confirm` as a protocol violation.
+
+/// `RetryThen`'s `P[0]`: opens and asks; when `P[1]` starts the overall
+/// handler, gives up too and confirms. Returns whether the ask's timeout
+/// was interrupted (it entered it) and how the confirmation ended.
+async fn asker(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error> {
+    use retry_then::{Ask, GiveUp, Retry};
+    let ep = retry_then::p_0::open(s, retry_then::Params {})?.body();
+    let ask = match ep.send(retry_then::Start(1)).await? {
+        Timed::Done(ep) => ep.body(),
+        Timed::Expired(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
+    };
+    // Inside the loop's timeout now: `P[1]`'s handler message ends the
+    // wait for the answer; the loop's handler then hands over the
+    // overall one (its message is waiting).
+    let retry = match ask.send(Ask(2)).await? {
+        Timed::Done(wait) => match wait.recv().await? {
+            Timed::Done(_) => panic!("P[1] answered although it gave up"),
+            Timed::Expired(h) => h,
+        },
+        Timed::Expired(h) => h,
+    };
+    let entered = retry.session().interrupted_by().is_some();
+    let handler = match retry.exchange(|_| Retry(3)).await? {
+        Timed::Done(_) => panic!("P[1] retried although it never entered the loop"),
+        Timed::Expired(h) => h,
+    };
+    let (_, ep) = handler.exchange(|_| GiveUp(10)).await?;
+    let confirm_handler = match ep.body().send(retry_then::Settle(7)).await? {
+        Timed::Done(after) => match after.linger(LINGER).await? {
+            Lingered::Closed => return Ok((entered, Confirmation::Confirmed(7))),
+            Lingered::Handler(h) => h,
+        },
+        Timed::Expired(h) => h,
+    };
+    let (_, end) = confirm_handler
+        .exchange(|_| retry_then::Unsettled(0))
+        .await?;
+    end.finish()?;
+    Ok((entered, Confirmation::Unconfirmed))
+}
+
+/// `RetryThen`'s `P[1]`: gives up on the overall body before anything
+/// arrives, then waits for the confirmation.
+async fn giver_up(s: Session<NodeTransport>) -> Result<Confirmation, Error> {
+    use retry_then::GiveUp;
+    let ep = retry_then::p_1::open(s, retry_then::Params {})?.body();
+    let (_, ep) = ep.abandon().exchange(|_| GiveUp(11)).await?;
+    match ep.body().recv().await? {
+        Timed::Done((retry_then::Settle(v), after)) => match after.linger(LINGER).await? {
+            Lingered::Closed => Ok(Confirmation::Confirmed(v)),
+            Lingered::Handler(_) => panic!("P[0] started the handler after confirming"),
+        },
+        Timed::Expired(h) => {
+            let (_, end) = h.exchange(|_| retry_then::Unsettled(1)).await?;
+            end.finish()?;
+            Ok(Confirmation::Unconfirmed)
+        }
+    }
+}
+
+#[test]
+fn a_timeout_in_a_windows_handler_is_numbered_alike_whatever_each_member_entered() {
+    for drop in [0.0, 0.1] {
+        let mut confirmed = 0;
+        for seed in 0..seeds() {
+            let roster = retry_then::roster(&retry_then::Params {}).unwrap();
+            let ((entered, p0), p1) =
+                two_member_run(seed, drop, &retry_then::PROTOCOL, &roster, asker, giver_up);
+            assert!(
+                entered,
+                "seed {seed}: P[0] was not interrupted in the loop's body"
+            );
+            assert_eq!(p0, p1, "seed {seed}, drop {drop}: the members disagree");
+            if p0 == Confirmation::Confirmed(7) {
+                confirmed += 1;
+            }
+        }
         if drop == 0.0 {
             assert_eq!(confirmed, seeds(), "drop {drop}");
         } else {

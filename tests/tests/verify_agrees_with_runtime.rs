@@ -409,7 +409,13 @@ impl Plan {
         match loc.and_then(|loc| self.numbering.get(&loc)) {
             Some(TimeoutNumbering::Root { span }) => Rt::Root { span: *span },
             Some(TimeoutNumbering::Nested { offset }) => Rt::Nested { offset: *offset },
-            Some(TimeoutNumbering::Counted) | None => Rt::Counted {
+            Some(TimeoutNumbering::Window) => Rt::Window,
+            Some(TimeoutNumbering::Counted { span }) => Rt::Counted {
+                span: *span,
+                nests: self.machine.nests_timeout(at),
+            },
+            None => Rt::Counted {
+                span: 0,
                 nests: self.machine.nests_timeout(at),
             },
         }

@@ -2035,9 +2035,14 @@ impl Emitter<'_> {
             Some(TimeoutNumbering::Nested { offset }) => {
                 quote!(rt::TimeoutNumbering::Nested { offset: #offset })
             }
-            Some(TimeoutNumbering::Counted) | None => {
+            Some(TimeoutNumbering::Window) => quote!(rt::TimeoutNumbering::Window),
+            Some(TimeoutNumbering::Counted { span }) => {
                 let nests = self.machine.nests_timeout(self.current);
-                quote!(rt::TimeoutNumbering::Counted { nests: #nests })
+                quote!(rt::TimeoutNumbering::Counted { span: #span, nests: #nests })
+            }
+            None => {
+                let nests = self.machine.nests_timeout(self.current);
+                quote!(rt::TimeoutNumbering::Counted { span: 0, nests: #nests })
             }
         }
     }

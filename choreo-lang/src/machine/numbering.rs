@@ -11,9 +11,12 @@
 //! number for every `timeout` nested in its body and handler; each nested
 //! one is numbered at its fixed place in the nest (source order), entered
 //! or not. Where a loop inside a timeout holds another `timeout`, the
-//! timeouts inside cannot be counted ahead: that outer timeout is counted
-//! as entered, and the timeouts in its body and handler start nests of
-//! their own.
+//! timeouts inside cannot be numbered ahead: the outermost such timeout
+//! opens a *window*, a range of numbers set aside in two halves, one for
+//! the timeouts entered in its body and one for those entered in its
+//! handler, counted as entered inside each half. Members may enter
+//! different counts of the first half, but they number the handler's
+//! timeouts, and everything after the window, alike.
 
 use std::collections::HashMap;
 
@@ -23,24 +26,28 @@ use crate::global::{GStmt, Loc};
 /// `TimeoutNumbering`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutNumbering {
-    /// Not nested in a numbered nest: the next number, with `span` set
+    /// Outside any other `timeout`: the next number, with `span` set
     /// aside for the timeouts nested in it.
     Root { span: u32 },
     /// In the nest of the root entered last, at `offset` (1 for the first
     /// nested timeout in source order).
     Nested { offset: u32 },
-    /// Its body or handler holds a loop with a `timeout`: counted as
-    /// entered.
-    Counted,
+    /// Outside any other `timeout`, and its body or handler holds a loop
+    /// with a `timeout` (or a repeated one): the next number, opening a
+    /// window for the timeouts inside.
+    Window,
+    /// Inside a window: counted as entered, with `span` set aside for the
+    /// timeouts nested in it (0 when they cannot be numbered ahead either).
+    Counted { span: u32 },
 }
 
 /// The numbering of every `timeout` statement of a protocol body, by its
 /// location (each statement has its own).
 ///
 /// A protocol `call`ed twice is inlined twice with the same locations; a
-/// `timeout` whose body or handler holds such a repeated one is counted
-/// as entered too (its copies could not get distinct places in one nest),
-/// and each copy is a root of its own, numbered the same.
+/// `timeout` whose body or handler holds such a repeated one opens a
+/// window too (its copies could not get distinct places in one nest);
+/// outside any timeout, each copy is a root of its own, numbered the same.
 pub fn timeout_numbering(body: &[GStmt]) -> HashMap<Loc, TimeoutNumbering> {
     let mut seen = HashMap::new();
     count_timeouts(body, &mut seen);
@@ -52,8 +59,28 @@ pub fn timeout_numbering(body: &[GStmt]) -> HashMap<Loc, TimeoutNumbering> {
             .collect(),
         out: HashMap::new(),
     };
-    numbering.block(body, None);
+    numbering.block(body, Place::Outside);
     numbering.out
+}
+
+/// Where a `timeout` statement stands.
+enum Place<'a> {
+    /// Outside any other `timeout`.
+    Outside,
+    /// In a nest; the count of the timeouts placed in it so far.
+    Nest(&'a mut u32),
+    /// In a window's body or handler, outside any nest inside it.
+    Window,
+}
+
+impl Place<'_> {
+    fn reborrow(&mut self) -> Place<'_> {
+        match self {
+            Place::Outside => Place::Outside,
+            Place::Nest(count) => Place::Nest(count),
+            Place::Window => Place::Window,
+        }
+    }
 }
 
 struct Numbering {
@@ -63,46 +90,58 @@ struct Numbering {
 }
 
 impl Numbering {
-    /// Numbers the timeouts of `block`. `nest` is the count of the nest
-    /// the block is in, if any (incremented for every timeout placed in
-    /// it).
-    fn block(&mut self, block: &[GStmt], mut nest: Option<&mut u32>) {
+    /// Numbers the timeouts of `block`, which stands at `place` (a nest's
+    /// count is incremented for every timeout placed in it).
+    fn block(&mut self, block: &[GStmt], mut place: Place<'_>) {
         for stmt in block {
             match stmt {
                 GStmt::Timeout {
                     body, handler, loc, ..
                 } => {
-                    if self.cannot_set_aside(body) || self.cannot_set_aside(handler) {
-                        self.out.insert(*loc, TimeoutNumbering::Counted);
-                        self.block(body, None);
-                        self.block(handler, None);
-                    } else if let Some(count) = nest.as_deref_mut() {
-                        *count = count.saturating_add(1);
-                        self.out
-                            .insert(*loc, TimeoutNumbering::Nested { offset: *count });
-                        self.block(body, Some(count));
-                        self.block(handler, Some(count));
-                    } else {
-                        let mut span = 0;
-                        self.block(body, Some(&mut span));
-                        self.block(handler, Some(&mut span));
-                        self.out.insert(*loc, TimeoutNumbering::Root { span });
-                    }
+                    let set_aside = !self.cannot_set_aside(body) && !self.cannot_set_aside(handler);
+                    let numbering = match (&mut place, set_aside) {
+                        (Place::Nest(count), _) => {
+                            // Set aside: the root would be a window otherwise.
+                            **count = count.saturating_add(1);
+                            let offset = **count;
+                            self.block(body, Place::Nest(count));
+                            self.block(handler, Place::Nest(count));
+                            TimeoutNumbering::Nested { offset }
+                        }
+                        (Place::Outside, false) | (Place::Window, false) => {
+                            self.block(body, Place::Window);
+                            self.block(handler, Place::Window);
+                            match place {
+                                Place::Outside => TimeoutNumbering::Window,
+                                _ => TimeoutNumbering::Counted { span: 0 },
+                            }
+                        }
+                        (Place::Outside, true) | (Place::Window, true) => {
+                            let mut span = 0;
+                            self.block(body, Place::Nest(&mut span));
+                            self.block(handler, Place::Nest(&mut span));
+                            match place {
+                                Place::Outside => TimeoutNumbering::Root { span },
+                                _ => TimeoutNumbering::Counted { span },
+                            }
+                        }
+                    };
+                    self.out.insert(*loc, numbering);
                 }
                 GStmt::Choice { branches, .. } => {
                     for b in branches {
-                        self.block(&b.body, nest.as_deref_mut());
+                        self.block(&b.body, place.reborrow());
                     }
                 }
                 GStmt::Par { branches, .. } => {
                     for b in branches {
-                        self.block(b, nest.as_deref_mut());
+                        self.block(b, place.reborrow());
                     }
                 }
                 // A loop inside a nest holds no `timeout` (the nest's root
-                // would be counted otherwise); outside one, each timeout in
-                // it is a root, entered afresh every iteration.
-                GStmt::Rec { body, .. } => self.block(body, nest.as_deref_mut()),
+                // would be a window otherwise); elsewhere, each timeout in
+                // it is entered afresh every iteration.
+                GStmt::Rec { body, .. } => self.block(body, place.reborrow()),
                 GStmt::Message(_)
                 | GStmt::Continue { .. }
                 | GStmt::Link { .. }

@@ -610,7 +610,7 @@ fn encode(header: &Header, o: &Outgoing, ack: u64) -> Vec<u8> {
 pub(crate) enum ItemState {
     Message {
         label: u16,
-        phase: u32,
+        phase: u64,
         payload: Vec<u8>,
     },
     Close,

@@ -1,7 +1,7 @@
 //! Node frames: what one node sends another, on top of the envelope.
 //!
 //! A node frame is a 22-byte link header followed by a complete envelope
-//! (the 62-byte header of [`Envelope`], then the
+//! (the 66-byte header of [`Envelope`], then the
 //! payload). The transport below (a libp2p stream, the simulator) delimits
 //! frames; the explicit payload length still lets a decoder tell a
 //! truncated frame from a short payload. All integers are little-endian.
@@ -254,7 +254,7 @@ fn encode_frame(
     ack: u64,
     header: &Header,
     label: Label,
-    phase: u32,
+    phase: u64,
     payload: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_OVERHEAD + payload.len());

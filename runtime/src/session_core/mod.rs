@@ -39,20 +39,24 @@ pub(crate) struct Core {
     pub(crate) me: RoleId,
     pub(crate) me_peer: PeerId,
     pub(crate) roster: Roster,
-    pub(crate) phase: u32,
+    pub(crate) phase: u64,
     /// Per peer: late quorum messages still to be discarded, as
     /// (label, phase), oldest first.
-    pub(crate) skips: Vec<VecDeque<(Label, u32)>>,
+    pub(crate) skips: Vec<VecDeque<(Label, u64)>>,
     /// Total length of `skips`, so the common case checks one integer.
     pub(crate) pending_skips: usize,
     /// Timeout instances entered or set aside so far (instance `k` runs
     /// its body in phase `2k - 1` and its handler in phase `2k`): entering
     /// a nest's root sets aside the numbers of the timeouts nested in it
     /// ([`crate::TimeoutNumbering`]).
-    pub(crate) timeouts: u32,
+    pub(crate) timeouts: u64,
     /// The instance of the nest root entered last: a timeout nested in it
     /// is instance `nest_base + offset`.
-    pub(crate) nest_base: u32,
+    pub(crate) nest_base: u64,
+    /// The last number set aside by the window entered last (0 before
+    /// any): the next timeout outside any other is numbered after it
+    /// ([`crate::TimeoutNumbering::Window`]).
+    pub(crate) window_end: u64,
     /// The timeout bodies this endpoint is inside, innermost last.
     pub(crate) bodies: Vec<ActiveBody>,
     /// Messages of an abandoned phase (a timeout body this endpoint left)
@@ -68,7 +72,7 @@ pub(crate) struct Core {
     /// Body phases of the timeout instances whose body this endpoint
     /// completed (most recent last, at most a few): a peer may still start
     /// their handlers ([`Session::linger`](crate::Session::linger)).
-    pub(crate) finished: Vec<u32>,
+    pub(crate) finished: Vec<u64>,
     /// Why the last timeout body this endpoint left early ended.
     pub(crate) interrupt: Option<Interrupt>,
     /// The timeout instance this endpoint completed last, while it has
@@ -83,7 +87,7 @@ pub(crate) struct Core {
     /// statement), kept after it acted (unlike `rewind`): a peer's handler
     /// message of it still meets this endpoint's handler of the next
     /// instance of the same statement ([`phase`], looped timeouts).
-    pub(crate) completed_last: Option<(u32, u32)>,
+    pub(crate) completed_last: Option<(u64, u32)>,
     /// The operation in progress is the first after a completed body,
     /// outside any body, and answers that body's handler until it acts
     /// ([`Session::open_after_body`](crate::Session::open_after_body)).
@@ -124,6 +128,7 @@ impl Core {
             pending_skips: 0,
             timeouts: 0,
             nest_base: 0,
+            window_end: 0,
             bodies: Vec::new(),
             late_dropped: 0,
             held: (0..peers).map(|_| VecDeque::new()).collect(),
@@ -148,20 +153,36 @@ impl Core {
 /// [`crate::TimeoutNumbering`]).
 pub(crate) const NESTS_TIMEOUTS: u32 = 1 << 31;
 
+/// Numbers a window sets aside for each of its two halves: the timeouts
+/// entered in the window's body, and those entered in its handler
+/// ([`crate::TimeoutNumbering::Window`]).
+pub const WINDOW_HALF: u64 = 1 << 32;
+
 /// How a `timeout` statement's instances are numbered (the phases its
 /// frames carry). Generated code passes the numbering the compiler worked
 /// out from the global protocol, the same for every role
 /// ([`Session::start_numbered_body_at`](crate::Session::start_numbered_body_at)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutNumbering {
-    /// Not nested in another numbered timeout: each entry is the next
-    /// instance `k`, and `k + 1 ..= k + span` are set aside for the
-    /// `span` timeouts nested in its body and handler, whether or not
-    /// this endpoint enters them.
+    /// Outside any other `timeout`: each entry is the next instance `k`
+    /// after every number set aside so far (by roots and windows), and
+    /// `k + 1 ..= k + span` are set aside for the `span` timeouts nested
+    /// in its body and handler, whether or not this endpoint enters them.
     Root {
         /// Timeouts nested in its body and handler, at any depth.
         span: u32,
     },
+    /// Outside any other `timeout`, with a loop over a `timeout` in its
+    /// body or handler (or one protocol with a `timeout` called twice), so
+    /// the timeouts inside cannot be numbered ahead: each entry is the
+    /// next instance `k` (as for a root), and sets aside a *window* of
+    /// [`WINDOW_HALF`] numbers for the timeouts entered in its body and as
+    /// many for those entered in its handler, counted inside each half
+    /// ([`TimeoutNumbering::Counted`]). However many a member entered,
+    /// the handler's timeouts and every timeout after the window are
+    /// numbered alike by all members. Like any `timeout` that nests
+    /// another, no meeting of looped iterations is attempted.
+    Window,
     /// Nested in the body or handler of the root entered last, with no
     /// loop in between: instance `root + offset` (its place in the root's
     /// nest, in source order).
@@ -169,12 +190,16 @@ pub enum TimeoutNumbering {
         /// 1 for the first timeout nested in the root, and so on.
         offset: u32,
     },
-    /// Its body or handler holds a loop with a `timeout` in it, so the
-    /// timeouts inside cannot be numbered ahead: each entry is the next
-    /// instance, counted as entered. `nests`: its body contains another
-    /// `timeout` (no meeting of looped iterations is attempted).
+    /// Inside a window (or in hand-written code): each entry is the next
+    /// instance after the last one entered or set aside, counted as
+    /// entered, and sets aside `span` numbers for the timeouts nested in
+    /// it, as a root does.
     Counted {
-        /// The body contains another `timeout`.
+        /// Timeouts nested in its body and handler, at any depth, if they
+        /// can be numbered ahead (else 0: they are counted too).
+        span: u32,
+        /// The body contains another `timeout` (no meeting of looped
+        /// iterations is attempted).
         nests: bool,
     },
 }
@@ -184,16 +209,18 @@ pub enum TimeoutNumbering {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Numbered {
     /// [`Core::timeouts`] after the entry.
-    pub(crate) reserved: u32,
+    pub(crate) reserved: u64,
     /// [`Core::nest_base`] after the entry.
-    pub(crate) base: u32,
+    pub(crate) base: u64,
+    /// [`Core::window_end`] after the entry.
+    pub(crate) window_end: u64,
 }
 
 /// Where an endpoint stood when it completed a timeout body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rewind {
     /// The completed instance's body phase (`2k - 1`).
-    pub(crate) body: u32,
+    pub(crate) body: u64,
     /// Bodies still open around it.
     pub(crate) depth: usize,
     /// Its `timeout` statement ([`Session::start_body_at`](crate::Session::start_body_at)).
@@ -207,7 +234,7 @@ pub(crate) struct Rewind {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ActiveBody {
     pub(crate) deadline: Time,
-    pub(crate) phase: u32,
+    pub(crate) phase: u64,
     /// Which `timeout` statement ([`Session::start_body_at`](crate::Session::start_body_at)).
     pub(crate) site: u32,
     /// The numbering right after entering it.
@@ -260,7 +287,7 @@ impl Branch {
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) label: Label,
-    pub(crate) phase: u32,
+    pub(crate) phase: u64,
     pub(crate) body: Body,
 }
 
@@ -446,7 +473,7 @@ impl Core {
     /// The phase of a message sent now. Sending is acting: a completed
     /// body can no longer be gone back to ([`Core::rewind`]).
     #[inline]
-    pub(crate) fn send_phase(&self) -> u32 {
+    pub(crate) fn send_phase(&self) -> u64 {
         if self.rewind.is_some() {
             self.acted.store(true, std::sync::atomic::Ordering::Relaxed);
         }

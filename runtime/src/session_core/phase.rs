@@ -74,14 +74,14 @@ pub(crate) struct Meeting {
     /// The `timeout` statement ([`crate::Session::start_body_at`]).
     pub(crate) site: u32,
     /// The lowest handler phase that counts as this handler's.
-    pub(crate) low: u32,
+    pub(crate) low: u64,
 }
 
 /// Where an endpoint stands in its current timeout instance.
 #[derive(Clone, Copy, Debug)]
 struct Standing {
     /// The instance (`k`: body phase `2k - 1`, handler phase `2k`).
-    instance: u32,
+    instance: u64,
     /// Its `timeout` statement.
     site: u32,
     /// In its body (else in its handler).
@@ -91,7 +91,7 @@ struct Standing {
 impl Core {
     /// Is `phase` the handler phase of a body this endpoint is in?
     #[inline]
-    pub(crate) fn interrupts(&self, phase: u32) -> bool {
+    pub(crate) fn interrupts(&self, phase: u64) -> bool {
         phase != 0
             && phase.is_multiple_of(2)
             && self
@@ -100,10 +100,27 @@ impl Core {
                 .any(|b| b.phase.saturating_add(1) == phase)
     }
 
+    /// The handler of phase `handler_phase` starts: if it is the handler of
+    /// the window entered last ([`crate::TimeoutNumbering::Window`]), the
+    /// timeouts entered in it are numbered from the window's second half,
+    /// whatever count of the first half this endpoint entered, so members
+    /// number them alike.
+    pub(crate) fn number_handler(&mut self, handler_phase: u64) {
+        let instance = handler_phase / 2;
+        let window = self
+            .window_end
+            .checked_sub(super::WINDOW_HALF.saturating_mul(2));
+        if self.window_end != 0 && window == Some(instance) {
+            self.timeouts = self
+                .timeouts
+                .max(instance.saturating_add(super::WINDOW_HALF));
+        }
+    }
+
     /// Is `phase` the handler phase of an instance whose body this endpoint
     /// completed?
     #[inline]
-    pub(crate) fn answers_finished(&self, phase: u32) -> bool {
+    pub(crate) fn answers_finished(&self, phase: u64) -> bool {
         phase != 0 && self.finished.iter().any(|f| f.saturating_add(1) == phase)
     }
 
@@ -113,7 +130,7 @@ impl Core {
     /// late. Asked only after the phases it still answers (interrupts,
     /// rewinds, meetings) were ruled out.
     #[inline]
-    pub(crate) fn left_instance(&self, phase: u32) -> bool {
+    pub(crate) fn left_instance(&self, phase: u64) -> bool {
         if phase <= self.phase {
             return false;
         }
@@ -137,7 +154,7 @@ impl Core {
     /// just before the operation it is in (outside any body, asked to
     /// answer it: [`Core::after_body`]), with nothing done since?
     #[inline]
-    pub(crate) fn answers_after_body(&self, phase: u32) -> bool {
+    pub(crate) fn answers_after_body(&self, phase: u64) -> bool {
         self.after_body
             && self.rewind.is_some_and(|r| {
                 r.body.saturating_add(1) == phase
@@ -193,7 +210,7 @@ impl Core {
     /// same `timeout` statement (a looped timeout's next iteration)? Then
     /// that body can be undone.
     #[inline]
-    pub(crate) fn rewinds(&self, phase: u32) -> bool {
+    pub(crate) fn rewinds(&self, phase: u64) -> bool {
         self.rewind.is_some_and(|r| {
             r.body.saturating_add(1) == phase
                 && self.bodies.len() == r.depth.saturating_add(1)
@@ -220,6 +237,7 @@ impl Core {
         // (numbered after the numbers it set aside) was never entered.
         self.timeouts = r.numbered.reserved;
         self.nest_base = r.numbered.base;
+        self.window_end = r.numbered.window_end;
         if let Some(body) = self.bodies.last_mut() {
             body.numbered = r.numbered;
         }
@@ -254,7 +272,7 @@ impl Core {
     /// peer that went on and started its handler), the previous one if
     /// this endpoint completed its body and it is of the same statement (a
     /// peer whose deadline for it passed), or one that already met here?
-    pub(crate) fn meets(&self, phase: u32) -> bool {
+    pub(crate) fn meets(&self, phase: u64) -> bool {
         if phase == 0 || !phase.is_multiple_of(2) || phase == self.phase {
             return false;
         }
@@ -287,13 +305,13 @@ impl Core {
     /// (the caller reports the interrupt; the handler starts with
     /// [`crate::Session::start_handler`]).
     #[cold]
-    pub(crate) fn join_meeting(&mut self, phase: u32) -> bool {
+    pub(crate) fn join_meeting(&mut self, phase: u64) -> bool {
         let Some(at) = self.standing() else {
             return false;
         };
         let own = at.instance.saturating_mul(2);
         let high = phase.max(own);
-        let low = self.meeting.map_or(u32::MAX, |m| m.low).min(phase).min(own);
+        let low = self.meeting.map_or(u64::MAX, |m| m.low).min(phase).min(own);
         self.timeouts = high / 2;
         self.meeting = Some(Meeting { site: at.site, low });
         self.rewind = None;
@@ -324,7 +342,7 @@ impl Core {
         let Some(m) = self.meeting else {
             return false;
         };
-        let met = |phase: u32| phase >= m.low && phase <= self.phase;
+        let met = |phase: u64| phase >= m.low && phase <= self.phase;
         if !met(msg.phase) {
             return false;
         }
@@ -433,7 +451,7 @@ impl Core {
 
     /// The phase of a frame, if it can be trusted without reading it in
     /// order: an encoded envelope must belong to this session and sender.
-    fn frame_phase(&self, peer: PeerId, frame: &Frame) -> Option<u32> {
+    fn frame_phase(&self, peer: PeerId, frame: &Frame) -> Option<u64> {
         match frame {
             Frame::Message(m) => Some(m.phase),
             Frame::Typed(t) => Some(t.phase),
@@ -452,7 +470,7 @@ impl Core {
         &mut self,
         t: &mut impl Transport,
         cx: &mut Context<'_>,
-        wanted: impl Fn(&Core, u32) -> bool,
+        wanted: impl Fn(&Core, u64) -> bool,
     ) -> (Option<PeerId>, usize) {
         let mut open = 0;
         for p in 0..self.held.len() {
@@ -582,7 +600,7 @@ impl Core {
         // completed last (completing an inner body completes its enclosing
         // ones at once, so they are the top of `finished`), outermost first.
         let nested = nested.clamp(1, self.finished.len().max(1));
-        let answered: Vec<u32> = self.finished.iter().rev().take(nested).copied().collect();
+        let answered: Vec<u64> = self.finished.iter().rev().take(nested).copied().collect();
         if answered.is_empty() {
             return Poll::Ready(Ok(None));
         }
@@ -602,6 +620,7 @@ impl Core {
                 self.reopen_enclosing(answered.get(..level).unwrap_or_default(), deadline);
             }
             self.phase = phase;
+            self.number_handler(phase);
             let from = self.peer_name(peer);
             self.interrupt = Some(Interrupt::HandlerMessage { from });
             return Poll::Ready(Ok(self.roster.instance(peer).map(|r| (r, level))));
@@ -618,7 +637,7 @@ impl Core {
     /// the nested handler completes them again (`end_body`). Its own
     /// deadline for them no longer counts (it had completed its part); it
     /// stays only until `deadline`, the end of its lingering.
-    fn reopen_enclosing(&mut self, bodies: &[u32], deadline: Time) {
+    fn reopen_enclosing(&mut self, bodies: &[u64], deadline: Time) {
         for &phase in bodies {
             self.finished.retain(|&f| f != phase);
             let site = match self.completed_last {
@@ -632,6 +651,7 @@ impl Core {
                 numbered: Numbered {
                     reserved: self.timeouts,
                     base: self.nest_base,
+                    window_end: self.window_end,
                 },
             });
         }
@@ -640,7 +660,7 @@ impl Core {
 
     /// The handler phase of the first frame held from `peer` that starts
     /// the handler of one of the `bodies` (a scan found one).
-    fn held_handler_phase(&self, peer: PeerId, bodies: &[u32]) -> u32 {
+    fn held_handler_phase(&self, peer: PeerId, bodies: &[u64]) -> u64 {
         let usable = usize::try_from(peer.0).ok().and_then(|p| self.held.get(p));
         usable
             .and_then(|q| {
