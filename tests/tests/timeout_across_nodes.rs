@@ -104,6 +104,38 @@ choreography! {
         }
     }
 
+    /// Rounds under an overall deadline, each a loop of asks with a
+    /// deadline of their own (a window per round); a round that misses
+    /// its deadline restarts.
+    protocol RetryRounds {
+        roles P[2];
+        rec Round {
+            timeout 2s {
+                P[0] -> P[1] : Begin(u64);
+                rec Try {
+                    timeout 1s {
+                        choice at P[0] {
+                            Ask => {
+                                P[0] -> P[1] : Query(u64);
+                                P[1] -> P[0] : Reply(u64);
+                                continue Try;
+                            }
+                            Finish => {
+                                P[0] -> P[1] : Done(u64);
+                            }
+                        }
+                    } else {
+                        P[*] -> P[*] : Again(u64);
+                        continue Try;
+                    }
+                }
+            } else {
+                P[*] -> P[*] : Restart(u64);
+                continue Round;
+            }
+        }
+    }
+
     /// Either branch ends in a timeout of its own; `P[1]` then says it is
     /// done (`P[0]`'s wait answers either handler).
     protocol AfterEither {
@@ -899,6 +931,167 @@ fn a_timeout_in_a_windows_handler_is_numbered_alike_whatever_each_member_entered
             assert!(
                 confirmed > seeds() / 2,
                 "drop {drop}: {confirmed} confirmed"
+            );
+        }
+    }
+}
+
+// A timeout after a window. In `RetryRounds`' first round `P[1]` gives up
+// at once, while `P[0]` is inside the loop's first timeout: `P[0]` entered
+// one timeout of the window and `P[1]` none. Both number the next round's
+// window alike: the window's handler brought them level (its half starts
+// at the same number for both), and a timeout after a window is numbered
+// after the whole window in any case. Counted as entered, `P[0]` would
+// start the second round one instance ahead of `P[1]`, which refused its
+// `Begin` as a protocol violation ("expected label Begin in phase 3, got
+// label Begin in phase 5").
+
+/// What ends a try of `RetryRounds`: the next try, or the round's handler.
+enum TryEnd<T, H> {
+    Next(T),
+    Round(H),
+}
+
+/// `RetryRounds`' `P[0]`: in the first round asks once (no reply comes:
+/// `P[1]` gave up); in later rounds finishes at once. Returns the round it
+/// finished in.
+async fn round_leader(s: Session<NodeTransport>) -> Result<u64, Error> {
+    use retry_rounds::p_0::{LingeredS7S6, S6};
+    use retry_rounds::{Again, Begin, Done, Query, Restart};
+    // The loop's handler: the next try, or the round's handler if a
+    // peer started that.
+    async fn again(
+        h: S6<NodeTransport>,
+    ) -> Result<
+        TryEnd<retry_rounds::p_0::S2<NodeTransport>, retry_rounds::p_0::S7<NodeTransport>>,
+        Error,
+    > {
+        Ok(match h.exchange(|_| Again(0)).await? {
+            Timed::Done((_, next)) => TryEnd::Next(next),
+            Timed::Expired(h) => TryEnd::Round(h),
+        })
+    }
+    let mut round = retry_rounds::p_0::open(s, retry_rounds::Params {})?;
+    for r in 1.. {
+        let handler = 'round: {
+            let mut next_try = match round.body().send(Begin(r)).await? {
+                Timed::Done(t) => t,
+                Timed::Expired(h) => break 'round h,
+            };
+            loop {
+                let body = next_try.body();
+                let inner = if r == 1 {
+                    match body.select_ask().send(Query(r)).await? {
+                        Timed::Done(wait) => match wait.recv().await? {
+                            Timed::Done(_) => panic!("P[1] replied in the round it gave up"),
+                            Timed::Expired(h) => h,
+                        },
+                        Timed::Expired(h) => h,
+                    }
+                } else {
+                    match body.select_finish().send(Done(r)).await? {
+                        Timed::Done(after) => match after.linger(LINGER).await? {
+                            LingeredS7S6::Closed => return Ok(r),
+                            LingeredS7S6::S7(h) => break 'round h,
+                            LingeredS7S6::S6(h) => h,
+                        },
+                        Timed::Expired(h) => h,
+                    }
+                };
+                match again(inner).await? {
+                    TryEnd::Next(t) => next_try = t,
+                    TryEnd::Round(h) => break 'round h,
+                }
+            }
+        };
+        let (_, next) = handler.exchange(|_| Restart(0)).await?;
+        round = next;
+    }
+    unreachable!("rounds are counted up to u64::MAX")
+}
+
+/// `RetryRounds`' `P[1]`: gives up on the first round at once; in later
+/// rounds answers. Returns the round it finished in.
+async fn round_follower(s: Session<NodeTransport>) -> Result<u64, Error> {
+    use retry_rounds::p_1::{LingeredS6S5, QueryOrDone};
+    use retry_rounds::{Again, Begin, Reply, Restart};
+    let mut round = retry_rounds::p_1::open(s, retry_rounds::Params {})?;
+    for r in 1.. {
+        let handler = 'round: {
+            let body = round.body();
+            if r == 1 {
+                break 'round body.abandon();
+            }
+            let mut next_try = match body.recv().await? {
+                Timed::Done((Begin(_), t)) => t,
+                Timed::Expired(h) => break 'round h,
+            };
+            loop {
+                let inner = match next_try.body().branch().await? {
+                    Timed::Done(QueryOrDone::Query(_, reply)) => {
+                        match reply.send(Reply(1)).await? {
+                            Timed::Done(t) => {
+                                next_try = t;
+                                continue;
+                            }
+                            Timed::Expired(h) => h,
+                        }
+                    }
+                    Timed::Done(QueryOrDone::Done(_, after)) => match after.linger(LINGER).await? {
+                        LingeredS6S5::Closed => return Ok(r),
+                        LingeredS6S5::S6(h) => break 'round h,
+                        LingeredS6S5::S5(h) => h,
+                    },
+                    Timed::Expired(h) => h,
+                };
+                match inner.exchange(|_| Again(1)).await? {
+                    Timed::Done((_, t)) => next_try = t,
+                    Timed::Expired(h) => break 'round h,
+                }
+            }
+        };
+        let (_, next) = handler.exchange(|_| Restart(1)).await?;
+        round = next;
+    }
+    unreachable!("rounds are counted up to u64::MAX")
+}
+
+#[test]
+fn a_timeout_after_a_window_is_numbered_alike_whatever_each_member_entered_in_it() {
+    for drop in [0.0, 0.1] {
+        let mut second = 0;
+        for seed in 0..seeds() {
+            let roster = retry_rounds::roster(&retry_rounds::Params {}).unwrap();
+            let (p0, p1) = two_member_run(
+                seed,
+                drop,
+                &retry_rounds::PROTOCOL,
+                &roster,
+                round_leader,
+                round_follower,
+            );
+            assert_eq!(
+                p0, p1,
+                "seed {seed}, drop {drop}: the members finished in different rounds"
+            );
+            assert!(
+                p0 >= 2,
+                "seed {seed}: finished in round {p0}, which P[1] gave up"
+            );
+            if p0 == 2 {
+                second += 1;
+            }
+        }
+        if drop == 0.0 {
+            assert_eq!(
+                second,
+                seeds(),
+                "drop {drop}: every run finishes in round 2"
+            );
+        } else {
+            assert!(
+                second > seeds() / 2,
+                "drop {drop}: {second} finished in round 2"
             );
         }
     }
