@@ -494,8 +494,8 @@ impl<T: Transport> Participant<T> {
         let mut handlers: u32 = 0;
         // Timeout bodies entered and not left (their phase, the handler's
         // state), and bodies completed, whose handlers a peer may still start.
-        let mut open: Vec<(u32, StateId)> = Vec::new();
-        let mut completed: Vec<(u32, StateId)> = Vec::new();
+        let mut open: Vec<(u64, StateId)> = Vec::new();
+        let mut completed: Vec<(u64, StateId)> = Vec::new();
         loop {
             steps += 1;
             let state = plan.machine.state(at).unwrap().clone();
