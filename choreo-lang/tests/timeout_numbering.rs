@@ -132,3 +132,34 @@ fn inside_a_window_a_timeout_sets_aside_its_nest_and_a_loop_inside_it_is_counted
         ]
     );
 }
+
+#[test]
+fn a_protocol_called_outside_any_timeout_and_in_a_window_is_counted_in_both() {
+    let got = numbering(
+        "protocol Main { roles P[2];
+           choice at P[0] {
+             Retries => {
+               P[0] -> P[1] : Retries;
+               timeout 9s {
+                 rec Try {
+                   timeout 1s { P[0] -> P[1] : Ask; } else { P[*] -> P[*] : Retry; continue Try; }
+                 }
+               } else { P[*] -> P[*] : GiveUp; call Sub(P); }
+             }
+             Once => { P[0] -> P[1] : Once; call Sub(P); }
+           } }
+         protocol Sub { roles A[2];
+           timeout 1s { A[0] -> A[1] : Ping; } else { A[*] -> A[*] : Stop; } }",
+    );
+    // Main's window and its loop's timeout, then Sub's: counted in the
+    // window's handler, a root in the second branch; counting serves both
+    // (a root's numbering would take the window's copy out of it).
+    assert_eq!(
+        got,
+        [
+            TimeoutNumbering::Window,
+            TimeoutNumbering::Counted { span: 0 },
+            TimeoutNumbering::Counted { span: 0 },
+        ]
+    );
+}

@@ -126,7 +126,7 @@ impl Numbering {
                             }
                         }
                     };
-                    self.out.insert(*loc, numbering);
+                    self.place(*loc, numbering);
                 }
                 GStmt::Choice { branches, .. } => {
                     for b in branches {
@@ -147,6 +147,22 @@ impl Numbering {
                 | GStmt::Link { .. }
                 | GStmt::Delegate { .. } => {}
             }
+        }
+    }
+
+    /// Records `numbering` for the `timeout` at `loc`. The copies of a
+    /// protocol called more than once share their locations, so a copy
+    /// outside any timeout (a root) and one in a window (counted) meet
+    /// here: counting serves both (numbered in the window, and after the
+    /// last number entered outside it), where a root's numbering would
+    /// make the window's copy leave the window.
+    fn place(&mut self, loc: Loc, numbering: TimeoutNumbering) {
+        let slot = self.out.entry(loc).or_insert(numbering);
+        if let (TimeoutNumbering::Root { span }, TimeoutNumbering::Counted { .. })
+        | (TimeoutNumbering::Counted { .. }, TimeoutNumbering::Root { span }) =
+            (*slot, numbering)
+        {
+            *slot = TimeoutNumbering::Counted { span };
         }
     }
 
