@@ -172,8 +172,8 @@ pub(crate) struct CoreState {
     /// The last number set aside by the window entered last.
     pub(crate) window_end: u64,
     /// `(microseconds left, phase, timeout statement, numbering after
-    /// entering it as (timeouts, nest base, window end))`, outermost first.
-    pub(crate) bodies: Vec<(u64, u64, u32, (u64, u64, u64))>,
+    /// entering it)`, outermost first.
+    pub(crate) bodies: Vec<(u64, u64, u32, Numbered)>,
     /// Per roster peer: `(label, phase)` of stragglers, oldest first.
     pub(crate) skips: Vec<Vec<(u16, u64)>>,
     pub(crate) late_dropped: u64,
@@ -190,7 +190,7 @@ pub(crate) struct CoreState {
     /// phase, bodies open around it, timeout statement, numbering after
     /// entering it)`, and whether the endpoint has acted since it
     /// completed that instance.
-    pub(crate) rewind: Option<(u64, u32, u32, (u64, u64, u64))>,
+    pub(crate) rewind: Option<(u64, u32, u32, Numbered)>,
     pub(crate) acted: bool,
 }
 
@@ -268,8 +268,7 @@ impl CoreState {
                 .map(|b| {
                     let left = b.deadline - now;
                     let left = u64::try_from(left.as_micros()).unwrap_or(u64::MAX);
-                    let n = b.numbered;
-                    (left, b.phase, b.site, (n.reserved, n.base, n.window_end))
+                    (left, b.phase, b.site, b.numbered)
                 })
                 .collect(),
             skips: core
@@ -300,8 +299,7 @@ impl CoreState {
             meeting: core.meeting.map(|m| (m.site, m.low)),
             rewind: core.rewind.map(|r| {
                 let depth = u32::try_from(r.depth).unwrap_or(u32::MAX);
-                let n = r.numbered;
-                (r.body, depth, r.site, (n.reserved, n.base, n.window_end))
+                (r.body, depth, r.site, r.numbered)
             }),
             acted: core.acted.load(std::sync::atomic::Ordering::Relaxed),
         }
@@ -319,18 +317,12 @@ impl CoreState {
         core.bodies = self
             .bodies
             .into_iter()
-            .map(
-                |(left, phase, site, (reserved, base, window_end))| ActiveBody {
-                    deadline: now + std::time::Duration::from_micros(left),
-                    phase,
-                    site,
-                    numbered: Numbered {
-                        reserved,
-                        base,
-                        window_end,
-                    },
-                },
-            )
+            .map(|(left, phase, site, numbered)| ActiveBody {
+                deadline: now + std::time::Duration::from_micros(left),
+                phase,
+                site,
+                numbered,
+            })
             .collect();
         for (slot, q) in core.skips.iter_mut().zip(self.skips) {
             *slot = q.into_iter().map(|(l, p)| (Label(l), p)).collect();
@@ -348,18 +340,12 @@ impl CoreState {
         // its old holder would have joined.
         core.completed_last = self.completed_last;
         core.meeting = self.meeting.map(|(site, low)| Meeting { site, low });
-        core.rewind = self
-            .rewind
-            .map(|(body, depth, site, (reserved, base, window_end))| Rewind {
-                body,
-                depth: depth as usize,
-                site,
-                numbered: Numbered {
-                    reserved,
-                    base,
-                    window_end,
-                },
-            });
+        core.rewind = self.rewind.map(|(body, depth, site, numbered)| Rewind {
+            body,
+            depth: depth as usize,
+            site,
+            numbered,
+        });
         core.acted
             .store(self.acted, std::sync::atomic::Ordering::Relaxed);
     }

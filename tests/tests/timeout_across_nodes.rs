@@ -716,6 +716,82 @@ enum Confirmation {
     Unconfirmed,
 }
 
+/// The further `timeout` after the outer handler, `P[0]`'s part: sends
+/// the confirmation (`$confirm`), or runs the further handler
+/// (`$unconfirmed`) if `P[1]`'s deadline passed first.
+macro_rules! confirm {
+    ($ep:expr, $confirm:path, $unconfirmed:path) => {{
+        let handler = match $ep.body().send($confirm(7)).await? {
+            // Its part of the body is done, but `P[1]`'s deadline may pass
+            // before the confirmation reaches it: stay for its handler.
+            Timed::Done(after) => match after.linger(LINGER).await? {
+                Lingered::Closed => None,
+                Lingered::Handler(h) => Some(h),
+            },
+            Timed::Expired(h) => Some(h),
+        };
+        match handler {
+            None => Confirmation::Confirmed(7),
+            Some(h) => {
+                let (_, end) = h.exchange(|_| $unconfirmed(0)).await?;
+                end.finish()?;
+                Confirmation::Unconfirmed
+            }
+        }
+    }};
+}
+
+/// The further `timeout`, `P[1]`'s part: waits for the confirmation, or
+/// runs the further handler.
+macro_rules! await_confirmation {
+    ($ep:expr, $confirm:path, $unconfirmed:path) => {
+        match $ep.body().recv().await? {
+            Timed::Done(($confirm(v), after)) => match after.linger(LINGER).await? {
+                Lingered::Closed => Confirmation::Confirmed(v),
+                Lingered::Handler(_) => panic!("P[0] started the handler after confirming"),
+            },
+            Timed::Expired(h) => {
+                let (_, end) = h.exchange(|_| $unconfirmed(1)).await?;
+                end.finish()?;
+                Confirmation::Unconfirmed
+            }
+        }
+    };
+}
+
+/// Runs `run` (one seeded run: `P[0]`'s `(interrupted in <where>,
+/// outcome)` and `P[1]`'s outcome) without losses and with 10 %: both
+/// members always end alike; without losses every run confirms, with
+/// them a lost confirmation may outlast its deadline (then both run the
+/// further handler).
+fn members_confirm_alike(
+    interrupted_in: &str,
+    run: impl Fn(u64, f64) -> ((bool, Confirmation), Confirmation),
+) {
+    for drop in [0.0, 0.1] {
+        let mut confirmed = 0;
+        for seed in 0..seeds() {
+            let ((entered, p0), p1) = run(seed, drop);
+            assert!(
+                entered,
+                "seed {seed}: P[0] was not interrupted in {interrupted_in}"
+            );
+            assert_eq!(p0, p1, "seed {seed}, drop {drop}: the members disagree");
+            if p0 == Confirmation::Confirmed(7) {
+                confirmed += 1;
+            }
+        }
+        if drop == 0.0 {
+            assert_eq!(confirmed, seeds(), "drop {drop}");
+        } else {
+            assert!(
+                confirmed > seeds() / 2,
+                "drop {drop}: {confirmed} confirmed"
+            );
+        }
+    }
+}
+
 /// `P[0]`: opens and waits for the ping; when `P[1]` starts the outer
 /// handler, exchanges and confirms.
 async fn opener(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error> {
@@ -738,18 +814,7 @@ async fn opener(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error
         Timed::Expired(h) => h,
     };
     let (_, ep) = handler.exchange(|_| Outer(10)).await?;
-    let confirm_handler = match ep.body().send(Confirm(7)).await? {
-        // Its part of the body is done, but `P[1]`'s deadline may pass
-        // before the confirmation reaches it: stay for its handler.
-        Timed::Done(after) => match after.linger(LINGER).await? {
-            Lingered::Closed => return Ok((entered_nested, Confirmation::Confirmed(7))),
-            Lingered::Handler(h) => h,
-        },
-        Timed::Expired(h) => h,
-    };
-    let (_, end) = confirm_handler.exchange(|_| Unconfirmed(0)).await?;
-    end.finish()?;
-    Ok((entered_nested, Confirmation::Unconfirmed))
+    Ok((entered_nested, confirm!(ep, Confirm, Unconfirmed)))
 }
 
 /// `P[1]`: gives up on the outer body before anything arrives, then
@@ -757,17 +822,7 @@ async fn opener(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error
 async fn quitter(s: Session<NodeTransport>) -> Result<Confirmation, Error> {
     let ep = nest_then::p_1::open(s, nest_then::Params {})?.body();
     let (_, ep) = ep.abandon().exchange(|_| Outer(11)).await?;
-    match ep.body().recv().await? {
-        Timed::Done((Confirm(v), after)) => match after.linger(LINGER).await? {
-            Lingered::Closed => Ok(Confirmation::Confirmed(v)),
-            Lingered::Handler(_) => panic!("P[0] started the handler after confirming"),
-        },
-        Timed::Expired(h) => {
-            let (_, end) = h.exchange(|_| Unconfirmed(1)).await?;
-            end.finish()?;
-            Ok(Confirmation::Unconfirmed)
-        }
-    }
+    Ok(await_confirmation!(ep, Confirm, Unconfirmed))
 }
 
 /// One seeded run of a two-member protocol: `P[0]` runs `first`, `P[1]`
@@ -809,33 +864,10 @@ where
 
 #[test]
 fn a_timeout_after_a_nesting_timeouts_handler_is_numbered_alike_by_both_members() {
-    for drop in [0.0, 0.1] {
-        let mut confirmed = 0;
-        for seed in 0..seeds() {
-            let roster = nest_then::roster(&nest_then::Params {}).unwrap();
-            let ((entered, p0), p1) =
-                two_member_run(seed, drop, &nest_then::PROTOCOL, &roster, opener, quitter);
-            assert!(
-                entered,
-                "seed {seed}: P[0] was not interrupted in the nested body"
-            );
-            assert_eq!(p0, p1, "seed {seed}, drop {drop}: the members disagree");
-            if p0 == Confirmation::Confirmed(7) {
-                confirmed += 1;
-            }
-        }
-        // Without losses every run confirms in the further body; with
-        // them a lost `Confirm` may outlast its deadline, and then both run
-        // its handler (they agree either way).
-        if drop == 0.0 {
-            assert_eq!(confirmed, seeds(), "drop {drop}");
-        } else {
-            assert!(
-                confirmed > seeds() / 2,
-                "drop {drop}: {confirmed} confirmed"
-            );
-        }
-    }
+    members_confirm_alike("the nested body", |seed, drop| {
+        let roster = nest_then::roster(&nest_then::Params {}).unwrap();
+        two_member_run(seed, drop, &nest_then::PROTOCOL, &roster, opener, quitter)
+    });
 }
 
 // A further `timeout` inside the handler of a window. `RetryThen`'s
@@ -875,18 +907,10 @@ async fn asker(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error>
         Timed::Expired(h) => h,
     };
     let (_, ep) = handler.exchange(|_| GiveUp(10)).await?;
-    let confirm_handler = match ep.body().send(retry_then::Settle(7)).await? {
-        Timed::Done(after) => match after.linger(LINGER).await? {
-            Lingered::Closed => return Ok((entered, Confirmation::Confirmed(7))),
-            Lingered::Handler(h) => h,
-        },
-        Timed::Expired(h) => h,
-    };
-    let (_, end) = confirm_handler
-        .exchange(|_| retry_then::Unsettled(0))
-        .await?;
-    end.finish()?;
-    Ok((entered, Confirmation::Unconfirmed))
+    Ok((
+        entered,
+        confirm!(ep, retry_then::Settle, retry_then::Unsettled),
+    ))
 }
 
 /// `RetryThen`'s `P[1]`: gives up on the overall body before anything
@@ -895,45 +919,19 @@ async fn giver_up(s: Session<NodeTransport>) -> Result<Confirmation, Error> {
     use retry_then::GiveUp;
     let ep = retry_then::p_1::open(s, retry_then::Params {})?.body();
     let (_, ep) = ep.abandon().exchange(|_| GiveUp(11)).await?;
-    match ep.body().recv().await? {
-        Timed::Done((retry_then::Settle(v), after)) => match after.linger(LINGER).await? {
-            Lingered::Closed => Ok(Confirmation::Confirmed(v)),
-            Lingered::Handler(_) => panic!("P[0] started the handler after confirming"),
-        },
-        Timed::Expired(h) => {
-            let (_, end) = h.exchange(|_| retry_then::Unsettled(1)).await?;
-            end.finish()?;
-            Ok(Confirmation::Unconfirmed)
-        }
-    }
+    Ok(await_confirmation!(
+        ep,
+        retry_then::Settle,
+        retry_then::Unsettled
+    ))
 }
 
 #[test]
 fn a_timeout_in_a_windows_handler_is_numbered_alike_whatever_each_member_entered() {
-    for drop in [0.0, 0.1] {
-        let mut confirmed = 0;
-        for seed in 0..seeds() {
-            let roster = retry_then::roster(&retry_then::Params {}).unwrap();
-            let ((entered, p0), p1) =
-                two_member_run(seed, drop, &retry_then::PROTOCOL, &roster, asker, giver_up);
-            assert!(
-                entered,
-                "seed {seed}: P[0] was not interrupted in the loop's body"
-            );
-            assert_eq!(p0, p1, "seed {seed}, drop {drop}: the members disagree");
-            if p0 == Confirmation::Confirmed(7) {
-                confirmed += 1;
-            }
-        }
-        if drop == 0.0 {
-            assert_eq!(confirmed, seeds(), "drop {drop}");
-        } else {
-            assert!(
-                confirmed > seeds() / 2,
-                "drop {drop}: {confirmed} confirmed"
-            );
-        }
-    }
+    members_confirm_alike("the loop's body", |seed, drop| {
+        let roster = retry_then::roster(&retry_then::Params {}).unwrap();
+        two_member_run(seed, drop, &retry_then::PROTOCOL, &roster, asker, giver_up)
+    });
 }
 
 // A timeout after a window. In `RetryRounds`' first round `P[1]` gives up

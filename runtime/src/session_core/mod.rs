@@ -205,8 +205,9 @@ pub enum TimeoutNumbering {
 }
 
 /// The numbering an endpoint had right after entering a timeout body:
-/// undoing a later entry ([`Rewind`]) goes back to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// undoing a later entry ([`Rewind`]) goes back to it. (Serialised in a
+/// handoff bundle.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub(crate) struct Numbered {
     /// [`Core::timeouts`] after the entry.
     pub(crate) reserved: u64,
