@@ -12,9 +12,9 @@
 //! | 1      | kind: 0 = data, 1 = ack, 2 = heartbeat, 3 = close; handoff frames (`node::handoff`): 4 = rebind, 5 = rebind ack, 6 = bundle, 7 = bundle ack, 8 = forward |
 //! | 2..10  | seq (u64): data and close frames number 1, 2, 3 … per (session, sender, receiver); 0 for ack and heartbeat |
 //! | 10..18 | ack (u64): cumulative — every frame the receiver of this frame sent with seq ≤ ack has arrived (0: none yet) |
-//! | 18..22 | payload length (u32); the frame is exactly 84 + length bytes |
-//! | 22..84 | envelope header: version [`WIRE_VERSION`](crate::WIRE_VERSION), session id, fingerprint, sender role + index, label, phase |
-//! | 84..   | payload (postcard) |
+//! | 18..22 | payload length (u32); the frame is exactly 88 + length bytes |
+//! | 22..88 | envelope header: version [`WIRE_VERSION`](crate::WIRE_VERSION), session id, fingerprint, sender role + index, label, phase |
+//! | 88..   | payload (postcard) |
 //!
 //! Ack, heartbeat and close frames carry label 0, phase 0 and no payload;
 //! anything else is malformed. Handoff frames carry label 0, phase 0 and
@@ -26,7 +26,7 @@ use crate::envelope::{encode_into, DecodeError, Envelope, Header, Message};
 use crate::ids::Label;
 
 /// Version byte at the start of every node frame.
-pub const LINK_VERSION: u8 = 1;
+pub const LINK_VERSION: u8 = 2;
 
 /// Length of the link header that precedes the envelope.
 pub const LINK_HEADER_LEN: usize = 22;
