@@ -241,7 +241,10 @@ fn main() -> ExitCode {
                     first_try += 1;
                 }
             }
-            Ended::GaveUp { values, confirmed: c } if values == [0, 1] => {
+            Ended::GaveUp {
+                values,
+                confirmed: c,
+            } if values == [0, 1] => {
                 gave_up += 1;
                 if c {
                     confirmed += 1;

@@ -249,16 +249,19 @@ impl Core {
     }
 
     /// The instance this endpoint is in, if it is the latest it entered:
-    /// its body (the only one open: meetings are not attempted across
-    /// nested timeouts), or its handler.
+    /// its body (the innermost one open), or its handler. Bodies open
+    /// around it do not matter: a looped timeout inside a window meets as
+    /// one at the top level does. (A timeout that sets numbers aside for a
+    /// nest is never the latest entered while its nest's numbers are
+    /// ahead, and [`Core::meets`] takes no next instance of one that nests.)
     fn standing(&self) -> Option<Standing> {
-        match self.bodies.as_slice() {
-            [b] if b.phase.div_ceil(2) == self.timeouts => Some(Standing {
+        match self.bodies.last() {
+            Some(b) if b.phase.div_ceil(2) == self.timeouts => Some(Standing {
                 instance: self.timeouts,
                 site: b.site,
                 in_body: true,
             }),
-            [] if self.phase == self.timeouts.saturating_mul(2) => self.meeting.map(|m| Standing {
+            _ if self.phase == self.timeouts.saturating_mul(2) => self.meeting.map(|m| Standing {
                 instance: self.timeouts,
                 site: m.site,
                 in_body: false,
@@ -541,7 +544,10 @@ impl Core {
                 self.reopen_after_body();
             }
         }
-        if hit.is_none() {
+        // A meeting interrupts a body only: in a handler (inside an
+        // enclosing body, say a looped timeout in a window) the handler's
+        // own receive joins it, and the operation goes on.
+        if hit.is_none() && self.standing().is_some_and(|at| at.in_body) {
             hit = self.scan(t, cx, Core::meets).0;
             let phase = hit.and_then(|peer| {
                 self.held.get(peer.as_usize()).and_then(|q| {
