@@ -247,13 +247,13 @@ impl<T: Transport> Session<T> {
                     core.nest_base = instance;
                 }
                 core.timeouts = instance.saturating_add(u64::from(span));
-                if core.window_end != 0 && core.timeouts > core.window_end {
+                if core.exhausts_window_half(instance) {
                     // More than 2^32 entries in one half of a window: the
                     // numbers go on rising, but members that entered
                     // different counts may number later timeouts apart.
                     tracing::warn!(
                         instance,
-                        "a timeout window is exhausted; later timeouts may be numbered apart"
+                        "a timeout window's half is exhausted; later timeouts may be numbered apart"
                     );
                 }
                 (instance, site | nest_bit(nests || span > 0))

@@ -117,6 +117,21 @@ impl Core {
         }
     }
 
+    /// Did the entry of `instance` (now counted up to [`Core::timeouts`])
+    /// run past the end of a half of the window entered last?
+    pub(crate) fn exhausts_window_half(&self, instance: u64) -> bool {
+        let Some(start) = self
+            .window_end
+            .checked_sub(super::WINDOW_HALF.saturating_mul(2))
+        else {
+            return false;
+        };
+        let middle = start.saturating_add(super::WINDOW_HALF);
+        [middle, self.window_end]
+            .iter()
+            .any(|&end| instance <= end && self.timeouts > end)
+    }
+
     /// Is `phase` the handler phase of an instance whose body this endpoint
     /// completed?
     #[inline]
