@@ -87,7 +87,8 @@ fn a_loop_over_a_timeout_inside_a_timeout_opens_a_window() {
 }
 
 #[test]
-fn inside_a_window_a_timeout_sets_aside_its_nest_and_a_loop_inside_it_is_counted() {
+fn inside_a_window_a_timeout_sets_aside_its_nest_and_one_looping_over_another_opens_an_inner_window(
+) {
     let got = numbering(
         "protocol W { roles P[2];
            rec Round {
@@ -124,8 +125,9 @@ fn inside_a_window_a_timeout_sets_aside_its_nest_and_a_loop_inside_it_is_counted
             // set aside.
             TimeoutNumbering::Counted { span: 1 },
             TimeoutNumbering::Nested { offset: 1 },
-            // In the window's handler: a timeout looping over another.
-            TimeoutNumbering::Counted { span: 0 },
+            // In the window's handler: a timeout looping over another
+            // opens an inner window; the loop's timeout is counted in it.
+            TimeoutNumbering::InnerWindow,
             TimeoutNumbering::Counted { span: 0 },
             // After the window: a root again.
             TimeoutNumbering::Root { span: 0 },
@@ -159,6 +161,43 @@ fn a_protocol_called_outside_any_timeout_and_in_a_window_is_counted_in_both() {
         [
             TimeoutNumbering::Window,
             TimeoutNumbering::Counted { span: 0 },
+            TimeoutNumbering::Counted { span: 0 },
+        ]
+    );
+}
+
+#[test]
+fn a_protocol_opening_a_window_called_in_a_window_too_opens_an_inner_window_in_both() {
+    let got = numbering(
+        "protocol Main { roles P[2];
+           choice at P[0] {
+             Retries => {
+               P[0] -> P[1] : Retries;
+               timeout 9s {
+                 rec Try {
+                   timeout 1s { P[0] -> P[1] : Ask; } else { P[*] -> P[*] : Retry; continue Try; }
+                 }
+               } else { P[*] -> P[*] : GiveUp; call Sub(P); }
+             }
+             Once => { P[0] -> P[1] : Once; call Sub(P); }
+           } }
+         protocol Sub { roles A[2];
+           timeout 3s {
+             rec Again {
+               timeout 1s { A[0] -> A[1] : Ping; } else { A[*] -> A[*] : Lost; continue Again; }
+             }
+           } else { A[*] -> A[*] : Stop; } }",
+    );
+    // Main's window and its loop's timeout, then Sub's two: an inner
+    // window in the window's handler and a window in the second branch;
+    // the inner window serves both (a window's numbering would open a
+    // second window inside the first), and its loop's timeout is counted.
+    assert_eq!(
+        got,
+        [
+            TimeoutNumbering::Window,
+            TimeoutNumbering::Counted { span: 0 },
+            TimeoutNumbering::InnerWindow,
             TimeoutNumbering::Counted { span: 0 },
         ]
     );

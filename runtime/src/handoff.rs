@@ -171,6 +171,8 @@ pub(crate) struct CoreState {
     pub(crate) nest_base: u64,
     /// The last number set aside by the window entered last.
     pub(crate) window_end: u64,
+    /// The instance of the inner window entered last.
+    pub(crate) inner_window: u64,
     /// `(microseconds left, phase, timeout statement, numbering after
     /// entering it)`, outermost first.
     pub(crate) bodies: Vec<(u64, u64, u32, Numbered)>,
@@ -241,6 +243,7 @@ impl CoreState {
             timeouts: 0,
             nest_base: 0,
             window_end: 0,
+            inner_window: 0,
             bodies: Vec::new(),
             skips: vec![Vec::new(); peers],
             late_dropped: 0,
@@ -262,6 +265,7 @@ impl CoreState {
             timeouts: core.timeouts,
             nest_base: core.nest_base,
             window_end: core.window_end,
+            inner_window: core.inner_window,
             bodies: core
                 .bodies
                 .iter()
@@ -314,6 +318,7 @@ impl CoreState {
         core.timeouts = self.timeouts;
         core.nest_base = self.nest_base;
         core.window_end = self.window_end;
+        core.inner_window = self.inner_window;
         core.bodies = self
             .bodies
             .into_iter()

@@ -222,7 +222,7 @@ pub use payload::{Payload, PayloadError, INLINE_PAYLOAD};
 pub use roster::{RoleShape, Roster};
 pub use session::Session;
 pub use session_config::SessionConfig;
-pub use session_core::{Branch, TimeoutNumbering, WINDOW_HALF};
+pub use session_core::{Branch, TimeoutNumbering, INNER_WINDOW_HALF, WINDOW_HALF};
 pub use time::{ManualTimer, ThreadTimer, Time, Timer};
 pub use transport::Transport;
 pub use value::Value;

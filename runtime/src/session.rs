@@ -241,6 +241,12 @@ impl<T: Transport> Session<T> {
                 core.window_end = instance.saturating_add(WINDOW_HALF.saturating_mul(2));
                 (instance, site | NESTS_TIMEOUTS)
             }
+            TimeoutNumbering::InnerWindow => {
+                let instance = core.timeouts.saturating_add(1);
+                core.timeouts = instance;
+                core.inner_window = instance;
+                (instance, site | NESTS_TIMEOUTS)
+            }
             TimeoutNumbering::Counted { span, nests } => {
                 let instance = core.timeouts.saturating_add(1);
                 if span > 0 {
@@ -273,6 +279,7 @@ impl<T: Transport> Session<T> {
                 reserved: core.timeouts,
                 base: core.nest_base,
                 window_end: core.window_end,
+                inner_window: core.inner_window,
             },
         });
         core.meeting = None;

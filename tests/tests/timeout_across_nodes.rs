@@ -163,6 +163,35 @@ choreography! {
         }
     }
 
+    /// `RetryThen` inside an overall deadline of its own: the retry's
+    /// overall `timeout` is an inner window.
+    protocol DeepRetry {
+        roles P[2];
+        timeout 20s {
+            timeout 2s {
+                P[0] -> P[1] : Start(u64);
+                rec Try {
+                    timeout 1s {
+                        P[0] -> P[1] : Ask(u64);
+                        P[1] -> P[0] : Answer(u64);
+                    } else {
+                        P[*] -> P[*] : Retry(u64);
+                        continue Try;
+                    }
+                }
+            } else {
+                P[*] -> P[*] : GiveUp(u64);
+                timeout 1s {
+                    P[0] -> P[1] : Settle(u64);
+                } else {
+                    P[*] -> P[*] : Unsettled(u64);
+                }
+            }
+        } else {
+            P[*] -> P[*] : Abort(u64);
+        }
+    }
+
     /// Either branch ends in a timeout of its own; `P[1]` then says it is
     /// done (`P[0]`'s wait answers either handler).
     protocol AfterEither {
@@ -958,6 +987,101 @@ fn a_timeout_in_a_windows_handler_is_numbered_alike_whatever_each_member_entered
     members_confirm_alike("the loop's body", |seed, drop| {
         let roster = retry_then::roster(&retry_then::Params {}).unwrap();
         two_member_run(seed, drop, &retry_then::PROTOCOL, &roster, asker, giver_up)
+    });
+}
+
+// The same one level deeper: `DeepRetry` wraps `RetryThen` in an overall
+// deadline, so the retry's overall `timeout` is inside a window and opens
+// an inner window (`TimeoutNumbering::InnerWindow`). Counted as entered,
+// the confirmation's `timeout` was one instance apart again.
+
+/// Unwraps an operation inside `DeepRetry`'s overall body: its deadline
+/// (20 s) never passes in these runs.
+macro_rules! in_time {
+    ($op:expr) => {
+        match $op {
+            Timed::Done(v) => v,
+            Timed::Expired(_) => panic!("the overall deadline passed"),
+        }
+    };
+}
+
+/// `DeepRetry`'s `P[0]`: `asker` inside the overall deadline.
+async fn deep_asker(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error> {
+    use deep_retry::p_0::LingeredS11S10;
+    use deep_retry::{Ask, GiveUp, Retry, Settle, Start, Unsettled};
+    let ep = deep_retry::p_0::open(s, deep_retry::Params {})?
+        .body()
+        .body();
+    let ask = match ep.send(Start(1)).await? {
+        Timed::Done(ep) => ep.body(),
+        Timed::Expired(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
+    };
+    let retry = match ask.send(Ask(2)).await? {
+        Timed::Done(wait) => match wait.recv().await? {
+            Timed::Done(_) => panic!("P[1] answered although it gave up"),
+            Timed::Expired(h) => h,
+        },
+        Timed::Expired(h) => h,
+    };
+    let entered = retry.session().interrupted_by().is_some();
+    let handler = match retry.exchange(|_| Retry(3)).await? {
+        Timed::Done(_) => panic!("P[1] retried although it never entered the loop"),
+        Timed::Expired(h) => h,
+    };
+    let (_, ep) = in_time!(handler.exchange(|_| GiveUp(10)).await?);
+    let unsettled = match ep.body().send(Settle(7)).await? {
+        Timed::Done(after) => match after.linger(LINGER).await? {
+            LingeredS11S10::Closed => None,
+            LingeredS11S10::S10(h) => Some(h),
+            LingeredS11S10::S11(_) => panic!("the overall deadline passed"),
+        },
+        Timed::Expired(h) => Some(h),
+    };
+    let confirmation = match unsettled {
+        None => Confirmation::Confirmed(7),
+        Some(h) => {
+            let (_, end) = in_time!(h.exchange(|_| Unsettled(0)).await?);
+            end.finish()?;
+            Confirmation::Unconfirmed
+        }
+    };
+    Ok((entered, confirmation))
+}
+
+/// `DeepRetry`'s `P[1]`: `giver_up` inside the overall deadline.
+async fn deep_giver_up(s: Session<NodeTransport>) -> Result<Confirmation, Error> {
+    use deep_retry::p_1::LingeredS11S10;
+    use deep_retry::{GiveUp, Settle, Unsettled};
+    let ep = deep_retry::p_1::open(s, deep_retry::Params {})?
+        .body()
+        .body();
+    let (_, ep) = in_time!(ep.abandon().exchange(|_| GiveUp(11)).await?);
+    let unsettled = match ep.body().recv().await? {
+        Timed::Done((Settle(v), after)) => match after.linger(LINGER).await? {
+            LingeredS11S10::Closed => return Ok(Confirmation::Confirmed(v)),
+            LingeredS11S10::S10(_) => panic!("P[0] started the handler after confirming"),
+            LingeredS11S10::S11(_) => panic!("the overall deadline passed"),
+        },
+        Timed::Expired(h) => h,
+    };
+    let (_, end) = in_time!(unsettled.exchange(|_| Unsettled(1)).await?);
+    end.finish()?;
+    Ok(Confirmation::Unconfirmed)
+}
+
+#[test]
+fn a_timeout_in_an_inner_windows_handler_is_numbered_alike_whatever_each_member_entered() {
+    members_confirm_alike("the loop's body", |seed, drop| {
+        let roster = deep_retry::roster(&deep_retry::Params {}).unwrap();
+        two_member_run(
+            seed,
+            drop,
+            &deep_retry::PROTOCOL,
+            &roster,
+            deep_asker,
+            deep_giver_up,
+        )
     });
 }
 

@@ -410,6 +410,7 @@ impl Plan {
             Some(TimeoutNumbering::Root { span }) => Rt::Root { span: *span },
             Some(TimeoutNumbering::Nested { offset }) => Rt::Nested { offset: *offset },
             Some(TimeoutNumbering::Window) => Rt::Window,
+            Some(TimeoutNumbering::InnerWindow) => Rt::InnerWindow,
             Some(TimeoutNumbering::Counted { span }) => Rt::Counted {
                 span: *span,
                 nests: self.machine.nests_timeout(at),

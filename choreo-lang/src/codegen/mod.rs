@@ -2036,6 +2036,7 @@ impl Emitter<'_> {
                 quote!(rt::TimeoutNumbering::Nested { offset: #offset })
             }
             Some(TimeoutNumbering::Window) => quote!(rt::TimeoutNumbering::Window),
+            Some(TimeoutNumbering::InnerWindow) => quote!(rt::TimeoutNumbering::InnerWindow),
             Some(TimeoutNumbering::Counted { span }) => {
                 let nests = self.machine.nests_timeout(self.current);
                 quote!(rt::TimeoutNumbering::Counted { span: #span, nests: #nests })

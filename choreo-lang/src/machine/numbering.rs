@@ -16,7 +16,10 @@
 //! the timeouts entered in its body and one for those entered in its
 //! handler, counted as entered inside each half. Members may enter
 //! different counts of the first half, but they number the handler's
-//! timeouts, and everything after the window, alike.
+//! timeouts, and everything after the window, alike. A timeout inside a
+//! window whose body or handler loops over another opens an *inner
+//! window* the same way (its handler's timeouts start at a half of their
+//! own); deeper than that, timeouts are counted.
 
 use std::collections::HashMap;
 
@@ -36,8 +39,14 @@ pub enum TimeoutNumbering {
     /// with a `timeout` (or a repeated one): the next number, opening a
     /// window for the timeouts inside.
     Window,
+    /// Inside a window, and its body or handler holds a loop with a
+    /// `timeout` (or a repeated one) too: counted as entered, opening an
+    /// inner window (its handler's timeouts are numbered from a half of
+    /// their own).
+    InnerWindow,
     /// Inside a window: counted as entered, with `span` set aside for the
-    /// timeouts nested in it (0 when they cannot be numbered ahead either).
+    /// timeouts nested in it (0 when they cannot be numbered ahead either:
+    /// inside an inner window).
     Counted { span: u32 },
 }
 
@@ -69,8 +78,9 @@ enum Place<'a> {
     Outside,
     /// In a nest; the count of the timeouts placed in it so far.
     Nest(&'a mut u32),
-    /// In a window's body or handler, outside any nest inside it.
-    Window,
+    /// In a window's body or handler, outside any nest inside it;
+    /// `inner`: in an inner window's too.
+    Window { inner: bool },
 }
 
 impl Place<'_> {
@@ -78,7 +88,7 @@ impl Place<'_> {
         match self {
             Place::Outside => Place::Outside,
             Place::Nest(count) => Place::Nest(count),
-            Place::Window => Place::Window,
+            Place::Window { inner } => Place::Window { inner: *inner },
         }
     }
 }
@@ -108,15 +118,21 @@ impl Numbering {
                             self.block(handler, Place::Nest(count));
                             TimeoutNumbering::Nested { offset }
                         }
-                        (Place::Outside, false) | (Place::Window, false) => {
-                            self.block(body, Place::Window);
-                            self.block(handler, Place::Window);
-                            match place {
-                                Place::Outside => TimeoutNumbering::Window,
-                                _ => TimeoutNumbering::Counted { span: 0 },
-                            }
+                        (Place::Outside, false) | (Place::Window { .. }, false) => {
+                            // Windows nest two deep; deeper, timeouts are
+                            // counted in the inner window.
+                            let (numbering, inner) = match place {
+                                Place::Outside => (TimeoutNumbering::Window, false),
+                                Place::Window { inner: false } => {
+                                    (TimeoutNumbering::InnerWindow, true)
+                                }
+                                _ => (TimeoutNumbering::Counted { span: 0 }, true),
+                            };
+                            self.block(body, Place::Window { inner });
+                            self.block(handler, Place::Window { inner });
+                            numbering
                         }
-                        (Place::Outside, true) | (Place::Window, true) => {
+                        (Place::Outside, true) | (Place::Window { .. }, true) => {
                             let mut span = 0;
                             self.block(body, Place::Nest(&mut span));
                             self.block(handler, Place::Nest(&mut span));
@@ -151,18 +167,22 @@ impl Numbering {
     }
 
     /// Records `numbering` for the `timeout` at `loc`. The copies of a
-    /// protocol called more than once share their locations, so a copy
-    /// outside any timeout (a root) and one in a window (counted) meet
-    /// here: counting serves both (numbered in the window, and after the
-    /// last number entered outside it), where a root's numbering would
-    /// make the window's copy leave the window.
+    /// protocol called more than once share their locations, so copies at
+    /// different depths meet here, and the numbering of the deepest place
+    /// serves all: counting (in a window) over an inner window over a
+    /// root or window (outside any timeout). The numbering of a shallower
+    /// place would take the deeper copy out of its window: a root or
+    /// window is numbered after the window's end, and a window or inner
+    /// window would start a window of its own inside it.
     fn place(&mut self, loc: Loc, numbering: TimeoutNumbering) {
+        let depth = |n: &TimeoutNumbering| match n {
+            TimeoutNumbering::Root { .. } | TimeoutNumbering::Window => 0,
+            TimeoutNumbering::InnerWindow => 1,
+            TimeoutNumbering::Counted { .. } | TimeoutNumbering::Nested { .. } => 2,
+        };
         let slot = self.out.entry(loc).or_insert(numbering);
-        if let (TimeoutNumbering::Root { span }, TimeoutNumbering::Counted { .. })
-        | (TimeoutNumbering::Counted { .. }, TimeoutNumbering::Root { span }) =
-            (*slot, numbering)
-        {
-            *slot = TimeoutNumbering::Counted { span };
+        if depth(&numbering) > depth(slot) {
+            *slot = numbering;
         }
     }
 

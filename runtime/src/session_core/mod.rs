@@ -57,6 +57,10 @@ pub(crate) struct Core {
     /// any): the next timeout outside any other is numbered after it
     /// ([`crate::TimeoutNumbering::Window`]).
     pub(crate) window_end: u64,
+    /// The instance of the inner window entered last (0 before any): its
+    /// handler's timeouts are numbered from [`INNER_WINDOW_HALF`] above it
+    /// ([`crate::TimeoutNumbering::InnerWindow`]).
+    pub(crate) inner_window: u64,
     /// The timeout bodies this endpoint is inside, innermost last.
     pub(crate) bodies: Vec<ActiveBody>,
     /// Messages of an abandoned phase (a timeout body this endpoint left)
@@ -129,6 +133,7 @@ impl Core {
             timeouts: 0,
             nest_base: 0,
             window_end: 0,
+            inner_window: 0,
             bodies: Vec::new(),
             late_dropped: 0,
             held: (0..peers).map(|_| VecDeque::new()).collect(),
@@ -158,6 +163,12 @@ pub(crate) const NESTS_TIMEOUTS: u32 = 1 << 31;
 /// ([`crate::TimeoutNumbering::Window`]).
 pub const WINDOW_HALF: u64 = 1 << 32;
 
+/// Numbers the handler of an inner window starts above the inner window's
+/// own: its body's timeouts are counted below that, its handler's from
+/// there ([`crate::TimeoutNumbering::InnerWindow`]). A window's half holds
+/// 2^12 inner windows whose handler ran.
+pub const INNER_WINDOW_HALF: u64 = 1 << 20;
+
 /// How a `timeout` statement's instances are numbered (the phases its
 /// frames carry). Generated code passes the numbering the compiler worked
 /// out from the global protocol, the same for every role
@@ -183,6 +194,13 @@ pub enum TimeoutNumbering {
     /// numbered alike by all members. Like any `timeout` that nests
     /// another, no meeting of looped iterations is attempted.
     Window,
+    /// Inside a window, with a loop over a `timeout` in its body or
+    /// handler too: each entry is the next instance `k`, counted as
+    /// entered, and its handler's timeouts are numbered from
+    /// `k + INNER_WINDOW_HALF` ([`INNER_WINDOW_HALF`]), whatever count of
+    /// its body's timeouts a member entered. (Deeper than this, timeouts
+    /// are counted.)
+    InnerWindow,
     /// Nested in the body or handler of the root entered last, with no
     /// loop in between: instance `root + offset` (its place in the root's
     /// nest, in source order).
@@ -215,6 +233,8 @@ pub(crate) struct Numbered {
     pub(crate) base: u64,
     /// [`Core::window_end`] after the entry.
     pub(crate) window_end: u64,
+    /// [`Core::inner_window`] after the entry.
+    pub(crate) inner_window: u64,
 }
 
 /// Where an endpoint stood when it completed a timeout body.

@@ -104,16 +104,26 @@ impl Core {
     /// the window entered last ([`crate::TimeoutNumbering::Window`]), the
     /// timeouts entered in it are numbered from the window's second half,
     /// whatever count of the first half this endpoint entered, so members
-    /// number them alike.
+    /// number them alike; likewise for the inner window entered last
+    /// ([`crate::TimeoutNumbering::InnerWindow`]).
     pub(crate) fn number_handler(&mut self, handler_phase: u64) {
         let instance = handler_phase / 2;
         let window = self
             .window_end
             .checked_sub(super::WINDOW_HALF.saturating_mul(2));
-        if self.window_end != 0 && window == Some(instance) {
-            self.timeouts = self
-                .timeouts
-                .max(instance.saturating_add(super::WINDOW_HALF));
+        let half = if self.window_end != 0 && window == Some(instance) {
+            super::WINDOW_HALF
+        } else if self.inner_window != 0 && self.inner_window == instance {
+            super::INNER_WINDOW_HALF
+        } else {
+            return;
+        };
+        self.timeouts = self.timeouts.max(instance.saturating_add(half));
+        if half == super::INNER_WINDOW_HALF && self.exhausts_window_half(instance) {
+            tracing::warn!(
+                instance,
+                "an inner window's handler ran past a half of its window; later timeouts may be numbered apart"
+            );
         }
     }
 
@@ -253,6 +263,7 @@ impl Core {
         self.timeouts = r.numbered.reserved;
         self.nest_base = r.numbered.base;
         self.window_end = r.numbered.window_end;
+        self.inner_window = r.numbered.inner_window;
         if let Some(body) = self.bodies.last_mut() {
             body.numbered = r.numbered;
         }
@@ -673,6 +684,7 @@ impl Core {
                     reserved: self.timeouts,
                     base: self.nest_base,
                     window_end: self.window_end,
+                    inner_window: self.inner_window,
                 },
             });
         }
