@@ -6,20 +6,10 @@
 
 mod common;
 
-/// The number before `what` in the summary line.
-fn count(summary: &str, what: &str) -> u64 {
-    let before = summary.split(what).next().unwrap_or_default();
-    before
-        .rsplit(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count before {what:?} in {summary}"))
-}
-
 #[test]
 fn without_losses_or_a_late_member_both_bodies_complete() {
     let s = common::two_hundred_seeds("nested_timeout", &["--drop", "0", "--late-ms", "0"]);
-    assert_eq!(count(&s, " in both bodies"), 200, "{s}");
+    assert_eq!(common::count(&s, " in both bodies"), 200, "{s}");
 }
 
 #[test]
@@ -27,7 +17,7 @@ fn a_member_that_completed_both_bodies_runs_the_inner_handler_a_peer_starts() {
     // Before the nested `linger`, a member that had completed both bodies
     // answered only the outer handler: every run ended there instead.
     let s = common::two_hundred_seeds("nested_timeout", &["--abandon", "--late-ms", "500"]);
-    assert!(count(&s, " in the inner handler") >= 180, "{s}");
+    assert!(common::count(&s, " in the inner handler") >= 180, "{s}");
 }
 
 #[test]
@@ -36,5 +26,5 @@ fn a_member_that_starts_too_late_meets_the_others_in_the_outer_handler() {
     // messages of a member that started it from inside the inner body were
     // read as the inner handler's by the late member: protocol violations.
     let s = common::two_hundred_seeds("nested_timeout", &["--late-ms", "3000"]);
-    assert_eq!(count(&s, " in the outer handler"), 200, "{s}");
+    assert_eq!(common::count(&s, " in the outer handler"), 200, "{s}");
 }

@@ -6,27 +6,17 @@
 
 mod common;
 
-/// The number before `what` in the summary line.
-fn count(summary: &str, what: &str) -> u64 {
-    let before = summary.split(what).next().unwrap_or_default();
-    before
-        .rsplit(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count before {what:?} in {summary}"))
-}
-
 #[test]
 fn without_losses_every_fetch_is_answered_on_the_first_try() {
     let s = common::two_hundred_seeds("retry_deadline", &["--drop", "0"]);
-    assert_eq!(count(&s, " on the first try"), 200, "{s}");
+    assert_eq!(common::count(&s, " on the first try"), 200, "{s}");
 }
 
 #[test]
 fn a_late_server_is_retried_until_it_answers() {
     let s = common::two_hundred_seeds("retry_deadline", &["--late-ms", "1200"]);
-    assert_eq!(count(&s, " answered"), 200, "{s}");
-    assert_eq!(count(&s, " on the first try"), 0, "{s}");
+    assert_eq!(common::count(&s, " answered"), 200, "{s}");
+    assert_eq!(common::count(&s, " on the first try"), 0, "{s}");
 }
 
 #[test]
@@ -38,7 +28,7 @@ fn members_that_entered_different_tries_confirm_giving_up_alike() {
     // window numbers it alike.
     for late in ["0", "1200"] {
         let s = common::two_hundred_seeds("retry_deadline", &["--give-up", "--late-ms", late]);
-        assert_eq!(count(&s, " gave up"), 200, "{s}");
-        assert!(count(&s, " confirmed") >= 180, "{s}");
+        assert_eq!(common::count(&s, " gave up"), 200, "{s}");
+        assert!(common::count(&s, " confirmed") >= 180, "{s}");
     }
 }

@@ -168,25 +168,7 @@ choreography! {
     protocol DeepRetry {
         roles P[2];
         timeout 20s {
-            timeout 2s {
-                P[0] -> P[1] : Start(u64);
-                rec Try {
-                    timeout 1s {
-                        P[0] -> P[1] : Ask(u64);
-                        P[1] -> P[0] : Answer(u64);
-                    } else {
-                        P[*] -> P[*] : Retry(u64);
-                        continue Try;
-                    }
-                }
-            } else {
-                P[*] -> P[*] : GiveUp(u64);
-                timeout 1s {
-                    P[0] -> P[1] : Settle(u64);
-                } else {
-                    P[*] -> P[*] : Unsettled(u64);
-                }
-            }
+            call RetryThen(P);
         } else {
             P[*] -> P[*] : Abort(u64);
         }

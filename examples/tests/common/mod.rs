@@ -39,3 +39,14 @@ pub fn two_hundred_seeds(name: &str, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// The number before `what` in an example's summary line.
+#[allow(dead_code)] // not every test file reads counts
+pub fn count(summary: &str, what: &str) -> u64 {
+    let before = summary.split(what).next().unwrap_or_default();
+    before
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {what:?} in {summary}"))
+}
