@@ -135,10 +135,11 @@ fn inside_a_window_a_timeout_sets_aside_its_nest_and_one_looping_over_another_op
     );
 }
 
-#[test]
-fn a_protocol_called_outside_any_timeout_and_in_a_window_is_counted_in_both() {
-    let got = numbering(
-        "protocol Main { roles P[2];
+/// The numbering of `Main`, which calls `sub` (a protocol `Sub` of roles
+/// `A[2]`) in its window's handler, and later in source order outside any
+/// timeout: so the copy outside is numbered last.
+fn called_in_a_window_and_outside(sub: &str) -> Vec<TimeoutNumbering> {
+    let main = "protocol Main { roles P[2];
            choice at P[0] {
              Retries => {
                P[0] -> P[1] : Retries;
@@ -149,8 +150,14 @@ fn a_protocol_called_outside_any_timeout_and_in_a_window_is_counted_in_both() {
                } else { P[*] -> P[*] : GiveUp; call Sub(P); }
              }
              Once => { P[0] -> P[1] : Once; call Sub(P); }
-           } }
-         protocol Sub { roles A[2];
+           } }";
+    numbering(&format!("{main}\n{sub}"))
+}
+
+#[test]
+fn a_protocol_called_outside_any_timeout_and_in_a_window_is_counted_in_both() {
+    let got = called_in_a_window_and_outside(
+        "protocol Sub { roles A[2];
            timeout 1s { A[0] -> A[1] : Ping; } else { A[*] -> A[*] : Stop; } }",
     );
     // Main's window and its loop's timeout, then Sub's: counted in the
@@ -168,20 +175,8 @@ fn a_protocol_called_outside_any_timeout_and_in_a_window_is_counted_in_both() {
 
 #[test]
 fn a_protocol_opening_a_window_called_in_a_window_too_opens_an_inner_window_in_both() {
-    let got = numbering(
-        "protocol Main { roles P[2];
-           choice at P[0] {
-             Retries => {
-               P[0] -> P[1] : Retries;
-               timeout 9s {
-                 rec Try {
-                   timeout 1s { P[0] -> P[1] : Ask; } else { P[*] -> P[*] : Retry; continue Try; }
-                 }
-               } else { P[*] -> P[*] : GiveUp; call Sub(P); }
-             }
-             Once => { P[0] -> P[1] : Once; call Sub(P); }
-           } }
-         protocol Sub { roles A[2];
+    let got = called_in_a_window_and_outside(
+        "protocol Sub { roles A[2];
            timeout 3s {
              rec Again {
                timeout 1s { A[0] -> A[1] : Ping; } else { A[*] -> A[*] : Lost; continue Again; }

@@ -97,6 +97,39 @@ fn given_up(got: Vec<(u32, GiveUp)>) -> Vec<u64> {
     got.into_iter().map(|(_, GiveUp(v))| v).collect()
 }
 
+/// The confirmation's handler of each role module (one type per module).
+trait ConfirmationHandler {
+    /// Runs this member's part: exchange `Unconfirmed`, then finish.
+    async fn run(self, me: u64) -> Result<(), Error>;
+}
+
+macro_rules! confirmation_handler {
+    ($module:ident) => {
+        impl ConfirmationHandler for fetch::$module::S8<NodeTransport> {
+            async fn run(self, me: u64) -> Result<(), Error> {
+                let (_, end) = self.exchange(|_| Unconfirmed(me)).await?;
+                end.finish()
+            }
+        }
+    };
+}
+
+confirmation_handler!(p_0);
+confirmation_handler!(p_1);
+
+/// Whether the give-up was confirmed: yes if nobody started the
+/// confirmation's handler (`unconfirmed` is `None`); else this member runs
+/// it.
+async fn confirmed(unconfirmed: Option<impl ConfirmationHandler>, me: u64) -> Result<bool, Error> {
+    match unconfirmed {
+        None => Ok(true),
+        Some(h) => {
+            h.run(me).await?;
+            Ok(false)
+        }
+    }
+}
+
 /// `P[0]`: asks until an answer arrives or the fetch is given up, then
 /// confirms. Returns how it ended and how many tries it made.
 async fn client(s: Session<NodeTransport>) -> Result<(Ended, u64), Error> {
@@ -134,14 +167,7 @@ async fn client(s: Session<NodeTransport>) -> Result<(Ended, u64), Error> {
         },
         Timed::Expired(h) => Some(h),
     };
-    let confirmed = match unconfirmed {
-        None => true,
-        Some(h) => {
-            let (_, end) = h.exchange(|_| Unconfirmed(0)).await?;
-            end.finish()?;
-            false
-        }
-    };
+    let confirmed = confirmed(unconfirmed, 0).await?;
     Ok((Ended::GaveUp { values, confirmed }, tries))
 }
 
@@ -178,14 +204,7 @@ async fn server(s: Session<NodeTransport>, give_up_at_once: bool) -> Result<Ende
         },
         Timed::Expired(h) => Some(h),
     };
-    let confirmed = match unconfirmed {
-        None => true,
-        Some(h) => {
-            let (_, end) = h.exchange(|_| Unconfirmed(1)).await?;
-            end.finish()?;
-            false
-        }
-    };
+    let confirmed = confirmed(unconfirmed, 1).await?;
     Ok(Ended::GaveUp { values, confirmed })
 }
 

@@ -13,7 +13,7 @@ use crate::ops;
 use crate::par::ParScope;
 use crate::roster::Roster;
 pub(crate) use crate::session_config::SessionConfig;
-use crate::session_core::{poll_next, ActiveBody, Branch, Core, Inner, Numbered, TimeoutNumbering};
+use crate::session_core::{poll_next, ActiveBody, Branch, Core, Inner, TimeoutNumbering};
 use crate::time::Time;
 use crate::transport::Transport;
 
@@ -228,15 +228,18 @@ impl<T: Transport> Session<T> {
         let core = &mut self.inner.core;
         let site = site & !NESTS_TIMEOUTS;
         let nest_bit = |nests: bool| if nests { NESTS_TIMEOUTS } else { 0 };
+        // A timeout outside any other is numbered after every number set
+        // aside so far, a window's included.
+        let after_windows = core.timeouts.max(core.window_end).saturating_add(1);
         let (instance, site) = match numbering {
             TimeoutNumbering::Root { span } => {
-                let instance = core.timeouts.max(core.window_end).saturating_add(1);
+                let instance = after_windows;
                 core.nest_base = instance;
                 core.timeouts = instance.saturating_add(u64::from(span));
                 (instance, site | nest_bit(span > 0))
             }
             TimeoutNumbering::Window => {
-                let instance = core.timeouts.max(core.window_end).saturating_add(1);
+                let instance = after_windows;
                 core.timeouts = instance;
                 core.window_end = instance.saturating_add(WINDOW_HALF.saturating_mul(2));
                 (instance, site | NESTS_TIMEOUTS)
@@ -275,12 +278,7 @@ impl<T: Transport> Session<T> {
             deadline,
             phase: core.phase,
             site,
-            numbered: Numbered {
-                reserved: core.timeouts,
-                base: core.nest_base,
-                window_end: core.window_end,
-                inner_window: core.inner_window,
-            },
+            numbered: core.numbered(),
         });
         core.meeting = None;
     }

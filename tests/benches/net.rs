@@ -184,8 +184,12 @@ async fn open_echo_session(
             server,
         ))
         .unwrap();
-    let ep = echo::a::open(session, echo::Params::default()).unwrap();
-    let (_, ep) = ep
+    echo_round(echo::a::open(session, echo::Params::default()).unwrap()).await
+}
+
+/// One round of the bench session: a ping and its pong.
+async fn echo_round(ep: echo::a::State<NodeTransport, 0>) -> echo::a::State<NodeTransport, 0> {
+    let (echo::Pong(v), next) = ep
         .select_go()
         .send(echo::Ping(VALUE))
         .await
@@ -193,7 +197,8 @@ async fn open_echo_session(
         .recv()
         .await
         .unwrap();
-    ep
+    debug_assert_eq!(v, VALUE);
+    next
 }
 
 /// `iters` rounds of the bench session, timed.
@@ -205,16 +210,7 @@ async fn echo_rounds(
     cpu.time(iters, async {
         let mut ep = ep;
         for _ in 0..iters {
-            let (echo::Pong(v), next) = ep
-                .select_go()
-                .send(echo::Ping(VALUE))
-                .await
-                .unwrap()
-                .recv()
-                .await
-                .unwrap();
-            debug_assert_eq!(v, VALUE);
-            ep = next;
+            ep = echo_round(ep).await;
         }
         ep
     })

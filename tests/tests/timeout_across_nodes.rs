@@ -919,32 +919,40 @@ fn a_timeout_after_a_nesting_timeouts_handler_is_numbered_alike_by_both_members(
 // inside it. Counted as entered, `P[0]` would number that timeout one
 // ahead and `P[1]` would refuse its `Confirm` as a protocol violation.
 
+/// `RetryThen`'s overall body for `P[0]` (of `$module`, from its first
+/// state `$ep`): opens and asks. `P[1]` gave up on the overall body, so its
+/// handler message ends the wait for the answer, and the loop's handler
+/// then hands over the overall one (its message is waiting). Evaluates to
+/// whether the ask's timeout was interrupted (`P[0]` entered it) and the
+/// overall handler.
+macro_rules! ask_until_given_up {
+    ($ep:expr, $module:ident) => {{
+        let ask = match $ep.send($module::Start(1)).await? {
+            Timed::Done(ep) => ep.body(),
+            Timed::Expired(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
+        };
+        let retry = match ask.send($module::Ask(2)).await? {
+            Timed::Done(wait) => match wait.recv().await? {
+                Timed::Done(_) => panic!("P[1] answered although it gave up"),
+                Timed::Expired(h) => h,
+            },
+            Timed::Expired(h) => h,
+        };
+        let entered = retry.session().interrupted_by().is_some();
+        match retry.exchange(|_| $module::Retry(3)).await? {
+            Timed::Done(_) => panic!("P[1] retried although it never entered the loop"),
+            Timed::Expired(h) => (entered, h),
+        }
+    }};
+}
+
 /// `RetryThen`'s `P[0]`: opens and asks; when `P[1]` starts the overall
 /// handler, gives up too and confirms. Returns whether the ask's timeout
 /// was interrupted (it entered it) and how the confirmation ended.
 async fn asker(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error> {
-    use retry_then::{Ask, GiveUp, Retry};
     let ep = retry_then::p_0::open(s, retry_then::Params {})?.body();
-    let ask = match ep.send(retry_then::Start(1)).await? {
-        Timed::Done(ep) => ep.body(),
-        Timed::Expired(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
-    };
-    // Inside the loop's timeout now: `P[1]`'s handler message ends the
-    // wait for the answer; the loop's handler then hands over the
-    // overall one (its message is waiting).
-    let retry = match ask.send(Ask(2)).await? {
-        Timed::Done(wait) => match wait.recv().await? {
-            Timed::Done(_) => panic!("P[1] answered although it gave up"),
-            Timed::Expired(h) => h,
-        },
-        Timed::Expired(h) => h,
-    };
-    let entered = retry.session().interrupted_by().is_some();
-    let handler = match retry.exchange(|_| Retry(3)).await? {
-        Timed::Done(_) => panic!("P[1] retried although it never entered the loop"),
-        Timed::Expired(h) => h,
-    };
-    let (_, ep) = handler.exchange(|_| GiveUp(10)).await?;
+    let (entered, handler) = ask_until_given_up!(ep, retry_then);
+    let (_, ep) = handler.exchange(|_| retry_then::GiveUp(10)).await?;
     Ok((
         entered,
         confirm!(ep, retry_then::Settle, retry_then::Unsettled),
@@ -991,26 +999,11 @@ macro_rules! in_time {
 /// `DeepRetry`'s `P[0]`: `asker` inside the overall deadline.
 async fn deep_asker(s: Session<NodeTransport>) -> Result<(bool, Confirmation), Error> {
     use deep_retry::p_0::LingeredS11S10;
-    use deep_retry::{Ask, GiveUp, Retry, Settle, Start, Unsettled};
+    use deep_retry::{GiveUp, Settle, Unsettled};
     let ep = deep_retry::p_0::open(s, deep_retry::Params {})?
         .body()
         .body();
-    let ask = match ep.send(Start(1)).await? {
-        Timed::Done(ep) => ep.body(),
-        Timed::Expired(_) => return Err(Error::Interrupted(Interrupt::Deadline)),
-    };
-    let retry = match ask.send(Ask(2)).await? {
-        Timed::Done(wait) => match wait.recv().await? {
-            Timed::Done(_) => panic!("P[1] answered although it gave up"),
-            Timed::Expired(h) => h,
-        },
-        Timed::Expired(h) => h,
-    };
-    let entered = retry.session().interrupted_by().is_some();
-    let handler = match retry.exchange(|_| Retry(3)).await? {
-        Timed::Done(_) => panic!("P[1] retried although it never entered the loop"),
-        Timed::Expired(h) => h,
-    };
+    let (entered, handler) = ask_until_given_up!(ep, deep_retry);
     let (_, ep) = in_time!(handler.exchange(|_| GiveUp(10)).await?);
     let unsettled = match ep.body().send(Settle(7)).await? {
         Timed::Done(after) => match after.linger(LINGER).await? {

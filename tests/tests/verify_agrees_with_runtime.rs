@@ -411,12 +411,11 @@ impl Plan {
             Some(TimeoutNumbering::Nested { offset }) => Rt::Nested { offset: *offset },
             Some(TimeoutNumbering::Window) => Rt::Window,
             Some(TimeoutNumbering::InnerWindow) => Rt::InnerWindow,
-            Some(TimeoutNumbering::Counted { span }) => Rt::Counted {
-                span: *span,
-                nests: self.machine.nests_timeout(at),
-            },
-            None => Rt::Counted {
-                span: 0,
+            counted => Rt::Counted {
+                span: match counted {
+                    Some(TimeoutNumbering::Counted { span }) => *span,
+                    _ => 0,
+                },
                 nests: self.machine.nests_timeout(at),
             },
         }

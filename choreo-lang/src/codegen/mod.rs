@@ -2037,13 +2037,13 @@ impl Emitter<'_> {
             }
             Some(TimeoutNumbering::Window) => quote!(rt::TimeoutNumbering::Window),
             Some(TimeoutNumbering::InnerWindow) => quote!(rt::TimeoutNumbering::InnerWindow),
-            Some(TimeoutNumbering::Counted { span }) => {
+            counted => {
+                let span = match counted {
+                    Some(TimeoutNumbering::Counted { span }) => *span,
+                    _ => 0,
+                };
                 let nests = self.machine.nests_timeout(self.current);
                 quote!(rt::TimeoutNumbering::Counted { span: #span, nests: #nests })
-            }
-            None => {
-                let nests = self.machine.nests_timeout(self.current);
-                quote!(rt::TimeoutNumbering::Counted { span: 0, nests: #nests })
             }
         }
     }

@@ -180,64 +180,33 @@ impl Conformance {
     /// each node keeps its edges in the order they were added).
     fn group(&mut self) {
         let n = self.node_count as usize;
-        // A counting sort by source node (stable, and no sort buffer): the
-        // starts are the counts summed, a cursor per node places each entry.
         let mut cursor = std::mem::take(&mut self.stack);
-        starts(
+        group_by_source(
             n,
-            self.building_eps.iter().map(|&(from, _)| from),
+            &self.building_eps,
             &mut self.eps_start,
+            &mut self.eps_to,
+            &mut cursor,
         );
-        cursor.clear();
-        cursor.extend_from_slice(self.eps_start.get(..n).unwrap_or_default());
-        self.eps_to.clear();
-        self.eps_to.resize(self.building_eps.len(), 0);
-        for &(from, to) in &self.building_eps {
-            if let Some(c) = cursor.get_mut(from as usize) {
-                if let Some(slot) = self.eps_to.get_mut(*c as usize) {
-                    *slot = to;
-                }
-                *c += 1;
-            }
-        }
-        starts(
+        group_by_source(
             n,
-            self.building_edges.iter().map(|&(from, _)| from),
+            &self.building_edges,
             &mut self.edge_start,
+            &mut self.edges,
+            &mut cursor,
         );
-        cursor.clear();
-        cursor.extend_from_slice(self.edge_start.get(..n).unwrap_or_default());
-        self.edges.clear();
-        self.edges
-            .resize(self.building_edges.len(), Edge::default());
-        for &(from, e) in &self.building_edges {
-            if let Some(c) = cursor.get_mut(from as usize) {
-                if let Some(slot) = self.edges.get_mut(*c as usize) {
-                    *slot = e;
-                }
-                *c += 1;
-            }
-        }
         cursor.clear();
         self.stack = cursor;
     }
 
     /// The epsilon targets of node `n`.
     fn eps_of(&self, n: u32) -> &[u32] {
-        let n = n as usize;
-        match (self.eps_start.get(n), self.eps_start.get(n + 1)) {
-            (Some(&a), Some(&b)) => self.eps_to.get(a as usize..b as usize).unwrap_or_default(),
-            _ => &[],
-        }
+        of_source(&self.eps_start, &self.eps_to, n)
     }
 
     /// The edges of node `n`.
     fn edges_of(&self, n: u32) -> &[Edge] {
-        let n = n as usize;
-        match (self.edge_start.get(n), self.edge_start.get(n + 1)) {
-            (Some(&a), Some(&b)) => self.edges.get(a as usize..b as usize).unwrap_or_default(),
-            _ => &[],
-        }
+        of_source(&self.edge_start, &self.edges, n)
     }
 
     /// The events of an edge.
@@ -559,6 +528,41 @@ impl Conformance {
             }
         }
         out
+    }
+}
+
+/// Groups `entries` (source node, item) by source for nodes `0..n`: the
+/// items of node `m` end up in `items[start[m]..start[m + 1]]`, in the
+/// order they were added. A counting sort (stable, no sort buffer): the
+/// starts are the counts summed, a cursor per node places each item.
+fn group_by_source<T: Copy + Default>(
+    n: usize,
+    entries: &[(u32, T)],
+    start: &mut Vec<u32>,
+    items: &mut Vec<T>,
+    cursor: &mut Vec<u32>,
+) {
+    starts(n, entries.iter().map(|&(from, _)| from), start);
+    cursor.clear();
+    cursor.extend_from_slice(start.get(..n).unwrap_or_default());
+    items.clear();
+    items.resize(entries.len(), T::default());
+    for &(from, item) in entries {
+        if let Some(c) = cursor.get_mut(from as usize) {
+            if let Some(slot) = items.get_mut(*c as usize) {
+                *slot = item;
+            }
+            *c += 1;
+        }
+    }
+}
+
+/// The items of node `n` grouped by [`group_by_source`].
+fn of_source<'a, T>(start: &[u32], items: &'a [T], n: u32) -> &'a [T] {
+    let n = n as usize;
+    match (start.get(n), start.get(n + 1)) {
+        (Some(&a), Some(&b)) => items.get(a as usize..b as usize).unwrap_or_default(),
+        _ => &[],
     }
 }
 

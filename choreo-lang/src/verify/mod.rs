@@ -721,13 +721,11 @@ fn run_all<'a>(
             }
             continue;
         }
+        // The last instance's automaton as it is if the family sizes are
+        // the same; else it (or the last protocol's) rebuilt in place.
         let conform = global.map(|g| match conform_cache.take() {
             Some((families, c)) if families == inst.families => c,
-            Some((_, mut c)) => {
-                c.rebuild(g, &inst.families);
-                c
-            }
-            None => match reuse.conform.take() {
+            cached => match cached.map(|(_, c)| c).or_else(|| reuse.conform.take()) {
                 Some(mut c) => {
                     c.rebuild(g, &inst.families);
                     c

@@ -11,7 +11,11 @@
 //! handler, each of which is numbered at its fixed offset from the root's.
 //! Participants that entered different nested timeouts (one was
 //! interrupted before it reached one) therefore still number every later
-//! timeout alike. A receiver classifies a frame by its phase:
+//! timeout alike. A root whose nest loops over a timeout opens a *window*
+//! instead: the timeouts inside are counted, its body's and its handler's
+//! in a half each, and its handler's start at the second half whatever
+//! count of the first a member entered ([`Core::number_handler`]); one
+//! level in, an *inner window* does the same. A receiver classifies a frame by its phase:
 //!
 //! - the handler phase of a body it is in (innermost or enclosing): a peer
 //!   started the handler. The frame is held for the handler and the body's
@@ -108,10 +112,7 @@ impl Core {
     /// ([`crate::TimeoutNumbering::InnerWindow`]).
     pub(crate) fn number_handler(&mut self, handler_phase: u64) {
         let instance = handler_phase / 2;
-        let window = self
-            .window_end
-            .checked_sub(super::WINDOW_HALF.saturating_mul(2));
-        let half = if self.window_end != 0 && window == Some(instance) {
+        let half = if self.window_start() == Some(instance) {
             super::WINDOW_HALF
         } else if self.inner_window != 0 && self.inner_window == instance {
             super::INNER_WINDOW_HALF
@@ -127,13 +128,36 @@ impl Core {
         }
     }
 
+    /// The instance of the window entered last, if any (`window_end` is 0
+    /// before any, else above both halves).
+    fn window_start(&self) -> Option<u64> {
+        self.window_end
+            .checked_sub(super::WINDOW_HALF.saturating_mul(2))
+    }
+
+    /// The numbering as it stands (kept with a body on entry, so that
+    /// undoing a later entry goes back to it).
+    pub(crate) fn numbered(&self) -> Numbered {
+        Numbered {
+            reserved: self.timeouts,
+            base: self.nest_base,
+            window_end: self.window_end,
+            inner_window: self.inner_window,
+        }
+    }
+
+    /// Back to a numbering kept by [`Core::numbered`].
+    fn renumber(&mut self, n: Numbered) {
+        self.timeouts = n.reserved;
+        self.nest_base = n.base;
+        self.window_end = n.window_end;
+        self.inner_window = n.inner_window;
+    }
+
     /// Did the entry of `instance` (now counted up to [`Core::timeouts`])
     /// run past the end of a half of the window entered last?
     pub(crate) fn exhausts_window_half(&self, instance: u64) -> bool {
-        let Some(start) = self
-            .window_end
-            .checked_sub(super::WINDOW_HALF.saturating_mul(2))
-        else {
+        let Some(start) = self.window_start() else {
             return false;
         };
         let middle = start.saturating_add(super::WINDOW_HALF);
@@ -260,10 +284,7 @@ impl Core {
         self.phase = r.body;
         // The completed instance's numbering: the body entered after it
         // (numbered after the numbers it set aside) was never entered.
-        self.timeouts = r.numbered.reserved;
-        self.nest_base = r.numbered.base;
-        self.window_end = r.numbered.window_end;
-        self.inner_window = r.numbered.inner_window;
+        self.renumber(r.numbered);
         if let Some(body) = self.bodies.last_mut() {
             body.numbered = r.numbered;
         }
@@ -680,12 +701,7 @@ impl Core {
                 deadline,
                 phase,
                 site,
-                numbered: Numbered {
-                    reserved: self.timeouts,
-                    base: self.nest_base,
-                    window_end: self.window_end,
-                    inner_window: self.inner_window,
-                },
+                numbered: self.numbered(),
             });
         }
         self.rewind = None;
