@@ -57,3 +57,84 @@ async fn two_protocols_from_one_file_work_under_a_glob_import() {
     assert_eq!((client, server), (21, 42));
     assert_ne!(ping::FINGERPRINT, pong::FINGERPRINT);
 }
+
+/// The same file beside a glob import of one of its protocols, in the same
+/// module: `ping::*` brings `Hello` into the module that `pong` imports
+/// with `use super::*`, and `pong::Hello` is still `pong`'s own label (it
+/// was ambiguous between two globs, a compile error in the user's crate).
+mod pair_beside_a_glob {
+    choreo_macros::choreography!(file = "tests/data/two_protocols.choreo");
+
+    pub use ping::*;
+
+    /// Pong's server greets, ping's client answers: both labels named
+    /// `Hello`, one unqualified (ping's, from the glob) and one through its
+    /// module.
+    pub fn greetings() -> (Hello, pong::Hello) {
+        (Hello(1), pong::Hello(2))
+    }
+}
+
+#[tokio::test]
+async fn a_protocols_labels_stay_its_own_beside_a_glob_import_of_anothers() {
+    let (ping_hello, pong_hello) = pair_beside_a_glob::greetings();
+    assert_eq!((ping_hello.0, pong_hello.0), (1, 2));
+
+    // Pong's endpoints take pong's label at the module root.
+    use pair_beside_a_glob::pong;
+    let mut sessions = pong::sessions(&pong::Params {}, SessionId([3; 16])).unwrap();
+    let server = pong::server::open(sessions.pop().unwrap(), pong::Params {}).unwrap();
+    let client = pong::client::open(sessions.pop().unwrap(), pong::Params {}).unwrap();
+    let (client, server) = tokio::join!(
+        async move {
+            let (pong::Hello(n), c) = client.recv().await.unwrap();
+            c.send(pong::Reply(n + 1)).await.unwrap().finish().unwrap();
+            n
+        },
+        async move {
+            let s = server.send(pong_hello).await.unwrap();
+            let (pong::Reply(n), s) = s.recv().await.unwrap();
+            s.finish().unwrap();
+            n
+        }
+    );
+    assert_eq!((client, server), (2, 3));
+}
+
+/// Labels named like the module's own items: the module root keeps its
+/// items (`Params` is the parameters, `client` the role module), and the
+/// labels are under `labels::`.
+mod named_like_items {
+    choreo_macros::choreography! {
+        protocol Setup {
+            roles Client, Server;
+            Client -> Server : Params(u32);
+            Server -> Client : Chan;
+            Client -> Server : Done(u32);
+        }
+    }
+}
+
+#[tokio::test]
+async fn labels_named_like_module_items_are_under_labels() {
+    use named_like_items::setup;
+    let params = setup::Params {};
+    let mut sessions = setup::sessions(&params, SessionId([4; 16])).unwrap();
+    let server = setup::server::open(sessions.pop().unwrap(), params).unwrap();
+    let client = setup::client::open(sessions.pop().unwrap(), params).unwrap();
+    let (client, server) = tokio::join!(
+        async move {
+            let c = client.send(setup::labels::Params(5)).await.unwrap();
+            let (setup::labels::Chan, c) = c.recv().await.unwrap();
+            c.send(setup::Done(6)).await.unwrap().finish().unwrap();
+        },
+        async move {
+            let (setup::labels::Params(n), s) = server.recv().await.unwrap();
+            let s = s.send(setup::labels::Chan).await.unwrap();
+            let (setup::Done(m), s) = s.recv().await.unwrap();
+            s.finish().unwrap();
+            (n, m)
+        }
+    );
+    assert_eq!((client, server), ((), (5, 6)));
+}

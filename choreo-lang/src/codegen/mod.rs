@@ -27,7 +27,7 @@ pub mod link;
 pub mod names;
 pub mod types;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -237,6 +237,8 @@ fn generate_protocol(
         }
     }
 
+    let label_exports = root_label_exports(labels, roles);
+
     let mut role_mods = Vec::new();
     let mut uses = MacroUse::default();
     for role in roles {
@@ -422,7 +424,7 @@ fn generate_protocol(
                 #label_type_macro
                 #(#label_items)*
             }
-            pub use labels::*;
+            pub use self::labels::{#(#label_exports),*};
 
             #lanes_module
 
@@ -558,6 +560,46 @@ fn describe_message(m: &Message) -> String {
     } else {
         format!("{}({})", m.label.name, m.payload.written)
     }
+}
+
+/// Items every generated protocol module defines at its root, beside its
+/// role modules.
+const ROOT_ITEMS: &[&str] = &[
+    "rt",
+    "FINGERPRINT",
+    "PROTOCOL",
+    "Params",
+    "roster",
+    "sessions",
+    "Chan",
+    "LinkPoint",
+    "labels",
+    "lanes",
+];
+
+/// The labels re-exported at the protocol module's root, by name. Named,
+/// not by a glob: the module also imports its parent's names with
+/// `use super::*`, and a glob there that brings another protocol's label of
+/// the same name (`use ping::*` beside `pong`) would make every use of
+/// `pong::Hello` ambiguous between two globs; a named import wins over a
+/// glob. A label named like one of the root's own items (`Params`, a role
+/// module) cannot be re-exported beside it and is only under `labels::`.
+fn root_label_exports(labels: &Labels, roles: &[RoleMachine]) -> Vec<Ident> {
+    let taken: HashSet<String> = ROOT_ITEMS
+        .iter()
+        .map(|item| (*item).to_owned())
+        .chain(
+            roles
+                .iter()
+                .map(|r| ident(&module_name(&r.target)).to_string()),
+        )
+        .collect();
+    labels
+        .order
+        .iter()
+        .map(|(_, name, _)| ident(name))
+        .filter(|name| !taken.contains(&name.to_string()))
+        .collect()
 }
 
 fn module_name(target: &Target) -> String {
