@@ -213,3 +213,64 @@ fn payload_types_of_every_form_are_generated_as_written() {
         assert!(code.contains(&expected), "{ty}: {code}");
     }
 }
+
+/// Roles whose modules would share a Rust name with each other or with an
+/// item of the protocol's module are reported at the role declarations
+/// (rustc would report "defined multiple times" inside the macro
+/// expansion). The first clash is with the generated `labels`.
+#[test]
+fn roles_that_would_be_one_rust_module_are_reported_at_their_declarations() {
+    let text = "protocol Relay {\n    roles Labels, HTTPServer, HttpServer;\n    Labels -> HTTPServer : Hello(u64);\n    HTTPServer -> HttpServer : Fwd(u64);\n}\n";
+    let comp = compile(vec![Source::from_path_text("relay.choreo", text)]);
+    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
+    let errors = comp.generate_program().unwrap_err();
+    let at = |d: &choreo_lang::diagnostic::Diagnostic| {
+        &text[d.primary.span.start as usize..d.primary.span.end as usize]
+    };
+    assert_eq!(
+        errors.iter().map(|d| (d.code, at(d))).collect::<Vec<_>>(),
+        [("E0504", "Labels"), ("E0504", "HttpServer")]
+    );
+    insta::assert_snapshot!(choreo_lang::render::render_all(
+        &errors,
+        &comp.sources,
+        choreo_lang::render::RenderOptions { color: false }
+    ));
+}
+
+/// A named family member's module (`node_0`) and a role of that name.
+#[test]
+fn a_role_named_like_a_family_members_module_is_reported() {
+    let text = "protocol Ring {\n    roles Node[3], Node_0;\n    Node[0] -> Node_0 : Token(u64);\n    Node_0 -> Node[1] : Token(u64);\n}\n";
+    let comp = compile(vec![Source::from_path_text("ring.choreo", text)]);
+    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
+    let errors = comp.generate_program().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let d = &errors[0];
+    assert_eq!(d.code, "E0504");
+    assert!(d.message.contains("`node_0`"), "{}", d.message);
+    let primary = &text[d.primary.span.start as usize..d.primary.span.end as usize];
+    let secondary = d
+        .secondary
+        .iter()
+        .map(|l| &text[l.span.start as usize..l.span.end as usize])
+        .collect::<Vec<_>>();
+    let mut both = [primary, secondary[0]];
+    both.sort_unstable();
+    assert_eq!(both, ["Node[3]", "Node_0"]);
+}
+
+/// Two protocols of one file whose modules would be one.
+#[test]
+fn protocols_that_would_be_one_rust_module_are_reported() {
+    let text = "protocol FastPath {\n    roles A, B;\n    A -> B : Go;\n}\n\nprotocol Fast_Path {\n    roles A, B;\n    B -> A : Go;\n}\n";
+    let comp = compile(vec![Source::from_path_text("paths.choreo", text)]);
+    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
+    let errors = comp.generate_program().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    insta::assert_snapshot!(choreo_lang::render::render_all(
+        &errors,
+        &comp.sources,
+        choreo_lang::render::RenderOptions { color: false }
+    ));
+}

@@ -7,6 +7,8 @@ pub const BAD_PAYLOAD_TYPE: &str = "E0501";
 pub const UNBOUND_CONTINUE: &str = "E0502";
 /// A protocol in the requested files that has no projection.
 pub const NOT_PROJECTED: &str = "E0503";
+/// Two declarations that would become Rust items of the same name.
+pub const NAME_CLASH: &str = "E0504";
 
 pub const EXPLANATIONS: &[(&str, &str)] = &[
     (
@@ -25,5 +27,14 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
         "E0503",
         "A protocol has no projection, so no endpoints were generated for it. The projection \
          errors reported with it say why; fix them and the module appears.",
+    ),
+    (
+        "E0504",
+        "Two declarations would become Rust items of the same name, which Rust rejects. A \
+         protocol becomes a module named by its snake_case name, and each role a module inside \
+         it (a family member named by index adds `_<index>`: `node_0`), beside the items every \
+         protocol module has (`labels`, `lanes`, `rt`). So `HTTPServer` and `HttpServer` are \
+         both `http_server`, and a role `Labels` would be a second `labels`. The error points at \
+         the later declaration and names the earlier one; rename one of them.",
     ),
 ];

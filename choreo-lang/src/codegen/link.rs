@@ -8,7 +8,7 @@ use quote::quote;
 use crate::machine::{Header, LinkSite, Participant, ProtocolMachines, Size, Target, END};
 use crate::span::FileId;
 
-use super::names::{ident, snake};
+use super::names::{ident, protocol_module_ident, role_module_ident};
 use super::{role_index, size_tokens};
 
 /// What the code of one protocol may link to with a typed entry: the
@@ -154,8 +154,8 @@ fn typed_entry(
     } else {
         quote::format_ident!("S0")
     };
-    let sub_mod = ident(&snake(sub));
-    let role_mod = ident(&super::module_name(&sub_target));
+    let sub_mod = protocol_module_ident(sub);
+    let role_mod = role_module_ident(&sub_target);
     // `Sub`'s parameters: one sizing a family is that argument's family
     // size; the others follow the link's `; …` arguments in order.
     let mut rest = link_params.iter();

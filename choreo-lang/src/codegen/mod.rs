@@ -21,6 +21,7 @@
 //! global protocol for names, roles and the fingerprint) and emits text or
 //! tokens; it does no I/O.
 
+mod clashes;
 pub mod codes;
 mod lanes;
 pub mod link;
@@ -38,7 +39,7 @@ use crate::machine::{
     ProtocolMachines, RoleMachine, Size, State, StateId, Target, TimeoutNumbering,
 };
 use crate::span::FileId;
-use names::{ident, snake};
+use names::{ident, protocol_module_ident, role_module_ident, snake};
 
 /// The generated Rust of every protocol declared in the first source
 /// (`FileId(0)`: the file given to `choreo gen`), pretty-printed.
@@ -82,6 +83,7 @@ pub fn generate_tokens(
     let generated = machines
         .iter()
         .filter(|m| m.header.files.iter().any(|f| files.contains(f)));
+    errors.extend(clashes::protocol_modules(generated.clone()));
     for protocol in generated {
         match &protocol.roles {
             Some(roles) => match generate_protocol(protocol, roles, &linkable) {
@@ -132,7 +134,11 @@ fn generate_protocol(
     let protocol = &machines.header;
     let mut diags = Vec::new();
 
-    let mod_name = ident(&snake(&protocol.name));
+    let clashing = clashes::role_modules(protocol, roles);
+    if !clashing.is_empty() {
+        return Err(clashing);
+    }
+    let mod_name = protocol_module_ident(&protocol.name);
     let name_lit = Literal::string(&protocol.name);
     let fp_bytes = machines
         .fingerprint
@@ -562,21 +568,6 @@ fn describe_message(m: &Message) -> String {
     }
 }
 
-/// Items every generated protocol module defines at its root, beside its
-/// role modules.
-const ROOT_ITEMS: &[&str] = &[
-    "rt",
-    "FINGERPRINT",
-    "PROTOCOL",
-    "Params",
-    "roster",
-    "sessions",
-    "Chan",
-    "LinkPoint",
-    "labels",
-    "lanes",
-];
-
 /// The labels re-exported at the protocol module's root, by name. Named,
 /// not by a glob: the module also imports its parent's names with
 /// `use super::*`, and a glob there that brings another protocol's label of
@@ -585,13 +576,15 @@ const ROOT_ITEMS: &[&str] = &[
 /// glob. A label named like one of the root's own items (`Params`, a role
 /// module) cannot be re-exported beside it and is only under `labels::`.
 fn root_label_exports(labels: &Labels, roles: &[RoleMachine]) -> Vec<Ident> {
-    let taken: HashSet<String> = ROOT_ITEMS
+    let taken: HashSet<String> = clashes::ROOT_TYPES
         .iter()
+        .map(|(item, _)| item)
+        .chain(clashes::ROOT_VALUES)
         .map(|item| (*item).to_owned())
         .chain(
             roles
                 .iter()
-                .map(|r| ident(&module_name(&r.target)).to_string()),
+                .map(|r| role_module_ident(&r.target).to_string()),
         )
         .collect();
     labels
@@ -600,13 +593,6 @@ fn root_label_exports(labels: &Labels, roles: &[RoleMachine]) -> Vec<Ident> {
         .map(|(_, name, _)| ident(name))
         .filter(|name| !taken.contains(&name.to_string()))
         .collect()
-}
-
-fn module_name(target: &Target) -> String {
-    match target {
-        Target::Role(r) | Target::Family(r) => snake(r),
-        Target::Member(r, i) => format!("{}_{i}", snake(r)),
-    }
 }
 
 /// The key of a role instance in [`ProtocolMachines::delegations`]
@@ -671,7 +657,7 @@ fn role_module(
         peers: BTreeMap::new(),
         uses: MacroUse::default(),
     };
-    let mod_name = ident(&module_name(&local.target));
+    let mod_name = role_module_ident(&local.target);
     let (role_name, index) = match &local.target {
         Target::Role(r) => (r, quote!(Some(None))),
         Target::Family(r) => (r, quote!(None)),

@@ -2,6 +2,8 @@
 
 use proc_macro2::{Ident, Span};
 
+use crate::local::Target;
+
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
@@ -43,6 +45,21 @@ pub fn ident(name: &str) -> Ident {
         }
         n if KEYWORDS.contains(&n) => Ident::new_raw(n, Span::call_site()),
         n => Ident::new(n, Span::call_site()),
+    }
+}
+
+/// The module of a protocol: its `snake_case` name (`FastPath` → `fast_path`).
+pub fn protocol_module_ident(protocol: &str) -> Ident {
+    ident(&snake(protocol))
+}
+
+/// The module of a role's endpoints inside its protocol's module: the
+/// role's `snake_case` name, and a named family member's index after it
+/// (`Node[0]` → `node_0`).
+pub fn role_module_ident(target: &Target) -> Ident {
+    match target {
+        Target::Role(r) | Target::Family(r) => ident(&snake(r)),
+        Target::Member(r, i) => ident(&format!("{}_{i}", snake(r))),
     }
 }
 
