@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use choreo_lang::diagnostic::Diagnostic;
+use choreo_lang::render::{render_all, RenderOptions};
 use choreo_lang::{compile, Source};
 
 fn generate(name: &str, text: &str) -> String {
@@ -11,6 +13,21 @@ fn generate(name: &str, text: &str) -> String {
         Ok(code) => code,
         Err(d) => panic!("{name}: {d:#?}"),
     }
+}
+
+/// Code generation's errors for `text`, which must pass the checks, and
+/// their rendering.
+fn generation_errors(file: &str, text: &str) -> (Vec<Diagnostic>, String) {
+    let comp = compile(vec![Source::from_path_text(file, text)]);
+    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
+    let errors = comp.generate_program().unwrap_err();
+    let rendered = render_all(&errors, &comp.sources, RenderOptions { color: false });
+    (errors, rendered)
+}
+
+/// The text a span of `text` covers.
+fn spanned(text: &str, span: choreo_lang::span::Span) -> &str {
+    &text[span.start as usize..span.end as usize]
 }
 
 #[test]
@@ -178,17 +195,10 @@ fn payloads_use_all_of_rusts_type_syntax() {
 #[test]
 fn a_payload_rust_cannot_name_is_reported_at_its_span() {
     let text = "protocol Orders {\n    roles Shop, Bank;\n    Shop -> Bank : Pay(u64);\n    Bank -> Shop : Receipt(Vec<receipts::move>);\n}\n";
-    let comp = compile(vec![Source::from_path_text("orders.choreo", text)]);
-    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
-    let errors = comp.generate_program().unwrap_err();
+    let (errors, rendered) = generation_errors("orders.choreo", text);
     assert_eq!(errors.len(), 1);
-    let at = errors[0].primary.span;
-    assert_eq!(&text[at.start as usize..at.end as usize], "move");
-    insta::assert_snapshot!(choreo_lang::render::render_all(
-        &errors,
-        &comp.sources,
-        choreo_lang::render::RenderOptions { color: false }
-    ));
+    assert_eq!(spanned(text, errors[0].primary.span), "move");
+    insta::assert_snapshot!(rendered);
 }
 
 /// Every type form the language accepts comes out as the same Rust type.
@@ -221,41 +231,30 @@ fn payload_types_of_every_form_are_generated_as_written() {
 #[test]
 fn roles_that_would_be_one_rust_module_are_reported_at_their_declarations() {
     let text = "protocol Relay {\n    roles Labels, HTTPServer, HttpServer;\n    Labels -> HTTPServer : Hello(u64);\n    HTTPServer -> HttpServer : Fwd(u64);\n}\n";
-    let comp = compile(vec![Source::from_path_text("relay.choreo", text)]);
-    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
-    let errors = comp.generate_program().unwrap_err();
-    let at = |d: &choreo_lang::diagnostic::Diagnostic| {
-        &text[d.primary.span.start as usize..d.primary.span.end as usize]
-    };
+    let (errors, rendered) = generation_errors("relay.choreo", text);
     assert_eq!(
-        errors.iter().map(|d| (d.code, at(d))).collect::<Vec<_>>(),
+        errors
+            .iter()
+            .map(|d| (d.code, spanned(text, d.primary.span)))
+            .collect::<Vec<_>>(),
         [("E0504", "Labels"), ("E0504", "HttpServer")]
     );
-    insta::assert_snapshot!(choreo_lang::render::render_all(
-        &errors,
-        &comp.sources,
-        choreo_lang::render::RenderOptions { color: false }
-    ));
+    insta::assert_snapshot!(rendered);
 }
 
 /// A named family member's module (`node_0`) and a role of that name.
 #[test]
 fn a_role_named_like_a_family_members_module_is_reported() {
     let text = "protocol Ring {\n    roles Node[3], Node_0;\n    Node[0] -> Node_0 : Token(u64);\n    Node_0 -> Node[1] : Token(u64);\n}\n";
-    let comp = compile(vec![Source::from_path_text("ring.choreo", text)]);
-    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
-    let errors = comp.generate_program().unwrap_err();
+    let (errors, _) = generation_errors("ring.choreo", text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let d = &errors[0];
     assert_eq!(d.code, "E0504");
     assert!(d.message.contains("`node_0`"), "{}", d.message);
-    let primary = &text[d.primary.span.start as usize..d.primary.span.end as usize];
-    let secondary = d
-        .secondary
-        .iter()
-        .map(|l| &text[l.span.start as usize..l.span.end as usize])
-        .collect::<Vec<_>>();
-    let mut both = [primary, secondary[0]];
+    let mut both = [
+        spanned(text, d.primary.span),
+        spanned(text, d.secondary[0].span),
+    ];
     both.sort_unstable();
     assert_eq!(both, ["Node[3]", "Node_0"]);
 }
@@ -264,13 +263,7 @@ fn a_role_named_like_a_family_members_module_is_reported() {
 #[test]
 fn protocols_that_would_be_one_rust_module_are_reported() {
     let text = "protocol FastPath {\n    roles A, B;\n    A -> B : Go;\n}\n\nprotocol Fast_Path {\n    roles A, B;\n    B -> A : Go;\n}\n";
-    let comp = compile(vec![Source::from_path_text("paths.choreo", text)]);
-    assert!(!comp.has_errors(), "{:#?}", comp.diagnostics);
-    let errors = comp.generate_program().unwrap_err();
+    let (errors, rendered) = generation_errors("paths.choreo", text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    insta::assert_snapshot!(choreo_lang::render::render_all(
-        &errors,
-        &comp.sources,
-        choreo_lang::render::RenderOptions { color: false }
-    ));
+    insta::assert_snapshot!(rendered);
 }
