@@ -138,3 +138,76 @@ async fn labels_named_like_module_items_are_under_labels() {
     );
     assert_eq!((client, server), ((), (5, 6)));
 }
+
+/// Payload types named like their labels (`Vote(Vote)`) or like the
+/// protocol module's own items (`Params`): the payloads are the invoking
+/// module's types, as written, not the label wrapping itself nor the
+/// protocol's parameters (before, `Vote(Vote)` was a recursive type, E0072).
+mod payloads_named_like_labels {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Vote {
+        pub yes: bool,
+    }
+
+    /// An application's own settings type, named like the generated
+    /// `Params`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Params {
+        pub rounds: u32,
+        pub title: String,
+    }
+
+    choreo_macros::choreography! {
+        protocol Ballot {
+            roles Clerk, Voter;
+            Clerk -> Voter : Setup(Params);
+            Voter -> Clerk : Vote(Vote);
+            Clerk -> Voter : Tally(Vec<Vote>);
+        }
+    }
+}
+
+#[tokio::test]
+async fn payloads_named_like_labels_or_module_items_are_the_invoking_modules_types() {
+    use payloads_named_like_labels::{ballot, Params, Vote};
+    let none = ballot::Params {};
+    let mut sessions = ballot::sessions(&none, SessionId([5; 16])).unwrap();
+    let voter = ballot::voter::open(sessions.pop().unwrap(), none).unwrap();
+    let clerk = ballot::clerk::open(sessions.pop().unwrap(), none).unwrap();
+    let settings = Params {
+        rounds: 1,
+        title: "budget".into(),
+    };
+    let (tally, seen) = tokio::join!(
+        async move {
+            let c = clerk.send(ballot::Setup(settings)).await.unwrap();
+            let (ballot::Vote(vote), c) = c.recv().await.unwrap();
+            c.send(ballot::Tally(vec![vote.clone()]))
+                .await
+                .unwrap()
+                .finish()
+                .unwrap();
+            vote
+        },
+        async move {
+            let (ballot::Setup(settings), v) = voter.recv().await.unwrap();
+            let v = v.send(ballot::Vote(Vote { yes: true })).await.unwrap();
+            let (ballot::Tally(votes), v) = v.recv().await.unwrap();
+            v.finish().unwrap();
+            (settings, votes)
+        }
+    );
+    assert_eq!(tally, Vote { yes: true });
+    assert_eq!(
+        seen,
+        (
+            Params {
+                rounds: 1,
+                title: "budget".into()
+            },
+            vec![Vote { yes: true }]
+        )
+    );
+}

@@ -27,6 +27,10 @@ pub(super) const ROOT_TYPES: &[(&str, &str)] = &[
     ("LinkPoint", "what a `link` hands over"),
     ("labels", "the module of message label types"),
     ("lanes", "the module of typed in-memory lanes"),
+    (
+        "payloads",
+        "the module of payload types named from where the macro is invoked",
+    ),
 ];
 /// Value-namespace items at the root of every generated protocol module.
 pub(super) const ROOT_VALUES: &[&str] = &["FINGERPRINT", "PROTOCOL", "roster", "sessions"];

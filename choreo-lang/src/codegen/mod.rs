@@ -23,12 +23,13 @@
 
 mod clashes;
 pub mod codes;
+mod label_types;
 mod lanes;
 pub mod link;
 pub mod names;
 pub mod types;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -199,51 +200,13 @@ fn generate_protocol(
         },
     };
 
-    // Label types.
-    let mut label_items = Vec::new();
-    for (label, name, payload) in &labels.order {
-        let name = ident(name);
-        let doc = format!(
-            " Label `{}`{}.",
-            label.name,
-            if payload.is_unit() {
-                String::new()
-            } else {
-                format!(" carrying `{}`", payload.canonical)
-            }
-        );
-        if payload.is_unit() {
-            label_items.push(quote! { #[doc = #doc] pub struct #name; label_type!(#name ()); });
-        } else {
-            match types::type_tokens(&payload.ty) {
-                Ok(ty) => label_items.push(
-                    quote! { #[doc = #doc] pub struct #name(pub #ty); label_type!(#name #ty); },
-                ),
-                Err(e) => {
-                    let mut d = Diagnostic::error(
-                        codes::BAD_PAYLOAD_TYPE,
-                        format!(
-                            "payload `{}` of label `{}` is not a Rust type: {}",
-                            payload.written, label.name, e.message
-                        ),
-                        e.loc.file,
-                        e.loc.span,
-                        e.label,
-                    );
-                    if e.loc != payload.loc {
-                        d = d.with_secondary(
-                            payload.loc.file,
-                            payload.loc.span,
-                            format!("the payload of `{}`", label.name),
-                        );
-                    }
-                    diags.push(d.with_hint(e.hint));
-                }
-            }
+    let label_modules = match label_types::label_modules(labels, roles) {
+        Ok(tokens) => tokens,
+        Err(errors) => {
+            diags.extend(errors);
+            TokenStream::new()
         }
-    }
-
-    let label_exports = root_label_exports(labels, roles);
+    };
 
     let mut role_mods = Vec::new();
     let mut uses = MacroUse::default();
@@ -257,29 +220,6 @@ fn generate_protocol(
         return Err(diags);
     }
 
-    // `label_type!` only when there are labels (an unused macro would warn
-    // in the user's crate).
-    let label_type_macro = if label_items.is_empty() {
-        TokenStream::new()
-    } else {
-        quote! {
-            /// A label's `LabelType`: its payload type, and its constructor (what a receive makes the label with).
-            macro_rules! label_type {
-                ($l:ident ()) => {
-                    impl rt::typestate::LabelType for $l {
-                        type Payload = ();
-                        const WRAP: fn(()) -> Self = |()| $l;
-                    }
-                };
-                ($l:ident $t:ty) => {
-                    impl rt::typestate::LabelType for $l {
-                        type Payload = $t;
-                        const WRAP: fn($t) -> Self = $l;
-                    }
-                };
-            }
-        }
-    };
     let state_macros = state_macros(uses);
     let (lanes_ty, lanes_mut) = match &plan {
         None => (quote!(rt::typestate::NoLanes), quote!(None)),
@@ -424,13 +364,7 @@ fn generate_protocol(
                 }
             }
 
-            /// Message label types.
-            pub mod labels {
-                use super::*;
-                #label_type_macro
-                #(#label_items)*
-            }
-            pub use self::labels::{#(#label_exports),*};
+            #label_modules
 
             #lanes_module
 
@@ -566,33 +500,6 @@ fn describe_message(m: &Message) -> String {
     } else {
         format!("{}({})", m.label.name, m.payload.written)
     }
-}
-
-/// The labels re-exported at the protocol module's root, by name. Named,
-/// not by a glob: the module also imports its parent's names with
-/// `use super::*`, and a glob there that brings another protocol's label of
-/// the same name (`use ping::*` beside `pong`) would make every use of
-/// `pong::Hello` ambiguous between two globs; a named import wins over a
-/// glob. A label named like one of the root's own items (`Params`, a role
-/// module) cannot be re-exported beside it and is only under `labels::`.
-fn root_label_exports(labels: &Labels, roles: &[RoleMachine]) -> Vec<Ident> {
-    let taken: HashSet<String> = clashes::ROOT_TYPES
-        .iter()
-        .map(|(item, _)| item)
-        .chain(clashes::ROOT_VALUES)
-        .map(|item| (*item).to_owned())
-        .chain(
-            roles
-                .iter()
-                .map(|r| role_module_ident(&r.target).to_string()),
-        )
-        .collect();
-    labels
-        .order
-        .iter()
-        .map(|(_, name, _)| ident(name))
-        .filter(|name| !taken.contains(&name.to_string()))
-        .collect()
 }
 
 /// The key of a role instance in [`ProtocolMachines::delegations`]
