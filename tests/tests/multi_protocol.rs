@@ -12,12 +12,22 @@ use pair::*;
 
 use choreo_runtime::SessionId;
 
+/// The endpoints of a two-role protocol without parameters, over a fresh
+/// in-memory network: `open_pair!(ping, client, server, 1)`.
+macro_rules! open_pair {
+    ($proto:ident, $first:ident, $second:ident, $id:literal) => {{
+        let params = $proto::Params {};
+        let mut sessions = $proto::sessions(&params, SessionId([$id; 16])).unwrap();
+        let second = $proto::$second::open(sessions.pop().unwrap(), params).unwrap();
+        let first = $proto::$first::open(sessions.pop().unwrap(), params).unwrap();
+        (first, second)
+    }};
+}
+
 #[tokio::test]
 async fn two_protocols_from_one_file_work_under_a_glob_import() {
     // Ping: the client speaks first.
-    let mut sessions = ping::sessions(&ping::Params {}, SessionId([1; 16])).unwrap();
-    let server = ping::server::open(sessions.pop().unwrap(), ping::Params {}).unwrap();
-    let client = ping::client::open(sessions.pop().unwrap(), ping::Params {}).unwrap();
+    let (client, server) = open_pair!(ping, client, server, 1);
     let (client, server) = tokio::join!(
         async move {
             let c = client.send(ping::Hello(7)).await.unwrap();
@@ -34,9 +44,7 @@ async fn two_protocols_from_one_file_work_under_a_glob_import() {
     assert_eq!((client, server), (8, 7));
 
     // Pong: the same label names in the other direction.
-    let mut sessions = pong::sessions(&pong::Params {}, SessionId([2; 16])).unwrap();
-    let server = pong::server::open(sessions.pop().unwrap(), pong::Params {}).unwrap();
-    let client = pong::client::open(sessions.pop().unwrap(), pong::Params {}).unwrap();
+    let (client, server) = open_pair!(pong, client, server, 2);
     let (client, server) = tokio::join!(
         async move {
             let (pong::labels::Hello(n), c) = client.recv().await.unwrap();
@@ -82,9 +90,7 @@ async fn a_protocols_labels_stay_its_own_beside_a_glob_import_of_anothers() {
 
     // Pong's endpoints take pong's label at the module root.
     use pair_beside_a_glob::pong;
-    let mut sessions = pong::sessions(&pong::Params {}, SessionId([3; 16])).unwrap();
-    let server = pong::server::open(sessions.pop().unwrap(), pong::Params {}).unwrap();
-    let client = pong::client::open(sessions.pop().unwrap(), pong::Params {}).unwrap();
+    let (client, server) = open_pair!(pong, client, server, 3);
     let (client, server) = tokio::join!(
         async move {
             let (pong::Hello(n), c) = client.recv().await.unwrap();
@@ -118,10 +124,7 @@ mod named_like_items {
 #[tokio::test]
 async fn labels_named_like_module_items_are_under_labels() {
     use named_like_items::setup;
-    let params = setup::Params {};
-    let mut sessions = setup::sessions(&params, SessionId([4; 16])).unwrap();
-    let server = setup::server::open(sessions.pop().unwrap(), params).unwrap();
-    let client = setup::client::open(sessions.pop().unwrap(), params).unwrap();
+    let (client, server) = open_pair!(setup, client, server, 4);
     let (client, server) = tokio::join!(
         async move {
             let c = client.send(setup::labels::Params(5)).await.unwrap();
@@ -172,10 +175,7 @@ mod payloads_named_like_labels {
 #[tokio::test]
 async fn payloads_named_like_labels_or_module_items_are_the_invoking_modules_types() {
     use payloads_named_like_labels::{ballot, Params, Vote};
-    let none = ballot::Params {};
-    let mut sessions = ballot::sessions(&none, SessionId([5; 16])).unwrap();
-    let voter = ballot::voter::open(sessions.pop().unwrap(), none).unwrap();
-    let clerk = ballot::clerk::open(sessions.pop().unwrap(), none).unwrap();
+    let (clerk, voter) = open_pair!(ballot, clerk, voter, 5);
     let settings = Params {
         rounds: 1,
         title: "budget".into(),
