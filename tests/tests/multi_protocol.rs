@@ -107,39 +107,52 @@ async fn a_protocols_labels_stay_its_own_beside_a_glob_import_of_anothers() {
     assert_eq!((client, server), (2, 3));
 }
 
-/// Labels named like the module's own items: the module root keeps its
-/// items (`Params` is the parameters, `client` the role module), and the
-/// labels are under `labels::`.
+/// Labels named like the module's own items or like the Rust prelude's: the
+/// module root keeps its items (`Params` is the parameters) and its code
+/// its prelude (`Ok(…)`, `None`), and those labels are under `labels::`
+/// (before, labels `Ok` or `Option` broke the generated module).
 mod named_like_items {
     choreo_macros::choreography! {
         protocol Setup {
             roles Client, Server;
             Client -> Server : Params(u32);
             Server -> Client : Chan;
-            Client -> Server : Done(u32);
+            Client -> Server : Some(u32);
+            Server -> Client : Ok;
+            Client -> Server : Err(Option<String>);
         }
     }
 }
 
 #[tokio::test]
-async fn labels_named_like_module_items_are_under_labels() {
-    use named_like_items::setup;
+async fn labels_named_like_module_or_prelude_items_are_under_labels() {
+    use named_like_items::setup::{self, labels};
     let (client, server) = open_pair!(setup, client, server, 4);
     let (client, server) = tokio::join!(
         async move {
-            let c = client.send(setup::labels::Params(5)).await.unwrap();
-            let (setup::labels::Chan, c) = c.recv().await.unwrap();
-            c.send(setup::Done(6)).await.unwrap().finish().unwrap();
+            let c = client.send(labels::Params(5)).await.unwrap();
+            let (labels::Chan, c) = c.recv().await.unwrap();
+            let c = c.send(labels::Some(6)).await.unwrap();
+            let (labels::Ok, c) = c.recv().await.unwrap();
+            c.send(labels::Err(Some("late".into())))
+                .await
+                .unwrap()
+                .finish()
+                .unwrap();
         },
         async move {
-            let (setup::labels::Params(n), s) = server.recv().await.unwrap();
-            let s = s.send(setup::labels::Chan).await.unwrap();
-            let (setup::Done(m), s) = s.recv().await.unwrap();
+            let (labels::Params(n), s) = server.recv().await.unwrap();
+            let s = s.send(labels::Chan).await.unwrap();
+            let (labels::Some(m), s) = s.recv().await.unwrap();
+            let s = s.send(labels::Ok).await.unwrap();
+            let (labels::Err(why), s) = s.recv().await.unwrap();
             s.finish().unwrap();
-            (n, m)
+            (n, m, why)
         }
     );
-    assert_eq!((client, server), ((), (5, 6)));
+    assert_eq!((client, server), ((), (5, 6, Some("late".to_owned()))));
+    // The root's own items are untouched.
+    assert_eq!(setup::Params {}, setup::Params::from_handoff(&[]).unwrap());
 }
 
 /// Payload types named like their labels (`Vote(Vote)`) or like the

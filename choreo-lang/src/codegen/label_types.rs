@@ -179,16 +179,67 @@ fn mentions(tokens: &TokenStream, names: &HashSet<String>) -> bool {
     false
 }
 
+/// The Rust prelude's names (2021 edition), which the protocol module's
+/// own code uses unqualified (`Ok(…)`, `Option<…>`, `Vec<u32>`): a label
+/// re-exported at the root under one of them would shadow it there.
+const RUST_PRELUDE: &[&str] = &[
+    "AsMut",
+    "AsRef",
+    "Box",
+    "Clone",
+    "Copy",
+    "Default",
+    "DoubleEndedIterator",
+    "Drop",
+    "Eq",
+    "Err",
+    "ExactSizeIterator",
+    "Extend",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "FromIterator",
+    "Into",
+    "IntoIterator",
+    "Iterator",
+    "None",
+    "Ok",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Send",
+    "Sized",
+    "Some",
+    "String",
+    "Sync",
+    "ToOwned",
+    "ToString",
+    "TryFrom",
+    "TryInto",
+    "Unpin",
+    "Vec",
+    "drop",
+];
+
 /// The labels re-exported at the protocol module's root, by name. Named,
 /// not by a glob: the module also imports its parent's names with
 /// `use super::*`, and a glob there that brings another protocol's label of
 /// the same name (`use ping::*` beside `pong`) would make every use of
 /// `pong::Hello` ambiguous between two globs; a named import wins over a
 /// glob. A label named like one of the root's own items (`Params`, a role
-/// module) cannot be re-exported beside it and is only under `labels::`.
+/// module) or like a prelude item the root's code uses (`Ok`, `None`)
+/// cannot be re-exported beside it and is only under `labels::`.
 fn root_exports(labels: &Labels, roles: &[RoleMachine]) -> Vec<Ident> {
     let taken: HashSet<String> = root_types(roles)
-        .chain(ROOT_VALUES.iter().map(|item| (*item).to_owned()))
+        .chain(
+            ROOT_VALUES
+                .iter()
+                .chain(RUST_PRELUDE)
+                .map(|item| (*item).to_owned()),
+        )
         .collect();
     labels
         .order
