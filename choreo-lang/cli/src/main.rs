@@ -6,8 +6,10 @@
 
 use choreo_lang::{
     driver::{compile_with, load_beside, module_name, Compilation, Source},
+    has_errors,
     local::LocalProtocol,
     render::{render_all, RenderOptions},
+    Diagnostic, FileId,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -37,6 +39,8 @@ enum Command {
     /// All files are checked together, so `use`, `call` and `link` resolve
     /// across them; modules named by `use` are also looked up next to the
     /// file that uses them (`use a.b;` → `b.choreo` or `a/b.choreo`).
+    /// Code generation's checks run too (E05xx), so an accepted file also
+    /// compiles through `gen` and `choreography!`.
     Check {
         /// The .choreo files to check.
         #[arg(required = true)]
@@ -218,12 +222,18 @@ fn compile_paths(paths: &[PathBuf]) -> Result<Compilation, Failure> {
     }))
 }
 
-/// Prints every diagnostic on stderr; `Err(Rejected)` when any is an error.
+/// Prints every diagnostic of the compilation on stderr; `Err(Rejected)`
+/// when any is an error.
 fn report(comp: &Compilation) -> Result<(), Failure> {
+    report_diagnostics(&comp.diagnostics, comp)
+}
+
+/// Prints `diagnostics` on stderr; `Err(Rejected)` when any is an error.
+fn report_diagnostics(diagnostics: &[Diagnostic], comp: &Compilation) -> Result<(), Failure> {
     let color = std::io::stderr().is_terminal();
-    let text = render_all(&comp.diagnostics, &comp.sources, RenderOptions { color });
+    let text = render_all(diagnostics, &comp.sources, RenderOptions { color });
     eprint!("{text}");
-    if comp.has_errors() {
+    if has_errors(diagnostics) {
         Err(Failure::Rejected)
     } else {
         Ok(())
@@ -238,17 +248,22 @@ fn gen(file: &Path) -> Result<(), Failure> {
             print!("{code}");
             Ok(())
         }
-        Err(diagnostics) => {
-            let text = render_all(&diagnostics, &comp.sources, RenderOptions::default());
-            eprint!("{text}");
-            Err(Failure::Rejected)
-        }
+        Err(diagnostics) => report_diagnostics(&diagnostics, &comp),
     }
 }
 
 fn check(files: &[PathBuf]) -> Result<(), Failure> {
     let comp = compile_paths(files)?;
     report(&comp)?;
+    // What code generation (`gen`, `choreography!`) would still reject
+    // (E05xx: Rust names that clash, payloads Rust cannot write), so that
+    // a file `check` accepts also compiles as Rust.
+    let every_file: Vec<FileId> = (0..comp.sources.len())
+        .map(|i| FileId(u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    if let Err(diagnostics) = comp.generate_tokens(&every_file) {
+        report_diagnostics(&diagnostics, &comp)?;
+    }
     let count = comp.program.protocols().count();
     eprintln!(
         "checked {} file(s): {count} protocol(s) accepted",

@@ -356,3 +356,26 @@ fn verify_stopped_by_the_state_cap_says_incomplete_not_verified() {
     assert!(stderr.contains("1 protocol(s) incomplete"), "{stderr}");
     assert!(!stderr.contains("verified"), "{stderr}");
 }
+
+/// `check` also reports what code generation would reject, so a file it
+/// accepts compiles as Rust: two roles that would be one Rust module.
+#[test]
+fn check_reports_what_code_generation_would_reject() {
+    let path = temp_file(
+        "clash",
+        "protocol Relay {\n    roles HTTPServer, HttpServer;\n    HTTPServer -> HttpServer : Fwd(u64);\n}\n",
+    );
+    for command in ["check", "gen"] {
+        let out = choreo(&[command, path.to_str().unwrap_or_default()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: stderr:\n{stderr}");
+        assert!(
+            stderr.contains("[E0504]") && stderr.contains("http_server"),
+            "{command}: stderr:\n{stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{command} printed code for a rejected file"
+        );
+    }
+}
