@@ -224,3 +224,71 @@ async fn payloads_named_like_labels_or_module_items_are_the_invoking_modules_typ
         )
     );
 }
+
+/// Roles and labels named like what code generation and the runtime
+/// write (`State`, `End`, `S0`, `Timed`, `Session`, a label `rt`), and a
+/// payload type named like a label: the protocol compiles and runs.
+mod generated_names {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Payload(pub u8);
+
+    choreo_macros::choreography! {
+        protocol State {
+            roles End, Session, Chan;
+            End -> Session : State(u8);
+            Session -> End : End;
+            End -> Session : S0(u8);
+            Session -> Chan : Timed(u8);
+            Chan -> End : rt;
+            End -> Chan : Payload(Payload);
+            Chan -> Session : labels(u8);
+            Session -> End : Session(u8);
+        }
+    }
+}
+
+#[tokio::test]
+async fn roles_and_labels_named_like_generated_items_compile_and_run() {
+    use generated_names::state::{self, labels};
+    use generated_names::Payload;
+    let params = state::Params {};
+    let mut sessions = state::sessions(&params, SessionId([6; 16])).unwrap();
+    let chan = state::chan::open(sessions.pop().unwrap(), params).unwrap();
+    let session = state::session::open(sessions.pop().unwrap(), params).unwrap();
+    let end = state::end::open(sessions.pop().unwrap(), params).unwrap();
+    let (last, forwarded, payload) = tokio::join!(
+        async move {
+            let e = end.send(labels::State(1)).await.unwrap();
+            let (labels::End, e) = e.recv().await.unwrap();
+            let e = e.send(labels::S0(2)).await.unwrap();
+            let (labels::rt, e) = e.recv().await.unwrap();
+            let e = e.send(labels::Payload(Payload(3))).await.unwrap();
+            let (labels::Session(n), e) = e.recv().await.unwrap();
+            e.finish().unwrap();
+            n
+        },
+        async move {
+            let (labels::State(a), s) = session.recv().await.unwrap();
+            let s = s.send(labels::End).await.unwrap();
+            let (labels::S0(b), s) = s.recv().await.unwrap();
+            let s = s.send(labels::Timed(a + b)).await.unwrap();
+            let (labels::labels(c), s) = s.recv().await.unwrap();
+            s.send(labels::Session(c)).await.unwrap().finish().unwrap();
+            a + b
+        },
+        async move {
+            let (labels::Timed(t), c) = chan.recv().await.unwrap();
+            let c = c.send(labels::rt).await.unwrap();
+            let (labels::Payload(p), c) = c.recv().await.unwrap();
+            c.send(labels::labels(t * 10 + p.0))
+                .await
+                .unwrap()
+                .finish()
+                .unwrap();
+            p
+        }
+    );
+    assert_eq!((last, forwarded, payload), (33, 3, Payload(3)));
+}

@@ -91,13 +91,13 @@ pub(super) fn label_modules(
             /// A label's `LabelType`: its payload type, and its constructor (what a receive makes the label with).
             macro_rules! label_type {
                 ($l:ident ()) => {
-                    impl rt::typestate::LabelType for $l {
+                    impl super::rt::typestate::LabelType for $l {
                         type Payload = ();
                         const WRAP: fn(()) -> Self = |()| $l;
                     }
                 };
                 ($l:ident $t:ty) => {
-                    impl rt::typestate::LabelType for $l {
+                    impl super::rt::typestate::LabelType for $l {
                         type Payload = $t;
                         const WRAP: fn($t) -> Self = $l;
                     }
