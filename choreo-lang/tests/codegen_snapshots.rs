@@ -174,16 +174,16 @@ fn payloads_use_all_of_rusts_type_syntax() {
     let code = generate(
         "types",
         "protocol Types { roles A, B;
-            A -> B : Callback(fn(u64) -> bool);
+            A -> B : Callback(PhantomData<fn(u64) -> bool>);
             A -> B : Failure(Box<dyn std::error::Error + Send + Sync>);
             A -> B : Item(<Vec<u8> as IntoIterator>::Item);
-            A -> B : Raw(*const u8); }",
+            A -> B : Raw(Marker<*const u8>); }",
     );
     for field in [
-        "pub struct Callback(pub fn(u64) -> bool);",
+        "pub struct Callback(pub PhantomData<fn(u64) -> bool>);",
         "pub struct Failure(pub Box<dyn std::error::Error + Send + Sync>);",
         "pub struct Item(pub <Vec<u8> as IntoIterator>::Item);",
-        "pub struct Raw(pub *const u8);",
+        "pub struct Raw(pub Marker<*const u8>);",
     ] {
         assert!(code.contains(field), "missing `{field}` in:\n{code}");
     }
@@ -201,18 +201,22 @@ fn a_payload_rust_cannot_name_is_reported_at_its_span() {
     insta::assert_snapshot!(rendered);
 }
 
-/// Every type form the language accepts comes out as the same Rust type.
+/// Every type form the language accepts comes out as the same Rust type
+/// (forms that can never be a message on their own, such as `fn(..)` or
+/// `*const u8`, inside a path's generics, where they can).
 #[test]
 fn payload_types_of_every_form_are_generated_as_written() {
     let forms = [
-        "fn(u64) -> bool",
+        "Hook<fn(u64) -> bool>",
         "Box<dyn std::error::Error + Send + Sync>",
-        "&'static str",
+        "Cow<&'static str>",
         "[u8; 32]",
         "(u32,)",
         "<T as Trait>::Name",
-        "*const u8",
+        "Marker<*const u8>",
         "::std::vec::Vec<[u16]>",
+        "Box<[u8]>",
+        "Never<!>",
     ];
     for ty in forms.into_iter().filter(|t| !t.contains('\'')) {
         let text = format!("protocol P {{ roles A, B; A -> B : L({ty}); }}");
@@ -265,5 +269,34 @@ fn protocols_that_would_be_one_rust_module_are_reported() {
     let text = "protocol FastPath {\n    roles A, B;\n    A -> B : Go;\n}\n\nprotocol Fast_Path {\n    roles A, B;\n    B -> A : Go;\n}\n";
     let (errors, rendered) = generation_errors("paths.choreo", text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
+    insta::assert_snapshot!(rendered);
+}
+
+/// Payloads no value of which can be a message (it is received as an owned
+/// value, serialised) are reported at the offending part, with what to
+/// write instead; inside a path's generics nothing is certain and nothing
+/// is reported.
+#[test]
+fn payloads_that_can_never_be_a_message_are_reported_at_the_offending_part() {
+    let cases = [
+        ("Name(&str)", "&str"),
+        ("Pair((u8, &mut Vec<u8>))", "&mut Vec<u8>"),
+        ("Raw(*const u8)", "*const u8"),
+        ("Hook(fn(u64) -> bool)", "fn(u64) -> bool"),
+        ("Grid([[&str; 2]; 3])", "&str"),
+        ("Bytes([u8])", "[u8]"),
+        ("Anything(dyn std::any::Any)", "dyn std::any::Any"),
+    ];
+    for (message, part) in cases {
+        let text = format!("protocol P {{\n    roles A, B;\n    A -> B : {message};\n}}\n");
+        let (errors, _) = generation_errors("p.choreo", &text);
+        assert_eq!(errors.len(), 1, "{message}: {errors:#?}");
+        assert_eq!(errors[0].code, "E0505", "{message}");
+        assert_eq!(spanned(&text, errors[0].primary.span), part, "{message}");
+        assert!(errors[0].hint.is_some(), "{message}");
+    }
+    let text =
+        "protocol Profile {\n    roles App, Store;\n    App -> Store : Save((u64, &str));\n}\n";
+    let (_, rendered) = generation_errors("profile.choreo", text);
     insta::assert_snapshot!(rendered);
 }

@@ -9,6 +9,8 @@ pub const UNBOUND_CONTINUE: &str = "E0502";
 pub const NOT_PROJECTED: &str = "E0503";
 /// Two declarations that would become Rust items of the same name.
 pub const NAME_CLASH: &str = "E0504";
+/// A payload type no value of which can be a message.
+pub const NEVER_A_MESSAGE: &str = "E0505";
 
 pub const EXPLANATIONS: &[(&str, &str)] = &[
     (
@@ -36,5 +38,13 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
          protocol module has (`labels`, `lanes`, `rt`). So `HTTPServer` and `HttpServer` are \
          both `http_server`, and a role `Labels` would be a second `labels`. The error points at \
          the later declaration and names the earlier one; rename one of them.",
+    ),
+    (
+        "E0505",
+        "No value of this payload type can ever be a message. A payload is sent serialised and \
+         received as an owned value (`Serialize + DeserializeOwned + Send + 'static`), so a \
+         reference (`&str`), a raw pointer, a function pointer, `!` or an unsized type (`[T]`, \
+         `dyn Trait`), as the payload or as an element of a tuple or array, cannot be one. The \
+         error points at that part; use an owned type (`String`, `Vec<T>`, `Box<dyn Trait>`).",
     ),
 ];

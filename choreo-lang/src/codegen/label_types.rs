@@ -45,7 +45,11 @@ pub(super) fn label_modules(
             items.push(quote! { #[doc = #doc] pub struct #name; label_type!(#name ()); });
             continue;
         }
-        match types::type_tokens(&payload.ty) {
+        let checked = match types::never_a_message(&payload.ty) {
+            Some(e) => Err((codes::NEVER_A_MESSAGE, e)),
+            None => types::type_tokens(&payload.ty).map_err(|e| (codes::BAD_PAYLOAD_TYPE, e)),
+        };
+        match checked {
             Ok(ty) => {
                 let ty = if mentions(&ty, &shadowing) {
                     let alias = format_ident!("__Payload{}", aliases.len());
@@ -58,11 +62,16 @@ pub(super) fn label_modules(
                     quote! { #[doc = #doc] pub struct #name(pub #ty); label_type!(#name #ty); },
                 );
             }
-            Err(e) => {
+            Err((code, e)) => {
+                let what = if code == codes::BAD_PAYLOAD_TYPE {
+                    "is not a Rust type"
+                } else {
+                    "can never be a message"
+                };
                 let mut d = Diagnostic::error(
-                    codes::BAD_PAYLOAD_TYPE,
+                    code,
                     format!(
-                        "payload `{}` of label `{}` is not a Rust type: {}",
+                        "payload `{}` of label `{}` {what}: {}",
                         payload.written, label.name, e.message
                     ),
                     e.loc.file,

@@ -117,6 +117,52 @@ pub fn type_tokens(ty: &RustType) -> Result<TokenStream, TypeError> {
     })
 }
 
+/// Why no value of `ty` can ever be a message, if that is certain from
+/// its form: a payload is sent serialised and received as an owned value
+/// (`Serialize + DeserializeOwned + Send + 'static`). A reference, raw
+/// pointer, function pointer, `!` or unsized type at the top, or as an
+/// element of a tuple or array, can never be one. Inside a path's generics
+/// nothing is certain (`PhantomData<fn()>` is a fine payload), so only
+/// those places are looked at.
+pub fn never_a_message(ty: &RustType) -> Option<TypeError> {
+    let error = |message: &str, label: &str, hint: &str| TypeError {
+        loc: ty.loc,
+        message: message.to_owned(),
+        label: label.to_owned(),
+        hint: hint.to_owned(),
+    };
+    match &ty.kind {
+        RustTypeKind::Tuple(items) => items.iter().find_map(never_a_message),
+        RustTypeKind::Array { element, .. } => never_a_message(element),
+        RustTypeKind::Ref { .. } => Some(error(
+            "it is a reference, and a message arrives as an owned value",
+            "a reference",
+            "use an owned type: `String` for `&str`, `Vec<T>` for `&[T]`, `T` for `&T`",
+        )),
+        RustTypeKind::Ptr { .. } => Some(error(
+            "it is a raw pointer, which can be neither serialised nor sent to another thread",
+            "a raw pointer",
+            "send the value it points to",
+        )),
+        RustTypeKind::FnPtr { .. } => Some(error(
+            "it is a function pointer, which cannot be serialised",
+            "a function pointer",
+            "send data that says which function to call (an enum, a name) instead",
+        )),
+        RustTypeKind::Never => Some(error(
+            "`!` has no values, so no message of it can be sent",
+            "no values",
+            "leave the payload out (`Label;`) for a message that carries nothing",
+        )),
+        RustTypeKind::Slice(_) | RustTypeKind::TraitObject(_) => Some(error(
+            "it has no size known at compile time, and a message is a sized value",
+            "unsized",
+            "put it behind an owning pointer: `Vec<T>` for `[T]`, `Box<dyn Trait>` for `dyn Trait`",
+        )),
+        RustTypeKind::Path { .. } | RustTypeKind::Qualified { .. } => None,
+    }
+}
+
 fn all(types: &[RustType]) -> Result<Vec<TokenStream>, TypeError> {
     types.iter().map(type_tokens).collect()
 }
