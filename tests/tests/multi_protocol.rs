@@ -292,3 +292,44 @@ async fn roles_and_labels_named_like_generated_items_compile_and_run() {
     );
     assert_eq!((last, forwarded, payload), (33, 3, Payload(3)));
 }
+
+/// A called protocol's label named like the caller's (`Ping`) is
+/// qualified with the callee's name (`SubPing`), and numbered when the
+/// caller also has a label of that name (`SubPing2`; before, two
+/// `SubPing` types and the module did not compile).
+mod called_labels {
+    choreo_macros::choreography! {
+        protocol Sub {
+            roles X, Y;
+            X -> Y : Ping(u8);
+        }
+        protocol Caller {
+            roles A, B;
+            A -> B : Ping(u16);
+            B -> A : SubPing(u32);
+            call Sub(A, B);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_called_protocols_label_gets_a_name_of_its_own() {
+    use called_labels::caller;
+    let (a, b) = open_pair!(caller, a, b, 7);
+    let (a, b) = tokio::join!(
+        async move {
+            let a = a.send(caller::Ping(1000)).await.unwrap();
+            let (caller::SubPing(n), a) = a.recv().await.unwrap();
+            a.send(caller::SubPing2(7)).await.unwrap().finish().unwrap();
+            n
+        },
+        async move {
+            let (caller::Ping(n), b) = b.recv().await.unwrap();
+            let b = b.send(caller::SubPing(u32::from(n) * 2)).await.unwrap();
+            let (caller::SubPing2(m), b) = b.recv().await.unwrap();
+            b.finish().unwrap();
+            (n, m)
+        }
+    );
+    assert_eq!((a, b), (2000, (1000, 7)));
+}

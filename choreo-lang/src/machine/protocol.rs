@@ -115,13 +115,19 @@ impl LabelTable {
         if self.index.contains_key(label) {
             return;
         }
-        // Same name from another protocol (inlined by `call`): qualify it.
-        let taken = self.order.iter().any(|(_, n, _)| **n == *label.name);
-        let name = if taken {
-            format!("{}{}", label.namespace, label.name)
-        } else {
-            label.name.to_string()
-        };
+        // Same name from another protocol (inlined by `call`): qualify it
+        // with that protocol's name, and number it if even that is taken
+        // (a label `SubPing` of the caller's own beside `Sub`'s `Ping`).
+        let taken = |name: &str| self.order.iter().any(|(_, n, _)| n == name);
+        let mut name = label.name.to_string();
+        if taken(&name) {
+            name = format!("{}{}", label.namespace, label.name);
+        }
+        let mut number = 2;
+        while taken(&name) {
+            name = format!("{}{}{number}", label.namespace, label.name);
+            number += 1;
+        }
         self.index.insert(label.clone(), self.order.len());
         self.order.push((label.clone(), name, payload.clone()));
     }
