@@ -263,6 +263,22 @@ fn a_role_named_like_a_family_members_module_is_reported() {
     assert_eq!(both, ["Node[3]", "Node_0"]);
 }
 
+/// A protocol whose module would hide a standard crate (`std`, `core`)
+/// in the module that invokes the macro.
+#[test]
+fn a_protocol_named_like_a_standard_crate_is_reported() {
+    let text = "protocol Core {\n    roles A, B;\n    A -> B : Map(std::collections::BTreeMap<u8, u8>);\n}\n";
+    let (errors, _) = generation_errors("core.choreo", text);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].code, "E0504");
+    assert_eq!(spanned(text, errors[0].primary.span), "Core");
+    assert!(
+        errors[0].message.contains("`core` crate"),
+        "{}",
+        errors[0].message
+    );
+}
+
 /// Two protocols of one file whose modules would be one.
 #[test]
 fn protocols_that_would_be_one_rust_module_are_reported() {

@@ -246,7 +246,39 @@ mod generated_names {
             Chan -> Session : labels(u8);
             Session -> End : Session(u8);
         }
+
+        /// Role modules `std` and `core`: the payloads' `std::…` and
+        /// `core::…` are still the standard crates.
+        protocol Lib {
+            roles Std, Core;
+            Std -> Core : Map(std::collections::BTreeMap<u8, u8>);
+            Core -> Std : Num(core::num::NonZeroU8);
+        }
     }
+}
+
+#[tokio::test]
+async fn roles_named_like_standard_crates_leave_payload_paths_alone() {
+    use generated_names::lib;
+    let (std_end, core_end) = open_pair!(lib, std, core, 8);
+    let (sent, got) = tokio::join!(
+        async move {
+            let s = std_end
+                .send(lib::Map([(1, 2)].into_iter().collect()))
+                .await
+                .unwrap();
+            let (lib::Num(n), s) = s.recv().await.unwrap();
+            s.finish().unwrap();
+            n.get()
+        },
+        async move {
+            let (lib::Map(map), c) = core_end.recv().await.unwrap();
+            let n = core::num::NonZeroU8::new(map[&1]).unwrap();
+            c.send(lib::Num(n)).await.unwrap().finish().unwrap();
+            map
+        }
+    );
+    assert_eq!((sent, got), (2, [(1, 2)].into_iter().collect()));
 }
 
 #[tokio::test]

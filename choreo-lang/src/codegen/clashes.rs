@@ -32,6 +32,10 @@ pub(super) const ROOT_TYPES: &[(&str, &str)] = &[
         "the module of payload types named from where the macro is invoked",
     ),
 ];
+/// The crates every Rust module can name by a relative path (`std::…`),
+/// which a protocol module of the same name would hide.
+const STANDARD_CRATES: &[&str] = &["std", "core", "alloc"];
+
 /// Value-namespace items at the root of every generated protocol module.
 pub(super) const ROOT_VALUES: &[&str] = &["FINGERPRINT", "PROTOCOL", "roster", "sessions"];
 
@@ -44,6 +48,25 @@ pub(super) fn protocol_modules<'a>(
     for protocol in protocols {
         let header = &protocol.header;
         let module = protocol_module_ident(&header.name).to_string();
+        if STANDARD_CRATES.contains(&module.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    codes::NAME_CLASH,
+                    format!(
+                        "protocol `{}` would generate the module `{module}`, which hides the \
+                         `{module}` crate where the macro is invoked",
+                        header.name
+                    ),
+                    header.loc.file,
+                    header.loc.span,
+                    format!("its module would be `{module}`"),
+                )
+                .with_hint(format!(
+                    "rename the protocol: beside a module `{module}`, every `{module}::…` path \
+                     there (payload types included) would name the protocol's module"
+                )),
+            );
+        }
         match seen.get(&module) {
             Some(first) => out.push(
                 clash(

@@ -36,8 +36,10 @@ pub const EXPLANATIONS: &[(&str, &str)] = &[
          protocol becomes a module named by its snake_case name, and each role a module inside \
          it (a family member named by index adds `_<index>`: `node_0`), beside the items every \
          protocol module has (`labels`, `lanes`, `rt`). So `HTTPServer` and `HttpServer` are \
-         both `http_server`, and a role `Labels` would be a second `labels`. The error points at \
-         the later declaration and names the earlier one; rename one of them.",
+         both `http_server`, and a role `Labels` would be a second `labels`. A protocol named \
+         `Std`, `Core` or `Alloc` would hide that standard crate where the macro is invoked. \
+         The error points at the later declaration and names the earlier one; rename one of \
+         them.",
     ),
     (
         "E0505",
