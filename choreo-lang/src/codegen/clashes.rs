@@ -1,12 +1,15 @@
-//! Names that generated Rust would define twice.
+//! Names that generated Rust would define twice, or that would hide a
+//! standard crate.
 //!
 //! A protocol becomes a module named by its `snake_case` name, and each role
 //! a module inside it, beside the items every protocol module has. Two
 //! names that differ in the source can meet there (`HTTPServer` and
 //! `HttpServer` are both `http_server`; a role `Labels` is the module
 //! `labels`), and rustc would then report "defined multiple times" inside
-//! the macro expansion, far from the cause. These checks report it at the
-//! declarations instead, before any code is generated.
+//! the macro expansion, far from the cause. A protocol module named `std`,
+//! `core` or `alloc` would hide that crate where the macro is invoked.
+//! These checks report both at the declarations instead, before any code
+//! is generated.
 
 use std::collections::HashMap;
 
