@@ -104,30 +104,44 @@ const ROOT_USES: &[&str] = &[
 ];
 
 /// A protocol: role names, and messages (from, to, label) whose payload is
-/// the label's (one payload per label, as the language requires).
+/// the label's (one payload per label, as the language requires); it may
+/// end by calling `Sub`, whose one message has a label of the same
+/// vocabulary (so its name may need qualifying: `SubPing`).
 #[derive(Clone, Debug)]
 struct Case {
     roles: Vec<&'static str>,
     messages: Vec<(usize, usize, usize)>,
     payload_of: Vec<usize>,
+    call: Option<(usize, usize)>,
 }
 
 impl Case {
     fn text(&self) -> String {
-        let mut text = format!(
+        let mut text = String::new();
+        if let Some((label, payload)) = self.call {
+            text.push_str(&format!(
+                "protocol Sub {{\n    roles X, Y;\n    X -> Y : {}{};\n}}\n\n",
+                LABELS[label],
+                with_parens(PAYLOADS[payload])
+            ));
+        }
+        text.push_str(&format!(
             "protocol Awkward {{\n    roles {};\n",
             self.roles.join(", ")
-        );
+        ));
         for &(from, to, label) in &self.messages {
-            let payload = PAYLOADS[self.payload_of[label]];
-            let payload = if payload.is_empty() {
-                String::new()
-            } else {
-                format!("({payload})")
-            };
             text.push_str(&format!(
-                "    {} -> {} : {}{payload};\n",
-                self.roles[from], self.roles[to], LABELS[label]
+                "    {} -> {} : {}{};\n",
+                self.roles[from],
+                self.roles[to],
+                LABELS[label],
+                with_parens(PAYLOADS[self.payload_of[label]])
+            ));
+        }
+        if self.call.is_some() {
+            text.push_str(&format!(
+                "    call Sub({}, {});\n",
+                self.roles[0], self.roles[1]
             ));
         }
         text.push_str("}\n");
@@ -135,13 +149,26 @@ impl Case {
     }
 }
 
+/// `(payload)`, or nothing for no payload.
+fn with_parens(payload: &str) -> String {
+    if payload.is_empty() {
+        String::new()
+    } else {
+        format!("({payload})")
+    }
+}
+
 fn cases() -> impl Strategy<Value = Case> {
+    let ping = LABELS.iter().position(|l| *l == "Ping").unwrap();
     (
         proptest::sample::subsequence(ROLES, 2..=3),
-        proptest::collection::vec((0usize..3, 0usize..3, 0..LABELS.len()), 1..6),
+        proptest::collection::vec((0usize..3, 0usize..3, 0..LABELS.len()), 1..9),
         proptest::collection::vec(0..PAYLOADS.len(), LABELS.len()),
+        // `Sub`'s label is one the caller's may also have, qualified or
+        // not (`Ping` and `SubPing` are both in the vocabulary).
+        proptest::option::of((proptest::sample::select(vec![0, ping]), 0..PAYLOADS.len())),
     )
-        .prop_map(|(roles, messages, payload_of)| {
+        .prop_map(|(roles, messages, payload_of, call)| {
             let n = roles.len();
             let messages = messages
                 .into_iter()
@@ -159,6 +186,7 @@ fn cases() -> impl Strategy<Value = Case> {
                 roles,
                 messages,
                 payload_of,
+                call,
             }
         })
 }
