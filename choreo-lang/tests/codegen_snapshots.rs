@@ -246,6 +246,18 @@ fn roles_that_would_be_one_rust_module_are_reported_at_their_declarations() {
     insta::assert_snapshot!(rendered);
 }
 
+/// A clash and a payload that can never be a message in one protocol:
+/// both are reported.
+#[test]
+fn a_clash_does_not_hide_a_payload_error() {
+    let text = "protocol P {\n    roles Labels, B;\n    Labels -> B : Name(&str);\n}\n";
+    let (errors, _) = generation_errors("p.choreo", text);
+    assert_eq!(
+        errors.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["E0504", "E0505"]
+    );
+}
+
 /// A named family member's module (`node_0`) and a role of that name.
 #[test]
 fn a_role_named_like_a_family_members_module_is_reported() {

@@ -133,12 +133,9 @@ fn generate_protocol(
 ) -> Result<TokenStream, Vec<Diagnostic>> {
     let labels = &machines.labels;
     let protocol = &machines.header;
-    let mut diags = Vec::new();
-
-    let clashing = clashes::role_modules(protocol, roles);
-    if !clashing.is_empty() {
-        return Err(clashing);
-    }
+    // Every diagnostic of the protocol is reported at once: a clash does
+    // not stop the payload checks.
+    let mut diags = clashes::role_modules(protocol, roles);
     let mod_name = protocol_module_ident(&protocol.name);
     let name_lit = Literal::string(&protocol.name);
     let fp_bytes = machines
