@@ -105,7 +105,7 @@ const ROOT_USES: &[&str] = &[
 
 /// A protocol: role names, and messages (from, to, label) whose payload is
 /// the label's (one payload per label, as the language requires); it may
-/// end by calling `Sub`, whose one message has a label of the same
+/// end by calling (or linking to) `Sub`, whose one message has a label of the same
 /// vocabulary (so its name may need qualifying: `SubPing`).
 #[derive(Clone, Debug)]
 struct Case {
@@ -113,6 +113,8 @@ struct Case {
     messages: Vec<(usize, usize, usize)>,
     payload_of: Vec<usize>,
     call: Option<(usize, usize)>,
+    /// `link Sub(…)` instead of `call Sub(…)`.
+    link: bool,
 }
 
 impl Case {
@@ -140,8 +142,10 @@ impl Case {
         }
         if self.call.is_some() {
             text.push_str(&format!(
-                "    call Sub({}, {});\n",
-                self.roles[0], self.roles[1]
+                "    {} Sub({}, {});\n",
+                if self.link { "link" } else { "call" },
+                self.roles[0],
+                self.roles[1]
             ));
         }
         text.push_str("}\n");
@@ -167,8 +171,9 @@ fn cases() -> impl Strategy<Value = Case> {
         // `Sub`'s label is one the caller's may also have, qualified or
         // not (`Ping` and `SubPing` are both in the vocabulary).
         proptest::option::of((proptest::sample::select(vec![0, ping]), 0..PAYLOADS.len())),
+        any::<bool>(),
     )
-        .prop_map(|(roles, messages, payload_of, call)| {
+        .prop_map(|(roles, messages, payload_of, call, link)| {
             let n = roles.len();
             let messages = messages
                 .into_iter()
@@ -187,6 +192,7 @@ fn cases() -> impl Strategy<Value = Case> {
                 messages,
                 payload_of,
                 call,
+                link,
             }
         })
 }
