@@ -74,3 +74,28 @@ pub fn seeds_exit(failed: &[u64]) -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+/// The seeded runs of a simulator example (`--seeds N --first-seed S`),
+/// flattened into its arguments.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct SeedRuns {
+    /// Number of seeded runs.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    /// The first seed (runs use first-seed .. first-seed + seeds).
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+}
+
+impl SeedRuns {
+    /// [`for_each_seed`] over these runs; returns the failing seeds.
+    pub fn each(&self, check: impl FnMut(u64) -> Result<(), String>) -> Vec<u64> {
+        for_each_seed(self.first_seed, self.seeds, check)
+    }
+
+    /// `N of M runs completed`, the start of an example's summary line.
+    pub fn completed(&self, failed: &[u64]) -> String {
+        let done = self.seeds.saturating_sub(failed.len() as u64);
+        format!("{done} of {} runs completed", self.seeds)
+    }
+}

@@ -52,12 +52,8 @@ use heartbeat::{Halt, Resync, Tick, Tock};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Number of seeded runs.
-    #[arg(long, default_value_t = 20)]
-    seeds: u64,
-    /// The first seed (runs use first-seed .. first-seed + seeds).
-    #[arg(long, default_value_t = 0)]
-    first_seed: u64,
+    #[command(flatten)]
+    runs: choreo_examples::SeedRuns,
     /// Peers in the heartbeat (the leader and the others).
     #[arg(long, default_value_t = 3)]
     peers: u32,
@@ -221,7 +217,7 @@ fn main() -> ExitCode {
     }
     let started = Instant::now();
     let (mut resyncs, mut late) = (0, 0);
-    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+    let failed = args.runs.each(|seed| {
         let seen = run(seed, &args)?;
         resyncs += seen.iter().map(|s| s.resyncs).max().unwrap_or(0);
         late += seen.iter().map(|s| s.late).sum::<u64>();
@@ -231,9 +227,8 @@ fn main() -> ExitCode {
         Ok(())
     });
     println!(
-        "{} of {} runs completed ({} peers, {} beats each, drop {}, one peer cut off for {} ms): {resyncs} beats resynced, {late} late messages dropped, in {:.2?}",
-        args.seeds - failed.len() as u64,
-        args.seeds,
+        "{} ({} peers, {} beats each, drop {}, one peer cut off for {} ms): {resyncs} beats resynced, {late} late messages dropped, in {:.2?}",
+        args.runs.completed(&failed),
         args.peers,
         args.beats,
         args.drop,

@@ -49,12 +49,8 @@ use nest::{Inner, Open, Outer, Ping, Pong};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Number of seeded runs.
-    #[arg(long, default_value_t = 20)]
-    seeds: u64,
-    /// The first seed (runs use first-seed .. first-seed + seeds).
-    #[arg(long, default_value_t = 0)]
-    first_seed: u64,
+    #[command(flatten)]
+    runs: choreo_examples::SeedRuns,
     /// Probability that a frame is lost.
     #[arg(long, default_value_t = 0.1)]
     drop: f64,
@@ -227,7 +223,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
     let (mut bodies, mut inner, mut outer) = (0, 0, 0);
-    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+    let failed = args.runs.each(|seed| {
         match run(seed, &args)? {
             Ended::Bodies => bodies += 1,
             Ended::Inner(v) if v == [100, 101, 102] => inner += 1,
@@ -237,9 +233,8 @@ fn main() -> ExitCode {
         Ok(())
     });
     println!(
-        "{} of {} runs completed (P[2] {} ms late{}, drop {}): {bodies} in both bodies, {inner} in the inner handler, {outer} in the outer handler, in {:.2?}",
-        args.seeds - failed.len() as u64,
-        args.seeds,
+        "{} (P[2] {} ms late{}, drop {}): {bodies} in both bodies, {inner} in the inner handler, {outer} in the outer handler, in {:.2?}",
+        args.runs.completed(&failed),
         args.late_ms,
         if args.abandon { ", abandoning the inner body" } else { "" },
         args.drop,

@@ -62,12 +62,8 @@ use fetch::{Answer, Ask, Confirm, GiveUp, Retry, Unconfirmed};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Number of seeded runs.
-    #[arg(long, default_value_t = 20)]
-    seeds: u64,
-    /// The first seed (runs use first-seed .. first-seed + seeds).
-    #[arg(long, default_value_t = 0)]
-    first_seed: u64,
+    #[command(flatten)]
+    runs: choreo_examples::SeedRuns,
     /// Probability that a frame is lost.
     #[arg(long, default_value_t = 0.1)]
     drop: f64,
@@ -250,7 +246,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
     let (mut answered, mut first_try, mut gave_up, mut confirmed, mut most_tries) = (0, 0, 0, 0, 0);
-    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+    let failed = args.runs.each(|seed| {
         let (ended, tries) = run(seed, &args)?;
         most_tries = most_tries.max(tries);
         match ended {
@@ -274,9 +270,8 @@ fn main() -> ExitCode {
         Ok(())
     });
     println!(
-        "{} of {} runs completed (P[1] {} ms late{}, drop {}): {answered} answered ({first_try} on the first try), {gave_up} gave up ({confirmed} confirmed); at most {most_tries} tries, in {:.2?}",
-        args.seeds - failed.len() as u64,
-        args.seeds,
+        "{} (P[1] {} ms late{}, drop {}): {answered} answered ({first_try} on the first try), {gave_up} gave up ({confirmed} confirmed); at most {most_tries} tries, in {:.2?}",
+        args.runs.completed(&failed),
         args.late_ms,
         if args.give_up { ", giving up at once" } else { "" },
         args.drop,

@@ -128,12 +128,8 @@ async fn ponger(s: Session<NodeTransport>, abandon: bool) -> Result<Seen, Error>
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Number of seeded runs.
-    #[arg(long, default_value_t = 20)]
-    seeds: u64,
-    /// The first seed (runs use first-seed .. first-seed + seeds).
-    #[arg(long, default_value_t = 0)]
-    first_seed: u64,
+    #[command(flatten)]
+    runs: choreo_examples::SeedRuns,
     /// Probability that a frame is lost.
     #[arg(long, default_value_t = 0.1)]
     drop: f64,
@@ -187,7 +183,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
     let mut resynced = 0;
-    let failed = choreo_examples::for_each_seed(args.first_seed, args.seeds, |seed| {
+    let failed = args.runs.each(|seed| {
         match run(seed, &args)? {
             (Some(values), 7) if values == [10, 11] => resynced += 1,
             (None, 7) => {}
@@ -196,9 +192,8 @@ fn main() -> ExitCode {
         Ok(())
     });
     println!(
-        "{} of {} runs completed (P[1] {} ms late{}, drop {}): {resynced} ran the handler after P[0] had completed its body, in {:.2?}",
-        args.seeds - failed.len() as u64,
-        args.seeds,
+        "{} (P[1] {} ms late{}, drop {}): {resynced} ran the handler after P[0] had completed its body, in {:.2?}",
+        args.runs.completed(&failed),
         args.late_ms,
         if args.abandon { ", abandoning the body" } else { "" },
         args.drop,

@@ -96,10 +96,9 @@ pub(super) fn protocol_modules<'a>(
 /// Role modules of one protocol that would share a name with each other or
 /// with an item of the protocol module (`labels`, `lanes`, `rt`). A family
 /// whose members have modules of their own (`node_0`, `node_1`) is checked
-/// member by member; a clash is reported once per pair of roles.
+/// member by member.
 pub(super) fn role_modules(header: &Header, roles: &[RoleMachine]) -> Vec<Diagnostic> {
     let mut seen: HashMap<String, &str> = HashMap::new();
-    let mut reported: Vec<(&str, &str)> = Vec::new();
     let mut out = Vec::new();
     let loc_of = |role: &str| {
         header
@@ -112,51 +111,42 @@ pub(super) fn role_modules(header: &Header, roles: &[RoleMachine]) -> Vec<Diagno
         let (Target::Role(role) | Target::Family(role) | Target::Member(role, _)) = &local.target;
         let role: &str = role;
         let module = role_module_ident(&local.target).to_string();
+        // At most one target of a role has a module without `_<index>`,
+        // so each clash below is found once.
         if let Some((_, item)) = ROOT_TYPES.iter().find(|(name, _)| *name == module) {
-            if !reported.contains(&(role, role)) {
-                reported.push((role, role));
-                let loc = loc_of(role);
-                out.push(
-                    Diagnostic::error(
-                        codes::NAME_CLASH,
-                        format!(
-                            "role `{role}` would generate the module `{module}`, which every \
-                             generated protocol module already has"
-                        ),
-                        loc.file,
-                        loc.span,
-                        format!("its module would be `{module}`"),
-                    )
-                    .with_hint(format!(
-                        "rename the role: `{module}` in the protocol's module is {item}"
-                    )),
-                );
-            }
-            continue;
-        }
-        match seen.get(&module) {
-            Some(&first) if !reported.contains(&(first, role)) => {
-                reported.push((first, role));
-                let what = |r: &str| format!("role `{r}`");
-                out.push(
-                    clash(
-                        &module,
-                        loc_of(role),
-                        what(role),
-                        loc_of(first),
-                        what(first),
-                    )
-                    .with_hint(format!(
-                        "rename one of the roles; each role becomes a Rust module named by \
-                             its snake_case name (a named family member's adds `_<index>`), and \
-                             `{first}` and `{role}` give the same one"
-                    )),
-                );
-            }
-            Some(_) => {}
-            None => {
-                seen.insert(module, role);
-            }
+            let loc = loc_of(role);
+            out.push(
+                Diagnostic::error(
+                    codes::NAME_CLASH,
+                    format!(
+                        "role `{role}` would generate the module `{module}`, which every \
+                         generated protocol module already has"
+                    ),
+                    loc.file,
+                    loc.span,
+                    format!("its module would be `{module}`"),
+                )
+                .with_hint(format!(
+                    "rename the role: `{module}` in the protocol's module is {item}"
+                )),
+            );
+        } else if let Some(&first) = seen.get(&module) {
+            out.push(
+                clash(
+                    &module,
+                    loc_of(role),
+                    format!("role `{role}`"),
+                    loc_of(first),
+                    format!("role `{first}`"),
+                )
+                .with_hint(format!(
+                    "rename one of the roles; each role becomes a Rust module named by its \
+                     snake_case name (a named family member's adds `_<index>`), and `{first}` \
+                     and `{role}` give the same one"
+                )),
+            );
+        } else {
+            seen.insert(module, role);
         }
     }
     out
